@@ -1,0 +1,38 @@
+"""Branch side of the link: the outbox (DESIGN.md §4)."""
+
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Max
+
+from branches.models import OutboxEvent
+
+SCHEMA_VERSION = 1
+
+
+def outbox_event_append(*, type: str, payload: dict, occurred_at: datetime) -> OutboxEvent:
+    """Append one event with the next gapless seq.
+
+    Must run inside the caller's transaction, the one that writes the change the event describes: the seq is
+    max + 1 read under SQLite's write lock (BEGIN IMMEDIATE), so concurrent writers are serialised and a rolled-back
+    transaction takes its seq with it. The unique constraint on seq is the last line of defence.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("outbox_event_append must run inside the transaction of the change it records")
+    seq = (OutboxEvent.objects.aggregate(last=Max("seq"))["last"] or 0) + 1
+    return OutboxEvent.objects.create(
+        seq=seq, type=type, occurred_at=occurred_at, schema=SCHEMA_VERSION, payload=payload
+    )
+
+
+def outbox_event_envelope(*, event: OutboxEvent, branch: str) -> dict:
+    """The event as it travels to head office (DESIGN.md §4)."""
+    return {
+        "id": str(event.id),
+        "branch": branch,
+        "seq": event.seq,
+        "type": event.type,
+        "occurred_at": event.occurred_at.isoformat(timespec="milliseconds"),
+        "schema": event.schema,
+        "payload": event.payload,
+    }

@@ -1,0 +1,87 @@
+"""One error type for domain failures, and one place that turns every API error into the JSON body of DESIGN.md §5:
+``{"code": "...", "detail": "...", "fields": {...}}``."""
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class DomainError(Exception):
+    """A business rule refused the request. ``extra`` keys are added at the top level of the body (the contract
+    puts ``sku`` and ``available`` there for ``insufficient_stock``)."""
+
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        status: int = status.HTTP_400_BAD_REQUEST,
+        fields: dict | None = None,
+        extra: dict | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.status = status
+        self.fields = fields or {}
+        self.extra = extra or {}
+
+    def body(self) -> dict:
+        return {"code": self.code, "detail": self.detail, "fields": self.fields, **self.extra}
+
+
+# DRF exception class -> our error code, where DRF's own code is not the clearest word for a POS developer.
+_CODES = {
+    exceptions.ParseError: "malformed_json",
+    exceptions.ValidationError: "invalid",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _flatten(detail) -> str:
+    if isinstance(detail, list):
+        return " ".join(_flatten(item) for item in detail)
+    if isinstance(detail, dict):
+        return " ".join(f"{key}: {_flatten(value)}" for key, value in detail.items())
+    return str(detail)
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, DomainError):
+        return Response(exc.body(), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), getattr(exc, "default_code", "error"))
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        detail = "Invalid input: " + _flatten(fields)
+    else:
+        fields = {}
+        detail = _flatten(exc.detail)
+    response.data = {"code": code, "detail": detail, "fields": fields}
+    return response
+
+
+def json_error(code: str, detail: str, status: int) -> JsonResponse:
+    return JsonResponse({"code": code, "detail": detail, "fields": {}}, status=status)
+
+
+def not_found_view(request, exception=None):
+    return json_error("not_found", f"No route {request.path} in this server's mode.", 404)
+
+
+def server_error_view(request):
+    return json_error("server_error", "Internal error; nothing was half-written (the request was rolled back).", 500)

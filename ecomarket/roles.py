@@ -1,0 +1,58 @@
+"""Staff roles. A role is a Django group; a manager can do everything a cashier can."""
+
+from enum import StrEnum
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from rest_framework.authtoken.models import Token
+from rest_framework.permissions import BasePermission
+
+
+class Role(StrEnum):
+    CASHIER = "cashier"
+    MANAGER = "manager"
+
+
+def user_has_role(user, role: Role) -> bool:
+    if not user or not user.is_authenticated:
+        return False
+    if user.is_superuser:
+        return True
+    names = {group.name for group in user.groups.all()}
+    return role.value in names or (role == Role.CASHIER and Role.MANAGER.value in names)
+
+
+@transaction.atomic
+def staff_user_create(*, username: str, role: Role, password: str | None = None) -> tuple:
+    """Create (or update the role of) a staff user and return ``(user, token_key)``. Idempotent: running it again
+    for the same username keeps the user, its token and its password unless a new password is given."""
+    user, created = get_user_model().objects.get_or_create(username=username)
+    if password:
+        user.set_password(password)
+    elif created:
+        user.set_unusable_password()
+    # Managers use Django admin at their store; cashiers only the POS.
+    user.is_staff = role == Role.MANAGER
+    user.save()
+    user.groups.set([Group.objects.get_or_create(name=role.value)[0]])
+    token, _ = Token.objects.get_or_create(user=user)
+    return user, token.key
+
+
+class IsCashier(BasePermission):
+    """Cashiers and managers: selling, returns, receipts, counts, reading stock."""
+
+    message = "This needs a cashier or manager account."
+
+    def has_permission(self, request, view) -> bool:
+        return user_has_role(request.user, Role.CASHIER)
+
+
+class IsManager(BasePermission):
+    """Managers only: voids and anything that rewrites what a cashier did."""
+
+    message = "This needs a manager account."
+
+    def has_permission(self, request, view) -> bool:
+        return user_has_role(request.user, Role.MANAGER)

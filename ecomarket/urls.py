@@ -1,0 +1,34 @@
+"""Root URLs: what both modes serve, then the routes of this server's mode only. The other mode's routes do not
+exist here, so they answer 404 (DESIGN.md §1)."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from ecomarket import views
+from inventory import urls as inventory_urls
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]
+
+if settings.IS_BRANCH:
+    urlpatterns += [
+        path("api/v1/", include(inventory_urls.branch_api)),
+        *inventory_urls.branch_seed,
+    ]
+else:
+    urlpatterns += [
+        path("api/v1/", include(inventory_urls.central_api)),
+        *inventory_urls.central_seed,
+    ]
+
+handler404 = "ecomarket.errors.not_found_view"
+handler500 = "ecomarket.errors.server_error_view"
+
+admin.site.site_header = f"EcoMarket {settings.BRANCH_CODE if settings.IS_BRANCH else 'head office'}"
+admin.site.site_title = "EcoMarket"

@@ -1,0 +1,67 @@
+from django.conf import settings
+from django.contrib import admin
+
+from ecomarket.admin import ReadOnlyAdmin, ReadOnlyInline
+from inventory.models import Product, Return, ReturnLine, Sale, SaleLine, StockDocument, StockLevel, StockMovement
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["sku", "name", "unit", "price", "barcode", "active", "updated_at"]
+    list_filter = ["unit", "active"]
+    search_fields = ["sku", "name", "barcode"]
+
+    # Head office owns the catalog and prices; a branch shows them as they came.
+    def has_add_permission(self, request) -> bool:
+        return settings.IS_CENTRAL and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return settings.IS_CENTRAL and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class SaleLineInline(ReadOnlyInline):
+    model = SaleLine
+    fields = ["product", "quantity", "unit_price", "line_total"]
+
+
+@admin.register(Sale)
+class SaleAdmin(ReadOnlyAdmin):
+    list_display = ["number", "branch", "created_at", "total", "payment_method", "status", "oversold", "cashier"]
+    list_filter = ["status", "payment_method", "oversold", "branch"]
+    search_fields = ["=number", "=id"]
+    date_hierarchy = "created_at"
+    inlines = [SaleLineInline]
+
+
+class ReturnLineInline(ReadOnlyInline):
+    model = ReturnLine
+    fields = ["product", "quantity"]
+
+
+@admin.register(Return)
+class ReturnAdmin(ReadOnlyAdmin):
+    list_display = ["id", "sale", "created_at", "reason", "cashier"]
+    inlines = [ReturnLineInline]
+
+
+@admin.register(StockDocument)
+class StockDocumentAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "branch", "transfer_id", "created_at", "recorded_by"]
+    list_filter = ["kind"]
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(ReadOnlyAdmin):
+    list_display = ["branch", "seq", "product", "quantity", "kind", "reference", "occurred_at"]
+    list_filter = ["kind", "branch"]
+    search_fields = ["product__sku", "reference"]
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(ReadOnlyAdmin):
+    list_display = ["branch", "product", "on_hand", "updated_at"]
+    list_filter = ["branch"]
+    search_fields = ["product__sku", "product__name"]

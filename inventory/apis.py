@@ -1,0 +1,431 @@
+"""The branch POS API and central's stock reads (DESIGN.md §5). Views validate, call one service, serialise."""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecomarket.errors import DomainError
+from ecomarket.roles import IsCashier, IsManager
+from inventory import selectors, services
+from inventory.models import PaymentMethod, Sale
+
+MAX_LINES = 200
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField()
+
+
+ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 409, 413)}
+
+
+def _quantity_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=12, decimal_places=3, **kwargs)
+
+
+class LineInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=32)
+    quantity = _quantity_field(min_value=Decimal("0.001"))
+
+
+class CountLineInputSerializer(serializers.Serializer):
+    sku = serializers.CharField(max_length=32)
+    counted = _quantity_field(min_value=Decimal("0"))
+
+
+def _lines_field(child_class) -> serializers.ListSerializer:
+    return child_class(many=True, allow_empty=False, max_length=MAX_LINES)
+
+
+def _distinct_skus(lines: list[dict]) -> list[dict]:
+    skus = [line["sku"] for line in lines]
+    repeated = sorted({sku for sku in skus if skus.count(sku) > 1})
+    if repeated:
+        raise serializers.ValidationError(f"Each SKU may appear once; repeated: {', '.join(repeated)}.")
+    return lines
+
+
+def _lines(data: list[dict], field: str = "quantity") -> list[services.Line]:
+    return [services.Line(sku=line["sku"], quantity=line[field]) for line in data]
+
+
+class SaleLineOutputSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="product_id")
+    quantity = _quantity_field()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+class SaleOutputSerializer(serializers.ModelSerializer):
+    lines = SaleLineOutputSerializer(many=True)
+    cashier = serializers.CharField(source="cashier.username", default="")
+
+    class Meta:
+        model = Sale
+        fields = [
+            "id",
+            "branch",
+            "number",
+            "status",
+            "payment_method",
+            "lines",
+            "total",
+            "oversold",
+            "cashier",
+            "created_at",
+            "voided_at",
+            "void_reason",
+        ]
+
+
+class StockOutputSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    unit = serializers.CharField()
+    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    barcode = serializers.CharField()
+    on_hand = _quantity_field()
+
+
+class ReturnLineOutputSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="product_id")
+    quantity = _quantity_field()
+
+
+class ReturnOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    sale_id = serializers.UUIDField()
+    lines = ReturnLineOutputSerializer(many=True, source="lines.all")
+    reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+def _sale_response(sale: Sale, created: bool) -> Response:
+    sale = selectors.sale_get(branch=sale.branch, sale_id=sale.pk)
+    return Response(SaleOutputSerializer(sale).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Branch: sales
+# --------------------------------------------------------------------------------------------------------------
+
+
+class SaleCreateApi(APIView):
+    permission_classes = [IsCashier]
+
+    class SaleCreateInputSerializer(serializers.Serializer):
+        id = serializers.UUIDField(required=False)
+        lines = _lines_field(LineInputSerializer)
+        payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.CASH)
+
+        def validate_lines(self, lines):
+            return _distinct_skus(lines)
+
+    @extend_schema(
+        operation_id="sale_create",
+        request=SaleCreateInputSerializer,
+        responses={201: SaleOutputSerializer, 200: SaleOutputSerializer, **ERRORS},
+        description="Record a sale. The same id again returns the stored sale with 200; with another body, 409.",
+    )
+    def post(self, request):
+        data = _valid(self.SaleCreateInputSerializer, request)
+        sale, created = services.sale_create(
+            sale_id=data.get("id"),
+            lines=_lines(data["lines"]),
+            payment_method=data["payment_method"],
+            cashier=request.user,
+        )
+        return _sale_response(sale, created)
+
+
+class SaleDetailApi(APIView):
+    permission_classes = [IsCashier]
+
+    @extend_schema(operation_id="sale_get", responses={200: SaleOutputSerializer, **ERRORS})
+    def get(self, request, sale_id):
+        sale = selectors.sale_get(branch=settings.BRANCH_CODE, sale_id=_uuid(sale_id))
+        if sale is None:
+            raise DomainError("not_found", f"No sale {sale_id} at this branch.", status=status.HTTP_404_NOT_FOUND)
+        return Response(SaleOutputSerializer(sale).data)
+
+
+class SaleVoidApi(APIView):
+    permission_classes = [IsManager]
+
+    class SaleVoidInputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+    @extend_schema(
+        operation_id="sale_void",
+        request=SaleVoidInputSerializer,
+        responses={200: SaleOutputSerializer, **ERRORS},
+        description="Void a whole sale (manager). Voiding it again changes nothing.",
+    )
+    def post(self, request, sale_id):
+        data = _valid(self.SaleVoidInputSerializer, request)
+        sale, _ = services.sale_void(sale_id=_uuid(sale_id), reason=data["reason"], user=request.user)
+        return _sale_response(sale, created=False)
+
+
+class ReturnCreateApi(APIView):
+    permission_classes = [IsCashier]
+
+    class ReturnCreateInputSerializer(serializers.Serializer):
+        id = serializers.UUIDField(required=False)
+        sale_id = serializers.UUIDField()
+        lines = _lines_field(LineInputSerializer)
+        reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+        def validate_lines(self, lines):
+            return _distinct_skus(lines)
+
+    @extend_schema(
+        operation_id="return_create",
+        request=ReturnCreateInputSerializer,
+        responses={201: ReturnOutputSerializer, 200: ReturnOutputSerializer, **ERRORS},
+    )
+    def post(self, request):
+        data = _valid(self.ReturnCreateInputSerializer, request)
+        ret, created = services.return_create(
+            return_id=data.get("id"),
+            sale_id=data["sale_id"],
+            lines=_lines(data["lines"]),
+            reason=data["reason"],
+            cashier=request.user,
+        )
+        return Response(
+            ReturnOutputSerializer(ret).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Branch: stock
+# --------------------------------------------------------------------------------------------------------------
+
+
+class StockDocumentOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    transfer_id = serializers.UUIDField(allow_null=True)
+    lines = serializers.ListField(child=serializers.DictField())
+    created_at = serializers.DateTimeField()
+
+
+def _document_response(document, created: bool) -> Response:
+    return Response(
+        StockDocumentOutputSerializer(document).data,
+        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )
+
+
+class StockReceiptApi(APIView):
+    permission_classes = [IsCashier]
+
+    class StockReceiptInputSerializer(serializers.Serializer):
+        id = serializers.UUIDField(required=False)
+        transfer_id = serializers.UUIDField(required=False, allow_null=True)
+        lines = _lines_field(LineInputSerializer)
+
+        def validate_lines(self, lines):
+            return _distinct_skus(lines)
+
+    @extend_schema(
+        operation_id="stock_receipt_record",
+        request=StockReceiptInputSerializer,
+        responses={201: StockDocumentOutputSerializer, 200: StockDocumentOutputSerializer, **ERRORS},
+    )
+    def post(self, request):
+        data = _valid(self.StockReceiptInputSerializer, request)
+        document, created = services.stock_receipt_record(
+            receipt_id=data.get("id"),
+            transfer_id=data.get("transfer_id"),
+            lines=_lines(data["lines"]),
+            user=request.user,
+        )
+        return _document_response(document, created)
+
+
+class StockCountApi(APIView):
+    permission_classes = [IsCashier]
+
+    class StockCountInputSerializer(serializers.Serializer):
+        id = serializers.UUIDField(required=False)
+        lines = _lines_field(CountLineInputSerializer)
+
+        def validate_lines(self, lines):
+            return _distinct_skus(lines)
+
+    @extend_schema(
+        operation_id="stock_count_record",
+        request=StockCountInputSerializer,
+        responses={201: StockDocumentOutputSerializer, 200: StockDocumentOutputSerializer, **ERRORS},
+    )
+    def post(self, request):
+        data = _valid(self.StockCountInputSerializer, request)
+        document, created = services.stock_count_record(
+            count_id=data.get("id"), lines=_lines(data["lines"], field="counted"), user=request.user
+        )
+        return _document_response(document, created)
+
+
+class StockListApi(APIView):
+    permission_classes = [IsCashier]
+
+    @extend_schema(
+        operation_id="stock_list",
+        parameters=[OpenApiParameter("search", str, description="SKU, barcode or part of the name")],
+        responses={200: StockOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        search = request.query_params.get("search", "")[:64]
+        products = selectors.product_stock_list(branch=settings.BRANCH_CODE, search=search)
+        return Response(StockOutputSerializer(products, many=True).data)
+
+
+class StockDetailApi(APIView):
+    permission_classes = [IsCashier]
+
+    @extend_schema(operation_id="stock_get", responses={200: StockOutputSerializer, **ERRORS})
+    def get(self, request, sku):
+        product = selectors.product_stock_get(branch=settings.BRANCH_CODE, sku=sku)
+        if product is None:
+            raise DomainError("unknown_sku", f"Unknown SKU {sku!r}.", status=status.HTTP_404_NOT_FOUND)
+        return Response(StockOutputSerializer(product).data)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The seed prototype's routes, on the same services
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _seed_inventory(branch: str) -> dict:
+    return {product.sku: _number(product.on_hand) for product in selectors.product_stock_list(branch=branch)}
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+class SeedSaleApi(APIView):
+    """``POST /venta {"producto", "cantidad"}`` as the prototype answered it: ``{"ok": true, "inventario": {...}}``,
+    or 400 ``Stock insuficiente`` for an unknown product or too little stock."""
+
+    permission_classes = [IsCashier]
+
+    class SeedSaleInputSerializer(serializers.Serializer):
+        producto = serializers.CharField(max_length=120)
+        cantidad = _quantity_field(min_value=Decimal("0.001"))
+
+    @extend_schema(
+        operation_id="seed_venta",
+        request=SeedSaleInputSerializer,
+        responses={
+            200: inline_serializer(
+                "SeedSale", {"ok": serializers.BooleanField(), "inventario": serializers.DictField()}
+            ),
+            **ERRORS,
+        },
+    )
+    def post(self, request):
+        data = _valid(self.SeedSaleInputSerializer, request)
+        product = selectors.product_find(term=data["producto"])
+        try:
+            if product is None:
+                raise DomainError("unknown_sku", "Stock insuficiente")
+            services.sale_create(
+                sale_id=None,
+                lines=[services.Line(sku=product.sku, quantity=data["cantidad"])],
+                payment_method=PaymentMethod.CASH,
+                cashier=request.user,
+            )
+        except DomainError as error:
+            # The prototype answered every refusal with 400 "Stock insuficiente".
+            raise DomainError(error.code, "Stock insuficiente", fields=error.fields, extra=error.extra) from error
+        return Response({"ok": True, "inventario": _seed_inventory(settings.BRANCH_CODE)})
+
+
+class SeedInventoryApi(APIView):
+    permission_classes = [IsCashier]
+
+    @extend_schema(operation_id="seed_inventario", responses={200: OpenApiTypes.OBJECT, **ERRORS})
+    def get(self, request):
+        return Response(_seed_inventory(settings.BRANCH_CODE))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Central: the chain's stock
+# --------------------------------------------------------------------------------------------------------------
+
+
+class InventoryRowSerializer(serializers.Serializer):
+    branch = serializers.CharField()
+    sku = serializers.CharField(source="product_id")
+    on_hand = _quantity_field()
+
+
+class InventoryApi(APIView):
+    permission_classes = [IsManager]
+
+    @extend_schema(
+        operation_id="inventory_list",
+        parameters=[OpenApiParameter("branch", str), OpenApiParameter("sku", str)],
+        responses={200: InventoryRowSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        levels = selectors.stock_levels_list(
+            branch=request.query_params.get("branch", ""), sku=request.query_params.get("sku", "")
+        )
+        return Response(InventoryRowSerializer(levels, many=True).data)
+
+
+class InventoryTotalsApi(APIView):
+    permission_classes = [IsManager]
+
+    class InventoryTotalsOutputSerializer(serializers.Serializer):
+        sku = serializers.CharField(source="product_id")
+        on_hand = _quantity_field()
+
+    @extend_schema(
+        operation_id="inventory_totals",
+        parameters=[OpenApiParameter("sku", str)],
+        responses={200: InventoryTotalsOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        totals = selectors.stock_totals(sku=request.query_params.get("sku", ""))
+        return Response(self.InventoryTotalsOutputSerializer(totals, many=True).data)
+
+
+class SeedGlobalInventoryApi(APIView):
+    """``GET /inventario-global``: the prototype's chain-wide ``{sku: on_hand}``."""
+
+    permission_classes = [IsManager]
+
+    @extend_schema(operation_id="seed_inventario_global", responses={200: OpenApiTypes.OBJECT, **ERRORS})
+    def get(self, request):
+        return Response({row["product_id"]: _number(row["on_hand"]) for row in selectors.stock_totals()})
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _valid(serializer_class, request) -> dict:
+    if not isinstance(request.data, dict):
+        raise DomainError("invalid", "The body must be a JSON object.")
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise DomainError("not_found", f"{value!r} is not a sale id.", status=status.HTTP_404_NOT_FOUND) from None

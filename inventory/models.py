@@ -1,0 +1,190 @@
+"""The catalog, the stock ledger and the documents that move stock (DESIGN.md §1).
+
+The ledger (StockMovement) is the source of truth; StockLevel is a projection written in the same transaction and
+rebuilt from the ledger by ``manage.py rebuild_stock_levels``. Both modes hold the same shapes: a branch keeps its
+own rows, head office keeps every branch's.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+QUANTITY = {"max_digits": 12, "decimal_places": 3}
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class Unit(models.TextChoices):
+    KILOGRAM = "kg", "kilogram"
+    UNIT = "unit", "unit"
+
+
+class Product(models.Model):
+    sku = models.CharField(max_length=32, primary_key=True)
+    name = models.CharField(max_length=120)
+    unit = models.CharField(max_length=8, choices=Unit.choices)
+    price = models.DecimalField(**MONEY)
+    barcode = models.CharField(max_length=32, blank=True, db_index=True)
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sku"]
+        constraints = [models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"
+
+    @property
+    def sold_by_weight(self) -> bool:
+        return self.unit == Unit.KILOGRAM
+
+
+class MovementKind(models.TextChoices):
+    SALE = "sale"
+    VOID = "void"
+    RETURN = "return"
+    RECEIPT = "receipt"
+    COUNT = "count"
+    ADJUSTMENT = "adjustment"
+
+
+class StockMovement(models.Model):
+    """One signed change of one SKU's stock at one branch. Never updated or deleted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    branch = models.CharField(max_length=16)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, db_column="sku", related_name="+")
+    quantity = models.DecimalField(**QUANTITY)
+    kind = models.CharField(max_length=16, choices=MovementKind.choices)
+    reference = models.CharField(max_length=64, help_text="the sale, return, receipt or count that moved the stock")
+    occurred_at = models.DateTimeField()
+    # The branch event's seq: the ledger at central and at the branch line up row for row.
+    seq = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["branch", "seq"]
+        indexes = [models.Index(fields=["branch", "product", "seq"]), models.Index(fields=["branch", "seq"])]
+        constraints = [models.CheckConstraint(condition=~Q(quantity=0), name="movement_quantity_not_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.branch} #{self.seq} {self.product_id} {self.quantity:+}"
+
+
+class StockLevel(models.Model):
+    """On-hand per (branch, SKU): a projection of the ledger, kept in the ledger's transaction."""
+
+    branch = models.CharField(max_length=16)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, db_column="sku", related_name="levels")
+    on_hand = models.DecimalField(**QUANTITY, default=Decimal("0"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["branch", "product"]
+        constraints = [models.UniqueConstraint(fields=["branch", "product"], name="one_level_per_branch_sku")]
+
+    def __str__(self) -> str:
+        return f"{self.branch} {self.product_id}: {self.on_hand}"
+
+
+class PaymentMethod(models.TextChoices):
+    CASH = "cash"
+    CARD = "card"
+    TRANSFER = "transfer"
+    VOUCHER = "voucher"
+
+
+class SaleStatus(models.TextChoices):
+    COMPLETED = "completed"
+    VOIDED = "voided"
+
+
+class Sale(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    branch = models.CharField(max_length=16)
+    number = models.PositiveIntegerField(help_text="the ticket number printed on the receipt, per branch")
+    status = models.CharField(max_length=12, choices=SaleStatus.choices, default=SaleStatus.COMPLETED)
+    payment_method = models.CharField(max_length=12, choices=PaymentMethod.choices, default=PaymentMethod.CASH)
+    total = models.DecimalField(**MONEY)
+    cashier = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    oversold = models.BooleanField(default=False, help_text="sold below zero stock under the branch's policy")
+    # SHA-256 of the normalised request: the same id with a different body is refused, never merged.
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [models.UniqueConstraint(fields=["branch", "number"], name="one_sale_number_per_branch")]
+
+    def __str__(self) -> str:
+        return f"{self.branch} sale {self.number}"
+
+
+class SaleLine(models.Model):
+    sale = models.ForeignKey(Sale, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, db_column="sku", related_name="+")
+    quantity = models.DecimalField(**QUANTITY)
+    unit_price = models.DecimalField(**MONEY)
+    line_total = models.DecimalField(**MONEY)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sale", "product"], name="one_line_per_sku_per_sale"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="sale_line_quantity_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} x {self.quantity}"
+
+
+class Return(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="returns")
+    reason = models.CharField(max_length=200, blank=True)
+    cashier = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"return {self.id} of {self.sale}"
+
+
+class ReturnLine(models.Model):
+    ret = models.ForeignKey(Return, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, db_column="sku", related_name="+")
+    quantity = models.DecimalField(**QUANTITY)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(quantity__gt=0), name="return_line_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} x {self.quantity}"
+
+
+class StockDocumentKind(models.TextChoices):
+    RECEIPT = "receipt"
+    COUNT = "count"
+
+
+class StockDocument(models.Model):
+    """A goods receipt or a physical count as the staff entered it; the ledger rows it made reference its id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    branch = models.CharField(max_length=16)
+    kind = models.CharField(max_length=12, choices=StockDocumentKind.choices)
+    transfer_id = models.UUIDField(null=True, blank=True, help_text="a receipt of a transfer head office sent")
+    lines = models.JSONField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    fingerprint = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"

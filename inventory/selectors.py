@@ -1,0 +1,51 @@
+"""Stock and sales reads. Local only: a branch never asks head office to answer a cashier."""
+
+from decimal import Decimal
+
+from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from inventory.models import Product, Sale, StockLevel
+
+
+def product_stock_list(*, branch: str, search: str = "") -> QuerySet[Product]:
+    """Every active product with its on-hand at ``branch`` (0 where the branch never held it)."""
+    on_hand = StockLevel.objects.filter(branch=branch, product=OuterRef("pk")).values("on_hand")[:1]
+    products = Product.objects.filter(active=True).annotate(
+        on_hand=Coalesce(
+            Subquery(on_hand), Value(Decimal("0")), output_field=DecimalField(max_digits=12, decimal_places=3)
+        )
+    )
+    if search:
+        products = products.filter(Q(sku__iexact=search) | Q(barcode=search) | Q(name__icontains=search))
+    return products.order_by("sku")
+
+
+def product_stock_get(*, branch: str, sku: str) -> Product | None:
+    return product_stock_list(branch=branch).filter(sku=sku).first()
+
+
+def product_find(*, term: str) -> Product | None:
+    """The product a cashier means by ``term``: its SKU, its barcode, or its exact name (the seed's ``producto``)."""
+    return (
+        Product.objects.filter(active=True).filter(Q(sku__iexact=term) | Q(barcode=term) | Q(name__iexact=term)).first()
+    )
+
+
+def sale_get(*, branch: str, sale_id) -> Sale | None:
+    return Sale.objects.filter(branch=branch, pk=sale_id).prefetch_related("lines").first()
+
+
+def stock_levels_list(*, branch: str = "", sku: str = "") -> QuerySet[StockLevel]:
+    """Central's view of on-hand per (branch, SKU)."""
+    levels = StockLevel.objects.all()
+    if branch:
+        levels = levels.filter(branch=branch)
+    if sku:
+        levels = levels.filter(product_id=sku)
+    return levels.order_by("branch", "product_id")
+
+
+def stock_totals(*, sku: str = "") -> QuerySet:
+    """Chain-wide on-hand per SKU."""
+    return stock_levels_list(sku=sku).values("product_id").annotate(on_hand=Sum("on_hand")).order_by("product_id")

@@ -1,0 +1,432 @@
+"""Stock writes: sales, voids, returns, receipts and counts (branch mode), and the ledger write both modes share.
+
+Every branch write goes through :func:`stock_change_record`, which writes the ledger rows, the on-hand projection
+and exactly one outbox event in the caller's transaction. Each public service owns that transaction (BEGIN
+IMMEDIATE on SQLite: it holds the write lock from its first statement, so what it reads stays true until it
+commits) and is idempotent on the client-chosen id.
+"""
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from rest_framework import status
+
+from branches.models import OutboxEvent
+from branches.services import outbox_event_append
+from ecomarket import modes
+from ecomarket.errors import DomainError
+from inventory.models import (
+    MovementKind,
+    Product,
+    Return,
+    ReturnLine,
+    Sale,
+    SaleLine,
+    SaleStatus,
+    StockDocument,
+    StockDocumentKind,
+    StockLevel,
+    StockMovement,
+)
+
+CENT = Decimal("0.01")
+MILLI = Decimal("0.001")
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: Decimal
+
+
+def _qty(value: Decimal) -> str:
+    return str(Decimal(value).quantize(MILLI))
+
+
+def _money(value: Decimal) -> str:
+    return str(Decimal(value).quantize(CENT))
+
+
+def _fingerprint(**request) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _replay(model, *, pk: uuid.UUID, fingerprint: str):
+    """The idempotency rule every write shares: the same id with the same body returns what was stored; the same id
+    with another body is refused with 409, never merged."""
+    existing = model.objects.filter(pk=pk).first()
+    if existing is not None and existing.fingerprint != fingerprint:
+        raise DomainError(
+            "idempotency_conflict",
+            f"{model._meta.verbose_name} {pk} already exists with a different body.",
+            status=status.HTTP_409_CONFLICT,
+        )
+    return existing
+
+
+def _products(lines: list[Line]) -> dict[str, Product]:
+    """The active products the lines name; an unknown SKU or a fraction of a unit-sold product is refused."""
+    products = Product.objects.in_bulk([line.sku for line in lines])
+    for index, line in enumerate(lines):
+        product = products.get(line.sku)
+        if product is None or not product.active:
+            raise DomainError(
+                "unknown_sku",
+                f"Unknown SKU {line.sku!r}.",
+                fields={"lines": {str(index): {"sku": ["Unknown SKU."]}}},
+                extra={"sku": line.sku},
+            )
+        if not product.sold_by_weight and line.quantity != line.quantity.to_integral_value():
+            raise DomainError(
+                "fractional_quantity",
+                f"{product.name} is sold by the unit; {line.quantity} is not a whole number.",
+                fields={"lines": {str(index): {"quantity": ["Must be a whole number for this product."]}}},
+                extra={"sku": line.sku},
+            )
+    return products
+
+
+def stock_on_hand(*, branch: str, skus: list[str]) -> dict[str, Decimal]:
+    levels = StockLevel.objects.filter(branch=branch, product_id__in=skus).values_list("product_id", "on_hand")
+    return {sku: on_hand for sku, on_hand in levels}
+
+
+def stock_movements_apply(
+    *, branch: str, seq: int, kind: str, reference: str, occurred_at: datetime, deltas: dict[str, Decimal]
+) -> None:
+    """Write one ledger row per non-zero delta and move the on-hand projection by the same amounts.
+
+    Both modes call this inside their own transaction: a branch for its own changes, central for each event it
+    stores. Zero deltas (a count that found what the books said) write nothing.
+    """
+    deltas = {sku: delta for sku, delta in deltas.items() if delta}
+    StockMovement.objects.bulk_create(
+        StockMovement(
+            branch=branch,
+            product_id=sku,
+            quantity=delta,
+            kind=kind,
+            reference=reference,
+            occurred_at=occurred_at,
+            seq=seq,
+        )
+        for sku, delta in deltas.items()
+    )
+    now = timezone.now()
+    for sku, delta in deltas.items():
+        moved = StockLevel.objects.filter(branch=branch, product_id=sku).update(
+            on_hand=F("on_hand") + delta, updated_at=now
+        )
+        if not moved:
+            StockLevel.objects.create(branch=branch, product_id=sku, on_hand=delta)
+
+
+def stock_change_record(
+    *,
+    event_type: str,
+    payload: dict,
+    kind: str,
+    reference: str,
+    deltas: dict[str, Decimal],
+    occurred_at: datetime,
+) -> OutboxEvent:
+    """The one way a branch changes stock: ledger rows, projection and one outbox event, in the caller's
+    transaction, all carrying the event's seq."""
+    modes.require(modes.Mode.BRANCH)
+    event = outbox_event_append(type=event_type, payload=payload, occurred_at=occurred_at)
+    stock_movements_apply(
+        branch=settings.BRANCH_CODE,
+        seq=event.seq,
+        kind=kind,
+        reference=reference,
+        occurred_at=occurred_at,
+        deltas=deltas,
+    )
+    return event
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Sales
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method: str, cashier) -> tuple[Sale, bool]:
+    """Record a sale and return ``(sale, created)``.
+
+    Idempotent on ``sale_id``: a retry after a lost answer gets the stored sale back (created False). Stock is
+    checked under the write lock: with the default policy a line above on-hand is refused with 409
+    ``insufficient_stock``; with ``BRANCH_ALLOW_NEGATIVE_STOCK`` the sale goes through and is flagged oversold.
+    """
+    sale_id = sale_id or uuid.uuid4()
+    fingerprint = _fingerprint(
+        lines=sorted((line.sku, _qty(line.quantity)) for line in lines), payment_method=payment_method
+    )
+    branch = settings.BRANCH_CODE
+    with transaction.atomic():
+        existing = _replay(Sale, pk=sale_id, fingerprint=fingerprint)
+        if existing is not None:
+            return existing, False
+        products = _products(lines)
+        on_hand = stock_on_hand(branch=branch, skus=[line.sku for line in lines])
+        oversold = False
+        for line in lines:
+            available = on_hand.get(line.sku, Decimal("0"))
+            if line.quantity > available:
+                if not settings.BRANCH_ALLOW_NEGATIVE_STOCK:
+                    raise DomainError(
+                        "insufficient_stock",
+                        f"Only {_qty(available)} of {line.sku} in stock, {_qty(line.quantity)} asked.",
+                        status=status.HTTP_409_CONFLICT,
+                        extra={"sku": line.sku, "available": _qty(available)},
+                    )
+                oversold = True
+        now = timezone.now()
+        number = (
+            Sale.objects.filter(branch=branch).order_by("-number").values_list("number", flat=True).first() or 0
+        ) + 1
+        priced = [
+            (line, products[line.sku].price, (line.quantity * products[line.sku].price).quantize(CENT, ROUND_HALF_UP))
+            for line in lines
+        ]
+        sale = Sale.objects.create(
+            id=sale_id,
+            branch=branch,
+            number=number,
+            payment_method=payment_method,
+            total=sum((line_total for _, _, line_total in priced), Decimal("0.00")),
+            cashier=cashier,
+            oversold=oversold,
+            fingerprint=fingerprint,
+            created_at=now,
+        )
+        SaleLine.objects.bulk_create(
+            SaleLine(sale=sale, product_id=line.sku, quantity=line.quantity, unit_price=price, line_total=total)
+            for line, price, total in priced
+        )
+        stock_change_record(
+            event_type="sale.completed",
+            payload={
+                "sale_id": str(sale.id),
+                "number": number,
+                "lines": [
+                    {"sku": line.sku, "quantity": _qty(line.quantity), "unit_price": _money(price)}
+                    for line, price, _ in priced
+                ],
+                "total": _money(sale.total),
+                "payment_method": payment_method,
+                "cashier": cashier.get_username() if cashier else "",
+            },
+            kind=MovementKind.SALE,
+            reference=str(sale.id),
+            deltas={line.sku: -line.quantity for line in lines},
+            occurred_at=now,
+        )
+    return sale, True
+
+
+def sale_void(*, sale_id: uuid.UUID, reason: str, user) -> tuple[Sale, bool]:
+    """Void a whole sale: its stock goes back on the shelf. Idempotent: voiding a voided sale changes nothing and
+    returns ``(sale, False)``. A sale with returns cannot be voided (the returned goods are already back)."""
+    with transaction.atomic():
+        sale = Sale.objects.filter(pk=sale_id, branch=settings.BRANCH_CODE).first()
+        if sale is None:
+            raise DomainError("not_found", f"No sale {sale_id} at this branch.", status=status.HTTP_404_NOT_FOUND)
+        if sale.status == SaleStatus.VOIDED:
+            return sale, False
+        if sale.returns.exists():
+            raise DomainError(
+                "sale_has_returns",
+                f"Sale {sale.number} has returns; take a return for the rest instead of voiding it.",
+                status=status.HTTP_409_CONFLICT,
+            )
+        now = timezone.now()
+        sale.status, sale.voided_at, sale.void_reason = SaleStatus.VOIDED, now, reason
+        sale.save(update_fields=["status", "voided_at", "void_reason"])
+        stock_change_record(
+            event_type="sale.voided",
+            payload={"sale_id": str(sale.id), "reason": reason},
+            kind=MovementKind.VOID,
+            reference=str(sale.id),
+            deltas={line.product_id: line.quantity for line in sale.lines.all()},
+            occurred_at=now,
+        )
+    return sale, True
+
+
+def return_create(
+    *, return_id: uuid.UUID | None, sale_id: uuid.UUID, lines: list[Line], reason: str, cashier
+) -> tuple[Return, bool]:
+    """Take goods back from a sale. Each line may return at most what the sale sold less what earlier returns took
+    back; a voided sale takes no returns. Idempotent on ``return_id``."""
+    return_id = return_id or uuid.uuid4()
+    fingerprint = _fingerprint(
+        sale_id=str(sale_id), lines=sorted((line.sku, _qty(line.quantity)) for line in lines), reason=reason
+    )
+    with transaction.atomic():
+        existing = _replay(Return, pk=return_id, fingerprint=fingerprint)
+        if existing is not None:
+            return existing, False
+        sale = Sale.objects.filter(pk=sale_id, branch=settings.BRANCH_CODE).first()
+        if sale is None:
+            raise DomainError("unknown_sale", f"No sale {sale_id} at this branch.", fields={"sale_id": ["Unknown."]})
+        if sale.status == SaleStatus.VOIDED:
+            raise DomainError("sale_voided", f"Sale {sale.number} was voided.", status=status.HTTP_409_CONFLICT)
+        sold = {line.product_id: line.quantity for line in sale.lines.all()}
+        returned: dict[str, Decimal] = {}
+        for line in ReturnLine.objects.filter(ret__sale=sale):
+            returned[line.product_id] = returned.get(line.product_id, Decimal("0")) + line.quantity
+        for index, line in enumerate(lines):
+            left = sold.get(line.sku, Decimal("0")) - returned.get(line.sku, Decimal("0"))
+            if line.quantity > left:
+                raise DomainError(
+                    "return_exceeds_sale",
+                    f"Sale {sale.number} has {_qty(left)} of {line.sku} left to return, {_qty(line.quantity)} asked.",
+                    status=status.HTTP_409_CONFLICT,
+                    fields={"lines": {str(index): {"quantity": [f"At most {_qty(left)}."]}}},
+                    extra={"sku": line.sku, "returnable": _qty(left)},
+                )
+        now = timezone.now()
+        ret = Return.objects.create(
+            id=return_id, sale=sale, reason=reason, cashier=cashier, fingerprint=fingerprint, created_at=now
+        )
+        ReturnLine.objects.bulk_create(
+            ReturnLine(ret=ret, product_id=line.sku, quantity=line.quantity) for line in lines
+        )
+        stock_change_record(
+            event_type="return.completed",
+            payload={
+                "return_id": str(ret.id),
+                "sale_id": str(sale.id),
+                "lines": [{"sku": line.sku, "quantity": _qty(line.quantity)} for line in lines],
+            },
+            kind=MovementKind.RETURN,
+            reference=str(ret.id),
+            deltas={line.sku: line.quantity for line in lines},
+            occurred_at=now,
+        )
+    return ret, True
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Receipts and counts
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def stock_receipt_record(
+    *, receipt_id: uuid.UUID | None, transfer_id: uuid.UUID | None, lines: list[Line], user
+) -> tuple[StockDocument, bool]:
+    """Goods arrived (a supplier delivery, or a transfer head office sent): stock goes up. Idempotent on
+    ``receipt_id``."""
+    receipt_id = receipt_id or uuid.uuid4()
+    stored_lines = [{"sku": line.sku, "quantity": _qty(line.quantity)} for line in lines]
+    fingerprint = _fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=stored_lines)
+    with transaction.atomic():
+        existing = _replay(StockDocument, pk=receipt_id, fingerprint=fingerprint)
+        if existing is not None:
+            return existing, False
+        _products(lines)
+        now = timezone.now()
+        document = StockDocument.objects.create(
+            id=receipt_id,
+            branch=settings.BRANCH_CODE,
+            kind=StockDocumentKind.RECEIPT,
+            transfer_id=transfer_id,
+            lines=stored_lines,
+            recorded_by=user,
+            fingerprint=fingerprint,
+            created_at=now,
+        )
+        stock_change_record(
+            event_type="stock.received",
+            payload={"transfer_id": str(transfer_id) if transfer_id else None, "lines": stored_lines},
+            kind=MovementKind.RECEIPT,
+            reference=str(document.id),
+            deltas={line.sku: line.quantity for line in lines},
+            occurred_at=now,
+        )
+    return document, True
+
+
+def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -> tuple[StockDocument, bool]:
+    """A physical count sets a new baseline: each counted SKU moves by (counted - what the books said), read under
+    the write lock so no sale slips in between. ``Line.quantity`` is the counted quantity. Idempotent on
+    ``count_id``."""
+    count_id = count_id or uuid.uuid4()
+    counted = {line.sku: line.quantity for line in lines}
+    fingerprint = _fingerprint(kind="count", lines=sorted((sku, _qty(q)) for sku, q in counted.items()))
+    branch = settings.BRANCH_CODE
+    with transaction.atomic():
+        existing = _replay(StockDocument, pk=count_id, fingerprint=fingerprint)
+        if existing is not None:
+            return existing, False
+        _products(lines)
+        previous = stock_on_hand(branch=branch, skus=list(counted))
+        stored_lines = [
+            {"sku": sku, "counted": _qty(quantity), "previous": _qty(previous.get(sku, Decimal("0")))}
+            for sku, quantity in counted.items()
+        ]
+        now = timezone.now()
+        document = StockDocument.objects.create(
+            id=count_id,
+            branch=branch,
+            kind=StockDocumentKind.COUNT,
+            lines=stored_lines,
+            recorded_by=user,
+            fingerprint=fingerprint,
+            created_at=now,
+        )
+        stock_change_record(
+            event_type="stock.counted",
+            payload={"count_id": str(document.id), "lines": stored_lines},
+            kind=MovementKind.COUNT,
+            reference=str(document.id),
+            deltas={sku: quantity - previous.get(sku, Decimal("0")) for sku, quantity in counted.items()},
+            occurred_at=now,
+        )
+    return document, True
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The projection
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LevelFix:
+    branch: str
+    sku: str
+    was: Decimal | None
+    now: Decimal
+
+
+@transaction.atomic
+def stock_levels_rebuild() -> list[LevelFix]:
+    """Recompute every on-hand figure from the ledger, fix the ones that differ, and report each fix (Saleor's
+    repair-task shape). Holds the write lock for its run, so no sale lands half-counted."""
+    from django.db.models import Sum
+
+    truth = {
+        (row["branch"], row["product_id"]): row["total"]
+        for row in StockMovement.objects.values("branch", "product_id").annotate(total=Sum("quantity"))
+    }
+    stored = {(level.branch, level.product_id): level for level in StockLevel.objects.all()}
+    fixes = []
+    for key in truth.keys() | stored.keys():
+        want = truth.get(key, Decimal("0"))
+        level = stored.get(key)
+        if level is None:
+            StockLevel.objects.create(branch=key[0], product_id=key[1], on_hand=want)
+            fixes.append(LevelFix(branch=key[0], sku=key[1], was=None, now=want))
+        elif level.on_hand != want:
+            fixes.append(LevelFix(branch=key[0], sku=key[1], was=level.on_hand, now=want))
+            level.on_hand = want
+            level.save(update_fields=["on_hand", "updated_at"])
+    return sorted(fixes, key=lambda fix: (fix.branch, fix.sku))

@@ -1,0 +1,1 @@
+"""Central only: Discrepancy and OversellCase records (DESIGN.md §6). Built by the reconciliation issue."""
