@@ -420,7 +420,7 @@ def stock_levels_rebuild() -> list[LevelFix]:
     stored = {(level.branch, level.product_id): level for level in StockLevel.objects.all()}
     fixes = []
     for key in truth.keys() | stored.keys():
-        want = truth.get(key, Decimal("0"))
+        want = Decimal(truth.get(key) or 0).quantize(MILLI)
         level = stored.get(key)
         if level is None:
             StockLevel.objects.create(branch=key[0], product_id=key[1], on_hand=want)

@@ -1,0 +1,40 @@
+# EcoMarket: `make run` starts central + branch B001 on embedded defaults; `make test` runs the whole suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Central-mode tests run on a real PostgreSQL; pytest-django makes its own test_<name> database there.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+TEST_ENV := SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
+
+.PHONY: run test test-branch test-central lint format clean
+
+$(STAMP): requirements.txt requirements-test.txt constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt -c constraints.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m ecomarket.devrun
+
+test: test-branch test-central
+
+test-branch: $(STAMP)
+	$(TEST_ENV) ECOMARKET_MODE=branch DATA_DIR=var/test-branch $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-central: $(STAMP)
+	$(TEST_ENV) ECOMARKET_MODE=central DATA_DIR=var/test-central DATABASE_URL=$(TEST_DATABASE_URL) \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf var/ $(VENV)
