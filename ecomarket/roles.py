@@ -3,7 +3,8 @@
 from enum import StrEnum
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import BasePermission
@@ -35,9 +36,23 @@ def staff_user_create(*, username: str, role: Role, password: str | None = None)
     # Managers use Django admin at their store; cashiers only the POS.
     user.is_staff = role == Role.MANAGER
     user.save()
-    user.groups.set([Group.objects.get_or_create(name=role.value)[0]])
+    group, _ = Group.objects.get_or_create(name=role.value)
+    if role == Role.MANAGER:
+        group.permissions.set(_manager_permissions())
+    user.groups.set([group])
     token, _ = Token.objects.get_or_create(user=user)
     return user, token.key
+
+
+def _manager_permissions():
+    """A store manager sees every sales and stock record in admin; at head office a manager also keeps the catalog
+    and prices. What would break the ledger stays read-only in admin whatever the permission says."""
+    from django.conf import settings
+
+    view = Q(content_type__app_label__in=["inventory", "branches", "reconciliation"], codename__startswith="view_")
+    if settings.IS_CENTRAL:
+        view |= Q(content_type__app_label="inventory", codename__in=["add_product", "change_product"])
+    return Permission.objects.filter(view)
 
 
 class IsCashier(BasePermission):

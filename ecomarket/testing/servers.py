@@ -1,0 +1,204 @@
+"""Real EcoMarket processes on loopback, for tests, benchmarks and the fault harness.
+
+Each server is its own process group (gunicorn master and workers, or a Celery worker and its children), so a
+SIGKILL reaches every process of it at once, the way a power cut or the OOM killer would.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+LOOPBACK = "127.0.0.1"
+
+
+def port_free() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+def poll(check: Callable[[], object], *, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """Call ``check`` until it returns something truthy, or fail after ``timeout`` seconds. Exceptions from
+    ``check`` count as "not yet"."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except Exception as error:  # noqa: BLE001 - "not yet", remembered for the failure message
+            last_error = error
+        else:
+            if result:
+                return result
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not reached within {timeout}s (last error: {last_error!r})")
+
+
+@dataclass
+class Node:
+    """One deployment's configuration: its mode, its data folder and its environment."""
+
+    mode: str
+    data_dir: Path
+    env: dict = field(default_factory=dict)
+
+    def environ(self) -> dict:
+        base = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "PYTEST"))}
+        base.update(
+            {
+                "ECOMARKET_MODE": self.mode,
+                "DATA_DIR": str(self.data_dir),
+                "SECRET_KEY": base.get("SECRET_KEY") or "test-only-secret",
+                "PYTHONUNBUFFERED": "1",
+                "DJANGO_SETTINGS_MODULE": "ecomarket.settings",
+            }
+        )
+        base.update(self.env)
+        return base
+
+    def manage(self, *args: str, timeout: float = 120) -> str:
+        """Run a management command to completion and return its output."""
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            cwd=ROOT,
+            env=self.environ(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+
+class Process:
+    """A long-running process in its own process group, with its output in a log file."""
+
+    def __init__(self, node: Node, argv: list[str], name: str) -> None:
+        self.node = node
+        self.argv = argv
+        self.name = name
+        self.log_path = node.data_dir / f"{name}.log"
+        self.popen: subprocess.Popen | None = None
+
+    def start(self) -> "Process":
+        self.node.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.argv, cwd=ROOT, env=self.node.environ(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.popen is not None:
+            try:
+                os.killpg(self.popen.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group and reap it."""
+        self.signal(signal.SIGKILL)
+        if self.popen is not None:
+            self.popen.wait(timeout=10)
+
+    def stop(self, timeout: float = 10) -> None:
+        """Ask politely (SIGTERM), then SIGKILL whatever is left."""
+        if not self.running:
+            self.kill()
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class WebServer(Process):
+    """gunicorn serving one node on a loopback port."""
+
+    def __init__(self, node: Node, *, port: int | None = None, workers: int = 2, name: str = "gunicorn") -> None:
+        self.port = port or port_free()
+        argv = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "ecomarket.wsgi:application",
+            "--bind",
+            f"{LOOPBACK}:{self.port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "5",
+        ]
+        super().__init__(node, argv, name)
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self, timeout: float = 30) -> "WebServer":
+        super().start()
+        poll(self._healthy, timeout=timeout, what=f"{self.name} on {self.url} healthy")
+        return self
+
+    def _healthy(self) -> bool:
+        if not self.running:
+            raise RuntimeError(f"{self.name} exited:\n{self.log()[-3000:]}")
+        return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+
+
+class CeleryWorker(Process):
+    def __init__(self, node: Node, *, concurrency: int = 1, name: str = "celery-worker") -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "ecomarket",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            f"{name}@%h-{node.data_dir.name}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        super().__init__(node, argv, name)
+
+
+class CeleryBeat(Process):
+    def __init__(self, node: Node, *, name: str = "celery-beat") -> None:
+        argv = [sys.executable, "-m", "celery", "-A", "ecomarket", "beat", "--loglevel", "INFO"]
+        super().__init__(node, argv, name)
+
+
+def sqlite_copy(source: Path, target: Path) -> None:
+    """Copy a SQLite database that no process has open (the source was checkpointed when its last user closed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
