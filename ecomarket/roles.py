@@ -4,8 +4,8 @@ from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
-from django.db.models import Q
 from django.db import transaction
+from django.db.models import Q
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import BasePermission
 
@@ -25,7 +25,7 @@ def user_has_role(user, role: Role) -> bool:
 
 
 @transaction.atomic
-def staff_user_create(*, username: str, role: Role, password: str | None = None) -> tuple:
+def staff_user_create(*, username: str, role: Role, password: str | None = None, superuser: bool = False) -> tuple:
     """Create (or update the role of) a staff user and return ``(user, token_key)``. Idempotent: running it again
     for the same username keeps the user, its token and its password unless a new password is given."""
     user, created = get_user_model().objects.get_or_create(username=username)
@@ -34,7 +34,8 @@ def staff_user_create(*, username: str, role: Role, password: str | None = None)
     elif created:
         user.set_unusable_password()
     # Managers use Django admin at their store; cashiers only the POS.
-    user.is_staff = role == Role.MANAGER
+    user.is_staff = role == Role.MANAGER or superuser
+    user.is_superuser = superuser
     user.save()
     group, _ = Group.objects.get_or_create(name=role.value)
     if role == Role.MANAGER:

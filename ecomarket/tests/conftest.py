@@ -3,7 +3,7 @@ import shutil
 
 import pytest
 
-from ecomarket.testing.servers import Node, sqlite_copy
+from ecomarket.processes import Node, sqlite_copy
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,9 @@ pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
 
 
 def test_no_token_is_401_with_a_json_error(anonymous_client, shelf):
-    response = anonymous_client.post("/api/v1/sales", {"lines": [{"sku": "FRU-BANANA", "quantity": "1"}]}, format="json")
+    response = anonymous_client.post(
+        "/api/v1/sales", {"lines": [{"sku": "FRU-BANANA", "quantity": "1"}]}, format="json"
+    )
 
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from ecomarket.testing.servers import WebServer
+from ecomarket.processes import WebServer
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 

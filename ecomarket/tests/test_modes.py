@@ -5,10 +5,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from ecomarket.modes import Mode, mode_parse
-from ecomarket.testing.servers import ROOT
+from ecomarket.processes import ROOT
 
 
-@pytest.mark.parametrize("value, mode", [("branch", Mode.BRANCH), ("central", Mode.CENTRAL), (" Central ", Mode.CENTRAL)])
+@pytest.mark.parametrize(
+    "value, mode", [("branch", Mode.BRANCH), ("central", Mode.CENTRAL), (" Central ", Mode.CENTRAL)]
+)
 def test_mode_is_read_from_its_name(value, mode):
     assert mode_parse(value) == mode
 

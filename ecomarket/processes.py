@@ -1,4 +1,4 @@
-"""Real EcoMarket processes on loopback, for tests, benchmarks and the fault harness.
+"""Real EcoMarket processes on loopback, for `make run`, tests, benchmarks and the fault harness.
 
 Each server is its own process group (gunicorn master and workers, or a Celery worker and its children), so a
 SIGKILL reaches every process of it at once, the way a power cut or the OOM killer would.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
 
 
@@ -35,7 +35,7 @@ def poll(check: Callable[[], object], *, timeout: float, interval: float = 0.05,
     while time.monotonic() < deadline:
         try:
             result = check()
-        except Exception as error:  # noqa: BLE001 - "not yet", remembered for the failure message
+        except Exception as error:
             last_error = error
         else:
             if result:
@@ -194,6 +194,20 @@ class CeleryBeat(Process):
     def __init__(self, node: Node, *, name: str = "celery-beat") -> None:
         argv = [sys.executable, "-m", "celery", "-A", "ecomarket", "beat", "--loglevel", "INFO"]
         super().__init__(node, argv, name)
+
+
+def stop_all(processes: list[Process], timeout: float = 10) -> None:
+    """SIGTERM every process at once, give them ``timeout`` seconds together to finish, then SIGKILL the rest."""
+    for process in processes:
+        process.signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        if process.popen is not None:
+            try:
+                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        process.kill()
 
 
 def sqlite_copy(source: Path, target: Path) -> None:
