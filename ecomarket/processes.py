@@ -4,6 +4,7 @@ Each server is its own process group (gunicorn master and workers, or a Celery w
 SIGKILL reaches every process of it at once, the way a power cut or the OOM killer would.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -106,10 +107,8 @@ class Process:
 
     def signal(self, signum: int) -> None:
         if self.popen is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signum)
-            except ProcessLookupError:
-                pass
 
     def kill(self) -> None:
         """SIGKILL the whole process group and reap it."""
@@ -123,10 +122,8 @@ class Process:
             self.kill()
             return
         self.signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
         self.kill()
 
     def log(self) -> str:
@@ -203,10 +200,8 @@ def stop_all(processes: list[Process], timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     for process in processes:
         if process.popen is not None:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         process.kill()
 
 
