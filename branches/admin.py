@@ -1,11 +1,126 @@
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 
-from branches.models import OutboxEvent
+from branches.models import (
+    Branch,
+    BranchEvent,
+    Change,
+    EventProblem,
+    IncomingTransfer,
+    OutboxEvent,
+    SyncState,
+    Transfer,
+)
 from ecomarket.admin import ReadOnlyAdmin
 
 
-@admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdmin):
     list_display = ["seq", "type", "occurred_at", "state", "attempts", "last_attempt_at", "last_error"]
     list_filter = ["state", "type"]
     search_fields = ["=seq", "=id"]
+    actions = ["push_now", "retry_parked"]
+
+    @admin.action(description="Push now (all pending events, ignoring backoff)")
+    def push_now(self, request, queryset):
+        from branches.link import outbox_push
+
+        summary = outbox_push(force=True)
+        level = messages.ERROR if summary.error else messages.SUCCESS
+        self.message_user(
+            request,
+            f"Sent {summary.sent}, delivered {summary.delivered}, parked {summary.parked}"
+            + (f"; central unavailable: {summary.error}" if summary.error else "")
+            + (f"; {summary.skipped}" if summary.skipped else ""),
+            level,
+        )
+
+    @admin.action(description="Re-send parked events (after fixing their cause)")
+    def retry_parked(self, request, queryset):
+        from branches.link import parked_events_retry
+
+        self.message_user(request, f"{parked_events_retry()} parked event(s) queued again.", messages.SUCCESS)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class SyncStateAdmin(ReadOnlyAdmin):
+    list_display = [
+        "last_push_ok_at",
+        "push_failures",
+        "next_push_at",
+        "last_push_error",
+        "last_pull_at",
+        "pull_cursor",
+    ]
+
+
+class IncomingTransferAdmin(ReadOnlyAdmin):
+    list_display = ["id", "state", "sent_at", "received_at", "note"]
+    list_filter = ["state"]
+
+
+class BranchAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "last_seen_at",
+        "high_water_seq",
+        "max_seq_seen",
+        "lag",
+        "duplicates_absorbed",
+        "allow_negative_stock",
+        "revoked_at",
+    ]
+    readonly_fields = [
+        "credential_hash",
+        "credential_issued_at",
+        "revoked_at",
+        "last_seen_at",
+        "high_water_seq",
+        "max_seq_seen",
+        "duplicates_absorbed",
+    ]
+    search_fields = ["code", "name"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class BranchEventAdmin(ReadOnlyAdmin):
+    list_display = ["branch", "seq", "type", "occurred_at", "received_at", "applied"]
+    list_filter = ["branch", "type", "applied"]
+    search_fields = ["=seq", "=id", "=sale_ref"]
+
+
+class EventProblemAdmin(ReadOnlyAdmin):
+    list_display = ["branch", "seq", "kind", "code", "detail", "times_seen", "last_seen_at"]
+    list_filter = ["kind", "branch", "code"]
+
+
+class ChangeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "branch", "created_at"]
+    list_filter = ["kind", "branch"]
+
+
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ["id", "to_branch", "state", "created_at", "received_at", "created_by", "note"]
+    list_filter = ["state", "to_branch"]
+
+
+if settings.IS_BRANCH:
+    for model, model_admin in [
+        (OutboxEvent, OutboxEventAdmin),
+        (SyncState, SyncStateAdmin),
+        (IncomingTransfer, IncomingTransferAdmin),
+    ]:
+        admin.site.register(model, model_admin)
+else:
+    for model, model_admin in [
+        (Branch, BranchAdmin),
+        (BranchEvent, BranchEventAdmin),
+        (EventProblem, EventProblemAdmin),
+        (Change, ChangeAdmin),
+        (Transfer, TransferAdmin),
+    ]:
+        admin.site.register(model, model_admin)

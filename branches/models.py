@@ -36,3 +36,179 @@ class OutboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.type} ({self.state})"
+
+
+class SyncState(models.Model):
+    """Branch side: one row holding the link's state (singleton, pk=1). Backoff lives here, not in the broker, so
+    a restart or a flushed broker forgets nothing."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    last_push_ok_at = models.DateTimeField(null=True, blank=True)
+    last_push_error = models.TextField(blank=True)
+    last_push_error_at = models.DateTimeField(null=True, blank=True)
+    push_failures = models.PositiveIntegerField(default=0, help_text="consecutive failed pushes")
+    next_push_at = models.DateTimeField(null=True, blank=True, help_text="backoff: no push before this time")
+    last_pull_at = models.DateTimeField(null=True, blank=True)
+    last_pull_error = models.TextField(blank=True)
+    pull_cursor = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="one_sync_state")]
+
+    def __str__(self) -> str:
+        return "sync state"
+
+
+class IncomingTransfer(models.Model):
+    """Branch side: a transfer head office sent, waiting for the goods to be received here."""
+
+    class State(models.TextChoices):
+        IN_TRANSIT = "in_transit"
+        RECEIVED = "received"
+
+    id = models.UUIDField(primary_key=True)
+    lines = models.JSONField()
+    note = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.IN_TRANSIT)
+    sent_at = models.DateTimeField()
+    received_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"transfer {self.id} ({self.state})"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Central side
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class Branch(models.Model):
+    """Central side: a store, its credential (only a hash is kept) and how far its events have arrived."""
+
+    code = models.CharField(max_length=16, primary_key=True)
+    name = models.CharField(max_length=120)
+    credential_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    credential_issued_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    allow_negative_stock = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    high_water_seq = models.PositiveBigIntegerField(
+        default=0, help_text="the largest S such that events 1..S of this branch are all stored"
+    )
+    max_seq_seen = models.PositiveBigIntegerField(default=0)
+    duplicates_absorbed = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "branches"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def lag(self) -> int:
+        """Events central has seen numbers for but not all of: a hole or a batch still arriving."""
+        return self.max_seq_seen - self.high_water_seq
+
+
+class BranchEvent(models.Model):
+    """Central side: every branch event, stored exactly once (unique per branch by id and by seq)."""
+
+    id = models.UUIDField(primary_key=True)
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="events", db_column="branch")
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=32)
+    occurred_at = models.DateTimeField()
+    schema = models.PositiveSmallIntegerField()
+    payload = models.JSONField()
+    body_hash = models.CharField(max_length=64)
+    received_at = models.DateTimeField()
+    sale_ref = models.UUIDField(null=True, blank=True, help_text="the sale a sale or void event is about")
+    # A void whose sale has not arrived yet waits here; it is applied when the sale arrives (order independence).
+    applied = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["branch", "seq"]
+        constraints = [models.UniqueConstraint(fields=["branch", "seq"], name="one_event_per_branch_seq")]
+        indexes = [models.Index(fields=["branch", "sale_ref"]), models.Index(fields=["branch", "type", "seq"])]
+
+    def __str__(self) -> str:
+        return f"{self.branch_id} #{self.seq} {self.type}"
+
+
+class EventProblem(models.Model):
+    """Central side: an event central could not store as sent. A conflict (its id or seq is already stored with
+    another body) or a rejection (it failed validation); either way it is recorded, never silently dropped."""
+
+    class Kind(models.TextChoices):
+        CONFLICT = "conflict"
+        REJECTED = "rejected"
+
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="problems", db_column="branch")
+    event_id = models.UUIDField()
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    code = models.CharField(max_length=40)
+    detail = models.TextField()
+    body = models.JSONField()
+    body_hash = models.CharField(max_length=64)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    times_seen = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+        constraints = [models.UniqueConstraint(fields=["branch", "event_id", "body_hash"], name="one_problem_per_body")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.branch_id} #{self.seq}"
+
+
+class ChangeKind(models.TextChoices):
+    PRODUCT = "product", "catalog or price change"
+    TRANSFER = "transfer", "transfer sent to the branch"
+    RESEND = "resend", "resend request"
+    ADJUSTMENT = "adjustment", "stock adjustment ordered by head office"
+
+
+class Change(models.Model):
+    """Central side: the change feed. ``id`` is the cursor; appends are serialised so ids commit in order and a
+    branch reading ``id > cursor`` never skips one."""
+
+    id = models.BigAutoField(primary_key=True)
+    branch = models.ForeignKey(
+        Branch, null=True, blank=True, on_delete=models.PROTECT, db_column="branch", help_text="empty: every branch"
+    )
+    kind = models.CharField(max_length=16, choices=ChangeKind.choices)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"change {self.id} {self.kind} -> {self.branch_id or 'all'}"
+
+
+class Transfer(models.Model):
+    """Central side: goods head office sends to a branch. The branch confirms arrival with ``stock.received``."""
+
+    class State(models.TextChoices):
+        SENT = "sent"
+        RECEIVED = "received"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    to_branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="transfers_in")
+    from_branch = models.ForeignKey(
+        Branch, null=True, blank=True, on_delete=models.PROTECT, related_name="transfers_out"
+    )
+    lines = models.JSONField()
+    note = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.SENT)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"transfer {self.id} -> {self.to_branch_id}"

@@ -5,6 +5,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Max
 
+from branches.kick import push_soon
 from branches.models import OutboxEvent
 
 SCHEMA_VERSION = 1
@@ -20,9 +21,11 @@ def outbox_event_append(*, type: str, payload: dict, occurred_at: datetime) -> O
     if not connection.in_atomic_block:
         raise RuntimeError("outbox_event_append must run inside the transaction of the change it records")
     seq = (OutboxEvent.objects.aggregate(last=Max("seq"))["last"] or 0) + 1
-    return OutboxEvent.objects.create(
+    event = OutboxEvent.objects.create(
         seq=seq, type=type, occurred_at=occurred_at, schema=SCHEMA_VERSION, payload=payload
     )
+    push_soon()
+    return event
 
 
 def outbox_event_envelope(*, event: OutboxEvent, branch: str) -> dict:

@@ -221,10 +221,33 @@ if IS_CENTRAL:
     CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 
 # ---------------------------------------------------------------------------------------------------------------
-# The link from a branch to head office (branch mode).
+# The link from a branch to head office (branch mode). Pushes start on commit; the sweep catches what was missed.
 # ---------------------------------------------------------------------------------------------------------------
 CENTRAL_URL = env.str("CENTRAL_URL", default="http://127.0.0.1:8000")
 BRANCH_CREDENTIAL = env.str("BRANCH_CREDENTIAL", default="")
+SYNC_PUSH_SWEEP_S = env.float("SYNC_PUSH_SWEEP_S", default=5.0)
+SYNC_PULL_INTERVAL_S = env.float("SYNC_PULL_INTERVAL_S", default=10.0)
+STOCK_SNAPSHOT_INTERVAL_S = env.float("STOCK_SNAPSHOT_INTERVAL_S", default=3600.0)
+if IS_BRANCH:
+    # `expires`: a beat message that waited longer than its own interval is dropped, so a worker that was down
+    # does not wake up to a pile of identical sweeps.
+    CELERY_BEAT_SCHEDULE = {
+        "outbox-push-sweep": {
+            "task": "branches.tasks.outbox_push_task",
+            "schedule": SYNC_PUSH_SWEEP_S,
+            "options": {"expires": SYNC_PUSH_SWEEP_S},
+        },
+        "changes-pull": {
+            "task": "branches.tasks.changes_pull_task",
+            "schedule": SYNC_PULL_INTERVAL_S,
+            "options": {"expires": SYNC_PULL_INTERVAL_S},
+        },
+        "stock-snapshot": {
+            "task": "branches.tasks.stock_snapshot_task",
+            "schedule": STOCK_SNAPSHOT_INTERVAL_S,
+            "options": {"expires": STOCK_SNAPSHOT_INTERVAL_S},
+        },
+    }
 
 LOGGING = {
     "version": 1,

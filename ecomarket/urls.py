@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from branches import urls as branch_urls
 from ecomarket import views
 from inventory import urls as inventory_urls
 
@@ -18,12 +19,12 @@ urlpatterns = [
 
 if settings.IS_BRANCH:
     urlpatterns += [
-        path("api/v1/", include(inventory_urls.branch_api)),
+        path("api/v1/", include(inventory_urls.branch_api + branch_urls.branch_api)),
         *inventory_urls.branch_seed,
     ]
 else:
     urlpatterns += [
-        path("api/v1/", include(inventory_urls.central_api)),
+        path("api/v1/", include(inventory_urls.central_api + branch_urls.central_api)),
         *inventory_urls.central_seed,
     ]
 

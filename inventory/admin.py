@@ -21,6 +21,14 @@ class ProductAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def save_model(self, request, obj, form, change):
+        """Through the service, so every branch hears of the change in its feed."""
+        from branches.feed import product_save
+
+        fields = {name: form.cleaned_data[name] for name in ("name", "unit", "price", "barcode", "active")}
+        product, _ = product_save(sku=obj.sku, **fields)
+        obj.updated_at = product.updated_at
+
 
 class SaleLineInline(ReadOnlyInline):
     model = SaleLine

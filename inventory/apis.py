@@ -10,21 +10,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ecomarket.api import ERRORS, input_valid
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
 from inventory import selectors, services
 from inventory.models import PaymentMethod, Sale
 
 MAX_LINES = 200
-
-
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    fields = serializers.DictField()
-
-
-ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 409, 413)}
 
 
 def _quantity_field(**kwargs) -> serializers.DecimalField:
@@ -45,7 +37,7 @@ def _lines_field(child_class) -> serializers.ListSerializer:
     return child_class(many=True, allow_empty=False, max_length=MAX_LINES)
 
 
-def _distinct_skus(lines: list[dict]) -> list[dict]:
+def distinct_skus(lines: list[dict]) -> list[dict]:
     skus = [line["sku"] for line in lines]
     repeated = sorted({sku for sku in skus if skus.count(sku) > 1})
     if repeated:
@@ -127,7 +119,7 @@ class SaleCreateApi(APIView):
         payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.CASH)
 
         def validate_lines(self, lines):
-            return _distinct_skus(lines)
+            return distinct_skus(lines)
 
     @extend_schema(
         operation_id="sale_create",
@@ -136,7 +128,7 @@ class SaleCreateApi(APIView):
         description="Record a sale. The same id again returns the stored sale with 200; with another body, 409.",
     )
     def post(self, request):
-        data = _valid(self.SaleCreateInputSerializer, request)
+        data = input_valid(self.SaleCreateInputSerializer, request)
         sale, created = services.sale_create(
             sale_id=data.get("id"),
             lines=_lines(data["lines"]),
@@ -170,7 +162,7 @@ class SaleVoidApi(APIView):
         description="Void a whole sale (manager). Voiding it again changes nothing.",
     )
     def post(self, request, sale_id):
-        data = _valid(self.SaleVoidInputSerializer, request)
+        data = input_valid(self.SaleVoidInputSerializer, request)
         sale, _ = services.sale_void(sale_id=_uuid(sale_id), reason=data["reason"], user=request.user)
         return _sale_response(sale, created=False)
 
@@ -185,7 +177,7 @@ class ReturnCreateApi(APIView):
         reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
 
         def validate_lines(self, lines):
-            return _distinct_skus(lines)
+            return distinct_skus(lines)
 
     @extend_schema(
         operation_id="return_create",
@@ -193,7 +185,7 @@ class ReturnCreateApi(APIView):
         responses={201: ReturnOutputSerializer, 200: ReturnOutputSerializer, **ERRORS},
     )
     def post(self, request):
-        data = _valid(self.ReturnCreateInputSerializer, request)
+        data = input_valid(self.ReturnCreateInputSerializer, request)
         ret, created = services.return_create(
             return_id=data.get("id"),
             sale_id=data["sale_id"],
@@ -235,7 +227,7 @@ class StockReceiptApi(APIView):
         lines = _lines_field(LineInputSerializer)
 
         def validate_lines(self, lines):
-            return _distinct_skus(lines)
+            return distinct_skus(lines)
 
     @extend_schema(
         operation_id="stock_receipt_record",
@@ -243,7 +235,7 @@ class StockReceiptApi(APIView):
         responses={201: StockDocumentOutputSerializer, 200: StockDocumentOutputSerializer, **ERRORS},
     )
     def post(self, request):
-        data = _valid(self.StockReceiptInputSerializer, request)
+        data = input_valid(self.StockReceiptInputSerializer, request)
         document, created = services.stock_receipt_record(
             receipt_id=data.get("id"),
             transfer_id=data.get("transfer_id"),
@@ -261,7 +253,7 @@ class StockCountApi(APIView):
         lines = _lines_field(CountLineInputSerializer)
 
         def validate_lines(self, lines):
-            return _distinct_skus(lines)
+            return distinct_skus(lines)
 
     @extend_schema(
         operation_id="stock_count_record",
@@ -269,7 +261,7 @@ class StockCountApi(APIView):
         responses={201: StockDocumentOutputSerializer, 200: StockDocumentOutputSerializer, **ERRORS},
     )
     def post(self, request):
-        data = _valid(self.StockCountInputSerializer, request)
+        data = input_valid(self.StockCountInputSerializer, request)
         document, created = services.stock_count_record(
             count_id=data.get("id"), lines=_lines(data["lines"], field="counted"), user=request.user
         )
@@ -335,7 +327,7 @@ class SeedSaleApi(APIView):
         },
     )
     def post(self, request):
-        data = _valid(self.SeedSaleInputSerializer, request)
+        data = input_valid(self.SeedSaleInputSerializer, request)
         product = selectors.product_find(term=data["producto"])
         try:
             if product is None:
@@ -414,14 +406,6 @@ class SeedGlobalInventoryApi(APIView):
 
 
 # --------------------------------------------------------------------------------------------------------------
-
-
-def _valid(serializer_class, request) -> dict:
-    if not isinstance(request.data, dict):
-        raise DomainError("invalid", "The body must be a JSON object.")
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _uuid(value: str) -> uuid.UUID:

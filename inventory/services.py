@@ -14,11 +14,11 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import status
 
+from branches.link import stock_snapshot_record
 from branches.models import OutboxEvent
 from branches.services import outbox_event_append
 from ecomarket import modes
@@ -102,31 +102,55 @@ def stock_on_hand(*, branch: str, skus: list[str]) -> dict[str, Decimal]:
 def stock_movements_apply(
     *, branch: str, seq: int, kind: str, reference: str, occurred_at: datetime, deltas: dict[str, Decimal]
 ) -> None:
-    """Write one ledger row per non-zero delta and move the on-hand projection by the same amounts.
-
-    Both modes call this inside their own transaction: a branch for its own changes, central for each event it
-    stores. Zero deltas (a count that found what the books said) write nothing.
-    """
-    deltas = {sku: delta for sku, delta in deltas.items() if delta}
-    StockMovement.objects.bulk_create(
-        StockMovement(
-            branch=branch,
-            product_id=sku,
-            quantity=delta,
-            kind=kind,
-            reference=reference,
-            occurred_at=occurred_at,
-            seq=seq,
-        )
-        for sku, delta in deltas.items()
+    """Write one ledger row per non-zero delta and move the on-hand projection by the same amounts, in the
+    caller's transaction. Zero deltas (a count that found what the books said) write nothing."""
+    stock_ledger_write(
+        movements=[
+            StockMovement(
+                branch=branch,
+                product_id=sku,
+                quantity=delta,
+                kind=kind,
+                reference=reference,
+                occurred_at=occurred_at,
+                seq=seq,
+            )
+            for sku, delta in deltas.items()
+            if delta
+        ]
     )
+
+
+_LEVELS_ADD_SQL = """
+INSERT INTO {table} (branch, sku, on_hand, updated_at) VALUES {values}
+ON CONFLICT (branch, sku) DO UPDATE SET on_hand = {table}.on_hand + excluded.on_hand, updated_at = excluded.updated_at
+"""
+
+
+def stock_ledger_write(*, movements: list[StockMovement]) -> None:
+    """The ledger write both modes share: insert the rows in bulk and add their sum per (branch, SKU) to the
+    projection with one upsert (PostgreSQL and SQLite both speak ``ON CONFLICT ... DO UPDATE``). Additions
+    commute, so the projection does not depend on the order events arrive in. Runs in the caller's transaction."""
+    if not movements:
+        return
+    StockMovement.objects.bulk_create(movements, batch_size=2000)
+    totals: dict[tuple[str, str], Decimal] = {}
+    for movement in movements:
+        key = (movement.branch, movement.product_id)
+        totals[key] = totals.get(key, Decimal("0")) + movement.quantity
     now = timezone.now()
-    for sku, delta in deltas.items():
-        moved = StockLevel.objects.filter(branch=branch, product_id=sku).update(
-            on_hand=F("on_hand") + delta, updated_at=now
-        )
-        if not moved:
-            StockLevel.objects.create(branch=branch, product_id=sku, on_hand=delta)
+    rows = list(totals.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            params = []
+            for (branch, sku), delta in chunk:
+                params += [branch, sku, delta, now]
+            sql = _LEVELS_ADD_SQL.format(
+                table=connection.ops.quote_name(StockLevel._meta.db_table),
+                values=", ".join(["(%s, %s, %s, %s)"] * len(chunk)),
+            )
+            cursor.execute(sql, params)
 
 
 def stock_change_record(
@@ -357,8 +381,8 @@ def stock_receipt_record(
 
 def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -> tuple[StockDocument, bool]:
     """A physical count sets a new baseline: each counted SKU moves by (counted - what the books said), read under
-    the write lock so no sale slips in between. ``Line.quantity`` is the counted quantity. Idempotent on
-    ``count_id``."""
+    the write lock so no sale slips in between, and a stock snapshot follows in its own transaction.
+    ``Line.quantity`` is the counted quantity. Idempotent on ``count_id``."""
     count_id = count_id or uuid.uuid4()
     counted = {line.sku: line.quantity for line in lines}
     fingerprint = _fingerprint(kind="count", lines=sorted((sku, _qty(q)) for sku, q in counted.items()))
@@ -391,6 +415,8 @@ def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -
             deltas={sku: quantity - previous.get(sku, Decimal("0")) for sku, quantity in counted.items()},
             occurred_at=now,
         )
+    # A count is a fresh baseline: tell head office what the whole branch now believes it holds.
+    stock_snapshot_record()
     return document, True
 
 

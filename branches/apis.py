@@ -1,0 +1,197 @@
+"""The sync API: central's event ingestion and change feed, the branch's sync status, and head office's catalog and
+transfer writes that feed the branches (DESIGN.md §5)."""
+
+from decimal import Decimal
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from branches import feed, ingest, link
+from branches.credentials import BranchCredentialAuthentication, IsBranch
+from branches.models import Branch
+from ecomarket.api import ERRORS, input_valid
+from ecomarket.errors import DomainError
+from ecomarket.roles import IsCashier, IsManager
+from inventory.apis import LineInputSerializer, distinct_skus
+from inventory.models import Product, Unit
+
+
+class BranchOnlyApi(APIView):
+    """Endpoints a branch server calls with its credential (``Authorization: Branch <credential>``)."""
+
+    authentication_classes = [BranchCredentialAuthentication]
+    permission_classes = [IsBranch]
+
+
+class SyncEventsApi(BranchOnlyApi):
+    class SyncEventsInputSerializer(serializers.Serializer):
+        branch = serializers.CharField(max_length=16)
+        events = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=ingest.MAX_BATCH)
+
+    class SyncEventsOutputSerializer(serializers.Serializer):
+        accepted = serializers.IntegerField()
+        duplicates = serializers.IntegerField()
+        conflicts = serializers.ListField(child=serializers.UUIDField())
+        rejected = serializers.ListField(child=serializers.DictField())
+        high_water_seq = serializers.IntegerField()
+        missing_seqs = serializers.ListField(child=serializers.IntegerField())
+
+    @extend_schema(
+        operation_id="sync_events_ingest",
+        request=SyncEventsInputSerializer,
+        responses={200: SyncEventsOutputSerializer, **ERRORS},
+        description="Store up to 500 events of the calling branch exactly once. Every event is committed before "
+        "this answers.",
+    )
+    def post(self, request):
+        data = input_valid(self.SyncEventsInputSerializer, request)
+        branch: Branch = request.auth
+        if data["branch"] != branch.code:
+            raise DomainError(
+                "wrong_branch",
+                f"This credential belongs to {branch.code}; it cannot send {data['branch']}'s events.",
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        try:
+            result = ingest.events_ingest(branch=branch, events=request.data["events"])
+        except ingest.EnvelopeError as error:
+            if "branch must be" in str(error):
+                raise DomainError("wrong_branch", str(error), status=status.HTTP_403_FORBIDDEN) from error
+            raise DomainError("invalid_event", str(error)) from error
+        return Response(result.body())
+
+
+class SyncChangesApi(BranchOnlyApi):
+    class SyncChangesOutputSerializer(serializers.Serializer):
+        changes = serializers.ListField(child=serializers.DictField())
+        next_cursor = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="sync_changes",
+        parameters=[OpenApiParameter("since", int, description="the cursor from the previous answer (0 at first)")],
+        responses={200: SyncChangesOutputSerializer, **ERRORS},
+    )
+    def get(self, request):
+        raw = request.query_params.get("since", "0")
+        if not raw.isdigit() or len(raw) > 18:
+            raise DomainError("invalid", "since must be a non-negative integer cursor.", fields={"since": ["Invalid."]})
+        changes, cursor = feed.changes_since(branch=request.auth, cursor=int(raw))
+        return Response(
+            {
+                "changes": [
+                    {"id": c.id, "kind": c.kind, "payload": c.payload, "created_at": c.created_at.isoformat()}
+                    for c in changes
+                ],
+                "next_cursor": cursor,
+            }
+        )
+
+
+class SyncStatusApi(APIView):
+    permission_classes = [IsCashier]
+
+    @extend_schema(
+        operation_id="sync_status",
+        responses={
+            200: inline_serializer(
+                "SyncStatus",
+                {
+                    "branch": serializers.CharField(),
+                    "pending_events": serializers.IntegerField(),
+                    "parked_events": serializers.IntegerField(),
+                    "oldest_pending_age_s": serializers.FloatField(),
+                    "last_push_ok_at": serializers.DateTimeField(allow_null=True),
+                    "last_push_error": serializers.CharField(),
+                    "last_pull_at": serializers.DateTimeField(allow_null=True),
+                    "central_reachable": serializers.BooleanField(),
+                    "next_push_at": serializers.DateTimeField(allow_null=True),
+                    "pull_cursor": serializers.IntegerField(),
+                },
+            ),
+            **ERRORS,
+        },
+    )
+    def get(self, request):
+        return Response(link.sync_status())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Central: catalog and transfers (they reach branches through the change feed)
+# --------------------------------------------------------------------------------------------------------------
+
+
+class ProductOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "unit", "price", "barcode", "active", "updated_at"]
+
+
+class ProductSaveApi(APIView):
+    permission_classes = [IsManager]
+
+    class ProductSaveInputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=120, required=False)
+        unit = serializers.ChoiceField(choices=Unit.choices, required=False)
+        price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False)
+        barcode = serializers.CharField(max_length=32, required=False, allow_blank=True)
+        active = serializers.BooleanField(required=False)
+
+    @extend_schema(
+        operation_id="product_save",
+        request=ProductSaveInputSerializer,
+        responses={200: ProductOutputSerializer, 201: ProductOutputSerializer, **ERRORS},
+        description="Create or change a product (name, unit, price, barcode, active). Every branch receives it "
+        "through the change feed.",
+    )
+    def put(self, request, sku):
+        data = input_valid(self.ProductSaveInputSerializer, request)
+        if len(sku) > 32:
+            raise DomainError("invalid", "SKU is at most 32 characters.", fields={"sku": ["Too long."]})
+        if not Product.objects.filter(sku=sku).exists() and not {"name", "unit", "price"} <= set(data):
+            raise DomainError("invalid", "A new product needs name, unit and price.", fields={"name": ["Required."]})
+        product, created = feed.product_save(sku=sku, **data)
+        return Response(
+            ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class TransferCreateApi(APIView):
+    permission_classes = [IsManager]
+
+    class TransferCreateInputSerializer(serializers.Serializer):
+        to_branch = serializers.CharField(max_length=16)
+        lines = LineInputSerializer(many=True, allow_empty=False, max_length=200)
+        note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+        def validate_lines(self, lines):
+            return distinct_skus(lines)
+
+    @extend_schema(
+        operation_id="transfer_create",
+        request=TransferCreateInputSerializer,
+        responses={
+            201: inline_serializer(
+                "TransferCreated", {"id": serializers.UUIDField(), "to_branch": serializers.CharField()}
+            ),
+            **ERRORS,
+        },
+    )
+    def post(self, request):
+        data = input_valid(self.TransferCreateInputSerializer, request)
+        branch = Branch.objects.filter(code=data["to_branch"]).first()
+        if branch is None:
+            raise DomainError("unknown_branch", f"No branch {data['to_branch']}.", fields={"to_branch": ["Unknown."]})
+        unknown = {line["sku"] for line in data["lines"]} - set(
+            Product.objects.filter(sku__in=[line["sku"] for line in data["lines"]]).values_list("sku", flat=True)
+        )
+        if unknown:
+            raise DomainError("unknown_sku", f"Unknown SKU(s): {', '.join(sorted(unknown))}.")
+        transfer = feed.transfer_create(
+            to_branch=branch,
+            lines=[(line["sku"], line["quantity"]) for line in data["lines"]],
+            note=data["note"],
+            user=request.user,
+        )
+        return Response({"id": str(transfer.id), "to_branch": branch.code}, status=status.HTTP_201_CREATED)

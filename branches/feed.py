@@ -1,0 +1,87 @@
+"""Central side: the change feed branches pull (``GET /api/v1/sync/changes``): catalog and prices, transfers,
+resend requests, stock adjustments ordered by head office."""
+
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Q
+
+from branches.models import Branch, Change, ChangeKind, Transfer
+from inventory.models import Product
+
+PAGE = 500
+
+
+def change_append(*, kind: str, payload: dict, branch: Branch | None = None) -> Change:
+    """Append one change in the caller's transaction.
+
+    Feed ids are the branches' cursor, so they must become visible in id order: a branch that has read id 10 must
+    never later find an id 9 committed behind it. Appends are therefore serialised with a table lock (they are
+    rare: catalog edits, transfers, resend requests); readers are not blocked. SQLite serialises writers anyway.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("change_append must run inside the transaction of the change it announces")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Change._meta.db_table} IN EXCLUSIVE MODE")
+    return Change.objects.create(kind=kind, payload=payload, branch=branch)
+
+
+def changes_since(*, branch: Branch, cursor: int, limit: int = PAGE) -> tuple[list[Change], int]:
+    """The changes for ``branch`` after ``cursor``, oldest first, and the cursor to ask with next."""
+    changes = list(
+        Change.objects.filter(Q(branch__isnull=True) | Q(branch=branch), id__gt=cursor).order_by("id")[:limit]
+    )
+    return changes, (changes[-1].id if changes else cursor)
+
+
+def product_payload(product: Product) -> dict:
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "unit": product.unit,
+        "price": str(product.price),
+        "barcode": product.barcode,
+        "active": product.active,
+    }
+
+
+@transaction.atomic
+def product_save(*, sku: str, **fields) -> tuple[Product, bool]:
+    """Create or change a product at head office and announce it to every branch. Returns ``(product, created)``."""
+    product, created = Product.objects.select_for_update().get_or_create(sku=sku, defaults=fields)
+    if not created:
+        for name, value in fields.items():
+            setattr(product, name, value)
+        product.full_clean()
+        product.save()
+    change_append(kind=ChangeKind.PRODUCT, payload=product_payload(product))
+    return product, created
+
+
+@transaction.atomic
+def transfer_create(*, to_branch: Branch, lines: list[tuple[str, Decimal]], note: str = "", user=None) -> Transfer:
+    """Send goods to a branch: the branch sees them in transit and confirms arrival as ``stock.received``."""
+    transfer = Transfer.objects.create(
+        to_branch=to_branch,
+        lines=[{"sku": sku, "quantity": str(quantity)} for sku, quantity in lines],
+        note=note,
+        created_by=user.get_username() if user else "",
+    )
+    change_append(
+        kind=ChangeKind.TRANSFER,
+        branch=to_branch,
+        payload={
+            "transfer_id": str(transfer.id),
+            "lines": transfer.lines,
+            "note": note,
+            "sent_at": transfer.created_at.isoformat(),
+        },
+    )
+    return transfer
+
+
+@transaction.atomic
+def resend_request_create(*, branch: Branch, seqs: list[int]) -> Change:
+    """Ask a branch to send these events again (they are missing at central)."""
+    return change_append(kind=ChangeKind.RESEND, branch=branch, payload={"seqs": sorted(set(seqs))})

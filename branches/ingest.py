@@ -1,0 +1,420 @@
+"""Central side: storing branch events exactly once (DESIGN.md §3 invariant 3, §4, §5).
+
+One request is one transaction that holds its branch's row lock, so two pushes of the same branch are applied one
+after the other while different branches ingest in parallel. Every event of the request is classified:
+
+- new: stored, and its stock effect written to central's ledger with the event's seq;
+- duplicate: the same id with the same body is already stored (a resend) — counted, nothing written;
+- conflict: the id (or the seq) is already stored with another body — recorded in EventProblem, never merged;
+- rejected: it can never be applied (unknown SKU, bad payload) — recorded in EventProblem and answered, so the
+  branch parks it and keeps delivering the rest.
+
+Everything computed from the events is a sum over them, so the result does not depend on arrival order. The one
+effect that needs another event, a void's reversal of its sale's lines, waits (``applied=False``) until the sale
+arrives.
+"""
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from branches.models import Branch, BranchEvent, EventProblem, Transfer
+from inventory.models import MovementKind, Product, StockMovement
+from inventory.services import stock_ledger_write
+
+MAX_BATCH = 500
+MAX_MISSING_REPORTED = 1000
+SCHEMA_VERSION = 1
+QUANTUM = Decimal("0.001")
+LIMIT = Decimal("1e9")
+
+
+class EnvelopeError(ValueError):
+    """The request itself is malformed: nothing of it is stored (400)."""
+
+
+class Rejection(Exception):
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass
+class IngestResult:
+    accepted: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+    high_water_seq: int = 0
+    missing_seqs: list[int] = field(default_factory=list)
+
+    def body(self) -> dict:
+        return {
+            "accepted": len(self.accepted),
+            "duplicates": len(self.duplicates),
+            "conflicts": self.conflicts,
+            "rejected": self.rejected,
+            "high_water_seq": self.high_water_seq,
+            "missing_seqs": self.missing_seqs,
+        }
+
+
+def body_hash(event: dict) -> str:
+    return hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Validation
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: uuid.UUID
+    seq: int
+    type: str
+    occurred_at: datetime
+    schema: int
+    payload: dict
+    raw: dict
+    hash: str
+
+
+def envelope_parse(raw, *, branch: str, index: int) -> Envelope:
+    """The envelope must be sound for the event to be identified at all; otherwise the whole request is refused."""
+    if not isinstance(raw, dict):
+        raise EnvelopeError(f"events[{index}] must be an object")
+    try:
+        event_id = uuid.UUID(str(raw["id"]))
+    except (KeyError, ValueError):
+        raise EnvelopeError(f"events[{index}].id must be a UUID") from None
+    seq = raw.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or seq > 2**62:
+        raise EnvelopeError(f"events[{index}].seq must be a positive integer")
+    if raw.get("branch") != branch:
+        raise EnvelopeError(f"events[{index}].branch must be {branch!r}")
+    occurred_at = parse_datetime(raw["occurred_at"]) if isinstance(raw.get("occurred_at"), str) else None
+    if occurred_at is None or occurred_at.tzinfo is None:
+        raise EnvelopeError(f"events[{index}].occurred_at must be an ISO 8601 time with an offset")
+    if not isinstance(raw.get("type"), str) or not isinstance(raw.get("payload"), dict):
+        raise EnvelopeError(f"events[{index}] needs a string type and an object payload")
+    schema = raw.get("schema")
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise EnvelopeError(f"events[{index}].schema must be an integer")
+    return Envelope(
+        id=event_id,
+        seq=seq,
+        type=raw["type"],
+        occurred_at=occurred_at,
+        schema=schema,
+        payload=raw["payload"],
+        raw=raw,
+        hash=body_hash(raw),
+    )
+
+
+def _decimal(value, what: str, *, positive: bool = False, allow_negative: bool = False) -> Decimal:
+    try:
+        number = Decimal(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or abs(number) >= LIMIT or number != number.quantize(QUANTUM):
+        raise Rejection("invalid_payload", f"{what} must be a decimal string with at most 3 decimals")
+    if positive and number <= 0:
+        raise Rejection("invalid_payload", f"{what} must be positive")
+    if not allow_negative and number < 0:
+        raise Rejection("invalid_payload", f"{what} must not be negative")
+    return number
+
+
+def _lines(payload: dict, known: set[str], key: str, **rules) -> list[tuple[str, Decimal]]:
+    lines = payload.get("lines")
+    if not isinstance(lines, list):
+        raise Rejection("invalid_payload", "payload.lines must be a list")
+    result = []
+    for index, line in enumerate(lines):
+        if not isinstance(line, dict) or not isinstance(line.get("sku"), str):
+            raise Rejection("invalid_payload", f"payload.lines[{index}] needs a sku")
+        if line["sku"] not in known:
+            raise Rejection("unknown_sku", f"payload.lines[{index}].sku {line['sku']!r} is not in the catalog")
+        result.append((line["sku"], _decimal(line.get(key), f"payload.lines[{index}].{key}", **rules)))
+    return result
+
+
+def _sum(pairs) -> dict[str, Decimal]:
+    deltas: dict[str, Decimal] = {}
+    for sku, quantity in pairs:
+        deltas[sku] = deltas.get(sku, Decimal("0")) + quantity
+    return deltas
+
+
+def _uuid_field(payload: dict, key: str, *, nullable: bool = False) -> uuid.UUID | None:
+    value = payload.get(key)
+    if value is None and nullable:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Rejection("invalid_payload", f"payload.{key} must be a UUID") from None
+
+
+def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal] | None, uuid.UUID | None]:
+    """What an event does to stock, as (deltas per SKU, the sale it concerns). ``None`` deltas: the effect depends
+    on another event (a void). Raises Rejection for an event central can never apply."""
+    if envelope.schema != SCHEMA_VERSION:
+        raise Rejection("unsupported_schema", f"schema {envelope.schema} is not supported (this central speaks 1)")
+    payload = envelope.payload
+    match envelope.type:
+        case "sale.completed":
+            sale = _uuid_field(payload, "sale_id")
+            return _sum((sku, -q) for sku, q in _lines(payload, known, "quantity", positive=True)), sale
+        case "sale.voided":
+            return None, _uuid_field(payload, "sale_id")
+        case "return.completed":
+            _uuid_field(payload, "sale_id")
+            return _sum(_lines(payload, known, "quantity", positive=True)), _uuid_field(payload, "sale_id")
+        case "stock.received":
+            _uuid_field(payload, "transfer_id", nullable=True)
+            return _sum(_lines(payload, known, "quantity", positive=True)), None
+        case "stock.counted":
+            counted = dict(_lines(payload, known, "counted"))
+            previous = dict(_lines(payload, known, "previous", allow_negative=True))
+            return {sku: counted[sku] - previous[sku] for sku in counted}, None
+        case "stock.adjusted":
+            return _sum(_lines(payload, known, "delta", allow_negative=True)), None
+        case "stock.snapshot":
+            if not isinstance(payload.get("as_of_seq"), int) or not isinstance(payload.get("levels"), list):
+                raise Rejection("invalid_payload", "a snapshot needs as_of_seq and levels")
+            return {}, None
+    raise Rejection("unknown_type", f"event type {envelope.type!r} is not known")
+
+
+KIND_OF = {
+    "sale.completed": MovementKind.SALE,
+    "sale.voided": MovementKind.VOID,
+    "return.completed": MovementKind.RETURN,
+    "stock.received": MovementKind.RECEIPT,
+    "stock.counted": MovementKind.COUNT,
+    "stock.adjusted": MovementKind.ADJUSTMENT,
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Ingestion
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def events_ingest(*, branch: Branch, events: list) -> IngestResult:
+    """Store a batch of one branch's events exactly once and answer what became of each (see module docstring).
+    Idempotent: the same batch again changes nothing but the duplicate counter. Central mode."""
+    if not isinstance(events, list) or not 0 < len(events) <= MAX_BATCH:
+        raise EnvelopeError(f"events must be a list of 1 to {MAX_BATCH} events")
+    envelopes = [envelope_parse(raw, branch=branch.code, index=i) for i, raw in enumerate(events)]
+    now = timezone.now()
+    result = IngestResult()
+    with transaction.atomic():
+        branch = Branch.objects.select_for_update().get(pk=branch.pk)
+        ids = [envelope.id for envelope in envelopes]
+        by_id = {event.id: event for event in BranchEvent.objects.filter(id__in=ids).only("id", "branch", "body_hash")}
+        taken_seqs = set(
+            BranchEvent.objects.filter(branch=branch, seq__in=[e.seq for e in envelopes]).values_list("seq", flat=True)
+        )
+        known = set(
+            Product.objects.filter(
+                sku__in={line.get("sku") for e in envelopes for line in _raw_lines(e.payload)}
+            ).values_list("sku", flat=True)
+        )
+        new: list[tuple[Envelope, dict | None, uuid.UUID | None]] = []
+        problems: list[tuple[Envelope, str, str, str]] = []
+        batch_ids: dict[uuid.UUID, str] = {}
+        for envelope in envelopes:
+            stored = by_id.get(envelope.id)
+            if stored is not None or envelope.id in batch_ids:
+                same = (
+                    (stored.branch_id == branch.code and stored.body_hash == envelope.hash)
+                    if stored
+                    else (batch_ids[envelope.id] == envelope.hash)
+                )
+                if same:
+                    result.duplicates.append(str(envelope.id))
+                else:
+                    result.conflicts.append(str(envelope.id))
+                    problems.append(
+                        (envelope, EventProblem.Kind.CONFLICT, "id_conflict", "id stored with another body")
+                    )
+                continue
+            if envelope.seq in taken_seqs:
+                result.conflicts.append(str(envelope.id))
+                problems.append((envelope, EventProblem.Kind.CONFLICT, "seq_conflict", "seq stored with another id"))
+                continue
+            try:
+                deltas, sale_ref = event_effect(envelope, known)
+            except Rejection as rejection:
+                result.rejected.append({"id": str(envelope.id), "code": rejection.code, "detail": rejection.detail})
+                problems.append((envelope, EventProblem.Kind.REJECTED, rejection.code, rejection.detail))
+                continue
+            batch_ids[envelope.id] = envelope.hash
+            taken_seqs.add(envelope.seq)
+            new.append((envelope, deltas, sale_ref))
+            result.accepted.append(str(envelope.id))
+
+        _store(branch=branch, new=new, now=now)
+        _problems_record(branch=branch, problems=problems, now=now)
+        result.missing_seqs = _watermark_advance(branch=branch, seqs=[e.seq for e in envelopes], now=now)
+        branch.duplicates_absorbed = F("duplicates_absorbed") + len(result.duplicates)
+        branch.save(update_fields=["high_water_seq", "max_seq_seen", "last_seen_at", "duplicates_absorbed"])
+        branch.refresh_from_db(fields=["duplicates_absorbed"])
+        result.high_water_seq = branch.high_water_seq
+    return result
+
+
+def _raw_lines(payload: dict) -> list[dict]:
+    lines = payload.get("lines")
+    return (
+        [line for line in lines if isinstance(line, dict) and isinstance(line.get("sku"), str)]
+        if isinstance(lines, list)
+        else []
+    )
+
+
+def _store(*, branch: Branch, new: list, now: datetime) -> None:
+    """Insert the new events and write their ledger rows; apply voids whose sale is (now) known."""
+    BranchEvent.objects.bulk_create(
+        [
+            BranchEvent(
+                id=envelope.id,
+                branch=branch,
+                seq=envelope.seq,
+                type=envelope.type,
+                occurred_at=envelope.occurred_at,
+                schema=envelope.schema,
+                payload=envelope.payload,
+                body_hash=envelope.hash,
+                received_at=now,
+                sale_ref=sale_ref,
+                applied=deltas is not None,
+            )
+            for envelope, deltas, sale_ref in new
+        ],
+        batch_size=1000,
+    )
+    movements = [
+        _movement(branch.code, envelope.seq, envelope.type, envelope.occurred_at, str(envelope.id), sku, delta)
+        for envelope, deltas, _ in new
+        if deltas
+        for sku, delta in deltas.items()
+        if delta
+    ]
+    movements += _voids_apply(branch=branch, new=new)
+    stock_ledger_write(movements=movements)
+    received = [
+        envelope.payload["transfer_id"]
+        for envelope, _, _ in new
+        if envelope.type == "stock.received" and envelope.payload.get("transfer_id")
+    ]
+    if received:
+        Transfer.objects.filter(id__in=received, to_branch=branch).update(
+            state=Transfer.State.RECEIVED, received_at=now
+        )
+
+
+def _movement(branch, seq, type_, occurred_at, reference, sku, delta) -> StockMovement:
+    return StockMovement(
+        branch=branch,
+        product_id=sku,
+        quantity=delta,
+        kind=KIND_OF[type_],
+        reference=reference,
+        occurred_at=occurred_at,
+        seq=seq,
+    )
+
+
+def _voids_apply(*, branch: Branch, new: list) -> list[StockMovement]:
+    """Voids whose sale is stored get their reversal now, whichever of the two arrived first."""
+    new_sales = [sale_ref for envelope, _, sale_ref in new if envelope.type == "sale.completed"]
+    new_voids = [sale_ref for envelope, _, sale_ref in new if envelope.type == "sale.voided"]
+    if not new_sales and not new_voids:
+        return []
+    waiting = list(
+        BranchEvent.objects.filter(branch=branch, type="sale.voided", applied=False).filter(
+            sale_ref__in=new_sales + new_voids
+        )
+    )
+    if not waiting:
+        return []
+    sales = {
+        event.sale_ref: event
+        for event in BranchEvent.objects.filter(
+            branch=branch, type="sale.completed", sale_ref__in=[void.sale_ref for void in waiting]
+        )
+    }
+    movements, applied = [], []
+    for void in waiting:
+        sale = sales.get(void.sale_ref)
+        if sale is None:
+            continue
+        for sku, quantity in _sum((line["sku"], Decimal(line["quantity"])) for line in sale.payload["lines"]).items():
+            movements.append(_movement(branch.code, void.seq, void.type, void.occurred_at, str(void.id), sku, quantity))
+        applied.append(void.id)
+    BranchEvent.objects.filter(id__in=applied).update(applied=True)
+    return movements
+
+
+def _problems_record(*, branch: Branch, problems: list, now: datetime) -> None:
+    for envelope, kind, code, detail in problems:
+        problem, created = EventProblem.objects.get_or_create(
+            branch=branch,
+            event_id=envelope.id,
+            body_hash=envelope.hash,
+            defaults={
+                "seq": envelope.seq,
+                "kind": kind,
+                "code": code,
+                "detail": detail,
+                "body": envelope.raw,
+                "first_seen_at": now,
+                "last_seen_at": now,
+            },
+        )
+        if not created:
+            EventProblem.objects.filter(pk=problem.pk).update(
+                times_seen=F("times_seen") + 1, last_seen_at=now, code=code, detail=detail
+            )
+
+
+def _accounted_seqs(branch: Branch, above: int) -> set[int]:
+    """Seqs above ``above`` that central holds: stored, or recorded as rejected (a known hole, not a missing one)."""
+    stored = BranchEvent.objects.filter(branch=branch, seq__gt=above).values_list("seq", flat=True)
+    rejected = EventProblem.objects.filter(branch=branch, kind=EventProblem.Kind.REJECTED, seq__gt=above).values_list(
+        "seq", flat=True
+    )
+    return set(stored) | set(rejected)
+
+
+def _watermark_advance(*, branch: Branch, seqs: list[int], now: datetime) -> list[int]:
+    """Move the branch's high-water mark over every seq now accounted for and return the seqs still missing below
+    the highest seq seen (at most MAX_MISSING_REPORTED of them)."""
+    branch.last_seen_at = now
+    branch.max_seq_seen = max([branch.max_seq_seen, *seqs])
+    if branch.max_seq_seen <= branch.high_water_seq:
+        return []
+    accounted = _accounted_seqs(branch, branch.high_water_seq)
+    while branch.high_water_seq + 1 in accounted:
+        branch.high_water_seq += 1
+    missing = []
+    for seq in range(branch.high_water_seq + 1, branch.max_seq_seen + 1):
+        if seq not in accounted:
+            missing.append(seq)
+            if len(missing) == MAX_MISSING_REPORTED:
+                break
+    return missing

@@ -1,0 +1,38 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from branches.credentials import branch_credential_revoke, branch_register
+from branches.models import Branch
+from ecomarket import modes
+
+
+class Command(BaseCommand):
+    help = (
+        "Central: register a branch (or rotate its credential) and print the new credential once; "
+        "only its hash is stored. --revoke disables the branch's credential."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("code")
+        parser.add_argument("--name", default="")
+        parser.add_argument("--revoke", action="store_true", help="revoke the current credential, issue none")
+        parser.add_argument(
+            "--if-new", action="store_true", help="do nothing (print nothing) if the branch already has a credential"
+        )
+        parser.add_argument("--allow-negative-stock", action="store_true", default=None)
+
+    def handle(self, *args, code, name, revoke, if_new, allow_negative_stock, **options):
+        modes.require(modes.Mode.CENTRAL)
+        if revoke:
+            try:
+                branch_credential_revoke(code=code)
+            except Branch.DoesNotExist:
+                raise CommandError(f"no branch {code}") from None
+            self.stdout.write(f"credential of {code} revoked")
+            return
+        if if_new and Branch.objects.filter(code=code).exclude(credential_hash="").exists():
+            self.stdout.write(f"branch {code} already registered")
+            return
+        branch, credential = branch_register(code=code, name=name, allow_negative_stock=allow_negative_stock)
+        self.stdout.write(f"branch: {branch.code} {branch.name}")
+        self.stdout.write(f"credential: {credential}")
+        self.stdout.write("Store it now in the branch's BRANCH_CREDENTIAL; it is not shown again.")

@@ -1,0 +1,27 @@
+"""Branch tasks: push the outbox, pull the change feed, snapshot stock. Each is safe to run twice: delivery is
+idempotent at central, the pull cursor moves in the same transaction as the changes it applied, and a snapshot is
+just one more event."""
+
+from celery import shared_task
+
+from branches import link
+
+
+@shared_task(ignore_result=True)
+def outbox_push_task(force: bool = False) -> dict:
+    """Push pending outbox events (one push at a time per branch; the others return at once)."""
+    return link.outbox_push(force=force).__dict__
+
+
+@shared_task(ignore_result=True)
+def changes_pull_task() -> dict:
+    """Apply central's change feed from the stored cursor."""
+    return link.changes_pull().__dict__
+
+
+@shared_task(ignore_result=True)
+def stock_snapshot_task() -> int:
+    """Record a stock.snapshot event for reconciliation and push it."""
+    event = link.stock_snapshot_record()
+    link.outbox_push()
+    return event.seq

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from branches import apis
+
+branch_api = [
+    path("sync/status", apis.SyncStatusApi.as_view(), name="sync-status"),
+]
+
+central_api = [
+    path("sync/events", apis.SyncEventsApi.as_view(), name="sync-events"),
+    path("sync/changes", apis.SyncChangesApi.as_view(), name="sync-changes"),
+    path("products/<str:sku>", apis.ProductSaveApi.as_view(), name="product-save"),
+    path("transfers", apis.TransferCreateApi.as_view(), name="transfer-create"),
+]

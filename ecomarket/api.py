@@ -1,0 +1,23 @@
+"""What every DRF view shares: the error body in the schema and one way to validate input."""
+
+from rest_framework import serializers
+
+from ecomarket.errors import DomainError
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField()
+
+
+ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 409, 413)}
+
+
+def input_valid(serializer_class, request) -> dict:
+    """Validate a JSON object body with ``serializer_class``; anything else is a 400 with field errors."""
+    if not isinstance(request.data, dict):
+        raise DomainError("invalid", "The body must be a JSON object.")
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
