@@ -1,0 +1,321 @@
+"""Central ingestion on PostgreSQL: every branch event stored exactly once, in any order (DESIGN.md §3-§5)."""
+
+import random
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from branches.credentials import branch_credential_revoke, branch_register
+from branches.models import Branch, BranchEvent, EventProblem, Transfer
+from inventory.models import StockLevel, StockMovement, Unit
+from inventory.tests.factories import product_make
+
+pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
+
+
+@pytest.fixture
+def catalog(db):
+    product_make(sku="FRU-BANANA", unit=Unit.KILOGRAM)
+    product_make(sku="LAC-LECHE-1L", unit=Unit.UNIT)
+
+
+def branch_client(code: str) -> tuple[APIClient, Branch]:
+    branch, credential = branch_register(code=code, name=f"Sucursal {code}")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Branch {credential}")
+    return client, branch
+
+
+@pytest.fixture
+def b001(catalog):
+    return branch_client("B001")
+
+
+class Events:
+    """Builds a branch's event stream the way its outbox would."""
+
+    def __init__(self, branch: str) -> None:
+        self.branch = branch
+        self.seq = 0
+
+    def make(self, type_: str, payload: dict) -> dict:
+        self.seq += 1
+        return {
+            "id": str(uuid.uuid4()),
+            "branch": self.branch,
+            "seq": self.seq,
+            "type": type_,
+            "occurred_at": datetime(2026, 11, 28, 12, 0, self.seq % 60, tzinfo=UTC).isoformat(),
+            "schema": 1,
+            "payload": payload,
+        }
+
+    def received(self, **quantities):
+        lines = [{"sku": sku.replace("_", "-"), "quantity": q} for sku, q in quantities.items()]
+        return self.make("stock.received", {"transfer_id": None, "lines": lines})
+
+    def sale(self, sale_id=None, **quantities):
+        lines = [{"sku": s.replace("_", "-"), "quantity": q, "unit_price": "1.00"} for s, q in quantities.items()]
+        return self.make(
+            "sale.completed",
+            {
+                "sale_id": str(sale_id or uuid.uuid4()),
+                "number": self.seq,
+                "lines": lines,
+                "total": "1.00",
+                "payment_method": "cash",
+                "cashier": "carla",
+            },
+        )
+
+    def void(self, sale_id):
+        return self.make("sale.voided", {"sale_id": str(sale_id), "reason": "test"})
+
+    def count(self, sku, counted, previous):
+        return self.make(
+            "stock.counted",
+            {"count_id": str(uuid.uuid4()), "lines": [{"sku": sku, "counted": counted, "previous": previous}]},
+        )
+
+
+def push(client, events, branch="B001"):
+    return client.post("/api/v1/sync/events", {"branch": branch, "events": events}, format="json")
+
+
+def on_hand(branch="B001") -> dict:
+    return {level.product_id: level.on_hand for level in StockLevel.objects.filter(branch=branch)}
+
+
+def test_events_are_stored_and_applied_to_central_ledger(b001):
+    client, _ = b001
+    stream = Events("B001")
+    events = [stream.received(FRU_BANANA="10.000", LAC_LECHE_1L="6"), stream.sale(FRU_BANANA="1.250")]
+
+    response = push(client, events)
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "conflicts": [],
+        "rejected": [],
+        "high_water_seq": 2,
+        "missing_seqs": [],
+    }
+    assert on_hand() == {"FRU-BANANA": Decimal("8.750"), "LAC-LECHE-1L": Decimal("6")}
+    assert list(StockMovement.objects.filter(branch="B001").values_list("seq", flat=True).order_by("seq")) == [1, 1, 2]
+    assert Branch.objects.get(code="B001").last_seen_at is not None
+
+
+def test_the_same_batch_again_is_absorbed_as_duplicates(b001):
+    client, _ = b001
+    stream = Events("B001")
+    events = [stream.received(FRU_BANANA="10"), stream.sale(FRU_BANANA="2")]
+    push(client, events)
+
+    again = push(client, events).json()
+
+    assert (again["accepted"], again["duplicates"], again["conflicts"]) == (0, 2, [])
+    assert BranchEvent.objects.count() == 2
+    assert on_hand() == {"FRU-BANANA": Decimal("8")}
+    assert Branch.objects.get(code="B001").duplicates_absorbed == 2
+
+
+def test_same_id_with_another_body_is_a_recorded_conflict_not_a_merge(b001):
+    client, _ = b001
+    stream = Events("B001")
+    received = stream.received(FRU_BANANA="10")
+    sale = stream.sale(FRU_BANANA="2")
+    push(client, [received, sale])
+    tampered = {**sale, "payload": {**sale["payload"], "total": "999.00"}}
+
+    answer = push(client, [tampered]).json()
+
+    assert answer["conflicts"] == [sale["id"]]
+    assert answer["accepted"] == 0
+    problem = EventProblem.objects.get()
+    assert (problem.kind, problem.code, problem.seq) == ("conflict", "id_conflict", 2)
+    assert BranchEvent.objects.get(id=sale["id"]).payload["total"] == "1.00"
+    assert on_hand() == {"FRU-BANANA": Decimal("8")}
+
+
+def test_a_second_event_with_a_taken_seq_is_a_conflict(b001):
+    client, _ = b001
+    stream = Events("B001")
+    first = stream.received(FRU_BANANA="10")
+    push(client, [first])
+    impostor = {**stream.received(FRU_BANANA="5"), "seq": 1}
+
+    answer = push(client, [impostor]).json()
+
+    assert answer["conflicts"] == [impostor["id"]]
+    assert on_hand() == {"FRU-BANANA": Decimal("10")}
+
+
+def test_gaps_are_reported_as_missing_and_close_when_they_arrive(b001):
+    client, _ = b001
+    stream = Events("B001")
+    events = [stream.received(FRU_BANANA="10")] + [stream.sale(FRU_BANANA="1") for _ in range(4)]
+
+    first = push(client, [events[0], events[3], events[4]]).json()
+    second = push(client, [events[2], events[1]]).json()
+
+    assert (first["high_water_seq"], first["missing_seqs"]) == (1, [2, 3])
+    assert (second["high_water_seq"], second["missing_seqs"]) == (5, [])
+
+
+def test_result_does_not_depend_on_arrival_order(catalog):
+    stream = Events("B001")
+    sale_id = uuid.uuid4()
+    events = [
+        stream.received(FRU_BANANA="20", LAC_LECHE_1L="10"),
+        stream.sale(sale_id=sale_id, FRU_BANANA="2.5", LAC_LECHE_1L="3"),
+        stream.sale(FRU_BANANA="1"),
+        stream.void(sale_id),
+        stream.count("FRU-BANANA", "18.000", "19.000"),
+        stream.make("stock.adjusted", {"reason": "breakage", "lines": [{"sku": "LAC-LECHE-1L", "delta": "-1"}]}),
+    ]
+    results = []
+    for attempt in range(6):
+        StockLevel.objects.all().delete()
+        StockMovement.objects.all().delete()
+        BranchEvent.objects.all().delete()
+        Branch.objects.all().delete()
+        client, _ = branch_client("B001")
+        shuffled = events[:]
+        random.Random(attempt).shuffle(shuffled)
+        for chunk in (shuffled[:2], shuffled[2:4], shuffled[4:]):
+            push(client, chunk)
+        results.append(on_hand())
+
+    assert all(result == results[0] for result in results)
+    assert results[0] == {"FRU-BANANA": Decimal("18"), "LAC-LECHE-1L": Decimal("9")}
+
+
+def test_a_void_that_arrives_before_its_sale_waits_for_it(b001):
+    client, _ = b001
+    stream = Events("B001")
+    sale_id = uuid.uuid4()
+    received, sale, void = stream.received(FRU_BANANA="10"), stream.sale(sale_id=sale_id, FRU_BANANA="3"), None
+    void = stream.void(sale_id)
+
+    push(client, [received, void])
+    waiting = BranchEvent.objects.get(type="sale.voided").applied
+    push(client, [sale])
+
+    assert waiting is False
+    assert BranchEvent.objects.get(type="sale.voided").applied is True
+    assert on_hand() == {"FRU-BANANA": Decimal("10")}
+
+
+def test_an_event_central_cannot_apply_is_rejected_without_blocking_the_rest(b001):
+    client, _ = b001
+    stream = Events("B001")
+    events = [stream.received(FRU_BANANA="10"), stream.sale(NO_SUCH_SKU="1"), stream.sale(FRU_BANANA="1")]
+
+    answer = push(client, events).json()
+
+    assert answer["accepted"] == 2
+    assert [(r["id"], r["code"]) for r in answer["rejected"]] == [(events[1]["id"], "unknown_sku")]
+    # The hole is known (recorded), not missing: the watermark moves past it.
+    assert (answer["high_water_seq"], answer["missing_seqs"]) == (3, [])
+    assert EventProblem.objects.get().kind == "rejected"
+    assert on_hand() == {"FRU-BANANA": Decimal("9")}
+
+
+def test_a_received_transfer_is_marked_received(b001):
+    client, branch = b001
+    transfer = Transfer.objects.create(to_branch=branch, lines=[{"sku": "FRU-BANANA", "quantity": "5"}])
+    stream = Events("B001")
+    event = stream.make(
+        "stock.received", {"transfer_id": str(transfer.id), "lines": [{"sku": "FRU-BANANA", "quantity": "5.000"}]}
+    )
+
+    push(client, [event])
+
+    transfer.refresh_from_db()
+    assert transfer.state == "received"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"branch": "B001", "events": []},
+        {"branch": "B001", "events": "nope"},
+        {"branch": "B001", "events": [{"id": "not-a-uuid", "seq": 1}]},
+        {"branch": "B001", "events": [{"id": str(uuid.uuid4()), "seq": 0, "branch": "B001"}]},
+        {"events": []},
+    ],
+)
+def test_malformed_batches_are_400_and_store_nothing(b001, body):
+    client, _ = b001
+
+    response = client.post("/api/v1/sync/events", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] in ("invalid", "invalid_event")
+    assert BranchEvent.objects.count() == 0
+
+
+def test_more_than_500_events_is_400(b001):
+    client, _ = b001
+    stream = Events("B001")
+
+    response = push(client, [stream.received(FRU_BANANA="1") for _ in range(501)])
+
+    assert response.status_code == 400
+    assert BranchEvent.objects.count() == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Credentials
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_another_branchs_events_are_403(b001):
+    client, _ = b001
+    branch_client("B002")
+    stream = Events("B002")
+
+    in_body = push(client, [stream.received(FRU_BANANA="1")], branch="B002")
+    in_event = push(client, [stream.received(FRU_BANANA="1")], branch="B001")
+
+    assert (in_body.status_code, in_event.status_code) == (403, 403)
+    assert BranchEvent.objects.count() == 0
+
+
+def test_no_credential_is_401(catalog, anonymous_client):
+    response = push(anonymous_client, [Events("B001").received(FRU_BANANA="1")])
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Branch"
+
+
+def test_a_staff_token_is_not_a_branch_credential(catalog, manager_client):
+    assert push(manager_client, [Events("B001").received(FRU_BANANA="1")]).status_code == 401
+
+
+def test_revoked_and_rotated_credentials_are_401(b001):
+    client, _ = b001
+    stream = Events("B001")
+    _, fresh = branch_register(code="B001")  # rotation: the old credential stops working
+
+    rotated = push(client, [stream.received(FRU_BANANA="1")])
+    client.credentials(HTTP_AUTHORIZATION=f"Branch {fresh}")
+    works = push(client, [stream.received(FRU_BANANA="1")])
+    branch_credential_revoke(code="B001")
+    revoked = push(client, [stream.received(FRU_BANANA="1")])
+
+    assert (rotated.status_code, works.status_code, revoked.status_code) == (401, 200, 401)
+
+
+def test_only_a_hash_of_the_credential_is_stored(b001):
+    _, credential = branch_register(code="B009")
+
+    stored = Branch.objects.get(code="B009")
+
+    assert credential not in {stored.credential_hash, stored.name}
+    assert len(stored.credential_hash) == 64
