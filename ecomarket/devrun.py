@@ -66,6 +66,14 @@ def prepare() -> tuple[Node, Node, dict]:
         central.manage("create_staff", user, "--role", "manager", "--password", password, "--superuser")
     )
 
+    # The branch's credential is shown once by central; keep it under var/ for the next run.
+    branch.env["BRANCH_CREDENTIAL"] = _saved(
+        "branch_credential",
+        lambda: re.search(
+            r"credential: (\S+)", central.manage("register_branch", BRANCH, "--name", "Sucursal Centro")
+        ).group(1),
+    )
+
     print(f"make run: preparing branch {BRANCH} (var/branch-{BRANCH}) ...", flush=True)
     branch.manage("migrate", "--no-input", "-v", "0")
     branch.manage("load_demo_catalog")

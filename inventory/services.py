@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from branches.link import stock_snapshot_record
-from branches.models import OutboxEvent
+from branches.models import IncomingTransfer, OutboxEvent
 from branches.services import outbox_event_append
 from ecomarket import modes
 from ecomarket.errors import DomainError
@@ -368,6 +368,10 @@ def stock_receipt_record(
             fingerprint=fingerprint,
             created_at=now,
         )
+        if transfer_id:
+            IncomingTransfer.objects.filter(id=transfer_id).update(
+                state=IncomingTransfer.State.RECEIVED, received_at=now
+            )
         stock_change_record(
             event_type="stock.received",
             payload={"transfer_id": str(transfer_id) if transfer_id else None, "lines": stored_lines},

@@ -15,12 +15,9 @@ class Command(BaseCommand):
         parser.add_argument("code")
         parser.add_argument("--name", default="")
         parser.add_argument("--revoke", action="store_true", help="revoke the current credential, issue none")
-        parser.add_argument(
-            "--if-new", action="store_true", help="do nothing (print nothing) if the branch already has a credential"
-        )
         parser.add_argument("--allow-negative-stock", action="store_true", default=None)
 
-    def handle(self, *args, code, name, revoke, if_new, allow_negative_stock, **options):
+    def handle(self, *args, code, name, revoke, allow_negative_stock, **options):
         modes.require(modes.Mode.CENTRAL)
         if revoke:
             try:
@@ -28,9 +25,6 @@ class Command(BaseCommand):
             except Branch.DoesNotExist:
                 raise CommandError(f"no branch {code}") from None
             self.stdout.write(f"credential of {code} revoked")
-            return
-        if if_new and Branch.objects.filter(code=code).exclude(credential_hash="").exists():
-            self.stdout.write(f"branch {code} already registered")
             return
         branch, credential = branch_register(code=code, name=name, allow_negative_stock=allow_negative_stock)
         self.stdout.write(f"branch: {branch.code} {branch.name}")

@@ -1,0 +1,181 @@
+"""Branches and central as real processes on loopback: central under gunicorn on PostgreSQL, two branches under
+gunicorn on SQLite, Celery workers and beat on Redis, a fault proxy on each link (DESIGN.md §3 invariants 2-4)."""
+
+import os
+import signal
+import time
+from decimal import Decimal
+
+import pytest
+
+from ecomarket.chain import Chain
+from ecomarket.processes import CeleryWorker, poll
+
+pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    chain = Chain(
+        tmp_path_factory.mktemp("chain"),
+        postgres_url=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0],
+    )
+    chain.prepare().start()
+    yield chain
+    chain.stop()
+
+
+@pytest.fixture(autouse=True)
+def healed(chain):
+    """Every test starts and ends with open links, a running central and a drained chain."""
+    yield
+    for proxy in chain.proxies.values():
+        proxy.set("pass")
+    chain.wait_converged(timeout=60)
+
+
+def test_sales_at_both_branches_reach_central_within_5_seconds(chain):
+    chain.wait_converged(timeout=30)
+    for code in chain.branch_codes:
+        assert chain.sell(code, "FRU-BANANA", "1.500").status_code == 201
+        assert chain.sell(code, "LAC-LECHE-1L", "2").status_code == 201
+    sold_at = time.monotonic()
+
+    for code in chain.branch_codes:
+        poll(
+            lambda code=code: chain.central_stock(code).get("FRU-BANANA") == chain.branch_stock(code)["FRU-BANANA"],
+            timeout=5 - (time.monotonic() - sold_at),
+            what=f"{code}'s sale at central",
+        )
+    assert chain.converged("B001") and chain.converged("B002")
+
+
+def test_branches_keep_selling_with_central_down_and_everything_arrives_once_after(chain):
+    chain.wait_converged()
+    chain.central_web.kill()
+    try:
+        statuses = [chain.sell(code, "ALM-ARROZ-1K", "1").status_code for code in chain.branch_codes for _ in range(15)]
+        pending = {code: chain.sync_status(code)["pending_events"] for code in chain.branch_codes}
+        reachable = {code: chain.sync_status(code)["central_reachable"] for code in chain.branch_codes}
+    finally:
+        chain.central_web.start()
+
+    assert statuses == [201] * 30
+    assert all(count >= 15 for count in pending.values()), pending
+    assert pending and not any(reachable.values())
+    chain.wait_converged(timeout=60)
+    for code in chain.branch_codes:
+        written, stored = chain.exactly_once(code)
+        assert written == stored
+        assert chain.branch_stock(code)["ALM-ARROZ-1K"] == "85.000"
+
+
+def test_worker_killed_mid_push_then_same_batch_resent_loses_and_doubles_nothing(chain):
+    chain.wait_converged()
+    central = chain.central_web
+    worker = chain.workers["B001"]
+    duplicates_before = chain.central_sql("SELECT duplicates_absorbed FROM branches_branch WHERE code = 'B001'")[0][0]
+    central.signal(signal.SIGSTOP)  # central accepts connections (kernel backlog) but answers nothing
+    try:
+        sale = chain.sell("B001", "VER-PAPA", "2.250").json()
+        seq = chain.branch_sql("B001", "SELECT max(seq) FROM branches_outboxevent")[0][0]
+        poll(
+            lambda: chain.branch_sql("B001", "SELECT last_attempt_at FROM branches_outboxevent WHERE seq = ?", seq)[0][
+                0
+            ],
+            timeout=15,
+            what="the worker sending the sale's batch",
+        )
+        worker.kill()  # SIGKILL while its request waits for central
+    finally:
+        central.signal(signal.SIGCONT)  # central now reads the orphaned request and commits it
+    chain.workers["B001"] = CeleryWorker(worker.node).start()  # the sweep sends the same batch again
+
+    chain.wait_converged(timeout=60)
+    written, stored = chain.exactly_once("B001")
+    assert written == stored
+    assert chain.central_sql(
+        "SELECT count(*) FROM branches_branchevent WHERE branch = 'B001' AND payload->>'sale_id' = %s", sale["id"]
+    ) == [(1,)]
+    duplicates = chain.central_sql("SELECT duplicates_absorbed FROM branches_branch WHERE code = 'B001'")[0][0]
+    assert duplicates > duplicates_before, "the batch stored by the orphaned request was sent again"
+
+
+def test_answer_lost_after_central_committed_is_absorbed_as_duplicates(chain):
+    chain.wait_converged()
+    proxy = chain.proxies["B002"]
+    duplicates_before = chain.central_sql("SELECT duplicates_absorbed FROM branches_branch WHERE code = 'B002'")[0][0]
+    proxy.set("cut", cuts=2)
+
+    for _ in range(5):
+        assert chain.sell("B002", "VER-CEBOLLA", "0.800").status_code == 201
+    poll(lambda: proxy.counts["cut"] >= 2, timeout=20, what="two answers cut after commit")
+
+    chain.wait_converged(timeout=60)
+    written, stored = chain.exactly_once("B002")
+    assert written == stored
+    duplicates = chain.central_sql("SELECT duplicates_absorbed FROM branches_branch WHERE code = 'B002'")[0][0]
+    assert duplicates > duplicates_before
+
+
+def test_price_change_at_central_applies_to_the_branchs_next_sale(chain):
+    changed = chain.head_office().put(
+        f"{chain.central_web.url}/api/v1/products/FRU-NARANJA", json={"price": "1.95"}, timeout=10
+    )
+    assert changed.status_code == 200
+
+    poll(
+        lambda: (
+            chain.pos("B001").get(f"{chain.webs['B001'].url}/api/v1/stock/FRU-NARANJA", timeout=5).json()["price"]
+            == "1.95"
+        ),
+        timeout=15,
+        what="the new price at B001",
+    )
+    sale = chain.sell("B001", "FRU-NARANJA", "2").json()
+
+    assert sale["lines"][0]["unit_price"] == "1.95"
+    assert Decimal(sale["total"]) == Decimal("3.90")
+
+
+def test_a_transfer_reaches_its_branch_and_comes_back_as_stock_received(chain):
+    office = chain.head_office()
+    transfer = office.post(
+        f"{chain.central_web.url}/api/v1/transfers",
+        json={"to_branch": "B002", "lines": [{"sku": "BEB-AGUA-2L", "quantity": "24"}], "note": "reposición"},
+        timeout=10,
+    ).json()
+    poll(
+        lambda: chain.branch_sql("B002", "SELECT state FROM branches_incomingtransfer") == [("in_transit",)],
+        timeout=15,
+        what="the transfer at B002",
+    )
+
+    received = chain.pos("B002").post(
+        f"{chain.webs['B002'].url}/api/v1/stock/receipts",
+        json={"transfer_id": transfer["id"], "lines": [{"sku": "BEB-AGUA-2L", "quantity": "24"}]},
+        timeout=10,
+    )
+
+    assert received.status_code == 201
+    poll(
+        lambda: (
+            chain.central_sql("SELECT state FROM branches_transfer WHERE id = %s", transfer["id"]) == [("received",)]
+        ),
+        timeout=15,
+        what="central hearing of the receipt",
+    )
+    assert chain.branch_sql("B002", "SELECT state FROM branches_incomingtransfer") == [("received",)]
+
+
+def test_sync_now_pushes_and_pulls_once_with_a_summary(chain):
+    chain.proxies["B001"].set("refuse")
+    assert chain.sell("B001", "PAN-MOLDE", "1").status_code == 201
+    poll(lambda: chain.sync_status("B001")["pending_events"] >= 1, timeout=10, what="a pending event")
+    chain.proxies["B001"].set("pass")
+
+    output = chain.branch_nodes["B001"].manage("sync_now")
+
+    assert "push: sent" in output and "pull: applied" in output
+    assert chain.sync_status("B001")["pending_events"] == 0

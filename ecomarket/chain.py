@@ -1,0 +1,174 @@
+"""A whole chain on one machine, all on loopback: central under gunicorn on its own fresh PostgreSQL database,
+branches under gunicorn on SQLite, each branch with a Celery worker and beat on Redis, and a FaultProxy between
+each branch and central. Used by the end-to-end tests, the fault-injection soak and the benchmarks."""
+
+import re
+import sqlite3
+import uuid
+from pathlib import Path
+
+import psycopg
+import redis
+import requests
+
+from ecomarket.faults import FaultProxy
+from ecomarket.processes import CeleryBeat, CeleryWorker, Node, WebServer, poll, port_free, stop_all
+
+
+class Chain:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        branches: tuple[str, ...] = ("B001", "B002"),
+        postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
+        redis_url: str = "redis://127.0.0.1:6379",
+        first_redis_db: int = 10,
+        sweep_s: float = 1.0,
+        web_workers: int = 2,
+    ) -> None:
+        self.root = root
+        self.postgres_url = postgres_url
+        self.database = f"ecm_chain_{uuid.uuid4().hex[:10]}"
+        self.web_workers = web_workers
+        self.central = Node(
+            mode="central",
+            data_dir=root / "central",
+            env={
+                "DATABASE_URL": re.sub(r"/[^/]*$", f"/{self.database}", postgres_url),
+                "CELERY_BROKER_URL": f"{redis_url}/{first_redis_db}",
+            },
+        )
+        self.central_port = port_free()
+        self.branch_codes = branches
+        self.branch_nodes: dict[str, Node] = {}
+        self.proxies: dict[str, FaultProxy] = {}
+        self.redis_urls = [f"{redis_url}/{first_redis_db + i}" for i in range(len(branches) + 1)]
+        for index, code in enumerate(branches, start=1):
+            self.branch_nodes[code] = Node(
+                mode="branch",
+                data_dir=root / code,
+                env={
+                    "BRANCH_CODE": code,
+                    "CELERY_BROKER_URL": f"{redis_url}/{first_redis_db + index}",
+                    "SYNC_PUSH_SWEEP_S": str(sweep_s),
+                    "SYNC_PULL_INTERVAL_S": str(sweep_s),
+                    "STOCK_SNAPSHOT_INTERVAL_S": "3600",
+                },
+            )
+        self.central_web: WebServer | None = None
+        self.webs: dict[str, WebServer] = {}
+        self.workers: dict[str, CeleryWorker] = {}
+        self.beats: dict[str, CeleryBeat] = {}
+        self.manager_token = ""
+        self.cashier_tokens: dict[str, str] = {}
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Life cycle
+    # ----------------------------------------------------------------------------------------------------------
+
+    def prepare(self) -> "Chain":
+        for url in self.redis_urls:
+            redis.Redis.from_url(url).flushdb()
+        with psycopg.connect(self.postgres_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{self.database}"')
+        self.central.manage("migrate", "--no-input", "-v", "0")
+        self.central.manage("load_demo_catalog")
+        self.manager_token = _token(self.central.manage("create_staff", "jefa", "--role", "manager"))
+        for code, node in self.branch_nodes.items():
+            credential = re.search(r"credential: (\S+)", self.central.manage("register_branch", code)).group(1)
+            proxy = FaultProxy(self.central_port)
+            self.proxies[code] = proxy
+            node.env.update({"BRANCH_CREDENTIAL": credential, "CENTRAL_URL": proxy.url})
+            node.manage("migrate", "--no-input", "-v", "0")
+            node.manage("load_demo_catalog")
+            self.cashier_tokens[code] = _token(node.manage("create_staff", "caja", "--role", "cashier"))
+        return self
+
+    def start(self) -> "Chain":
+        self.central_web = WebServer(self.central, port=self.central_port, workers=self.web_workers).start()
+        for code, node in self.branch_nodes.items():
+            self.webs[code] = WebServer(node, workers=self.web_workers).start()
+            self.workers[code] = CeleryWorker(node).start()
+            self.beats[code] = CeleryBeat(node).start()
+        return self
+
+    def stop(self) -> None:
+        processes = [self.central_web, *self.webs.values(), *self.workers.values(), *self.beats.values()]
+        stop_all([process for process in processes if process is not None])
+        for proxy in self.proxies.values():
+            proxy.close()
+        try:
+            with psycopg.connect(self.postgres_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        except psycopg.Error:
+            pass
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Talking to it
+    # ----------------------------------------------------------------------------------------------------------
+
+    def pos(self, code: str) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        session.headers["Authorization"] = f"Token {self.cashier_tokens[code]}"
+        return session
+
+    def head_office(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False
+        session.headers["Authorization"] = f"Token {self.manager_token}"
+        return session
+
+    def sell(self, code: str, sku: str, quantity: str, session: requests.Session | None = None) -> requests.Response:
+        return (session or self.pos(code)).post(
+            f"{self.webs[code].url}/api/v1/sales", json={"lines": [{"sku": sku, "quantity": quantity}]}, timeout=30
+        )
+
+    def branch_stock(self, code: str) -> dict[str, str]:
+        rows = self.pos(code).get(f"{self.webs[code].url}/api/v1/stock", timeout=10).json()
+        return {row["sku"]: row["on_hand"] for row in rows}
+
+    def central_stock(self, code: str) -> dict[str, str]:
+        rows = self.head_office().get(f"{self.central_web.url}/api/v1/inventory", params={"branch": code}, timeout=10)
+        return {row["sku"]: row["on_hand"] for row in rows.json()}
+
+    def sync_status(self, code: str) -> dict:
+        return self.pos(code).get(f"{self.webs[code].url}/api/v1/sync/status", timeout=10).json()
+
+    def converged(self, code: str) -> bool:
+        """The branch's outbox is drained and central's on-hand equals the branch's for every SKU it holds."""
+        if self.sync_status(code)["pending_events"]:
+            return False
+        return _nonzero(self.branch_stock(code)) == _nonzero(self.central_stock(code))
+
+    def wait_converged(self, timeout: float = 30) -> None:
+        for code in self.branch_codes:
+            poll(lambda code=code: self.converged(code), timeout=timeout, interval=0.2, what=f"{code} converged")
+
+    def central_sql(self, sql: str, *params):
+        with psycopg.connect(self.central.env["DATABASE_URL"]) as db:
+            return db.execute(sql, params).fetchall()
+
+    def branch_sql(self, code: str, sql: str, *params):
+        path = self.branch_nodes[code].data_dir / "db.sqlite3"
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+            return db.execute(sql, params).fetchall()
+
+    def exactly_once(self, code: str) -> tuple[int, int]:
+        """(events in the branch's outbox, distinct events central stores for it) — equal when nothing is lost or
+        doubled. Also fails if central holds an id the branch does not."""
+        branch_ids = {row[0].replace("-", "") for row in self.branch_sql(code, "SELECT id FROM branches_outboxevent")}
+        central_ids = {
+            row[0].hex for row in self.central_sql("SELECT id FROM branches_branchevent WHERE branch = %s", code)
+        }
+        assert central_ids <= branch_ids, "central holds events the branch never wrote"
+        return len(branch_ids), len(central_ids)
+
+
+def _nonzero(levels: dict[str, str]) -> dict[str, str]:
+    return {sku: on_hand for sku, on_hand in levels.items() if float(on_hand) != 0}
+
+
+def _token(output: str) -> str:
+    return re.search(r"token: (\w+)", output).group(1)

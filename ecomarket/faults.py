@@ -1,0 +1,154 @@
+"""A small TCP proxy of our own between a branch and central, for fault injection on loopback only.
+
+Modes, switchable at any time from the test (or harness) that owns it:
+
+- ``pass``: forward both ways;
+- ``refuse``: accept and close at once (the branch sees a reset connection);
+- ``delay``: hold each new connection ``delay_s`` seconds before forwarding;
+- ``blackhole``: accept and never answer (the branch's read times out);
+- ``cut``: forward the request, let central answer (so it has committed), and close the branch's connection
+  before a byte of the answer reaches it — for the next ``cuts_left`` connections, then back to ``pass``.
+"""
+
+import contextlib
+import logging
+import socket
+import struct
+import threading
+import time
+
+from ecomarket.processes import LOOPBACK
+
+log = logging.getLogger(__name__)
+
+# SO_LINGER on, timeout 0: close() sends a reset, as a dropped link or a crashed peer would.
+LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, *, port: int = 0) -> None:
+        self.upstream = (LOOPBACK, upstream_port)
+        self.mode = "pass"
+        self.delay_s = 0.0
+        self.cuts_left = 0
+        self.counts = {"connections": 0, "refused": 0, "blackholed": 0, "cut": 0, "delayed": 0}
+        self._lock = threading.Lock()
+        self._listener = socket.create_server((LOOPBACK, port), reuse_port=False)
+        self.port = self._listener.getsockname()[1]
+        self._open: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        threading.Thread(target=self._accept_loop, name=f"proxy-{self.port}", daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def set(self, mode: str, *, delay_s: float = 0.0, cuts: int = 0) -> None:
+        if mode not in ("pass", "refuse", "delay", "blackhole", "cut"):
+            raise ValueError(mode)
+        with self._lock:
+            self.mode, self.delay_s, self.cuts_left = mode, delay_s, cuts
+        if mode == "pass":
+            self._drop_blackholed()
+
+    def close(self) -> None:
+        self._stopping.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        self._drop_blackholed()
+
+    # ---------------------------------------------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _take_mode(self) -> str:
+        with self._lock:
+            self.counts["connections"] += 1
+            mode = self.mode
+            if mode == "cut":
+                self.cuts_left -= 1
+                if self.cuts_left <= 0:
+                    self.mode = "pass"
+            return mode
+
+    def _serve(self, client: socket.socket) -> None:
+        mode = self._take_mode()
+        if mode == "refuse":
+            self.counts["refused"] += 1
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+            client.close()
+            return
+        if mode == "blackhole":
+            self.counts["blackholed"] += 1
+            with self._lock:
+                self._open.add(client)
+            return
+        if mode == "delay":
+            self.counts["delayed"] += 1
+            time.sleep(self.delay_s)
+        try:
+            upstream = socket.create_connection(self.upstream, timeout=30)
+        except OSError:
+            client.close()
+            return
+        if mode == "cut":
+            self.counts["cut"] += 1
+            self._cut_after_answer(client, upstream)
+            return
+        threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+        self._pipe(client, upstream)
+
+    @staticmethod
+    def _pipe(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                target.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+    def _cut_after_answer(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Forward one request; once central has started answering (so it has committed), drop both sides."""
+        answered = threading.Event()
+
+        def watch_answer():
+            try:
+                if upstream.recv(65536):
+                    answered.set()
+            except OSError:
+                pass
+            answered.set()
+
+        threading.Thread(target=watch_answer, daemon=True).start()
+        client.settimeout(0.2)
+        try:
+            while not answered.is_set():
+                try:
+                    chunk = client.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    break
+                upstream.sendall(chunk)
+        except OSError:
+            pass
+        answered.wait(timeout=30)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+        for sock in (client, upstream):
+            sock.close()
+
+    def _drop_blackholed(self) -> None:
+        with self._lock:
+            held, self._open = self._open, set()
+        for sock in held:
+            sock.close()
