@@ -6,8 +6,12 @@ Modes, switchable at any time from the test (or harness) that owns it:
 - ``refuse``: accept and close at once (the branch sees a reset connection);
 - ``delay``: hold each new connection ``delay_s`` seconds before forwarding;
 - ``blackhole``: accept and never answer (the branch's read times out);
-- ``cut``: forward the request, let central answer (so it has committed), and close the branch's connection
-  before a byte of the answer reaches it — for the next ``cuts_left`` connections, then back to ``pass``.
+- ``cut``: forward the request, let central answer (so it has committed), and reset the branch's connection
+  before a byte of the answer reaches it — for the next ``cuts`` connections, then back to ``pass``;
+- ``hold``: like ``cut``, but keep the branch's connection open and silent (its worker waits for an answer that
+  never comes, until the link heals).
+
+``only`` limits ``cut`` and ``hold`` to connections whose request starts with those bytes (e.g. pushes).
 """
 
 import contextlib
@@ -31,7 +35,8 @@ class FaultProxy:
         self.mode = "pass"
         self.delay_s = 0.0
         self.cuts_left = 0
-        self.counts = {"connections": 0, "refused": 0, "blackholed": 0, "cut": 0, "delayed": 0}
+        self.only = b""
+        self.counts = {"connections": 0, "refused": 0, "blackholed": 0, "cut": 0, "held": 0, "delayed": 0}
         self._lock = threading.Lock()
         self._listener = socket.create_server((LOOPBACK, port), reuse_port=False)
         self.port = self._listener.getsockname()[1]
@@ -43,11 +48,11 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def set(self, mode: str, *, delay_s: float = 0.0, cuts: int = 0) -> None:
-        if mode not in ("pass", "refuse", "delay", "blackhole", "cut"):
+    def set(self, mode: str, *, delay_s: float = 0.0, cuts: int = 0, only: bytes = b"") -> None:
+        if mode not in ("pass", "refuse", "delay", "blackhole", "cut", "hold"):
             raise ValueError(mode)
         with self._lock:
-            self.mode, self.delay_s, self.cuts_left = mode, delay_s, cuts
+            self.mode, self.delay_s, self.cuts_left, self.only = mode, delay_s, cuts, only
         if mode == "pass":
             self._drop_blackholed()
 
@@ -67,18 +72,33 @@ class FaultProxy:
                 return
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    def _take_mode(self) -> str:
+    def _take_mode(self, client: socket.socket) -> str:
+        """The mode for this connection. ``cut`` and ``hold`` apply only to connections whose request starts with
+        ``only`` (e.g. pushes, not feed pulls), each using up one of ``cuts_left``."""
         with self._lock:
             self.counts["connections"] += 1
-            mode = self.mode
-            if mode == "cut":
-                self.cuts_left -= 1
-                if self.cuts_left <= 0:
-                    self.mode = "pass"
+            mode, only = self.mode, self.only
+        if mode not in ("cut", "hold"):
             return mode
+        if only:
+            client.settimeout(10)
+            try:
+                head = client.recv(len(only), socket.MSG_PEEK | socket.MSG_WAITALL)
+            except OSError:
+                head = b""
+            client.settimeout(None)
+            if head != only:
+                return "pass"
+        with self._lock:
+            if self.mode != mode or self.cuts_left <= 0:
+                return "pass"
+            self.cuts_left -= 1
+            if self.cuts_left == 0:
+                self.mode = "pass"
+        return mode
 
     def _serve(self, client: socket.socket) -> None:
-        mode = self._take_mode()
+        mode = self._take_mode(client)
         if mode == "refuse":
             self.counts["refused"] += 1
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
@@ -97,9 +117,8 @@ class FaultProxy:
         except OSError:
             client.close()
             return
-        if mode == "cut":
-            self.counts["cut"] += 1
-            self._cut_after_answer(client, upstream)
+        if mode in ("cut", "hold"):
+            self._forward_then_drop_answer(client, upstream, hold=mode == "hold")
             return
         threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
         self._pipe(client, upstream)
@@ -117,16 +136,14 @@ class FaultProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
 
-    def _cut_after_answer(self, client: socket.socket, upstream: socket.socket) -> None:
-        """Forward one request; once central has started answering (so it has committed), drop both sides."""
+    def _forward_then_drop_answer(self, client: socket.socket, upstream: socket.socket, *, hold: bool) -> None:
+        """Forward one request; once central has started answering (so it has committed), never pass the answer
+        on: ``cut`` resets the branch's connection, ``hold`` keeps it open and silent until the link heals."""
         answered = threading.Event()
 
         def watch_answer():
-            try:
-                if upstream.recv(65536):
-                    answered.set()
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):
+                upstream.recv(65536)
             answered.set()
 
         threading.Thread(target=watch_answer, daemon=True).start()
@@ -143,9 +160,14 @@ class FaultProxy:
         except OSError:
             pass
         answered.wait(timeout=30)
+        upstream.close()
+        with self._lock:
+            self.counts["held" if hold else "cut"] += 1
+            if hold:
+                self._open.add(client)
+                return
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-        for sock in (client, upstream):
-            sock.close()
+        client.close()
 
     def _drop_blackholed(self) -> None:
         with self._lock:
