@@ -392,7 +392,7 @@ def _problems_record(*, branch: Branch, problems: list, now: datetime) -> None:
             )
 
 
-def _accounted_seqs(branch: Branch, above: int) -> set[int]:
+def accounted_seqs(branch: Branch, above: int) -> set[int]:
     """Seqs above ``above`` that central holds: stored, or recorded as rejected (a known hole, not a missing one)."""
     stored = BranchEvent.objects.filter(branch=branch, seq__gt=above).values_list("seq", flat=True)
     rejected = EventProblem.objects.filter(branch=branch, kind=EventProblem.Kind.REJECTED, seq__gt=above).values_list(
@@ -408,7 +408,7 @@ def _watermark_advance(*, branch: Branch, seqs: list[int], now: datetime) -> lis
     branch.max_seq_seen = max([branch.max_seq_seen, *seqs])
     if branch.max_seq_seen <= branch.high_water_seq:
         return []
-    accounted = _accounted_seqs(branch, branch.high_water_seq)
+    accounted = accounted_seqs(branch, branch.high_water_seq)
     while branch.high_water_seq + 1 in accounted:
         branch.high_water_seq += 1
     missing = []

@@ -17,12 +17,13 @@ from decimal import Decimal
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Min
+from django.db.models import F, Min
 from django.utils import timezone
 
-from branches.models import IncomingTransfer, OutboxEvent, OutboxState, SyncState
-from branches.services import outbox_event_append, outbox_event_envelope
-from inventory.models import Product, StockLevel
+from branches.models import IncomingTransfer, OutboxEvent, OutboxState, RecountRequest, SyncState
+from branches.services import outbox_event_envelope
+from inventory.models import Product
+from inventory.services import Line, stock_adjustment_record
 
 log = logging.getLogger(__name__)
 
@@ -267,29 +268,23 @@ def _change_apply(change: dict) -> None:
             OutboxEvent.objects.filter(seq__in=payload["seqs"], state=OutboxState.DELIVERED).update(
                 state=OutboxState.PENDING
             )
+        case "adjustment":
+            stock_adjustment_record(
+                reason=payload["reason"],
+                lines=[Line(sku=line["sku"], quantity=Decimal(line["delta"])) for line in payload["lines"]],
+            )
+        case "recount":
+            RecountRequest.objects.get_or_create(
+                id=change["id"],
+                defaults={"skus": payload["skus"], "note": payload.get("note", ""), "requested_at": timezone.now()},
+            )
         case _:
             log.warning("change %s of unknown kind %r ignored", change.get("id"), change["kind"])
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Snapshot and status
+# Status
 # ----------------------------------------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def stock_snapshot_record() -> OutboxEvent:
-    """Record what this branch believes it holds, as of the last event before the snapshot, for central's
-    reconciliation. Read under the write lock, so no sale slips between the levels and ``as_of_seq``."""
-    as_of = OutboxEvent.objects.aggregate(last=Max("seq"))["last"] or 0
-    levels = [
-        {"sku": sku, "on_hand": str(on_hand.quantize(Decimal("0.001")))}
-        for sku, on_hand in StockLevel.objects.filter(branch=settings.BRANCH_CODE)
-        .order_by("product_id")
-        .values_list("product_id", "on_hand")
-    ]
-    return outbox_event_append(
-        type="stock.snapshot", payload={"as_of_seq": as_of, "levels": levels}, occurred_at=timezone.now()
-    )
 
 
 def sync_status() -> dict:

@@ -77,6 +77,19 @@ class IncomingTransfer(models.Model):
         return f"transfer {self.id} ({self.state})"
 
 
+class RecountRequest(models.Model):
+    """Branch side: head office asks the store to count these SKUs again."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="the change feed id it came with")
+    skus = models.JSONField()
+    note = models.TextField(blank=True)
+    requested_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recount {', '.join(self.skus)}"
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Central side
 # ----------------------------------------------------------------------------------------------------------------
@@ -170,6 +183,7 @@ class ChangeKind(models.TextChoices):
     TRANSFER = "transfer", "transfer sent to the branch"
     RESEND = "resend", "resend request"
     ADJUSTMENT = "adjustment", "stock adjustment ordered by head office"
+    RECOUNT = "recount", "recount request"
 
 
 class Change(models.Model):

@@ -5,6 +5,7 @@ just one more event."""
 from celery import shared_task
 
 from branches import link
+from inventory.services import stock_snapshot_record
 
 
 @shared_task(ignore_result=True)
@@ -22,6 +23,6 @@ def changes_pull_task() -> dict:
 @shared_task(ignore_result=True)
 def stock_snapshot_task() -> int:
     """Record a stock.snapshot event for reconciliation and push it."""
-    event = link.stock_snapshot_record()
+    event = stock_snapshot_record()
     link.outbox_push()
     return event.seq

@@ -257,3 +257,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reconciliation (central mode). The schedule itself lives in django-celery-beat's tables (editable in admin);
+# `manage.py install_schedule` writes it on deploy from these values.
+# ---------------------------------------------------------------------------------------------------------------
+RECONCILE_INTERVAL_S = env.int("RECONCILE_INTERVAL_S", default=60)
+RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
+RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)

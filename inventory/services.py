@@ -15,10 +15,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 from rest_framework import status
 
-from branches.link import stock_snapshot_record
 from branches.models import IncomingTransfer, OutboxEvent
 from branches.services import outbox_event_append
 from ecomarket import modes
@@ -422,6 +422,38 @@ def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -
     # A count is a fresh baseline: tell head office what the whole branch now believes it holds.
     stock_snapshot_record()
     return document, True
+
+
+def stock_adjustment_record(*, reason: str, lines: list[Line]) -> OutboxEvent:
+    """Apply a stock adjustment head office ordered (``Line.quantity`` is the signed delta), in the caller's
+    transaction: the pull applies it together with its feed cursor, so exactly once. It may take stock below zero;
+    head office ordered it and reconciliation follows it up."""
+    _products(lines)
+    return stock_change_record(
+        event_type="stock.adjusted",
+        payload={"reason": reason, "lines": [{"sku": line.sku, "delta": _qty(line.quantity)} for line in lines]},
+        kind=MovementKind.ADJUSTMENT,
+        reference=reason[:64],
+        deltas={line.sku: line.quantity for line in lines},
+        occurred_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def stock_snapshot_record() -> OutboxEvent:
+    """Record what this branch believes it holds, as of the last event before the snapshot, for central's
+    reconciliation. Read under the write lock, so no sale slips between the levels and ``as_of_seq``."""
+    modes.require(modes.Mode.BRANCH)
+    as_of = OutboxEvent.objects.aggregate(last=Max("seq"))["last"] or 0
+    levels = [
+        {"sku": sku, "on_hand": str(on_hand.quantize(Decimal("0.001")))}
+        for sku, on_hand in StockLevel.objects.filter(branch=settings.BRANCH_CODE)
+        .order_by("product_id")
+        .values_list("product_id", "on_hand")
+    ]
+    return outbox_event_append(
+        type="stock.snapshot", payload={"as_of_seq": as_of, "levels": levels}, occurred_at=timezone.now()
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------

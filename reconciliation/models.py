@@ -1,1 +1,160 @@
-"""Central only: Discrepancy and OversellCase records (DESIGN.md §6). Built by the reconciliation issue."""
+"""Central only: what the reconciliation job finds and what managers do about it (DESIGN.md §6)."""
+
+from django.db import models
+from django.db.models import Q
+
+from branches.models import Branch
+from inventory.models import QUANTITY
+
+
+class DiscrepancyKind(models.TextChoices):
+    MISSING_EVENTS = "missing_events", "missing events"
+    COUNT_MISMATCH = "count_mismatch", "count mismatch"
+    OVERSELL = "oversell", "oversell"
+    STALE_BRANCH = "stale_branch", "stale branch"
+    REJECTED_EVENT = "rejected_event", "event central rejected"
+    EVENT_CONFLICT = "event_conflict", "conflicting event"
+
+
+class DiscrepancyStatus(models.TextChoices):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    AUTO_RESOLVED = "auto_resolved", "auto-resolved (late events explained it)"
+
+
+OPEN_STATUSES = [DiscrepancyStatus.OPEN, DiscrepancyStatus.ACKNOWLEDGED]
+
+
+class Discrepancy(models.Model):
+    """A disagreement the job found. At most one open record per (branch, SKU, kind); ``sku`` is empty for what
+    concerns a whole branch (missing events, staleness)."""
+
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="discrepancies", db_column="branch")
+    sku = models.CharField(max_length=32, blank=True)
+    kind = models.CharField(max_length=20, choices=DiscrepancyKind.choices)
+    status = models.CharField(max_length=16, choices=DiscrepancyStatus.choices, default=DiscrepancyStatus.OPEN)
+    expected = models.DecimalField(**QUANTITY, null=True, blank=True, help_text="what central's ledger says")
+    actual = models.DecimalField(**QUANTITY, null=True, blank=True, help_text="what the branch reported")
+    detail = models.JSONField(default=dict, blank=True)
+    first_detected_at = models.DateTimeField()
+    last_changed_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True)
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-first_detected_at", "-id"]
+        verbose_name_plural = "discrepancies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["branch", "sku", "kind"],
+                condition=Q(status__in=["open", "acknowledged"]),
+                name="one_open_discrepancy_per_branch_sku_kind",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.branch_id} {self.sku or '-'} ({self.status})"
+
+
+class OversellStatus(models.TextChoices):
+    OPEN = "open"
+    CUSTOMER_CONTACTED = "customer_contacted", "customer contacted"
+    RESOLVED = "resolved"
+
+
+class OversellResolution(models.TextChoices):
+    REFUNDED = "refunded"
+    BACK_ORDERED = "back_ordered", "back-ordered"
+    SUBSTITUTED = "substituted"
+    TRANSFERRED = "transferred", "transferred from another branch"
+
+
+class OversellCase(models.Model):
+    """Goods sold that the branch did not have: the sales (and so the customers) to follow up. Stays open until a
+    person resolves it, even when stock later comes back."""
+
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="oversell_cases", db_column="branch")
+    sku = models.CharField(max_length=32)
+    status = models.CharField(max_length=20, choices=OversellStatus.choices, default=OversellStatus.OPEN)
+    resolution = models.CharField(max_length=16, choices=OversellResolution.choices, blank=True)
+    shortfall = models.DecimalField(**QUANTITY, help_text="how far below zero the branch went")
+    sales = models.JSONField(help_text="[{sale_id, number, occurred_at, quantity, oversold, cashier}]")
+    source = models.CharField(max_length=40, blank=True, help_text="what drove the stock below zero")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["branch", "sku"],
+                condition=~Q(status="resolved"),
+                name="one_unresolved_oversell_case_per_branch_sku",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"oversell {self.branch_id} {self.sku} ({self.status})"
+
+
+class CaseAction(models.Model):
+    """The audit trail: who did what to a discrepancy or an oversell case, and when (the job included)."""
+
+    discrepancy = models.ForeignKey(
+        Discrepancy, null=True, blank=True, on_delete=models.CASCADE, related_name="actions"
+    )
+    oversell_case = models.ForeignKey(
+        OversellCase, null=True, blank=True, on_delete=models.CASCADE, related_name="actions"
+    )
+    action = models.CharField(max_length=32)
+    note = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    actor = models.CharField(max_length=150)
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(discrepancy__isnull=False) | Q(oversell_case__isnull=False), name="action_has_a_subject"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class SeqWatch(models.Model):
+    """A seq central has not received although later ones arrived: first a resend request, then a discrepancy."""
+
+    branch = models.ForeignKey(Branch, on_delete=models.CASCADE, db_column="branch")
+    seq = models.PositiveBigIntegerField()
+    first_seen_at = models.DateTimeField()
+    resend_requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["branch", "seq"], name="one_watch_per_branch_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.branch_id} #{self.seq} missing"
+
+
+class ReconciliationRun(models.Model):
+    """One pass of the job: what it looked at (events received up to ``cursor``), what it found, per-branch lag."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    full = models.BooleanField(default=False)
+    cursor = models.DateTimeField(null=True, blank=True, help_text="events received up to here were considered")
+    summary = models.JSONField(default=dict)
+    lag = models.JSONField(default=dict, help_text="{branch: {events, seconds_since_seen}} at the end of the run")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{'full' if self.full else 'incremental'} run {self.started_at:%Y-%m-%d %H:%M:%S}"

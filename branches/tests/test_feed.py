@@ -4,7 +4,7 @@ import pytest
 
 from branches.feed import resend_request_create
 from branches.models import Change
-from branches.tests.test_ingest import branch_client
+from branches.tests.factories import branch_client
 from inventory.models import Product
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]

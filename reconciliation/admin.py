@@ -1,0 +1,76 @@
+from django.contrib import admin, messages
+
+from ecomarket.admin import ReadOnlyAdmin, ReadOnlyInline
+from reconciliation.models import CaseAction, Discrepancy, OversellCase, ReconciliationRun
+from reconciliation.services import ActionRefused, discrepancy_act, oversell_case_act
+
+
+class CaseActionInline(ReadOnlyInline):
+    model = CaseAction
+    fields = ["at", "actor", "action", "note", "data"]
+
+
+def _act(modeladmin, request, queryset, act, **kwargs):
+    done = 0
+    for record in queryset:
+        try:
+            act(record.pk, request.user, **kwargs)
+            done += 1
+        except ActionRefused as refusal:
+            modeladmin.message_user(request, f"{record}: {refusal}", messages.WARNING)
+    modeladmin.message_user(request, f"{done} record(s) updated.", messages.SUCCESS)
+
+
+@admin.register(Discrepancy)
+class DiscrepancyAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "branch",
+        "sku",
+        "status",
+        "expected",
+        "actual",
+        "first_detected_at",
+        "last_changed_at",
+    ]
+    list_filter = ["status", "kind", "branch"]
+    search_fields = ["sku", "=id"]
+    inlines = [CaseActionInline]
+    actions = ["acknowledge", "request_recount"]
+
+    @admin.action(description="Acknowledge")
+    def acknowledge(self, request, queryset):
+        _act(
+            self,
+            request,
+            queryset,
+            lambda pk, user: discrepancy_act(discrepancy_id=pk, action="acknowledge", user=user),
+        )
+
+    @admin.action(description="Request a recount at the branch")
+    def request_recount(self, request, queryset):
+        _act(
+            self,
+            request,
+            queryset,
+            lambda pk, user: discrepancy_act(discrepancy_id=pk, action="request_recount", user=user),
+        )
+
+
+@admin.register(OversellCase)
+class OversellCaseAdmin(ReadOnlyAdmin):
+    list_display = ["id", "branch", "sku", "status", "resolution", "shortfall", "source", "created_at", "updated_at"]
+    list_filter = ["status", "resolution", "branch"]
+    search_fields = ["sku"]
+    inlines = [CaseActionInline]
+    actions = ["customer_contacted"]
+
+    @admin.action(description="Customer contacted")
+    def customer_contacted(self, request, queryset):
+        _act(self, request, queryset, lambda pk, user: oversell_case_act(case_id=pk, action="contact", user=user))
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "finished_at", "full", "summary"]

@@ -1,0 +1,32 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+from ecomarket import modes
+
+
+class Command(BaseCommand):
+    help = (
+        "Central: write the reconciliation schedule into django-celery-beat's tables (run on every deploy; safe "
+        "to run again). Incremental every RECONCILE_INTERVAL_S seconds, a full pass every night at 03:30."
+    )
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        modes.require(modes.Mode.CENTRAL)
+        every, _ = IntervalSchedule.objects.get_or_create(
+            every=settings.RECONCILE_INTERVAL_S, period=IntervalSchedule.SECONDS
+        )
+        nightly, _ = CrontabSchedule.objects.get_or_create(
+            minute="30", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone=settings.TIME_ZONE
+        )
+        for name, schedule, kwargs in (
+            ("reconcile (incremental)", {"interval": every, "crontab": None}, "{}"),
+            ("reconcile (full, nightly)", {"interval": None, "crontab": nightly}, '{"full": true}'),
+        ):
+            task, created = PeriodicTask.objects.update_or_create(
+                name=name,
+                defaults={"task": "reconciliation.tasks.reconcile_task", "kwargs": kwargs, "enabled": True, **schedule},
+            )
+            self.stdout.write(f"{'installed' if created else 'updated'}: {task.name}")

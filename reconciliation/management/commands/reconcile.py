@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand
+from tqdm import tqdm
+
+from branches.models import Branch
+from ecomarket import modes
+from reconciliation.services import reconcile
+
+
+class Command(BaseCommand):
+    help = "Central: run one reconciliation pass now (incremental unless --full), with a progress bar and a summary."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--full", action="store_true", help="re-check every branch and SKU, not only what changed")
+
+    def handle(self, *args, full, **options):
+        modes.require(modes.Mode.CENTRAL)
+        with tqdm(total=Branch.objects.count(), unit="branch", desc="reconcile", file=self.stderr._out) as bar:
+            run = reconcile(full=full, progress=lambda code: bar.update(1))
+        summary = run.summary
+        seconds = (run.finished_at - run.started_at).total_seconds()
+        self.stdout.write(
+            f"{'full' if run.full else 'incremental'} pass over {summary['branches_checked']} branch(es) "
+            f"in {seconds:.2f} s"
+        )
+        for label in ("opened", "updated", "auto_resolved"):
+            counts = summary[label]
+            self.stdout.write(f"{label}: " + (", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "none"))
+        self.stdout.write(
+            f"resend requests: {summary['resend_requests']}; oversell cases opened: "
+            f"{summary['oversell_cases_opened']}, updated: {summary['oversell_cases_updated']}"
+        )
