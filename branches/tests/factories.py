@@ -70,3 +70,10 @@ def push(client, events, branch="B001"):
 
 def on_hand(branch="B001") -> dict:
     return {level.product_id: level.on_hand for level in StockLevel.objects.filter(branch=branch)}
+
+
+def snapshot(stream: "Events", as_of: int, **levels) -> dict:
+    return stream.make(
+        "stock.snapshot",
+        {"as_of_seq": as_of, "levels": [{"sku": s.replace("_", "-"), "on_hand": q} for s, q in levels.items()]},
+    )

@@ -1,0 +1,231 @@
+"""The reconciliation job on PostgreSQL (DESIGN.md §6)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from branches.models import Branch, Change
+from branches.tests.factories import Events, branch_client, push, snapshot
+from inventory.models import Unit
+from inventory.tests.factories import product_make
+from reconciliation.models import CaseAction, Discrepancy, OversellCase, SeqWatch
+from reconciliation.services import reconcile
+
+pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
+
+
+@pytest.fixture
+def b001(db):
+    product_make(sku="FRU-BANANA", unit=Unit.KILOGRAM)
+    product_make(sku="LAC-LECHE-1L", unit=Unit.UNIT)
+    client, _ = branch_client("B001")
+    return client, Events("B001")
+
+
+def open_records(kind: str) -> list[Discrepancy]:
+    return list(Discrepancy.objects.filter(kind=kind, status__in=["open", "acknowledged"]))
+
+
+def footprint() -> tuple:
+    return (
+        list(Discrepancy.objects.order_by("id").values_list("id", "status", "last_changed_at")),
+        CaseAction.objects.count(),
+        list(OversellCase.objects.order_by("id").values_list("id", "updated_at")),
+        Change.objects.count(),
+        SeqWatch.objects.count(),
+    )
+
+
+def test_a_late_event_never_produces_a_false_count_mismatch(b001):
+    client, stream = b001
+    received, sale = stream.received(FRU_BANANA="10"), stream.sale(FRU_BANANA="2")
+    snap = snapshot(stream, 2, FRU_BANANA="8.000")
+
+    push(client, [received, snap])  # the sale is late: central's ledger up to 2 would say 10
+    reconcile(full=True)
+    assert open_records("count_mismatch") == []
+    push(client, [sale])
+    reconcile()
+
+    assert open_records("count_mismatch") == []
+
+
+def test_a_count_mismatch_is_flagged_once_and_auto_resolved_by_a_later_snapshot(b001):
+    client, stream = b001
+    push(client, [stream.received(FRU_BANANA="10"), stream.sale(FRU_BANANA="2")])
+    push(client, [snapshot(stream, 2, FRU_BANANA="7.500")])
+
+    reconcile()
+    reconcile()
+    [record] = open_records("count_mismatch")
+    assert (record.sku, record.expected, record.actual) == ("FRU-BANANA", Decimal("8"), Decimal("7.5"))
+    assert record.detail["difference"] == "-0.500"
+    push(client, [snapshot(stream, 3, FRU_BANANA="8.000")])
+    reconcile()
+
+    record.refresh_from_db()
+    assert record.status == "auto_resolved"
+    assert [a.action for a in record.actions.all()] == ["detected", "auto_resolved"]
+
+
+def test_running_twice_changes_nothing_the_second_time(b001):
+    client, stream = b001
+    Branch.objects.filter(code="B001").update(allow_negative_stock=True)
+    push(client, [stream.received(FRU_BANANA="1"), stream.sale(FRU_BANANA="3"), stream.received(LAC_LECHE_1L="2")])
+    push(client, [snapshot(stream, 3, FRU_BANANA="-1.000", LAC_LECHE_1L="3")])
+
+    first = reconcile(full=True)
+    after_first = footprint()
+    second = reconcile(full=True)
+
+    assert first.summary["opened"] == {"count_mismatch": 2, "oversell": 1}
+    assert footprint() == after_first
+    assert second.summary["opened"] == {} and second.summary["updated"] == {}
+    assert second.summary["auto_resolved"] == {} and second.summary["oversell_cases_updated"] == 0
+
+
+def test_a_gap_gets_a_resend_request_then_a_discrepancy_then_resolves_when_it_arrives(b001):
+    client, stream = b001
+    events = [stream.received(FRU_BANANA="10"), stream.sale(FRU_BANANA="1"), stream.sale(FRU_BANANA="1")]
+    push(client, [events[0], events[2]])
+    grace = timedelta(seconds=settings.RECONCILE_GAP_GRACE_S + 1)
+    t0 = timezone.now()
+
+    reconcile(now=t0)
+    assert Change.objects.filter(kind="resend").count() == 0  # within the grace period: it may be on its way
+    reconcile(now=t0 + grace)
+    assert list(Change.objects.filter(kind="resend").values_list("payload", flat=True)) == [{"seqs": [2]}]
+    assert open_records("missing_events") == []
+    reconcile(now=t0 + 2 * grace)
+    [record] = open_records("missing_events")
+    assert record.detail == {"seqs": [2], "count": 1}
+    push(client, [events[1]])
+    reconcile(now=t0 + 3 * grace)
+
+    record.refresh_from_db()
+    assert record.status == "auto_resolved"
+    assert SeqWatch.objects.count() == 0
+
+
+def test_selling_into_negative_opens_an_oversell_case_naming_the_sales(b001):
+    client, stream = b001
+    Branch.objects.filter(code="B001").update(allow_negative_stock=True)
+    received = stream.received(FRU_BANANA="2")
+    ok_sale = stream.sale(FRU_BANANA="1")
+    short_sale = stream.sale(FRU_BANANA="2.5")
+    push(client, [received, ok_sale, short_sale])
+
+    reconcile()
+
+    case = OversellCase.objects.get()
+    assert (case.branch_id, case.sku, case.status, case.shortfall, case.source) == (
+        "B001",
+        "FRU-BANANA",
+        "open",
+        Decimal("1.5"),
+        "sold_below_zero",
+    )
+    assert case.sales == [
+        {
+            "sale_id": short_sale["payload"]["sale_id"],
+            "number": short_sale["payload"]["number"],
+            "seq": 3,
+            "occurred_at": case.sales[0]["occurred_at"],
+            "quantity": "2.500",
+            "oversold": "1.500",
+            "cashier": "carla",
+        }
+    ]
+    assert [r.sku for r in open_records("oversell")] == ["FRU-BANANA"]
+
+
+def test_stock_back_above_zero_resolves_the_discrepancy_but_not_the_customer_follow_up(b001):
+    client, stream = b001
+    push(client, [stream.received(FRU_BANANA="1"), stream.sale(FRU_BANANA="3")])
+    reconcile()
+    push(client, [stream.received(FRU_BANANA="10")])
+
+    reconcile()
+
+    assert open_records("oversell") == []
+    assert OversellCase.objects.get().status == "open"
+
+
+def test_a_head_office_adjustment_the_stock_cannot_cover_opens_a_case(b001):
+    client, stream = b001
+    events = [stream.received(LAC_LECHE_1L="5"), stream.sale(LAC_LECHE_1L="1")]
+    events.append(
+        stream.make("stock.adjusted", {"reason": "transfer", "lines": [{"sku": "LAC-LECHE-1L", "delta": "-8"}]})
+    )
+    push(client, events)
+
+    reconcile()
+
+    case = OversellCase.objects.get()
+    assert (case.sku, case.shortfall, case.source, case.sales) == (
+        "LAC-LECHE-1L",
+        Decimal("4"),
+        "adjustment_or_transfer",
+        [],
+    )
+
+
+def test_a_count_lower_than_what_was_sold_since_names_the_sales_after_it(b001):
+    client, stream = b001
+    received = stream.received(FRU_BANANA="10")
+    count = stream.count("FRU-BANANA", "1.000", "10.000")
+    sale = stream.sale(FRU_BANANA="3")
+    push(client, [received, count, sale])
+
+    reconcile()
+
+    case = OversellCase.objects.get()
+    assert [s["sale_id"] for s in case.sales] == [sale["payload"]["sale_id"]]
+    assert case.shortfall == Decimal("2")
+
+
+def test_a_silent_branch_is_flagged_stale_and_cleared_when_it_calls_again(b001):
+    client, stream = b001
+    push(client, [stream.received(FRU_BANANA="1")])
+    later = timezone.now() + timedelta(seconds=settings.RECONCILE_STALE_AFTER_S + 5)
+
+    reconcile(now=later)
+    [record] = open_records("stale_branch")
+    Branch.objects.filter(code="B001").update(last_seen_at=later)
+    reconcile(now=later)
+
+    record.refresh_from_db()
+    assert record.status == "auto_resolved"
+
+
+def test_a_rejected_event_is_a_hole_for_a_manager(b001):
+    client, stream = b001
+    push(client, [stream.received(FRU_BANANA="1"), stream.sale(NO_SUCH="1")])
+
+    reconcile()
+
+    [record] = open_records("rejected_event")
+    assert record.detail["events"][0]["code"] == "unknown_sku"
+
+
+def test_incremental_pass_only_rechecks_branches_with_new_events_and_full_finds_the_rest(b001):
+    client, stream = b001
+    other, _ = branch_client("B002")
+    other_stream = Events("B002")
+    push(client, [stream.received(FRU_BANANA="5"), snapshot(stream, 1, FRU_BANANA="5.000")])
+    push(other, [other_stream.received(FRU_BANANA="5"), snapshot(other_stream, 1, FRU_BANANA="5.000")], branch="B002")
+    reconcile(full=True)
+    # Corrupt central's view of B002 behind the job's back: only a full pass looks at an untouched branch.
+    from inventory.models import StockMovement
+
+    StockMovement.objects.filter(branch="B002").update(quantity=Decimal("4"))
+    push(client, [stream.sale(FRU_BANANA="1")])
+
+    incremental = reconcile()
+    full = reconcile(full=True)
+
+    assert incremental.summary["opened"] == {}
+    assert full.summary["opened"] == {"count_mismatch": 1}
