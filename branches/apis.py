@@ -55,7 +55,12 @@ class SyncEventsApi(BranchOnlyApi):
                 status=status.HTTP_403_FORBIDDEN,
             )
         try:
-            result = ingest.events_ingest(branch=branch, events=request.data["events"])
+            pending = request.headers.get("X-Outbox-Pending", "")
+            result = ingest.events_ingest(
+                branch=branch,
+                events=request.data["events"],
+                pending_reported=int(pending) if pending.isdigit() and len(pending) < 12 else None,
+            )
         except ingest.EnvelopeError as error:
             if "branch must be" in str(error):
                 raise DomainError("wrong_branch", str(error), status=status.HTTP_403_FORBIDDEN) from error

@@ -213,7 +213,7 @@ KIND_OF = {
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def events_ingest(*, branch: Branch, events: list) -> IngestResult:
+def events_ingest(*, branch: Branch, events: list, pending_reported: int | None = None) -> IngestResult:
     """Store a batch of one branch's events exactly once and answer what became of each (see module docstring).
     Idempotent: the same batch again changes nothing but the duplicate counter. Central mode."""
     if not isinstance(events, list) or not 0 < len(events) <= MAX_BATCH:
@@ -271,7 +271,11 @@ def events_ingest(*, branch: Branch, events: list) -> IngestResult:
         _problems_record(branch=branch, problems=problems, now=now)
         result.missing_seqs = _watermark_advance(branch=branch, seqs=[e.seq for e in envelopes], now=now)
         branch.duplicates_absorbed = F("duplicates_absorbed") + len(result.duplicates)
-        branch.save(update_fields=["high_water_seq", "max_seq_seen", "last_seen_at", "duplicates_absorbed"])
+        fields = ["high_water_seq", "max_seq_seen", "last_seen_at", "duplicates_absorbed"]
+        if pending_reported is not None:
+            branch.pending_reported = pending_reported
+            fields.append("pending_reported")
+        branch.save(update_fields=fields)
         branch.refresh_from_db(fields=["duplicates_absorbed"])
         result.high_water_seq = branch.high_water_seq
     return result

@@ -137,8 +137,11 @@ def outbox_push(
                 "branch": settings.BRANCH_CODE,
                 "events": [outbox_event_envelope(event=e, branch=settings.BRANCH_CODE) for e in batch],
             }
+            pending = OutboxEvent.objects.filter(state=OutboxState.PENDING).count()
             try:
-                answer = _call(session, "POST", "/api/v1/sync/events", json=body)
+                answer = _call(
+                    session, "POST", "/api/v1/sync/events", json=body, headers={"X-Outbox-Pending": str(pending)}
+                )
             except CentralUnavailable as error:
                 _push_failed(ids=ids, error=str(error))
                 summary.error = str(error)

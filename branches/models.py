@@ -110,6 +110,9 @@ class Branch(models.Model):
     )
     max_seq_seen = models.PositiveBigIntegerField(default=0)
     duplicates_absorbed = models.PositiveBigIntegerField(default=0)
+    pending_reported = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="events waiting in the branch's outbox, as it said on its last push"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -17,6 +17,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+if settings.IS_CENTRAL:
+    from reconciliation import urls as reconciliation_urls
+
 if settings.IS_BRANCH:
     urlpatterns += [
         path("api/v1/", include(inventory_urls.branch_api + branch_urls.branch_api)),
@@ -24,8 +27,9 @@ if settings.IS_BRANCH:
     ]
 else:
     urlpatterns += [
-        path("api/v1/", include(inventory_urls.central_api + branch_urls.central_api)),
+        path("api/v1/", include(inventory_urls.central_api + branch_urls.central_api + reconciliation_urls.api)),
         *inventory_urls.central_seed,
+        *reconciliation_urls.pages,
     ]
 
 handler404 = "ecomarket.errors.not_found_view"

@@ -1,0 +1,178 @@
+"""Central only: the discrepancy and oversell API for managers (DESIGN.md §5)."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ecomarket.api import ERRORS, input_valid
+from ecomarket.errors import DomainError
+from ecomarket.roles import IsManager
+from reconciliation import selectors, services
+from reconciliation.models import (
+    CaseAction,
+    Discrepancy,
+    DiscrepancyKind,
+    DiscrepancyStatus,
+    OversellCase,
+    OversellResolution,
+    OversellStatus,
+)
+
+
+class CaseActionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CaseAction
+        fields = ["action", "actor", "at", "note", "data"]
+
+
+class DiscrepancyOutputSerializer(serializers.ModelSerializer):
+    branch = serializers.CharField(source="branch_id")
+    actions = CaseActionOutputSerializer(many=True)
+
+    class Meta:
+        model = Discrepancy
+        fields = [
+            "id",
+            "branch",
+            "sku",
+            "kind",
+            "status",
+            "expected",
+            "actual",
+            "detail",
+            "first_detected_at",
+            "last_changed_at",
+            "resolved_at",
+            "resolved_by",
+            "resolution_note",
+            "actions",
+        ]
+
+
+class OversellCaseOutputSerializer(serializers.ModelSerializer):
+    branch = serializers.CharField(source="branch_id")
+    actions = CaseActionOutputSerializer(many=True)
+
+    class Meta:
+        model = OversellCase
+        fields = [
+            "id",
+            "branch",
+            "sku",
+            "status",
+            "resolution",
+            "shortfall",
+            "source",
+            "sales",
+            "note",
+            "created_at",
+            "updated_at",
+            "actions",
+        ]
+
+
+def _get(model, pk: str):
+    record = model.objects.filter(pk=int(pk)).first() if pk.isdigit() and len(pk) < 18 else None
+    if record is None:
+        raise DomainError("not_found", f"No {model._meta.verbose_name} {pk}.", status=status.HTTP_404_NOT_FOUND)
+    return record
+
+
+class DiscrepancyListApi(APIView):
+    permission_classes = [IsManager]
+
+    @extend_schema(
+        operation_id="discrepancy_list",
+        parameters=[
+            OpenApiParameter("branch", str),
+            OpenApiParameter("kind", str, enum=DiscrepancyKind.values),
+            OpenApiParameter("status", str, enum=["open", *DiscrepancyStatus.values]),
+            OpenApiParameter("since", str, description="ISO date or time: changed since then"),
+        ],
+        responses={200: DiscrepancyOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        params = request.query_params
+        try:
+            since = selectors.since_parse(params.get("since", ""))
+        except ValueError as error:
+            raise DomainError("invalid", str(error), fields={"since": [str(error)]}) from error
+        for name, allowed in (("kind", DiscrepancyKind.values), ("status", ["open", *DiscrepancyStatus.values])):
+            if params.get(name) and params[name] not in allowed:
+                raise DomainError(
+                    "invalid", f"{name} must be one of {', '.join(allowed)}.", fields={name: ["Invalid."]}
+                )
+        records = selectors.discrepancy_list(
+            branch=params.get("branch", ""), kind=params.get("kind", ""), status=params.get("status", ""), since=since
+        ).prefetch_related("actions")[:1000]
+        return Response(DiscrepancyOutputSerializer(records, many=True).data)
+
+
+class DiscrepancyActApi(APIView):
+    permission_classes = [IsManager]
+
+    class DiscrepancyActInputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(
+            choices=["acknowledge", "resolve", "adjust_stock", "request_recount", "comment"]
+        )
+        note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+        sku = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
+        delta = serializers.DecimalField(max_digits=12, decimal_places=3, required=False)
+
+    @extend_schema(
+        operation_id="discrepancy_act",
+        request=DiscrepancyActInputSerializer,
+        responses={200: DiscrepancyOutputSerializer, **ERRORS},
+        description="Acknowledge, resolve (with a note), adjust stock at the branch (through the change feed), "
+        "request a recount, or comment. Recorded with who and when.",
+    )
+    def patch(self, request, discrepancy_id):
+        record = _get(Discrepancy, discrepancy_id)
+        data = input_valid(self.DiscrepancyActInputSerializer, request)
+        try:
+            record = services.discrepancy_act(discrepancy_id=record.pk, user=request.user, **data)
+        except services.ActionRefused as refusal:
+            raise DomainError("action_refused", str(refusal), status=status.HTTP_409_CONFLICT) from refusal
+        return Response(DiscrepancyOutputSerializer(record).data)
+
+
+class OversellCaseListApi(APIView):
+    permission_classes = [IsManager]
+
+    @extend_schema(
+        operation_id="oversell_case_list",
+        parameters=[
+            OpenApiParameter("branch", str),
+            OpenApiParameter("status", str, enum=["unresolved", *OversellStatus.values]),
+        ],
+        responses={200: OversellCaseOutputSerializer(many=True), **ERRORS},
+    )
+    def get(self, request):
+        cases = selectors.oversell_case_list(
+            branch=request.query_params.get("branch", ""), status=request.query_params.get("status", "")
+        ).prefetch_related("actions")[:1000]
+        return Response(OversellCaseOutputSerializer(cases, many=True).data)
+
+
+class OversellCaseActApi(APIView):
+    permission_classes = [IsManager]
+
+    class OversellCaseActInputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=["contact", "resolve"])
+        resolution = serializers.ChoiceField(choices=OversellResolution.choices, required=False, default="")
+        note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+    @extend_schema(
+        operation_id="oversell_case_act",
+        request=OversellCaseActInputSerializer,
+        responses={200: OversellCaseOutputSerializer, **ERRORS},
+    )
+    def patch(self, request, case_id):
+        case = _get(OversellCase, case_id)
+        data = input_valid(self.OversellCaseActInputSerializer, request)
+        try:
+            case = services.oversell_case_act(case_id=case.pk, user=request.user, **data)
+        except services.ActionRefused as refusal:
+            raise DomainError("action_refused", str(refusal), status=status.HTTP_409_CONFLICT) from refusal
+        return Response(OversellCaseOutputSerializer(case).data)

@@ -1,0 +1,51 @@
+"""Small server-rendered SVG charts: no chart library, nothing fetched from a CDN, works offline in a store."""
+
+from django.utils.html import escape
+
+PALETTE = ["#2e7d32", "#1565c0", "#ef6c00", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
+
+
+def bar_chart(points: list[tuple[str, int]], *, width: int = 560, height: int = 160, title: str = "") -> str:
+    """Vertical bars, one per (label, value), labelled every few bars."""
+    top = max([value for _, value in points] + [1])
+    step = width / max(len(points), 1)
+    bars, labels = [], []
+    for index, (label, value) in enumerate(points):
+        bar_height = (height - 30) * value / top
+        x = index * step + 2
+        bars.append(
+            f'<rect x="{x:.1f}" y="{height - 20 - bar_height:.1f}" width="{step - 4:.1f}" height="{bar_height:.1f}" '
+            f'fill="{PALETTE[0]}"><title>{escape(label)}: {value}</title></rect>'
+        )
+        if value:
+            bars.append(
+                f'<text x="{x + (step - 4) / 2:.1f}" y="{height - 24 - bar_height:.1f}" class="v">{value}</text>'
+            )
+        if index % max(1, len(points) // 7) == 0:
+            labels.append(f'<text x="{x:.1f}" y="{height - 5}" class="l">{escape(label[5:])}</text>')
+    return _svg(width, height, title, bars + labels)
+
+
+def line_chart(
+    series: dict[str, list[tuple[str, int]]], *, width: int = 560, height: int = 160, title: str = ""
+) -> str:
+    """One line per series (e.g. per branch), values against their position in time."""
+    top = max([value for points in series.values() for _, value in points] + [1])
+    parts, legend = [], []
+    for index, (name, points) in enumerate(sorted(series.items())):
+        colour = PALETTE[index % len(PALETTE)]
+        step = (width - 10) / max(len(points) - 1, 1)
+        coords = " ".join(
+            f"{5 + i * step:.1f},{height - 20 - (height - 30) * value / top:.1f}" for i, (_, value) in enumerate(points)
+        )
+        parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        legend.append(f'<text x="{5 + index * 70}" y="{height - 5}" class="l" fill="{colour}">{escape(name)}</text>')
+    parts.append(f'<text x="{width - 5}" y="12" class="v" text-anchor="end">max {top}</text>')
+    return _svg(width, height, title, parts + legend)
+
+
+def _svg(width: int, height: int, title: str, parts: list[str]) -> str:
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" '
+        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{"".join(parts)}</svg>'
+    )

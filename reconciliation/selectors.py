@@ -1,0 +1,103 @@
+"""Central only: what the managers' dashboard and the discrepancy API read."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from branches.models import Branch
+from reconciliation.models import Discrepancy, OversellCase, ReconciliationRun
+
+
+def discrepancy_list(
+    *, branch: str = "", kind: str = "", status: str = "", since: datetime | None = None
+) -> QuerySet[Discrepancy]:
+    """Discrepancies filtered as a manager asks; ``status=open`` means open or acknowledged (not yet dealt with)."""
+    records = Discrepancy.objects.select_related("branch")
+    if branch:
+        records = records.filter(branch_id=branch)
+    if kind:
+        records = records.filter(kind=kind)
+    if status == "open":
+        records = records.filter(status__in=["open", "acknowledged"])
+    elif status:
+        records = records.filter(status=status)
+    if since:
+        records = records.filter(last_changed_at__gte=since)
+    return records.order_by("-first_detected_at", "-id")
+
+
+def since_parse(value: str) -> datetime | None:
+    """An ISO time or a date; a naive value is taken in the server's time zone. Raises ValueError."""
+    if not value:
+        return None
+    parsed = parse_datetime(value) or (parse_datetime(f"{value}T00:00:00") if len(value) == 10 else None)
+    if parsed is None:
+        raise ValueError(f"{value!r} is not an ISO date or time")
+    return parsed if parsed.tzinfo else timezone.make_aware(parsed)
+
+
+def oversell_case_list(*, branch: str = "", status: str = "") -> QuerySet[OversellCase]:
+    cases = OversellCase.objects.select_related("branch")
+    if branch:
+        cases = cases.filter(branch_id=branch)
+    if status == "unresolved":
+        cases = cases.exclude(status="resolved")
+    elif status:
+        cases = cases.filter(status=status)
+    return cases.order_by("-created_at", "-id")
+
+
+def branch_health(*, now: datetime | None = None) -> list[dict]:
+    now = now or timezone.now()
+    open_counts = dict(
+        Discrepancy.objects.filter(status__in=["open", "acknowledged"])
+        .values("branch_id")
+        .annotate(n=Count("id"))
+        .values_list("branch_id", "n")
+    )
+    return [
+        {
+            "branch": branch,
+            "seconds_since_seen": (now - branch.last_seen_at).total_seconds() if branch.last_seen_at else None,
+            "lag": branch.lag,
+            "pending_reported": branch.pending_reported,
+            "open_discrepancies": open_counts.get(branch.code, 0),
+        }
+        for branch in Branch.objects.order_by("code")
+    ]
+
+
+def open_by_kind_and_branch() -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    rows = (
+        Discrepancy.objects.filter(status__in=["open", "acknowledged"])
+        .values("kind", "branch_id")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        table.setdefault(row["kind"], {})[row["branch_id"]] = row["n"]
+    return table
+
+
+def discrepancies_per_day(*, days: int = 14) -> list[tuple[str, int]]:
+    start = timezone.localdate() - timedelta(days=days - 1)
+    counts = dict(
+        Discrepancy.objects.filter(first_detected_at__date__gte=start)
+        .annotate(day=TruncDate("first_detected_at"))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
+    return [((start + timedelta(days=i)).isoformat(), counts.get(start + timedelta(days=i), 0)) for i in range(days)]
+
+
+def lag_history(*, runs: int = 48) -> dict[str, list[tuple[str, int]]]:
+    """Per branch, the event lag at the end of each recent reconciliation pass, oldest first."""
+    history: dict[str, list[tuple[str, int]]] = {}
+    for run in reversed(list(ReconciliationRun.objects.exclude(finished_at=None).order_by("-started_at")[:runs])):
+        for code, lag in run.lag.items():
+            history.setdefault(code, []).append((run.started_at.isoformat(timespec="minutes"), lag.get("events", 0)))
+    return history

@@ -1,0 +1,146 @@
+"""Central only: the managers' dashboard (server-rendered, offline-safe)."""
+
+import csv
+from decimal import Decimal, InvalidOperation
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from branches.models import Branch
+from ecomarket.roles import Role, user_has_role
+from reconciliation import charts, selectors, services
+from reconciliation.models import DiscrepancyKind, DiscrepancyStatus, OversellResolution
+
+
+def manager_required(view):
+    """Anonymous users go to the login page; logged-in users without the manager role get 403."""
+
+    @login_required
+    def wrapped(request, *args, **kwargs):
+        if not user_has_role(request.user, Role.MANAGER):
+            raise PermissionDenied("managers only")
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    return wrapped
+
+
+def _filters(request) -> dict:
+    params = request.GET
+    return {
+        "branch": params.get("branch", ""),
+        "kind": params.get("kind", "") if params.get("kind", "") in DiscrepancyKind.values else "",
+        "status": params.get("status", "open")
+        if params.get("status", "open") in ["open", "", *DiscrepancyStatus.values]
+        else "open",
+    }
+
+
+@require_GET
+@manager_required
+def dashboard(request):
+    filters = _filters(request)
+    records = selectors.discrepancy_list(**filters)[:500]
+    context = {
+        "filters": filters,
+        "branches": Branch.objects.order_by("code"),
+        "kinds": DiscrepancyKind.choices,
+        "statuses": [("open", _("open or acknowledged")), *DiscrepancyStatus.choices, ("", _("all"))],
+        "health": selectors.branch_health(),
+        "by_kind": selectors.open_by_kind_and_branch(),
+        "discrepancies": records,
+        "cases": selectors.oversell_case_list(branch=filters["branch"], status="unresolved")[:200],
+        "resolutions": OversellResolution.choices,
+        "per_day_chart": mark_safe(
+            charts.bar_chart(selectors.discrepancies_per_day(), title=_("Discrepancies found per day"))
+        ),
+        "lag_chart": mark_safe(charts.line_chart(selectors.lag_history(), title=_("Sync lag (events) per branch"))),
+    }
+    return render(request, "reconciliation/dashboard.html", context)
+
+
+@require_GET
+@manager_required
+def discrepancies_csv(request):
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="discrepancies.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            "id",
+            "branch",
+            "sku",
+            "kind",
+            "status",
+            "expected",
+            "actual",
+            "first_detected_at",
+            "last_changed_at",
+            "resolved_by",
+            "resolution_note",
+        ]
+    )
+    for d in selectors.discrepancy_list(**_filters(request)).iterator():
+        writer.writerow(
+            [
+                d.pk,
+                d.branch_id,
+                d.sku,
+                d.kind,
+                d.status,
+                d.expected,
+                d.actual,
+                d.first_detected_at.isoformat(),
+                d.last_changed_at.isoformat(),
+                d.resolved_by,
+                d.resolution_note,
+            ]
+        )
+    return response
+
+
+@require_POST
+@manager_required
+def discrepancy_act(request, discrepancy_id: int):
+    delta = None
+    if request.POST.get("delta"):
+        try:
+            delta = Decimal(request.POST["delta"])
+        except InvalidOperation:
+            messages.error(request, _("The adjustment must be a number."))
+            return redirect(request.POST.get("next") or "dashboard")
+    try:
+        services.discrepancy_act(
+            discrepancy_id=discrepancy_id,
+            action=request.POST.get("action", ""),
+            user=request.user,
+            note=request.POST.get("note", "").strip(),
+            delta=delta,
+        )
+        messages.success(request, _("Discrepancy %(id)s updated.") % {"id": discrepancy_id})
+    except services.ActionRefused as refusal:
+        messages.error(request, str(refusal))
+    return redirect(request.POST.get("next") or "dashboard")
+
+
+@require_POST
+@manager_required
+def oversell_case_act(request, case_id: int):
+    try:
+        services.oversell_case_act(
+            case_id=case_id,
+            action=request.POST.get("action", ""),
+            user=request.user,
+            note=request.POST.get("note", "").strip(),
+            resolution=request.POST.get("resolution", ""),
+        )
+        messages.success(request, _("Oversell case %(id)s updated.") % {"id": case_id})
+    except services.ActionRefused as refusal:
+        messages.error(request, str(refusal))
+    return redirect(request.POST.get("next") or "dashboard")
