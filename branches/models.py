@@ -147,7 +147,11 @@ class BranchEvent(models.Model):
     class Meta:
         ordering = ["branch", "seq"]
         constraints = [models.UniqueConstraint(fields=["branch", "seq"], name="one_event_per_branch_seq")]
-        indexes = [models.Index(fields=["branch", "sale_ref"]), models.Index(fields=["branch", "type", "seq"])]
+        indexes = [
+            models.Index(fields=["branch", "sale_ref"]),
+            models.Index(fields=["branch", "type", "seq"]),
+            models.Index(fields=["branch", "received_at"]),  # reconciliation: what arrived since the last pass
+        ]
 
     def __str__(self) -> str:
         return f"{self.branch_id} #{self.seq} {self.type}"

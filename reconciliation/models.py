@@ -143,6 +143,17 @@ class SeqWatch(models.Model):
         return f"{self.branch_id} #{self.seq} missing"
 
 
+class SnapshotCheck(models.Model):
+    """The last snapshot each branch's counts were compared with. Once central holds every event up to a snapshot
+    (the watermark), later events cannot change that comparison, so an incremental pass skips it."""
+
+    branch = models.OneToOneField(Branch, on_delete=models.CASCADE, primary_key=True, db_column="branch")
+    snapshot_seq = models.PositiveBigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.branch_id} checked at snapshot #{self.snapshot_seq}"
+
+
 class ReconciliationRun(models.Model):
     """One pass of the job: what it looked at (events received up to ``cursor``), what it found, per-branch lag."""
 

@@ -33,6 +33,7 @@ from reconciliation.models import (
     OversellStatus,
     ReconciliationRun,
     SeqWatch,
+    SnapshotCheck,
 )
 
 JOB = "reconciliation"
@@ -73,12 +74,41 @@ class Findings:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-class _Ledger:
-    """The open discrepancies of one kind at one branch, loaded once, flagged and cleared in memory-backed calls."""
+@dataclass
+class _Pass:
+    """What one run reads once up front instead of once per branch and kind."""
 
-    def __init__(self, *, branch: Branch, kind: str, now: datetime, findings: Findings) -> None:
+    now: datetime
+    findings: Findings
+    open_records: dict = field(default_factory=dict)  # (branch, kind) -> {sku: Discrepancy}
+    watched: set = field(default_factory=set)  # branches with SeqWatch rows
+    with_problems: set = field(default_factory=set)  # branches with EventProblem rows
+
+    @classmethod
+    def load(cls, *, now: datetime, findings: Findings) -> "_Pass":
+        run = cls(now=now, findings=findings)
+        for record in Discrepancy.objects.filter(status__in=OPEN_STATUSES):
+            run.open_records.setdefault((record.branch_id, record.kind), {})[record.sku] = record
+        run.watched = set(SeqWatch.objects.values_list("branch_id", flat=True).distinct())
+        run.with_problems = set(EventProblem.objects.values_list("branch_id", flat=True).distinct())
+        return run
+
+    def records(self, branch: Branch, kind: str) -> "_Ledger":
+        return _Ledger(
+            branch=branch,
+            kind=kind,
+            now=self.now,
+            findings=self.findings,
+            open_records=self.open_records.setdefault((branch.code, kind), {}),
+        )
+
+
+class _Ledger:
+    """The open discrepancies of one kind at one branch (loaded once per pass), flagged and cleared."""
+
+    def __init__(self, *, branch: Branch, kind: str, now: datetime, findings: Findings, open_records: dict) -> None:
         self.branch, self.kind, self.now, self.findings = branch, kind, now, findings
-        self.open = {d.sku: d for d in Discrepancy.objects.filter(branch=branch, kind=kind, status__in=OPEN_STATUSES)}
+        self.open = open_records
         self.seen: set[str] = set()
 
     def flag(self, *, sku: str = "", expected=None, actual=None, detail: dict | None = None) -> Discrepancy:
@@ -162,17 +192,18 @@ def reconcile(
     cursor = BranchEvent.objects.aggregate(last=Max("received_at"))["last"]
     run = ReconciliationRun.objects.create(started_at=now, full=full or previous is None, cursor=cursor or since)
     findings = Findings()
+    context = _Pass.load(now=now, findings=findings)
     lag = {}
     for branch in Branch.objects.order_by("code"):
         with transaction.atomic():
             branch = Branch.objects.select_for_update().get(pk=branch.pk)
             touched = since is None or BranchEvent.objects.filter(branch=branch, received_at__gt=since).exists()
-            _missing_events_check(branch=branch, now=now, findings=findings)
-            _problem_events_check(branch=branch, now=now, findings=findings)
-            _stale_check(branch=branch, now=now, findings=findings)
+            _missing_events_check(branch=branch, run=context)
+            _problem_events_check(branch=branch, run=context)
+            _stale_check(branch=branch, run=context)
             if touched:
-                _count_check(branch=branch, now=now, findings=findings)
-                _oversell_check(branch=branch, since=since, now=now, findings=findings)
+                _count_check(branch=branch, run=context, full=since is None)
+                _oversell_check(branch=branch, since=since, run=context)
         findings.branches_checked += 1
         lag[branch.code] = {
             "events": branch.lag,
@@ -189,10 +220,14 @@ def reconcile(
     return run
 
 
-def _missing_events_check(*, branch: Branch, now: datetime, findings: Findings) -> None:
+def _missing_events_check(*, branch: Branch, run: _Pass) -> None:
     """A gap older than the grace period gets a resend request; still there a grace period later, a discrepancy."""
+    now, findings = run.now, run.findings
     grace = timedelta(seconds=settings.RECONCILE_GAP_GRACE_S)
-    records = _Ledger(branch=branch, kind=DiscrepancyKind.MISSING_EVENTS, now=now, findings=findings)
+    records = run.records(branch, DiscrepancyKind.MISSING_EVENTS)
+    if branch.max_seq_seen <= branch.high_water_seq and branch.code not in run.watched:
+        records.clear(note="the missing events arrived")
+        return
     missing: set[int] = set()
     if branch.max_seq_seen > branch.high_water_seq:
         accounted = accounted_seqs(branch, branch.high_water_seq)
@@ -215,10 +250,12 @@ def _missing_events_check(*, branch: Branch, now: datetime, findings: Findings) 
         records.clear(note="the missing events arrived")
 
 
-def _problem_events_check(*, branch: Branch, now: datetime, findings: Findings) -> None:
+def _problem_events_check(*, branch: Branch, run: _Pass) -> None:
     """Events central rejected or found in conflict leave a hole a manager must look at, until the event is
     stored after all (e.g. re-sent once the catalog caught up)."""
-    problems = list(EventProblem.objects.filter(branch=branch).order_by("seq"))
+    problems = (
+        list(EventProblem.objects.filter(branch=branch).order_by("seq")) if branch.code in run.with_problems else []
+    )
     stored = set(
         BranchEvent.objects.filter(branch=branch, id__in=[p.event_id for p in problems]).values_list("id", flat=True)
     )
@@ -226,7 +263,7 @@ def _problem_events_check(*, branch: Branch, now: datetime, findings: Findings) 
         (DiscrepancyKind.REJECTED_EVENT, EventProblem.Kind.REJECTED),
         (DiscrepancyKind.EVENT_CONFLICT, EventProblem.Kind.CONFLICT),
     ):
-        records = _Ledger(branch=branch, kind=kind, now=now, findings=findings)
+        records = run.records(branch, kind)
         open_problems = [
             {"seq": p.seq, "event_id": str(p.event_id), "code": p.code}
             for p in problems
@@ -238,9 +275,9 @@ def _problem_events_check(*, branch: Branch, now: datetime, findings: Findings) 
             records.clear(note="the events were stored after all")
 
 
-def _stale_check(*, branch: Branch, now: datetime, findings: Findings) -> None:
-    records = _Ledger(branch=branch, kind=DiscrepancyKind.STALE_BRANCH, now=now, findings=findings)
-    threshold = now - timedelta(seconds=settings.RECONCILE_STALE_AFTER_S)
+def _stale_check(*, branch: Branch, run: _Pass) -> None:
+    records = run.records(branch, DiscrepancyKind.STALE_BRANCH)
+    threshold = run.now - timedelta(seconds=settings.RECONCILE_STALE_AFTER_S)
     if branch.last_seen_at is None or branch.last_seen_at < threshold:
         since = branch.last_seen_at.isoformat() if branch.last_seen_at else None
         records.flag(detail={"last_seen_at": since})
@@ -248,8 +285,9 @@ def _stale_check(*, branch: Branch, now: datetime, findings: Findings) -> None:
         records.clear(note="the branch is in contact again")
 
 
-def _count_check(*, branch: Branch, now: datetime, findings: Findings) -> None:
-    """The newest snapshot central can judge (every event up to it stored) against central's ledger up to it."""
+def _count_check(*, branch: Branch, run: _Pass, full: bool) -> None:
+    """The newest snapshot central can judge (every event up to it stored) against central's ledger up to it.
+    An incremental pass skips a snapshot it already judged: nothing arriving later can change that verdict."""
     snapshot = (
         BranchEvent.objects.filter(branch=branch, type="stock.snapshot", seq__lte=branch.high_water_seq + 1)
         .order_by("-seq")
@@ -260,6 +298,10 @@ def _count_check(*, branch: Branch, now: datetime, findings: Findings) -> None:
     as_of = snapshot.payload["as_of_seq"]
     if as_of > branch.high_water_seq:
         return  # watermark: a late event may still explain any difference
+    checked = SnapshotCheck.objects.filter(branch=branch).values_list("snapshot_seq", flat=True).first()
+    if not full and checked == snapshot.seq:
+        return
+    SnapshotCheck.objects.update_or_create(branch=branch, defaults={"snapshot_seq": snapshot.seq})
     branch_levels = {level["sku"]: Decimal(level["on_hand"]) for level in snapshot.payload["levels"]}
     ledger = dict(
         StockMovement.objects.filter(branch=branch.code, seq__lte=as_of)
@@ -267,7 +309,7 @@ def _count_check(*, branch: Branch, now: datetime, findings: Findings) -> None:
         .annotate(total=Sum("quantity"))
         .values_list("product_id", "total")
     )
-    records = _Ledger(branch=branch, kind=DiscrepancyKind.COUNT_MISMATCH, now=now, findings=findings)
+    records = run.records(branch, DiscrepancyKind.COUNT_MISMATCH)
     for sku in sorted(branch_levels.keys() | ledger.keys()):
         central, reported = _q(ledger.get(sku) or ZERO), _q(branch_levels.get(sku, ZERO))
         if central != reported:
@@ -280,7 +322,7 @@ def _count_check(*, branch: Branch, now: datetime, findings: Findings) -> None:
     records.clear_unseen(note=f"snapshot #{snapshot.seq} agrees with central's ledger")
 
 
-def _oversell_check(*, branch: Branch, since: datetime | None, now: datetime, findings: Findings) -> None:
+def _oversell_check(*, branch: Branch, since: datetime | None, run: _Pass) -> None:
     """Central on-hand below zero: sales were made from stock the branch did not have. Each such (branch, SKU)
     gets an oversell discrepancy (auto-resolved when stock is back) and an OversellCase naming the sales, which
     only a person closes."""
@@ -288,14 +330,20 @@ def _oversell_check(*, branch: Branch, since: datetime | None, now: datetime, fi
     if since is not None:
         levels = levels.filter(updated_at__gt=since)
     checked = dict(levels.values_list("product_id", "on_hand"))
-    records = _Ledger(branch=branch, kind=DiscrepancyKind.OVERSELL, now=now, findings=findings)
+    records = run.records(branch, DiscrepancyKind.OVERSELL)
     for sku, on_hand in sorted(checked.items()):
         if on_hand >= 0:
             continue
         sales, source = _oversold_sales(branch=branch, sku=sku)
         records.flag(sku=sku, expected=ZERO, actual=_q(on_hand), detail={"source": source, "sales": len(sales)})
         _oversell_case_upsert(
-            branch=branch, sku=sku, shortfall=_q(-on_hand), sales=sales, source=source, now=now, findings=findings
+            branch=branch,
+            sku=sku,
+            shortfall=_q(-on_hand),
+            sales=sales,
+            source=source,
+            now=run.now,
+            findings=run.findings,
         )
     records.clear_unseen(note="stock is back at or above zero", within=set(checked))
 
