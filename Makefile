@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test test-branch test-central lint format clean
+.PHONY: run test test-branch test-central lint format clean bench-reconcile
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ test-branch: $(STAMP)
 test-central: $(STAMP)
 	$(TEST_ENV) ECOMARKET_MODE=central DATA_DIR=var/test-central DATABASE_URL=$(TEST_DATABASE_URL) \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-reconcile: $(STAMP)
+	$(BIN)/python bench/reconcile.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
