@@ -167,6 +167,7 @@ class TransferCreateApi(APIView):
 
     class TransferCreateInputSerializer(serializers.Serializer):
         to_branch = serializers.CharField(max_length=16)
+        from_branch = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
         lines = LineInputSerializer(many=True, allow_empty=False, max_length=200)
         note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
 
@@ -186,8 +187,13 @@ class TransferCreateApi(APIView):
     def post(self, request):
         data = input_valid(self.TransferCreateInputSerializer, request)
         branch = Branch.objects.filter(code=data["to_branch"]).first()
-        if branch is None:
-            raise DomainError("unknown_branch", f"No branch {data['to_branch']}.", fields={"to_branch": ["Unknown."]})
+        source = Branch.objects.filter(code=data["from_branch"]).first() if data["from_branch"] else None
+        if branch is None or (data["from_branch"] and source is None) or source == branch:
+            raise DomainError(
+                "unknown_branch",
+                "to_branch must be a registered branch, and from_branch (if given) another one.",
+                fields={"to_branch": ["Unknown or the same as from_branch."]},
+            )
         unknown = {line["sku"] for line in data["lines"]} - set(
             Product.objects.filter(sku__in=[line["sku"] for line in data["lines"]]).values_list("sku", flat=True)
         )
@@ -196,6 +202,7 @@ class TransferCreateApi(APIView):
         transfer = feed.transfer_create(
             to_branch=branch,
             lines=[(line["sku"], line["quantity"]) for line in data["lines"]],
+            from_branch=source,
             note=data["note"],
             user=request.user,
         )

@@ -60,10 +60,23 @@ def product_save(*, sku: str, **fields) -> tuple[Product, bool]:
 
 
 @transaction.atomic
-def transfer_create(*, to_branch: Branch, lines: list[tuple[str, Decimal]], note: str = "", user=None) -> Transfer:
-    """Send goods to a branch: the branch sees them in transit and confirms arrival as ``stock.received``."""
+def transfer_create(
+    *,
+    to_branch: Branch,
+    lines: list[tuple[str, Decimal]],
+    from_branch: Branch | None = None,
+    note: str = "",
+    user=None,
+) -> Transfer:
+    """Send goods to a branch: the branch sees them in transit and confirms arrival as ``stock.received``.
+
+    From another branch (``from_branch``), that branch is told to ship them: it records a ``stock.adjusted``
+    taking them out of its stock when it pulls the order, even below zero — head office ordered it, and if the
+    branch's stock can no longer cover it, reconciliation opens an oversell case for the sales that used it up.
+    Without ``from_branch`` the goods come from the warehouse."""
     transfer = Transfer.objects.create(
         to_branch=to_branch,
+        from_branch=from_branch,
         lines=[{"sku": sku, "quantity": str(quantity)} for sku, quantity in lines],
         note=note,
         created_by=user.get_username() if user else "",
@@ -78,6 +91,16 @@ def transfer_create(*, to_branch: Branch, lines: list[tuple[str, Decimal]], note
             "sent_at": transfer.created_at.isoformat(),
         },
     )
+    if from_branch is not None:
+        change_append(
+            kind=ChangeKind.ADJUSTMENT,
+            branch=from_branch,
+            payload={
+                "adjustment_id": str(transfer.id),
+                "reason": f"transfer {transfer.id} to {to_branch.code}",
+                "lines": [{"sku": sku, "delta": str(-quantity)} for sku, quantity in lines],
+            },
+        )
     return transfer
 
 

@@ -173,3 +173,31 @@ def test_sync_now_pushes_and_pulls_once_with_a_summary(chain):
 
     assert "push: sent" in output and "pull: applied" in output
     assert chain.sync_status("B001")["pending_events"] == 0
+
+
+def test_a_transfer_the_source_branch_cannot_cover_comes_back_as_its_event_and_opens_an_oversell_case(chain):
+    chain.wait_converged()
+    office = chain.head_office()
+    have = Decimal(chain.branch_stock("B001")["LAC-YOGUR-1L"])
+    transfer = office.post(
+        f"{chain.central_web.url}/api/v1/transfers",
+        json={
+            "from_branch": "B001",
+            "to_branch": "B002",
+            "lines": [{"sku": "LAC-YOGUR-1L", "quantity": str(have + 5)}],
+        },
+        timeout=10,
+    ).json()
+
+    poll(lambda: chain.branch_stock("B001")["LAC-YOGUR-1L"] == "-5.000", timeout=15, what="B001 shipping the transfer")
+    chain.wait_converged()
+    adjusted = chain.central_sql(
+        "SELECT payload->>'reason' FROM branches_branchevent WHERE branch = 'B001' AND type = 'stock.adjusted'"
+    )
+    chain.central.manage("reconcile")
+    cases = office.get(f"{chain.central_web.url}/api/v1/oversell-cases", params={"branch": "B001"}, timeout=10).json()
+
+    assert (f"transfer {transfer['id']} to B002",) in adjusted
+    assert [(c["sku"], c["shortfall"], c["source"]) for c in cases] == [
+        ("LAC-YOGUR-1L", "5.000", "adjustment_or_transfer")
+    ]

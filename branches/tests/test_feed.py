@@ -68,3 +68,27 @@ def test_a_bad_cursor_is_400(since):
 def test_cashiers_cannot_change_prices_or_send_transfers(cashier_client):
     assert cashier_client.put("/api/v1/products/X", {"price": "1"}, format="json").status_code == 403
     assert cashier_client.post("/api/v1/transfers", {}, format="json").status_code == 403
+
+
+def test_a_transfer_from_a_branch_orders_that_branch_to_ship_it(manager_client):
+    b1, _ = branch_client("B001")
+    b2, _ = branch_client("B002")
+    manager_client.put("/api/v1/products/FRU-PERA", {"name": "Pera", "unit": "kg", "price": "2.10"}, format="json")
+
+    response = manager_client.post(
+        "/api/v1/transfers",
+        {"from_branch": "B001", "to_branch": "B002", "lines": [{"sku": "FRU-PERA", "quantity": "4"}]},
+        format="json",
+    )
+
+    source = [c for c in b1.get("/api/v1/sync/changes").json()["changes"] if c["kind"] == "adjustment"]
+    target = [c for c in b2.get("/api/v1/sync/changes").json()["changes"] if c["kind"] == "transfer"]
+    assert response.status_code == 201
+    assert source[0]["payload"]["lines"] == [{"sku": "FRU-PERA", "delta": "-4.000"}]
+    assert source[0]["payload"]["adjustment_id"] == target[0]["payload"]["transfer_id"] == response.json()["id"]
+    same = manager_client.post(
+        "/api/v1/transfers",
+        {"from_branch": "B001", "to_branch": "B001", "lines": [{"sku": "FRU-PERA", "quantity": "1"}]},
+        format="json",
+    )
+    assert same.status_code == 400

@@ -85,3 +85,27 @@ def test_concurrent_cashiers_on_one_sku_never_oversell_never_lock(branch_node):
     events = outbox_seqs(branch_node)
     assert [seq for seq, _ in events] == list(range(1, len(events) + 1))
     assert sum(1 for _, kind in events if kind == "sale.completed") == acknowledged
+
+
+def test_a_broker_that_never_answers_neither_fails_nor_holds_up_a_sale(branch_node):
+    from ecomarket.faults import FaultProxy
+
+    broker = FaultProxy(6379)
+    broker.set("blackhole")  # accepts connections, never answers: the worst kind of broker outage
+    branch_node.env["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{broker.port}/0"
+    server = WebServer(branch_node, workers=2).start()
+    try:
+        session = pos(branch_node)
+        statuses = [
+            session.post(
+                f"{server.url}/api/v1/sales", json={"lines": [{"sku": "BEB-AGUA-2L", "quantity": "1"}]}, timeout=10
+            ).status_code
+            for _ in range(20)
+        ]
+        status = session.get(f"{server.url}/api/v1/sync/status", timeout=10).json()
+    finally:
+        server.stop()
+        broker.close()
+
+    assert statuses == [201] * 20
+    assert status["pending_events"] == 21  # the starting stock and 20 sales, all kept for the sweep
