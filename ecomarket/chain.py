@@ -26,6 +26,7 @@ class Chain:
         first_redis_db: int = 10,
         sweep_s: float = 1.0,
         web_workers: int = 2,
+        branch_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.root = root
         self.postgres_url = postgres_url
@@ -54,6 +55,7 @@ class Chain:
                     "SYNC_PUSH_SWEEP_S": str(sweep_s),
                     "SYNC_PULL_INTERVAL_S": str(sweep_s),
                     "STOCK_SNAPSHOT_INTERVAL_S": "3600",
+                    **(branch_env or {}).get(code, {}),
                 },
             )
         self.central_web: WebServer | None = None
@@ -120,10 +122,11 @@ class Chain:
         session.headers["Authorization"] = f"Token {self.manager_token}"
         return session
 
-    def sell(self, code: str, sku: str, quantity: str, session: requests.Session | None = None) -> requests.Response:
-        return (session or self.pos(code)).post(
-            f"{self.webs[code].url}/api/v1/sales", json={"lines": [{"sku": sku, "quantity": quantity}]}, timeout=30
-        )
+    def sell(
+        self, code: str, sku: str, quantity: str, session: requests.Session | None = None, sale_id: str | None = None
+    ) -> requests.Response:
+        body = {"lines": [{"sku": sku, "quantity": quantity}], **({"id": sale_id} if sale_id else {})}
+        return (session or self.pos(code)).post(f"{self.webs[code].url}/api/v1/sales", json=body, timeout=30)
 
     def branch_stock(self, code: str) -> dict[str, str]:
         rows = self.pos(code).get(f"{self.webs[code].url}/api/v1/stock", timeout=10).json()
