@@ -29,6 +29,16 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The auth-failure counter lives in the cache: each test starts with a clean slate."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 def _client(token: str | None) -> APIClient:
     client = APIClient()
     if token:

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 
 from ecomarket.errors import json_error
@@ -27,3 +28,31 @@ class BodySizeLimitMiddleware:
             if too_big:
                 return json_error("payload_too_large", f"Request body is larger than {limit} bytes.", 413)
         return self.get_response(request)
+
+
+class AuthFailureThrottleMiddleware:
+    """Slow down credential guessing: a client address whose requests carrying an ``Authorization`` header failed
+    authentication (401) ``AUTH_FAILURE_LIMIT`` times within ``AUTH_FAILURE_WINDOW_S`` gets 429 for every request
+    with a credential until the window passes. Counted in the cache (per process with the default local-memory
+    cache; set CACHE_URL to Redis to share the count between gunicorn workers and machines)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "HTTP_AUTHORIZATION" not in request.META:
+            return self.get_response(request)
+        key = f"auth-failures:{request.META.get('REMOTE_ADDR', '')}"
+        if cache.get(key, 0) >= settings.AUTH_FAILURE_LIMIT:
+            response = json_error(
+                "throttled", "Too many failed authentications from this address; try again later.", 429
+            )
+            response["Retry-After"] = str(settings.AUTH_FAILURE_WINDOW_S)
+            return response
+        response = self.get_response(request)
+        if response.status_code == 401 and cache.add(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_S) is False:
+            try:
+                cache.incr(key)
+            except ValueError:
+                cache.set(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_S)
+        return response

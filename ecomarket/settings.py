@@ -45,6 +45,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the POS page reads it to send X-CSRFToken
+AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)
+AUTH_FAILURE_WINDOW_S = env.int("AUTH_FAILURE_WINDOW_S", default=300)
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 # A POS request is small; a sync batch of 500 events fits well inside 2 MiB. Larger bodies get 413 (see
 # ecomarket.middleware.BodySizeLimitMiddleware), never a 500.
@@ -76,6 +80,7 @@ if IS_CENTRAL:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ecomarket.middleware.AuthFailureThrottleMiddleware",
     "ecomarket.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
