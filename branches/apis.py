@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from branches import feed, ingest, link
 from branches.credentials import BranchCredentialAuthentication, IsBranch
 from branches.models import Branch
-from ecomarket.api import ERRORS, input_valid
+from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
 from inventory.apis import LineInputSerializer, distinct_skus
@@ -55,11 +55,10 @@ class SyncEventsApi(BranchOnlyApi):
                 status=status.HTTP_403_FORBIDDEN,
             )
         try:
-            pending = request.headers.get("X-Outbox-Pending", "")
             result = ingest.events_ingest(
                 branch=branch,
                 events=request.data["events"],
-                pending_reported=int(pending) if pending.isdigit() and len(pending) < 12 else None,
+                pending_reported=whole_number(request.headers.get("X-Outbox-Pending"), digits=12),
             )
         except ingest.EnvelopeError as error:
             if "branch must be" in str(error):
@@ -79,10 +78,10 @@ class SyncChangesApi(BranchOnlyApi):
         responses={200: SyncChangesOutputSerializer, **ERRORS},
     )
     def get(self, request):
-        raw = request.query_params.get("since", "0")
-        if not raw.isdigit() or len(raw) > 18:
+        cursor = whole_number(request.query_params.get("since", "0"))
+        if cursor is None:
             raise DomainError("invalid", "since must be a non-negative integer cursor.", fields={"since": ["Invalid."]})
-        changes, cursor = feed.changes_since(branch=request.auth, cursor=int(raw))
+        changes, cursor = feed.changes_since(branch=request.auth, cursor=cursor)
         return Response(
             {
                 "changes": [

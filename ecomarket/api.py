@@ -11,7 +11,15 @@ class ErrorSerializer(serializers.Serializer):
     fields = serializers.DictField()
 
 
-ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 409, 413)}
+ERRORS = {code: ErrorSerializer for code in (400, 401, 403, 404, 409, 413, 429)}
+
+
+def whole_number(value: str | None, *, digits: int = 17) -> int | None:
+    """A non-negative integer written in ASCII digits, or None. (``str.isdigit`` also accepts "²", which ``int``
+    then refuses.)"""
+    if value and len(value) <= digits and value.isascii() and value.isdecimal():
+        return int(value)
+    return None
 
 
 def input_valid(serializer_class, request) -> dict:

@@ -2,6 +2,7 @@
 ``{"code": "...", "detail": "...", "fields": {...}}``."""
 
 from django.core.exceptions import PermissionDenied
+from django.db import DataError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -57,6 +58,13 @@ def _flatten(detail) -> str:
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(exc.body(), status=exc.status)
+    if isinstance(exc, DataError):
+        # A value the database cannot store (a NUL byte in text, a number out of range): the transaction rolled
+        # back, nothing was written, and it is the caller's input that must change.
+        return Response(
+            {"code": "invalid_data", "detail": f"The database cannot store this input: {exc}".strip(), "fields": {}},
+            status=400,
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

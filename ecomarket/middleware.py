@@ -2,7 +2,25 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 
+from ecomarket.api import whole_number
 from ecomarket.errors import json_error
+
+
+class UnprintableInputMiddleware:
+    """Refuse a path or query string carrying a NUL byte with 400: no database can store one in a text column
+    (PostgreSQL refuses it outright), so it must never get as far as a query."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            "\x00" in request.path
+            or "\x00" in request.META.get("QUERY_STRING", "")
+            or "%00" in request.META.get("QUERY_STRING", "")
+        ):
+            return json_error("invalid", "NUL bytes are not allowed in the path or query string.", 400)
+        return self.get_response(request)
 
 
 class BodySizeLimitMiddleware:
@@ -19,7 +37,7 @@ class BodySizeLimitMiddleware:
         if request.method in ("POST", "PUT", "PATCH"):
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             declared = request.META.get("CONTENT_LENGTH") or "0"
-            too_big = declared.isdigit() and int(declared) > limit
+            too_big = (whole_number(declared) or 0) > limit
             if not too_big and not request.content_type.startswith("multipart/"):
                 try:
                     request.body  # noqa: B018 - reading enforces the limit for chunked bodies too

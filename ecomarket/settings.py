@@ -80,6 +80,7 @@ if IS_CENTRAL:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ecomarket.middleware.UnprintableInputMiddleware",
     "ecomarket.middleware.AuthFailureThrottleMiddleware",
     "ecomarket.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

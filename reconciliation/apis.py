@@ -5,7 +5,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecomarket.api import ERRORS, input_valid
+from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsManager
 from reconciliation import selectors, services
@@ -73,7 +73,8 @@ class OversellCaseOutputSerializer(serializers.ModelSerializer):
 
 
 def _get(model, pk: str):
-    record = model.objects.filter(pk=int(pk)).first() if pk.isdigit() and len(pk) < 18 else None
+    number = whole_number(pk)
+    record = model.objects.filter(pk=number).first() if number is not None else None
     if record is None:
         raise DomainError("not_found", f"No {model._meta.verbose_name} {pk}.", status=status.HTTP_404_NOT_FOUND)
     return record
