@@ -46,24 +46,30 @@ def _client(token: str | None) -> APIClient:
     return client
 
 
+def _staff(username: str, role: Role):
+    user, token = staff_user_create(username=username, role=role)
+    user.token = token  # the plain token exists only here, at issue time
+    return user
+
+
 @pytest.fixture
 def cashier(db):
-    return staff_user_create(username="carla", role=Role.CASHIER)[0]
+    return _staff("carla", Role.CASHIER)
 
 
 @pytest.fixture
 def manager(db):
-    return staff_user_create(username="mario", role=Role.MANAGER)[0]
+    return _staff("mario", Role.MANAGER)
 
 
 @pytest.fixture
 def cashier_client(cashier):
-    return _client(cashier.auth_token.key)
+    return _client(cashier.token)
 
 
 @pytest.fixture
 def manager_client(manager):
-    return _client(manager.auth_token.key)
+    return _client(manager.token)
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ class Chain:
             admin.execute(f'CREATE DATABASE "{self.database}"')
         self.central.manage("migrate", "--no-input", "-v", "0")
         self.central.manage("load_demo_catalog")
-        self.manager_token = _token(self.central.manage("create_staff", "jefa", "--role", "manager"))
+        self.manager_token = token_from(self.central.manage("create_staff", "jefa", "--role", "manager"))
         for code, node in self.branch_nodes.items():
             credential = re.search(r"credential: (\S+)", self.central.manage("register_branch", code)).group(1)
             proxy = FaultProxy(self.central_port)
@@ -84,7 +84,7 @@ class Chain:
             node.env.update({"BRANCH_CREDENTIAL": credential, "CENTRAL_URL": proxy.url})
             node.manage("migrate", "--no-input", "-v", "0")
             node.manage("load_demo_catalog")
-            self.cashier_tokens[code] = _token(node.manage("create_staff", "caja", "--role", "cashier"))
+            self.cashier_tokens[code] = token_from(node.manage("create_staff", "caja", "--role", "cashier"))
         return self
 
     def start(self) -> "Chain":
@@ -173,5 +173,6 @@ def _nonzero(levels: dict[str, str]) -> dict[str, str]:
     return {sku: on_hand for sku, on_hand in levels.items() if float(on_hand) != 0}
 
 
-def _token(output: str) -> str:
-    return re.search(r"token: (\w+)", output).group(1)
+def token_from(output: str) -> str:
+    """The API token ``manage.py create_staff`` printed when it issued one."""
+    return re.search(r"token: ([0-9a-f]{40})", output).group(1)

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 
+from ecomarket.chain import token_from
 from ecomarket.processes import ROOT, CeleryBeat, CeleryWorker, Node, Process, WebServer, stop_all
 
 VAR = ROOT / "var"
@@ -28,8 +29,11 @@ def _saved(name: str, make) -> str:
     return path.read_text().strip()
 
 
-def _token(output: str) -> str:
-    return re.search(r"token: (\w+)", output).group(1)
+def _staff(node: Node, saved_as: str, user: str, password: str | None, *options: str) -> str:
+    """Make sure the staff user exists with this role and password; return its API token, kept under var/ (only
+    its hash is in the database, so the first run's copy is the one every later run prints)."""
+    node.manage("create_staff", user, *options, *(("--password", password) if password else ()))
+    return _saved(saved_as, lambda: token_from(node.manage("create_staff", user, *options, "--rotate-token")))
 
 
 def _check_port(port: int) -> None:
@@ -61,10 +65,7 @@ def prepare() -> tuple[Node, Node, dict]:
     central.manage("migrate", "--no-input", "-v", "0")
     central.manage("collectstatic", "--no-input", "-v", "0")
     central.manage("load_demo_catalog")
-    user, password = logins["central"]
-    central_token = _token(
-        central.manage("create_staff", user, "--role", "manager", "--password", password, "--superuser")
-    )
+    central_token = _staff(central, "central_api_token", *logins["central"], "--role", "manager", "--superuser")
 
     # The branch's credential is shown once by central; keep it under var/ for the next run.
     branch.env["BRANCH_CREDENTIAL"] = _saved(
@@ -77,9 +78,8 @@ def prepare() -> tuple[Node, Node, dict]:
     print(f"make run: preparing branch {BRANCH} (var/branch-{BRANCH}) ...", flush=True)
     branch.manage("migrate", "--no-input", "-v", "0")
     branch.manage("load_demo_catalog")
-    pos_token = _token(branch.manage("create_staff", "caja1", "--role", "cashier"))
-    user, password = logins["branch"]
-    branch.manage("create_staff", user, "--role", "manager", "--password", password, "--superuser")
+    pos_token = _staff(branch, "pos_api_token", "caja1", None, "--role", "cashier")
+    _staff(branch, "branch_manager_api_token", *logins["branch"], "--role", "manager", "--superuser")
     return central, branch, {"pos": pos_token, "central": central_token, "logins": logins}
 
 

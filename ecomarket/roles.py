@@ -6,8 +6,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.db.models import Q
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import BasePermission
+
+from ecomarket.auth import staff_token_issue
+from ecomarket.models import StaffToken
 
 
 class Role(StrEnum):
@@ -25,9 +27,12 @@ def user_has_role(user, role: Role) -> bool:
 
 
 @transaction.atomic
-def staff_user_create(*, username: str, role: Role, password: str | None = None, superuser: bool = False) -> tuple:
-    """Create (or update the role of) a staff user and return ``(user, token_key)``. Idempotent: running it again
-    for the same username keeps the user, its token and its password unless a new password is given."""
+def staff_user_create(
+    *, username: str, role: Role, password: str | None = None, superuser: bool = False, rotate_token: bool = False
+) -> tuple:
+    """Create (or update the role of) a staff user and return ``(user, token)``. ``token`` is the new API token
+    when one is issued (a new user, or ``rotate_token``), else None: only a hash is stored, so an existing token
+    cannot be shown again. Safe to run again: the user, its token and its password stay unless asked to change."""
     user, created = get_user_model().objects.get_or_create(username=username)
     if password:
         user.set_password(password)
@@ -41,8 +46,8 @@ def staff_user_create(*, username: str, role: Role, password: str | None = None,
     if role == Role.MANAGER:
         group.permissions.set(_manager_permissions())
     user.groups.set([group])
-    token, _ = Token.objects.get_or_create(user=user)
-    return user, token.key
+    token = staff_token_issue(user=user) if rotate_token or not StaffToken.objects.filter(user=user).exists() else None
+    return user, token
 
 
 def _manager_permissions():

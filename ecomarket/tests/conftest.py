@@ -1,8 +1,8 @@
-import re
 import shutil
 
 import pytest
 
+from ecomarket.chain import token_from
 from ecomarket.processes import Node, sqlite_copy
 
 
@@ -13,7 +13,7 @@ def branch_template(tmp_path_factory):
     node = Node(mode="branch", data_dir=tmp_path_factory.mktemp("branch-template"), env={"BRANCH_CODE": "B001"})
     node.manage("migrate", "--no-input", "-v", "0")
     node.manage("load_demo_catalog")
-    token = re.search(r"token: (\w+)", node.manage("create_staff", "pos1", "--role", "cashier")).group(1)
+    token = token_from(node.manage("create_staff", "pos1", "--role", "cashier"))
     return node, token
 
 
