@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test test-branch test-central lint format clean bench-reconcile
+.PHONY: run test test-branch test-central lint format clean bench-setup bench-sales bench-ingest bench-reconcile
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ test-branch: $(STAMP)
 test-central: $(STAMP)
 	$(TEST_ENV) ECOMARKET_MODE=central DATA_DIR=var/test-central DATABASE_URL=$(TEST_DATABASE_URL) \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The benchmarks' own tools: wrk (Debian) and the seed prototype's stack (FastAPI, uvicorn, httpx).
+bench-setup: $(STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+
+bench-sales: bench-setup
+	$(BIN)/python bench/sales.py
+
+bench-ingest: bench-setup
+	$(BIN)/python bench/ingest.py
 
 bench-reconcile: $(STAMP)
 	$(BIN)/python bench/reconcile.py

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from branches.models import Branch, BranchEvent, EventProblem, Transfer
+from ecomarket.db import rows_insert
 from inventory.models import MovementKind, Product, StockMovement
 from inventory.services import stock_ledger_write
 
@@ -292,7 +293,8 @@ def _raw_lines(payload: dict) -> list[dict]:
 
 def _store(*, branch: Branch, new: list, now: datetime) -> None:
     """Insert the new events and write their ledger rows; apply voids whose sale is (now) known."""
-    BranchEvent.objects.bulk_create(
+    rows_insert(
+        BranchEvent,
         [
             BranchEvent(
                 id=envelope.id,
@@ -309,7 +311,6 @@ def _store(*, branch: Branch, new: list, now: datetime) -> None:
             )
             for envelope, deltas, sale_ref in new
         ],
-        batch_size=1000,
     )
     movements = [
         _movement(branch.code, envelope.seq, envelope.type, envelope.occurred_at, str(envelope.id), sku, delta)

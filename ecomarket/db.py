@@ -36,3 +36,26 @@ def _on_connection_created(sender, connection, **kwargs) -> None:
 
 def connect_checks_install() -> None:
     connection_created.connect(_on_connection_created, dispatch_uid="ecomarket.sqlite_pragmas_check")
+
+
+def rows_insert(model, objects: list, *, batch_size: int = 2000) -> None:
+    """Insert many new rows of ``model`` in the caller's transaction: PostgreSQL's COPY where we run on it (no SQL
+    to build, no parameters to bind: several times faster for ingestion batches), ``bulk_create`` elsewhere.
+    Rows are written as given: no signals, no primary keys read back."""
+    from django.db import connection
+
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objects, batch_size=batch_size)
+        return
+    fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.auto_created)]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    with (
+        connection.cursor() as cursor,
+        cursor.connection.cursor().copy(
+            f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+        ) as copy,
+    ):
+        for obj in objects:
+            copy.write_row([field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields])

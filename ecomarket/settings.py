@@ -121,6 +121,8 @@ SQLITE_SYNCHRONOUS = env.str("SQLITE_SYNCHRONOUS", default="FULL").upper()
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, with writers queued on a kernel file lock (see ecomarket/sqlite/base.py).
+    DATABASES["default"]["ENGINE"] = "ecomarket.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         # BEGIN IMMEDIATE takes the write lock when a transaction starts, so two cashiers never both read and
         # then race to upgrade a read lock (which SQLite answers with "database is locked" without waiting).

@@ -4,6 +4,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -101,7 +102,7 @@ class ReturnOutputSerializer(serializers.Serializer):
 
 
 def _sale_response(sale: Sale, created: bool) -> Response:
-    sale = selectors.sale_get(branch=sale.branch, sale_id=sale.pk)
+    prefetch_related_objects([sale], "lines")
     return Response(SaleOutputSerializer(sale).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 

@@ -22,6 +22,7 @@ from rest_framework import status
 from branches.models import IncomingTransfer, OutboxEvent
 from branches.services import outbox_event_append
 from ecomarket import modes
+from ecomarket.db import rows_insert
 from ecomarket.errors import DomainError
 from inventory.models import (
     MovementKind,
@@ -133,7 +134,7 @@ def stock_ledger_write(*, movements: list[StockMovement]) -> None:
     commute, so the projection does not depend on the order events arrive in. Runs in the caller's transaction."""
     if not movements:
         return
-    StockMovement.objects.bulk_create(movements, batch_size=2000)
+    rows_insert(StockMovement, movements)
     totals: dict[tuple[str, str], Decimal] = {}
     for movement in movements:
         key = (movement.branch, movement.product_id)

@@ -1,0 +1,163 @@
+"""What the benchmarks share: the seed prototype run as written, wrk as the load generator, result tables.
+
+The prototype's code is read from ``../shared/seed/`` at run time (never copied into this repository) and run with
+uvicorn exactly as written, except that its starting stock is raised so a load run measures selling, not refusing.
+Its branch notifies ``http://localhost:4000``, so its central runs on port 4000.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ecomarket.processes import LOOPBACK, Node, Process, poll, port_free  # noqa: E402
+
+SEED = ROOT.parent / "shared" / "seed"
+WRK = ROOT / "bench" / "wrk"
+PROTOTYPE_CENTRAL_PORT = 4000
+
+
+def require_tools() -> None:
+    missing = [tool for tool in ("wrk",) if shutil.which(tool) is None]
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        missing.append("fastapi/uvicorn")
+    if missing:
+        sys.exit(f"missing {', '.join(missing)}: run `make bench-setup` first")
+
+
+def prototype_sources(stock: int = 10**9) -> dict[str, str]:
+    """The seed's two services, {"central": code, "branch": code}, with every starting quantity set to ``stock``."""
+    text = "\n".join(path.read_text() for path in sorted(SEED.glob("*")))
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    sources = {}
+    for block in blocks:
+        if "filepath: EcoMarket/Central/main.py" in block:
+            sources["central"] = block
+        elif "filepath: EcoMarket/Sucursal1/main.py" in block:
+            sources["branch"] = block
+    if set(sources) != {"central", "branch"}:
+        raise RuntimeError(f"could not find both prototype services in {SEED}")
+    return {name: re.sub(r'("\w+": )\d+', rf"\g<1>{stock}", code) for name, code in sources.items()}
+
+
+class PrototypeService(Process):
+    """One of the prototype's FastAPI apps under uvicorn (one worker, as its README would run it)."""
+
+    def __init__(self, name: str, code: str, folder: Path, port: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "main.py").write_text(code)
+        self.port = port
+        node = Node(mode="prototype", data_dir=folder)
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "main:app",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--app-dir",
+            str(folder),
+        ]
+        super().__init__(node, argv, f"prototype-{name}")
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> "PrototypeService":
+        super().start()
+        poll(lambda: requests.get(f"{self.url}/docs", timeout=1).status_code == 200, timeout=30, what=f"{self.name} up")
+        return self
+
+
+def prototype_start(root: Path) -> tuple[PrototypeService, PrototypeService]:
+    sources = prototype_sources()
+    central = PrototypeService("central", sources["central"], root / "proto-central", PROTOTYPE_CENTRAL_PORT).start()
+    branch = PrototypeService("branch", sources["branch"], root / "proto-branch", port_free()).start()
+    return central, branch
+
+
+@dataclass
+class Load:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    errors: int
+
+
+def _ms(value: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", value)
+    if match is None:
+        return float("nan")
+    number, unit = match.groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(
+    url: str,
+    *,
+    body: str | None = None,
+    auth: str = "",
+    seconds: int = 15,
+    connections: int = 8,
+    threads: int = 2,
+    timeout_s: int = 5,
+) -> Load:
+    """Run wrk against a loopback URL and parse its report (rate, p50, p99, errors)."""
+    if not url.startswith(f"http://{LOOPBACK}:"):
+        raise ValueError("benchmarks only ever target 127.0.0.1")
+    script = WRK / ("post.lua" if body is not None else "get.lua")
+    env = {**os.environ, "BODY": body or "", "AUTH": auth}
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            f"--timeout={timeout_s}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _ms(re.search(r"50%\s+(\S+)", output).group(1))
+    p99 = _ms(re.search(r"99%\s+(\S+)", output).group(1))
+    total = int(re.search(r"(\d+) requests in", output).group(1))
+    non_2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", output)) else 0
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
+    return Load(rate, p50, p99, total, non_2xx, errors)
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def stamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
