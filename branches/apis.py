@@ -46,7 +46,13 @@ class SyncEventsApi(BranchOnlyApi):
         "this answers.",
     )
     def post(self, request):
-        data = input_valid(self.SyncEventsInputSerializer, request)
+        # The envelope of each event is checked by events_ingest; validating 500 events through DRF fields first
+        # (which copies every dict) would cost more than storing them, so only the outer shape is checked here.
+        data = request.data
+        if not isinstance(data, dict) or not isinstance(data.get("branch"), str) or "events" not in data:
+            raise DomainError(
+                "invalid", 'The body must be {"branch": code, "events": [...]}.', fields={"events": ["Required."]}
+            )
         branch: Branch = request.auth
         if data["branch"] != branch.code:
             raise DomainError(
