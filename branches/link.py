@@ -82,6 +82,20 @@ def _exclusive(name: str):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def _turn(name: str, summary):
+    """What a push and a pull both need before they start: a credential, and no other push (pull) running.
+    Yields whether this one may go; if not, ``summary.skipped`` says why."""
+    if not settings.BRANCH_CREDENTIAL:
+        summary.skipped = "no BRANCH_CREDENTIAL configured"
+        yield False
+        return
+    with _exclusive(name) as acquired:
+        if not acquired:
+            summary.skipped = f"another {name} is running"
+        yield acquired
+
+
 def backoff_delay(failures: int) -> float:
     """Exponential backoff with full jitter, capped: 1 s, 2 s, 4 s ... 60 s, each drawn uniformly below."""
     return random.uniform(0.5, 1.0) * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
@@ -115,12 +129,8 @@ def outbox_push(
     missing goes back to ``pending``. Failures back off exponentially (unless ``force``), recorded in SyncState.
     """
     summary = PushSummary()
-    if not settings.BRANCH_CREDENTIAL:
-        summary.skipped = "no BRANCH_CREDENTIAL configured"
-        return summary
-    with _exclusive("push") as acquired:
-        if not acquired:
-            summary.skipped = "another push is running"
+    with _turn("push", summary) as ours:
+        if not ours:
             return summary
         state = sync_state()
         if not force and state.next_push_at and state.next_push_at > timezone.now():
@@ -210,12 +220,8 @@ def changes_pull(*, max_pages: int = 100) -> PullSummary:
     """Apply the change feed from the stored cursor on. Each page is applied in one transaction together with the
     new cursor, so a change is applied exactly once even if the worker dies between pages."""
     summary = PullSummary()
-    if not settings.BRANCH_CREDENTIAL:
-        summary.skipped = "no BRANCH_CREDENTIAL configured"
-        return summary
-    with _exclusive("pull") as acquired:
-        if not acquired:
-            summary.skipped = "another pull is running"
+    with _turn("pull", summary) as ours:
+        if not ours:
             return summary
         session = _session()
         for _ in range(max_pages):

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from branches.models import Branch
 from ecomarket.roles import Role, user_has_role
 from reconciliation import charts, selectors, services
+from reconciliation.apis import DiscrepancyOutputSerializer
 from reconciliation.models import DiscrepancyKind, DiscrepancyStatus, OversellResolution
 
 
@@ -65,42 +66,26 @@ def dashboard(request):
     return render(request, "reconciliation/dashboard.html", context)
 
 
+def _cell(value) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (a note starting with "=" stays text)."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") and not text[1:2].isdigit() else text
+
+
+# The API's fields, less the nested ones a spreadsheet cannot hold.
+CSV_COLUMNS = [name for name in DiscrepancyOutputSerializer.Meta.fields if name not in ("detail", "actions")]
+
+
 @require_GET
 @manager_required
 def discrepancies_csv(request):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="discrepancies.csv"'
     writer = csv.writer(response)
-    writer.writerow(
-        [
-            "id",
-            "branch",
-            "sku",
-            "kind",
-            "status",
-            "expected",
-            "actual",
-            "first_detected_at",
-            "last_changed_at",
-            "resolved_by",
-            "resolution_note",
-        ]
-    )
-    for d in selectors.discrepancy_list(**_filters(request)).iterator():
+    writer.writerow(CSV_COLUMNS)
+    for record in selectors.discrepancy_list(**_filters(request)).iterator():
         writer.writerow(
-            [
-                d.pk,
-                d.branch_id,
-                d.sku,
-                d.kind,
-                d.status,
-                d.expected,
-                d.actual,
-                d.first_detected_at.isoformat(),
-                d.last_changed_at.isoformat(),
-                d.resolved_by,
-                d.resolution_note,
-            ]
+            [_cell(getattr(record, "branch_id" if column == "branch" else column)) for column in CSV_COLUMNS]
         )
     return response
 
