@@ -65,6 +65,7 @@ def prepare() -> tuple[Node, Node, dict]:
     central.manage("migrate", "--no-input", "-v", "0")
     central.manage("collectstatic", "--no-input", "-v", "0")
     central.manage("load_demo_catalog")
+    central.manage("install_schedule")  # reconciliation every RECONCILE_INTERVAL_S, editable in admin
     central_token = _staff(central, "central_api_token", *logins["central"], "--role", "manager", "--superuser")
 
     # The branch's credential is shown once by central; keep it under var/ for the next run.
