@@ -31,7 +31,6 @@ BATCH = 500
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 20
 BACKOFF_BASE_S = 1.0
-BACKOFF_CAP_S = 60.0
 
 
 class CentralUnavailable(Exception):
@@ -97,8 +96,10 @@ def _turn(name: str, summary):
 
 
 def backoff_delay(failures: int) -> float:
-    """Exponential backoff with full jitter, capped: 1 s, 2 s, 4 s ... 60 s, each drawn uniformly below."""
-    return random.uniform(0.5, 1.0) * min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
+    """Exponential backoff with jitter, capped: 1 s, 2 s, 4 s ... up to SYNC_BACKOFF_CAP_S (15 s by default: the
+    cap is also how long a branch may stay idle after central comes back), each between half and all of it."""
+    cap = settings.SYNC_BACKOFF_CAP_S
+    return random.uniform(0.5, 1.0) * min(cap, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -234,6 +234,7 @@ CENTRAL_URL = env.str("CENTRAL_URL", default="http://127.0.0.1:8000")
 BRANCH_CREDENTIAL = env.str("BRANCH_CREDENTIAL", default="")
 SYNC_PUSH_SWEEP_S = env.float("SYNC_PUSH_SWEEP_S", default=5.0)
 SYNC_PULL_INTERVAL_S = env.float("SYNC_PULL_INTERVAL_S", default=10.0)
+SYNC_BACKOFF_CAP_S = env.float("SYNC_BACKOFF_CAP_S", default=15.0)
 STOCK_SNAPSHOT_INTERVAL_S = env.float("STOCK_SNAPSHOT_INTERVAL_S", default=3600.0)
 if IS_BRANCH:
     # `expires`: a beat message that waited longer than its own interval is dropped, so a worker that was down
