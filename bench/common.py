@@ -10,7 +10,9 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,11 +88,24 @@ class PrototypeService(Process):
         return self
 
 
-def prototype_start(root: Path) -> tuple[PrototypeService, PrototypeService]:
+@contextmanager
+def prototype_running(root: Path):
+    """The prototype's central (port 4000) and branch, started for the block and stopped after it."""
     sources = prototype_sources()
     central = PrototypeService("central", sources["central"], root / "proto-central", PROTOTYPE_CENTRAL_PORT).start()
     branch = PrototypeService("branch", sources["branch"], root / "proto-branch", port_free()).start()
-    return central, branch
+    try:
+        yield central, branch
+    finally:
+        central.stop()
+        branch.stop()
+
+
+def begin(title: str) -> Path:
+    """Check the tools, say what runs when, and give the run a scratch folder."""
+    require_tools()
+    print(f"{stamp()}: {title}", flush=True)
+    return Path(tempfile.mkdtemp(prefix="ecomarket-bench-"))
 
 
 @dataclass

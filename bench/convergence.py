@@ -11,13 +11,12 @@ on Redis pushing 500-event batches through our proxy to central under gunicorn o
 
 import json
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import requests
-from common import prototype_start, require_tools, stamp, table
+from common import begin, prototype_running, table
 
 from ecomarket.chain import Chain
 from ecomarket.processes import poll
@@ -78,8 +77,7 @@ def ours(root: Path) -> dict:
 
 def prototype(root: Path, sales: int = 1000) -> int:
     """The prototype with central down: sell, bring central back, count what central ever heard of."""
-    central, branch = prototype_start(root)
-    try:
+    with prototype_running(root) as (central, branch):
         before = requests.get(f"{central.url}/inventario-global", timeout=5).json()["manzana"]
         central.kill()
         session = requests.Session()
@@ -94,15 +92,10 @@ def prototype(root: Path, sales: int = 1000) -> int:
         time.sleep(5)  # the prototype has no retry to wait for: give it every chance, then look
         after = requests.get(f"{central.url}/inventario-global", timeout=5).json()["manzana"]
         return before - after
-    finally:
-        central.stop()
-        branch.stop()
 
 
 def main() -> None:
-    require_tools()
-    root = Path(tempfile.mkdtemp(prefix="ecomarket-bench-"))
-    print(f"{stamp()}: {len(BRANCHES)} branches x {PER_BRANCH:,} sales queued while central is down", flush=True)
+    root = begin(f"{len(BRANCHES)} branches x {PER_BRANCH:,} sales queued while central is down")
     delivered = prototype(root)
     mine = ours(root)
     print(

@@ -7,7 +7,6 @@ one-event notifications, in the same run.
 
 import json
 import os
-import tempfile
 import threading
 import time
 import uuid
@@ -15,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
-from common import prototype_start, require_tools, stamp, table, wrk
+from common import begin, prototype_running, table, wrk
 
 from ecomarket.chain import Chain
 from ecomarket.processes import WebServer
@@ -96,19 +95,13 @@ def ours(root: Path) -> dict:
 
 
 def prototype(root: Path) -> float:
-    central, branch = prototype_start(root)
-    try:
+    with prototype_running(root) as (central, branch):
         body = json.dumps({"sucursal": "Sucursal1", "producto": "manzana", "cantidad": 1})
         return wrk(f"{central.url}/sucursal-notificacion", body=body, seconds=15).requests_per_s
-    finally:
-        central.stop()
-        branch.stop()
 
 
 def main() -> None:
-    require_tools()
-    root = Path(tempfile.mkdtemp(prefix="ecomarket-bench-"))
-    print(f"{stamp()}: {len(BRANCHES)} branches x {BATCHES_PER_BRANCH} batches x 500 events", flush=True)
+    root = begin(f"{len(BRANCHES)} branches x {BATCHES_PER_BRANCH} batches x 500 events")
     theirs = prototype(root)
     mine = ours(root)
     print(

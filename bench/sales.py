@@ -11,10 +11,9 @@ that accepts and never answers where central was.
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
-from common import LOOPBACK, PROTOTYPE_CENTRAL_PORT, prototype_start, require_tools, stamp, table, wrk
+from common import LOOPBACK, PROTOTYPE_CENTRAL_PORT, begin, prototype_running, table, wrk
 
 from ecomarket.chain import Chain
 from ecomarket.faults import FaultProxy
@@ -53,9 +52,8 @@ def ours(root: Path) -> dict:
 
 
 def prototype(root: Path) -> dict:
-    central, branch = prototype_start(root)
-    results = {}
-    try:
+    with prototype_running(root) as (central, branch):
+        results = {}
         sale_url = f"{branch.url}/venta"
         results["sale, central up"] = wrk(sale_url, body=PROTOTYPE_SALE, seconds=SECONDS)
         central.kill()
@@ -67,16 +65,11 @@ def prototype(root: Path) -> dict:
         finally:
             blackhole.close()
         results["stock read"] = wrk(f"{branch.url}/inventario", seconds=SECONDS)
-    finally:
-        central.stop()
-        branch.stop()
     return results
 
 
 def main() -> None:
-    require_tools()
-    root = Path(tempfile.mkdtemp(prefix="ecomarket-bench-"))
-    print(f"{stamp()}: {SECONDS} s per run, 8 connections, wrk on {LOOPBACK}", flush=True)
+    root = begin(f"{SECONDS} s per run, 8 connections, wrk on {LOOPBACK}")
     theirs = prototype(root)
     mine = ours(root)
     rows = []
