@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test test-branch test-central lint format clean bench-setup bench-sales bench-ingest bench-convergence bench-reconcile
+.PHONY: run test test-branch test-central lint format clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ bench-ingest: bench-setup
 
 bench-convergence: bench-setup
 	$(BIN)/python bench/convergence.py
+
+bench-memory: bench-setup
+	$(BIN)/python bench/memory.py
 
 bench-reconcile: $(STAMP)
 	$(BIN)/python bench/reconcile.py
