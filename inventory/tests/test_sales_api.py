@@ -209,3 +209,13 @@ def test_seed_venta_sells_through_the_same_service_and_answers_like_the_prototyp
     assert refused.json()["detail"] == "Stock insuficiente"
     assert inventory.json() == {"FRU-BANANA": 8, "LAC-LECHE-1L": 5}
     assert Sale.objects.count() == 1
+
+
+def test_the_fast_sale_answer_matches_its_documented_serializer(shelf, cashier_client, manager_client):
+    from inventory.apis import SaleOutputSerializer, sale_body
+
+    sold = sell(cashier_client, ("FRU-BANANA", "1.25"), ("LAC-LECHE-1L", "2")).json()
+    manager_client.post(f"/api/v1/sales/{sold['id']}/void", {"reason": "test"}, format="json")
+    sale = Sale.objects.get()
+
+    assert sale_body(sale) == SaleOutputSerializer(sale).data
