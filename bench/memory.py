@@ -36,11 +36,7 @@ def main() -> None:
     try:
         chain.prepare().start()
         web = chain.webs["B001"]
-        chain.pos("B001").post(
-            f"{web.url}/api/v1/stock/receipts",
-            json={"lines": [{"sku": "BEB-AGUA-2L", "quantity": "10000000"}]},
-            timeout=30,
-        ).raise_for_status()
+        chain.receive("B001", {"BEB-AGUA-2L": "10000000"})
         auth = f"Token {chain.cashier_tokens['B001']}"
         started = time.monotonic()
         sales = 0

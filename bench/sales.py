@@ -31,11 +31,7 @@ def ours(root: Path) -> dict:
     try:
         chain.prepare().start()
         branch = chain.webs["B001"]
-        chain.pos("B001").post(
-            f"{branch.url}/api/v1/stock/receipts",
-            json={"lines": [{"sku": "BEB-AGUA-2L", "quantity": "10000000"}]},
-            timeout=30,
-        ).raise_for_status()
+        chain.receive("B001", {"BEB-AGUA-2L": "10000000"})
         auth = f"Token {chain.cashier_tokens['B001']}"
         sale_url = f"{branch.url}/api/v1/sales"
         results["sale, central up"] = wrk(sale_url, body=OUR_SALE, auth=auth, seconds=SECONDS)

@@ -128,6 +128,14 @@ class Chain:
         body = {"lines": [{"sku": sku, "quantity": quantity}], **({"id": sale_id} if sale_id else {})}
         return (session or self.pos(code)).post(f"{self.webs[code].url}/api/v1/sales", json=body, timeout=30)
 
+    def receive(self, code: str, quantities: dict[str, str]) -> None:
+        """Goods received at a branch through its API (e.g. plenty of stock, so a load measures selling)."""
+        self.pos(code).post(
+            f"{self.webs[code].url}/api/v1/stock/receipts",
+            json={"lines": [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()]},
+            timeout=30,
+        ).raise_for_status()
+
     def branch_stock(self, code: str) -> dict[str, str]:
         rows = self.pos(code).get(f"{self.webs[code].url}/api/v1/stock", timeout=10).json()
         return {row["sku"]: row["on_hand"] for row in rows}

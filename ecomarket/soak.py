@@ -265,11 +265,7 @@ def run(profile_name: str = "ci", root: Path | None = None, log=print) -> Result
     try:
         chain.prepare().start()
         for code in chain.branch_codes:  # plenty of stock, so the load measures selling, not refusing
-            chain.pos(code).post(
-                f"{chain.webs[code].url}/api/v1/stock/receipts",
-                json={"lines": [{"sku": sku, "quantity": "50000"} for sku, _ in LOAD_SKUS]},
-                timeout=30,
-            ).raise_for_status()
+            chain.receive(code, {sku: "50000" for sku, _ in LOAD_SKUS})
         load = Load(chain, profile).start()
         faults = Faults(chain, log)
         for round_ in range(profile.rounds):
