@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test test-branch test-central lint format clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile
+.PHONY: run test test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,14 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Translations: the Spanish catalogue is edited in locale/es/LC_MESSAGES/django.po; this refreshes it from the code
+# and compiles the .mo that is kept in the repository (needs gettext: apt-get install gettext).
+messages: $(STAMP)
+	SECRET_KEY=messages ECOMARKET_MODE=central DATA_DIR=var/messages $(BIN)/python manage.py makemessages -l es \
+		--ignore ".venv/*" --ignore "var/*" --ignore "bench/*"
+	SECRET_KEY=messages ECOMARKET_MODE=central DATA_DIR=var/messages $(BIN)/python manage.py compilemessages -l es \
+		--ignore ".venv/*"
 
 clean:
 	rm -rf var/ $(VENV)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
+from django.utils import translation
 
 from ecomarket.api import whole_number
 from ecomarket.errors import json_error
@@ -73,4 +74,23 @@ class AuthFailureThrottleMiddleware:
                 cache.incr(key)
             except ValueError:
                 cache.set(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_S)
+        return response
+
+
+class ChainLanguageMiddleware:
+    """Spanish unless the user chose otherwise. Unlike Django's LocaleMiddleware this ignores the browser's
+    Accept-Language: a till whose operating system happens to be English still shows the chain's language. The
+    choice is the language cookie that Django's ``set_language`` view writes."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.codes = {code for code, _ in settings.LANGUAGES}
+
+    def __call__(self, request):
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+        language = chosen if chosen in self.codes else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
         return response

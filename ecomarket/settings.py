@@ -4,6 +4,7 @@ Every variable read here is listed in ``.env.example``. ``ECOMARKET_MODE`` selec
 scheduled (DESIGN.md §1-§2).
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -83,7 +84,7 @@ MIDDLEWARE = [
     "ecomarket.middleware.AuthFailureThrottleMiddleware",
     "ecomarket.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "ecomarket.middleware.ChainLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -104,6 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "ecomarket.pages.page_context",
             ],
         },
     },
@@ -145,7 +147,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ---------------------------------------------------------------------------------------------------------------
 LANGUAGE_CODE = "es"
 LANGUAGES = [("es", "Español"), ("en", "English")]
+# Compiled catalogues live in the repository (locale/*/LC_MESSAGES/django.mo): no gettext needed to run.
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Prices are in the chain's currency; the pages show this symbol before an amount formatted per language.
+FORMAT_MODULE_PATH = ["ecomarket.formats"]
+# Read directly: django-environ would take a value starting with "$" for a reference to another variable.
+CURRENCY_SYMBOL = os.environ.get("CURRENCY_SYMBOL", "$")
 TIME_ZONE = env.str("TIME_ZONE", default="America/Argentina/Buenos_Aires")
 USE_I18N = True
 USE_TZ = True
@@ -160,7 +167,10 @@ STORAGES = {
 # Serve app static files without a collectstatic step (make run still collects them for production parity).
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
 
-LOGIN_URL = "/admin/login/"
+# Staff log in on the pages' own login form (cashiers have no admin access); then the POS or the dashboard.
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/pos/" if IS_BRANCH else "/dashboard/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Django REST framework. Token first: it answers 401 with WWW-Authenticate for a POS device without a token.

@@ -3,7 +3,9 @@ exist here, so they answer 404 (DESIGN.md §1)."""
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from branches import urls as branch_urls
@@ -15,6 +17,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("", RedirectView.as_view(url=settings.LOGIN_REDIRECT_URL), name="home"),
 ]
 
 if settings.IS_CENTRAL:
@@ -24,6 +30,7 @@ if settings.IS_BRANCH:
     urlpatterns += [
         path("api/v1/", include(inventory_urls.branch_api + branch_urls.branch_api)),
         *inventory_urls.branch_seed,
+        *inventory_urls.branch_pages,
     ]
 else:
     urlpatterns += [

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from inventory.models import Product, Sale, StockLevel
+from inventory.models import Product, ReturnLine, Sale, StockLevel
 
 
 def product_stock_list(*, branch: str, search: str = "") -> QuerySet[Product]:
@@ -49,3 +49,14 @@ def stock_levels_list(*, branch: str = "", sku: str = "") -> QuerySet[StockLevel
 def stock_totals(*, sku: str = "") -> QuerySet:
     """Chain-wide on-hand per SKU."""
     return stock_levels_list(sku=sku).values("product_id").annotate(on_hand=Sum("on_hand")).order_by("product_id")
+
+
+def sale_by_number(*, branch: str, number: int) -> Sale | None:
+    """The sale with this ticket number (what staff read off a receipt)."""
+    return Sale.objects.filter(branch=branch, number=number).select_related("cashier").first()
+
+
+def sale_returned(*, sale: Sale) -> dict[str, Decimal]:
+    """How much of each SKU of ``sale`` has come back so far."""
+    rows = ReturnLine.objects.filter(ret__sale=sale).values("product_id").annotate(quantity=Sum("quantity"))
+    return {row["product_id"]: row["quantity"] for row in rows}

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from inventory import apis
+from inventory import apis, views
 
 branch_api = [
     path("sales", apis.SaleCreateApi.as_view(), name="sale-create"),
@@ -23,4 +23,14 @@ central_api = [
 ]
 central_seed = [
     path("inventario-global", apis.SeedGlobalInventoryApi.as_view(), name="seed-inventario-global"),
+]
+branch_pages = [
+    path("pos/", views.pos, name="page-pos"),
+    path("stock/", views.stock_list, name="page-stock"),
+    path("stock/receive/", views.stock_receive, name="page-stock-receive"),
+    path("stock/count/", views.stock_count, name="page-stock-count"),
+    path("sales/", views.sale_list, name="page-sales"),
+    path("sales/<int:number>/", views.sale_detail, name="page-sale-detail"),
+    path("sales/<int:number>/void", views.sale_void, name="page-sale-void"),
+    path("sales/<int:number>/return", views.sale_return, name="page-sale-return"),
 ]

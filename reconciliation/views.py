@@ -4,8 +4,6 @@ import csv
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
@@ -13,23 +11,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from branches.models import Branch
-from ecomarket.roles import Role, user_has_role
+from ecomarket.pages import role_required
+from ecomarket.roles import Role
 from reconciliation import charts, selectors, services
 from reconciliation.apis import DiscrepancyOutputSerializer
 from reconciliation.models import DiscrepancyKind, DiscrepancyStatus, OversellResolution
 
-
-def manager_required(view):
-    """Anonymous users go to the login page; logged-in users without the manager role get 403."""
-
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if not user_has_role(request.user, Role.MANAGER):
-            raise PermissionDenied("managers only")
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    return wrapped
+manager_required = role_required(Role.MANAGER)
 
 
 def _filters(request) -> dict:

@@ -171,7 +171,7 @@ def test_cashiers_get_403_and_anonymous_users_go_to_login(findings, client, cash
     anonymous = client.get("/dashboard/")
     client.force_login(cashier)
 
-    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/admin/login/")
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
     assert client.get("/dashboard/").status_code == 403
     assert client.get("/dashboard/discrepancies.csv").status_code == 403
 

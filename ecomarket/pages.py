@@ -1,0 +1,77 @@
+"""What every server-rendered page shares: who may open it, and the number formats the page's script uses."""
+
+import functools
+import re
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.utils import formats
+from django.utils.translation import gettext_lazy as _
+
+from ecomarket.errors import DomainError
+from ecomarket.roles import Role, user_has_role
+
+# What staff read when a service refuses, by the error's code; %(name)s comes from the error body's top-level keys.
+# The API keeps its English ``detail``; the pages (and the POS script) show these in the user's language.
+REFUSALS = {
+    "insufficient_stock": _("Not enough %(sku)s in stock: %(available)s available."),
+    "unknown_sku": _("No product with that SKU or barcode."),
+    "fractional_quantity": _("That product is sold by the unit: enter a whole number."),
+    "return_exceeds_sale": _("Only %(returnable)s of %(sku)s can still be returned from this sale."),
+    "sale_voided": _("This sale was voided."),
+    "sale_has_returns": _("This sale has returns: take a return for the rest instead of voiding it."),
+    "unknown_sale": _("No such sale at this branch."),
+    "not_found": _("No such sale at this branch."),
+    "idempotency_conflict": _("This form was already sent with other values; reload the page and try again."),
+    "invalid": _("Check the values entered."),
+}
+
+
+def role_required(role: Role):
+    """Anonymous users go to the login page; a logged-in user without ``role`` gets 403."""
+
+    def decorate(view):
+        @login_required
+        @functools.wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not user_has_role(request.user, role):
+                raise PermissionDenied(f"{role.value} role required")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def locale_formats() -> dict:
+    """The active language's separators, so the browser formats numbers and money exactly as the server does."""
+    return {
+        "decimal": formats.get_format("DECIMAL_SEPARATOR"),
+        "thousands": formats.get_format("THOUSAND_SEPARATOR"),
+        "currency": settings.CURRENCY_SYMBOL,
+        "time_zone": settings.TIME_ZONE,
+    }
+
+
+def refusal_message(error: DomainError) -> str:
+    """The refusal in the user's language, with the values the error carries (quantities written its way)."""
+    from ecomarket.templatetags.shop import quantity
+
+    template = str(REFUSALS.get(error.code, ""))
+    if not template:
+        return error.detail
+    values = {key: quantity(value) if _is_decimal(value) else value for key, value in error.extra.items()}
+    try:
+        return template % values if "%(" in template else template
+    except KeyError:
+        return error.detail
+
+
+def _is_decimal(value) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value) is not None
+
+
+def page_context(request) -> dict:
+    """Template context every page gets: which server this is, and the number formats for its scripts."""
+    return {"branch_code": settings.BRANCH_CODE if settings.IS_BRANCH else "", "locale_formats": locale_formats()}

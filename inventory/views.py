@@ -1,0 +1,268 @@
+"""Branch only: the staff pages. The POS page is a script over the POS API; the other pages are plain forms that
+validate with the API's own input serializers and call the same services, so a rule holds the same way whether a
+till, a script or a person at a page asks."""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import formats
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from rest_framework import serializers
+
+from branches import selectors as branch_selectors
+from branches.models import IncomingTransfer
+from ecomarket.errors import DomainError
+from ecomarket.pages import REFUSALS, refusal_message, role_required
+from ecomarket.roles import Role, user_has_role
+from inventory import apis, selectors, services
+from inventory.models import PaymentMethod, Sale
+
+FORM_ROWS = 8
+PAYMENT_LABELS = {
+    PaymentMethod.CASH: gettext_lazy("Cash"),
+    PaymentMethod.CARD: gettext_lazy("Card"),
+    PaymentMethod.TRANSFER: gettext_lazy("Bank transfer"),
+    PaymentMethod.VOUCHER: gettext_lazy("Voucher"),
+}
+
+
+@require_GET
+@role_required(Role.CASHIER)
+def pos(request):
+    payments = {value: str(label) for value, label in PAYMENT_LABELS.items()}
+    config = {"refusals": {code: str(message) for code, message in REFUSALS.items()}, "payments": payments}
+    return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
+
+
+@require_GET
+@role_required(Role.CASHIER)
+def stock_list(request):
+    search = request.GET.get("q", "").strip()[:64]
+    products = selectors.product_stock_list(branch=settings.BRANCH_CODE, search=search)[:500]
+    return render(request, "inventory/stock_list.html", {"products": products, "search": search})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.CASHIER)
+def stock_receive(request):
+    if request.method == "POST":
+        if request.POST.get("transfer_id"):
+            transfer = IncomingTransfer.objects.filter(pk=_uuid_or_none(request.POST["transfer_id"])).first()
+            if transfer is None:
+                raise Http404("no such transfer")
+            body = {"id": request.POST.get("id"), "transfer_id": str(transfer.pk), "lines": transfer.lines}
+        else:
+            body = {"id": request.POST.get("id"), "lines": _rows(request, "quantity")}
+        data = _form_valid(request, apis.StockReceiptApi.StockReceiptInputSerializer, body)
+        if data is not None and _done(
+            request,
+            lambda: services.stock_receipt_record(
+                receipt_id=data["id"],
+                transfer_id=data.get("transfer_id"),
+                lines=_lines(data["lines"], "quantity"),
+                user=request.user,
+            ),
+        ):
+            messages.success(request, _("Goods received: stock updated."))
+            return redirect("page-stock-receive")
+    context = {
+        "transfers": branch_selectors.transfers_in_transit(),
+        "document_id": uuid.uuid4(),
+        "rows": _filled_rows(request, "quantity"),
+    }
+    return render(request, "inventory/stock_receive.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.CASHIER)
+def stock_count(request):
+    if request.method == "POST":
+        body = {"id": request.POST.get("id"), "lines": _rows(request, "counted")}
+        data = _form_valid(request, apis.StockCountApi.StockCountInputSerializer, body)
+        if data is not None and _done(
+            request,
+            lambda: services.stock_count_record(
+                count_id=data["id"], lines=_lines(data["lines"], "counted"), user=request.user
+            ),
+        ):
+            messages.success(request, _("Count recorded: stock set to what was counted."))
+            return redirect("page-stock-count")
+    prefill = [sku for sku in request.GET.get("skus", "").split(",") if sku][:FORM_ROWS]
+    context = {
+        "recounts": branch_selectors.recount_requests_open(),
+        "document_id": uuid.uuid4(),
+        "rows": _filled_rows(request, "counted", prefill=prefill),
+    }
+    return render(request, "inventory/stock_count.html", context)
+
+
+@require_GET
+@role_required(Role.CASHIER)
+def sale_list(request):
+    number = request.GET.get("number", "").strip()
+    if number:
+        if (
+            number.isascii()
+            and number.isdecimal()
+            and selectors.sale_by_number(branch=settings.BRANCH_CODE, number=int(number))
+        ):
+            return redirect("page-sale-detail", number=int(number))
+        messages.error(request, _("No sale number %(number)s at this branch.") % {"number": number[:12]})
+    sales = Sale.objects.filter(branch=settings.BRANCH_CODE).select_related("cashier").order_by("-number")[:50]
+    return render(request, "inventory/sale_list.html", {"sales": sales})
+
+
+@require_GET
+@role_required(Role.CASHIER)
+def sale_detail(request, number: int):
+    sale = _sale(number)
+    returned = selectors.sale_returned(sale=sale)
+    lines = [{"line": line, "returned": returned.get(line.product_id, Decimal("0"))} for line in sale.lines.all()]
+    for row in lines:
+        row["returnable"] = row["line"].quantity - row["returned"]
+    context = {
+        "sale": sale,
+        "lines": lines,
+        "return_id": uuid.uuid4(),
+        "can_void": user_has_role(request.user, Role.MANAGER),
+    }
+    return render(request, "inventory/sale_detail.html", context)
+
+
+@require_POST
+@role_required(Role.MANAGER)
+def sale_void(request, number: int):
+    sale = _sale(number)
+    data = _form_valid(request, apis.SaleVoidApi.SaleVoidInputSerializer, {"reason": request.POST.get("reason", "")})
+    if data is not None and _done(
+        request, lambda: services.sale_void(sale_id=sale.pk, reason=data["reason"], user=request.user)
+    ):
+        messages.success(request, _("Sale %(number)s voided: its goods are back in stock.") % {"number": number})
+    return redirect("page-sale-detail", number=number)
+
+
+@require_POST
+@role_required(Role.CASHIER)
+def sale_return(request, number: int):
+    sale = _sale(number)
+    lines = [
+        {"sku": line.product_id, "quantity": _decimal_text(request.POST.get(f"return-{line.product_id}", ""))}
+        for line in sale.lines.all()
+        if request.POST.get(f"return-{line.product_id}", "").strip() not in ("", "0")
+    ]
+    if not lines:
+        messages.error(request, _("Enter the quantity coming back for at least one line."))
+        return redirect("page-sale-detail", number=number)
+    body = {
+        "id": request.POST.get("id"),
+        "sale_id": str(sale.pk),
+        "lines": lines,
+        "reason": request.POST.get("reason", ""),
+    }
+    data = _form_valid(request, apis.ReturnCreateApi.ReturnCreateInputSerializer, body)
+    if data is not None and _done(
+        request,
+        lambda: services.return_create(
+            return_id=data["id"],
+            sale_id=data["sale_id"],
+            lines=_lines(data["lines"], "quantity"),
+            reason=data["reason"],
+            cashier=request.user,
+        ),
+    ):
+        messages.success(request, _("Return recorded for sale %(number)s: stock updated.") % {"number": number})
+    return redirect("page-sale-detail", number=number)
+
+
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _sale(number: int) -> Sale:
+    sale = selectors.sale_by_number(branch=settings.BRANCH_CODE, number=number)
+    if sale is None:
+        raise Http404("no such sale")
+    return sale
+
+
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _decimal_text(value: str) -> str:
+    """A number as typed in the user's language ("1,250" in Spanish) in the API's form ("1.250")."""
+    return formats.sanitize_separators(value.strip())
+
+
+def _rows(request, field: str) -> list[dict]:
+    """The form's SKU/quantity rows that were filled in."""
+    return [
+        {"sku": sku.strip(), field: _decimal_text(value)}
+        for sku, value in zip(request.POST.getlist("sku"), request.POST.getlist(field), strict=False)
+        if sku.strip() or value.strip()
+    ]
+
+
+def _filled_rows(request, field: str, prefill: list[str] = ()) -> list[dict]:
+    """What the form shows again after a refusal (so nothing typed is lost), padded with empty rows."""
+    if request.method == "POST":
+        typed = list(zip(request.POST.getlist("sku"), request.POST.getlist(field), strict=False))
+    else:
+        typed = [(sku, "") for sku in prefill]
+    typed = [(sku, value) for sku, value in typed if sku or value]
+    return [{"sku": sku, "value": value} for sku, value in typed] + [
+        {"sku": "", "value": ""} for _ in range(max(FORM_ROWS - len(typed), 2))
+    ]
+
+
+def _lines(data: list[dict], field: str) -> list[services.Line]:
+    return [services.Line(sku=line["sku"], quantity=line[field]) for line in data]
+
+
+def _form_valid(request, serializer_class, body: dict) -> dict | None:
+    """The API's validation on a form's values; on failure, a message per field and None."""
+    serializer = serializer_class(data=body)
+    if serializer.is_valid():
+        return serializer.validated_data
+    for problem in _flatten(serializer.errors):
+        messages.error(request, problem)
+    return None
+
+
+def _flatten(errors, where: str = "") -> list[str]:
+    if isinstance(errors, dict):
+        return [problem for key, value in errors.items() for problem in _flatten(value, _where(where, key))]
+    if isinstance(errors, list):
+        if all(isinstance(item, str) for item in errors):
+            return [f"{where}: {item}" if where else str(item) for item in errors]
+        return [problem for index, value in enumerate(errors) for problem in _flatten(value, _where(where, index))]
+    return [f"{where}: {errors}" if where else str(errors)]
+
+
+def _where(where: str, key) -> str:
+    if isinstance(key, int):
+        return f"{where} {key + 1}"
+    label = {"lines": _("line"), "non_field_errors": ""}.get(key, key)
+    return f"{where} {label}".strip()
+
+
+def _done(request, write) -> bool:
+    """Run the service; a refusal becomes a message in the user's language."""
+    try:
+        write()
+    except DomainError as error:
+        messages.error(request, refusal_message(error))
+        return False
+    except serializers.ValidationError as error:
+        for problem in _flatten(error.detail):
+            messages.error(request, problem)
+        return False
+    return True
