@@ -59,6 +59,7 @@ def prepare() -> tuple[Node, Node, dict]:
     logins = {
         "central": ("admin", _saved("central_admin_password", lambda: secrets.token_urlsafe(12))),
         "branch": ("gerente", _saved("branch_manager_password", lambda: secrets.token_urlsafe(12))),
+        "till": ("caja1", _saved("branch_cashier_password", lambda: secrets.token_urlsafe(12))),
     }
 
     print("make run: preparing head office (var/central) ...", flush=True)
@@ -79,7 +80,7 @@ def prepare() -> tuple[Node, Node, dict]:
     print(f"make run: preparing branch {BRANCH} (var/branch-{BRANCH}) ...", flush=True)
     branch.manage("migrate", "--no-input", "-v", "0")
     branch.manage("load_demo_catalog")
-    pos_token = _staff(branch, "pos_api_token", "caja1", None, "--role", "cashier")
+    pos_token = _staff(branch, "pos_api_token", *logins["till"], "--role", "cashier")
     _staff(branch, "branch_manager_api_token", *logins["branch"], "--role", "manager", "--superuser")
     return central, branch, {"pos": pos_token, "central": central_token, "logins": logins}
 
@@ -103,9 +104,14 @@ def main() -> None:
         processes.append(CeleryWorker(node).start())
         processes.append(CeleryBeat(node).start())
 
-    print(f"Central:  http://127.0.0.1:{CENTRAL_PORT}/admin/   API docs: http://127.0.0.1:{CENTRAL_PORT}/api/docs/")
     print(
-        f"Branch {BRANCH}: http://127.0.0.1:{BRANCH_PORT}/admin/   API docs: http://127.0.0.1:{BRANCH_PORT}/api/docs/"
+        f"Central:  http://127.0.0.1:{CENTRAL_PORT}/dashboard/   admin: /admin/   API docs: /api/docs/",
+    )
+    print(
+        f"Branch {BRANCH}: http://127.0.0.1:{BRANCH_PORT}/pos/   staff: /stock/ /stock/receive/ /stock/count/ /sales/"
+    )
+    print(
+        f"          admin: http://127.0.0.1:{BRANCH_PORT}/admin/   API docs: http://127.0.0.1:{BRANCH_PORT}/api/docs/"
     )
     print(f"POS API token: {made['pos']}")
     print(f"Central API token: {made['central']}")

@@ -44,9 +44,11 @@ def role_required(role: Role):
     return decorate
 
 
-def locale_formats() -> dict:
-    """The active language's separators, so the browser formats numbers and money exactly as the server does."""
+def script_settings() -> dict:
+    """What the pages' scripts need from the server: the active language's separators (so the browser formats
+    numbers and money exactly as the server does) and the name of the CSRF cookie to send back."""
     return {
+        "csrf_cookie": settings.CSRF_COOKIE_NAME,
         "decimal": formats.get_format("DECIMAL_SEPARATOR"),
         "thousands": formats.get_format("THOUSAND_SEPARATOR"),
         "currency": settings.CURRENCY_SYMBOL,
@@ -74,4 +76,4 @@ def _is_decimal(value) -> bool:
 
 def page_context(request) -> dict:
     """Template context every page gets: which server this is, and the number formats for its scripts."""
-    return {"branch_code": settings.BRANCH_CODE if settings.IS_BRANCH else "", "locale_formats": locale_formats()}
+    return {"branch_code": settings.BRANCH_CODE if settings.IS_BRANCH else "", "script_settings": script_settings()}

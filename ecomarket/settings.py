@@ -47,6 +47,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the POS page reads it to send X-CSRFToken
+# Cookies do not tell ports apart: central (:8000) and a branch (:8001) on one host would log each other out.
+_SERVER_NAME = BRANCH_CODE.lower() if IS_BRANCH else "central"
+SESSION_COOKIE_NAME = f"ecomarket_{_SERVER_NAME}_session"
+CSRF_COOKIE_NAME = f"ecomarket_{_SERVER_NAME}_csrftoken"
 AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)
 AUTH_FAILURE_WINDOW_S = env.int("AUTH_FAILURE_WINDOW_S", default=300)
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

@@ -2,25 +2,26 @@
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from branches.models import Branch
 from inventory.models import QUANTITY
 
 
 class DiscrepancyKind(models.TextChoices):
-    MISSING_EVENTS = "missing_events", "missing events"
-    COUNT_MISMATCH = "count_mismatch", "count mismatch"
-    OVERSELL = "oversell", "oversell"
-    STALE_BRANCH = "stale_branch", "stale branch"
-    REJECTED_EVENT = "rejected_event", "event central rejected"
-    EVENT_CONFLICT = "event_conflict", "conflicting event"
+    MISSING_EVENTS = "missing_events", _("missing events")
+    COUNT_MISMATCH = "count_mismatch", _("count mismatch")
+    OVERSELL = "oversell", _("oversell")
+    STALE_BRANCH = "stale_branch", _("stale branch")
+    REJECTED_EVENT = "rejected_event", _("event central rejected")
+    EVENT_CONFLICT = "event_conflict", _("conflicting event")
 
 
 class DiscrepancyStatus(models.TextChoices):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    RESOLVED = "resolved"
-    AUTO_RESOLVED = "auto_resolved", "auto-resolved (late events explained it)"
+    OPEN = "open", _("open")
+    ACKNOWLEDGED = "acknowledged", _("acknowledged")
+    RESOLVED = "resolved", _("resolved")
+    AUTO_RESOLVED = "auto_resolved", _("auto-resolved (late events explained it)")
 
 
 OPEN_STATUSES = [DiscrepancyStatus.OPEN, DiscrepancyStatus.ACKNOWLEDGED]
@@ -60,16 +61,16 @@ class Discrepancy(models.Model):
 
 
 class OversellStatus(models.TextChoices):
-    OPEN = "open"
-    CUSTOMER_CONTACTED = "customer_contacted", "customer contacted"
-    RESOLVED = "resolved"
+    OPEN = "open", _("open")
+    CUSTOMER_CONTACTED = "customer_contacted", _("customer contacted")
+    RESOLVED = "resolved", _("resolved")
 
 
 class OversellResolution(models.TextChoices):
-    REFUNDED = "refunded"
-    BACK_ORDERED = "back_ordered", "back-ordered"
-    SUBSTITUTED = "substituted"
-    TRANSFERRED = "transferred", "transferred from another branch"
+    REFUNDED = "refunded", _("refunded")
+    BACK_ORDERED = "back_ordered", _("back-ordered")
+    SUBSTITUTED = "substituted", _("substituted")
+    TRANSFERRED = "transferred", _("transferred from another branch")
 
 
 class OversellCase(models.Model):

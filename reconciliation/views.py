@@ -42,7 +42,7 @@ def dashboard(request):
         "kinds": DiscrepancyKind.choices,
         "statuses": [("open", _("open or acknowledged")), *DiscrepancyStatus.choices, ("", _("all"))],
         "health": selectors.branch_health(),
-        "by_kind": selectors.open_by_kind_and_branch(),
+        "by_kind": {DiscrepancyKind(kind).label: row for kind, row in selectors.open_by_kind_and_branch().items()},
         "discrepancies": records,
         "cases": selectors.oversell_case_list(branch=filters["branch"], status="unresolved")[:200],
         "resolutions": OversellResolution.choices,

@@ -107,7 +107,7 @@ def test_till_page_carries_refusals_and_payment_names_in_the_users_language(cash
     assert config(spanish)["payments"]["cash"] == "Efectivo"
     assert "%(sku)s" in config(spanish)["refusals"]["insufficient_stock"]
     assert config(english)["payments"]["cash"] == "Cash"
-    formats = json.loads(re.search(r'id="locale-formats" type="application/json">(.*?)</script>', spanish).group(1))
+    formats = json.loads(re.search(r'id="script-settings" type="application/json">(.*?)</script>', spanish).group(1))
     assert formats["decimal"] == "," and formats["thousands"] == "."
 
 

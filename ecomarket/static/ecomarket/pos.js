@@ -73,6 +73,29 @@
   }
 
   let typing = null;
+  let lookups = Promise.resolve();
+
+  async function lookup(term) {
+    let products;
+    try {
+      products = await find(term);
+    } catch (error) {
+      return say(text.offline);
+    }
+    const exact = products.find((p) => p.barcode === term || p.sku.toLowerCase() === term.toLowerCase());
+    if (exact || products.length === 1) {
+      add(exact || products[0]);
+    } else if (products.length === 0) {
+      say(shop.fill(text.noMatch, { term }));
+      search.value = term;
+      search.select();
+    } else {
+      search.value = term;
+      showResults(products);
+      say(text.choose, "info");
+      results.firstElementChild.focus();
+    }
+  }
   search.addEventListener("input", () => {
     clearTimeout(typing);
     const term = search.value.trim();
@@ -89,18 +112,9 @@
       clearTimeout(typing);
       const term = search.value.trim();
       if (!term) return;
-      const products = await find(term);
-      const exact = products.find((p) => p.barcode === term || p.sku.toLowerCase() === term.toLowerCase());
-      if (exact || products.length === 1) {
-        add(exact || products[0]);
-      } else if (products.length === 0) {
-        say(shop.fill(text.noMatch, { term }));
-        search.select();
-      } else {
-        showResults(products);
-        say(text.choose, "info");
-        results.firstElementChild.focus();
-      }
+      search.value = "";
+      // Scans are looked up one after another and a charge waits for them: a scanner is faster than the network.
+      lookups = lookups.then(() => lookup(term));
     } else if (event.key === "Escape") {
       search.value = "";
       showResults([]);
@@ -117,7 +131,7 @@
     } else if (!current) {
       basket.set(product.sku, { product, quantity: byWeight ? "" : "1" });
     }
-    search.value = "";
+    if (results.products && results.products.includes(product)) search.value = ""; // chosen from the list
     showResults([]);
     say(shop.fill(text.added, { name: product.name }), "info");
     render();
@@ -191,6 +205,9 @@
   // ---- charging ----
   async function charge() {
     if (charging || !receipt.hidden) return;
+    charging = true;
+    await lookups;
+    charging = false;
     if (!basket.size) return say(text.empty);
     const lines = [];
     for (const item of basket.values()) {

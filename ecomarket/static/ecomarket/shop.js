@@ -2,7 +2,7 @@
    server format alike), and one way to call the branch's API with the session's CSRF token. */
 "use strict";
 (function () {
-  const formats = JSON.parse(document.getElementById("locale-formats").textContent);
+  const formats = JSON.parse(document.getElementById("script-settings").textContent);
   const lang = document.documentElement.lang || "es";
 
   function group(digits) {
@@ -49,7 +49,7 @@
     },
     /* fetch() against this server with the session cookie; resolves to {status, body}, rejects if unreachable. */
     async api(url, { method = "GET", body } = {}) {
-      const csrf = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+      const csrf = document.cookie.match(new RegExp(`(?:^|;\\s*)${formats.csrf_cookie}=([^;]+)`));
       const response = await fetch(url, {
         method,
         credentials: "same-origin",

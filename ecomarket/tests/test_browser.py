@@ -1,0 +1,260 @@
+"""The staff pages in a real headless Chromium (Debian's, driven by Playwright) against live servers: central under
+gunicorn on PostgreSQL, branch B001 under gunicorn on SQLite with its Celery worker and beat, a proxy between them.
+Each test saves a screenshot of every page it visits under var/screenshots/ (BROWSER_SCREENSHOTS to change)."""
+
+import os
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Page, expect, sync_playwright
+
+from ecomarket.chain import Chain
+
+pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes, pytest.mark.browser]
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# As root in a container Chromium needs --no-sandbox; the network flags stop it calling Google at start-up.
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "una-clave-de-prueba"
+TILL = {"width": 1280, "height": 800}
+TABLETS = [{"width": 768, "height": 1024}, {"width": 1024, "height": 768}]
+SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", settings.BASE_DIR / "var" / "screenshots"))
+MILK = "7790742023001"  # Leche entera 1 L, $ 1,25 (inventory/demo.py)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    chain = Chain(
+        tmp_path_factory.mktemp("chain"),
+        branches=("B001",),
+        postgres_url=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0],
+    )
+    chain.prepare()
+    chain.branch_nodes["B001"].manage("create_staff", "caja", "--role", "cashier", "--password", PASSWORD)
+    chain.branch_nodes["B001"].manage("create_staff", "gerente", "--role", "manager", "--password", PASSWORD)
+    chain.central.manage("create_staff", "jefa", "--role", "manager", "--password", PASSWORD)
+    chain.start()
+    yield chain
+    chain.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)", pytrace=False)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def logged_in(browser, base_url: str, user: str, viewport=TILL) -> Page:
+    """A new browser (own cookies) that logged in through the login form with the keyboard only."""
+    page = browser.new_context(viewport=viewport, locale="en-US").new_page()
+    page.goto(f"{base_url}/")
+    expect(page).to_have_url(re.compile(r"/login/"))
+    page.keyboard.type(user)  # the user field has the focus
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"^http://[^/]+/(pos|dashboard)/$"))
+    return page
+
+
+def screenshot(page: Page, name: str) -> None:
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def fits(page: Page) -> bool:
+    """Nothing sticks out sideways: no horizontal scrolling."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def badge(page: Page, state: str, timeout_s: float = 60):
+    expect(page.locator("#sync-badge")).to_have_attribute("data-state", state, timeout=timeout_s * 1000)
+
+
+def scan(page: Page, code: str) -> None:
+    page.keyboard.type(code)
+    page.keyboard.press("Enter")
+
+
+def on_hand(chain: Chain, sku: str) -> Decimal:
+    return Decimal(chain.branch_stock("B001")[sku])
+
+
+def test_cashier_sells_with_the_keyboard_alone_and_sees_the_stock_drop(chain, browser):
+    milk, bananas = on_hand(chain, "LAC-LECHE-1L"), on_hand(chain, "FRU-BANANA")
+    page = logged_in(browser, chain.webs["B001"].url, "caja")
+    expect(page).to_have_url(re.compile(r"/pos/$"))
+    expect(page.locator("html")).to_have_attribute("lang", "es")  # Spanish although the browser asks for English
+    screenshot(page, "branch-pos-empty")
+
+    scan(page, MILK)
+    expect(page.locator("#basket tbody tr")).to_have_count(1)
+    scan(page, MILK)  # the same barcode again: one more of it
+    expect(page.locator('#basket input[data-sku="LAC-LECHE-1L"]')).to_have_value("2")
+    scan(page, "FRU-BANANA")  # weighed: the cursor goes to its quantity for the weight
+    expect(page.locator('#basket input[data-sku="FRU-BANANA"]')).to_be_focused()
+    page.keyboard.type("1,25")
+    page.keyboard.press("Enter")
+    expect(page.locator("#pos-search")).to_be_focused()
+    # 2 x 1,25 + 1,25 kg x 1,80 = 2,50 + 2,25
+    expect(page.locator("#pos-total")).to_have_text("$ 4,75")
+    page.keyboard.press("F4")
+    page.keyboard.press("ArrowRight")  # from cash to card
+    expect(page.locator('input[name="payment"][value="card"]')).to_be_checked()
+    screenshot(page, "branch-pos-basket")
+    assert fits(page)
+
+    page.keyboard.press("F9")
+
+    expect(page.locator("#receipt")).to_be_visible()
+    expect(page.locator("#receipt-total")).to_have_text("$ 4,75")
+    expect(page.locator("#receipt-payment")).to_have_text("Tarjeta")
+    number = page.locator("#receipt-number").inner_text()
+    assert re.fullmatch(r"#\d+", number)
+    screenshot(page, "branch-pos-receipt")
+    assert on_hand(chain, "LAC-LECHE-1L") == milk - 2
+    assert on_hand(chain, "FRU-BANANA") == bananas - Decimal("1.25")
+
+    page.keyboard.press("Enter")  # next sale
+    expect(page.locator("#receipt")).to_be_hidden()
+    page.keyboard.type("leche")  # the finder shows what the shelf holds now
+    expect(page.locator("#pos-results li").first).to_contain_text(f"{milk - 2:.0f} en stock")
+
+    page.goto(f"{chain.webs['B001'].url}/stock/?q=leche")
+    expect(page.locator('#stock tr[data-sku="LAC-LECHE-1L"] .on-hand')).to_have_text(f"{milk - 2:.0f}")
+    screenshot(page, "branch-stock")
+
+
+def test_badge_shows_head_office_unreachable_while_central_is_down_then_drains(chain, browser):
+    page = logged_in(browser, chain.webs["B001"].url, "caja")
+    badge(page, "ok")
+    chain.central_web.kill()
+    try:
+        for _ in range(3):
+            scan(page, MILK)
+            page.keyboard.press("F9")
+            expect(page.locator("#receipt")).to_be_visible()  # selling does not wait for head office
+            page.keyboard.press("Enter")
+        badge(page, "unreachable", timeout_s=30)
+        assert int(page.locator("#sync-badge").get_attribute("data-pending")) >= 3
+        expect(page.locator("#sync-badge")).to_contain_text("Casa central sin conexión")
+        screenshot(page, "branch-pos-central-down")
+    finally:
+        chain.central_web.start()
+
+    badge(page, "ok", timeout_s=60)  # no reload: the badge polls the branch
+    assert page.locator("#sync-badge").get_attribute("data-pending") == "0"
+    screenshot(page, "branch-pos-drained")
+    chain.wait_converged(timeout=30)
+
+
+def test_a_refused_sale_says_why_in_the_users_language_and_nothing_is_sold(chain, browser):
+    page = logged_in(browser, chain.webs["B001"].url, "caja")
+    page.select_option("select[name=language]", "en")
+    page.locator("#language-apply").click()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    stock = on_hand(chain, "LAC-LECHE-1L")
+    scan(page, MILK)
+    page.locator('#basket input[data-sku="LAC-LECHE-1L"]').fill(f"{stock + 1:.0f}")
+
+    page.keyboard.press("F9")
+
+    expect(page.locator("#pos-message")).to_have_text(f"Not enough LAC-LECHE-1L in stock: {stock:,.0f} available.")
+    expect(page.locator("#receipt")).to_be_hidden()
+    assert on_hand(chain, "LAC-LECHE-1L") == stock
+    screenshot(page, "branch-pos-refused-en")
+
+
+def test_staff_pages_receive_count_return_and_void_from_the_browser(chain, browser):
+    base = chain.webs["B001"].url
+    page = logged_in(browser, base, "gerente")
+    rice = on_hand(chain, "ALM-ARROZ-1K")
+
+    page.goto(f"{base}/stock/receive/")
+    page.locator("input[name=sku]").first.fill("ALM-ARROZ-1K")
+    page.locator("input[name=quantity]").first.fill("10")
+    page.get_by_role("button", name="Registrar recepción").click()
+    expect(page.locator("ul.messages")).to_contain_text("Mercadería recibida")
+    screenshot(page, "branch-receive")
+    assert on_hand(chain, "ALM-ARROZ-1K") == rice + 10
+
+    page.goto(f"{base}/stock/count/")
+    page.locator("input[name=sku]").first.fill("ALM-ARROZ-1K")
+    page.locator("input[name=counted]").first.fill("50")
+    page.get_by_role("button", name="Registrar conteo").click()
+    expect(page.locator("ul.messages")).to_contain_text("Conteo registrado")
+    screenshot(page, "branch-count")
+    assert on_hand(chain, "ALM-ARROZ-1K") == 50
+
+    sale = chain.sell("B001", "ALM-ARROZ-1K", "4").json()
+    page.goto(f"{base}/sales/")
+    screenshot(page, "branch-sales")
+    page.locator("#sale-number").fill(str(sale["number"]))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"/sales/{sale['number']}/$"))
+    page.locator("input[name='return-ALM-ARROZ-1K']").fill("1")
+    page.get_by_role("button", name="Registrar devolución").click()
+    expect(page.locator("ul.messages")).to_contain_text("Devolución registrada")
+    assert on_hand(chain, "ALM-ARROZ-1K") == 47
+    screenshot(page, "branch-sale-returned")
+
+    other = chain.sell("B001", "ALM-ARROZ-1K", "2").json()
+    page.goto(f"{base}/sales/{other['number']}/")
+    page.locator("#void-reason").fill("cliente arrepentido")
+    page.get_by_role("button", name="Anular venta").click()
+    expect(page.locator("ul.messages")).to_contain_text("anulada")
+    screenshot(page, "branch-sale-voided")
+    assert on_hand(chain, "ALM-ARROZ-1K") == 47
+
+
+@pytest.mark.parametrize("viewport", [TILL, *TABLETS], ids=lambda v: f"{v['width']}x{v['height']}")
+def test_every_branch_page_fits_the_till_and_a_tablet(chain, browser, viewport):
+    page = logged_in(browser, chain.webs["B001"].url, "gerente", viewport=viewport)
+    for path in ["/pos/", "/stock/", "/stock/receive/", "/stock/count/", "/sales/"]:
+        page.goto(f"{chain.webs['B001'].url}{path}")
+        assert fits(page), path
+    screenshot(page, f"branch-sales-{viewport['width']}x{viewport['height']}")
+
+
+def test_manager_resolves_a_discrepancy_on_the_dashboard_by_clicking(chain, browser):
+    # A store registered at head office that has never reported: reconciliation flags it.
+    chain.central.manage("register_branch", "B099")
+    chain.central.manage("reconcile", "--full")
+    [(record_id,)] = chain.central_sql(
+        "SELECT id FROM reconciliation_discrepancy WHERE branch = 'B099' AND kind = 'stale_branch'"
+    )
+    page = logged_in(browser, chain.central_web.url, "jefa")
+    expect(page).to_have_url(re.compile(r"/dashboard/$"))
+    row = page.locator(f"#discrepancy-{record_id}")
+    expect(row).to_be_visible()
+    screenshot(page, "central-dashboard")
+    assert fits(page)
+
+    row.locator("select[name=action]").select_option("resolve")
+    row.locator("input[name=note]").fill("sucursal aún no inaugurada")
+    row.get_by_role("button", name="Aplicar").click()
+
+    expect(page.locator("ul.messages")).to_contain_text(f"Discrepancia {record_id} actualizada")
+    expect(page.locator(f"#discrepancy-{record_id}")).to_have_count(0)  # the default filter shows open ones
+    screenshot(page, "central-dashboard-resolved")
+    [(status, note)] = chain.central_sql(
+        "SELECT status, resolution_note FROM reconciliation_discrepancy WHERE id = %s", record_id
+    )
+    assert (status, note) == ("resolved", "sucursal aún no inaugurada")
