@@ -2,10 +2,10 @@
 
 from decimal import Decimal
 
-from django.db.models import DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from inventory.models import Product, ReturnLine, Sale, StockLevel
+from inventory.models import Product, ReturnLine, Sale, SaleLine, StockLevel
 
 
 def product_stock_list(*, branch: str, search: str = "") -> QuerySet[Product]:
@@ -53,7 +53,13 @@ def stock_totals(*, sku: str = "") -> QuerySet:
 
 def sale_by_number(*, branch: str, number: int) -> Sale | None:
     """The sale with this ticket number (what staff read off a receipt)."""
-    return Sale.objects.filter(branch=branch, number=number).select_related("cashier").first()
+    lines = SaleLine.objects.select_related("product")
+    return (
+        Sale.objects.filter(branch=branch, number=number)
+        .select_related("cashier")
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .first()
+    )
 
 
 def sale_returned(*, sale: Sale) -> dict[str, Decimal]:

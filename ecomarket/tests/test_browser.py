@@ -67,6 +67,7 @@ def logged_in(browser, base_url: str, user: str, viewport=TILL) -> Page:
     page = browser.new_context(viewport=viewport, locale="en-US").new_page()
     page.goto(f"{base_url}/")
     expect(page).to_have_url(re.compile(r"/login/"))
+    screenshot(page, f"login-{user}")
     page.keyboard.type(user)  # the user field has the focus
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
