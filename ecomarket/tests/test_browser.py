@@ -156,6 +156,7 @@ def test_badge_shows_head_office_unreachable_while_central_is_down_then_drains(c
         badge(page, "unreachable", timeout_s=30)
         assert int(page.locator("#sync-badge").get_attribute("data-pending")) >= 3
         expect(page.locator("#sync-badge")).to_contain_text("Casa central sin conexión")
+        expect(page.locator("#sync-badge")).to_contain_text(re.compile(r"Último envío correcto: \d\d:\d\d:\d\d"))
         screenshot(page, "branch-pos-central-down")
     finally:
         chain.central_web.start()

@@ -28,6 +28,8 @@
     money: (value) => `${formats.currency} ${number(value, 2)}`,
     // As many decimals as the value needs (1,25 kg; 3 units), like the server's `quantity` filter.
     quantity: (value) => number(value, (String(value).split(".")[1] || "").replace(/0+$/, "").length),
+    clock: (iso) =>
+      new Intl.DateTimeFormat(lang, { timeStyle: "medium", timeZone: formats.time_zone }).format(new Date(iso)),
     time: (iso) =>
       new Intl.DateTimeFormat(lang, { dateStyle: "short", timeStyle: "medium", timeZone: formats.time_zone }).format(
         new Date(iso),
