@@ -154,7 +154,8 @@ def test_badge_shows_head_office_unreachable_while_central_is_down_then_drains(c
             expect(page.locator("#receipt")).to_be_visible()  # selling does not wait for head office
             page.keyboard.press("Enter")
         badge(page, "unreachable", timeout_s=30)
-        assert int(page.locator("#sync-badge").get_attribute("data-pending")) >= 3
+        # The badge polls: the count rises to the three sales waiting without a reload.
+        page.wait_for_function("Number(document.querySelector('#sync-badge').dataset.pending) >= 3", timeout=30_000)
         expect(page.locator("#sync-badge")).to_contain_text("Casa central sin conexión")
         expect(page.locator("#sync-badge")).to_contain_text(re.compile(r"Último envío correcto: \d\d:\d\d:\d\d"))
         screenshot(page, "branch-pos-central-down")
