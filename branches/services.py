@@ -3,10 +3,10 @@
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Max
 
 from branches.kick import push_soon
 from branches.models import OutboxEvent
+from ecomarket.db import scalar, table
 
 SCHEMA_VERSION = 1
 
@@ -20,7 +20,7 @@ def outbox_event_append(*, type: str, payload: dict, occurred_at: datetime) -> O
     """
     if not connection.in_atomic_block:
         raise RuntimeError("outbox_event_append must run inside the transaction of the change it records")
-    seq = (OutboxEvent.objects.aggregate(last=Max("seq"))["last"] or 0) + 1
+    seq = (scalar(f"SELECT MAX(seq) FROM {table(OutboxEvent)}", []) or 0) + 1
     event = OutboxEvent.objects.create(
         seq=seq, type=type, occurred_at=occurred_at, schema=SCHEMA_VERSION, payload=payload
     )

@@ -59,3 +59,21 @@ def rows_insert(model, objects: list, *, batch_size: int = 2000) -> None:
     ):
         for obj in objects:
             copy.write_row([field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields])
+
+
+def table(model) -> str:
+    """``model``'s table, quoted for this database, for the few hot paths written as plain SQL."""
+    from django.db import connection
+
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def scalar(sql: str, params: list):
+    """The first column of the first row ``sql`` returns, or None: for hot paths where building an ORM query costs
+    more than running it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None

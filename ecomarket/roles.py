@@ -22,7 +22,9 @@ def user_has_role(user, role: Role) -> bool:
         return False
     if user.is_superuser:
         return True
-    names = {group.name for group in user.groups.all()}
+    names = getattr(user, "_role_names", None)  # read together with the API token (ecomarket.auth)
+    if names is None:
+        names = {group.name for group in user.groups.all()}
     return role.value in names or (role == Role.CASHIER and Role.MANAGER.value in names)
 
 

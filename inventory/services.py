@@ -22,7 +22,7 @@ from rest_framework import status
 from branches.models import IncomingTransfer, OutboxEvent
 from branches.services import outbox_event_append
 from ecomarket import modes
-from ecomarket.db import rows_insert
+from ecomarket.db import rows_insert, scalar, table
 from ecomarket.errors import DomainError
 from inventory.models import (
     MovementKind,
@@ -63,14 +63,24 @@ def _fingerprint(**request) -> str:
 def _replay(model, *, pk: uuid.UUID, fingerprint: str):
     """The idempotency rule every write shares: the same id with the same body returns what was stored; the same id
     with another body is refused with 409, never merged."""
-    existing = model.objects.filter(pk=pk).first()
-    if existing is not None and existing.fingerprint != fingerprint:
+    # Nearly every call finds nothing: ask for the fingerprint alone (one plain query) before loading a row.
+    stored = scalar(f"SELECT fingerprint FROM {table(model)} WHERE id = %s", [_uuid_db(pk)])
+    if stored is None:
+        return None
+    existing = model.objects.get(pk=pk)
+    if existing.fingerprint != fingerprint:
         raise DomainError(
             "idempotency_conflict",
             f"{model._meta.verbose_name} {pk} already exists with a different body.",
             status=status.HTTP_409_CONFLICT,
         )
     return existing
+
+
+def _uuid_db(value: uuid.UUID | str) -> str:
+    """A UUID as Django stores it in this database (SQLite: 32 hex digits; PostgreSQL: its uuid type)."""
+    value = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    return value if connection.vendor == "postgresql" else value.hex
 
 
 def _products(lines: list[Line]) -> dict[str, Product]:
@@ -96,8 +106,14 @@ def _products(lines: list[Line]) -> dict[str, Product]:
 
 
 def stock_on_hand(*, branch: str, skus: list[str]) -> dict[str, Decimal]:
-    levels = StockLevel.objects.filter(branch=branch, product_id__in=skus).values_list("product_id", "on_hand")
-    return {sku: on_hand for sku, on_hand in levels}
+    with connection.cursor() as cursor:
+        placeholders = ", ".join(["%s"] * len(skus))
+        cursor.execute(
+            f"SELECT sku, on_hand FROM {table(StockLevel)} WHERE branch = %s AND sku IN ({placeholders})",
+            [branch, *skus],
+        )
+        field = StockLevel._meta.get_field("on_hand")
+        return {sku: field.to_python(on_hand) for sku, on_hand in cursor.fetchall()}
 
 
 def stock_movements_apply(
@@ -214,9 +230,7 @@ def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method:
                     )
                 oversold = True
         now = timezone.now()
-        number = (
-            Sale.objects.filter(branch=branch).order_by("-number").values_list("number", flat=True).first() or 0
-        ) + 1
+        number = (scalar(f"SELECT MAX(number) FROM {table(Sale)} WHERE branch = %s", [branch]) or 0) + 1
         priced = [
             (line, products[line.sku].price, (line.quantity * products[line.sku].price).quantize(CENT, ROUND_HALF_UP))
             for line in lines
@@ -232,10 +246,14 @@ def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method:
             fingerprint=fingerprint,
             created_at=now,
         )
-        SaleLine.objects.bulk_create(
+        sale_lines = [
             SaleLine(sale=sale, product_id=line.sku, quantity=line.quantity, unit_price=price, line_total=total)
             for line, price, total in priced
-        )
+        ]
+        SaleLine.objects.bulk_create(sale_lines)
+        # The answer is built from these: no query to read back what was just written.
+        sale._prefetched_objects_cache = {"lines": SaleLine.objects.none()}
+        sale._prefetched_objects_cache["lines"]._result_cache = sale_lines
         stock_change_record(
             event_type="sale.completed",
             payload={
