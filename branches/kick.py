@@ -8,6 +8,7 @@ still finds the events if the publish is lost (DESIGN.md §2: ``delay()`` can bl
 import logging
 import os
 import threading
+import time
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ def _ensure_thread() -> None:
 
 
 def _publisher() -> None:
+    from django.conf import settings
+
     from branches.tasks import outbox_push_task
 
     while True:
@@ -50,3 +53,7 @@ def _publisher() -> None:
             outbox_push_task.apply_async(retry=False, expires=60)
         except Exception as error:
             log.warning("could not publish outbox_push_task (the beat sweep will push): %s", error)
+        # Pacing, not synchronisation: at most one kick per interval per process. The sales committed meanwhile
+        # set the flag again and travel in the next push together, so a busy till pushes a few batches a second
+        # instead of one per sale, each taking the branch's write lock and a worker's CPU.
+        time.sleep(settings.SYNC_KICK_INTERVAL_S)

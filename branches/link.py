@@ -143,7 +143,6 @@ def outbox_push(
             if not batch:
                 break
             ids = [event.id for event in batch]
-            OutboxEvent.objects.filter(id__in=ids).update(last_attempt_at=timezone.now(), attempts=F("attempts") + 1)
             body = {
                 "branch": settings.BRANCH_CODE,
                 "events": [outbox_event_envelope(event=e, branch=settings.BRANCH_CODE) for e in batch],
@@ -162,6 +161,10 @@ def outbox_push(
             summary.sent += len(batch)
             if progress:
                 progress(len(batch))
+            if len(batch) < BATCH:
+                # Everything that was pending has gone. Sales made meanwhile kick the next push (paced by
+                # branches/kick.py), so a busy till does not keep this loop taking the write lock back to back.
+                break
         return summary
 
 
@@ -174,6 +177,10 @@ def _push_answered(*, batch: list[OutboxEvent], answer: dict, summary: PushSumma
     for event_id in parked:
         OutboxEvent.objects.filter(id=event_id).update(state=OutboxState.PARKED, last_error=troubles[str(event_id)])
     delivered = [event.id for event in batch if str(event.id) not in troubles]
+    # The attempt is counted with its outcome: one write transaction per batch, not two.
+    OutboxEvent.objects.filter(id__in=[event.id for event in batch]).update(
+        last_attempt_at=now, attempts=F("attempts") + 1
+    )
     OutboxEvent.objects.filter(id__in=delivered).update(state=OutboxState.DELIVERED, delivered_at=now, last_error="")
     missing = [seq for seq in answer.get("missing_seqs", []) if isinstance(seq, int)]
     summary.resent += OutboxEvent.objects.filter(seq__in=missing, state=OutboxState.DELIVERED).update(
@@ -188,11 +195,14 @@ def _push_answered(*, batch: list[OutboxEvent], answer: dict, summary: PushSumma
 
 @transaction.atomic
 def _push_failed(*, ids: list[uuid.UUID], error: str) -> None:
-    OutboxEvent.objects.filter(id__in=ids).update(last_error=error[:1000])
+    now = timezone.now()
+    OutboxEvent.objects.filter(id__in=ids).update(
+        last_error=error[:1000], last_attempt_at=now, attempts=F("attempts") + 1
+    )
     state = SyncState.objects.select_for_update().get(pk=1)
     state.push_failures += 1
     state.last_push_error = error[:1000]
-    state.last_push_error_at = timezone.now()
+    state.last_push_error_at = now
     state.next_push_at = state.last_push_error_at + timedelta(seconds=backoff_delay(state.push_failures))
     state.save()
     log.warning("push to central failed (%s in a row): %s", state.push_failures, error)

@@ -249,6 +249,8 @@ BRANCH_CREDENTIAL = env.str("BRANCH_CREDENTIAL", default="")
 SYNC_PUSH_SWEEP_S = env.float("SYNC_PUSH_SWEEP_S", default=5.0)
 SYNC_PULL_INTERVAL_S = env.float("SYNC_PULL_INTERVAL_S", default=10.0)
 SYNC_BACKOFF_CAP_S = env.float("SYNC_BACKOFF_CAP_S", default=15.0)
+# At most one push kick per web process per interval: sales made meanwhile go in the same push.
+SYNC_KICK_INTERVAL_S = env.float("SYNC_KICK_INTERVAL_S", default=0.25)
 STOCK_SNAPSHOT_INTERVAL_S = env.float("STOCK_SNAPSHOT_INTERVAL_S", default=3600.0)
 if IS_BRANCH:
     # `expires`: a beat message that waited longer than its own interval is dropped, so a worker that was down
