@@ -7,6 +7,7 @@ start seeing "database is locked". So every new connection is checked and refuse
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from django.db.backends.signals import connection_created
 
 SYNCHRONOUS_LEVELS = {"OFF": 0, "NORMAL": 1, "FULL": 2, "EXTRA": 3}
@@ -57,8 +58,29 @@ def rows_insert(model, objects: list, *, batch_size: int = 2000) -> None:
             f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
         ) as copy,
     ):
+        # psycopg adapts str, int, bool, Decimal, UUID and aware datetimes itself; only the fields that compute
+        # their value (auto_now...) or change its form (JSON) go through Django, whose per-value preparation was
+        # the largest part of an ingestion batch's CPU time (docs/profiles/).
+        prepared = [
+            (
+                field.attname,
+                field
+                if isinstance(field, models.JSONField)
+                or getattr(field, "auto_now", False)
+                or getattr(field, "auto_now_add", False)
+                else None,
+            )
+            for field in fields
+        ]
         for obj in objects:
-            copy.write_row([field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields])
+            copy.write_row(
+                [
+                    getattr(obj, attname)
+                    if field is None
+                    else field.get_db_prep_save(field.pre_save(obj, add=True), connection)
+                    for attname, field in prepared
+                ]
+            )
 
 
 def table(model) -> str:
