@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test chromium test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile
+.PHONY: run test chromium test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-profile
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-convergence: bench-setup
 
 bench-memory: bench-setup
 	$(BIN)/python bench/memory.py
+
+bench-profile: bench-setup
+	$(BIN)/python bench/profile.py
 
 bench-reconcile: $(STAMP)
 	$(BIN)/python bench/reconcile.py
