@@ -36,6 +36,7 @@ from inventory.models import (
     StockDocumentKind,
     StockLevel,
     StockMovement,
+    Unit,
 )
 
 CENT = Decimal("0.01")
@@ -83,12 +84,33 @@ def _uuid_db(value: uuid.UUID | str) -> str:
     return value if connection.vendor == "postgresql" else value.hex
 
 
-def _products(lines: list[Line]) -> dict[str, Product]:
+@dataclass(frozen=True)
+class CatalogEntry:
+    """What a stock write needs of a product: read with one plain query (the ORM's ``in_bulk`` took a quarter of
+    a sale's time to build)."""
+
+    sku: str
+    name: str
+    price: Decimal
+    sold_by_weight: bool
+
+
+def _products(lines: list[Line]) -> dict[str, CatalogEntry]:
     """The active products the lines name; an unknown SKU or a fraction of a unit-sold product is refused."""
-    products = Product.objects.in_bulk([line.sku for line in lines])
+    skus = [line.sku for line in lines]
+    placeholders = ", ".join(["%s"] * len(skus))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT sku, name, price, unit FROM {table(Product)} WHERE active AND sku IN ({placeholders})", skus
+        )
+        price = Product._meta.get_field("price")
+        products = {
+            sku: CatalogEntry(sku=sku, name=name, price=price.to_python(value), sold_by_weight=unit == Unit.KILOGRAM)
+            for sku, name, value, unit in cursor.fetchall()
+        }
     for index, line in enumerate(lines):
         product = products.get(line.sku)
-        if product is None or not product.active:
+        if product is None:
             raise DomainError(
                 "unknown_sku",
                 f"Unknown SKU {line.sku!r}.",
@@ -235,7 +257,7 @@ def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method:
             (line, products[line.sku].price, (line.quantity * products[line.sku].price).quantize(CENT, ROUND_HALF_UP))
             for line in lines
         ]
-        sale = Sale.objects.create(
+        sale = Sale(
             id=sale_id,
             branch=branch,
             number=number,
@@ -250,7 +272,9 @@ def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method:
             SaleLine(sale=sale, product_id=line.sku, quantity=line.quantity, unit_price=price, line_total=total)
             for line, price, total in priced
         ]
-        SaleLine.objects.bulk_create(sale_lines)
+        # Plain inserts (ecomarket.db.rows_insert): the ORM's create() and bulk_create() compile a query per call.
+        rows_insert(Sale, [sale])
+        rows_insert(SaleLine, sale_lines)
         # The answer is built from these: no query to read back what was just written.
         sale._prefetched_objects_cache = {"lines": SaleLine.objects.none()}
         sale._prefetched_objects_cache["lines"]._result_cache = sale_lines
