@@ -130,10 +130,26 @@ class Process:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+# gthread workers keep a till's connection open between requests (sync workers close it after every answer, so
+# each sale paid for a new TCP connection) and let a worker answer a stock read while another thread waits for
+# the write lock. See docs/benchmarks.md for the measurements behind these numbers.
+WEB_THREADS = 2
+WEB_KEEP_ALIVE_S = 5
+
+
 class WebServer(Process):
     """gunicorn serving one node on a loopback port."""
 
-    def __init__(self, node: Node, *, port: int | None = None, workers: int = 2, name: str = "gunicorn") -> None:
+    def __init__(
+        self,
+        node: Node,
+        *,
+        port: int | None = None,
+        workers: int = 2,
+        threads: int = WEB_THREADS,
+        keep_alive_s: int = WEB_KEEP_ALIVE_S,
+        name: str = "gunicorn",
+    ) -> None:
         self.port = port or port_free()
         argv = [
             sys.executable,
@@ -144,6 +160,12 @@ class WebServer(Process):
             f"{LOOPBACK}:{self.port}",
             "--workers",
             str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--keep-alive",
+            str(keep_alive_s),
             "--timeout",
             "60",
             "--graceful-timeout",
@@ -184,10 +206,6 @@ class CeleryWorker(Process):
             "--without-gossip",
             "--without-mingle",
         ]
-        if node.mode == "branch":
-            # Background sync yields the CPU to the tills: a sale waiting for the write lock must not also wait
-            # behind a push for a core (on a store's small box the worker shares the CPU with the POS server).
-            argv = ["nice", "-n", "10", *argv]
         super().__init__(node, argv, name)
 
 

@@ -48,11 +48,16 @@ class Profile:
     rounds: int  # how many times the whole fault schedule runs
     max_sales_per_client: int
     converge_timeout_s: float
+    # A till's pace between sales. It keeps the load going for as long as the faults take, however fast a sale
+    # is: back to back, the clients once ran out of sales before the last faults, which then had nothing to push.
+    pause_s: float = 0.1
 
 
 PROFILES = {
-    "ci": Profile("ci", clients_per_branch=2, rounds=1, max_sales_per_client=400, converge_timeout_s=120),
-    "long": Profile("long", clients_per_branch=3, rounds=6, max_sales_per_client=20_000, converge_timeout_s=300),
+    "ci": Profile("ci", clients_per_branch=2, rounds=1, max_sales_per_client=3_000, converge_timeout_s=120),
+    "long": Profile(
+        "long", clients_per_branch=3, rounds=6, max_sales_per_client=20_000, converge_timeout_s=300, pause_s=0.02
+    ),
 }
 
 
@@ -100,6 +105,7 @@ class Load:
             with self.tally.lock:
                 self.tally.tried[code] += 1
             self._sell_until_answered(code, session, sku, quantity, sale_id)
+            self.stop.wait(self.profile.pause_s)  # pacing (returns at once when the run stops)
 
     def _sell_until_answered(self, code, session, sku, quantity, sale_id) -> None:
         """Retry with the same id while the branch server is unreachable (it may be restarting): the same id can
@@ -120,6 +126,11 @@ class Load:
             return
         with self.tally.lock:
             self.tally.gave_up[code] += 1
+
+
+# How long a branch may take to show a fault's effect: a push still hanging on a blackholed link runs to its read
+# timeout (20 s), then the backoff (capped at 15 s) runs before the next attempt. 30 s was too tight (seen twice).
+FAULT_DEADLINE_S = 60
 
 
 class Faults:
@@ -146,7 +157,11 @@ class Faults:
         for code, proxy in self.chain.proxies.items():
             before = proxy.counts["cut"]
             proxy.set("cut", cuts=2, only=PUSH)
-            poll(lambda p=proxy, b=before: p.counts["cut"] >= b + 2, timeout=30, what=f"{code}: answers cut")
+            poll(
+                lambda p=proxy, b=before: p.counts["cut"] >= b + 2,
+                timeout=FAULT_DEADLINE_S,
+                what=f"{code}: answers cut",
+            )
             self.injected["answer cut after central committed"] += 2
 
     def worker_killed_mid_push(self) -> None:
@@ -190,7 +205,7 @@ class Faults:
         for code in self.chain.branch_codes:
             poll(
                 lambda c=code: not self.chain.sync_status(c)["central_reachable"],
-                timeout=30,
+                timeout=FAULT_DEADLINE_S,
                 interval=0.2,
                 what=f"{code} noticing central is down",
             )
