@@ -240,7 +240,9 @@ def changes_pull(*, max_pages: int = 100) -> PullSummary:
             try:
                 answer = _call(session, "GET", "/api/v1/sync/changes", params={"since": cursor})
             except CentralUnavailable as error:
-                SyncState.objects.filter(pk=1).update(last_pull_error=str(error)[:1000])
+                # In a transaction, so the write queues behind the tills' like every other (ecomarket/sqlite).
+                with transaction.atomic():
+                    SyncState.objects.filter(pk=1).update(last_pull_error=str(error)[:1000])
                 summary.error = str(error)
                 break
             changes = answer.get("changes", [])
