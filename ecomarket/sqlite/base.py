@@ -11,11 +11,62 @@ Connections are kept for the life of the process. With Django's default ``CONN_M
 leave for SQLite) every request opened the database again, ran the PRAGMAs and their checks (ecomarket/db.py)
 and closed it: 0.75 ms on the CI machine, a fifth of a sale's own time. A file database holds no server-side
 resources, so there is nothing to give back between requests; a positive ``CONN_MAX_AGE`` is still honoured.
+
+WAL checkpoints run beside the writers, not inside a sale. SQLite's automatic checkpoint runs in the COMMIT that
+pushes the WAL past 1,000 pages: that one sale copies the pages back into the database and fsyncs it while it
+holds the write lock, and every cashier queued behind it waits (measured in-process: commit p99 9 ms, max 18 ms,
+against p50 0.4 ms). Here each process that writes runs a passive checkpoint every ``CHECKPOINT_INTERVAL_S`` on
+its own connection (it never waits for readers or writers, and durability is untouched: a commit is durable once
+its WAL frames are fsynced, synchronous=FULL). The automatic checkpoint stays, at ``AUTOCHECKPOINT_PAGES``, as
+the safety net should the checkpointing thread fall behind.
 """
 
 import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
 
 from django.db.backends.sqlite3 import base
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_INTERVAL_S = 0.5
+AUTOCHECKPOINT_PAGES = 10_000  # ~40 MB of WAL with 4 KiB pages
+
+_checkpointers: dict[tuple[int, str], threading.Thread] = {}
+_checkpointers_guard = threading.Lock()
+
+
+def _checkpointer(path: str) -> None:
+    """Passive checkpoints of ``path`` for the life of the process. The connection is opened afresh each time, in
+    read-write mode without create: a test database deleted and made again at the same path is followed, and a
+    deleted one is never brought back as an empty file."""
+    uri = f"file:{quote(path)}?mode=rw"
+    while True:
+        time.sleep(CHECKPOINT_INTERVAL_S)
+        if not Path(path).exists():
+            continue
+        try:
+            with sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None) as connection:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            connection.close()
+        except sqlite3.Error as error:  # busy, or the file went away between the check and the open
+            log.debug("checkpoint of %s skipped: %s", path, error)
+
+
+def _checkpointer_ensure(path: str) -> None:
+    key = (os.getpid(), path)  # gunicorn forks workers after import: each process needs its own thread
+    if key in _checkpointers:
+        return
+    with _checkpointers_guard:
+        if key not in _checkpointers:
+            thread = threading.Thread(target=_checkpointer, args=(path,), name="sqlite-checkpoint", daemon=True)
+            thread.start()
+            _checkpointers[key] = thread
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -26,6 +77,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().connect()
         if not self.settings_dict["CONN_MAX_AGE"]:
             self.close_at = None  # see the module docstring: persistent unless an age is set
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        if not self.is_in_memory_db():
+            connection.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            _checkpointer_ensure(str(self.settings_dict["NAME"]))
+        return connection
 
     def _writer_lock_acquire(self) -> None:
         if self.is_in_memory_db():
