@@ -42,9 +42,16 @@ def connect_checks_install() -> None:
 
 
 @cache
-def _insert_fields(model) -> list:
-    """The fields an insert writes: every concrete field but an auto-created primary key (the database makes it)."""
-    return [field for field in model._meta.concrete_fields if not (field.primary_key and field.auto_created)]
+def _insert_plan(model, vendor: str) -> tuple[list, str]:
+    """The fields an insert writes (every concrete field but an auto-created primary key, which the database
+    makes) and the statement that writes them: COPY on PostgreSQL, a plain INSERT elsewhere. Built once per model."""
+    from django.db import connection
+
+    fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.auto_created)]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    if vendor == "postgresql":
+        return fields, f"COPY {table(model)} ({columns}) FROM STDIN"
+    return fields, f"INSERT INTO {table(model)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
 
 
 def rows_insert(model, objects: list) -> None:
@@ -58,25 +65,20 @@ def rows_insert(model, objects: list) -> None:
         return
     for obj in objects:
         obj._state.adding, obj._state.db = False, connection.alias
-    fields = _insert_fields(model)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    fields, sql = _insert_plan(model, connection.vendor)
     if connection.vendor != "postgresql":
-        # One plain INSERT run for every row: the values prepared as bulk_create prepares them, without its query
-        # compiler, which cost more than the insert on a sale's path (docs/profiles/branch-sale.txt).
-        placeholders = ", ".join(["%s"] * len(fields))
+        # The values prepared as bulk_create prepares them, without its query compiler, which cost more than the
+        # insert on a sale's path (docs/profiles/branch-sale.txt).
         with connection.cursor() as cursor:
             cursor.executemany(
-                f"INSERT INTO {table(model)} ({columns}) VALUES ({placeholders})",
+                sql,
                 [
                     [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
                     for obj in objects
                 ],
             )
         return
-    with (
-        connection.cursor() as cursor,
-        cursor.connection.cursor().copy(f"COPY {table(model)} ({columns}) FROM STDIN") as copy,
-    ):
+    with connection.cursor() as cursor, cursor.connection.cursor().copy(sql) as copy:
         # psycopg adapts str, int, bool, Decimal, UUID and aware datetimes itself; only the fields that compute
         # their value (auto_now...) or change its form (JSON) go through Django, whose per-value preparation was
         # the largest part of an ingestion batch's CPU time (docs/profiles/).

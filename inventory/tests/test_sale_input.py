@@ -1,0 +1,67 @@
+"""The plain sale body's fast validation agrees with the serializer, and leaves everything else to it."""
+
+import uuid
+
+import pytest
+
+from inventory.apis import SaleCreateApi, sale_input_plain
+
+pytestmark = pytest.mark.mode("branch")
+
+
+def _serializer_data(body: dict) -> dict:
+    serializer = SaleCreateApi.SaleCreateInputSerializer(data=body)
+    assert serializer.is_valid(), serializer.errors
+    data = dict(serializer.validated_data)
+    data["lines"] = [dict(line) for line in data["lines"]]
+    return data
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"lines": [{"sku": "BEB-AGUA-2L", "quantity": "1"}]},
+        {"lines": [{"sku": "A", "quantity": "0.001"}, {"sku": "B", "quantity": "123456789.125"}]},
+        {"lines": [{"sku": "A", "quantity": "007.50"}], "payment_method": "card"},
+        {"id": str(uuid.uuid4()), "lines": [{"sku": "A", "quantity": "2"}], "payment_method": "cash"},
+        {"id": uuid.uuid4().hex, "lines": [{"sku": "A", "quantity": "2"}]},
+    ],
+)
+def test_plain_body_validates_as_the_serializer_does(body):
+    plain = sale_input_plain(body)
+
+    assert plain == _serializer_data(body)
+    assert [str(line["quantity"]) for line in plain["lines"]] == [
+        str(line["quantity"]) for line in _serializer_data(body)["lines"]
+    ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {},
+        {"lines": []},
+        {"lines": [{"sku": "A", "quantity": 1}]},
+        {"lines": [{"sku": "A", "quantity": "1.5e3"}]},
+        {"lines": [{"sku": "A", "quantity": "0"}]},
+        {"lines": [{"sku": "A", "quantity": "-1"}]},
+        {"lines": [{"sku": "A", "quantity": "1.0001"}]},
+        {"lines": [{"sku": "A", "quantity": "1234567890"}]},
+        {"lines": [{"sku": " A", "quantity": "1"}]},
+        {"lines": [{"sku": "", "quantity": "1"}]},
+        {"lines": [{"sku": "A" * 33, "quantity": "1"}]},
+        {"lines": [{"sku": "Ñ", "quantity": "1"}]},
+        {"lines": [{"sku": "A\x00", "quantity": "1"}]},
+        {"lines": [{"sku": 7, "quantity": "1"}]},
+        {"lines": [{"sku": "A", "quantity": "1", "note": "x"}]},
+        {"lines": [{"sku": "A", "quantity": "1"}, {"sku": "A", "quantity": "2"}]},
+        {"lines": [{"sku": "A", "quantity": "1"}], "payment_method": "cheque"},
+        {"lines": [{"sku": "A", "quantity": "1"}], "id": "not-a-uuid"},
+        {"lines": [{"sku": "A", "quantity": "1"}], "id": None},
+        {"lines": [{"sku": "A", "quantity": "1"}], "extra": True},
+        {"lines": [{"sku": f"S{n}", "quantity": "1"} for n in range(201)]},
+    ],
+)
+def test_anything_else_is_left_to_the_serializer(body):
+    assert sale_input_plain(body) is None
