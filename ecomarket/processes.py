@@ -131,9 +131,10 @@ class Process:
 
 
 # gthread workers keep a till's connection open between requests (sync workers close it after every answer, so
-# each sale paid for a new TCP connection) and let a worker answer a stock read while another thread waits for
-# the write lock. See docs/benchmarks.md for the measurements behind these numbers.
-WEB_THREADS = 2
+# each sale paid for a new TCP connection). One thread each: a second thread in the same process only fought the
+# first for the GIL (bench quick runs, 8 connections, 4 workers: sales 475-555/s with one thread, 265-351/s with
+# two; see docs/benchmarks.md).
+WEB_THREADS = 1
 WEB_KEEP_ALIVE_S = 5
 
 
