@@ -2,6 +2,7 @@
 
 import hashlib
 import secrets
+from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -33,23 +34,7 @@ class HashedTokenAuthentication(TokenAuthentication):
         through the ORM (token + user, then the groups for the role check) it cost more than the sale's own reads.
         The user comes back with the fields a request uses loaded; any other field loads on first access."""
         user_model = get_user_model()
-        wanted = {"id", "username", "is_active", "is_staff", "is_superuser"}
-        # from_db() takes the values in the model's field order.
-        names = [field.attname for field in user_model._meta.concrete_fields if field.attname in wanted]
-        active = names.index("is_active")
-        tables = {
-            "token": StaffToken._meta.db_table,
-            "user": user_model._meta.db_table,
-            "user_groups": user_model.groups.through._meta.db_table,
-            "group": Group._meta.db_table,
-        }
-        quoted = {name: connection.ops.quote_name(table) for name, table in tables.items()}
-        sql = (
-            f"SELECT {', '.join('u.' + connection.ops.quote_name(n) for n in names)}, g.name "
-            f"FROM {quoted['token']} t JOIN {quoted['user']} u ON u.id = t.user_id "
-            f"LEFT JOIN {quoted['user_groups']} ug ON ug.user_id = u.id "
-            f"LEFT JOIN {quoted['group']} g ON g.id = ug.group_id WHERE t.key_hash = %s"
-        )
+        sql, names, active = _token_query(connection.vendor)
         with connection.cursor() as cursor:
             cursor.execute(sql, [token_hash(key)])
             rows = cursor.fetchall()
@@ -58,3 +43,26 @@ class HashedTokenAuthentication(TokenAuthentication):
         user = user_model.from_db(connection.alias, names, rows[0][: len(names)])
         user._role_names = {row[-1] for row in rows if row[-1]}  # read by ecomarket.roles.user_has_role
         return user, StaffToken(key_hash=token_hash(key), user=user)
+
+
+@cache
+def _token_query(vendor: str) -> tuple[str, list[str], int]:
+    """The token lookup's SQL, the user columns it reads (in the model's field order, as ``from_db`` takes them)
+    and the position of ``is_active``: built once per process, not per request."""
+    user_model = get_user_model()
+    wanted = {"id", "username", "is_active", "is_staff", "is_superuser"}
+    names = [field.attname for field in user_model._meta.concrete_fields if field.attname in wanted]
+    tables = {
+        "token": StaffToken._meta.db_table,
+        "user": user_model._meta.db_table,
+        "user_groups": user_model.groups.through._meta.db_table,
+        "group": Group._meta.db_table,
+    }
+    quoted = {name: connection.ops.quote_name(table) for name, table in tables.items()}
+    sql = (
+        f"SELECT {', '.join('u.' + connection.ops.quote_name(n) for n in names)}, g.name "
+        f"FROM {quoted['token']} t JOIN {quoted['user']} u ON u.id = t.user_id "
+        f"LEFT JOIN {quoted['user_groups']} ug ON ug.user_id = u.id "
+        f"LEFT JOIN {quoted['group']} g ON g.id = ug.group_id WHERE t.key_hash = %s"
+    )
+    return sql, names, names.index("is_active")

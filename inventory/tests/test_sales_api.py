@@ -219,3 +219,16 @@ def test_the_fast_sale_answer_matches_its_documented_serializer(shelf, cashier_c
     sale = Sale.objects.get()
 
     assert sale_body(sale) == SaleOutputSerializer(sale).data
+
+
+def test_the_fast_stock_answer_matches_its_documented_serializer(shelf, cashier_client):
+    from django.conf import settings
+
+    from inventory import selectors
+    from inventory.apis import StockOutputSerializer, stock_body
+
+    for sku in ("FRU-BANANA", "LAC-LECHE-1L"):
+        product = selectors.product_stock_get(branch=settings.BRANCH_CODE, sku=sku)
+
+        assert stock_body(product) == StockOutputSerializer(product).data
+        assert cashier_client.get(f"/api/v1/stock/{sku}").json() == StockOutputSerializer(product).data
