@@ -157,6 +157,8 @@ class WebServer(Process):
             "-m",
             "gunicorn",
             "ecomarket.wsgi:application",
+            "--config",
+            "python:ecomarket.gunicorn_conf",
             "--bind",
             f"{LOOPBACK}:{self.port}",
             "--workers",
