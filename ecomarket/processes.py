@@ -133,7 +133,10 @@ class Process:
 # gthread workers keep a till's connection open between requests (sync workers close it after every answer, so
 # each sale paid for a new TCP connection). One thread each: a second thread in the same process only fought the
 # first for the GIL (bench quick runs, 8 connections, 4 workers: sales 475-555/s with one thread, 265-351/s with
-# two; see docs/benchmarks.md).
+# two; see docs/benchmarks.md). Central keeps sync workers: a gthread worker with one thread accepts connections
+# until it holds worker_connections of them, so two ingesting branches could land on one worker and wait for each
+# other (bench/ingest.py: 7,433 events/s against 9,727-10,883 with sync workers); its requests are few and large,
+# so a new connection per request costs it nothing that matters.
 WEB_THREADS = 1
 WEB_KEEP_ALIVE_S = 5
 
@@ -163,12 +166,11 @@ class WebServer(Process):
             f"{LOOPBACK}:{self.port}",
             "--workers",
             str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--keep-alive",
-            str(keep_alive_s),
+            *(
+                ["--worker-class", "gthread", "--threads", str(threads), "--keep-alive", str(keep_alive_s)]
+                if node.mode == "branch"
+                else []
+            ),
             "--timeout",
             "60",
             "--graceful-timeout",
