@@ -173,15 +173,19 @@ def _push_answered(*, batch: list[OutboxEvent], answer: dict, summary: PushSumma
     now = timezone.now()
     troubles = {str(event_id): "conflict: central holds this id with another body" for event_id in answer["conflicts"]}
     troubles.update({item["id"]: f"rejected: {item['code']}: {item['detail']}" for item in answer["rejected"]})
+    # The attempt is counted with its outcome, in the same UPDATE: this transaction holds the branch's write lock,
+    # which every till is queuing for, so a delivered batch is one statement, not one for the attempt and one more
+    # for the outcome.
+    attempted = {"last_attempt_at": now, "attempts": F("attempts") + 1}
     parked = [event.id for event in batch if str(event.id) in troubles]
     for event_id in parked:
-        OutboxEvent.objects.filter(id=event_id).update(state=OutboxState.PARKED, last_error=troubles[str(event_id)])
+        OutboxEvent.objects.filter(id=event_id).update(
+            state=OutboxState.PARKED, last_error=troubles[str(event_id)], **attempted
+        )
     delivered = [event.id for event in batch if str(event.id) not in troubles]
-    # The attempt is counted with its outcome: one write transaction per batch, not two.
-    OutboxEvent.objects.filter(id__in=[event.id for event in batch]).update(
-        last_attempt_at=now, attempts=F("attempts") + 1
+    OutboxEvent.objects.filter(id__in=delivered).update(
+        state=OutboxState.DELIVERED, delivered_at=now, last_error="", **attempted
     )
-    OutboxEvent.objects.filter(id__in=delivered).update(state=OutboxState.DELIVERED, delivered_at=now, last_error="")
     missing = [seq for seq in answer.get("missing_seqs", []) if isinstance(seq, int)]
     summary.resent += OutboxEvent.objects.filter(seq__in=missing, state=OutboxState.DELIVERED).update(
         state=OutboxState.PENDING
