@@ -91,6 +91,56 @@ def branch() -> None:
             request()
     _measure("branch-sale", sell, MEASURED)
     _measure("branch-stock-read", read, MEASURED)
+    _write_lock_share(sell, MEASURED)
+
+
+def _write_lock_share(sell, count: int) -> None:
+    """How much of a sale runs holding the branch's write lock (the part no other till can overlap), and how much
+    of that is the commit: the lock and commit methods of our SQLite backend are timed around ``count`` sales."""
+    from ecomarket.sqlite.base import DatabaseWrapper
+
+    spent = {"held": 0.0, "commit": 0.0, "cpu": 0.0}
+    started = {}
+    acquire, release, commit = (
+        DatabaseWrapper._writer_lock_acquire,
+        DatabaseWrapper._writer_lock_release,
+        DatabaseWrapper._commit,
+    )
+
+    def timed_acquire(self):
+        acquire(self)
+        started["wall"], started["cpu"] = time.perf_counter(), time.thread_time()
+
+    def timed_release(self):
+        if self._writer_locked:
+            spent["held"] += time.perf_counter() - started["wall"]
+            spent["cpu"] += time.thread_time() - started["cpu"]
+        release(self)
+
+    def timed_commit(self):
+        begun = time.perf_counter()
+        try:
+            return commit(self)
+        finally:
+            spent["commit"] += time.perf_counter() - begun
+
+    DatabaseWrapper._writer_lock_acquire = timed_acquire
+    DatabaseWrapper._writer_lock_release = timed_release
+    DatabaseWrapper._commit = timed_commit
+    try:
+        begun = time.perf_counter()
+        for _ in range(count):
+            sell()
+        total = time.perf_counter() - begun
+    finally:
+        DatabaseWrapper._writer_lock_acquire, DatabaseWrapper._writer_lock_release = acquire, release
+        DatabaseWrapper._commit = commit
+    per = {name: value / count * 1000 for name, value in spent.items()}
+    print(
+        f"branch-sale: {total / count * 1000:.2f} ms per sale, of which {per['held']:.2f} ms holding the write lock"
+        f" ({per['cpu']:.2f} ms of CPU; the commit {per['commit']:.2f} ms)",
+        flush=True,
+    )
 
 
 def central() -> None:

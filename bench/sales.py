@@ -3,10 +3,10 @@ and branch stock read rate and latency — ours and the seed prototype's, in the
 
     .venv/bin/python bench/sales.py     (or: make bench-sales; needs `make bench-setup` once)
 
-Ours: a branch under gunicorn (BENCH_WEB_WORKERS sync workers, default 4) on SQLite (WAL, synchronous=FULL), its
-Celery worker and beat on Redis, central under gunicorn on PostgreSQL behind our fault proxy. The prototype: its
-two FastAPI services under uvicorn as written (stock raised). "Down" kills central; "blackholed" puts a listener
-that accepts and never answers where central was.
+Ours: a branch under gunicorn (BENCH_WEB_WORKERS workers, default 4, one thread each with keep-alive) on SQLite
+(WAL, synchronous=FULL), its Celery worker and beat on Redis, central under gunicorn on PostgreSQL behind our fault
+proxy. The prototype: its two FastAPI services under uvicorn as written (stock raised). "Down" kills central;
+"blackholed" puts a listener that accepts and never answers where central was.
 """
 
 import json
