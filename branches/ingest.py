@@ -350,11 +350,14 @@ def _voids_apply(*, branch: Branch, new: list) -> list[StockMovement]:
     new_voids = [sale_ref for envelope, _, sale_ref in new if envelope.type == "sale.voided"]
     if not new_sales and not new_voids:
         return []
-    waiting = list(
-        BranchEvent.objects.filter(branch=branch, type="sale.voided", applied=False).filter(
-            sale_ref__in=new_sales + new_voids
-        )
-    )
+    # Voids still waiting for their sale are few (a void normally follows its sale): read them all through their
+    # partial index and match in Python, instead of binding the batch's 500 sale ids into the query.
+    wanted = set(new_sales + new_voids)
+    waiting = [
+        void
+        for void in BranchEvent.objects.filter(branch=branch, type="sale.voided", applied=False)
+        if void.sale_ref in wanted
+    ]
     if not waiting:
         return []
     sales = {

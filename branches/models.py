@@ -151,6 +151,8 @@ class BranchEvent(models.Model):
             models.Index(fields=["branch", "sale_ref"]),
             models.Index(fields=["branch", "type", "seq"]),
             models.Index(fields=["branch", "received_at"]),  # reconciliation: what arrived since the last pass
+            # Voids waiting for their sale (branches/ingest.py: _voids_apply): a handful, found without a scan.
+            models.Index(fields=["branch"], condition=Q(applied=False), name="branch_event_waiting_void"),
         ]
 
     def __str__(self) -> str:
