@@ -137,7 +137,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self._writer_restore is not None:
             thread_id, nice = self._writer_restore
             self._writer_restore = None
-            _priority_set(thread_id, nice)  # lowering one's own priority is always allowed
+            os.setpriority(os.PRIO_PROCESS, thread_id, nice)  # lowering one's own priority is always allowed
 
     def _start_transaction_under_autocommit(self):
         self._writer_lock_acquire()
