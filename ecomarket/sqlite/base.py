@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_INTERVAL_S = 0.5
 AUTOCHECKPOINT_PAGES = 10_000  # ~40 MB of WAL with 4 KiB pages
 
-_boost_allowed: dict[int, bool] = {}  # per process: False once raising a thread's priority was refused
+_boost_refused = False  # once refused, never asked again (processes forked later have the same rights)
 _checkpointers: dict[tuple[int, str], threading.Thread] = {}
 _checkpointers_guard = threading.Lock()
 
@@ -79,22 +79,6 @@ def _checkpointer_ensure(path: str) -> None:
             _checkpointers[key] = thread
 
 
-def _priority_set(thread_id: int, nice: int) -> bool:
-    """Set one thread's nice value (Linux: a thread id names one thread). False, logged once per process, if the
-    system refuses."""
-    pid = os.getpid()
-    if _boost_allowed.get(pid) is False:
-        return False
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread_id, nice)
-    except OSError as error:  # PermissionError without CAP_SYS_NICE or a nice limit
-        _boost_allowed[pid] = False
-        log.info("the write-lock holder runs at normal priority (SQLITE_WRITER_NICE not applied: %s)", error)
-        return False
-    _boost_allowed[pid] = True
-    return True
-
-
 class DatabaseWrapper(base.DatabaseWrapper):
     _writer_lock = None
     _writer_locked = False
@@ -122,13 +106,23 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self._writer_boost()
 
     def _writer_boost(self) -> None:
+        """Raise this thread's priority to ``SQLITE_WRITER_NICE`` (Linux: a thread id names one thread) and
+        remember what to go back to; a refusal is logged once and the write goes on at normal priority."""
+        global _boost_refused
         boosted = settings.SQLITE_WRITER_NICE
-        if not boosted:
+        if not boosted or _boost_refused:
             return
         thread_id = threading.get_native_id()
         current = os.getpriority(os.PRIO_PROCESS, thread_id)
-        if boosted < current and _priority_set(thread_id, boosted):
-            self._writer_restore = (thread_id, current)
+        if boosted >= current:
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, thread_id, boosted)
+        except OSError as error:  # PermissionError without CAP_SYS_NICE or a nice limit
+            _boost_refused = True
+            log.info("the write-lock holder runs at normal priority (SQLITE_WRITER_NICE not applied: %s)", error)
+            return
+        self._writer_restore = (thread_id, current)
 
     def _writer_lock_release(self) -> None:
         if self._writer_locked:

@@ -76,7 +76,7 @@ def test_no_boost_when_turned_off(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_refused_boost_leaves_priority_alone_and_the_write_goes_through(monkeypatch, caplog):
-    monkeypatch.setattr(sqlite_base, "_boost_allowed", {})
+    monkeypatch.setattr(sqlite_base, "_boost_refused", False)
 
     def refused(*args):
         raise PermissionError(1, "Operation not permitted")
@@ -90,13 +90,13 @@ def test_a_refused_boost_leaves_priority_alone_and_the_write_goes_through(monkey
                 cursor.execute("CREATE TABLE IF NOT EXISTS boost_probe (id INTEGER)")
                 cursor.execute("INSERT INTO boost_probe VALUES (1)")
     assert nice_now() == before
-    assert pragma_count("boost_probe") == 2
+    assert row_count("boost_probe") == 2
     assert [r.message for r in caplog.records].count(
         "the write-lock holder runs at normal priority (SQLITE_WRITER_NICE not applied: [Errno 1] Operation not "
         "permitted)"
     ) == 1  # logged once per process, not once per write
 
 
-def pragma_count(table: str) -> int:
+def row_count(table: str) -> int:
     with connection.cursor() as cursor:
         return cursor.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
