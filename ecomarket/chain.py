@@ -2,6 +2,7 @@
 branches under gunicorn on SQLite, each branch with a Celery worker and beat on Redis, and a FaultProxy between
 each branch and central. Used by the end-to-end tests, the fault-injection soak and the benchmarks."""
 
+import os
 import re
 import sqlite3
 import uuid
@@ -21,14 +22,20 @@ class Chain:
         root: Path,
         *,
         branches: tuple[str, ...] = ("B001", "B002"),
-        postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
-        redis_url: str = "redis://127.0.0.1:6379",
+        postgres_url: str | None = None,
+        redis_url: str | None = None,
         first_redis_db: int = 10,
         sweep_s: float = 1.0,
         web_workers: int = 2,
         branch_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.root = root
+        # The test run's own PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL), so two runs on one machine
+        # with different ones never share a broker database.
+        postgres_url = postgres_url or os.environ.get(
+            "TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        )
+        redis_url = redis_url or os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0]
         self.postgres_url = postgres_url
         self.database = f"ecm_chain_{uuid.uuid4().hex[:10]}"
         self.web_workers = web_workers
