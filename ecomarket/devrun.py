@@ -29,6 +29,11 @@ def _saved(name: str, make) -> str:
     return path.read_text().strip()
 
 
+def web_password() -> str:
+    """A web login's password: 16 random URL-safe characters, which AUTH_PASSWORD_VALIDATORS accept."""
+    return secrets.token_urlsafe(12)
+
+
 def _staff(node: Node, saved_as: str, user: str, password: str | None, *options: str) -> str:
     """Make sure the staff user exists with this role and password; return its API token, kept under var/ (only
     its hash is in the database, so the first run's copy is the one every later run prints)."""
@@ -57,9 +62,9 @@ def prepare() -> tuple[Node, Node, dict]:
         env={**common, "BRANCH_CODE": BRANCH, "CENTRAL_URL": f"http://127.0.0.1:{CENTRAL_PORT}"},
     )
     logins = {
-        "central": ("admin", _saved("central_admin_password", lambda: secrets.token_urlsafe(12))),
-        "branch": ("gerente", _saved("branch_manager_password", lambda: secrets.token_urlsafe(12))),
-        "till": ("caja1", _saved("branch_cashier_password", lambda: secrets.token_urlsafe(12))),
+        "central": ("admin", _saved("central_admin_password", web_password)),
+        "branch": ("gerente", _saved("branch_manager_password", web_password)),
+        "till": ("caja1", _saved("branch_cashier_password", web_password)),
     }
 
     print("make run: preparing head office (var/central) ...", flush=True)

@@ -5,6 +5,7 @@ scheduled (DESIGN.md §1-§2).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -207,6 +208,35 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# ---------------------------------------------------------------------------------------------------------------
+# Authentication throttling and passwords. API credentials are throttled per (client address, credential) by
+# ecomarket.middleware.AuthFailureThrottleMiddleware (AUTH_FAILURE_LIMIT / AUTH_FAILURE_WINDOW_S, above): a valid
+# credential is always served. Login forms (the pages' /login/ and admin's) are throttled by django-axes per
+# (username, address), its attempts kept in the database and shown in admin. https://django-axes.readthedocs.io/
+# ---------------------------------------------------------------------------------------------------------------
+# How many reverse proxies (load balancer, TLS terminator) stand in front of this server. The caller's address is
+# then the X-Forwarded-For entry that many places from the right; 0 (no proxy): REMOTE_ADDR is the caller.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_COOLOFF_S = env.int("LOGIN_COOLOFF_S", default=900)
+INSTALLED_APPS += ["axes"]
+# Innermost, so it sees the login view's outcome; it answers a locked-out login with ecomarket.views.login_locked_out.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["ecomarket.auth.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_S)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "ecomarket.middleware.client_address"
+AXES_LOCKOUT_CALLABLE = "ecomarket.views.login_locked_out"
+AXES_RESET_ON_SUCCESS = True
+# Checked by staff_user_create (create_staff --password), Django admin's password forms and changepassword.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 
 # ---------------------------------------------------------------------------------------------------------------
 # Celery. Embedded default: kombu's filesystem transport under DATA_DIR (no server to install). Production sets
