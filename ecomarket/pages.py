@@ -25,6 +25,7 @@ REFUSALS = {
     "not_found": _("No such sale at this branch."),
     "idempotency_conflict": _("This form was already sent with other values; reload the page and try again."),
     "invalid": _("Check the values entered."),
+    "busy": _("Nothing was saved. Wait a few seconds and try again."),  # the write lock's 503 (ecomarket.errors)
 }
 
 
