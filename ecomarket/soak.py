@@ -8,7 +8,8 @@ worker and beat on Redis and a FaultProxy between it and central. POS clients se
 (each sale with a client-chosen id, retried with the same id after a network error, as a real till would), while
 the fault schedule kills and restarts central, blackholes and heals each link, cuts answers after central
 committed, SIGKILLs a worker mid-push and a branch server mid-load, terminates central's database connections
-mid-ingest and flushes the broker. Then everything heals, the outboxes drain, and the checks run:
+mid-ingest, flushes the broker and has a stale credential fail authentication 50 times from the tills' own
+address at central and at each branch. Then everything heals, the outboxes drain, and the checks run:
 
 - every sale that got a 2xx is stored at its branch, and exactly once at central;
 - central's on-hand equals each branch's for every SKU;
@@ -131,6 +132,7 @@ class Load:
 # How long a branch may take to show a fault's effect: a push still hanging on a blackholed link runs to its read
 # timeout (20 s), then the backoff (capped at 15 s) runs before the next attempt. 30 s was too tight (seen twice).
 FAULT_DEADLINE_S = 60
+STORM_ATTEMPTS = 50
 
 
 class Faults:
@@ -201,6 +203,22 @@ class Faults:
             redis.Redis.from_url(url).flushdb()
         self.injected["broker flushed (queued messages lost)"] += 1
 
+    def credentials_stormed(self) -> None:
+        """A client with a stale credential keeps failing authentication from the very address every till and push
+        comes from (loopback here, the load balancer in production): it is throttled, and the valid callers at
+        that address, whose sales the checks count, go on being served."""
+        targets = [(f"{self.chain.central_web.url}/api/v1/sync/changes", "Branch ecb_rotated-away")]
+        targets += [
+            (f"{self.chain.webs[code].url}/api/v1/stock", "Token rotated-away") for code in self.chain.branch_codes
+        ]
+        for url, header in targets:
+            with requests.Session() as client:
+                client.headers["Authorization"] = header
+                answers = Counter(client.get(url, timeout=10).status_code for _ in range(STORM_ATTEMPTS))
+            if set(answers) - {401, 429}:
+                raise RuntimeError(f"a failing credential at {url} was answered {dict(answers)}")
+            self.injected[f"{STORM_ATTEMPTS} failed authentications from the tills' own address"] += 1
+
     def _wait_until_branches_notice(self) -> None:
         for code in self.chain.branch_codes:
             poll(
@@ -219,6 +237,7 @@ class Faults:
             self.database_connections_terminated,
             self.branch_server_killed,
             self.broker_flushed,
+            self.credentials_stormed,
             self.central_restart,
         ):
             self.log(f"fault: {step.__name__}")
