@@ -35,7 +35,8 @@ def _runtime_venv() -> Path:
     venv = ROOT / "var" / f"deploy-venv-{hashlib.sha256(files).hexdigest()[:12]}"
     stamp = venv / ".installed"
     if not stamp.exists():
-        shutil.rmtree(venv, ignore_errors=True)
+        for stale in venv.parent.glob("deploy-venv-*"):  # made from other requirements
+            shutil.rmtree(stale, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run(
             [venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
@@ -145,6 +146,9 @@ def test_systemd_units_order_restart_and_stop_the_way_production_needs(mode):
         if mode == "branch":
             assert units[name]["Service"]["LimitNICE"] == "-10", name  # the SQLite writer boost
     assert "python:ecomarket.gunicorn_conf" in units["ecomarket-web"]["Service"]["ExecStart"]
+    # Inactive once done, so restarting the services runs the new release's migrations first.
+    assert units["ecomarket-migrate"]["Service"]["Type"] == "oneshot"
+    assert "RemainAfterExit" not in units["ecomarket-migrate"]["Service"]
     if mode == "central":
         assert "install_schedule" in units["ecomarket-migrate"]["Service"]["ExecStart"]
 
