@@ -45,7 +45,11 @@ def _session() -> requests.Session:
     session = requests.Session()
     session.headers["Authorization"] = f"Branch {settings.BRANCH_CREDENTIAL}"
     session.headers["User-Agent"] = f"ecomarket-branch/{settings.BRANCH_CODE}"
-    session.trust_env = False  # never route a loopback call through a proxy from the environment
+    # HTTPS_PROXY / NO_PROXY / REQUESTS_CA_BUNDLE from the environment: a store behind a corporate proxy (off for a
+    # central on this machine, so a proxy meant for the internet never sees a loopback call).
+    session.trust_env = settings.CENTRAL_TRUST_ENV
+    if settings.CENTRAL_CA_BUNDLE:
+        session.verify = settings.CENTRAL_CA_BUNDLE  # head office's certificate signed by the chain's private CA
     return session
 
 

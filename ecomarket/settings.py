@@ -4,9 +4,11 @@ Every variable read here is listed in ``.env.example``. ``ECOMARKET_MODE`` selec
 scheduled (DESIGN.md §1-§2).
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -16,6 +18,12 @@ from ecomarket.modes import Mode, mode_parse
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# A `.env` file (the format of .env.example: KEY=value, no inline comments) is read when present; variables already
+# in the environment win. ENV_FILE names another file; empty reads none (`make run` and the tests set it so, and a
+# production .env in the checkout never leaks into them).
+ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Mode and identity
@@ -38,8 +46,11 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 # Security. SECRET_KEY has no default: `make run` and the test suite make their own, production must set one.
 # ---------------------------------------------------------------------------------------------------------------
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set (see .env.example); `make run` generates one under var/.")
+if not SECRET_KEY or SECRET_KEY == "change-me":
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a long random value (see .env.example; e.g. "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`); `make run` generates one under var/."
+    )
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -52,6 +63,26 @@ CSRF_COOKIE_HTTPONLY = False  # the POS page reads it to send X-CSRFToken
 _SERVER_NAME = BRANCH_CODE.lower() if IS_BRANCH else "central"
 SESSION_COOKIE_NAME = f"ecomarket_{_SERVER_NAME}_session"
 CSRF_COOKIE_NAME = f"ecomarket_{_SERVER_NAME}_csrftoken"
+
+# HTTPS behind a reverse proxy (deploy/nginx/). The proxy terminates TLS and says so in X-Forwarded-Proto; only
+# trust that header when a proxy you run sets it (and strips it from clients), or any client could claim HTTPS.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secure-proxy-ssl-header
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Served to people over HTTPS: cookies only travel encrypted, plain HTTP is redirected, browsers remember (HSTS).
+# Health and metrics stay reachable over plain HTTP on the box itself (probes and scrapers talk to gunicorn).
+HTTPS = env.bool("HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=31_536_000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading binds the whole domain to HTTPS in every browser for months: the domain's owner decides it.
+SECURE_HSTS_PRELOAD = env.bool("HSTS_PRELOAD", default=False)
+# Every page: scripts, styles, images and connections only from this server (ecomarket/csp.py); the API docs page
+# widens it for what Swagger UI needs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+)
 AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)
 AUTH_FAILURE_WINDOW_S = env.int("AUTH_FAILURE_WINDOW_S", default=300)
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
@@ -84,6 +115,7 @@ if IS_CENTRAL:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ecomarket.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "ecomarket.middleware.UnprintableInputMiddleware",
     "ecomarket.middleware.AuthFailureThrottleMiddleware",
@@ -130,7 +162,10 @@ SQLITE_SYNCHRONOUS = env.str("SQLITE_SYNCHRONOUS", default="FULL").upper()
 # without either the boost is skipped and logged once.
 SQLITE_WRITER_NICE = env.int("SQLITE_WRITER_NICE", default=-10)
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+# An empty DATABASE_URL (as .env.example leaves it) means the default, not a database without an engine.
+DATABASES = {
+    "default": environ.Env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite backend, with writers queued on a kernel file lock (see ecomarket/sqlite/base.py).
     DATABASES["default"]["ENGINE"] = "ecomarket.sqlite"
@@ -248,12 +283,15 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = DATA_DIR / "broker" / "queue"
     _processed = DATA_DIR / "broker" / "processed"
-    for _folder in (_queue, _processed):
+    # kombu's default control folder is "control" relative to the working directory: in the checkout.
+    _control = DATA_DIR / "broker" / "control"
+    for _folder in (_queue, _processed, _control):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue),
         "data_folder_out": str(_queue),
         "processed_folder": str(_processed),
+        "control_folder": str(_control),
         "store_processed": False,
     }
 else:
@@ -279,6 +317,24 @@ if IS_CENTRAL:
 # The link from a branch to head office (branch mode). Pushes start on commit; the sweep catches what was missed.
 # ---------------------------------------------------------------------------------------------------------------
 CENTRAL_URL = env.str("CENTRAL_URL", default="http://127.0.0.1:8000")
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# A store behind a corporate proxy reaches head office through HTTPS_PROXY (and NO_PROXY, REQUESTS_CA_BUNDLE) from
+# the environment; a central on this machine is never reached through one. Empty means that default.
+CENTRAL_TRUST_ENV = (
+    env.bool("CENTRAL_TRUST_ENV") if env.str("CENTRAL_TRUST_ENV", default="") else not _loopback(CENTRAL_URL)
+)
+# The chain's private CA, when head office's certificate is not signed by a public one (PEM file). Empty: the
+# system's CAs, or REQUESTS_CA_BUNDLE when CENTRAL_TRUST_ENV.
+CENTRAL_CA_BUNDLE = env.str("CENTRAL_CA_BUNDLE", default="")
 BRANCH_CREDENTIAL = env.str("BRANCH_CREDENTIAL", default="")
 SYNC_PUSH_SWEEP_S = env.float("SYNC_PUSH_SWEEP_S", default=5.0)
 SYNC_PULL_INTERVAL_S = env.float("SYNC_PULL_INTERVAL_S", default=10.0)

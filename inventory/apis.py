@@ -9,10 +9,11 @@ from django.db.models import prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecomarket.api import ERRORS, input_valid
+from ecomarket.api import ERRORS, cursor_page, input_valid
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
 from inventory import selectors, services
@@ -358,18 +359,22 @@ class StockCountApi(APIView):
         return _document_response(document, created)
 
 
-class StockListApi(APIView):
+class StockListApi(ListAPIView):
     permission_classes = [IsCashier]
+    serializer_class = StockOutputSerializer
+    pagination_class = cursor_page("sku")
 
     @extend_schema(
         operation_id="stock_list",
         parameters=[OpenApiParameter("search", str, description="SKU, barcode or part of the name")],
         responses={200: StockOutputSerializer(many=True), **ERRORS},
     )
-    def get(self, request):
-        search = request.query_params.get("search", "")[:64]
-        products = selectors.product_stock_list(branch=settings.BRANCH_CODE, search=search)
-        return Response(StockOutputSerializer(products, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        search = self.request.query_params.get("search", "")[:64]
+        return selectors.product_stock_list(branch=settings.BRANCH_CODE, search=search)
 
 
 class StockDetailApi(APIView):
@@ -453,19 +458,22 @@ class InventoryRowSerializer(serializers.Serializer):
     on_hand = _quantity_field()
 
 
-class InventoryApi(APIView):
+class InventoryApi(ListAPIView):
     permission_classes = [IsManager]
+    serializer_class = InventoryRowSerializer
+    pagination_class = cursor_page("id")
 
     @extend_schema(
         operation_id="inventory_list",
         parameters=[OpenApiParameter("branch", str), OpenApiParameter("sku", str)],
         responses={200: InventoryRowSerializer(many=True), **ERRORS},
     )
-    def get(self, request):
-        levels = selectors.stock_levels_list(
-            branch=request.query_params.get("branch", ""), sku=request.query_params.get("sku", "")
-        )
-        return Response(InventoryRowSerializer(levels, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.stock_levels_list(branch=params.get("branch", ""), sku=params.get("sku", ""))
 
 
 class InventoryTotalsApi(APIView):

@@ -2,10 +2,11 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecomarket.api import ERRORS, input_valid, whole_number
+from ecomarket.api import ERRORS, cursor_page, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsManager
 from reconciliation import selectors, services
@@ -80,8 +81,10 @@ def _get(model, pk: str):
     return record
 
 
-class DiscrepancyListApi(APIView):
+class DiscrepancyListApi(ListAPIView):
     permission_classes = [IsManager]
+    serializer_class = DiscrepancyOutputSerializer
+    pagination_class = cursor_page("-id")  # newest first, as first_detected_at; one pass stamps many alike
 
     @extend_schema(
         operation_id="discrepancy_list",
@@ -93,8 +96,11 @@ class DiscrepancyListApi(APIView):
         ],
         responses={200: DiscrepancyOutputSerializer(many=True), **ERRORS},
     )
-    def get(self, request):
-        params = request.query_params
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
         try:
             since = selectors.since_parse(params.get("since", ""))
         except ValueError as error:
@@ -104,10 +110,9 @@ class DiscrepancyListApi(APIView):
                 raise DomainError(
                     "invalid", f"{name} must be one of {', '.join(allowed)}.", fields={name: ["Invalid."]}
                 )
-        records = selectors.discrepancy_list(
+        return selectors.discrepancy_list(
             branch=params.get("branch", ""), kind=params.get("kind", ""), status=params.get("status", ""), since=since
-        ).prefetch_related("actions")[:1000]
-        return Response(DiscrepancyOutputSerializer(records, many=True).data)
+        ).prefetch_related("actions")
 
 
 class DiscrepancyActApi(APIView):
@@ -138,8 +143,10 @@ class DiscrepancyActApi(APIView):
         return Response(DiscrepancyOutputSerializer(record).data)
 
 
-class OversellCaseListApi(APIView):
+class OversellCaseListApi(ListAPIView):
     permission_classes = [IsManager]
+    serializer_class = OversellCaseOutputSerializer
+    pagination_class = cursor_page("-id")
 
     @extend_schema(
         operation_id="oversell_case_list",
@@ -149,11 +156,14 @@ class OversellCaseListApi(APIView):
         ],
         responses={200: OversellCaseOutputSerializer(many=True), **ERRORS},
     )
-    def get(self, request):
-        cases = selectors.oversell_case_list(
-            branch=request.query_params.get("branch", ""), status=request.query_params.get("status", "")
-        ).prefetch_related("actions")[:1000]
-        return Response(OversellCaseOutputSerializer(cases, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.oversell_case_list(
+            branch=params.get("branch", ""), status=params.get("status", "")
+        ).prefetch_related("actions")
 
 
 class OversellCaseActApi(APIView):

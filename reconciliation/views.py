@@ -1,17 +1,19 @@
 """Central only: the managers' dashboard (server-rendered, offline-safe)."""
 
 import csv
+import re
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
-from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from branches.models import Branch
-from ecomarket.pages import role_required
+from ecomarket.pages import first_rows, redirect_back, role_required
 from ecomarket.roles import Role
 from reconciliation import charts, selectors, services
 from reconciliation.apis import DiscrepancyOutputSerializer
@@ -35,7 +37,7 @@ def _filters(request) -> dict:
 @manager_required
 def dashboard(request):
     filters = _filters(request)
-    records = selectors.discrepancy_list(**filters)[:500]
+    records = first_rows(selectors.discrepancy_list(**filters), 500)
     context = {
         "filters": filters,
         "branches": Branch.objects.order_by("code"),
@@ -44,7 +46,7 @@ def dashboard(request):
         "health": selectors.branch_health(),
         "by_kind": {DiscrepancyKind(kind).label: row for kind, row in selectors.open_by_kind_and_branch().items()},
         "discrepancies": records,
-        "cases": selectors.oversell_case_list(branch=filters["branch"], status="unresolved")[:200],
+        "cases": first_rows(selectors.oversell_case_list(branch=filters["branch"], status="unresolved"), 200),
         "resolutions": OversellResolution.choices,
         "per_day_chart": mark_safe(
             charts.bar_chart(selectors.discrepancies_per_day(), title=_("Discrepancies found per day"))
@@ -54,27 +56,48 @@ def dashboard(request):
     return render(request, "reconciliation/dashboard.html", context)
 
 
-def _cell(value) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (a note starting with "=" stays text)."""
+# A number as the API writes it ("-5.000"): a spreadsheet reads it as a number, not a formula.
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _cell(value, *, decimal_comma: bool) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (a note starting with "=", "+", "-", "@", a tab or a
+    carriage return gets a leading "'" and stays text); numbers keep their sign, with a decimal comma in Spanish."""
     text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") and not text[1:2].isdigit() else text
+    if _PLAIN_NUMBER.fullmatch(text):
+        return text.replace(".", ",") if decimal_comma and isinstance(value, Decimal) else text
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # The API's fields, less the nested ones a spreadsheet cannot hold.
 CSV_COLUMNS = [name for name in DiscrepancyOutputSerializer.Meta.fields if name not in ("detail", "actions")]
 
 
+class _Line:
+    """csv.writer writes to this and gets the line back, so each row can be streamed as soon as it is made."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
 @require_GET
 @manager_required
 def discrepancies_csv(request):
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    """Every discrepancy the filters match, streamed row by row (no size limit, little memory). UTF-8 with a BOM so
+    spreadsheets detect the encoding; in Spanish ";" between cells and a decimal comma, as a Spanish-locale
+    spreadsheet expects (its "," is the decimal separator)."""
+    spanish = get_language().startswith("es")
+    writer = csv.writer(_Line(), delimiter=";" if spanish else ",")
+    records = selectors.discrepancy_list(**_filters(request))
+
+    def rows():
+        yield "\ufeff" + writer.writerow(CSV_COLUMNS)
+        for record in records.iterator(chunk_size=2000):
+            values = [getattr(record, "branch_id" if column == "branch" else column) for column in CSV_COLUMNS]
+            yield writer.writerow([_cell(value, decimal_comma=spanish) for value in values])
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="discrepancies.csv"'
-    writer = csv.writer(response)
-    writer.writerow(CSV_COLUMNS)
-    for record in selectors.discrepancy_list(**_filters(request)).iterator():
-        writer.writerow(
-            [_cell(getattr(record, "branch_id" if column == "branch" else column)) for column in CSV_COLUMNS]
-        )
     return response
 
 
@@ -87,7 +110,7 @@ def discrepancy_act(request, discrepancy_id: int):
             delta = Decimal(request.POST["delta"])
         except InvalidOperation:
             messages.error(request, _("The adjustment must be a number."))
-            return redirect(request.POST.get("next") or "dashboard")
+            return redirect_back(request, "dashboard")
     try:
         services.discrepancy_act(
             discrepancy_id=discrepancy_id,
@@ -99,7 +122,7 @@ def discrepancy_act(request, discrepancy_id: int):
         messages.success(request, _("Discrepancy %(id)s updated.") % {"id": discrepancy_id})
     except services.ActionRefused as refusal:
         messages.error(request, str(refusal))
-    return redirect(request.POST.get("next") or "dashboard")
+    return redirect_back(request, "dashboard")
 
 
 @require_POST
@@ -116,4 +139,4 @@ def oversell_case_act(request, case_id: int):
         messages.success(request, _("Oversell case %(id)s updated.") % {"id": case_id})
     except services.ActionRefused as refusal:
         messages.error(request, str(refusal))
-    return redirect(request.POST.get("next") or "dashboard")
+    return redirect_back(request, "dashboard")

@@ -36,8 +36,9 @@
 
   // ---- finding products ----
   async function find(term) {
-    const { status, body } = await shop.api(`${text.stockUrl}?search=${encodeURIComponent(term)}`);
-    return status === 200 && Array.isArray(body) ? body : [];
+    // The stock list is paginated ({"next", "results"}); the till shows the first 30 matches.
+    const { status, body } = await shop.api(`${text.stockUrl}?page_size=30&search=${encodeURIComponent(term)}`);
+    return status === 200 && body && Array.isArray(body.results) ? body.results : [];
   }
 
   function showResults(products) {
