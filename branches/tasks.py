@@ -5,6 +5,7 @@ just one more event."""
 from celery import shared_task
 
 from branches import link
+from branches.backup import branch_backup_create
 from inventory.services import stock_snapshot_record
 
 
@@ -26,3 +27,10 @@ def stock_snapshot_task() -> int:
     event = stock_snapshot_record()
     link.outbox_push()
     return event.seq
+
+
+@shared_task(ignore_result=True)
+def branch_backup_task() -> str:
+    """Take the scheduled online backup. Safe to run twice: each run writes its own consistent copy, and only the
+    newest BACKUP_KEEP are kept."""
+    return str(branch_backup_create())
