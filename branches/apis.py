@@ -129,6 +129,27 @@ class SyncChangesApi(BranchOnlyApi):
         )
 
 
+class SyncCatalogApi(BranchOnlyApi):
+    class SyncCatalogOutputSerializer(serializers.Serializer):
+        products = serializers.ListField(child=serializers.DictField())
+        next_after = serializers.CharField()
+        more = serializers.BooleanField()
+        newest_change_id = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="sync_catalog",
+        parameters=[OpenApiParameter("after", str, description="return products with a SKU after this ('' first)")],
+        responses={200: SyncCatalogOutputSerializer, **ERRORS},
+        description="The whole catalog as it stands, by SKU, for a branch rebuilt from nothing (each product as a "
+        "`product` change carries it), and the change feed's newest id to pull from afterwards.",
+    )
+    def get(self, request):
+        after = request.query_params.get("after", "")
+        if len(after) > 32:
+            raise DomainError("invalid", "after is a SKU (at most 32 characters).", fields={"after": ["Too long."]})
+        return Response(selectors.catalog_page(after=after))
+
+
 class SyncStatusApi(APIView):
     permission_classes = [IsCashier]
 

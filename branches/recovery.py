@@ -23,6 +23,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -128,7 +129,7 @@ def recovery_run(
             ).values_list("sku", flat=True)
         )
         if missing:
-            catalog_catch_up(session=session)
+            catalog_restore(session=session)
             still = missing - set(Product.objects.filter(sku__in=missing).values_list("sku", flat=True))
             if still:
                 raise RecoveryError(f"central's events name SKUs not in this branch's catalog: {sorted(still)[:5]}")
@@ -253,32 +254,61 @@ def _sale_number_free(number, *, sale_id) -> None:
 # Catalog and change feed, for a box rebuilt from nothing
 # ----------------------------------------------------------------------------------------------------------------
 
-# What a new box takes from the feed's history: the current catalog, transfers and recount requests. Adjustments
-# and resend requests are not applied again: their effect is in the branch's own events, replayed from central.
-REBUILD_KINDS = {"product", "transfer", "recount"}
+# What a new box takes from the feed's history besides the catalog: transfers and recount requests. Adjustments and
+# resend requests are not applied again: their effect is in the branch's own events, replayed from central.
+REBUILD_KINDS = {"transfer", "recount"}
 
 
-def catalog_catch_up(*, session=None, move_cursor: bool = False, progress: Callable[[int], None] | None = None) -> int:
-    """Read the whole change feed and apply its catalog, transfer and recount changes (each idempotent: update or
-    create by key). With ``move_cursor`` the pull cursor is set to the feed's end, so the regular pull starts
-    after the history a rebuilt box has just taken in. Holds the pull lock, so no pull applies the same page."""
+def catalog_restore(*, session=None, progress: Callable[[int], None] | None = None) -> int:
+    """Take central's whole catalog (``GET /api/v1/sync/catalog``), creating or updating each product. Idempotent.
+    Returns the feed's newest change id as central answered it before the catalog was read."""
+    session = session or link._session()
+    after, newest = "", None
+    while True:
+        answer = link._call(session, "GET", "/api/v1/sync/catalog", params={"after": after})
+        newest = answer["newest_change_id"] if newest is None else newest
+        with transaction.atomic():
+            for product in answer["products"]:
+                Product.objects.update_or_create(
+                    sku=product["sku"],
+                    defaults={
+                        "name": product["name"],
+                        "unit": product["unit"],
+                        "price": Decimal(product["price"]),
+                        "barcode": product.get("barcode", ""),
+                        "active": product.get("active", True),
+                    },
+                )
+        if progress:
+            progress(len(answer["products"]))
+        if not answer["more"]:
+            return newest
+        after = answer["next_after"]
+
+
+def feed_history_apply(*, until: int, session=None, progress: Callable[[int], None] | None = None) -> int:
+    """For a box rebuilt from nothing: apply the transfers and recount requests of the change feed up to change
+    ``until`` and set the pull cursor there, so the regular pull starts after the history just taken in. Holds the
+    pull lock, so no pull applies the same changes meanwhile."""
     session = session or link._session()
     applied = 0
     with link._exclusive("pull") as ours:
         if not ours:
-            raise RecoveryError("a pull is running; try again")
+            raise RecoveryError("a pull is running; stop the branch's worker first")
         cursor = 0
-        while True:
+        while cursor < until:
             answer = link._call(session, "GET", "/api/v1/sync/changes", params={"since": cursor})
-            changes = [change for change in answer.get("changes", []) if change["kind"] in REBUILD_KINDS]
+            page = [change for change in answer.get("changes", []) if change["id"] <= until]
             with transaction.atomic():
-                for change in changes:
-                    link._change_apply(change)
-                if move_cursor:
-                    SyncState.objects.filter(pk=1).update(pull_cursor=int(answer["next_cursor"]))
-            applied += len(changes)
+                for change in page:
+                    if change["kind"] in REBUILD_KINDS:
+                        link._change_apply(change)
+                        applied += 1
+                cursor = page[-1]["id"] if page else until
+                SyncState.objects.filter(pk=1).update(pull_cursor=cursor)
             if progress:
-                progress(len(answer.get("changes", [])))
-            if not answer.get("changes"):
-                return applied
-            cursor = int(answer["next_cursor"])
+                progress(len(page))
+            if not page:
+                break
+        SyncState.objects.filter(pk=1).update(pull_cursor=until)
+    return applied

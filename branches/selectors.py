@@ -3,10 +3,10 @@ a branch's own events, for its recovery."""
 
 from datetime import UTC
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
-from branches.models import Branch, BranchEvent, IncomingTransfer, RecountRequest
-from inventory.models import StockDocument, StockDocumentKind
+from branches.models import Branch, BranchEvent, Change, IncomingTransfer, RecountRequest
+from inventory.models import Product, StockDocument, StockDocumentKind
 
 
 def transfers_in_transit() -> QuerySet[IncomingTransfer]:
@@ -73,4 +73,23 @@ def branch_events_page(*, branch: Branch, after: int, limit: int = EVENTS_PAGE) 
         "high_water_seq": branch.high_water_seq,
         "max_seq_seen": branch.max_seq_seen,
         "last_sale_number": number if isinstance(number, int) else 0,
+    }
+
+
+CATALOG_PAGE = 1000
+
+
+def catalog_page(*, after: str, limit: int = CATALOG_PAGE) -> dict:
+    """Central's catalog by SKU after ``after``, each product as the change feed carries it, and the feed's
+    newest change id (read first: a product changed meanwhile is in the feed after it, so a branch that pulls from
+    there misses nothing). Central mode; read only."""
+    from branches.feed import product_payload
+
+    newest = Change.objects.aggregate(newest=Max("id"))["newest"] or 0
+    products = list(Product.objects.filter(sku__gt=after).order_by("sku")[:limit])
+    return {
+        "products": [product_payload(product) for product in products],
+        "next_after": products[-1].sku if products else after,
+        "more": len(products) == limit,
+        "newest_change_id": newest,
     }

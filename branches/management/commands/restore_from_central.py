@@ -12,7 +12,7 @@ from inventory.models import Product
 class Command(BaseCommand):
     help = (
         "Branch: rebuild a new, empty box from central: the catalog, transfers and recount requests from the change "
-        "feed (its cursor set to the feed's end), then every event this branch delivered, replayed with its "
+        "feed (its cursor set to the feed's newest change), then every event this branch delivered, replayed with its "
         "original ids, seqs and sale numbers, which rebuilds sales, documents and on-hand. Staff accounts are "
         "not at central: create them again with create_staff."
     )
@@ -25,14 +25,17 @@ class Command(BaseCommand):
                 "this database already holds events; restore_from_central only fills an empty one "
                 "(a branch restored from a backup recovers the rest by itself: manage.py restore FILE)"
             )
-        with tqdm(unit="change", desc="catalog", file=self.stderr._out) as bar:
-            try:
-                applied = recovery.catalog_catch_up(move_cursor=True, progress=bar.update)
-            except (link.CentralUnavailable, recovery.RecoveryError) as error:
-                raise CommandError(f"could not read central's change feed: {error}") from error
+        link.sync_state()
+        try:
+            with tqdm(unit="product", desc="catalog", file=self.stderr._out) as bar:
+                newest = recovery.catalog_restore(progress=bar.update)
+            with tqdm(total=newest, unit="change", desc="change feed", file=self.stderr._out) as bar:
+                applied = recovery.feed_history_apply(until=newest, progress=bar.update)
+        except (link.CentralUnavailable, recovery.RecoveryError) as error:
+            raise CommandError(f"could not read the catalog or change feed from central: {error}") from error
         self.stdout.write(
-            f"catalog: {Product.objects.count()} products, {applied} change(s) applied, "
-            f"feed cursor {link.sync_state().pull_cursor}"
+            f"catalog: {Product.objects.count()} products; {applied} transfer(s) and recount request(s); "
+            f"change feed cursor {link.sync_state().pull_cursor}"
         )
         SyncState.objects.filter(pk=1).update(recovery_state=RecoveryState.CHECK)
         recover_from_central(self)
