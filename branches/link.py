@@ -42,7 +42,7 @@ BACKOFF_BASE_S = 1.0
 
 
 class CentralUnavailable(Exception):
-    pass
+    status: int | None = None  # central's HTTP status, when it answered at all
 
 
 class CentralRefused(CentralUnavailable):
@@ -83,9 +83,13 @@ def _call(session: requests.Session, method: str, path: str, **kwargs) -> dict:
     except requests.RequestException as error:
         raise CentralUnavailable(f"{error.__class__.__name__}: {error}") from error
     if _refused(response):
-        raise CentralRefused(f"HTTP {response.status_code}: {response.text[:300]}")
+        refused = CentralRefused(f"HTTP {response.status_code}: {response.text[:300]}")
+        refused.status = response.status_code
+        raise refused
     if response.status_code != 200:
-        raise CentralUnavailable(f"HTTP {response.status_code}: {response.text[:300]}")
+        unavailable = CentralUnavailable(f"HTTP {response.status_code}: {response.text[:300]}")
+        unavailable.status = response.status_code
+        raise unavailable
     try:
         return response.json()
     except ValueError as error:

@@ -78,8 +78,17 @@ def _unknown_events(events: list[dict]) -> bool:
     return len(ids) > OutboxEvent.objects.filter(id__in=ids).count()
 
 
+class CentralCannotTell(Exception):
+    """Central does not serve its branches' events back (a central older than this branch: upgrade it first)."""
+
+
 def _page(session, after: int) -> dict:
-    return link._call(session, "GET", "/api/v1/sync/events", params={"after": after, "limit": PAGE})
+    try:
+        return link._call(session, "GET", "/api/v1/sync/events", params={"after": after, "limit": PAGE})
+    except link.CentralUnavailable as error:
+        if error.status in (404, 405):
+            raise CentralCannotTell(str(error)) from error
+        raise
 
 
 def recovery_run(
@@ -94,6 +103,19 @@ def recovery_run(
     session = session or link._session()
     summary = RecoverySummary(checked=True)
     state = link.sync_state()
+    try:
+        return _recovery_run(session=session, summary=summary, state=state, progress=progress, replay=replay)
+    except CentralCannotTell as error:
+        # Refusing to push until central is upgraded would stop the branch's sync for good; without the endpoint
+        # there is nothing to recover from anyway.
+        log.error("central cannot serve this branch's events back (%s): no restore check was possible", error)
+        _recovery_idle()
+        _checked_in_pid = os.getpid()
+        return summary
+
+
+def _recovery_run(*, session, summary: RecoverySummary, state: SyncState, progress, replay: bool) -> RecoverySummary:
+    global _checked_in_pid
     if state.recovery_state == RecoveryState.RECOVERING:
         after = state.recovery_done_seq
         answer = _page(session, after)

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from branches import link
 from branches.backup import branch_backup_create
+from branches.models import RecoveryState
 from inventory.services import stock_snapshot_record
 
 
@@ -22,8 +23,12 @@ def changes_pull_task() -> dict:
 
 
 @shared_task(ignore_result=True)
-def stock_snapshot_task() -> int:
-    """Record a stock.snapshot event for reconciliation and push it."""
+def stock_snapshot_task() -> int | None:
+    """Record a stock.snapshot event for reconciliation and push it. Not while the branch is recovering its history
+    from central: its levels lack what is still being replayed, and central would take the difference for a
+    count mismatch."""
+    if link.sync_state().recovery_state != RecoveryState.IDLE:
+        return None
     event = stock_snapshot_record()
     link.outbox_push()
     return event.seq

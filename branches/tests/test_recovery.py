@@ -110,6 +110,36 @@ def test_a_branch_restored_from_its_backup_recovers_from_central_and_never_reuse
     assert chain.converged(code)
 
 
+def test_a_branch_restored_while_central_is_unreachable_moves_its_clashing_sales_above_what_central_holds(chain):
+    code, node = "B001", chain.branch_nodes["B001"]
+    chain.wait_converged()
+    backup = Path(re.search(r"backup: (\S+)", node.manage("backup")).group(1))
+    lost = sell(chain, code, 8)
+    chain.wait_converged()
+    box_stop(chain, code)
+    chain.proxies[code].set("refuse")
+    node.manage("restore", str(backup))
+    assert chain.branch_sql(code, "SELECT recovery_state FROM branches_syncstate") == [("check",)]
+    box_start(chain, code)
+    offline = sell(chain, code, 5)  # numbered from the backup on: the same numbers as sales central holds
+    assert {s["number"] for s in offline} & {s["number"] for s in lost}
+
+    chain.proxies[code].set("pass")
+    chain.wait_converged(timeout=90)
+
+    assert problems(chain, code) == 0, "a conflict or rejection was recorded"
+    at_central = central_sales(chain, code)
+    ids = [sale_id for sale_id, _ in at_central]
+    assert len(ids) == len(set(ids)) and {s["id"] for s in lost + offline} <= set(ids)
+    assert len({number for _, number in at_central}) == len(at_central), "a sale number used twice at central"
+    numbers = {row[0]: row[1] for row in chain.branch_sql(code, "SELECT id, number FROM inventory_sale")}
+    assert min(numbers[uuid.UUID(s["id"]).hex] for s in offline) > max(s["number"] for s in lost)
+    seqs = central_seqs(chain, code)
+    assert sorted(seqs) == list(range(1, len(seqs) + 1))
+    written, stored = chain.exactly_once(code)
+    assert written == stored
+
+
 def test_a_box_rebuilt_from_nothing_matches_the_lost_one(chain):
     code = "B002"
     chain.wait_converged()
