@@ -46,21 +46,22 @@ class CentralUnavailable(Exception):
 
 
 class CentralRefused(CentralUnavailable):
-    """Central itself answered that this request can never succeed as sent (413, or a 400/422 carrying its JSON
-    error body): sending it again unchanged would be refused for ever, so the push splits it instead of backing
-    off. A 4xx without central's error body (a proxy's page) is treated as central being unavailable."""
+    """This request can never succeed as sent: its body is too large (413, from central or a proxy in front of it)
+    or central found an event in it malformed (400 ``invalid_event``). Sending it again unchanged would be refused
+    for ever, so the push splits it instead of backing off. Any other 4xx is not the events' fault (a credential,
+    a throttle, a body central cannot read at all) and backs off like an outage."""
 
 
 def _refused(response: requests.Response) -> bool:
     if response.status_code == 413:
         return True
-    if response.status_code not in (400, 422):
+    if response.status_code != 400:
         return False
     try:
         body = response.json()
     except ValueError:
         return False
-    return isinstance(body, dict) and isinstance(body.get("code"), str)
+    return isinstance(body, dict) and body.get("code") == "invalid_event"
 
 
 def sync_state() -> SyncState:
@@ -208,7 +209,7 @@ def outbox_push(
     once whatever is resent. An event becomes ``delivered`` only from central's answer; what central reports
     missing goes back to ``pending``. Failures back off exponentially (unless ``force``), recorded in SyncState.
     No batch is refused for ever: an event too large for any batch is parked with the reason, and a batch central
-    refuses as a whole (413, a malformed envelope) is split until the event at fault is found and parked.
+    refuses as a whole (413, an event's malformed envelope) is split until the event at fault is found and parked.
     """
     summary = PushSummary()
     with _turn("push", summary) as ours:
@@ -237,9 +238,9 @@ def outbox_push(
                     summary=summary,
                 )
             failed = False
-            for batch in batches:
-                if sent_batches >= max_batches or not _batch_deliver(session, batch, summary, progress):
-                    failed = sent_batches < max_batches
+            for batch in batches[: max_batches - sent_batches]:
+                if not _batch_deliver(session, batch, summary, progress):
+                    failed = True
                     break
                 sent_batches += 1
             if failed or len(events) < BATCH:

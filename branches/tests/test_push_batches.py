@@ -101,3 +101,33 @@ def test_twenty_hourly_snapshots_of_3000_skus_queued_offline_all_arrive_after_he
         assert snapshots >= SNAPSHOTS
         written, stored = chain.exactly_once(code)
         assert written == stored
+
+
+BAD_EVENT = (
+    "from django.db import transaction\n"
+    "from django.utils import timezone\n"
+    "from branches.services import outbox_event_append\n"
+    "with transaction.atomic():\n"
+    "    print('bad seq', outbox_event_append(type='stock.adjusted', payload=[], occurred_at=timezone.now()).seq)\n"
+)
+
+
+@pytest.mark.processes
+@pytest.mark.mode("branch")
+def test_a_batch_refused_as_a_whole_is_split_until_the_bad_event_is_parked_and_the_rest_arrive(chain):
+    code = "B001"
+    chain.wait_converged(timeout=90)
+    chain.proxies[code].set("refuse")
+    before = [chain.sell(code, "ALM-ARROZ-1K", "1").json()["id"] for _ in range(5)]
+    bad_seq = int(chain.branch_nodes[code].manage("shell", "-c", BAD_EVENT).split()[-1])
+    after = [chain.sell(code, "ALM-ARROZ-1K", "1").json()["id"] for _ in range(5)]
+
+    chain.proxies[code].set("pass")
+
+    poll(lambda: chain.sync_status(code)["pending_events"] == 0, timeout=60, what="B001 drained")
+    parked = chain.branch_sql(code, "SELECT seq, last_error FROM branches_outboxevent WHERE state = 'parked'")
+    assert [seq for seq, _ in parked] == [bad_seq]
+    assert "invalid_event" in parked[0][1]
+    sql = "SELECT payload->>'sale_id' FROM branches_branchevent WHERE branch = 'B001'"
+    at_central = {row[0] for row in chain.central_sql(sql)}
+    assert set(before + after) <= at_central
