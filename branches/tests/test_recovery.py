@@ -223,24 +223,3 @@ def test_central_restored_from_a_pg_dump_gets_back_every_event_exactly_once(chai
         assert {s["id"] for s in after_dump[code] + more[code]} <= set(ids)
     # The change-feed half (every change reached every branch once after central's restore) belongs with the
     # feed's cursor check; add its assertions here.
-
-
-def test_sync_status_reports_the_last_backups_age(chain):
-    code = "B001"
-    chain.branch_nodes[code].manage("backup")
-
-    status = chain.sync_status(code)
-
-    assert status["last_backup_at"] is not None
-    assert 0 <= status["last_backup_age_s"] < 600
-
-
-def test_backups_are_pruned_to_the_newest_backup_keep(chain):
-    node = chain.branch_nodes["B001"]
-    node.env["BACKUP_KEEP"] = "2"
-    try:
-        made = [re.search(r"backup: (\S+)", node.manage("backup")).group(1) for _ in range(3)]
-    finally:
-        del node.env["BACKUP_KEEP"]
-
-    assert sorted(str(path) for path in (node.data_dir / "backups").glob("B001-*.sqlite3")) == made[1:]
