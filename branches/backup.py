@@ -125,9 +125,15 @@ def branch_backup_restore(*, source: Path) -> Path | None:
             kept.unlink(missing_ok=True)
             kept = None
     target.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as src:
-        with sqlite3.connect(target) as dst:
-            src.backup(dst)
-        dst.close()
-    src.close()
+    try:
+        _copy(source, target)
+    except sqlite3.DatabaseError as error:
+        # The file being replaced is not a database any more (the failing disk): set it and its WAL aside, whole.
+        log.warning("the database being replaced is unreadable (%s): set aside, restoring into a new file", error)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        for suffix in ("", "-wal", "-shm"):
+            broken = Path(f"{target}{suffix}")
+            if broken.exists():
+                broken.rename(f"{target}{suffix}.broken-{stamp}")
+        _copy(source, target)
     return kept

@@ -104,3 +104,20 @@ def test_the_backup_command_says_where_it_wrote(shelf, tmp_path, capsys):
         call_command("backup")
 
     assert f"backup: {tmp_path}" in capsys.readouterr().out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_restore_puts_the_backup_back_over_an_unreadable_database(shelf, tmp_path):
+    with override_settings(BACKUP_DIR=tmp_path):
+        backup = branch_backup_create()
+    live = tmp_path / "live.sqlite3"
+    live.write_bytes(b"not a database any more" * 100)
+    databases = {**settings.DATABASES, "default": {**settings.DATABASES["default"], "NAME": str(live)}}
+
+    with override_settings(BACKUP_DIR=tmp_path, DATABASES=databases):
+        branch_backup_restore(source=backup)
+
+    assert read(live, "SELECT count(*) FROM branches_outboxevent") == read(
+        backup, "SELECT count(*) FROM branches_outboxevent"
+    )
+    assert list(tmp_path.glob("live.sqlite3.broken-*"))
