@@ -52,6 +52,10 @@ class SyncStateAdmin(ReadOnlyAdmin):
         "last_push_error",
         "last_pull_at",
         "pull_cursor",
+        "recovery_state",
+        "recovery_done_seq",
+        "recovery_target_seq",
+        "recovery_error",
     ]
 
 

@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from branches import feed, ingest, link
+from branches import feed, ingest, link, selectors
 from branches.credentials import BranchCredentialAuthentication, IsBranch
 from branches.models import Branch
 from ecomarket.api import ERRORS, input_valid, whole_number
@@ -72,6 +72,36 @@ class SyncEventsApi(BranchOnlyApi):
             raise DomainError("invalid_event", str(error)) from error
         return Response(result.body())
 
+    class SyncEventsPageSerializer(serializers.Serializer):
+        events = serializers.ListField(child=serializers.DictField())
+        next_after = serializers.IntegerField()
+        more = serializers.BooleanField()
+        high_water_seq = serializers.IntegerField()
+        max_seq_seen = serializers.IntegerField()
+        last_sale_number = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="sync_events_fetch",
+        parameters=[
+            OpenApiParameter("after", int, description="return events with a seq above this (0 for all)"),
+            OpenApiParameter("limit", int, description=f"page size, at most {selectors.EVENTS_PAGE}"),
+        ],
+        responses={200: SyncEventsPageSerializer, **ERRORS},
+        description="The calling branch's own stored events after a seq, oldest first, for a branch restored from a "
+        "backup or rebuilt from nothing: it replays them with their original ids, seqs and sale numbers. Page on "
+        "with after=next_after while more is true.",
+    )
+    def get(self, request):
+        after = whole_number(request.query_params.get("after", "0"))
+        limit = whole_number(request.query_params.get("limit", str(selectors.EVENTS_PAGE)), digits=6)
+        if after is None or limit is None or not 0 < limit <= selectors.EVENTS_PAGE:
+            raise DomainError(
+                "invalid",
+                f"after must be a non-negative integer seq and limit 1 to {selectors.EVENTS_PAGE}.",
+                fields={"after": ["Invalid."]} if after is None else {"limit": ["Invalid."]},
+            )
+        return Response(selectors.branch_events_page(branch=request.auth, after=after, limit=limit))
+
 
 class SyncChangesApi(BranchOnlyApi):
     class SyncChangesOutputSerializer(serializers.Serializer):
@@ -99,6 +129,27 @@ class SyncChangesApi(BranchOnlyApi):
         )
 
 
+class SyncCatalogApi(BranchOnlyApi):
+    class SyncCatalogOutputSerializer(serializers.Serializer):
+        products = serializers.ListField(child=serializers.DictField())
+        next_after = serializers.CharField()
+        more = serializers.BooleanField()
+        newest_change_id = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="sync_catalog",
+        parameters=[OpenApiParameter("after", str, description="return products with a SKU after this ('' first)")],
+        responses={200: SyncCatalogOutputSerializer, **ERRORS},
+        description="The whole catalog as it stands, by SKU, for a branch rebuilt from nothing (each product as a "
+        "`product` change carries it), and the change feed's newest id to pull from afterwards.",
+    )
+    def get(self, request):
+        after = request.query_params.get("after", "")
+        if len(after) > 32:
+            raise DomainError("invalid", "after is a SKU (at most 32 characters).", fields={"after": ["Too long."]})
+        return Response(selectors.catalog_page(after=after))
+
+
 class SyncStatusApi(APIView):
     permission_classes = [IsCashier]
 
@@ -118,6 +169,19 @@ class SyncStatusApi(APIView):
                     "central_reachable": serializers.BooleanField(),
                     "next_push_at": serializers.DateTimeField(allow_null=True),
                     "pull_cursor": serializers.IntegerField(),
+                    "recovery_state": serializers.ChoiceField(choices=["idle", "check", "recovering"]),
+                    "recovery_progress": inline_serializer(
+                        "RecoveryProgress",
+                        {
+                            "replayed": serializers.IntegerField(),
+                            "done_seq": serializers.IntegerField(),
+                            "target_seq": serializers.IntegerField(),
+                            "fraction": serializers.FloatField(),
+                        },
+                    ),
+                    "recovery_error": serializers.CharField(),
+                    "last_backup_at": serializers.DateTimeField(allow_null=True),
+                    "last_backup_age_s": serializers.FloatField(allow_null=True),
                 },
             ),
             **ERRORS,

@@ -5,6 +5,7 @@ kicks a push (branches/kick.py). Every HTTP call happens outside any database tr
 """
 
 import fcntl
+import json
 import logging
 import random
 import uuid
@@ -17,10 +18,17 @@ from decimal import Decimal
 import requests
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Min
+from django.db.models import F, Max, Min
 from django.utils import timezone
 
-from branches.models import IncomingTransfer, OutboxEvent, OutboxState, RecountRequest, SyncState
+from branches.models import (
+    IncomingTransfer,
+    OutboxEvent,
+    OutboxState,
+    RecountRequest,
+    RecoveryState,
+    SyncState,
+)
 from branches.services import outbox_event_envelope
 from inventory.models import Product
 from inventory.services import Line, stock_adjustment_record
@@ -34,7 +42,26 @@ BACKOFF_BASE_S = 1.0
 
 
 class CentralUnavailable(Exception):
-    pass
+    status: int | None = None  # central's HTTP status, when it answered at all
+
+
+class CentralRefused(CentralUnavailable):
+    """This request can never succeed as sent: its body is too large (413, from central or a proxy in front of it)
+    or central found an event in it malformed (400 ``invalid_event``). Sending it again unchanged would be refused
+    for ever, so the push splits it instead of backing off. Any other 4xx is not the events' fault (a credential,
+    a throttle, a body central cannot read at all) and backs off like an outage."""
+
+
+def _refused(response: requests.Response) -> bool:
+    if response.status_code == 413:
+        return True
+    if response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("code") == "invalid_event"
 
 
 def sync_state() -> SyncState:
@@ -60,8 +87,14 @@ def _call(session: requests.Session, method: str, path: str, **kwargs) -> dict:
         )
     except requests.RequestException as error:
         raise CentralUnavailable(f"{error.__class__.__name__}: {error}") from error
+    if _refused(response):
+        refused = CentralRefused(f"HTTP {response.status_code}: {response.text[:300]}")
+        refused.status = response.status_code
+        raise refused
     if response.status_code != 200:
-        raise CentralUnavailable(f"HTTP {response.status_code}: {response.text[:300]}")
+        unavailable = CentralUnavailable(f"HTTP {response.status_code}: {response.text[:300]}")
+        unavailable.status = response.status_code
+        raise unavailable
     try:
         return response.json()
     except ValueError as error:
@@ -124,14 +157,63 @@ class PushSummary:
     high_water_seq: int | None = None
 
 
+@dataclass
+class _Outgoing:
+    """One event ready to travel: the row, and its envelope already encoded (its size decides the batches)."""
+
+    event: OutboxEvent
+    body: bytes
+
+
+def _outgoing(event: OutboxEvent) -> _Outgoing:
+    envelope = outbox_event_envelope(event=event, branch=settings.BRANCH_CODE)
+    return _Outgoing(event=event, body=json.dumps(envelope, separators=(",", ":")).encode())
+
+
+def _batch_body(batch: list[_Outgoing]) -> bytes:
+    head = json.dumps({"branch": settings.BRANCH_CODE}, separators=(",", ":"))[:-1].encode()
+    return head + b',"events":[' + b",".join(item.body for item in batch) + b"]}"
+
+
+# What the wrapper around the events costs: {"branch":"<code>","events":[ ... ]}, commas between events.
+_ENVELOPE_OVERHEAD = 64
+
+
+def _batches(events: list[OutboxEvent]) -> tuple[list[list[_Outgoing]], list[_Outgoing]]:
+    """Cut pending events (in seq order) into batches bounded by BATCH events and SYNC_BATCH_MAX_BYTES bytes, the
+    branch's side of central's body limit (MAX_REQUEST_BODY_BYTES there). An event that alone exceeds the bound can
+    never be delivered: it is returned apart, to be parked with the reason."""
+    limit = settings.SYNC_BATCH_MAX_BYTES - _ENVELOPE_OVERHEAD - len(settings.BRANCH_CODE)
+    batches: list[list[_Outgoing]] = []
+    too_large: list[_Outgoing] = []
+    current: list[_Outgoing] = []
+    size = 0
+    for event in events:
+        item = _outgoing(event)
+        if len(item.body) > limit:
+            too_large.append(item)
+            continue
+        if current and (len(current) == BATCH or size + len(item.body) + 1 > limit):
+            batches.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += len(item.body) + 1
+    if current:
+        batches.append(current)
+    return batches, too_large
+
+
 def outbox_push(
     *, force: bool = False, max_batches: int = 1000, progress: Callable[[int], None] | None = None
 ) -> PushSummary:
-    """Send pending outbox events to central in seq order, 500 at a time, until none are left or central fails.
+    """Send pending outbox events to central in seq order, in batches bounded in count (500) and in bytes
+    (SYNC_BATCH_MAX_BYTES), until none are left or central fails.
 
     Safe to run twice or concurrently: a second run finds the lock taken and returns; central stores each event
     once whatever is resent. An event becomes ``delivered`` only from central's answer; what central reports
     missing goes back to ``pending``. Failures back off exponentially (unless ``force``), recorded in SyncState.
+    No batch is refused for ever: an event too large for any batch is parked with the reason, and a batch central
+    refuses as a whole (413, an event's malformed envelope) is split until the event at fault is found and parked.
     """
     summary = PushSummary()
     with _turn("push", summary) as ours:
@@ -142,34 +224,99 @@ def outbox_push(
             summary.skipped = f"backing off until {state.next_push_at.isoformat()}"
             return summary
         session = _session()
-        for _ in range(max_batches):
-            batch = list(OutboxEvent.objects.filter(state=OutboxState.PENDING).order_by("seq")[:BATCH])
-            if not batch:
+        if not _recovered(session, state, summary):
+            return summary
+        sent_batches = 0
+        while sent_batches < max_batches:
+            events = list(OutboxEvent.objects.filter(state=OutboxState.PENDING).order_by("seq")[:BATCH])
+            if not events:
                 break
-            ids = [event.id for event in batch]
-            body = {
-                "branch": settings.BRANCH_CODE,
-                "events": [outbox_event_envelope(event=e, branch=settings.BRANCH_CODE) for e in batch],
-            }
-            pending = OutboxEvent.objects.filter(state=OutboxState.PENDING).count()
-            try:
-                answer = _call(
-                    session, "POST", "/api/v1/sync/events", json=body, headers={"X-Outbox-Pending": str(pending)}
+            batches, too_large = _batches(events)
+            if too_large:
+                _events_park(
+                    troubles={
+                        item.event.id: f"too_large: {len(item.body)} bytes, more than SYNC_BATCH_MAX_BYTES "
+                        f"({settings.SYNC_BATCH_MAX_BYTES}) allows in one request"
+                        for item in too_large
+                    },
+                    summary=summary,
                 )
-            except CentralUnavailable as error:
-                _push_failed(ids=ids, error=str(error))
-                summary.error = str(error)
+            failed = False
+            for batch in batches[: max_batches - sent_batches]:
+                if not _batch_deliver(session, batch, summary, progress):
+                    failed = True
+                    break
+                sent_batches += 1
+            if failed or len(events) < BATCH:
+                # Everything that was pending has gone (or central failed). Sales made meanwhile kick the next
+                # push (paced by branches/kick.py), so a busy till does not keep this loop taking the write lock
+                # back to back.
                 break
-            _push_answered(batch=batch, answer=answer, summary=summary)
-            summary.batches += 1
-            summary.sent += len(batch)
-            if progress:
-                progress(len(batch))
-            if len(batch) < BATCH:
-                # Everything that was pending has gone. Sales made meanwhile kick the next push (paced by
-                # branches/kick.py), so a busy till does not keep this loop taking the write lock back to back.
-                break
+        summary.batches = sent_batches
         return summary
+
+
+def _recovered(session, state: SyncState, summary: PushSummary) -> bool:
+    """Before any push, make sure this branch is not about to reuse a seq central holds (branches/recovery.py).
+    False: not yet (central unreachable, or the recovery is stuck); nothing is pushed and the push backs off."""
+    from branches import recovery
+
+    if not recovery.recovery_due(state):
+        return True
+    try:
+        recovery.recovery_run(session=session)
+    except (CentralUnavailable, recovery.RecoveryError) as error:
+        if isinstance(error, recovery.RecoveryError):
+            recovery.recovery_failed(error=str(error))
+        _push_failed(ids=[], error=f"recovery: {error}")
+        summary.error = f"recovery: {error}"
+        return False
+    return True
+
+
+def _batch_deliver(session, batch: list[_Outgoing], summary: PushSummary, progress) -> bool:
+    """Send one batch; a batch central refuses as a whole is halved until each refused event stands alone, and
+    that one is parked. Returns False if central could not be reached (the caller stops and backs off)."""
+    todo = [batch]
+    while todo:
+        part = todo.pop(0)
+        pending = OutboxEvent.objects.filter(state=OutboxState.PENDING).count()
+        try:
+            answer = _call(
+                session,
+                "POST",
+                "/api/v1/sync/events",
+                data=_batch_body(part),
+                headers={"X-Outbox-Pending": str(pending), "Content-Type": "application/json"},
+            )
+        except CentralRefused as refusal:
+            if len(part) > 1:
+                half = len(part) // 2
+                todo[:0] = [part[:half], part[half:]]
+                continue
+            _events_park(troubles={part[0].event.id: f"refused: {refusal}"[:1000]}, summary=summary)
+            continue
+        except CentralUnavailable as error:
+            _push_failed(ids=[item.event.id for item in part], error=str(error))
+            summary.error = str(error)
+            return False
+        _push_answered(batch=[item.event for item in part], answer=answer, summary=summary)
+        summary.sent += len(part)
+        if progress:
+            progress(len(part))
+    return True
+
+
+@transaction.atomic
+def _events_park(*, troubles: dict[uuid.UUID, str], summary: PushSummary) -> None:
+    """Park events central will never take as sent, each with its reason (visible in admin and sync status)."""
+    now = timezone.now()
+    for event_id, reason in troubles.items():
+        OutboxEvent.objects.filter(id=event_id, state=OutboxState.PENDING).update(
+            state=OutboxState.PARKED, last_error=reason, last_attempt_at=now, attempts=F("attempts") + 1
+        )
+        log.warning("event %s parked: %s", event_id, reason)
+    summary.parked += len(troubles)
 
 
 @transaction.atomic
@@ -194,11 +341,32 @@ def _push_answered(*, batch: list[OutboxEvent], answer: dict, summary: PushSumma
     summary.resent += OutboxEvent.objects.filter(seq__in=missing, state=OutboxState.DELIVERED).update(
         state=OutboxState.PENDING
     )
+    high_water = answer.get("high_water_seq")
+    state = SyncState.objects.select_for_update().get(pk=1)
+    if isinstance(high_water, int):
+        if high_water < state.central_high_water:
+            # Central's high-water mark only grows, unless central was restored from a backup and lost what it
+            # had acknowledged since: offer everything above it again (duplicates cost nothing there), parked
+            # events too, since the record of why they were refused went with the rest.
+            summary.resent += OutboxEvent.objects.filter(
+                seq__gt=high_water, state__in=[OutboxState.DELIVERED, OutboxState.PARKED]
+            ).update(state=OutboxState.PENDING)
+            log.warning(
+                "central's high-water mark went back from %s to %s: it lost events; sending them again",
+                state.central_high_water,
+                high_water,
+            )
+        local_max = OutboxEvent.objects.aggregate(m=Max("seq"))["m"] or 0
+        if high_water > local_max:
+            # Central holds events of this branch beyond anything this database has: it was restored.
+            state.recovery_state = RecoveryState.CHECK
+        state.central_high_water = high_water
     summary.delivered += len(delivered)
     summary.duplicates += int(answer.get("duplicates", 0))
     summary.parked += len(parked)
-    summary.high_water_seq = answer.get("high_water_seq")
-    SyncState.objects.filter(pk=1).update(last_push_ok_at=now, push_failures=0, next_push_at=None, last_push_error="")
+    summary.high_water_seq = high_water
+    state.last_push_ok_at, state.push_failures, state.next_push_at, state.last_push_error = now, 0, None, ""
+    state.save()
 
 
 @transaction.atomic
@@ -337,4 +505,29 @@ def sync_status() -> dict:
         "central_reachable": reachable,
         "next_push_at": state.next_push_at,
         "pull_cursor": state.pull_cursor,
+        **_recovery_status(state),
+        **_backup_status(now),
     }
+
+
+def _recovery_status(state: SyncState) -> dict:
+    span = state.recovery_target_seq - state.recovery_from_seq
+    done = state.recovery_done_seq - state.recovery_from_seq
+    recovering = state.recovery_state == RecoveryState.RECOVERING
+    return {
+        "recovery_state": state.recovery_state,
+        "recovery_progress": {
+            "replayed": state.recovery_replayed,
+            "done_seq": state.recovery_done_seq,
+            "target_seq": state.recovery_target_seq,
+            "fraction": round(min(1.0, done / span), 3) if recovering and span > 0 else (0.0 if recovering else 1.0),
+        },
+        "recovery_error": state.recovery_error,
+    }
+
+
+def _backup_status(now) -> dict:
+    from branches.backup import branch_backup_last_at
+
+    last = branch_backup_last_at()
+    return {"last_backup_at": last, "last_backup_age_s": round((now - last).total_seconds(), 1) if last else None}

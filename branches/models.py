@@ -38,6 +38,12 @@ class OutboxEvent(models.Model):
         return f"#{self.seq} {self.type} ({self.state})"
 
 
+class RecoveryState(models.TextChoices):
+    IDLE = "idle"
+    CHECK = "check", "ask central before the next push"
+    RECOVERING = "recovering"
+
+
 class SyncState(models.Model):
     """Branch side: one row holding the link's state (singleton, pk=1). Backoff lives here, not in the broker, so
     a restart or a flushed broker forgets nothing."""
@@ -51,6 +57,20 @@ class SyncState(models.Model):
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_pull_error = models.TextField(blank=True)
     pull_cursor = models.PositiveBigIntegerField(default=0)
+    central_high_water = models.PositiveBigIntegerField(
+        default=0, help_text="the highest high_water_seq central answered: an answer below it means central lost events"
+    )
+    # Recovery (branch restored from a backup, or rebuilt from nothing): central holds events of this branch that
+    # this database does not. They are fetched back and replayed; new events take seqs and sale numbers above the
+    # floors, so nothing central holds is ever numbered again.
+    recovery_state = models.CharField(max_length=12, choices=RecoveryState.choices, default=RecoveryState.IDLE)
+    recovery_from_seq = models.PositiveBigIntegerField(default=0)
+    recovery_done_seq = models.PositiveBigIntegerField(default=0, help_text="replayed up to this seq")
+    recovery_target_seq = models.PositiveBigIntegerField(default=0, help_text="the highest seq central holds")
+    recovery_replayed = models.PositiveBigIntegerField(default=0)
+    recovery_error = models.TextField(blank=True)
+    seq_floor = models.PositiveBigIntegerField(default=0, help_text="new events take seqs above this")
+    sale_number_floor = models.PositiveIntegerField(default=0, help_text="new sales take numbers above this")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="one_sync_state")]

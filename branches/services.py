@@ -5,10 +5,13 @@ from datetime import datetime
 from django.db import connection
 
 from branches.kick import push_soon
-from branches.models import OutboxEvent
+from branches.models import OutboxEvent, SyncState
 from ecomarket.db import rows_insert, scalar, table
 
 SCHEMA_VERSION = 1
+NEXT_SEQ_SQL = (
+    "SELECT MAX(m) FROM (SELECT MAX(seq) AS m FROM {outbox} UNION ALL SELECT seq_floor FROM {state} WHERE id = 1) t"
+)
 
 
 def outbox_event_append(*, type: str, payload: dict, occurred_at: datetime) -> OutboxEvent:
@@ -20,7 +23,7 @@ def outbox_event_append(*, type: str, payload: dict, occurred_at: datetime) -> O
     """
     if not connection.in_atomic_block:
         raise RuntimeError("outbox_event_append must run inside the transaction of the change it records")
-    seq = (scalar(f"SELECT MAX(seq) FROM {table(OutboxEvent)}", []) or 0) + 1
+    seq = (scalar(NEXT_SEQ_SQL.format(outbox=table(OutboxEvent), state=table(SyncState)), []) or 0) + 1
     event = OutboxEvent(seq=seq, type=type, occurred_at=occurred_at, schema=SCHEMA_VERSION, payload=payload)
     rows_insert(OutboxEvent, [event])  # a plain INSERT: on a sale's path, under the write lock
     push_soon()

@@ -5,6 +5,8 @@ just one more event."""
 from celery import shared_task
 
 from branches import link
+from branches.backup import branch_backup_create
+from branches.models import RecoveryState
 from inventory.services import stock_snapshot_record
 
 
@@ -21,8 +23,19 @@ def changes_pull_task() -> dict:
 
 
 @shared_task(ignore_result=True)
-def stock_snapshot_task() -> int:
-    """Record a stock.snapshot event for reconciliation and push it."""
+def stock_snapshot_task() -> int | None:
+    """Record a stock.snapshot event for reconciliation and push it. Not while the branch is recovering its history
+    from central: its levels lack what is still being replayed, and central would take the difference for a
+    count mismatch."""
+    if link.sync_state().recovery_state != RecoveryState.IDLE:
+        return None
     event = stock_snapshot_record()
     link.outbox_push()
     return event.seq
+
+
+@shared_task(ignore_result=True)
+def branch_backup_task() -> str:
+    """Take the scheduled online backup. Safe to run twice: each run writes its own consistent copy, and only the
+    newest BACKUP_KEEP are kept."""
+    return str(branch_backup_create())

@@ -342,6 +342,16 @@ SYNC_BACKOFF_CAP_S = env.float("SYNC_BACKOFF_CAP_S", default=15.0)
 # At most one push kick per web process per interval: sales made meanwhile go in the same push.
 SYNC_KICK_INTERVAL_S = env.float("SYNC_KICK_INTERVAL_S", default=0.25)
 STOCK_SNAPSHOT_INTERVAL_S = env.float("STOCK_SNAPSHOT_INTERVAL_S", default=3600.0)
+# A push request's body stays under this many bytes (and 500 events). Central refuses bodies over its own
+# MAX_REQUEST_BODY_BYTES (2 MiB by default) with 413, so this must stay below central's value; an event larger than
+# this on its own is parked with the reason instead of blocking the outbox.
+SYNC_BATCH_MAX_BYTES = env.int("SYNC_BATCH_MAX_BYTES", default=1024 * 1024)
+
+# Backups of the branch's SQLite file (manage.py backup / restore): an online, consistent copy every
+# BACKUP_INTERVAL_S into BACKUP_DIR, keeping the newest BACKUP_KEEP. Put BACKUP_DIR on another disk than DATA_DIR.
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(DATA_DIR / "backups")))
+BACKUP_INTERVAL_S = env.float("BACKUP_INTERVAL_S", default=3600.0)
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=48)
 if IS_BRANCH:
     # `expires`: a beat message that waited longer than its own interval is dropped, so a worker that was down
     # does not wake up to a pile of identical sweeps.
@@ -360,6 +370,11 @@ if IS_BRANCH:
             "task": "branches.tasks.stock_snapshot_task",
             "schedule": STOCK_SNAPSHOT_INTERVAL_S,
             "options": {"expires": STOCK_SNAPSHOT_INTERVAL_S},
+        },
+        "branch-backup": {
+            "task": "branches.tasks.branch_backup_task",
+            "schedule": BACKUP_INTERVAL_S,
+            "options": {"expires": BACKUP_INTERVAL_S},
         },
     }
 

@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 from rest_framework import status
 
-from branches.models import IncomingTransfer, OutboxEvent
+from branches.models import IncomingTransfer, OutboxEvent, SyncState
 from branches.services import outbox_event_append
 from ecomarket import modes
 from ecomarket.db import rows_insert, scalar, table
@@ -41,6 +41,10 @@ from inventory.models import (
 
 CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
+NEXT_NUMBER_SQL = (
+    "SELECT MAX(m) FROM (SELECT MAX(number) AS m FROM {sale} WHERE branch = %s "
+    "UNION ALL SELECT sale_number_floor FROM {state} WHERE id = 1) t"
+)
 
 
 @dataclass(frozen=True)
@@ -252,7 +256,8 @@ def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method:
                     )
                 oversold = True
         now = timezone.now()
-        number = (scalar(f"SELECT MAX(number) FROM {table(Sale)} WHERE branch = %s", [branch]) or 0) + 1
+        # Above the numbers central holds for a branch recovering from a restore (branches/recovery.py).
+        number = (scalar(NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState)), [branch]) or 0) + 1
         priced = [
             (line, products[line.sku].price, (line.quantity * products[line.sku].price).quantize(CENT, ROUND_HALF_UP))
             for line in lines

@@ -86,6 +86,8 @@ BRANCH_MATRIX = [
     ("get", "/api/schema/", None, {"default": 200}),
     # central's routes do not exist here, whoever asks
     ("post", "/api/v1/sync/events", {"branch": "B001", "events": [event()]}, {"default": 404}),
+    ("get", "/api/v1/sync/events", None, {"default": 404}),
+    ("get", "/api/v1/sync/catalog", None, {"default": 404}),
     ("get", "/api/v1/discrepancies", None, {"default": 404}),
     ("get", "/dashboard/", None, {"default": 404}),
 ]
@@ -114,6 +116,9 @@ CENTRAL_MATRIX = [
         {"branch": 200, "other_branch": 403, "default": 401},
     ),
     ("get", "/api/v1/sync/changes", None, {"branch": 200, "other_branch": 200, "default": 401}),
+    # a branch reads back only its own events (the credential names the branch; there is no branch parameter)
+    ("get", "/api/v1/sync/events", None, {"branch": 200, "other_branch": 200, "default": 401}),
+    ("get", "/api/v1/sync/catalog", None, {"branch": 200, "other_branch": 200, "default": 401}),
     ("get", "/api/v1/inventory", None, MANAGER_ONLY),
     ("get", "/api/v1/inventory/totals", None, MANAGER_ONLY),
     ("get", "/inventario-global", None, MANAGER_ONLY),
