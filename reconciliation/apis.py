@@ -9,6 +9,7 @@ from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsManager
 from reconciliation import selectors, services
+from reconciliation.contacts import oversell_customers
 from reconciliation.models import (
     CaseAction,
     Discrepancy,
@@ -51,8 +52,19 @@ class DiscrepancyOutputSerializer(serializers.ModelSerializer):
 
 
 class OversellCaseOutputSerializer(serializers.ModelSerializer):
+    """``sales[].customer`` is the contact the till took, while it is kept (reconciliation/contacts.py); the
+    caller passes them as ``context["customers"]``."""
+
     branch = serializers.CharField(source="branch_id")
     actions = CaseActionOutputSerializer(many=True)
+    sales = serializers.SerializerMethodField()
+
+    def get_sales(self, case) -> list[dict]:
+        customers = self.context.get("customers", {})
+        return [
+            {**sale, **({"customer": customers[sale["sale_id"]]} if sale.get("sale_id") in customers else {})}
+            for sale in case.sales
+        ]
 
     class Meta:
         model = OversellCase
@@ -153,7 +165,8 @@ class OversellCaseListApi(APIView):
         cases = selectors.oversell_case_list(
             branch=request.query_params.get("branch", ""), status=request.query_params.get("status", "")
         ).prefetch_related("actions")[:1000]
-        return Response(OversellCaseOutputSerializer(cases, many=True).data)
+        context = {"customers": oversell_customers(cases)}
+        return Response(OversellCaseOutputSerializer(cases, many=True, context=context).data)
 
 
 class OversellCaseActApi(APIView):
@@ -176,4 +189,4 @@ class OversellCaseActApi(APIView):
             case = services.oversell_case_act(case_id=case.pk, user=request.user, **data)
         except services.ActionRefused as refusal:
             raise DomainError("action_refused", str(refusal), status=status.HTTP_409_CONFLICT) from refusal
-        return Response(OversellCaseOutputSerializer(case).data)
+        return Response(OversellCaseOutputSerializer(case, context={"customers": oversell_customers([case])}).data)
