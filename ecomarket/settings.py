@@ -79,7 +79,7 @@ INSTALLED_APPS = [
     "branches",
 ]
 if IS_CENTRAL:
-    INSTALLED_APPS += ["django_celery_beat", "reconciliation"]
+    INSTALLED_APPS += ["django_celery_beat", "reconciliation", "reports"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -293,3 +293,11 @@ LOGGING = {
 RECONCILE_INTERVAL_S = env.int("RECONCILE_INTERVAL_S", default=60)
 RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
 RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Head office reports (central mode): new events are folded into hourly roll-ups every REPORTS_ROLLUP_INTERVAL_S
+# (reports/models.py). An oversold sale's customer contact is erased CUSTOMER_CONTACT_RETENTION_DAYS after its
+# oversell case is resolved (reconciliation/contacts.py); both schedules are written by `install_schedule`.
+# ---------------------------------------------------------------------------------------------------------------
+REPORTS_ROLLUP_INTERVAL_S = env.int("REPORTS_ROLLUP_INTERVAL_S", default=30)
+CUSTOMER_CONTACT_RETENTION_DAYS = env.int("CUSTOMER_CONTACT_RETENTION_DAYS", default=30)

@@ -5,8 +5,11 @@ from django.utils.html import escape
 PALETTE = ["#2e7d32", "#1565c0", "#ef6c00", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
 
 
-def bar_chart(points: list[tuple[str, int]], *, width: int = 560, height: int = 160, title: str = "") -> str:
-    """Vertical bars, one per (label, value), labelled every few bars."""
+def bar_chart(
+    points: list[tuple[str, int]], *, width: int = 560, height: int = 160, title: str = "", label_from: int = 5
+) -> str:
+    """Vertical bars, one per (label, value), labelled every few bars with ``label[label_from:]`` (by default an
+    ISO date without its year)."""
     top = max([value for _, value in points] + [1])
     step = width / max(len(points), 1)
     bars, labels = [], []
@@ -22,7 +25,7 @@ def bar_chart(points: list[tuple[str, int]], *, width: int = 560, height: int = 
                 f'<text x="{x + (step - 4) / 2:.1f}" y="{height - 24 - bar_height:.1f}" class="v">{value}</text>'
             )
         if index % max(1, len(points) // 7) == 0:
-            labels.append(f'<text x="{x:.1f}" y="{height - 5}" class="l">{escape(label[5:])}</text>')
+            labels.append(f'<text x="{x:.1f}" y="{height - 5}" class="l">{escape(label[label_from:])}</text>')
     return _svg(width, height, title, bars + labels)
 
 
