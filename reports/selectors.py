@@ -108,6 +108,15 @@ def _label(value) -> str:
     )
 
 
+def _q(value) -> Decimal:
+    """A summed quantity written as the ledger writes it (3 decimals), whatever the database returned."""
+    return Decimal(value or 0).quantize(Decimal("0.001"))
+
+
+def _m(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
 def _rate(part: Decimal, whole: Decimal) -> Decimal:
     return (part / whole * 100).quantize(Decimal("0.01")) if whole else ZERO
 
@@ -130,11 +139,11 @@ def sales_by_period(filters: ReportFilters) -> list[dict]:
         {
             "period": _label(row["period"]),
             "branch": row["branch"],
-            "units": row["units"],
-            "amount": row["amount"],
-            "voided_amount": row["voided"],
-            "returned_amount": row["returned"],
-            "net_amount": row["amount"] - row["voided"] - row["returned"],
+            "units": _q(row["units"]),
+            "amount": _m(row["amount"]),
+            "voided_amount": _m(row["voided"]),
+            "returned_amount": _m(row["returned"]),
+            "net_amount": _m(row["amount"] - row["voided"] - row["returned"]),
         }
         for row in rows
     ]
@@ -160,11 +169,11 @@ def sales_by_product(filters: ReportFilters) -> list[dict]:
         {
             "sku": row["sku"],
             "name": names.get(row["sku"], ""),
-            "units": row["units"],
-            "amount": row["amount"],
-            "voided_units": row["voided_units"],
-            "returned_units": row["returned_units"],
-            "net_amount": row["amount"] - row["voided"] - row["returned"],
+            "units": _q(row["units"]),
+            "amount": _m(row["amount"]),
+            "voided_units": _q(row["voided_units"]),
+            "returned_units": _q(row["returned_units"]),
+            "net_amount": _m(row["amount"] - row["voided"] - row["returned"]),
         }
         for row in rows
     ]
@@ -192,9 +201,9 @@ def returns_and_voids(filters: ReportFilters) -> list[dict]:
         result.append(
             {
                 "branch": code,
-                "sold_amount": amount["sold"],
-                "voided_amount": amount["voided"],
-                "returned_amount": amount["returned"],
+                "sold_amount": _m(amount["sold"]),
+                "voided_amount": _m(amount["voided"]),
+                "returned_amount": _m(amount["returned"]),
                 "void_rate_pct": _rate(amount["voided"], amount["sold"]),
                 "return_rate_pct": _rate(amount["returned"], amount["sold"]),
                 "sales": ticket["sales"],
@@ -228,8 +237,8 @@ def stock_by_branch(filters: ReportFilters) -> list[dict]:
         {
             "branch": row["branch"],
             "skus": row["skus"] or 0,
-            "units": row["units"],
-            "value": Decimal(row["value"] or 0).quantize(Decimal("0.01")),
+            "units": _q(row["units"]),
+            "value": _m(row["value"]),
             "below_zero": row["below_zero"] or 0,
         }
         for row in rows
