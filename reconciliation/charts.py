@@ -38,10 +38,15 @@ def line_chart(
     for index, (name, points) in enumerate(sorted(series.items())):
         colour = PALETTE[index % len(PALETTE)]
         step = (width - 10) / max(len(points) - 1, 1)
-        coords = " ".join(
-            f"{5 + i * step:.1f},{height - 20 - (height - 30) * value / top:.1f}" for i, (_, value) in enumerate(points)
-        )
+        xy = [(5 + i * step, height - 20 - (height - 30) * value / top) for i, (_, value) in enumerate(points)]
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        # A dot per point: a series of one point (one day so far) still shows, and each names its value.
+        parts += [
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(name)} {escape(label)}: '
+            f"{value}</title></circle>"
+            for (x, y), (label, value) in zip(xy, points, strict=True)
+        ]
         legend.append(f'<text x="{5 + index * 70}" y="{height - 5}" class="l" fill="{colour}">{escape(name)}</text>')
     parts.append(f'<text x="{width - 5}" y="12" class="v" text-anchor="end">max {top}</text>')
     return _svg(width, height, title, parts + legend)
