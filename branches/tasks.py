@@ -26,3 +26,12 @@ def stock_snapshot_task() -> int:
     event = stock_snapshot_record()
     link.outbox_push()
     return event.seq
+
+
+@shared_task(ignore_result=True)
+def outbox_customer_contacts_erase_task() -> int:
+    """Erase oversold customers' contacts from events delivered past CUSTOMER_CONTACT_RETENTION_DAYS. Safe to run
+    twice: an erased contact is gone."""
+    from branches.services import outbox_customer_contacts_erase
+
+    return outbox_customer_contacts_erase()

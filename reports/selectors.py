@@ -266,6 +266,25 @@ def sync_health(filters: ReportFilters) -> list[dict]:
     ]
 
 
+# Each report's columns, in order (the CSV's header even when a report has no rows).
+COLUMNS = {
+    "sales": ["period", "branch", "units", "amount", "voided_amount", "returned_amount", "net_amount"],
+    "products": ["sku", "name", "units", "amount", "voided_units", "returned_units", "net_amount"],
+    "returns-voids": [
+        "branch",
+        "sold_amount",
+        "voided_amount",
+        "returned_amount",
+        "void_rate_pct",
+        "return_rate_pct",
+        "sales",
+        "voids",
+        "returns",
+    ],
+    "stock": ["branch", "skus", "units", "value", "below_zero"],
+    "sync": ["period", "branch", "events", "lag_mean_s", "lag_max_s"],
+}
+
 REPORTS = {
     "sales": sales_by_period,
     "products": sales_by_product,

@@ -79,7 +79,7 @@ def report_csv(request, report: str):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{report}-{filters.date_from}-{filters.date_to}.csv"'
     writer = csv.writer(response)
-    columns = list(rows[0]) if rows else []
+    columns = selectors.COLUMNS[report]
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(row[column]) for column in columns])

@@ -73,3 +73,23 @@ def test_without_the_policy_an_oversell_is_still_refused_contact_or_not(shelf, c
 
     assert response.status_code == 409
     assert response.json()["code"] == "insufficient_stock"
+
+
+@override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True, CUSTOMER_CONTACT_RETENTION_DAYS=30)
+def test_the_store_erases_a_contact_30_days_after_head_office_received_it(shelf, cashier_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from branches.models import OutboxState
+    from branches.services import outbox_customer_contacts_erase
+
+    delivered, pending = (sell(cashier_client, "7", customer=CONTACT).json()["id"] for _ in range(2))
+    now = timezone.now()
+    OutboxEvent.objects.filter(payload__sale_id=delivered).update(state=OutboxState.DELIVERED, delivered_at=now)
+
+    assert outbox_customer_contacts_erase(now=now + timedelta(days=29)) == 0
+    assert outbox_customer_contacts_erase(now=now + timedelta(days=30, seconds=1)) == 1
+    assert "customer" not in event_of(delivered)
+    assert event_of(pending)["customer"] == CONTACT  # not yet at head office: still needed
+    assert outbox_customer_contacts_erase(now=now + timedelta(days=60)) == 0

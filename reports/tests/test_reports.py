@@ -177,6 +177,7 @@ def test_bad_filters_get_a_400_with_the_field(chain, manager_client):
 def test_only_managers_see_reports(chain, cashier_client, anonymous_client, cashier, client):
     assert cashier_client.get("/api/v1/reports/sales").status_code == 403
     assert anonymous_client.get("/api/v1/reports/sales").status_code in (401, 403)
+    assert client.get("/reports/").status_code == 302  # anonymous: to the login page
     client.force_login(cashier)
     assert client.get("/reports/").status_code == 403
     assert client.get("/reports/sales.csv").status_code == 403
@@ -194,3 +195,7 @@ def test_the_page_and_the_csv_show_the_api_figures(chain, manager, manager_clien
         rows = list(csv.DictReader(io.StringIO(response.content.decode())))
         api = report(manager_client, name)
         assert rows == [{key: str(value) for key, value in row.items()} for row in api], name
+        assert api and list(rows[0]) == list(api[0]), name  # the same columns, in the same order
+
+    empty = client.get("/reports/sales.csv", {"from": "2020-01-01", "to": "2020-01-02"}).content.decode()
+    assert empty.splitlines() == ["period,branch,units,amount,voided_amount,returned_amount,net_amount"]
