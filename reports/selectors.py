@@ -1,6 +1,6 @@
-"""Central only: the head office reports, each a SQL aggregation over the hourly roll-ups (or, for stock, over
-the on-hand projection). Every report takes the same filters and returns plain rows, so the page, the API and the
-CSV show the same figures."""
+"""Central only: the head office reports, each a SQL aggregation over the roll-ups (or, for stock, over the
+on-hand projection), always the smallest one that holds the figures asked for. Every report takes the same
+filters and returns plain rows, so the page, the API and the CSV show the same figures."""
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from branches.models import Branch
 from inventory.models import MONEY, Product, StockLevel
-from reports.models import BranchHour, RollupCursor, SalesHour
+from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
 
 GRAINS = ("day", "hour")
 MAX_DAYS = 400
@@ -87,16 +87,30 @@ def filters_parse(params, *, today: date | None = None) -> ReportFilters:
     return ReportFilters(date_from=date_from, date_to=date_to, branches=branches, skus=skus, grain=grain)
 
 
-def _rows(model, filters: ReportFilters, *, by_sku: bool = True) -> QuerySet:
-    rows = model.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
+def _rows(model, filters: ReportFilters) -> QuerySet:
+    """The roll-up rows the filters select; the SKU filter applies to the tables kept per SKU."""
+    if model is SalesDay:
+        rows = model.objects.filter(day__gte=filters.date_from, day__lte=filters.date_to)
+    else:
+        rows = model.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
     if filters.branches:
         rows = rows.filter(branch__in=filters.branches)
-    if by_sku and filters.skus:
+    if model is not BranchHour and filters.skus:
         rows = rows.filter(sku__in=filters.skus)
     return rows
 
 
-def _period(filters: ReportFilters):
+def _figures(filters: ReportFilters, *, by_hour: bool = False) -> QuerySet:
+    """Where sold, voided and returned figures come from: all products together per branch and hour (the smallest
+    table) unless products are chosen, then per SKU and day (or hour)."""
+    if not filters.skus:
+        return _rows(BranchHour, filters).exclude(sales=0, voids=0, returns=0)  # hours of receipts or counts only
+    return _rows(SalesHour if by_hour else SalesDay, filters)
+
+
+def _period(filters: ReportFilters, rows: QuerySet):
+    if rows.model is SalesDay:
+        return F("day")
     return TruncDate("hour") if filters.grain == "day" else TruncHour("hour")
 
 
@@ -123,9 +137,9 @@ def _rate(part: Decimal, whole: Decimal) -> Decimal:
 
 def sales_by_period(filters: ReportFilters) -> list[dict]:
     """Per branch and day (or hour): units and amount sold, voided and returned, and the net amount."""
+    source = _figures(filters, by_hour=filters.grain == "hour")
     rows = (
-        _rows(SalesHour, filters)
-        .annotate(period=_period(filters))
+        source.annotate(period=_period(filters, source))
         .values("period", "branch")
         .annotate(
             units=Sum("sold_units"),
@@ -152,7 +166,7 @@ def sales_by_period(filters: ReportFilters) -> list[dict]:
 def sales_by_product(filters: ReportFilters) -> list[dict]:
     """Per SKU over the period and branches: units and amount sold, voided and returned; best sellers first."""
     rows = list(
-        _rows(SalesHour, filters)
+        _rows(SalesDay, filters)
         .values("sku")
         .annotate(
             units=Sum("sold_units"),
@@ -184,13 +198,13 @@ def returns_and_voids(filters: ReportFilters) -> list[dict]:
     and the tickets behind it (whole tickets: the product filter does not split a ticket)."""
     amounts = {
         row["branch"]: row
-        for row in _rows(SalesHour, filters)
+        for row in _figures(filters)
         .values("branch")
         .annotate(sold=Sum("sold_amount"), voided=Sum("voided_amount"), returned=Sum("returned_amount"))
     }
     tickets = {
         row["branch"]: row
-        for row in _rows(BranchHour, filters, by_sku=False)
+        for row in _rows(BranchHour, filters)
         .values("branch")
         .annotate(sales=Sum("sales"), voids=Sum("voids"), returns=Sum("returns"))
     }
@@ -248,7 +262,7 @@ def stock_by_branch(filters: ReportFilters) -> list[dict]:
 def sync_health(filters: ReportFilters) -> list[dict]:
     """Per branch and hour: events central received and how long they took to arrive (mean and worst)."""
     rows = (
-        _rows(BranchHour, filters, by_sku=False)
+        _rows(BranchHour, filters)
         .annotate(period=TruncHour("hour"))
         .values("period", "branch")
         .annotate(events=Sum("events"), lag_total=Sum("lag_total_s"), lag_max=Max("lag_max_s"))

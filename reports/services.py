@@ -8,25 +8,35 @@ from django.db import transaction
 from django.utils import timezone
 
 from branches.models import Branch, BranchEvent
-from reports.models import BranchHour, RollupCursor, SalesHour
+from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
 
 CHUNK = 5000  # events per transaction: a long backlog is folded in short transactions, never one huge one
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
 
 
+# Each roll-up table and the fields that key its rows (besides the branch).
+TABLES = {SalesHour: ("hour", "sku"), SalesDay: ("day", "sku"), BranchHour: ("hour",)}
+
+
 @dataclass
 class _Totals:
-    """The increments one chunk adds to the roll-up rows, keyed as the rows are."""
+    """The increments one chunk adds to the roll-up rows: per table, per key, per field."""
 
-    sales: dict[tuple[datetime, str], dict[str, Decimal]] = field(default_factory=dict)
-    branch: dict[datetime, dict[str, float | int | Decimal]] = field(default_factory=dict)
+    rows: dict[type, dict[tuple, dict]] = field(default_factory=lambda: {model: {} for model in TABLES})
 
-    def sku(self, hour: datetime, sku: str) -> dict[str, Decimal]:
-        return self.sales.setdefault((hour, sku), {})
+    def of(self, model, *key) -> dict:
+        return self.rows[model].setdefault(key, {})
 
-    def hour(self, at: datetime) -> dict:
-        return self.branch.setdefault(at, {})
+    def line(self, at: datetime, sku: str, what: str, quantity: Decimal, amount: Decimal) -> None:
+        """One line sold, voided or returned (``what``), counted per SKU by hour and by day, and per branch."""
+        hour = _hour(at)
+        for row in (self.of(SalesHour, hour, sku), self.of(SalesDay, timezone.localdate(at), sku)):
+            _add(row, f"{what}_units", quantity)
+            _add(row, f"{what}_amount", amount)
+        if what == "sold":
+            _add(self.of(BranchHour, hour), "sold_units", quantity)
+        _add(self.of(BranchHour, hour), f"{what}_amount", amount)
 
 
 def _add(row: dict, name: str, value) -> None:
@@ -93,55 +103,48 @@ def _fold(code: str, events: list) -> _Totals:
     }
     totals = _Totals()
     for type_, occurred_at, received_at, payload, sale_ref in events:
-        hour = _hour(occurred_at)
-        row = totals.hour(hour)
+        row = totals.of(BranchHour, _hour(occurred_at))
         lag = max((received_at - occurred_at).total_seconds(), 0.0)
         _add(row, "events", 1)
         _add(row, "lag_total_s", lag)
         row["lag_max_s"] = max(row.get("lag_max_s", 0.0), lag)
         if type_ == "sale.completed":
             _add(row, "sales", 1)
-            _add(row, "sales_amount", Decimal(payload["total"]))
             for line in payload["lines"]:
                 quantity = Decimal(line["quantity"])
-                sku = totals.sku(hour, line["sku"])
-                _add(sku, "sold_units", quantity)
-                _add(sku, "sold_amount", _money(quantity, Decimal(line["unit_price"])))
+                totals.line(occurred_at, line["sku"], "sold", quantity, _money(quantity, Decimal(line["unit_price"])))
         elif type_ == "sale.voided":
             _add(row, "voids", 1)
             sale = sales.get(sale_ref)
             for line in sale["lines"] if sale else []:
                 quantity = Decimal(line["quantity"])
-                sku = totals.sku(hour, line["sku"])
-                _add(sku, "voided_units", quantity)
-                _add(sku, "voided_amount", _money(quantity, Decimal(line["unit_price"])))
+                totals.line(occurred_at, line["sku"], "voided", quantity, _money(quantity, Decimal(line["unit_price"])))
         elif type_ == "return.completed":
             _add(row, "returns", 1)
             prices = _prices(sales.get(sale_ref) or {})
             for line in payload["lines"]:
                 quantity = Decimal(line["quantity"])
-                sku = totals.sku(hour, line["sku"])
-                _add(sku, "returned_units", quantity)
-                _add(sku, "returned_amount", _money(quantity, prices.get(line["sku"], ZERO)))
+                totals.line(
+                    occurred_at, line["sku"], "returned", quantity, _money(quantity, prices.get(line["sku"], ZERO))
+                )
     return totals
 
 
 def _rows_add(code: str, totals: _Totals) -> None:
     """Add the increments to the stored rows (the cursor's lock makes this branch's rows ours for now)."""
-    for model, increments, key in (
-        (SalesHour, totals.sales, lambda row: (row.hour, row.sku)),
-        (BranchHour, totals.branch, lambda row: row.hour),
-    ):
+    for model, keys in TABLES.items():
+        increments = totals.rows[model]
         if not increments:
             continue
-        hours = {k[0] if isinstance(k, tuple) else k for k in increments}
-        stored = {key(row): row for row in model.objects.filter(branch=code, hour__in=hours)}
+        stored = {
+            tuple(getattr(row, name) for name in keys): row
+            for row in model.objects.filter(branch=code, **{f"{keys[0]}__in": {key[0] for key in increments}})
+        }
         changed, new = [], []
-        for k, values in increments.items():
-            row = stored.get(k)
+        for key, values in increments.items():
+            row = stored.get(key)
             if row is None:
-                fields = {"hour": k[0], "sku": k[1]} if isinstance(k, tuple) else {"hour": k}
-                row = model(branch=code, **fields)
+                row = model(branch=code, **dict(zip(keys, key, strict=True)))
                 new.append(row)
             else:
                 changed.append(row)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from branches.tests.factories import Events, branch_client, push
 from inventory.models import Unit
 from inventory.tests.factories import product_make
-from reports.models import SalesHour
+from reports.models import BranchHour, SalesDay, SalesHour
 from reports.services import report_rollup_refresh
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
@@ -115,6 +115,24 @@ def test_sales_by_branch_and_day_and_hour(chain, manager_client):
     ]
 
 
+def test_sales_of_chosen_products_per_day_and_per_hour(chain, manager_client):
+    daily = report(manager_client, "sales", sku="LAC-LECHE-1L")
+    assert [(r["branch"], r["units"], r["amount"], r["returned_amount"], r["net_amount"]) for r in daily] == [
+        ("B001", "6.000", "7.30", "1.20", "6.10")
+    ]
+    hourly = report(manager_client, "sales", sku="PAN-FLAUTA", grain="hour")
+    assert [(r["period"], r["branch"], r["units"], r["voided_amount"]) for r in hourly] == [
+        (f"{DAY} 09:00", "B001", "4.000", "0.00"),
+        (f"{DAY} 09:00", "B002", "5.000", "0.00"),
+        (f"{DAY} 10:00", "B001", "0.000", "2.00"),
+    ]
+    rates = report(manager_client, "returns-voids", sku="PAN-FLAUTA")
+    assert [(r["branch"], r["sold_amount"], r["void_rate_pct"]) for r in rates] == [
+        ("B001", "8.00", "25.00"),
+        ("B002", "10.00", "0.00"),
+    ]
+
+
 def test_sales_by_product_with_branch_and_product_filters(chain, manager_client):
     rows = report(manager_client, "products")
     assert [(r["sku"], r["name"], r["units"], r["amount"], r["net_amount"]) for r in rows] == [
@@ -148,9 +166,10 @@ def test_sync_health_per_hour(chain, manager_client):
 
 
 def test_roll_up_twice_counts_nothing_twice_and_waits_for_a_hole(chain, manager_client):
-    before = list(SalesHour.objects.order_by("id").values())
+    tables = (SalesHour, SalesDay, BranchHour)
+    before = [list(model.objects.order_by("id").values()) for model in tables]
     assert report_rollup_refresh() == 0
-    assert list(SalesHour.objects.order_by("id").values()) == before
+    assert [list(model.objects.order_by("id").values()) for model in tables] == before
 
     b2, _ = branch_client("B002")
     stream = Events("B002")
