@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = "ecm_bench_reports"
 BRANCHES, SKUS, SALES_PER_BRANCH, DAYS, REPEAT = 20, 200, 50_000, 30, 5
+THREE = "SKU-0001,SKU-0002,SKU-0003"
 
 os.environ.update(
     {
@@ -130,7 +131,7 @@ def main() -> None:
     from rest_framework.test import APIClient
 
     from ecomarket.roles import Role, staff_user_create
-    from reports.models import SalesHour
+    from reports.models import BranchHour, SalesDay, SalesHour
     from reports.services import report_rollup_refresh
 
     call_command("migrate", verbosity=0)
@@ -150,7 +151,8 @@ def main() -> None:
     seconds = time.perf_counter() - started
     print(
         f"roll-up: {folded:,} events folded in {seconds:.1f} s ({folded / seconds:,.0f} events/s) into "
-        f"{SalesHour.objects.count():,} (branch, hour, SKU) rows"
+        f"{BranchHour.objects.count():,} (branch, hour), {SalesDay.objects.count():,} (branch, day, SKU) and "
+        f"{SalesHour.objects.count():,} (branch, hour, SKU) rows; load average {load()}"
     )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
@@ -174,6 +176,9 @@ def main() -> None:
         ("sales per day, 30 days, one branch", "/api/v1/reports/sales", {**month, "branch": "B007"}),
         ("products, 30 days, all branches", "/api/v1/reports/products", month),
         ("products, 30 days, one SKU", "/api/v1/reports/products", {**month, "sku": "SKU-0042"}),
+        ("sales per day of 3 SKUs, 30 days", "/api/v1/reports/sales", {**month, "sku": THREE}),
+        ("sales per hour of one SKU, 7 days", "/api/v1/reports/sales", {**week, "sku": "SKU-0042", "grain": "hour"}),
+        ("returns and voids of 3 SKUs, 30 days", "/api/v1/reports/returns-voids", {**month, "sku": THREE}),
         ("returns and voids, 30 days", "/api/v1/reports/returns-voids", month),
         ("stock on hand and value, all branches", "/api/v1/reports/stock", {}),
         ("sync health per hour, 30 days", "/api/v1/reports/sync", month),
