@@ -55,11 +55,9 @@ def reports_page(request):
                 label_from=0,
             )
         ),
-        "events_chart": mark_safe(
-            charts.line_chart(_series(report["sync"], "events"), title=_("Events received per hour"))
-        ),
+        "events_chart": mark_safe(charts.line_chart(_series(report["sync"], "events"), title=_("Events received"))),
         "lag_chart": mark_safe(
-            charts.line_chart(_series(report["sync"], "lag_mean_s"), title=_("Mean sync lag per hour (seconds)"))
+            charts.line_chart(_series(report["sync"], "lag_mean_s"), title=_("Mean sync lag (seconds)"))
         ),
     }
     return render(request, "reports/reports.html", context)

@@ -159,10 +159,15 @@ def test_stock_on_hand_and_value_by_branch(chain, manager_client):
     ]
 
 
-def test_sync_health_per_hour(chain, manager_client):
-    rows = report(manager_client, "sync", branch="B002")
-    assert [(r["period"], r["events"]) for r in rows] == [(f"{DAY} 09:00", 1), (f"{DAY} 12:00", 1)]
+def test_sync_health_per_hour_and_per_day(chain, manager_client):
+    rows = report(manager_client, "sync", branch="B002", grain="hour")
+    assert [(r["period"], r["events"], r["events_peak_hour"]) for r in rows] == [
+        (f"{DAY} 09:00", 1, 1),
+        (f"{DAY} 12:00", 1, 1),
+    ]
     assert all(r["lag_max_s"] >= r["lag_mean_s"] > 0 for r in rows)
+    daily = report(manager_client, "sync", branch="B001")
+    assert [(r["period"], r["events"], r["events_peak_hour"]) for r in daily] == [(DAY, 6, 2)]
 
 
 def test_roll_up_twice_counts_nothing_twice_and_waits_for_a_hole(chain, manager_client):
@@ -187,6 +192,7 @@ def test_bad_filters_get_a_400_with_the_field(chain, manager_client):
         ({"from": "yesterday"}, "from"),
         ({"from": "2026-12-01", "to": DAY}, "from"),
         ({"grain": "week"}, "grain"),
+        ({"from": "2026-11-01", "to": "2026-11-08", "grain": "hour"}, "grain"),
     ):
         response = manager_client.get("/api/v1/reports/sales", params)
         assert response.status_code == 400
