@@ -2,6 +2,7 @@
 
 from django.utils.html import escape
 
+MAX_DOTS = 62  # two months of days
 PALETTE = ["#2e7d32", "#1565c0", "#ef6c00", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
 
 
@@ -41,11 +42,13 @@ def line_chart(
         xy = [(5 + i * step, height - 20 - (height - 30) * value / top) for i, (_, value) in enumerate(points)]
         coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        # A dot per point: a series of one point (one day so far) still shows, and each names its value.
+        # A dot per point: a series of one point (one day so far) still shows, and each names its value. Not for a
+        # dense series, where the dots would hide the line (and weigh on the page).
         parts += [
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(name)} {escape(label)}: '
             f"{value}</title></circle>"
             for (x, y), (label, value) in zip(xy, points, strict=True)
+            if len(points) <= MAX_DOTS
         ]
         legend.append(f'<text x="{5 + index * 70}" y="{height - 5}" class="l" fill="{colour}">{escape(name)}</text>')
     parts.append(f'<text x="{width - 5}" y="12" class="v" text-anchor="end">max {top}</text>')

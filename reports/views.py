@@ -16,6 +16,7 @@ from reconciliation.views import _cell
 from reports import selectors
 
 manager_required = role_required(Role.MANAGER)
+PAGE_ROWS = 200
 
 
 def _series(rows: list[dict], value: str) -> dict[str, list[tuple[str, object]]]:
@@ -42,8 +43,14 @@ def reports_page(request):
         "error": error,
         "query": "&".join(f"{key}={value}" for key, value in filters.query().items()),
         "branches": Branch.objects.order_by("code").values_list("code", flat=True),
-        "report": report,
-        "returns_voids": report["returns-voids"],
+        # A table of thousands of rows is read by nobody: the page shows the first PAGE_ROWS of each, the charts
+        # show all of it, and the CSV (and the API) every row.
+        "shown": {name: rows[:PAGE_ROWS] for name, rows in report.items()},
+        "more": {
+            name.replace("-", "_"): len(rows) - PAGE_ROWS for name, rows in report.items() if len(rows) > PAGE_ROWS
+        },
+        "page_rows": PAGE_ROWS,
+        "returns_voids": report["returns-voids"][:PAGE_ROWS],
         "state": selectors.rollup_state(),
         "sales_chart": mark_safe(
             charts.line_chart(_series(report["sales"], "net_amount"), title=_("Net sales per branch"))

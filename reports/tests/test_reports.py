@@ -224,3 +224,15 @@ def test_the_page_and_the_csv_show_the_api_figures(chain, manager, manager_clien
 
     empty = client.get("/reports/sales.csv", {"from": "2020-01-01", "to": "2020-01-02"}).content.decode()
     assert empty.splitlines() == ["period,branch,units,amount,voided_amount,returned_amount,net_amount"]
+
+
+def test_the_page_shows_the_first_rows_and_says_the_csv_has_the_rest(chain, manager, client, monkeypatch):
+    from reports import views
+
+    monkeypatch.setattr(views, "PAGE_ROWS", 1)
+    client.force_login(manager)
+    page = client.get("/reports/", RANGE).content.decode()
+    sales = page[page.index('id="report-sales"') : page.index("</table>", page.index('id="report-sales"'))]
+
+    assert sales.count("<tr>") == 2  # the header and one row of two
+    assert "Las primeras 1 filas; 1 más en el CSV." in page  # the chain's language
