@@ -7,6 +7,7 @@ import pytest
 from django.test import override_settings
 
 from branches.models import OutboxEvent
+from inventory.models import Sale
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
 
@@ -60,12 +61,20 @@ def test_a_contact_needs_a_phone_or_an_email_and_bad_ones_are_refused_whole(shel
 
 
 @override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True)
-def test_a_retry_with_the_same_contact_is_the_same_sale_and_another_contact_conflicts(shelf, cashier_client):
+def test_a_retry_is_the_same_sale_and_keeps_the_first_contact_and_no_trace_of_it_is_hashed(shelf, cashier_client):
     sale_id = uuid.uuid4()
     assert sell(cashier_client, "7", customer=CONTACT, sale_id=sale_id).status_code == 201
     assert sell(cashier_client, "7", customer=CONTACT, sale_id=sale_id).status_code == 200
-    assert sell(cashier_client, "7", customer={"phone": "12345"}, sale_id=sale_id).status_code == 409
+    assert sell(cashier_client, "7", customer={"phone": "12345"}, sale_id=sale_id).status_code == 200
+    assert sell(cashier_client, "7", sale_id=sale_id).status_code == 409  # with a contact or without: not the same
     assert OutboxEvent.objects.filter(type="sale.completed").count() == 1
+    assert event_of(str(sale_id))["customer"] == CONTACT
+
+    # The sale's fingerprint (kept for ever) is the same as for any other contact: nothing of this one is in it.
+    other_id = uuid.uuid4()
+    sell(cashier_client, "7", customer={"email": "otro@example.com"}, sale_id=other_id)
+    fingerprints = dict(Sale.objects.values_list("id", "fingerprint"))
+    assert fingerprints[sale_id] == fingerprints[other_id]
 
 
 def test_without_the_policy_an_oversell_is_still_refused_contact_or_not(shelf, cashier_client):
