@@ -168,6 +168,21 @@ def _uuid_field(payload: dict, key: str, *, nullable: bool = False) -> uuid.UUID
         raise Rejection("invalid_payload", f"payload.{key} must be a UUID") from None
 
 
+CUSTOMER_FIELDS = {"name": 120, "phone": 30, "email": 254}
+
+
+def _customer_check(payload: dict) -> None:
+    """The optional contact of an oversold sale's customer (schema 1 events without it stay valid)."""
+    customer = payload.get("customer")
+    if customer is None:
+        return
+    if not isinstance(customer, dict) or not customer.keys() <= CUSTOMER_FIELDS.keys() or not customer:
+        raise Rejection("invalid_payload", f"payload.customer must be an object of {', '.join(CUSTOMER_FIELDS)}")
+    for key, value in customer.items():
+        if not isinstance(value, str) or not 0 < len(value) <= CUSTOMER_FIELDS[key]:
+            raise Rejection("invalid_payload", f"payload.customer.{key} must be a non-empty string")
+
+
 def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal] | None, uuid.UUID | None]:
     """What an event does to stock, as (deltas per SKU, the sale it concerns). ``None`` deltas: the effect depends
     on another event (a void). Raises Rejection for an event central can never apply."""
@@ -177,6 +192,7 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
     match envelope.type:
         case "sale.completed":
             sale = _uuid_field(payload, "sale_id")
+            _customer_check(payload)
             return _sum((sku, -q) for sku, q in _lines(payload, known, "quantity", positive=True)), sale
         case "sale.voided":
             return None, _uuid_field(payload, "sale_id")

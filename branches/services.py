@@ -1,11 +1,13 @@
 """Branch side of the link: the outbox (DESIGN.md §4)."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db import connection
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
 
 from branches.kick import push_soon
-from branches.models import OutboxEvent, SyncState
+from branches.models import OutboxEvent, OutboxState, SyncState
 from ecomarket.db import rows_insert, scalar, table
 
 SCHEMA_VERSION = 1
@@ -41,3 +43,23 @@ def outbox_event_envelope(*, event: OutboxEvent, branch: str) -> dict:
         "schema": event.schema,
         "payload": event.payload,
     }
+
+
+def outbox_customer_contacts_erase(*, now: datetime | None = None) -> int:
+    """Erase the customer contact of oversold sales' events delivered more than CUSTOMER_CONTACT_RETENTION_DAYS
+    ago; returns how many. Head office holds the working copy from delivery on (and erases it after the oversell
+    case is resolved); the store keeps it no longer than that. Safe to run twice: an erased contact is gone."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.CUSTOMER_CONTACT_RETENTION_DAYS)
+    with transaction.atomic():
+        events = list(
+            OutboxEvent.objects.filter(
+                type="sale.completed",
+                state=OutboxState.DELIVERED,
+                delivered_at__lte=cutoff,
+                payload__has_key="customer",
+            )
+        )
+        for event in events:
+            del event.payload["customer"]
+        OutboxEvent.objects.bulk_update(events, ["payload"])
+    return len(events)

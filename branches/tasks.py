@@ -39,3 +39,12 @@ def branch_backup_task() -> str:
     """Take the scheduled online backup. Safe to run twice: each run writes its own consistent copy, and only the
     newest BACKUP_KEEP are kept."""
     return str(branch_backup_create())
+
+
+@shared_task(ignore_result=True)
+def outbox_customer_contacts_erase_task() -> int:
+    """Erase oversold customers' contacts from events delivered past CUSTOMER_CONTACT_RETENTION_DAYS. Safe to run
+    twice: an erased contact is gone."""
+    from branches.services import outbox_customer_contacts_erase
+
+    return outbox_customer_contacts_erase()

@@ -111,7 +111,7 @@ INSTALLED_APPS = [
     "branches",
 ]
 if IS_CENTRAL:
-    INSTALLED_APPS += ["django_celery_beat", "reconciliation"]
+    INSTALLED_APPS += ["django_celery_beat", "reconciliation", "reports"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -376,6 +376,11 @@ if IS_BRANCH:
             "schedule": BACKUP_INTERVAL_S,
             "options": {"expires": BACKUP_INTERVAL_S},
         },
+        "customer-contacts-erase": {
+            "task": "branches.tasks.outbox_customer_contacts_erase_task",
+            "schedule": 24 * 3600.0,
+            "options": {"expires": 3600},
+        },
     }
 
 LOGGING = {
@@ -394,3 +399,12 @@ LOGGING = {
 RECONCILE_INTERVAL_S = env.int("RECONCILE_INTERVAL_S", default=60)
 RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
 RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Head office reports (central mode): new events are folded into hourly roll-ups every REPORTS_ROLLUP_INTERVAL_S
+# (reports/models.py); the schedule is written by `install_schedule`.
+# ---------------------------------------------------------------------------------------------------------------
+REPORTS_ROLLUP_INTERVAL_S = env.int("REPORTS_ROLLUP_INTERVAL_S", default=30)
+# An oversold sale's customer contact (both modes): head office erases it this long after the sale's oversell case
+# is resolved (reconciliation/contacts.py, nightly), a branch this long after delivering it (branches/services.py).
+CUSTOMER_CONTACT_RETENTION_DAYS = env.int("CUSTOMER_CONTACT_RETENTION_DAYS", default=30)

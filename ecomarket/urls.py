@@ -34,6 +34,7 @@ urlpatterns = [
 
 if settings.IS_CENTRAL:
     from reconciliation import urls as reconciliation_urls
+    from reports import urls as reports_urls
 
 if settings.IS_BRANCH:
     urlpatterns += [
@@ -43,9 +44,13 @@ if settings.IS_BRANCH:
     ]
 else:
     urlpatterns += [
-        path("api/v1/", include(inventory_urls.central_api + branch_urls.central_api + reconciliation_urls.api)),
+        path(
+            "api/v1/",
+            include(inventory_urls.central_api + branch_urls.central_api + reconciliation_urls.api + reports_urls.api),
+        ),
         *inventory_urls.central_seed,
         *reconciliation_urls.pages,
+        *reports_urls.pages,
     ]
 
 handler404 = "ecomarket.errors.not_found_view"

@@ -201,6 +201,21 @@ def sale_input_plain(data) -> dict | None:
     return result
 
 
+class CustomerInputSerializer(serializers.Serializer):
+    """How to reach the customer of a sale that goes below zero (optional; kept only for such a sale)."""
+
+    name = serializers.CharField(max_length=120, required=False, default="", allow_blank=True)
+    phone = serializers.RegexField(
+        r"^\+?[0-9 ()./-]{4,30}$", max_length=30, required=False, default="", allow_blank=True
+    )
+    email = serializers.EmailField(max_length=254, required=False, default="", allow_blank=True)
+
+    def validate(self, data):
+        if not (data["phone"] or data["email"]):
+            raise serializers.ValidationError({"phone": ["Give a phone number or an e-mail address."]})
+        return {key: value.strip() for key, value in data.items() if value.strip()}
+
+
 class SaleCreateApi(APIView):
     permission_classes = [IsCashier]
 
@@ -208,6 +223,7 @@ class SaleCreateApi(APIView):
         id = serializers.UUIDField(required=False)
         lines = _lines_field(LineInputSerializer)
         payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.CASH)
+        customer = CustomerInputSerializer(required=False, allow_null=True)
 
         def validate_lines(self, lines):
             return distinct_skus(lines)
@@ -216,7 +232,9 @@ class SaleCreateApi(APIView):
         operation_id="sale_create",
         request=SaleCreateInputSerializer,
         responses={201: SaleOutputSerializer, 200: SaleOutputSerializer, **ERRORS},
-        description="Record a sale. The same id again returns the stored sale with 200; with another body, 409.",
+        description="Record a sale. The same id again returns the stored sale with 200; with another body, 409. "
+        "`customer` (a phone or an e-mail, and a name) is kept only if the sale goes below zero, for head office "
+        "to reach the customer.",
     )
     def post(self, request):
         data = sale_input_plain(request.data) or input_valid(self.SaleCreateInputSerializer, request)
@@ -225,6 +243,7 @@ class SaleCreateApi(APIView):
             lines=_lines(data["lines"]),
             payment_method=data["payment_method"],
             cashier=request.user,
+            customer=data.get("customer"),
         )
         return _sale_response(sale, created)
 

@@ -225,16 +225,24 @@ def stock_change_record(
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method: str, cashier) -> tuple[Sale, bool]:
+def sale_create(
+    *, sale_id: uuid.UUID | None, lines: list[Line], payment_method: str, cashier, customer: dict | None = None
+) -> tuple[Sale, bool]:
     """Record a sale and return ``(sale, created)``.
 
     Idempotent on ``sale_id``: a retry after a lost answer gets the stored sale back (created False). Stock is
     checked under the write lock: with the default policy a line above on-hand is refused with 409
     ``insufficient_stock``; with ``BRANCH_ALLOW_NEGATIVE_STOCK`` the sale goes through and is flagged oversold.
+    ``customer`` ({name, phone, email}, as the till took it) travels to head office in the sale event only when
+    the sale is oversold, so it can reach the customer; for any other sale it is dropped, never stored.
     """
     sale_id = sale_id or uuid.uuid4()
     fingerprint = _fingerprint(
-        lines=sorted((line.sku, _qty(line.quantity)) for line in lines), payment_method=payment_method
+        lines=sorted((line.sku, _qty(line.quantity)) for line in lines),
+        payment_method=payment_method,
+        # Whether a contact came, not the contact: the fingerprint outlives it (and a hashed phone number is
+        # easily guessed back). Absent: the fingerprint every earlier sale got.
+        **({"customer": True} if customer else {}),
     )
     branch = settings.BRANCH_CODE
     with transaction.atomic():
@@ -295,6 +303,7 @@ def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method:
                 "total": _money(sale.total),
                 "payment_method": payment_method,
                 "cashier": cashier.get_username() if cashier else "",
+                **({"customer": customer} if customer and oversold else {}),
             },
             kind=MovementKind.SALE,
             reference=str(sale.id),

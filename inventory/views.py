@@ -36,7 +36,12 @@ PAYMENT_LABELS = {
 @role_required(Role.CASHIER)
 def pos(request):
     payments = {value: str(label) for value, label in PAYMENT_LABELS.items()}
-    config = {"refusals": {code: str(message) for code, message in REFUSALS.items()}, "payments": payments}
+    config = {
+        "refusals": {code: str(message) for code, message in REFUSALS.items()},
+        "payments": payments,
+        # Selling below zero is allowed here: the till then asks for the customer's contact before charging.
+        "allow_negative": settings.BRANCH_ALLOW_NEGATIVE_STOCK,
+    }
     return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
 
 

@@ -10,6 +10,7 @@ from ecomarket.api import ERRORS, cursor_page, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsManager
 from reconciliation import selectors, services
+from reconciliation.contacts import oversell_customers
 from reconciliation.models import (
     CaseAction,
     Discrepancy,
@@ -52,8 +53,19 @@ class DiscrepancyOutputSerializer(serializers.ModelSerializer):
 
 
 class OversellCaseOutputSerializer(serializers.ModelSerializer):
+    """``sales[].customer`` is the contact the till took, while it is kept (reconciliation/contacts.py); the
+    caller passes them as ``context["customers"]``."""
+
     branch = serializers.CharField(source="branch_id")
     actions = CaseActionOutputSerializer(many=True)
+    sales = serializers.SerializerMethodField()
+
+    def get_sales(self, case) -> list[dict]:
+        customers = self.context.get("customers", {})
+        return [
+            {**sale, **({"customer": customers[sale["sale_id"]]} if sale.get("sale_id") in customers else {})}
+            for sale in case.sales
+        ]
 
     class Meta:
         model = OversellCase
@@ -165,6 +177,11 @@ class OversellCaseListApi(ListAPIView):
             branch=params.get("branch", ""), status=params.get("status", "")
         ).prefetch_related("actions")
 
+    def get_serializer(self, *args, **kwargs):
+        if args:  # the page of cases being shown: their sales' contacts, read once for the page
+            kwargs["context"] = {**self.get_serializer_context(), "customers": oversell_customers(args[0])}
+        return super().get_serializer(*args, **kwargs)
+
 
 class OversellCaseActApi(APIView):
     permission_classes = [IsManager]
@@ -186,4 +203,4 @@ class OversellCaseActApi(APIView):
             case = services.oversell_case_act(case_id=case.pk, user=request.user, **data)
         except services.ActionRefused as refusal:
             raise DomainError("action_refused", str(refusal), status=status.HTTP_409_CONFLICT) from refusal
-        return Response(OversellCaseOutputSerializer(case).data)
+        return Response(OversellCaseOutputSerializer(case, context={"customers": oversell_customers([case])}).data)

@@ -17,6 +17,7 @@ from ecomarket.pages import first_rows, redirect_back, role_required
 from ecomarket.roles import Role
 from reconciliation import charts, selectors, services
 from reconciliation.apis import DiscrepancyOutputSerializer
+from reconciliation.contacts import oversell_customers
 from reconciliation.models import DiscrepancyKind, DiscrepancyStatus, OversellResolution
 
 manager_required = role_required(Role.MANAGER)
@@ -38,6 +39,11 @@ def _filters(request) -> dict:
 def dashboard(request):
     filters = _filters(request)
     records = first_rows(selectors.discrepancy_list(**filters), 500)
+    cases = first_rows(selectors.oversell_case_list(branch=filters["branch"], status="unresolved"), 200)
+    customers = oversell_customers(cases.rows)
+    for case in cases.rows:  # shown with its sale, on this managers-only page (never stored back)
+        for sale in case.sales:
+            sale["customer"] = customers.get(sale.get("sale_id"))
     context = {
         "filters": filters,
         "branches": Branch.objects.order_by("code"),
@@ -46,7 +52,7 @@ def dashboard(request):
         "health": selectors.branch_health(),
         "by_kind": {DiscrepancyKind(kind).label: row for kind, row in selectors.open_by_kind_and_branch().items()},
         "discrepancies": records,
-        "cases": first_rows(selectors.oversell_case_list(branch=filters["branch"], status="unresolved"), 200),
+        "cases": cases,
         "resolutions": OversellResolution.choices,
         "per_day_chart": mark_safe(
             charts.bar_chart(selectors.discrepancies_per_day(), title=_("Discrepancies found per day"))

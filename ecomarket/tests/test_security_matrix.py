@@ -90,6 +90,8 @@ BRANCH_MATRIX = [
     ("get", "/api/v1/sync/catalog", None, {"default": 404}),
     ("get", "/api/v1/discrepancies", None, {"default": 404}),
     ("get", "/dashboard/", None, {"default": 404}),
+    ("get", "/api/v1/reports/sales", None, {"default": 404}),
+    ("get", "/reports/", None, {"default": 404}),
 ]
 
 
@@ -127,6 +129,8 @@ CENTRAL_MATRIX = [
     ("get", "/api/v1/oversell-cases", None, MANAGER_ONLY),
     ("patch", "/api/v1/oversell-cases/999", {"action": "contact"}, {**MANAGER_ONLY, "manager": 404}),
     ("put", "/api/v1/products/FRU-BANANA", {"price": "2.00"}, MANAGER_ONLY),
+    *(("get", f"/api/v1/reports/{name}", None, MANAGER_ONLY) for name in ("sales", "products", "returns-voids")),
+    *(("get", f"/api/v1/reports/{name}", None, MANAGER_ONLY) for name in ("stock", "sync")),
     ("post", "/api/v1/transfers", {"to_branch": "B001", "lines": SALE["lines"]}, {**MANAGER_ONLY, "manager": 201}),
     ("get", "/healthz", None, {"default": 200}),
     # the branch's routes do not exist here
