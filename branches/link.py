@@ -40,6 +40,7 @@ BATCH = 500
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 20
 BACKOFF_BASE_S = 1.0
+BACKOFF_CLOCK_MARGIN_S = 5.0
 
 
 class CentralUnavailable(Exception):
@@ -111,6 +112,16 @@ def backoff_delay(failures: int) -> float:
     return random.uniform(0.5, 1.0) * min(cap, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
 
 
+def backing_off(state: SyncState) -> bool:
+    """Whether a failed push's backoff still holds. One further ahead than any backoff could be (the cap, and a few
+    seconds for a clock corrected by NTP) was written by a clock that has since jumped back, e.g. a box that booted
+    a year ahead: it is ignored, or that branch would not push for a year."""
+    if state.next_push_at is None:
+        return False
+    now = timezone.now()
+    return now < state.next_push_at <= now + timedelta(seconds=settings.SYNC_BACKOFF_CAP_S + BACKOFF_CLOCK_MARGIN_S)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Push
 # ----------------------------------------------------------------------------------------------------------------
@@ -143,7 +154,7 @@ def outbox_push(
         if not ours:
             return summary
         state = sync_state()
-        if not force and state.next_push_at and state.next_push_at > timezone.now():
+        if not force and backing_off(state):
             summary.skipped = f"backing off until {state.next_push_at.isoformat()}"
             return summary
         session = _session()
