@@ -244,6 +244,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 if IS_CENTRAL:
     CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+else:
+    # celery's file-backed scheduler, except that a last run in the future (the clock moved back) counts as none.
+    CELERY_BEAT_SCHEDULER = "ecomarket.beat:ClockSafeScheduler"
 
 # ---------------------------------------------------------------------------------------------------------------
 # The link from a branch to head office (branch mode). Pushes start on commit; the sweep catches what was missed.
