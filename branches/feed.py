@@ -208,7 +208,3 @@ def change_failures_record(*, branch: Branch, failures: list[dict]) -> int:
             },
         )
     return len(failures)
-
-
-def change_failures_open(*, branch: Branch) -> int:
-    return BranchChangeFailure.objects.filter(branch=branch, resolved_at__isnull=True).count()
