@@ -1,9 +1,10 @@
-"""The branch's celery beat scheduler: celery's own persistent one, kept working across a clock that jumps back.
+"""celery beat schedulers that keep working across a clock that jumps back.
 
-beat keeps each entry's last run in ``DATA_DIR/celerybeat-schedule`` and waits until last run + interval. A box that
-booted with its clock a year ahead, then was corrected by NTP, leaves last runs a year in the future, and stock
-celery would wait that year: no push sweep, no pull, no snapshot. Here a last run in the future counts as no run,
-so the entry is due at once (each task is safe to run again).
+beat keeps each entry's last run (a branch: in ``DATA_DIR/celerybeat-schedule``; central: in django-celery-beat's
+tables) and waits until last run + interval. A box that booted with its clock a year ahead, then was corrected by
+NTP, leaves last runs a year in the future, and stock celery would wait that year: at a branch no push sweep, no
+pull, no snapshot; at central no reconciliation. Here a last run in the future counts as no run, so the entry is
+due at once (each task is safe to run again), and its next run is stored with the corrected clock.
 """
 
 import logging
@@ -11,6 +12,7 @@ from datetime import timedelta
 
 from celery.beat import PersistentScheduler
 from celery.utils.time import maybe_make_aware
+from django.conf import settings
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,9 @@ FUTURE_MARGIN = timedelta(seconds=60)
 LONG_AGO = timedelta(days=366)
 
 
-class ClockSafeScheduler(PersistentScheduler):
+class ClockSafe:
+    """Mixed into a celery beat scheduler, before it."""
+
     def setup_schedule(self):
         super().setup_schedule()
         self.future_runs_forget()
@@ -42,3 +46,14 @@ class ClockSafeScheduler(PersistentScheduler):
         if forgotten:
             log.warning("beat: last run of %s lies in the future (clock moved back): due now", forgotten)
         return forgotten
+
+
+class ClockSafeScheduler(ClockSafe, PersistentScheduler):
+    """A branch's beat: celery's file-backed scheduler."""
+
+
+if settings.IS_CENTRAL:  # django-celery-beat's models exist only there
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    class ClockSafeDatabaseScheduler(ClockSafe, DatabaseScheduler):
+        """Central's beat: django-celery-beat's scheduler, its schedule editable in admin."""
