@@ -297,7 +297,20 @@ def changes_pull(*, max_pages: int = 100) -> PullSummary:
 def _pull_failed(*, error: str) -> None:
     # In a transaction, so the write queues behind the tills' like every other (ecomarket/sqlite).
     with transaction.atomic():
-        SyncState.objects.filter(pk=1).update(last_pull_error=error[:1000])
+        SyncState.objects.filter(pk=1).update(last_pull_error=error[:1000], last_pull_error_at=timezone.now())
+
+
+def pull_overdue() -> bool:
+    """Whether no pull has run (well or not) for twice SYNC_PULL_INTERVAL_S, or the last one lies in the future
+    (the clock moved back). Under a steady stream of sales the push tasks a worker runs can keep beat's pull
+    messages queued until they expire; a push task then pulls too (branches/tasks.py), so a busy branch still
+    gets its prices, transfers and resend requests."""
+    state = sync_state()
+    last = max((t for t in (state.last_pull_at, state.last_pull_error_at) if t is not None), default=None)
+    if last is None:
+        return True
+    age = (timezone.now() - last).total_seconds()
+    return age < 0 or age > 2 * settings.SYNC_PULL_INTERVAL_S
 
 
 def _cursor_digest(cursor: int) -> str:

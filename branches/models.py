@@ -50,6 +50,7 @@ class SyncState(models.Model):
     next_push_at = models.DateTimeField(null=True, blank=True, help_text="backoff: no push before this time")
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_pull_error = models.TextField(blank=True)
+    last_pull_error_at = models.DateTimeField(null=True, blank=True)
     pull_cursor = models.PositiveBigIntegerField(default=0)
     last_pull_resync_at = models.DateTimeField(
         null=True, blank=True, help_text="when central last said the cursor names no change it holds (restored)"

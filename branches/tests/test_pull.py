@@ -4,12 +4,15 @@ and a cursor central no longer knows (central restored from a backup) makes the 
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from branches import link
 from branches.models import AppliedChange, FailedChange, IncomingTransfer, OutboxEvent, SyncState
+from branches.tasks import outbox_push_task
 from ecomarket.chain import Chain
 from inventory.models import Product, StockLevel
 
@@ -178,3 +181,17 @@ def test_a_branch_ahead_of_a_restored_central_starts_over_and_applies_each_chang
     state = SyncState.objects.get()
     assert state.last_pull_resync_reason == ("cursor_changed" if lost == 1 else "cursor_ahead")
     assert cashier_client.get("/api/v1/sync/status").json()["last_pull_resync_at"] is not None
+
+
+def test_a_push_task_pulls_too_when_no_pull_ran_for_a_while(linked, shelf, central, settings):
+    settings.SYNC_PULL_INTERVAL_S = 10.0
+    price_set(central, "VER-PAPA", "1.23")
+    SyncState.objects.update_or_create(pk=1, defaults={"last_pull_at": timezone.now() - timedelta(seconds=5)})
+    recent = outbox_push_task()
+    SyncState.objects.filter(pk=1).update(last_pull_at=timezone.now() - timedelta(seconds=60))
+
+    overdue = outbox_push_task()
+
+    assert "pull" not in recent
+    assert overdue["pull"]["applied"] >= 1
+    assert str(Product.objects.get(sku="VER-PAPA").price) == "1.23"
