@@ -379,7 +379,8 @@ def _change_try(*, change: dict, digest: str, failure: FailedChange | None, now)
     except (OperationalError, InterfaceError):
         raise
     except Exception as error:
-        code, detail = getattr(error, "code", "") or type(error).__name__, str(error)[:2000] or repr(error)
+        code = str(getattr(error, "code", "") or type(error).__name__)[:40]
+        detail = (str(error) or repr(error))[:2000]
         log.warning("change %s (%s) cannot be applied here, skipped: %s %s", change["id"], change["kind"], code, detail)
         if failure is not None and failure.digest == digest:
             changed = (failure.code, failure.detail) != (code, detail)
@@ -396,7 +397,7 @@ def _change_try(*, change: dict, digest: str, failure: FailedChange | None, now)
                     "kind": change["kind"],
                     "digest": digest,
                     "payload": change.get("payload"),
-                    "code": str(code)[:40],
+                    "code": code,
                     "detail": detail,
                     "failed_at": now,
                     "attempts": 1,
