@@ -2,10 +2,13 @@ from django.conf import settings
 from django.contrib import admin, messages
 
 from branches.models import (
+    AppliedChange,
     Branch,
+    BranchChangeFailure,
     BranchEvent,
     Change,
     EventProblem,
+    FailedChange,
     IncomingTransfer,
     OutboxEvent,
     SyncState,
@@ -64,6 +67,23 @@ class IncomingTransferAdmin(ReadOnlyAdmin):
     list_filter = ["state"]
 
 
+class AppliedChangeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "applied_at"]
+    list_filter = ["kind"]
+
+
+class FailedChangeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "code", "detail", "failed_at", "attempts", "resolved_at", "reported_at"]
+    list_filter = ["kind", "code"]
+    actions = ["retry"]
+
+    @admin.action(description="Apply again (after fixing their cause)")
+    def retry(self, request, queryset):
+        from branches.link import failed_changes_retry
+
+        self.message_user(request, f"{failed_changes_retry()} failed change(s) applied now.", messages.SUCCESS)
+
+
 class BranchAdmin(admin.ModelAdmin):
     list_display = [
         "code",
@@ -107,6 +127,11 @@ class ChangeAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "branch"]
 
 
+class BranchChangeFailureAdmin(ReadOnlyAdmin):
+    list_display = ["branch", "change_id", "kind", "code", "detail", "failed_at", "resolved_at", "reported_at"]
+    list_filter = ["branch", "kind", "code"]
+
+
 class TransferAdmin(ReadOnlyAdmin):
     list_display = ["id", "to_branch", "state", "created_at", "received_at", "created_by", "note"]
     list_filter = ["state", "to_branch"]
@@ -117,6 +142,8 @@ if settings.IS_BRANCH:
         (OutboxEvent, OutboxEventAdmin),
         (SyncState, SyncStateAdmin),
         (IncomingTransfer, IncomingTransferAdmin),
+        (AppliedChange, AppliedChangeAdmin),
+        (FailedChange, FailedChangeAdmin),
     ]:
         admin.site.register(model, model_admin)
 else:
@@ -126,5 +153,6 @@ else:
         (EventProblem, EventProblemAdmin),
         (Change, ChangeAdmin),
         (Transfer, TransferAdmin),
+        (BranchChangeFailure, BranchChangeFailureAdmin),
     ]:
         admin.site.register(model, model_admin)

@@ -24,6 +24,18 @@ class BranchOnlyApi(APIView):
     authentication_classes = [BranchCredentialAuthentication]
     permission_classes = [IsBranch]
 
+    @staticmethod
+    def calling_branch(request, code: str) -> Branch:
+        """The branch whose credential called, which must be the one the body names."""
+        branch: Branch = request.auth
+        if code != branch.code:
+            raise DomainError(
+                "wrong_branch",
+                f"This credential belongs to {branch.code}; it cannot speak for {code}.",
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        return branch
+
 
 class SyncEventsApi(BranchOnlyApi):
     class SyncEventsInputSerializer(serializers.Serializer):
@@ -53,13 +65,7 @@ class SyncEventsApi(BranchOnlyApi):
             raise DomainError(
                 "invalid", 'The body must be {"branch": code, "events": [...]}.', fields={"events": ["Required."]}
             )
-        branch: Branch = request.auth
-        if data["branch"] != branch.code:
-            raise DomainError(
-                "wrong_branch",
-                f"This credential belongs to {branch.code}; it cannot send {data['branch']}'s events.",
-                status=status.HTTP_403_FORBIDDEN,
-            )
+        branch = self.calling_branch(request, data["branch"])
         try:
             result = ingest.events_ingest(
                 branch=branch,
@@ -107,26 +113,53 @@ class SyncChangesApi(BranchOnlyApi):
     class SyncChangesOutputSerializer(serializers.Serializer):
         changes = serializers.ListField(child=serializers.DictField())
         next_cursor = serializers.IntegerField()
+        newest_id = serializers.IntegerField()
+        resync = serializers.ChoiceField(choices=["cursor_ahead", "cursor_changed"], allow_null=True)
 
     @extend_schema(
         operation_id="sync_changes",
-        parameters=[OpenApiParameter("since", int, description="the cursor from the previous answer (0 at first)")],
+        parameters=[
+            OpenApiParameter("since", int, description="the cursor from the previous answer (0 at first)"),
+            OpenApiParameter(
+                "digest", str, description="the digest of the change the cursor names, as the branch applied it"
+            ),
+        ],
         responses={200: SyncChangesOutputSerializer, **ERRORS},
+        description="The changes after the cursor. ``resync`` is ``cursor_ahead`` or ``cursor_changed`` when the "
+        "cursor names no change central holds (central was restored from a backup): pull again from 0.",
     )
     def get(self, request):
         cursor = whole_number(request.query_params.get("since", "0"))
         if cursor is None:
             raise DomainError("invalid", "since must be a non-negative integer cursor.", fields={"since": ["Invalid."]})
-        changes, cursor = feed.changes_since(branch=request.auth, cursor=cursor)
-        return Response(
-            {
-                "changes": [
-                    {"id": c.id, "kind": c.kind, "payload": c.payload, "created_at": c.created_at.isoformat()}
-                    for c in changes
-                ],
-                "next_cursor": cursor,
-            }
-        )
+        digest = request.query_params.get("digest", "")[:64]
+        return Response(feed.changes_page(branch=request.auth, cursor=cursor, digest=digest))
+
+
+class FailedChangeInputSerializer(serializers.Serializer):
+    change_id = serializers.IntegerField(min_value=1)
+    kind = serializers.CharField(max_length=16)
+    code = serializers.CharField(max_length=40)
+    detail = serializers.CharField(max_length=2000, allow_blank=True)
+    failed_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class FailedChangesReportApi(BranchOnlyApi):
+    class FailedChangesReportInputSerializer(serializers.Serializer):
+        branch = serializers.CharField(max_length=16)
+        failures = FailedChangeInputSerializer(many=True, allow_empty=False, max_length=500)
+
+    @extend_schema(
+        operation_id="sync_failed_changes_report",
+        request=FailedChangesReportInputSerializer,
+        responses={200: inline_serializer("FailedChangesRecorded", {"recorded": serializers.IntegerField()}), **ERRORS},
+        description="A branch reports change-feed items it could not apply (and those it applied after all).",
+    )
+    def post(self, request):
+        data = input_valid(self.FailedChangesReportInputSerializer, request)
+        branch = self.calling_branch(request, data["branch"])
+        return Response({"recorded": feed.change_failures_record(branch=branch, failures=data["failures"])})
 
 
 class SyncCatalogApi(BranchOnlyApi):
@@ -182,6 +215,8 @@ class SyncStatusApi(APIView):
                     "recovery_error": serializers.CharField(),
                     "last_backup_at": serializers.DateTimeField(allow_null=True),
                     "last_backup_age_s": serializers.FloatField(allow_null=True),
+                    "failed_changes": serializers.IntegerField(),
+                    "last_pull_resync_at": serializers.DateTimeField(allow_null=True),
                 },
             ),
             **ERRORS,
@@ -263,11 +298,6 @@ class TransferCreateApi(APIView):
                 "to_branch must be a registered branch, and from_branch (if given) another one.",
                 fields={"to_branch": ["Unknown or the same as from_branch."]},
             )
-        unknown = {line["sku"] for line in data["lines"]} - set(
-            Product.objects.filter(sku__in=[line["sku"] for line in data["lines"]]).values_list("sku", flat=True)
-        )
-        if unknown:
-            raise DomainError("unknown_sku", f"Unknown SKU(s): {', '.join(sorted(unknown))}.")
         transfer = feed.transfer_create(
             to_branch=branch,
             lines=[(line["sku"], line["quantity"]) for line in data["lines"]],

@@ -250,6 +250,7 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
                 sku__in={line.get("sku") for e in envelopes for line in _raw_lines(e.payload)}
             ).values_list("sku", flat=True)
         )
+        transfers = _transfers_named(envelopes)
         new: list[tuple[Envelope, dict | None, uuid.UUID | None]] = []
         problems: list[tuple[Envelope, str, str, str]] = []
         batch_ids: dict[uuid.UUID, str] = {}
@@ -275,6 +276,7 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
                 continue
             try:
                 deltas, sale_ref = event_effect(envelope, known)
+                _receipt_check(envelope, deltas, branch=branch, transfers=transfers)
             except Rejection as rejection:
                 result.rejected.append({"id": str(envelope.id), "code": rejection.code, "detail": rejection.detail})
                 problems.append((envelope, EventProblem.Kind.REJECTED, rejection.code, rejection.detail))
@@ -296,6 +298,34 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
         branch.refresh_from_db(fields=["duplicates_absorbed"])
         result.high_water_seq = branch.high_water_seq
     return result
+
+
+def _transfers_named(envelopes: list[Envelope]) -> dict[uuid.UUID, Transfer]:
+    ids = set()
+    for envelope in envelopes:
+        if envelope.type == "stock.received" and envelope.payload.get("transfer_id"):
+            try:
+                ids.add(uuid.UUID(str(envelope.payload["transfer_id"])))
+            except ValueError:
+                continue  # event_effect rejects it
+    return Transfer.objects.in_bulk(ids) if ids else {}
+
+
+def _receipt_check(envelope: Envelope, deltas, *, branch: Branch, transfers: dict) -> None:
+    """A transfer is received once, by its own branch, with its own lines: any other receipt of it is rejected,
+    never counted twice. A transfer central does not know (lost in a restore of central) is a plain receipt."""
+    if envelope.type != "stock.received" or not envelope.payload.get("transfer_id"):
+        return
+    transfer = transfers.get(uuid.UUID(str(envelope.payload["transfer_id"])))
+    if transfer is None:
+        return
+    if transfer.to_branch_id != branch.code:
+        raise Rejection("wrong_transfer", f"transfer {transfer.id} was sent to {transfer.to_branch_id}")
+    if transfer.state == Transfer.State.RECEIVED:
+        raise Rejection("transfer_already_received", f"transfer {transfer.id} was already received")
+    if deltas != _sum((line["sku"], Decimal(line["quantity"])) for line in transfer.lines):
+        raise Rejection("transfer_lines_mismatch", f"transfer {transfer.id} sent other lines: {transfer.lines}")
+    transfer.state = Transfer.State.RECEIVED  # a second receipt in the same batch is rejected too
 
 
 def _raw_lines(payload: dict) -> list[dict]:

@@ -17,11 +17,14 @@ from decimal import Decimal
 
 import requests
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Max, Min
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
+from branches.feed import change_digest
 from branches.models import (
+    AppliedChange,
+    FailedChange,
     IncomingTransfer,
     OutboxEvent,
     OutboxState,
@@ -30,7 +33,7 @@ from branches.models import (
     SyncState,
 )
 from branches.services import outbox_event_envelope
-from inventory.models import Product
+from inventory.models import Product, StockDocument, StockDocumentKind
 from inventory.services import Line, stock_adjustment_record
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ BATCH = 500
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 20
 BACKOFF_BASE_S = 1.0
+BACKOFF_CLOCK_MARGIN_S = 5.0
 
 
 class CentralUnavailable(Exception):
@@ -139,6 +143,16 @@ def backoff_delay(failures: int) -> float:
     return random.uniform(0.5, 1.0) * min(cap, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
 
 
+def backing_off(state: SyncState) -> bool:
+    """Whether a failed push's backoff still holds. One further ahead than any backoff could be (the cap, and a few
+    seconds for a clock corrected by NTP) was written by a clock that has since jumped back, e.g. a box that booted
+    a year ahead: it is ignored, or that branch would not push for a year."""
+    if state.next_push_at is None:
+        return False
+    now = timezone.now()
+    return now < state.next_push_at <= now + timedelta(seconds=settings.SYNC_BACKOFF_CAP_S + BACKOFF_CLOCK_MARGIN_S)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Push
 # ----------------------------------------------------------------------------------------------------------------
@@ -220,7 +234,7 @@ def outbox_push(
         if not ours:
             return summary
         state = sync_state()
-        if not force and state.next_push_at and state.next_push_at > timezone.now():
+        if not force and backing_off(state):
             summary.skipped = f"backing off until {state.next_push_at.isoformat()}"
             return summary
         session = _session()
@@ -398,14 +412,22 @@ def parked_events_retry() -> int:
 @dataclass
 class PullSummary:
     applied: int = 0
+    already_applied: int = 0
+    failed: int = 0
+    reported: int = 0
+    resyncs: int = 0
     kinds: dict = field(default_factory=dict)
     skipped: str = ""
     error: str = ""
 
 
 def changes_pull(*, max_pages: int = 100) -> PullSummary:
-    """Apply the change feed from the stored cursor on. Each page is applied in one transaction together with the
-    new cursor, so a change is applied exactly once even if the worker dies between pages."""
+    """Apply the change feed from the stored cursor on, then report to central the changes that could not apply.
+
+    Each page is applied in one transaction together with the new cursor, each change on its own savepoint with
+    its AppliedChange record: a change that cannot apply is recorded as a FailedChange and skipped, so it never
+    blocks the changes after it, and a change pulled again (after a resync) is never applied twice. When central
+    says the cursor names no change it holds (it was restored from a backup), the pull starts again from 0."""
     summary = PullSummary()
     with _turn("pull", summary) as ours:
         if not ours:
@@ -413,19 +435,76 @@ def changes_pull(*, max_pages: int = 100) -> PullSummary:
         session = _session()
         for _ in range(max_pages):
             cursor = sync_state().pull_cursor
+            params = {"since": cursor}
+            digest = _cursor_digest(cursor)
+            if digest:
+                params["digest"] = digest
             try:
-                answer = _call(session, "GET", "/api/v1/sync/changes", params={"since": cursor})
+                answer = _call(session, "GET", "/api/v1/sync/changes", params=params)
             except CentralUnavailable as error:
-                # In a transaction, so the write queues behind the tills' like every other (ecomarket/sqlite).
-                with transaction.atomic():
-                    SyncState.objects.filter(pk=1).update(last_pull_error=str(error)[:1000])
+                _pull_failed(error=str(error))
                 summary.error = str(error)
                 break
+            if answer.get("resync"):
+                if summary.resyncs:  # once per pull: from cursor 0 there is nothing left to disagree on
+                    break
+                _pull_resync(from_cursor=cursor, reason=str(answer["resync"]), newest=answer.get("newest_id"))
+                summary.resyncs += 1
+                continue
             changes = answer.get("changes", [])
             _changes_apply(changes=changes, from_cursor=cursor, next_cursor=int(answer["next_cursor"]), summary=summary)
             if not changes:
                 break
+        if not summary.error:
+            _failed_changes_report(session=session, summary=summary)
     return summary
+
+
+def _pull_failed(*, error: str) -> None:
+    # In a transaction, so the write queues behind the tills' like every other (ecomarket/sqlite).
+    with transaction.atomic():
+        SyncState.objects.filter(pk=1).update(last_pull_error=error[:1000], last_pull_error_at=timezone.now())
+
+
+def pull_overdue() -> bool:
+    """Whether no pull has run (well or not) for twice SYNC_PULL_INTERVAL_S, or the last one lies in the future
+    (the clock moved back). Under a steady stream of sales the push tasks a worker runs can keep beat's pull
+    messages queued until they expire; a push task then pulls too (branches/tasks.py), so a busy branch still
+    gets its prices, transfers and resend requests."""
+    state = sync_state()
+    last = max((t for t in (state.last_pull_at, state.last_pull_error_at) if t is not None), default=None)
+    if last is None:
+        return True
+    age = (timezone.now() - last).total_seconds()
+    return age < 0 or age > 2 * settings.SYNC_PULL_INTERVAL_S
+
+
+def _cursor_digest(cursor: int) -> str:
+    """The digest of the change the cursor names, as this branch applied (or failed) it; "" if unknown."""
+    if not cursor:
+        return ""
+    for model in (AppliedChange, FailedChange):
+        digest = model.objects.filter(id=cursor).values_list("digest", flat=True).first()
+        if digest:
+            return digest
+    return ""
+
+
+@transaction.atomic
+def _pull_resync(*, from_cursor: int, reason: str, newest) -> None:
+    state = SyncState.objects.select_for_update().get(pk=1)
+    if state.pull_cursor != from_cursor:  # another pull moved it meanwhile
+        return
+    log.warning(
+        "central holds no change %s as this branch knew it (%s; its newest is %s): pulling again from 0",
+        from_cursor,
+        reason,
+        newest,
+    )
+    state.pull_cursor = 0
+    state.last_pull_resync_at = timezone.now()
+    state.last_pull_resync_reason = reason[:32]
+    state.save()
 
 
 @transaction.atomic
@@ -433,14 +512,69 @@ def _changes_apply(*, changes: list[dict], from_cursor: int, next_cursor: int, s
     state = SyncState.objects.select_for_update().get(pk=1)
     if state.pull_cursor != from_cursor:  # another pull applied this page already
         return
+    ids = [change["id"] for change in changes]
+    applied = dict(AppliedChange.objects.filter(id__in=ids).values_list("id", "digest"))
+    failed = {failure.id: failure for failure in FailedChange.objects.filter(id__in=ids)}
+    now = timezone.now()
     for change in changes:
-        _change_apply(change)
-        summary.applied += 1
-        summary.kinds[change["kind"]] = summary.kinds.get(change["kind"], 0) + 1
+        digest = change_digest(change)
+        if applied.get(change["id"]) == digest:
+            summary.already_applied += 1
+            continue
+        if _change_try(change=change, digest=digest, failure=failed.get(change["id"]), now=now):
+            summary.applied += 1
+            summary.kinds[change["kind"]] = summary.kinds.get(change["kind"], 0) + 1
+        else:
+            summary.failed += 1
     state.pull_cursor = next_cursor
-    state.last_pull_at = timezone.now()
+    state.last_pull_at = now
     state.last_pull_error = ""
     state.save()
+
+
+def _change_try(*, change: dict, digest: str, failure: FailedChange | None, now) -> bool:
+    """Apply one change on its own savepoint, recorded as applied with it; or, if it cannot apply, roll it back
+    and record it as failed (to be reported to central). A database that is locked or gone is not the change's
+    fault: that aborts the whole page, to be pulled again."""
+    try:
+        with transaction.atomic():
+            _change_apply(change)
+            AppliedChange.objects.update_or_create(
+                id=change["id"], defaults={"kind": change["kind"], "digest": digest, "applied_at": now}
+            )
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as error:
+        code = str(getattr(error, "code", "") or type(error).__name__)[:40]
+        detail = (str(error) or repr(error))[:2000]
+        log.warning("change %s (%s) cannot be applied here, skipped: %s %s", change["id"], change["kind"], code, detail)
+        if failure is not None and failure.digest == digest:
+            changed = (failure.code, failure.detail) != (code, detail)
+            FailedChange.objects.filter(id=failure.id).update(
+                attempts=F("attempts") + 1,
+                code=code,
+                detail=detail,
+                **({"reported_at": None} if changed else {}),
+            )
+        else:
+            FailedChange.objects.update_or_create(
+                id=change["id"],
+                defaults={
+                    "kind": change["kind"],
+                    "digest": digest,
+                    "payload": change.get("payload"),
+                    "code": code,
+                    "detail": detail,
+                    "failed_at": now,
+                    "attempts": 1,
+                    "resolved_at": None,
+                    "reported_at": None,
+                },
+            )
+        return False
+    if failure is not None and failure.resolved_at is None:
+        FailedChange.objects.filter(id=failure.id).update(resolved_at=now, reported_at=None)
+    return True
 
 
 def _change_apply(change: dict) -> None:
@@ -458,9 +592,22 @@ def _change_apply(change: dict) -> None:
                 },
             )
         case "transfer":
+            # Goods that arrived before the transfer did (a receipt naming it already) are not in transit.
+            received = StockDocument.objects.filter(
+                kind=StockDocumentKind.RECEIPT, transfer_id=payload["transfer_id"]
+            ).first()
             IncomingTransfer.objects.get_or_create(
                 id=payload["transfer_id"],
-                defaults={"lines": payload["lines"], "note": payload.get("note", ""), "sent_at": payload["sent_at"]},
+                defaults={
+                    "lines": payload["lines"],
+                    "note": payload.get("note", ""),
+                    "sent_at": payload["sent_at"],
+                    **(
+                        {"state": IncomingTransfer.State.RECEIVED, "received_at": received.created_at}
+                        if received
+                        else {}
+                    ),
+                },
             )
         case "resend":
             OutboxEvent.objects.filter(seq__in=payload["seqs"], state=OutboxState.DELIVERED).update(
@@ -478,6 +625,57 @@ def _change_apply(change: dict) -> None:
             )
         case _:
             log.warning("change %s of unknown kind %r ignored", change.get("id"), change["kind"])
+
+
+@transaction.atomic
+def failed_changes_retry() -> int:
+    """Apply again the failed changes not resolved yet, once their cause is fixed (e.g. the product now exists at
+    the branch); each one that applies is recorded as applied and reported as resolved. Returns how many applied.
+    Safe to run twice: an applied change is no longer a failed one."""
+    now = timezone.now()
+    applied = 0
+    for failure in FailedChange.objects.filter(resolved_at__isnull=True).order_by("id"):
+        change = {"id": failure.id, "kind": failure.kind, "payload": failure.payload}
+        applied += _change_try(change=change, digest=failure.digest, failure=failure, now=now)
+    return applied
+
+
+def _failed_changes_report(*, session: requests.Session, summary: PullSummary) -> None:
+    """Tell central which changes this branch could not apply (or applied after all), so managers see them.
+    Outside any transaction; a report that does not arrive is sent again after the next pull."""
+    failures = list(FailedChange.objects.filter(reported_at__isnull=True).order_by("id")[:500])
+    if not failures:
+        return
+    body = {
+        "branch": settings.BRANCH_CODE,
+        "failures": [
+            {
+                "change_id": failure.id,
+                "kind": failure.kind,
+                "code": failure.code,
+                "detail": failure.detail,
+                "failed_at": failure.failed_at.isoformat(),
+                "resolved_at": failure.resolved_at.isoformat() if failure.resolved_at else None,
+            }
+            for failure in failures
+        ],
+    }
+    try:
+        _call(session, "POST", "/api/v1/sync/failed-changes", json=body)
+    except CentralUnavailable as error:
+        log.warning("could not report %s failed change(s) to central: %s", len(failures), error)
+        summary.error = f"failed changes not reported: {error}"
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        for failure in failures:
+            # Only if nothing changed since it was read: a newer state is reported next time.
+            FailedChange.objects.filter(
+                id=failure.id, reported_at__isnull=True, attempts=failure.attempts, code=failure.code
+            ).filter(
+                Q(resolved_at__isnull=True) if failure.resolved_at is None else Q(resolved_at=failure.resolved_at)
+            ).update(reported_at=now)
+    summary.reported += len(failures)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -505,6 +703,8 @@ def sync_status() -> dict:
         "central_reachable": reachable,
         "next_push_at": state.next_push_at,
         "pull_cursor": state.pull_cursor,
+        "failed_changes": FailedChange.objects.filter(resolved_at__isnull=True).count(),
+        "last_pull_resync_at": state.last_pull_resync_at,
         **_recovery_status(state),
         **_backup_status(now),
     }

@@ -56,7 +56,12 @@ class SyncState(models.Model):
     next_push_at = models.DateTimeField(null=True, blank=True, help_text="backoff: no push before this time")
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_pull_error = models.TextField(blank=True)
+    last_pull_error_at = models.DateTimeField(null=True, blank=True)
     pull_cursor = models.PositiveBigIntegerField(default=0)
+    last_pull_resync_at = models.DateTimeField(
+        null=True, blank=True, help_text="when central last said the cursor names no change it holds (restored)"
+    )
+    last_pull_resync_reason = models.CharField(max_length=32, blank=True)
     central_high_water = models.PositiveBigIntegerField(
         default=0, help_text="the highest high_water_seq central answered: an answer below it means central lost events"
     )
@@ -77,6 +82,42 @@ class SyncState(models.Model):
 
     def __str__(self) -> str:
         return "sync state"
+
+
+class AppliedChange(models.Model):
+    """Branch side: a change-feed item applied here, written in the same transaction as its effect. Pulling it
+    again (a cursor reset after central was restored, a restored box) finds it here and applies nothing twice.
+    ``digest`` tells a change from another one that a restored central later gave the same id."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="the change feed id")
+    kind = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64)
+    applied_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"change {self.id} {self.kind} applied"
+
+
+class FailedChange(models.Model):
+    """Branch side: a change-feed item this branch could not apply (an unknown SKU, a fraction of a unit-sold
+    product). It is skipped so later changes still apply, kept with its payload, and reported to central."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="the change feed id")
+    kind = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64)
+    payload = models.JSONField()
+    code = models.CharField(max_length=40)
+    detail = models.TextField()
+    failed_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="applied after all (a later retry)")
+    reported_at = models.DateTimeField(null=True, blank=True, help_text="when central last heard of its state")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"change {self.id} {self.kind} failed: {self.code}"
 
 
 class IncomingTransfer(models.Model):
@@ -232,6 +273,27 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"change {self.id} {self.kind} -> {self.branch_id or 'all'}"
+
+
+class BranchChangeFailure(models.Model):
+    """Central side: a change-feed item a branch reported it could not apply, for a manager to act on (the
+    branch skipped it and kept applying the rest)."""
+
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="change_failures", db_column="branch")
+    change_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16)
+    code = models.CharField(max_length=40)
+    detail = models.TextField()
+    failed_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="the branch applied it after all")
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-failed_at"]
+        constraints = [models.UniqueConstraint(fields=["branch", "change_id"], name="one_failure_per_branch_change")]
+
+    def __str__(self) -> str:
+        return f"{self.branch_id} change {self.change_id} failed: {self.code}"
 
 
 class Transfer(models.Model):

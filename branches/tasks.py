@@ -12,8 +12,14 @@ from inventory.services import stock_snapshot_record
 
 @shared_task(ignore_result=True)
 def outbox_push_task(force: bool = False) -> dict:
-    """Push pending outbox events (one push at a time per branch; the others return at once)."""
-    return link.outbox_push(force=force).__dict__
+    """Push pending outbox events (one push at a time per branch; the others return at once), then pull the change
+    feed if no pull ran for a while: sales keep push tasks coming, and they can hold beat's pull messages in the
+    queue until those expire (link.pull_overdue). A pull is safe to run twice: its cursor moves with what it
+    applied."""
+    summary = link.outbox_push(force=force).__dict__
+    if not summary["error"] and link.pull_overdue():
+        summary["pull"] = link.changes_pull().__dict__
+    return summary
 
 
 @shared_task(ignore_result=True)

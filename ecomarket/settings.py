@@ -310,8 +310,11 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-if IS_CENTRAL:
-    CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler at central, celery's file-backed one at a branch; in both a last run in the future
+# (the clock moved back) counts as none (ecomarket/beat.py).
+CELERY_BEAT_SCHEDULER = (
+    "ecomarket.beat:ClockSafeDatabaseScheduler" if IS_CENTRAL else "ecomarket.beat:ClockSafeScheduler"
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # The link from a branch to head office (branch mode). Pushes start on commit; the sweep catches what was missed.

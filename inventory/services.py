@@ -99,13 +99,15 @@ class CatalogEntry:
     sold_by_weight: bool
 
 
-def _products(lines: list[Line]) -> dict[str, CatalogEntry]:
-    """The active products the lines name; an unknown SKU or a fraction of a unit-sold product is refused."""
+def _products(lines: list[Line], *, active_only: bool = True) -> dict[str, CatalogEntry]:
+    """The products the lines name (active ones only, unless ``active_only`` is false: goods sold before a product
+    was withdrawn can still come back); an unknown SKU or a fraction of a unit-sold product is refused."""
     skus = [line.sku for line in lines]
     placeholders = ", ".join(["%s"] * len(skus))
+    active = "active AND " if active_only else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT sku, name, price, unit FROM {table(Product)} WHERE active AND sku IN ({placeholders})", skus
+            f"SELECT sku, name, price, unit FROM {table(Product)} WHERE {active}sku IN ({placeholders})", skus
         )
         price = Product._meta.get_field("price")
         products = {
@@ -360,6 +362,7 @@ def return_create(
             raise DomainError("unknown_sale", f"No sale {sale_id} at this branch.", fields={"sale_id": ["Unknown."]})
         if sale.status == SaleStatus.VOIDED:
             raise DomainError("sale_voided", f"Sale {sale.number} was voided.", status=status.HTTP_409_CONFLICT)
+        _products(lines, active_only=False)  # whole units of unit-sold goods
         sold = {line.product_id: line.quantity for line in sale.lines.all()}
         returned: dict[str, Decimal] = {}
         for line in ReturnLine.objects.filter(ret__sale=sale):
@@ -405,7 +408,8 @@ def stock_receipt_record(
     *, receipt_id: uuid.UUID | None, transfer_id: uuid.UUID | None, lines: list[Line], user
 ) -> tuple[StockDocument, bool]:
     """Goods arrived (a supplier delivery, or a transfer head office sent): stock goes up. Idempotent on
-    ``receipt_id``."""
+    ``receipt_id``. A transfer is received once, with its own lines (409 otherwise): goods that arrived before the
+    transfer reached this branch are received against its id, and the transfer then arrives already received."""
     receipt_id = receipt_id or uuid.uuid4()
     stored_lines = [{"sku": line.sku, "quantity": _qty(line.quantity)} for line in lines]
     fingerprint = _fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=stored_lines)
@@ -414,6 +418,8 @@ def stock_receipt_record(
         if existing is not None:
             return existing, False
         _products(lines)
+        if transfer_id:
+            _transfer_receivable(transfer_id=transfer_id, lines=lines)
         now = timezone.now()
         document = StockDocument.objects.create(
             id=receipt_id,
@@ -438,6 +444,32 @@ def stock_receipt_record(
             occurred_at=now,
         )
     return document, True
+
+
+def _transfer_receivable(*, transfer_id: uuid.UUID, lines: list[Line]) -> None:
+    """Refuse (409) a receipt of a transfer already received, or with other lines than the transfer sent."""
+    transfer = IncomingTransfer.objects.filter(id=transfer_id).first()
+    received = StockDocument.objects.filter(kind=StockDocumentKind.RECEIPT, transfer_id=transfer_id).exists()
+    if received or (transfer is not None and transfer.state == IncomingTransfer.State.RECEIVED):
+        raise DomainError(
+            "transfer_already_received",
+            f"Transfer {transfer_id} was already received here.",
+            status=status.HTTP_409_CONFLICT,
+            fields={"transfer_id": ["Already received."]},
+        )
+    if transfer is None:
+        return  # not pulled yet: the goods came first; the transfer will arrive already received
+    sent = {line["sku"]: Decimal(line["quantity"]) for line in transfer.lines}
+    if sent != {line.sku: line.quantity for line in lines}:
+        raise DomainError(
+            "transfer_lines_mismatch",
+            f"Transfer {transfer_id} sent other lines: "
+            + ", ".join(f"{sku} x {_qty(quantity)}" for sku, quantity in sorted(sent.items()))
+            + ". Receive it as sent, then count what differs.",
+            status=status.HTTP_409_CONFLICT,
+            fields={"lines": ["Must be the transfer's lines."]},
+            extra={"expected": [{"sku": sku, "quantity": _qty(q)} for sku, q in sorted(sent.items())]},
+        )
 
 
 def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -> tuple[StockDocument, bool]:

@@ -7,7 +7,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from branches.models import Branch
+from branches.models import Branch, BranchChangeFailure
 from reconciliation.models import Discrepancy, OversellCase, ReconciliationRun
 
 
@@ -58,6 +58,12 @@ def branch_health(*, now: datetime | None = None) -> list[dict]:
         .annotate(n=Count("id"))
         .values_list("branch_id", "n")
     )
+    failed_changes = dict(
+        BranchChangeFailure.objects.filter(resolved_at__isnull=True)
+        .values("branch_id")
+        .annotate(n=Count("id"))
+        .values_list("branch_id", "n")
+    )
     return [
         {
             "branch": branch,
@@ -65,6 +71,7 @@ def branch_health(*, now: datetime | None = None) -> list[dict]:
             "lag": branch.lag,
             "pending_reported": branch.pending_reported,
             "open_discrepancies": open_counts.get(branch.code, 0),
+            "failed_changes": failed_changes.get(branch.code, 0),
         }
         for branch in Branch.objects.order_by("code")
     ]

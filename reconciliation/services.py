@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Max, Sum
 from django.utils import timezone
 
-from branches.feed import change_append, resend_request_create
+from branches.feed import change_append, feed_lines_check, resend_request_create
 from branches.ingest import accounted_seqs
 from branches.models import Branch, BranchEvent, ChangeKind, EventProblem
 from inventory.models import MovementKind, StockLevel, StockMovement
@@ -438,6 +438,7 @@ def discrepancy_act(
         sku = sku or record.sku
         if not sku or delta is None or delta == 0:
             raise ActionRefused("a stock adjustment needs a SKU and a non-zero delta")
+        feed_lines_check(lines=[(sku, delta)], single=True)  # what the branch could never apply: 400 here
         adjustment_id = str(uuid.uuid4())
         change_append(
             kind=ChangeKind.ADJUSTMENT,

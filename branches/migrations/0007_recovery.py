@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('branches', '0005_branchevent_waiting_void'),
+        ('branches', '0006_applied_and_failed_changes'),
     ]
 
     operations = [
