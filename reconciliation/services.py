@@ -100,27 +100,26 @@ class Findings:
 
 @dataclass
 class _Pass:
-    """What one run reads once up front, and the open records of the branch being checked."""
+    """What one run reads once up front instead of once per branch and kind. Only the job creates records and
+    passes run one at a time, so what is read here can only have been closed since (by a person): every write
+    below says ``WHERE status is open`` and leaves such a record alone."""
 
     now: datetime
     findings: Findings
-    open_records: dict = field(default_factory=dict)  # kind -> {sku: Discrepancy}, of the branch being checked
+    open_records: dict = field(default_factory=dict)  # (branch, kind) -> {sku: Discrepancy}
+    checks: dict = field(default_factory=dict)  # branch -> BranchCheck
     watched: set = field(default_factory=set)  # branches with SeqWatch rows
     with_problems: set = field(default_factory=set)  # branches with EventProblem rows
 
     @classmethod
     def load(cls, *, now: datetime, findings: Findings) -> "_Pass":
         run = cls(now=now, findings=findings)
+        for record in Discrepancy.objects.filter(status__in=OPEN_STATUSES):
+            run.open_records.setdefault((record.branch_id, record.kind), {})[record.sku] = record
+        run.checks = {check.branch_id: check for check in BranchCheck.objects.all()}
         run.watched = set(SeqWatch.objects.values_list("branch_id", flat=True).distinct())
         run.with_problems = set(EventProblem.objects.values_list("branch_id", flat=True).distinct())
         return run
-
-    def branch_begin(self, branch: Branch) -> None:
-        """Read the branch's open records under its row lock: a manager acting on one takes that lock first, so
-        what is read here is what is there until the branch's check commits."""
-        self.open_records = {}
-        for record in Discrepancy.objects.filter(branch=branch, status__in=OPEN_STATUSES):
-            self.open_records.setdefault(record.kind, {})[record.sku] = record
 
     def records(self, branch: Branch, kind: str) -> "_Ledger":
         return _Ledger(
@@ -128,7 +127,7 @@ class _Pass:
             kind=kind,
             now=self.now,
             findings=self.findings,
-            open_records=self.open_records.setdefault(kind, {}),
+            open_records=self.open_records.setdefault((branch.code, kind), {}),
         )
 
 
@@ -166,10 +165,11 @@ class _Ledger:
                 detail,
                 self.now,
             )
-            # Only while still open: the job never changes a record a person closed.
-            Discrepancy.objects.filter(pk=existing.pk, status__in=OPEN_STATUSES).update(
+            if not Discrepancy.objects.filter(pk=existing.pk, status__in=OPEN_STATUSES).update(
                 expected=expected, actual=actual, detail=detail, last_changed_at=self.now
-            )
+            ):
+                del self.open[sku]  # a person closed it meanwhile: theirs stands; the next pass looks again
+                return existing
             _audit(discrepancy=existing, action="updated", actor=JOB, data=detail, at=self.now)
             self.findings.updated[self.kind] += 1
         return existing
@@ -300,17 +300,19 @@ def _reconcile(*, full: bool, now: datetime, progress: Callable[[str], None] | N
 def _branch_reconcile(*, branch: Branch, run: _Pass, full: bool) -> None:
     """One branch's checks, in the caller's transaction, under the branch's row lock: no ingest of this branch is
     in flight, so every event with a mark up to ``branch.ingest_mark`` is committed and visible."""
-    check = BranchCheck.objects.filter(branch=branch).first() or BranchCheck(branch=branch, ingest_mark=None)
+    check = run.checks.get(branch.code) or BranchCheck(branch=branch, ingest_mark=None)
+    was = (check.ingest_mark, check.snapshot_seq, check.error)
     since = None if full or check.ingest_mark is None else check.ingest_mark
-    run.branch_begin(branch)
     _missing_events_check(branch=branch, run=run)
     _problem_events_check(branch=branch, run=run)
     _stale_check(branch=branch, run=run)
     if since is None or branch.ingest_mark > since:
         _count_check(branch=branch, run=run, check=check, since=since)
         _oversell_check(branch=branch, run=run, since=since)
-    check.ingest_mark, check.checked_at, check.error, check.error_at = branch.ingest_mark, run.now, "", None
-    check.save()
+    check.ingest_mark, check.error, check.error_at = branch.ingest_mark, "", None
+    if (check.ingest_mark, check.snapshot_seq, check.error) != was:  # a pass over nothing new writes nothing
+        check.checked_at = run.now
+        check.save()
 
 
 def _branch_error_record(*, code: str, error: Exception, now: datetime) -> str:
@@ -432,9 +434,19 @@ def _count_check(*, branch: Branch, run: _Pass, check: BranchCheck, since: int |
 
 # The running balance of each SKU a pass looks at, in seq order: its lowest point from the first seq that arrived
 # since the last pass (a late event moves every balance after it), and where it stands now. Plain SQL window
-# functions, which PostgreSQL and SQLite both run.
+# functions, which PostgreSQL and SQLite both run; on PostgreSQL they read the covering (branch, sku, seq)
+# index of the ledger alone, already in order.
 _BALANCES_SQL = """
-WITH touched AS ({touched})
+SELECT sku, MIN(balance), SUM(quantity) FROM (
+    SELECT sku, quantity, SUM(quantity) OVER (PARTITION BY sku ORDER BY seq ROWS UNBOUNDED PRECEDING) AS balance
+    FROM {movements} WHERE branch = %s
+) w GROUP BY sku
+"""
+_BALANCES_SINCE_SQL = """
+WITH touched AS (
+    SELECT sku, MIN(seq) AS since_seq FROM {movements}
+    WHERE branch = %s AND seq IN (SELECT seq FROM {events} WHERE branch = %s AND ingest_mark > %s) GROUP BY sku
+)
 SELECT w.sku, MIN(CASE WHEN w.seq >= t.since_seq THEN w.balance END), SUM(w.quantity)
 FROM (
     SELECT sku, seq, quantity, SUM(quantity) OVER (PARTITION BY sku ORDER BY seq ROWS UNBOUNDED PRECEDING) AS balance
@@ -442,21 +454,15 @@ FROM (
 ) w JOIN touched t ON t.sku = w.sku
 GROUP BY w.sku
 """
-_EVERY_SKU = "SELECT sku, 0 AS since_seq FROM {movements} WHERE branch = %s GROUP BY sku"
-_SKUS_SINCE = (
-    "SELECT sku, MIN(seq) AS since_seq FROM {movements} WHERE branch = %s"
-    " AND seq IN (SELECT seq FROM {events} WHERE branch = %s AND ingest_mark > %s) GROUP BY sku"
-)
 
 
 def _balances(*, branch: str, since: int | None) -> dict[str, tuple[Decimal, Decimal]]:
     """{sku: (lowest running balance since the first new seq, balance now)} for the SKUs moved since mark
-    ``since`` (every SKU when None)."""
+    ``since`` (every SKU, over its whole ledger, when None)."""
     names = {"movements": _table(StockMovement), "events": _table(BranchEvent)}
-    touched = _EVERY_SKU if since is None else _SKUS_SINCE
-    params = [branch] if since is None else [branch, branch, since]
+    sql, params = (_BALANCES_SQL, [branch]) if since is None else (_BALANCES_SINCE_SQL, [branch, branch, since, branch])
     with connection.cursor() as cursor:
-        cursor.execute(_BALANCES_SQL.format(touched=touched.format(**names), **names), [*params, branch])
+        cursor.execute(sql.format(**names), params)
         return {sku: (_decimal(lowest), _decimal(now)) for sku, lowest, now in cursor.fetchall()}
 
 
@@ -481,11 +487,12 @@ def _oversell_check(*, branch: Branch, run: _Pass, since: int | None) -> None:
             continue
         episode = _oversell_episode(branch=branch, sku=sku)
         sales = _episode_sales(episode=episode)
-        _oversell_case_upsert(branch=branch, sku=sku, episode=episode, sales=sales, now=run.now, findings=run.findings)
+        case = _oversell_case_upsert(
+            branch=branch, sku=sku, episode=episode, sales=sales, now=run.now, findings=run.findings
+        )
         if on_hand < 0:
-            records.flag(
-                sku=sku, expected=ZERO, actual=_q(on_hand), detail={"source": episode.source, "sales": len(sales)}
-            )
+            listed = len(case.sales) if case else 0
+            records.flag(sku=sku, expected=ZERO, actual=_q(on_hand), detail={"source": episode.source, "sales": listed})
     records.clear_unseen(note="stock is back at or above zero", within=set(balances))
 
 

@@ -320,7 +320,7 @@ def test_a_malformed_snapshot_is_rejected_at_ingest(b001, payload):
     assert response.json()["accepted"] == 1
 
 
-def test_a_check_failing_for_one_branch_is_recorded_for_it_and_the_others_are_checked(b001):
+def test_a_check_failing_for_one_branch_is_recorded_for_it_and_the_others_are_checked(b001, client, manager):
     client, stream = b001
     other, _ = branch_client("B002")
     other_stream = Events("B002")
@@ -346,7 +346,10 @@ def test_a_check_failing_for_one_branch_is_recorded_for_it_and_the_others_are_ch
     assert [r.branch_id for r in open_records("count_mismatch")] == ["B001"]
     assert set(run.summary["failed"]) == {"B002"}
     [row] = [row for row in branch_health() if row["branch"].code == "B002"]
-    assert "on_hand" in row["check_error"]
+    assert row["check_error"] == "KeyError: 'on_hand'"
+    client.force_login(manager)
+    assert "check failed" in client.get("/dashboard/").content.decode()
+    assert reconcile().summary["failed"] == {"B002": "KeyError: 'on_hand'"}
 
 
 def test_a_revoked_branch_is_never_reported_stale(b001):
