@@ -40,7 +40,7 @@ from django.utils import timezone
 from branches.feed import branches_lock, change_append, resend_request_create
 from branches.ingest import accounted_seqs
 from branches.models import Branch, BranchEvent, ChangeKind, EventProblem
-from inventory.models import MovementKind, StockMovement
+from inventory.models import MovementKind, StockLevel, StockMovement
 from reconciliation.models import (
     OPEN_STATUSES,
     BranchCheck,
@@ -395,24 +395,27 @@ def _count_check(*, branch: Branch, run: _Pass, check: BranchCheck, since: int |
     """The newest snapshot central can judge (every event up to it stored) against central's ledger up to it.
     An incremental pass skips a snapshot it already judged unless an event at or below its ``as_of_seq`` arrived
     since (a parked event re-sent after its cause was fixed): that one changes the verdict."""
-    snapshot = (
+    # The seq and as_of_seq first: the levels (thousands of them) are read only when they are compared.
+    newest = (
         BranchEvent.objects.filter(branch=branch, type="stock.snapshot", seq__lte=branch.high_water_seq + 1)
         .order_by("-seq")
+        .values_list("id", "seq", "payload__as_of_seq")
         .first()
     )
-    if snapshot is None:
+    if newest is None:
         return
-    as_of = snapshot.payload["as_of_seq"]
+    snapshot_id, snapshot_seq, as_of = newest
     if as_of > branch.high_water_seq:
         return  # watermark: a late event may still explain any difference
     if (
         since is not None
-        and check.snapshot_seq == snapshot.seq
+        and check.snapshot_seq == snapshot_seq
         and not BranchEvent.objects.filter(branch=branch, ingest_mark__gt=since, seq__lte=as_of).exists()
     ):
         return
-    check.snapshot_seq = snapshot.seq
-    branch_levels = {level["sku"]: Decimal(level["on_hand"]) for level in snapshot.payload["levels"]}
+    check.snapshot_seq = snapshot_seq
+    levels = BranchEvent.objects.values_list("payload__levels", flat=True).get(pk=snapshot_id)
+    branch_levels = {level["sku"]: Decimal(level["on_hand"]) for level in levels}
     ledger = dict(
         StockMovement.objects.filter(branch=branch.code, seq__lte=as_of)
         .values("product_id")
@@ -427,9 +430,9 @@ def _count_check(*, branch: Branch, run: _Pass, check: BranchCheck, since: int |
                 sku=sku,
                 expected=central,
                 actual=reported,
-                detail={"snapshot_seq": snapshot.seq, "as_of_seq": as_of, "difference": str(reported - central)},
+                detail={"snapshot_seq": snapshot_seq, "as_of_seq": as_of, "difference": str(reported - central)},
             )
-    records.clear_unseen(note=f"snapshot #{snapshot.seq} agrees with central's ledger")
+    records.clear_unseen(note=f"snapshot #{snapshot_seq} agrees with central's ledger")
 
 
 # The running balance of each SKU a pass looks at, in seq order: its lowest point from the first seq that arrived
@@ -442,25 +445,35 @@ SELECT sku, MIN(balance), SUM(quantity) FROM (
     FROM {movements} WHERE branch = %s
 ) w GROUP BY sku
 """
+# An incremental pass reads only the tail of each touched SKU's ledger, from its first new seq on, and walks it
+# back from where the balance stands now (the on-hand projection, written in the ledger's transaction and read
+# under the same branch lock): the balance after a row is on_hand less what came after it.
 _BALANCES_SINCE_SQL = """
 WITH touched AS (
     SELECT sku, MIN(seq) AS since_seq FROM {movements}
     WHERE branch = %s AND seq IN (SELECT seq FROM {events} WHERE branch = %s AND ingest_mark > %s) GROUP BY sku
+), tail AS (
+    SELECT m.sku, m.seq, m.quantity FROM {movements} m JOIN touched t ON t.sku = m.sku
+    WHERE m.branch = %s AND m.seq >= t.since_seq
 )
-SELECT w.sku, MIN(CASE WHEN w.seq >= t.since_seq THEN w.balance END), SUM(w.quantity)
+SELECT w.sku, MIN(l.on_hand - w.after), l.on_hand
 FROM (
-    SELECT sku, seq, quantity, SUM(quantity) OVER (PARTITION BY sku ORDER BY seq ROWS UNBOUNDED PRECEDING) AS balance
-    FROM {movements} WHERE branch = %s AND sku IN (SELECT sku FROM touched)
-) w JOIN touched t ON t.sku = w.sku
-GROUP BY w.sku
+    SELECT sku, COALESCE(SUM(quantity) OVER (
+        PARTITION BY sku ORDER BY seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ), 0) AS after
+    FROM tail
+) w JOIN {levels} l ON l.branch = %s AND l.sku = w.sku
+GROUP BY w.sku, l.on_hand
 """
 
 
 def _balances(*, branch: str, since: int | None) -> dict[str, tuple[Decimal, Decimal]]:
     """{sku: (lowest running balance since the first new seq, balance now)} for the SKUs moved since mark
     ``since`` (every SKU, over its whole ledger, when None)."""
-    names = {"movements": _table(StockMovement), "events": _table(BranchEvent)}
-    sql, params = (_BALANCES_SQL, [branch]) if since is None else (_BALANCES_SINCE_SQL, [branch, branch, since, branch])
+    names = {"movements": _table(StockMovement), "events": _table(BranchEvent), "levels": _table(StockLevel)}
+    sql, params = (
+        (_BALANCES_SQL, [branch]) if since is None else (_BALANCES_SINCE_SQL, [branch, branch, since] + [branch] * 2)
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql.format(**names), params)
         return {sku: (_decimal(lowest), _decimal(now)) for sku, lowest, now in cursor.fetchall()}
