@@ -51,9 +51,9 @@ INSERT INTO inventory_product (sku, name, unit, price, barcode, active, updated_
 SELECT 'SKU-' || lpad(s::text, 4, '0'), 'Product ' || s, 'unit', 1.00 + (s % 50) * 0.25, '', true, now()
 FROM generate_series(0, {skus} - 1) s;
 
-INSERT INTO branches_branch (code, name, credential_hash, allow_negative_stock, last_seen_at, high_water_seq,
-                             max_seq_seen, duplicates_absorbed, created_at)
-SELECT 'B' || lpad(b::text, 3, '0'), 'Branch ' || b, '', false, now(), {last_seq}, {last_seq}, 0, now()
+INSERT INTO branches_branch (code, name, credential_hash, last_seen_at, high_water_seq, max_seq_seen,
+                             duplicates_absorbed, ingest_mark, created_at)
+SELECT 'B' || lpad(b::text, 3, '0'), 'Branch ' || b, '', now(), {last_seq}, {last_seq}, 0, 1, now()
 FROM generate_series(1, {branches}) b;
 
 -- seq 1 .. sales: two-line sales spread evenly over the last {days} days
@@ -65,7 +65,7 @@ FROM (SELECT code, row_number() OVER (ORDER BY code) AS n FROM branches_branch) 
 CROSS JOIN generate_series(1, {sales}) s;
 
 INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at,
-                                  sale_ref, applied)
+                                  sale_ref, applied, ingest_mark)
 SELECT gen_random_uuid(), branch, seq, 'sale.completed', at, 1,
        jsonb_build_object(
            'sale_id', sale_id, 'number', seq, 'cashier', 'bench', 'payment_method', 'cash',
@@ -75,23 +75,23 @@ SELECT gen_random_uuid(), branch, seq, 'sale.completed', at, 1,
                                   'unit_price', (1.00 + (sku1 % 50) * 0.25)::numeric(12, 2)::text),
                jsonb_build_object('sku', 'SKU-' || lpad(sku2::text, 4, '0'), 'quantity', '1.000',
                                   'unit_price', (1.00 + (sku2 % 50) * 0.25)::numeric(12, 2)::text))),
-       '', at + (seq % 7) * interval '1 second', sale_id, true
+       '', at + (seq % 7) * interval '1 second', sale_id, true, 1
 FROM sale;
 
 -- voids of every hundredth sale, returns of one litre of every two-hundredth's first line
 INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at,
-                                  sale_ref, applied)
+                                  sale_ref, applied, ingest_mark)
 SELECT gen_random_uuid(), branch, {sales} + seq / 100, 'sale.voided', at + interval '5 minutes', 1,
        jsonb_build_object('sale_id', sale_id, 'reason', 'bench'), '', at + interval '5 minutes 2 seconds',
-       sale_id, true
+       sale_id, true, 1
 FROM sale WHERE seq % 100 = 0;
 INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at,
-                                  sale_ref, applied)
+                                  sale_ref, applied, ingest_mark)
 SELECT gen_random_uuid(), branch, {sales} + {sales} / 100 + (seq - 50) / 200 + 1, 'return.completed',
        at + interval '1 hour', 1,
        jsonb_build_object('return_id', gen_random_uuid(), 'sale_id', sale_id, 'lines',
            jsonb_build_array(jsonb_build_object('sku', 'SKU-' || lpad(sku1::text, 4, '0'), 'quantity', '1.000'))),
-       '', at + interval '1 hour 3 seconds', sale_id, true
+       '', at + interval '1 hour 3 seconds', sale_id, true, 1
 FROM sale WHERE seq % 200 = 50;
 
 INSERT INTO inventory_stocklevel (branch, sku, on_hand, updated_at)

@@ -93,7 +93,6 @@ class BranchAdmin(admin.ModelAdmin):
         "max_seq_seen",
         "lag",
         "duplicates_absorbed",
-        "allow_negative_stock",
         "revoked_at",
     ]
     readonly_fields = [

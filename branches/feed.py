@@ -29,6 +29,8 @@ def change_append(*, kind: str, payload: dict, branch: Branch | None = None) -> 
     """
     if not connection.in_atomic_block:
         raise RuntimeError("change_append must run inside the transaction of the change it announces")
+    if branch is not None:
+        branches_lock(branch)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {Change._meta.db_table} IN EXCLUSIVE MODE")
@@ -37,6 +39,16 @@ def change_append(*, kind: str, payload: dict, branch: Branch | None = None) -> 
 
 def _visible(branch: Branch):
     return Change.objects.filter(Q(branch__isnull=True) | Q(branch=branch))
+
+
+def branches_lock(*branches: Branch) -> None:
+    """Lock these branches' rows, in code order, in the caller's transaction. Every writer takes a branch's row
+    before the change feed's table lock (the lock order of reconciliation/services.py). Without this, the
+    feed row's foreign key would take its lock on the branch row only at commit (Django's foreign keys are
+    deferred), after the table lock: a cycle with an ingest or a reconciliation pass that holds the branch and
+    waits for the feed."""
+    codes = sorted({branch.pk for branch in branches})
+    list(Branch.objects.select_for_update().filter(pk__in=codes).order_by("code").values_list("pk"))
 
 
 def changes_since(*, branch: Branch, cursor: int, limit: int = PAGE) -> tuple[list[Change], int]:
@@ -153,6 +165,7 @@ def transfer_create(
     branch's stock can no longer cover it, reconciliation opens an oversell case for the sales that used it up.
     Without ``from_branch`` the goods come from the warehouse. Lines a branch could not apply are refused (400)."""
     feed_lines_check(lines=lines)
+    branches_lock(*filter(None, [to_branch, from_branch]))  # both before the feed's lock: see change_append
     transfer = Transfer.objects.create(
         to_branch=to_branch,
         from_branch=from_branch,

@@ -209,10 +209,28 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
         case "stock.adjusted":
             return _sum(_lines(payload, known, "delta", allow_negative=True)), None
         case "stock.snapshot":
-            if not isinstance(payload.get("as_of_seq"), int) or not isinstance(payload.get("levels"), list):
-                raise Rejection("invalid_payload", "a snapshot needs as_of_seq and levels")
+            _snapshot_validate(envelope)
             return {}, None
     raise Rejection("unknown_type", f"event type {envelope.type!r} is not known")
+
+
+def _snapshot_validate(envelope: Envelope) -> None:
+    """A snapshot is checked as strictly as any event: reconciliation reads every level of it."""
+    payload = envelope.payload
+    as_of = payload.get("as_of_seq")
+    if not isinstance(as_of, int) or isinstance(as_of, bool) or not 0 <= as_of < envelope.seq:
+        raise Rejection("invalid_payload", "payload.as_of_seq must be an integer from 0 to the snapshot's seq - 1")
+    levels = payload.get("levels")
+    if not isinstance(levels, list):
+        raise Rejection("invalid_payload", "payload.levels must be a list")
+    seen = set()
+    for index, level in enumerate(levels):
+        if not isinstance(level, dict) or not isinstance(level.get("sku"), str) or not level["sku"]:
+            raise Rejection("invalid_payload", f"payload.levels[{index}] needs a sku")
+        if level["sku"] in seen:
+            raise Rejection("invalid_payload", f"payload.levels[{index}].sku {level['sku']!r} is listed twice")
+        seen.add(level["sku"])
+        _decimal(level.get("on_hand"), f"payload.levels[{index}].on_hand", allow_negative=True)
 
 
 KIND_OF = {
@@ -286,11 +304,16 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
             new.append((envelope, deltas, sale_ref))
             result.accepted.append(str(envelope.id))
 
+        if new:
+            # The mark is taken under the branch's row lock, so one branch's marks commit in increasing order: a
+            # pass that read mark m under the same lock has seen every event with a mark up to m, and an
+            # incremental pass that looks at "mark > m" skips nothing (received_at, read before the lock, could).
+            branch.ingest_mark += 1
         _store(branch=branch, new=new, now=now)
         _problems_record(branch=branch, problems=problems, now=now)
         result.missing_seqs = _watermark_advance(branch=branch, seqs=[e.seq for e in envelopes], now=now)
         branch.duplicates_absorbed = F("duplicates_absorbed") + len(result.duplicates)
-        fields = ["high_water_seq", "max_seq_seen", "last_seen_at", "duplicates_absorbed"]
+        fields = ["high_water_seq", "max_seq_seen", "last_seen_at", "duplicates_absorbed", "ingest_mark"]
         if pending_reported is not None:
             branch.pending_reported = pending_reported
             fields.append("pending_reported")
@@ -352,6 +375,7 @@ def _store(*, branch: Branch, new: list, now: datetime) -> None:
                 payload=envelope.payload,
                 body_hash=envelope.hash,
                 received_at=now,
+                ingest_mark=branch.ingest_mark,
                 sale_ref=sale_ref,
                 applied=deltas is not None,
             )

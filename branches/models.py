@@ -164,7 +164,6 @@ class Branch(models.Model):
     credential_hash = models.CharField(max_length=64, blank=True, db_index=True)
     credential_issued_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    allow_negative_stock = models.BooleanField(default=False)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     high_water_seq = models.PositiveBigIntegerField(
         default=0, help_text="the largest S such that events 1..S of this branch are all stored"
@@ -173,6 +172,9 @@ class Branch(models.Model):
     duplicates_absorbed = models.PositiveBigIntegerField(default=0)
     pending_reported = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="events waiting in the branch's outbox, as it said on its last push"
+    )
+    ingest_mark = models.PositiveBigIntegerField(
+        default=0, help_text="counts the batches that stored new events; taken under this row's lock (ingest.py)"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -201,6 +203,9 @@ class BranchEvent(models.Model):
     payload = models.JSONField()
     body_hash = models.CharField(max_length=64)
     received_at = models.DateTimeField()
+    # The branch's ingest_mark of the batch that stored it: marks of one branch commit in order (they are taken
+    # under the branch's row lock), so "mark > m" is exactly what arrived since a pass that saw mark m.
+    ingest_mark = models.PositiveBigIntegerField(default=0)
     sale_ref = models.UUIDField(null=True, blank=True, help_text="the sale a sale or void event is about")
     # A void whose sale has not arrived yet waits here; it is applied when the sale arrives (order independence).
     applied = models.BooleanField(default=True)
@@ -211,7 +216,7 @@ class BranchEvent(models.Model):
         indexes = [
             models.Index(fields=["branch", "sale_ref"]),
             models.Index(fields=["branch", "type", "seq"]),
-            models.Index(fields=["branch", "received_at"]),  # reconciliation: what arrived since the last pass
+            models.Index(fields=["branch", "ingest_mark"]),  # reconciliation: what arrived since the last pass
             # Voids waiting for their sale (branches/ingest.py: _voids_apply): a handful, found without a scan.
             models.Index(fields=["branch"], condition=Q(applied=False), name="branch_event_waiting_void"),
         ]

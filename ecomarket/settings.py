@@ -185,6 +185,9 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The ledger's covering index (inventory.StockMovement) carries `quantity` for central's reconciliation on
+# PostgreSQL; SQLite builds it without the extra column, which is all a branch needs.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 # ---------------------------------------------------------------------------------------------------------------
 # Internationalisation: Spanish by default (the chain's language), English selectable.

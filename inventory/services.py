@@ -558,17 +558,38 @@ class LevelFix:
     now: Decimal
 
 
-@transaction.atomic
 def stock_levels_rebuild() -> list[LevelFix]:
     """Recompute every on-hand figure from the ledger, fix the ones that differ, and report each fix (Saleor's
-    repair-task shape). Holds the write lock for its run, so no sale lands half-counted."""
+    repair-task shape). At a branch (SQLite) one transaction holds the write lock for the run, so no sale lands
+    half-counted. At central (PostgreSQL, where ingestion runs beside it) each branch is rebuilt in a transaction
+    of its own under the branch's row lock, the lock ingestion holds while it writes the ledger: an ingest
+    committing meanwhile is waited for, never counted on a stale sum and then overwritten."""
+    from branches.models import Branch
+
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            return _levels_rebuild(branches=None)
+    fixes = []
+    codes = set(StockMovement.objects.values_list("branch", flat=True).distinct())
+    codes |= set(StockLevel.objects.values_list("branch", flat=True).distinct())
+    for code in sorted(codes):
+        with transaction.atomic():
+            list(Branch.objects.select_for_update().filter(pk=code).values_list("pk"))
+            fixes += _levels_rebuild(branches=[code])
+    return fixes
+
+
+def _levels_rebuild(*, branches: list[str] | None) -> list[LevelFix]:
     from django.db.models import Sum
 
+    movements, levels = StockMovement.objects.all(), StockLevel.objects.all()
+    if branches is not None:
+        movements, levels = movements.filter(branch__in=branches), levels.filter(branch__in=branches)
     truth = {
         (row["branch"], row["product_id"]): row["total"]
-        for row in StockMovement.objects.values("branch", "product_id").annotate(total=Sum("quantity"))
+        for row in movements.values("branch", "product_id").annotate(total=Sum("quantity"))
     }
-    stored = {(level.branch, level.product_id): level for level in StockLevel.objects.all()}
+    stored = {(level.branch, level.product_id): level for level in levels}
     fixes = []
     for key in truth.keys() | stored.keys():
         want = Decimal(truth.get(key) or 0).quantize(MILLI)
