@@ -1,20 +1,17 @@
 """Central only: the managers' dashboard (server-rendered, offline-safe)."""
 
-import csv
-import re
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from branches.models import Branch
 from ecomarket.pages import first_rows, redirect_back, role_required
 from ecomarket.roles import Role
+from ecomarket.spreadsheets import csv_download
 from reconciliation import charts, selectors, services
 from reconciliation.apis import DiscrepancyOutputSerializer
 from reconciliation.contacts import oversell_customers
@@ -62,49 +59,20 @@ def dashboard(request):
     return render(request, "reconciliation/dashboard.html", context)
 
 
-# A number as the API writes it ("-5.000"): a spreadsheet reads it as a number, not a formula.
-_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-
-
-def _cell(value, *, decimal_comma: bool) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (a note starting with "=", "+", "-", "@", a tab or a
-    carriage return gets a leading "'" and stays text); numbers keep their sign, with a decimal comma in Spanish."""
-    text = "" if value is None else str(value)
-    if _PLAIN_NUMBER.fullmatch(text):
-        return text.replace(".", ",") if decimal_comma and isinstance(value, Decimal) else text
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 # The API's fields, less the nested ones a spreadsheet cannot hold.
 CSV_COLUMNS = [name for name in DiscrepancyOutputSerializer.Meta.fields if name not in ("detail", "actions")]
-
-
-class _Line:
-    """csv.writer writes to this and gets the line back, so each row can be streamed as soon as it is made."""
-
-    def write(self, line: str) -> str:
-        return line
 
 
 @require_GET
 @manager_required
 def discrepancies_csv(request):
-    """Every discrepancy the filters match, streamed row by row (no size limit, little memory). UTF-8 with a BOM so
-    spreadsheets detect the encoding; in Spanish ";" between cells and a decimal comma, as a Spanish-locale
-    spreadsheet expects (its "," is the decimal separator)."""
-    spanish = get_language().startswith("es")
-    writer = csv.writer(_Line(), delimiter=";" if spanish else ",")
-    records = selectors.discrepancy_list(**_filters(request))
-
-    def rows():
-        yield "\ufeff" + writer.writerow(CSV_COLUMNS)
-        for record in records.iterator(chunk_size=2000):
-            values = [getattr(record, "branch_id" if column == "branch" else column) for column in CSV_COLUMNS]
-            yield writer.writerow([_cell(value, decimal_comma=spanish) for value in values])
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="discrepancies.csv"'
-    return response
+    """Every discrepancy the filters match, streamed row by row."""
+    records = selectors.discrepancy_list(**_filters(request)).iterator(chunk_size=2000)
+    return csv_download(
+        filename="discrepancies.csv",
+        columns=CSV_COLUMNS,
+        rows=([getattr(r, "branch_id" if c == "branch" else c) for c in CSV_COLUMNS] for r in records),
+    )
 
 
 @require_POST

@@ -1,7 +1,5 @@
 """Central only: the head office reports page and its CSV downloads (managers, web login)."""
 
-import csv
-
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
@@ -11,8 +9,8 @@ from django.views.decorators.http import require_GET
 from branches.models import Branch
 from ecomarket.pages import role_required
 from ecomarket.roles import Role
+from ecomarket.spreadsheets import csv_download
 from reconciliation import charts
-from reconciliation.views import _cell
 from reports import selectors
 
 manager_required = role_required(Role.MANAGER)
@@ -80,12 +78,9 @@ def report_csv(request, report: str):
         filters = selectors.filters_parse(request.GET)
     except selectors.FilterError as refusal:
         return HttpResponse(str(refusal), status=400, content_type="text/plain; charset=utf-8")
-    rows = build(filters)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{report}-{filters.date_from}-{filters.date_to}.csv"'
-    writer = csv.writer(response)
     columns = selectors.COLUMNS[report]
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row[column]) for column in columns])
-    return response
+    return csv_download(
+        filename=f"{report}-{filters.date_from}-{filters.date_to}.csv",
+        columns=columns,
+        rows=([row[column] for column in columns] for row in build(filters)),
+    )

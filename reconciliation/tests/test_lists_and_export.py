@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from branches.models import Branch
+from ecomarket.spreadsheets import csv_cell
 from reconciliation.models import Discrepancy, DiscrepancyKind, OversellCase
-from reconciliation.views import _cell
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
 
@@ -142,7 +142,7 @@ def test_csv_export_in_english_uses_commas_and_decimal_points(web_manager):
 def test_csv_export_neutralises_cells_a_spreadsheet_would_run():
     cells = ["=HYPERLINK(1)", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "note", "-7.500", "12"]
 
-    neutralised = [_cell(value, decimal_comma=False) for value in cells]
+    neutralised = [csv_cell(value, decimal_comma=False) for value in cells]
 
     assert neutralised == [f"'{cell}" for cell in cells[:5]] + ["note", "-7.500", "12"]
 
