@@ -26,6 +26,7 @@ COPY ecomarket ./ecomarket
 COPY inventory ./inventory
 COPY branches ./branches
 COPY reconciliation ./reconciliation
+COPY reports ./reports
 COPY templates ./templates
 COPY locale ./locale
 

@@ -45,7 +45,7 @@ def case(db):
 
 def test_the_oversell_case_shows_the_customer_with_the_sale_to_managers(case, manager, manager_client, client):
     _, sale_id = case
-    cases = manager_client.get("/api/v1/oversell-cases").json()
+    cases = manager_client.get("/api/v1/oversell-cases").json()["results"]
 
     assert [sale["customer"] for sale in cases[0]["sales"] if sale["sale_id"] == sale_id] == [CONTACT]
     client.force_login(manager)
@@ -85,7 +85,7 @@ def test_the_contact_is_erased_30_days_after_the_case_is_resolved_and_not_before
 
     assert customer_contacts_erase(now=resolved_at + timedelta(days=30, seconds=1)) == 1
     assert "customer" not in BranchEvent.objects.get(sale_ref=sale_id).payload
-    assert "customer" not in manager_client.get("/api/v1/oversell-cases").json()[0]["sales"][0]
+    assert "customer" not in manager_client.get("/api/v1/oversell-cases").json()["results"][0]["sales"][0]
     assert CaseAction.objects.filter(oversell_case=oversell, action="customer_contact_erased").count() == 1
     assert customer_contacts_erase(now=resolved_at + timedelta(days=60)) == 0  # a second run finds nothing
 
