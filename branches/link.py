@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from branches.models import IncomingTransfer, OutboxEvent, OutboxState, RecountRequest, SyncState
 from branches.services import outbox_event_envelope
+from ecomarket import metrics
 from inventory.models import Product
 from inventory.services import Line, stock_adjustment_record
 
@@ -46,7 +47,7 @@ def _session() -> requests.Session:
     session.headers["Authorization"] = f"Branch {settings.BRANCH_CREDENTIAL}"
     session.headers["User-Agent"] = f"ecomarket-branch/{settings.BRANCH_CODE}"
     session.trust_env = False  # never route a loopback call through a proxy from the environment
-    return session
+    return metrics.link_session_instrument(session)  # counts, times, sends the request id
 
 
 def _call(session: requests.Session, method: str, path: str, **kwargs) -> dict:

@@ -21,7 +21,7 @@ from rest_framework import status
 
 from branches.models import IncomingTransfer, OutboxEvent
 from branches.services import outbox_event_append
-from ecomarket import modes
+from ecomarket import metrics, modes
 from ecomarket.db import rows_insert, scalar, table
 from ecomarket.errors import DomainError
 from inventory.models import (
@@ -296,6 +296,7 @@ def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method:
             deltas={line.sku: -line.quantity for line in lines},
             occurred_at=now,
         )
+    metrics.SALES.inc()
     return sale, True
 
 
@@ -325,6 +326,7 @@ def sale_void(*, sale_id: uuid.UUID, reason: str, user) -> tuple[Sale, bool]:
             deltas={line.product_id: line.quantity for line in sale.lines.all()},
             occurred_at=now,
         )
+    metrics.VOIDS.inc()
     return sale, True
 
 
@@ -379,6 +381,7 @@ def return_create(
             deltas={line.sku: line.quantity for line in lines},
             occurred_at=now,
         )
+    metrics.RETURNS.inc()
     return ret, True
 
 
