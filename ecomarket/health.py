@@ -51,7 +51,7 @@ def _broker() -> dict:
 
     def attempt():
         try:
-            with app.connection_for_write() as broker:
+            with app.connection_for_write(url) as broker:
                 broker.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_S)
                 broker.default_channel  # noqa: B018 - opening a channel is what proves the broker answers
             outcome.update(ok=True, error="")
