@@ -49,7 +49,13 @@ def _check_port(port: int) -> None:
 
 def prepare() -> tuple[Node, Node, dict]:
     secret = _saved("secret_key", lambda: secrets.token_urlsafe(50))
-    common = {"SECRET_KEY": secret, "STATIC_ROOT": str(VAR / "staticfiles"), "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    common = {
+        "SECRET_KEY": secret,
+        "STATIC_ROOT": str(VAR / "staticfiles"),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_FORMAT": "text",  # for a terminal; production's default is json
+        "METRICS_ALLOW_FROM": "127.0.0.1,::1",  # a local Prometheus or curl reads /metrics without a token
+    }
     central = Node(mode="central", data_dir=VAR / "central", env=dict(common))
     branch = Node(
         mode="branch",
@@ -112,6 +118,10 @@ def main() -> None:
     )
     print(
         f"          admin: http://127.0.0.1:{BRANCH_PORT}/admin/   API docs: http://127.0.0.1:{BRANCH_PORT}/api/docs/"
+    )
+    print(
+        f"Metrics (loopback, no token): http://127.0.0.1:{CENTRAL_PORT}/metrics  http://127.0.0.1:{BRANCH_PORT}/metrics"
+        "   readiness: /readyz"
     )
     print(f"POS API token: {made['pos']}")
     print(f"Central API token: {made['central']}")
