@@ -252,22 +252,15 @@ def _branch_state(now) -> list:
             "ecomarket_changes_cursor", "The change-feed cursor this branch has applied up to", state.pull_cursor
         ),
     ]
-    if state.last_push_ok_at:
-        families.append(
-            GaugeMetricFamily(
-                "ecomarket_last_push_ok_age_seconds",
-                "Seconds since central last took a push",
-                _age(state.last_push_ok_at, now),
-            )
-        )
-    if state.last_pull_at:
-        families.append(
-            GaugeMetricFamily(
-                "ecomarket_changes_lag_seconds",
-                "Seconds since the change feed was last pulled and applied (how far behind head office it may be)",
-                _age(state.last_pull_at, now),
-            )
-        )
+    ages = (
+        ("ecomarket_last_push_ok_age_seconds", "Seconds since central last took a push", state.last_push_ok_at),
+        (
+            "ecomarket_changes_lag_seconds",
+            "Seconds since the change feed was last pulled and applied (how far behind head office it may be)",
+            state.last_pull_at,
+        ),
+    )
+    families += [GaugeMetricFamily(name, text, _age(moment, now)) for name, text, moment in ages if moment]
     # Failed changes (issue 12) are recorded by the pull once that exists; the gauge follows the model.
     failed = apps.all_models["branches"].get("failedchange")
     if failed is not None:
