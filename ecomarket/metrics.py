@@ -83,13 +83,24 @@ LINK_OUTCOMES = ("ok", "throttled", "refused", "error", "unreachable")
 # ----------------------------------------------------------------------------------------------------------------
 
 
+_request_series: dict[tuple[str, str, int], tuple] = {}
+
+
 def request_observe(request, status: int, seconds: float) -> None:
     """One answered request. The route is the URL pattern (``api/v1/sales/<uuid:sale_id>``), not the path, so the
-    number of series stays bounded whatever clients send."""
+    number of series stays bounded whatever clients send; each one's children are looked up once per process
+    (prometheus-client's ``labels()`` checks and locks on every call, a cost every sale would pay)."""
     match = getattr(request, "resolver_match", None)
     route = match.route if match is not None and match.route else "unmatched"
-    REQUEST_SECONDS.labels(route, request.method).observe(seconds)
-    REQUESTS.labels(route, f"{status // 100}xx").inc()
+    key = (route, request.method, status // 100)
+    series = _request_series.get(key)
+    if series is None:
+        series = _request_series[key] = (
+            REQUEST_SECONDS.labels(route, request.method),
+            REQUESTS.labels(route, f"{status // 100}xx"),
+        )
+    series[0].observe(seconds)
+    series[1].inc()
 
 
 def _link_outcome(status: int) -> str:
