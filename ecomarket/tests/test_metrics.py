@@ -215,3 +215,63 @@ def test_open_discrepancies_oversell_cases_and_the_last_reconciliation_are_repor
     assert ("ecomarket_oversell_cases_open", ()) in samples
     assert value(samples, "ecomarket_reconcile_duration_seconds") == pytest.approx(3)
     assert 97 <= value(samples, "ecomarket_reconcile_last_success_age_seconds") < 130
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Multiprocess
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_pruning_drops_the_files_of_processes_that_are_gone_and_keeps_the_living(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from ecomarket.metrics import multiprocess_files_prune
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    for name in (f"counter_{dead_pid}.db", f"histogram_{dead_pid}.db", f"counter_{os.getpid()}.db"):
+        (tmp_path / name).write_bytes(b"")
+
+    assert multiprocess_files_prune(tmp_path) == 2
+    assert [file.name for file in tmp_path.iterdir()] == [f"counter_{os.getpid()}.db"]
+
+
+@pytest.mark.mode("branch")
+@pytest.mark.processes
+def test_every_gunicorn_worker_counts_whichever_one_answers_the_scrape(branch_node):
+    import requests
+
+    from ecomarket.processes import WebServer
+
+    branch_node.env.update({"METRICS_TOKEN": "scrape-secret"})
+    server = WebServer(branch_node, workers=3).start()
+    try:
+        for _ in range(30):  # a new connection each: the kernel hands them to whichever worker accepts first
+            sold = requests.post(
+                f"{server.url}/api/v1/sales",
+                json={"lines": [{"sku": "FRU-MANZANA", "quantity": "0.100"}]},
+                headers={"Authorization": f"Token {branch_node.token}", "Connection": "close"},
+                timeout=10,
+            )
+            assert sold.status_code == 201
+        scrapes = [
+            requests.get(
+                f"{server.url}/metrics",
+                headers={"Authorization": "Bearer scrape-secret", "Connection": "close"},
+                timeout=10,
+            ).text
+            for _ in range(6)
+        ]
+    finally:
+        server.stop()
+
+    totals = [
+        sample.value
+        for text in scrapes
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "ecomarket_sales_total"
+    ]
+    assert totals == [30.0] * 6
