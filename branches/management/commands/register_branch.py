@@ -15,9 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("code")
         parser.add_argument("--name", default="")
         parser.add_argument("--revoke", action="store_true", help="revoke the current credential, issue none")
-        parser.add_argument("--allow-negative-stock", action="store_true", default=None)
 
-    def handle(self, *args, code, name, revoke, allow_negative_stock, **options):
+    def handle(self, *args, code, name, revoke, **options):
         modes.require(modes.Mode.CENTRAL)
         if revoke:
             try:
@@ -26,7 +25,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no branch {code}") from None
             self.stdout.write(f"credential of {code} revoked")
             return
-        branch, credential = branch_register(code=code, name=name, allow_negative_stock=allow_negative_stock)
+        branch, credential = branch_register(code=code, name=name)
         self.stdout.write(f"branch: {branch.code} {branch.name}")
         self.stdout.write(f"credential: {credential}")
         self.stdout.write("Store it now in the branch's BRANCH_CREDENTIAL; it is not shown again.")
