@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := ENV_FILE= SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test chromium test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http
+.PHONY: run test chromium prometheus test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,14 +19,24 @@ $(STAMP): requirements.txt requirements-test.txt constraints.txt
 run: $(STAMP)
 	$(BIN)/python -m ecomarket.devrun
 
-test: test-branch test-central
+test: test-alerts test-branch test-central
 
 # The browser tests drive Debian's Chromium (Playwright never downloads a browser of its own here).
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	command -v chromium >/dev/null
 
-test-branch: $(STAMP) chromium
+# Alert rules are unit-tested with promtool, and the real-scrape test runs Debian's Prometheus server.
+prometheus:
+	command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
+	command -v promtool >/dev/null
+
+test-alerts: prometheus
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool check config --syntax-only deploy/prometheus/prometheus.yml
+	cd deploy/prometheus && promtool test rules alerts_test.yml
+
+test-branch: $(STAMP) chromium prometheus
 	$(TEST_ENV) ECOMARKET_MODE=branch DATA_DIR=var/test-branch $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-central: $(STAMP)

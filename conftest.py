@@ -11,6 +11,14 @@ from rest_framework.test import APIClient
 from ecomarket.roles import Role, staff_user_create
 
 
+def pytest_sessionstart(session):
+    """Each test run's process leaves its metric files in DATA_DIR/metrics, as gunicorn's workers do: drop those
+    of runs that are over, so /metrics in the tests reads only what is current (ecomarket/metrics.py)."""
+    from ecomarket import metrics
+
+    metrics.multiprocess_files_prune(settings.METRICS_DIR)
+
+
 def pytest_ignore_collect(collection_path, config):
     """reconciliation/ and reports/ are central only: their models are not even installed in a branch."""
     if settings.IS_BRANCH and {"reconciliation", "reports"} & set(collection_path.parts):

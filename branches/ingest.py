@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from branches.models import Branch, BranchEvent, EventProblem, Transfer
+from ecomarket import metrics
 from ecomarket.db import rows_insert
 from inventory.models import MovementKind, Product, StockMovement
 from inventory.services import stock_ledger_write
@@ -248,6 +249,7 @@ KIND_OF = {
 # ----------------------------------------------------------------------------------------------------------------
 
 
+@metrics.ingest_instrumented  # events by outcome, batch duration, one log line per batch
 def events_ingest(*, branch: Branch, events: list, pending_reported: int | None = None) -> IngestResult:
     """Store a batch of one branch's events exactly once and answer what became of each (see module docstring).
     Idempotent: the same batch again changes nothing but the duplicate counter. Central mode."""

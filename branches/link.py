@@ -33,6 +33,7 @@ from branches.models import (
     SyncState,
 )
 from branches.services import outbox_event_envelope
+from ecomarket import metrics
 from inventory.models import Product, StockDocument, StockDocumentKind
 from inventory.services import Line, stock_adjustment_record
 
@@ -81,7 +82,7 @@ def _session() -> requests.Session:
     session.trust_env = settings.CENTRAL_TRUST_ENV
     if settings.CENTRAL_CA_BUNDLE:
         session.verify = settings.CENTRAL_CA_BUNDLE  # head office's certificate signed by the chain's private CA
-    return session
+    return metrics.link_session_instrument(session)  # counts, times, sends the request id
 
 
 def _call(session: requests.Session, method: str, path: str, **kwargs) -> dict:

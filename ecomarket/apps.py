@@ -6,6 +6,9 @@ class EcomarketConfig(AppConfig):
     verbose_name = "EcoMarket"
 
     def ready(self) -> None:
-        from ecomarket import db
+        from django.core.signals import request_finished
+
+        from ecomarket import db, logs
 
         db.connect_checks_install()
+        request_finished.connect(logs.context_clear, dispatch_uid="ecomarket.logs.context_clear")

@@ -76,7 +76,13 @@ def _check_port(port: int) -> None:
 
 def prepare() -> tuple[Node, dict[str, Node], dict]:
     secret = _saved("secret_key", lambda: secrets.token_urlsafe(50))
-    common = {"SECRET_KEY": secret, "STATIC_ROOT": str(VAR / "staticfiles"), "ALLOWED_HOSTS": "127.0.0.1,localhost"}
+    common = {
+        "SECRET_KEY": secret,
+        "STATIC_ROOT": str(VAR / "staticfiles"),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_FORMAT": "text",  # for a terminal; production's default is json
+        "METRICS_ALLOW_FROM": "127.0.0.1,::1",  # a local Prometheus or curl reads /metrics without a token
+    }
     central = Node(mode="central", data_dir=VAR / "central", env=dict(common))
     logins = {
         "central": ("admin", _saved("central_admin_password", web_password)),
@@ -155,6 +161,10 @@ def main() -> None:
     for code, token in made["pos"].items():
         if code != "B001":
             print(f"POS API token ({code}): {token}")
+    print(
+        f"Metrics (loopback, no token): http://127.0.0.1:{CENTRAL_PORT}/metrics and each branch's /metrics"
+        "   readiness: /readyz"
+    )
     print(f"Central API token: {made['central']}")
     for where, (user, password) in made["logins"].items():
         print(f"Web login ({where}): {user} / {password}")

@@ -1,10 +1,12 @@
 import hashlib
+import time
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.utils import translation
 
+from ecomarket import logs
 from ecomarket.api import whole_number
 from ecomarket.errors import json_error
 
@@ -117,4 +119,25 @@ class ChainLanguageMiddleware:
         request.LANGUAGE_CODE = language
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
+        return response
+
+
+class RequestContextMiddleware:
+    """First in the chain: gives each request its id (the client's ``X-Request-ID`` if it is a plain token, else a
+    new one) for every log line written while it runs and for the response's ``X-Request-ID``, and times it into
+    the request metrics by route and status (ecomarket/metrics.py), refusals by later middleware included."""
+
+    def __init__(self, get_response):
+        from ecomarket import metrics  # here, not at import: prometheus-client must load after settings
+
+        self.get_response = get_response
+        self.observe = metrics.request_observe
+
+    def __call__(self, request):
+        request_id = logs.request_id_accept(request.META.get("HTTP_X_REQUEST_ID"))
+        logs.context_begin(request_id, request)  # cleared on request_finished (ecomarket/apps.py)
+        started = time.perf_counter()
+        response = self.get_response(request)
+        self.observe(request, response.status_code, time.perf_counter() - started)
+        response["X-Request-ID"] = request_id
         return response

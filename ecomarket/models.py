@@ -12,3 +12,19 @@ class StaffToken(models.Model):
 
     def __str__(self) -> str:
         return f"API token of {self.user}"
+
+
+class Heartbeat(models.Model):
+    """The last sign of life of a Celery worker or beat (one row each), read by ``/readyz`` and ``/metrics``. The
+    worker writes it from a task beat schedules, so a fresh row proves the broker, beat and a worker all turn."""
+
+    class Component(models.TextChoices):
+        WORKER = "worker"
+        BEAT = "beat"
+
+    component = models.CharField(max_length=16, choices=Component.choices, primary_key=True)
+    seen_at = models.DateTimeField()
+    host = models.CharField(max_length=200, blank=True, help_text="hostname and pid of the process that wrote it")
+
+    def __str__(self) -> str:
+        return f"{self.component} seen {self.seen_at:%Y-%m-%d %H:%M:%S}"

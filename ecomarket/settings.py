@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from ecomarket.logs import logging_config
 from ecomarket.modes import Mode, mode_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -114,6 +115,7 @@ if IS_CENTRAL:
     INSTALLED_APPS += ["django_celery_beat", "reconciliation", "reports"]
 
 MIDDLEWARE = [
+    "ecomarket.middleware.RequestContextMiddleware",  # request id and request metrics (Observability below)
     "django.middleware.security.SecurityMiddleware",
     "ecomarket.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -389,15 +391,6 @@ if IS_BRANCH:
         },
     }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
-
 # ---------------------------------------------------------------------------------------------------------------
 # Reconciliation (central mode). The schedule itself lives in django-celery-beat's tables (editable in admin);
 # `manage.py install_schedule` writes it on deploy from these values.
@@ -405,6 +398,43 @@ LOGGING = {
 RECONCILE_INTERVAL_S = env.int("RECONCILE_INTERVAL_S", default=60)
 RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
 RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Observability (DESIGN.md §8): logs, /metrics, /readyz and the heartbeats behind it. README "Watching the chain".
+# https://prometheus.github.io/client_python/multiprocess/
+# ---------------------------------------------------------------------------------------------------------------
+# json: one object a line with request id, mode, branch and user (production); text: for a terminal (make run).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
+# Celery keeps its hands off the root logger, so its lines come out in the same format as Django's.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Every process writes its counters here and /metrics adds them up; prometheus-client reads this variable when it
+# is first imported, so it is set here, before anything imports it. Always under DATA_DIR: two servers on one
+# machine never mix their counters.
+METRICS_DIR = DATA_DIR / "metrics"
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# Who may scrape /metrics: a bearer token, and/or addresses (IPs or CIDRs) that need no token. Neither: nobody.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW_FROM = env.list("METRICS_ALLOW_FROM", default=[])
+
+# The worker writes its heartbeat from a task beat sends every HEARTBEAT_INTERVAL_S, and beat its own each time it
+# sends one; /readyz fails when either is older than HEARTBEAT_STALE_S.
+HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=15.0)
+HEARTBEAT_STALE_S = env.float("HEARTBEAT_STALE_S", default=60.0)
+# A branch is not ready when its oldest event still waiting for central is older than this.
+READY_OUTBOX_MAX_AGE_S = env.float("READY_OUTBOX_MAX_AGE_S", default=900.0)
+_heartbeat = {
+    "task": "ecomarket.tasks.heartbeat_task",
+    "schedule": HEARTBEAT_INTERVAL_S,
+    "options": {"expires": HEARTBEAT_INTERVAL_S},
+}
+# Central's DatabaseScheduler copies this entry into its tables at start, next to the reconciliation schedule.
+CELERY_BEAT_SCHEDULE = {**(CELERY_BEAT_SCHEDULE if IS_BRANCH else {}), "heartbeat": _heartbeat}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Head office reports (central mode): new events are folded into hourly roll-ups every REPORTS_ROLLUP_INTERVAL_S

@@ -9,12 +9,14 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from branches import urls as branch_urls
-from ecomarket import views
+from ecomarket import health, metrics, views
 from ecomarket.csp import csp_policy
 from inventory import urls as inventory_urls
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI's script is a file of its own (the split view), so the page needs no inline script; Swagger UI
     # itself writes inline styles and draws its icons from data: URLs.

@@ -21,7 +21,7 @@ from rest_framework import status
 
 from branches.models import IncomingTransfer, OutboxEvent, SyncState
 from branches.services import outbox_event_append
-from ecomarket import modes
+from ecomarket import metrics, modes
 from ecomarket.db import rows_insert, scalar, table
 from ecomarket.errors import DomainError
 from inventory.models import (
@@ -312,6 +312,7 @@ def sale_create(
             deltas={line.sku: -line.quantity for line in lines},
             occurred_at=now,
         )
+    metrics.SALES.inc()
     return sale, True
 
 
@@ -341,6 +342,7 @@ def sale_void(*, sale_id: uuid.UUID, reason: str, user) -> tuple[Sale, bool]:
             deltas={line.product_id: line.quantity for line in sale.lines.all()},
             occurred_at=now,
         )
+    metrics.VOIDS.inc()
     return sale, True
 
 
@@ -396,6 +398,7 @@ def return_create(
             deltas={line.sku: line.quantity for line in lines},
             occurred_at=now,
         )
+    metrics.RETURNS.inc()
     return ret, True
 
 

@@ -51,6 +51,8 @@ from django.conf import settings
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
+from ecomarket import metrics
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_S = 0.5
@@ -190,6 +192,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return
         if self._writer_lock is None:
             self._writer_lock = open(f"{self.settings_dict['NAME']}.writer-lock", "a")  # noqa: SIM115 - held open
+        queued = time.perf_counter()
         try:
             fcntl.flock(self._writer_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -197,6 +200,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if not _lock_wait(self._writer_lock, timeout):
                 self._writer_lock = None  # left to the helper, which closes it; the next write opens a new one
                 raise DatabaseBusy(f"the write lock was busy for {timeout} s") from None
+        self._writer_waited = time.perf_counter() - queued  # recorded after release, not while holding it
         self._writer_locked = True
         self._writer_boost()
 
@@ -223,6 +227,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self._writer_locked:
             fcntl.flock(self._writer_lock, fcntl.LOCK_UN)
             self._writer_locked = False
+            metrics.WRITE_LOCK_WAIT.observe(self._writer_waited)
         if self._writer_restore is not None:
             thread_id, nice = self._writer_restore
             self._writer_restore = None

@@ -192,20 +192,43 @@ def test_repeated_authentication_failures_are_throttled(db):
 
 
 def test_credentials_never_reach_the_logs(db, caplog):
+    """Neither the plain messages nor the JSON lines operators search (ecomarket/logs.py, with the request id, the
+    user and every other field) carry a token or a credential, right or wrong."""
+    import io
+    import json
+
     from django.conf import settings
 
+    from ecomarket.logs import ContextFilter, JsonFormatter
+
     staff = staff_user_create(username="logcheck", role=Role.MANAGER)[1]
-    secrets = [staff, "ecb_wrong-credential-value", "Token-wrong-value"]
+    secrets = [staff, "ecb_wrong-credential-value", "Token-wrong-value", "metrics-scrape-secret"]
     caplog.set_level(logging.DEBUG)
-    for header in (f"Token {staff}", "Branch ecb_wrong-credential-value", "Token Token-wrong-value"):
-        client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=header)
-        client.get("/api/v1/stock" if settings.IS_BRANCH else "/api/v1/inventory")
-        client.post("/api/v1/sync/events", {"branch": "B001", "events": []}, format="json")
+    lines = io.StringIO()
+    json_handler = logging.StreamHandler(lines)
+    json_handler.setFormatter(JsonFormatter())
+    json_handler.addFilter(ContextFilter())
+    logging.getLogger().addHandler(json_handler)
+    try:
+        with override_settings(METRICS_TOKEN="metrics-scrape-secret"):
+            for header in (f"Token {staff}", "Branch ecb_wrong-credential-value", "Token Token-wrong-value"):
+                client = APIClient()
+                client.credentials(HTTP_AUTHORIZATION=header)
+                client.get("/api/v1/stock" if settings.IS_BRANCH else "/api/v1/inventory")
+                client.post("/api/v1/sync/events", {"branch": "B001", "events": []}, format="json")
+                client.get("/metrics")
+            Client(HTTP_AUTHORIZATION="Bearer metrics-scrape-secret").get("/metrics")
+    finally:
+        logging.getLogger().removeHandler(json_handler)
 
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert logged  # something was logged (the 401s), and none of it is a credential
     assert not any(secret in logged for secret in secrets)
+    records = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert records
+    assert not any(secret in line for secret in secrets for line in lines.getvalue().splitlines())
+    refusals = [record for record in records if record["logger"] == "django.request"]
+    assert refusals and all(record["request_id"] and record["mode"] for record in refusals)
 
 
 def test_web_pages_carry_security_headers(db):
