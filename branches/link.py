@@ -6,7 +6,6 @@ kicks a push (branches/kick.py). Every HTTP call happens outside any database tr
 
 import fcntl
 import logging
-import random
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from django.db import transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
+from branches.backoff import jittered_backoff, retry_after_parse
 from branches.models import IncomingTransfer, OutboxEvent, OutboxState, RecountRequest, SyncState
 from branches.services import outbox_event_envelope
 from inventory.models import Product
@@ -30,11 +30,17 @@ log = logging.getLogger(__name__)
 BATCH = 500
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 20
-BACKOFF_BASE_S = 1.0
+# Central asks a branch to come back later with these (branches/admission.py answers 503; a proxy may answer 429).
+RETRY_LATER_STATUSES = (429, 503)
 
 
 class CentralUnavailable(Exception):
-    pass
+    """Central could not be reached or did not answer 200. ``retry_after``: the seconds central asked this branch
+    to wait (its Retry-After header on a 429/503), 0 when it did not ask."""
+
+    def __init__(self, message: str, *, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def sync_state() -> SyncState:
@@ -57,7 +63,12 @@ def _call(session: requests.Session, method: str, path: str, **kwargs) -> dict:
     except requests.RequestException as error:
         raise CentralUnavailable(f"{error.__class__.__name__}: {error}") from error
     if response.status_code != 200:
-        raise CentralUnavailable(f"HTTP {response.status_code}: {response.text[:300]}")
+        retry_after = (
+            retry_after_parse(response.headers.get("Retry-After"))
+            if response.status_code in RETRY_LATER_STATUSES
+            else 0.0
+        )
+        raise CentralUnavailable(f"HTTP {response.status_code}: {response.text[:300]}", retry_after=retry_after)
     try:
         return response.json()
     except ValueError as error:
@@ -95,11 +106,11 @@ def _turn(name: str, summary):
         yield acquired
 
 
-def backoff_delay(failures: int) -> float:
+def backoff_delay(failures: int, *, retry_after: float = 0.0) -> float:
     """Exponential backoff with jitter, capped: 1 s, 2 s, 4 s ... up to SYNC_BACKOFF_CAP_S (15 s by default: the
-    cap is also how long a branch may stay idle after central comes back), each between half and all of it."""
-    cap = settings.SYNC_BACKOFF_CAP_S
-    return random.uniform(0.5, 1.0) * min(cap, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
+    cap is also how long a branch may stay idle after central comes back), each between half and all of it; never
+    sooner than central's Retry-After (``CentralUnavailable.retry_after``), which spreads a returning chain out."""
+    return jittered_backoff(failures, cap=settings.SYNC_BACKOFF_CAP_S, retry_after=retry_after)
 
 
 # ----------------------------------------------------------------------------------------------------------------

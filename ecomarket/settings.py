@@ -96,6 +96,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+if IS_CENTRAL:
+    # Right after static files: a sync request refused for want of a slot costs no session, auth or body parsing.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1, "branches.admission.SyncAdmissionMiddleware"
+    )
+
 ROOT_URLCONF = "ecomarket.urls"
 WSGI_APPLICATION = "ecomarket.wsgi.application"
 
@@ -293,3 +299,8 @@ LOGGING = {
 RECONCILE_INTERVAL_S = env.int("RECONCILE_INTERVAL_S", default=60)
 RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
 RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)
+# Admission control for the sync endpoints (branches/admission.py): at most this many pushes and pulls at once per
+# machine (0: no limit); one more gets 503 with Retry-After between this many seconds and twice it. Keep the slots
+# below gunicorn's --workers so the dashboard always finds a free worker while branches catch up after an outage.
+SYNC_ADMISSION_SLOTS = env.int("SYNC_ADMISSION_SLOTS", default=4)
+SYNC_ADMISSION_RETRY_AFTER_S = env.int("SYNC_ADMISSION_RETRY_AFTER_S", default=2)
