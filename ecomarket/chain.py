@@ -104,6 +104,12 @@ class Chain:
             self.cashier_tokens[code] = token_from(node.manage("create_staff", "caja", "--role", "cashier"))
         return self
 
+    def register(self, codes: list[str]) -> dict[str, str]:
+        """Register branches at central in one ``manage.py register_branch`` run; code -> credential (for
+        simulated branches, which have no node of their own)."""
+        output = self.central.manage("register_branch", *codes, timeout=600)
+        return dict(re.findall(r"branch: (\S+).*\ncredential: (\S+)", output))
+
     def start(self) -> "Chain":
         self.central_web = WebServer(self.central, port=self.central_port, workers=self.web_workers).start()
         for code, node in self.branch_nodes.items():

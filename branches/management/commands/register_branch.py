@@ -8,17 +8,24 @@ from ecomarket import modes
 class Command(BaseCommand):
     help = (
         "Central: register a branch (or rotate its credential) and print the new credential once; "
-        "only its hash is stored. --revoke disables the branch's credential."
+        "only its hash is stored. --revoke disables the branch's credential. Several codes register (or revoke) "
+        "several branches in one run, e.g. a whole chain for the scale benchmark."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("code")
+        parser.add_argument("codes", nargs="+", metavar="code")
         parser.add_argument("--name", default="")
         parser.add_argument("--revoke", action="store_true", help="revoke the current credential, issue none")
         parser.add_argument("--allow-negative-stock", action="store_true", default=None)
 
-    def handle(self, *args, code, name, revoke, allow_negative_stock, **options):
+    def handle(self, *args, codes, name, revoke, allow_negative_stock, **options):
         modes.require(modes.Mode.CENTRAL)
+        for code in codes:
+            self._one(code=code, name=name, revoke=revoke, allow_negative_stock=allow_negative_stock)
+        if not revoke:
+            self.stdout.write("Store each in its branch's BRANCH_CREDENTIAL; it is not shown again.")
+
+    def _one(self, *, code, name, revoke, allow_negative_stock):
         if revoke:
             try:
                 branch_credential_revoke(code=code)
@@ -29,4 +36,3 @@ class Command(BaseCommand):
         branch, credential = branch_register(code=code, name=name, allow_negative_stock=allow_negative_stock)
         self.stdout.write(f"branch: {branch.code} {branch.name}")
         self.stdout.write(f"credential: {credential}")
-        self.stdout.write("Store it now in the branch's BRANCH_CREDENTIAL; it is not shown again.")
