@@ -173,8 +173,12 @@ class SimBranch:
         every ``snapshot_interval_s``, until ``until`` (monotonic) or ``selling`` is turned off."""
         next_snapshot = time.monotonic() + random.uniform(0, self.settings.snapshot_interval_s)
         while self.selling and time.monotonic() < until:
-            await asyncio.sleep(random.expovariate(1 / self.settings.sale_interval_s))
-            if not self.selling or time.monotonic() >= until:
+            gap = random.expovariate(1 / self.settings.sale_interval_s)
+            if time.monotonic() + gap >= until:
+                await asyncio.sleep(max(0.0, until - time.monotonic()))
+                break
+            await asyncio.sleep(gap)
+            if not self.selling:
                 break
             draw = random.random()
             if draw < self.settings.void_share:
@@ -334,12 +338,22 @@ class SimChain:
     def pending(self) -> int:
         return sum(len(branch.pending) for branch in self.branches)
 
-    async def drained(self, timeout: float) -> float:
-        """Wait until every branch's outbox is empty; returns the seconds it took (raises after ``timeout``)."""
+    def marks(self) -> dict[str, int]:
+        """Each branch's last seq so far: what ``drained(upto=...)`` waits for while the tills keep selling."""
+        return {branch.code: branch.seq for branch in self.branches}
+
+    def _waiting(self, upto: dict[str, int] | None) -> int:
+        if upto is None:
+            return self.pending()
+        return sum(1 for branch in self.branches for seq in branch.pending if seq <= upto[branch.code])
+
+    async def drained(self, timeout: float, upto: dict[str, int] | None = None) -> float:
+        """Wait until central acknowledged every event (or, with ``upto``, every event up to those seqs: events
+        made meanwhile do not count); returns the seconds it took, raises after ``timeout``."""
         started = time.monotonic()
-        while self.pending():
+        while self._waiting(upto):
             if time.monotonic() - started > timeout:
-                raise TimeoutError(f"{self.pending()} events still pending after {timeout}s")
+                raise TimeoutError(f"{self._waiting(upto)} events still pending after {timeout}s")
             await asyncio.sleep(0.1)
         return time.monotonic() - started
 
