@@ -346,8 +346,10 @@ def central_running(root: Path):
         chain.central.manage("install_schedule")
         chain.central.manage("create_staff", "gerencia", "--role", "manager", "--password", MANAGER_PASSWORD)
         credentials = chain.register([f"S{number:04d}" for number in range(1, BRANCHES + 1)])
+        celery = [CeleryWorker(chain.central), CeleryBeat(chain.central)]
+        for process in celery:
+            process.start()
         chain.start()
-        celery = [CeleryWorker(chain.central).start(), CeleryBeat(chain.central).start()]
         yield chain, credentials, celery
     finally:
         stop_all(celery)

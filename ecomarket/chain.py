@@ -111,9 +111,12 @@ class Chain:
         return dict(re.findall(r"branch: (\S+).*\ncredential: (\S+)", output))
 
     def start(self) -> "Chain":
-        self.central_web = WebServer(self.central, port=self.central_port, workers=self.web_workers).start()
+        # Each process is recorded before it is started, so stop() reaches one that never became healthy.
+        self.central_web = WebServer(self.central, port=self.central_port, workers=self.web_workers)
+        self.central_web.start()
         for code, node in self.branch_nodes.items():
-            self.webs[code] = WebServer(node, workers=self.web_workers).start()
+            self.webs[code] = WebServer(node, workers=self.web_workers)
+            self.webs[code].start()
             self.workers[code] = CeleryWorker(node).start()
             self.beats[code] = CeleryBeat(node).start()
         return self
