@@ -39,7 +39,7 @@ from common import PrototypeService, begin, prototype_sources, table
 
 from ecomarket.chain import Chain
 from ecomarket.chainsim import Settings, SimChain, exactly_once_report
-from ecomarket.processes import CeleryBeat, CeleryWorker, port_free, stop_all
+from ecomarket.processes import CeleryBeat, CeleryWorker, WebServer, port_free, stop_all
 
 BRANCHES = int(os.environ.get("SCALE_BRANCHES", "500"))
 SALE_INTERVAL_S = float(os.environ.get("SCALE_SALE_INTERVAL_S", "2"))
@@ -57,6 +57,7 @@ SIM = Settings(
     snapshot_interval_s=float(os.environ.get("SCALE_SNAPSHOT_INTERVAL_S", "60")),
 )
 MANAGER_PASSWORD = "bench-scale-manager"
+BOOT_TIMEOUT_S = 120
 
 
 def pct(values: list[float], q: float) -> str:
@@ -264,7 +265,7 @@ async def ours_run(chain: Chain, credentials: dict[str, str], groups: dict) -> d
         windows[-1].close()
 
         print(f"{time.strftime('%H:%M:%S')} return: {result['queued']:,} events queued", flush=True)
-        await asyncio.to_thread(chain.central_web.start)
+        await asyncio.to_thread(chain.central_web.start, BOOT_TIMEOUT_S)
         windows.append(Window("return (catch-up, selling goes on)", sampler, sim))
         selling = asyncio.create_task(sim.sell_for(RETURN_DEADLINE_S))
         result["catch_up_s"] = await sim.drained(timeout=RETURN_DEADLINE_S, upto=sim.marks())
@@ -349,7 +350,9 @@ def central_running(root: Path):
         celery = [CeleryWorker(chain.central), CeleryBeat(chain.central)]
         for process in celery:
             process.start()
-        chain.start()
+        # Started here rather than by chain.start(), to give a loaded machine longer to boot the workers.
+        chain.central_web = WebServer(chain.central, port=chain.central_port, workers=WEB_WORKERS)
+        chain.central_web.start(timeout=BOOT_TIMEOUT_S)
         yield chain, credentials, celery
     finally:
         stop_all(celery)
