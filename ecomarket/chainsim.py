@@ -365,22 +365,32 @@ class SimChain:
         if self.client:
             await self.client.aclose()
 
+    def queued(self) -> set[tuple[str, int]]:
+        """(code, seq) of every event a branch still holds unacknowledged."""
+        return {(branch.code, seq) for branch in self.branches for seq in branch.pending}
+
     def history(self) -> dict[str, dict[str, int]]:
         """code -> {event id: seq} of everything each branch made."""
         return {b.code: {event["id"]: seq for seq, event in b.history.items()} for b in self.branches}
 
 
-def exactly_once_report(history: dict[str, dict[str, int]], stored: list[tuple[str, str, int]]) -> dict:
+def exactly_once_report(
+    history: dict[str, dict[str, int]], stored: list[tuple[str, str, int]], queued: set[tuple[str, int]] = frozenset()
+) -> dict:
     """Compare the simulator's history with what central stores, rows of (branch, event id, seq). Returns counts of
-    what is lost, doubled (the same id or the same seq stored twice) and foreign (stored, never made)."""
+    what is still queued at a branch (never acknowledged: late, not lost), lost (acknowledged or not, made and not
+    stored, and no longer queued), doubled (the same id or the same seq stored twice) and foreign (stored, never
+    made)."""
     made = {(code, event_id, seq) for code, events in history.items() for event_id, seq in events.items()}
     rows = Counter(stored)
     ids = Counter(event_id for _, event_id, _ in stored)
     seqs = Counter((code, seq) for code, _, seq in stored)
+    absent = made - set(rows)
     return {
         "made": len(made),
         "stored": len(stored),
-        "lost": len(made - set(rows)),
+        "still_queued": sum(1 for code, _, seq in absent if (code, seq) in queued),
+        "lost": sum(1 for code, _, seq in absent if (code, seq) not in queued),
         "doubled": sum(n - 1 for n in ids.values() if n > 1) + sum(n - 1 for n in seqs.values() if n > 1),
         "foreign": len(set(rows) - made),
     }
