@@ -35,11 +35,12 @@ from pathlib import Path
 import httpx
 import psutil
 import psycopg
+import requests
 from common import PrototypeService, begin, prototype_sources, table
 
 from ecomarket.chain import Chain
 from ecomarket.chainsim import Settings, SimChain, exactly_once_report
-from ecomarket.processes import CeleryBeat, CeleryWorker, WebServer, port_free, stop_all
+from ecomarket.processes import CeleryBeat, CeleryWorker, Process, WebServer, poll, port_free, stop_all
 
 BRANCHES = int(os.environ.get("SCALE_BRANCHES", "500"))
 SALE_INTERVAL_S = float(os.environ.get("SCALE_SALE_INTERVAL_S", "2"))
@@ -269,7 +270,7 @@ async def ours_run(chain: Chain, credentials: dict[str, str], groups: dict) -> d
         windows[-1].close()
 
         print(f"{time.strftime('%H:%M:%S')} return: {result['queued']:,} events queued", flush=True)
-        await asyncio.to_thread(chain.central_web.start, BOOT_TIMEOUT_S)
+        await asyncio.to_thread(boot, chain.central_web)
         windows.append(Window("return (catch-up, selling goes on)", sampler, sim))
         selling = asyncio.create_task(sim.sell_for(RETURN_DEADLINE_S))
         try:
@@ -340,6 +341,17 @@ async def prototype_run(url: str, sales: list[tuple[str, str]], process: psutil.
     }
 
 
+def boot(web: WebServer) -> None:
+    """Start central's gunicorn and wait until it answers. Not WebServer.start(): its health check allows one
+    second, and a central coming back to 500 waiting branches queues /healthz behind their requests for longer."""
+    Process.start(web)
+    poll(
+        lambda: requests.get(f"{web.url}/healthz", timeout=15).status_code == 200,
+        timeout=BOOT_TIMEOUT_S,
+        what="central's gunicorn answering",
+    )
+
+
 @contextmanager
 def central_running(root: Path):
     chain = Chain(root / "ours", branches=(), pgbouncer=PGBOUNCER, web_workers=WEB_WORKERS)
@@ -361,7 +373,7 @@ def central_running(root: Path):
             process.start()
         # Started here rather than by chain.start(), to give a loaded machine longer to boot the workers.
         chain.central_web = WebServer(chain.central, port=chain.central_port, workers=WEB_WORKERS)
-        chain.central_web.start(timeout=BOOT_TIMEOUT_S)
+        boot(chain.central_web)
         yield chain, credentials, celery
     finally:
         stop_all(celery)
