@@ -15,7 +15,7 @@ Everything is bounded (phases in seconds, drains with deadlines) and on loopback
 
     SCALE_BRANCHES=500 SCALE_SALE_INTERVAL_S=2 SCALE_STEADY_S=60 SCALE_OUTAGE_S=60 SCALE_RETURN_DEADLINE_S=300
     SCALE_WEB_WORKERS=4 SCALE_SLOTS=3 SCALE_PGBOUNCER=1 SCALE_PULL_INTERVAL_S=10 SCALE_RECONCILE_INTERVAL_S=15
-    SCALE_SNAPSHOT_INTERVAL_S=60 SCALE_PROTOTYPE=1
+    SCALE_SNAPSHOT_INTERVAL_S=60 SCALE_KICK_INTERVAL_S=0.25 SCALE_PROTOTYPE=1
 """
 
 import asyncio
@@ -56,6 +56,7 @@ SIM = Settings(
     sale_interval_s=SALE_INTERVAL_S,
     pull_interval_s=float(os.environ.get("SCALE_PULL_INTERVAL_S", "10")),
     snapshot_interval_s=float(os.environ.get("SCALE_SNAPSHOT_INTERVAL_S", "60")),
+    kick_interval_s=float(os.environ.get("SCALE_KICK_INTERVAL_S", "0.25")),  # the branches' SYNC_KICK_INTERVAL_S
 )
 MANAGER_PASSWORD = "bench-scale-manager"
 BOOT_TIMEOUT_S = 120
@@ -385,8 +386,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     root = begin(
         f"chain scale: {BRANCHES} branches, 1 sale / {SALE_INTERVAL_S:g} s each, steady {STEADY_S:.0f} s, "
-        f"outage {OUTAGE_S:.0f} s; gunicorn {WEB_WORKERS} workers, {SLOTS} sync slots, "
-        f"PgBouncer {'on' if PGBOUNCER else 'off'}; load before: {os.getloadavg()}"
+        f"outage {OUTAGE_S:.0f} s, kick every {SIM.kick_interval_s:g} s; gunicorn {WEB_WORKERS} workers, "
+        f"{SLOTS} sync slots, PgBouncer {'on' if PGBOUNCER else 'off'}; load before: {os.getloadavg()}"
     )
     with central_running(root) as (chain, credentials, celery):
         groups = {
