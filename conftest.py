@@ -12,8 +12,8 @@ from ecomarket.roles import Role, staff_user_create
 
 
 def pytest_ignore_collect(collection_path, config):
-    """reconciliation/ is central only: its models are not even installed in a branch."""
-    if settings.IS_BRANCH and "reconciliation" in collection_path.parts:
+    """reconciliation/ and reports/ are central only: their models are not even installed in a branch."""
+    if settings.IS_BRANCH and {"reconciliation", "reports"} & set(collection_path.parts):
         return True
     return None
 

@@ -47,14 +47,16 @@ INSERT INTO inventory_product (sku, name, unit, price, barcode, active, updated_
 SELECT 'SKU-' || lpad(s::text, 5, '0'), 'Product ' || s, 'unit', 1.00, '', true, now()
 FROM generate_series(0, {skus} - 1) s;
 
-INSERT INTO branches_branch (code, name, credential_hash, allow_negative_stock, last_seen_at, high_water_seq,
-                             max_seq_seen, duplicates_absorbed, created_at)
-SELECT 'B' || lpad(b::text, 3, '0'), 'Branch ' || b, '', true, now(), {last_seq}, {last_seq}, 0, now()
+INSERT INTO branches_branch (code, name, credential_hash, last_seen_at, high_water_seq, max_seq_seen,
+                             duplicates_absorbed, ingest_mark, created_at)
+SELECT 'B' || lpad(b::text, 3, '0'), 'Branch ' || b, '', now(), {last_seq}, {last_seq}, 0, 1, now()
 FROM generate_series(1, {branches}) b;
 
 -- seq 1: the opening receipt, 500 of every SKU
-INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at, applied)
-SELECT gen_random_uuid(), code, 1, 'stock.received', now(), 1, '{{"transfer_id": null, "lines": []}}', '', now(), true
+INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at, applied,
+                                  ingest_mark)
+SELECT gen_random_uuid(), code, 1, 'stock.received', now(), 1, '{{"transfer_id": null, "lines": []}}', '', now(), true,
+       1
 FROM branches_branch;
 INSERT INTO inventory_stockmovement (id, branch, sku, quantity, kind, reference, occurred_at, seq)
 SELECT gen_random_uuid(), b.code, p.sku, 500, 'receipt', 'opening', now(), 1
@@ -68,13 +70,13 @@ SELECT b.code AS branch, s AS seq, gen_random_uuid() AS id, gen_random_uuid() AS
 FROM (SELECT code, row_number() OVER (ORDER BY code) AS n FROM branches_branch) b
 CROSS JOIN generate_series(2, {sales} + 1) s;
 INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at,
-                                  sale_ref, applied)
+                                  sale_ref, applied, ingest_mark)
 SELECT id, branch, seq, 'sale.completed', now(), 1,
        jsonb_build_object('sale_id', sale_id, 'number', seq, 'cashier', 'bench', 'payment_method', 'cash',
                           'total', quantity::text || '.00',
                           'lines', jsonb_build_array(jsonb_build_object('sku', sku, 'quantity', quantity::text,
                                                                         'unit_price', '1.00'))),
-       '', now(), sale_id, true
+       '', now(), sale_id, true, 1
 FROM sale;
 INSERT INTO inventory_stockmovement (id, branch, sku, quantity, kind, reference, occurred_at, seq)
 SELECT gen_random_uuid(), branch, sku, -quantity, 'sale', id::text, now(), seq FROM sale;
@@ -83,12 +85,13 @@ INSERT INTO inventory_stocklevel (branch, sku, on_hand, updated_at)
 SELECT branch, sku, sum(quantity), now() FROM inventory_stockmovement GROUP BY branch, sku;
 
 -- the last seq: a snapshot; 1% of its levels disagree with the ledger
-INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at, applied)
+INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at, applied,
+                                  ingest_mark)
 SELECT gen_random_uuid(), l.branch, {last_seq}, 'stock.snapshot', now(), 1,
        jsonb_build_object('as_of_seq', {last_seq} - 1, 'levels',
            jsonb_agg(jsonb_build_object('sku', l.sku, 'on_hand',
                (l.on_hand - CASE WHEN right(l.sku, 2) = '00' THEN 1 ELSE 0 END)::text) ORDER BY l.sku)),
-       '', now(), true
+       '', now(), true, 1
 FROM inventory_stocklevel l GROUP BY l.branch;
 """
 

@@ -2,10 +2,13 @@ from django.conf import settings
 from django.contrib import admin, messages
 
 from branches.models import (
+    AppliedChange,
     Branch,
+    BranchChangeFailure,
     BranchEvent,
     Change,
     EventProblem,
+    FailedChange,
     IncomingTransfer,
     OutboxEvent,
     SyncState,
@@ -52,12 +55,33 @@ class SyncStateAdmin(ReadOnlyAdmin):
         "last_push_error",
         "last_pull_at",
         "pull_cursor",
+        "recovery_state",
+        "recovery_done_seq",
+        "recovery_target_seq",
+        "recovery_error",
     ]
 
 
 class IncomingTransferAdmin(ReadOnlyAdmin):
     list_display = ["id", "state", "sent_at", "received_at", "note"]
     list_filter = ["state"]
+
+
+class AppliedChangeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "applied_at"]
+    list_filter = ["kind"]
+
+
+class FailedChangeAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "code", "detail", "failed_at", "attempts", "resolved_at", "reported_at"]
+    list_filter = ["kind", "code"]
+    actions = ["retry"]
+
+    @admin.action(description="Apply again (after fixing their cause)")
+    def retry(self, request, queryset):
+        from branches.link import failed_changes_retry
+
+        self.message_user(request, f"{failed_changes_retry()} failed change(s) applied now.", messages.SUCCESS)
 
 
 class BranchAdmin(admin.ModelAdmin):
@@ -69,7 +93,6 @@ class BranchAdmin(admin.ModelAdmin):
         "max_seq_seen",
         "lag",
         "duplicates_absorbed",
-        "allow_negative_stock",
         "revoked_at",
     ]
     readonly_fields = [
@@ -103,6 +126,11 @@ class ChangeAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "branch"]
 
 
+class BranchChangeFailureAdmin(ReadOnlyAdmin):
+    list_display = ["branch", "change_id", "kind", "code", "detail", "failed_at", "resolved_at", "reported_at"]
+    list_filter = ["branch", "kind", "code"]
+
+
 class TransferAdmin(ReadOnlyAdmin):
     list_display = ["id", "to_branch", "state", "created_at", "received_at", "created_by", "note"]
     list_filter = ["state", "to_branch"]
@@ -113,6 +141,8 @@ if settings.IS_BRANCH:
         (OutboxEvent, OutboxEventAdmin),
         (SyncState, SyncStateAdmin),
         (IncomingTransfer, IncomingTransferAdmin),
+        (AppliedChange, AppliedChangeAdmin),
+        (FailedChange, FailedChangeAdmin),
     ]:
         admin.site.register(model, model_admin)
 else:
@@ -122,5 +152,6 @@ else:
         (EventProblem, EventProblemAdmin),
         (Change, ChangeAdmin),
         (Transfer, TransferAdmin),
+        (BranchChangeFailure, BranchChangeFailureAdmin),
     ]:
         admin.site.register(model, model_admin)

@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from branches import feed, ingest, link
+from branches import feed, ingest, link, selectors
 from branches.credentials import BranchCredentialAuthentication, IsBranch
 from branches.models import Branch
 from ecomarket.api import ERRORS, input_valid, whole_number
@@ -23,6 +23,18 @@ class BranchOnlyApi(APIView):
 
     authentication_classes = [BranchCredentialAuthentication]
     permission_classes = [IsBranch]
+
+    @staticmethod
+    def calling_branch(request, code: str) -> Branch:
+        """The branch whose credential called, which must be the one the body names."""
+        branch: Branch = request.auth
+        if code != branch.code:
+            raise DomainError(
+                "wrong_branch",
+                f"This credential belongs to {branch.code}; it cannot speak for {code}.",
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        return branch
 
 
 class SyncEventsApi(BranchOnlyApi):
@@ -53,13 +65,7 @@ class SyncEventsApi(BranchOnlyApi):
             raise DomainError(
                 "invalid", 'The body must be {"branch": code, "events": [...]}.', fields={"events": ["Required."]}
             )
-        branch: Branch = request.auth
-        if data["branch"] != branch.code:
-            raise DomainError(
-                "wrong_branch",
-                f"This credential belongs to {branch.code}; it cannot send {data['branch']}'s events.",
-                status=status.HTTP_403_FORBIDDEN,
-            )
+        branch = self.calling_branch(request, data["branch"])
         try:
             result = ingest.events_ingest(
                 branch=branch,
@@ -72,31 +78,109 @@ class SyncEventsApi(BranchOnlyApi):
             raise DomainError("invalid_event", str(error)) from error
         return Response(result.body())
 
+    class SyncEventsPageSerializer(serializers.Serializer):
+        events = serializers.ListField(child=serializers.DictField())
+        next_after = serializers.IntegerField()
+        more = serializers.BooleanField()
+        high_water_seq = serializers.IntegerField()
+        max_seq_seen = serializers.IntegerField()
+        last_sale_number = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="sync_events_fetch",
+        parameters=[
+            OpenApiParameter("after", int, description="return events with a seq above this (0 for all)"),
+            OpenApiParameter("limit", int, description=f"page size, at most {selectors.EVENTS_PAGE}"),
+        ],
+        responses={200: SyncEventsPageSerializer, **ERRORS},
+        description="The calling branch's own stored events after a seq, oldest first, for a branch restored from a "
+        "backup or rebuilt from nothing: it replays them with their original ids, seqs and sale numbers. Page on "
+        "with after=next_after while more is true.",
+    )
+    def get(self, request):
+        after = whole_number(request.query_params.get("after", "0"))
+        limit = whole_number(request.query_params.get("limit", str(selectors.EVENTS_PAGE)), digits=6)
+        if after is None or limit is None or not 0 < limit <= selectors.EVENTS_PAGE:
+            raise DomainError(
+                "invalid",
+                f"after must be a non-negative integer seq and limit 1 to {selectors.EVENTS_PAGE}.",
+                fields={"after": ["Invalid."]} if after is None else {"limit": ["Invalid."]},
+            )
+        return Response(selectors.branch_events_page(branch=request.auth, after=after, limit=limit))
+
 
 class SyncChangesApi(BranchOnlyApi):
     class SyncChangesOutputSerializer(serializers.Serializer):
         changes = serializers.ListField(child=serializers.DictField())
         next_cursor = serializers.IntegerField()
+        newest_id = serializers.IntegerField()
+        resync = serializers.ChoiceField(choices=["cursor_ahead", "cursor_changed"], allow_null=True)
 
     @extend_schema(
         operation_id="sync_changes",
-        parameters=[OpenApiParameter("since", int, description="the cursor from the previous answer (0 at first)")],
+        parameters=[
+            OpenApiParameter("since", int, description="the cursor from the previous answer (0 at first)"),
+            OpenApiParameter(
+                "digest", str, description="the digest of the change the cursor names, as the branch applied it"
+            ),
+        ],
         responses={200: SyncChangesOutputSerializer, **ERRORS},
+        description="The changes after the cursor. ``resync`` is ``cursor_ahead`` or ``cursor_changed`` when the "
+        "cursor names no change central holds (central was restored from a backup): pull again from 0.",
     )
     def get(self, request):
         cursor = whole_number(request.query_params.get("since", "0"))
         if cursor is None:
             raise DomainError("invalid", "since must be a non-negative integer cursor.", fields={"since": ["Invalid."]})
-        changes, cursor = feed.changes_since(branch=request.auth, cursor=cursor)
-        return Response(
-            {
-                "changes": [
-                    {"id": c.id, "kind": c.kind, "payload": c.payload, "created_at": c.created_at.isoformat()}
-                    for c in changes
-                ],
-                "next_cursor": cursor,
-            }
-        )
+        digest = request.query_params.get("digest", "")[:64]
+        return Response(feed.changes_page(branch=request.auth, cursor=cursor, digest=digest))
+
+
+class FailedChangeInputSerializer(serializers.Serializer):
+    change_id = serializers.IntegerField(min_value=1)
+    kind = serializers.CharField(max_length=16)
+    code = serializers.CharField(max_length=40)
+    detail = serializers.CharField(max_length=2000, allow_blank=True)
+    failed_at = serializers.DateTimeField()
+    resolved_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class FailedChangesReportApi(BranchOnlyApi):
+    class FailedChangesReportInputSerializer(serializers.Serializer):
+        branch = serializers.CharField(max_length=16)
+        failures = FailedChangeInputSerializer(many=True, allow_empty=False, max_length=500)
+
+    @extend_schema(
+        operation_id="sync_failed_changes_report",
+        request=FailedChangesReportInputSerializer,
+        responses={200: inline_serializer("FailedChangesRecorded", {"recorded": serializers.IntegerField()}), **ERRORS},
+        description="A branch reports change-feed items it could not apply (and those it applied after all).",
+    )
+    def post(self, request):
+        data = input_valid(self.FailedChangesReportInputSerializer, request)
+        branch = self.calling_branch(request, data["branch"])
+        return Response({"recorded": feed.change_failures_record(branch=branch, failures=data["failures"])})
+
+
+class SyncCatalogApi(BranchOnlyApi):
+    class SyncCatalogOutputSerializer(serializers.Serializer):
+        products = serializers.ListField(child=serializers.DictField())
+        next_after = serializers.CharField()
+        more = serializers.BooleanField()
+        newest_change_id = serializers.IntegerField()
+
+    @extend_schema(
+        operation_id="sync_catalog",
+        parameters=[OpenApiParameter("after", str, description="return products with a SKU after this ('' first)")],
+        responses={200: SyncCatalogOutputSerializer, **ERRORS},
+        description="The whole catalog as it stands, by SKU, for a branch rebuilt from nothing (each product as a "
+        "`product` change carries it), and the change feed's newest id to pull from afterwards.",
+    )
+    def get(self, request):
+        after = request.query_params.get("after", "")
+        if len(after) > 32:
+            raise DomainError("invalid", "after is a SKU (at most 32 characters).", fields={"after": ["Too long."]})
+        return Response(selectors.catalog_page(after=after))
 
 
 class SyncStatusApi(APIView):
@@ -118,6 +202,21 @@ class SyncStatusApi(APIView):
                     "central_reachable": serializers.BooleanField(),
                     "next_push_at": serializers.DateTimeField(allow_null=True),
                     "pull_cursor": serializers.IntegerField(),
+                    "recovery_state": serializers.ChoiceField(choices=["idle", "check", "recovering"]),
+                    "recovery_progress": inline_serializer(
+                        "RecoveryProgress",
+                        {
+                            "replayed": serializers.IntegerField(),
+                            "done_seq": serializers.IntegerField(),
+                            "target_seq": serializers.IntegerField(),
+                            "fraction": serializers.FloatField(),
+                        },
+                    ),
+                    "recovery_error": serializers.CharField(),
+                    "last_backup_at": serializers.DateTimeField(allow_null=True),
+                    "last_backup_age_s": serializers.FloatField(allow_null=True),
+                    "failed_changes": serializers.IntegerField(),
+                    "last_pull_resync_at": serializers.DateTimeField(allow_null=True),
                 },
             ),
             **ERRORS,
@@ -199,11 +298,6 @@ class TransferCreateApi(APIView):
                 "to_branch must be a registered branch, and from_branch (if given) another one.",
                 fields={"to_branch": ["Unknown or the same as from_branch."]},
             )
-        unknown = {line["sku"] for line in data["lines"]} - set(
-            Product.objects.filter(sku__in=[line["sku"] for line in data["lines"]]).values_list("sku", flat=True)
-        )
-        if unknown:
-            raise DomainError("unknown_sku", f"Unknown SKU(s): {', '.join(sorted(unknown))}.")
         transfer = feed.transfer_create(
             to_branch=branch,
             lines=[(line["sku"], line["quantity"]) for line in data["lines"]],

@@ -20,14 +20,12 @@ def credential_hash(credential: str) -> str:
 
 
 @transaction.atomic
-def branch_register(*, code: str, name: str = "", allow_negative_stock: bool | None = None) -> tuple[Branch, str]:
+def branch_register(*, code: str, name: str = "") -> tuple[Branch, str]:
     """Create a branch (or update its name) and issue a new credential, returned once; any older one stops
     working. Returns ``(branch, credential)``."""
     branch, _ = Branch.objects.get_or_create(code=code, defaults={"name": name or code})
     if name:
         branch.name = name
-    if allow_negative_stock is not None:
-        branch.allow_negative_stock = allow_negative_stock
     credential = f"{PREFIX}{secrets.token_urlsafe(32)}"
     branch.credential_hash = credential_hash(credential)
     branch.credential_issued_at = timezone.now()

@@ -168,6 +168,21 @@ def _uuid_field(payload: dict, key: str, *, nullable: bool = False) -> uuid.UUID
         raise Rejection("invalid_payload", f"payload.{key} must be a UUID") from None
 
 
+CUSTOMER_FIELDS = {"name": 120, "phone": 30, "email": 254}
+
+
+def _customer_check(payload: dict) -> None:
+    """The optional contact of an oversold sale's customer (schema 1 events without it stay valid)."""
+    customer = payload.get("customer")
+    if customer is None:
+        return
+    if not isinstance(customer, dict) or not customer.keys() <= CUSTOMER_FIELDS.keys() or not customer:
+        raise Rejection("invalid_payload", f"payload.customer must be an object of {', '.join(CUSTOMER_FIELDS)}")
+    for key, value in customer.items():
+        if not isinstance(value, str) or not 0 < len(value) <= CUSTOMER_FIELDS[key]:
+            raise Rejection("invalid_payload", f"payload.customer.{key} must be a non-empty string")
+
+
 def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal] | None, uuid.UUID | None]:
     """What an event does to stock, as (deltas per SKU, the sale it concerns). ``None`` deltas: the effect depends
     on another event (a void). Raises Rejection for an event central can never apply."""
@@ -177,6 +192,7 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
     match envelope.type:
         case "sale.completed":
             sale = _uuid_field(payload, "sale_id")
+            _customer_check(payload)
             return _sum((sku, -q) for sku, q in _lines(payload, known, "quantity", positive=True)), sale
         case "sale.voided":
             return None, _uuid_field(payload, "sale_id")
@@ -193,10 +209,28 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
         case "stock.adjusted":
             return _sum(_lines(payload, known, "delta", allow_negative=True)), None
         case "stock.snapshot":
-            if not isinstance(payload.get("as_of_seq"), int) or not isinstance(payload.get("levels"), list):
-                raise Rejection("invalid_payload", "a snapshot needs as_of_seq and levels")
+            _snapshot_validate(envelope)
             return {}, None
     raise Rejection("unknown_type", f"event type {envelope.type!r} is not known")
+
+
+def _snapshot_validate(envelope: Envelope) -> None:
+    """A snapshot is checked as strictly as any event: reconciliation reads every level of it."""
+    payload = envelope.payload
+    as_of = payload.get("as_of_seq")
+    if not isinstance(as_of, int) or isinstance(as_of, bool) or not 0 <= as_of < envelope.seq:
+        raise Rejection("invalid_payload", "payload.as_of_seq must be an integer from 0 to the snapshot's seq - 1")
+    levels = payload.get("levels")
+    if not isinstance(levels, list):
+        raise Rejection("invalid_payload", "payload.levels must be a list")
+    seen = set()
+    for index, level in enumerate(levels):
+        if not isinstance(level, dict) or not isinstance(level.get("sku"), str) or not level["sku"]:
+            raise Rejection("invalid_payload", f"payload.levels[{index}] needs a sku")
+        if level["sku"] in seen:
+            raise Rejection("invalid_payload", f"payload.levels[{index}].sku {level['sku']!r} is listed twice")
+        seen.add(level["sku"])
+        _decimal(level.get("on_hand"), f"payload.levels[{index}].on_hand", allow_negative=True)
 
 
 KIND_OF = {
@@ -234,6 +268,7 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
                 sku__in={line.get("sku") for e in envelopes for line in _raw_lines(e.payload)}
             ).values_list("sku", flat=True)
         )
+        transfers = _transfers_named(envelopes)
         new: list[tuple[Envelope, dict | None, uuid.UUID | None]] = []
         problems: list[tuple[Envelope, str, str, str]] = []
         batch_ids: dict[uuid.UUID, str] = {}
@@ -259,6 +294,7 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
                 continue
             try:
                 deltas, sale_ref = event_effect(envelope, known)
+                _receipt_check(envelope, deltas, branch=branch, transfers=transfers)
             except Rejection as rejection:
                 result.rejected.append({"id": str(envelope.id), "code": rejection.code, "detail": rejection.detail})
                 problems.append((envelope, EventProblem.Kind.REJECTED, rejection.code, rejection.detail))
@@ -268,11 +304,16 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
             new.append((envelope, deltas, sale_ref))
             result.accepted.append(str(envelope.id))
 
+        if new:
+            # The mark is taken under the branch's row lock, so one branch's marks commit in increasing order: a
+            # pass that read mark m under the same lock has seen every event with a mark up to m, and an
+            # incremental pass that looks at "mark > m" skips nothing (received_at, read before the lock, could).
+            branch.ingest_mark += 1
         _store(branch=branch, new=new, now=now)
         _problems_record(branch=branch, problems=problems, now=now)
         result.missing_seqs = _watermark_advance(branch=branch, seqs=[e.seq for e in envelopes], now=now)
         branch.duplicates_absorbed = F("duplicates_absorbed") + len(result.duplicates)
-        fields = ["high_water_seq", "max_seq_seen", "last_seen_at", "duplicates_absorbed"]
+        fields = ["high_water_seq", "max_seq_seen", "last_seen_at", "duplicates_absorbed", "ingest_mark"]
         if pending_reported is not None:
             branch.pending_reported = pending_reported
             fields.append("pending_reported")
@@ -280,6 +321,34 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
         branch.refresh_from_db(fields=["duplicates_absorbed"])
         result.high_water_seq = branch.high_water_seq
     return result
+
+
+def _transfers_named(envelopes: list[Envelope]) -> dict[uuid.UUID, Transfer]:
+    ids = set()
+    for envelope in envelopes:
+        if envelope.type == "stock.received" and envelope.payload.get("transfer_id"):
+            try:
+                ids.add(uuid.UUID(str(envelope.payload["transfer_id"])))
+            except ValueError:
+                continue  # event_effect rejects it
+    return Transfer.objects.in_bulk(ids) if ids else {}
+
+
+def _receipt_check(envelope: Envelope, deltas, *, branch: Branch, transfers: dict) -> None:
+    """A transfer is received once, by its own branch, with its own lines: any other receipt of it is rejected,
+    never counted twice. A transfer central does not know (lost in a restore of central) is a plain receipt."""
+    if envelope.type != "stock.received" or not envelope.payload.get("transfer_id"):
+        return
+    transfer = transfers.get(uuid.UUID(str(envelope.payload["transfer_id"])))
+    if transfer is None:
+        return
+    if transfer.to_branch_id != branch.code:
+        raise Rejection("wrong_transfer", f"transfer {transfer.id} was sent to {transfer.to_branch_id}")
+    if transfer.state == Transfer.State.RECEIVED:
+        raise Rejection("transfer_already_received", f"transfer {transfer.id} was already received")
+    if deltas != _sum((line["sku"], Decimal(line["quantity"])) for line in transfer.lines):
+        raise Rejection("transfer_lines_mismatch", f"transfer {transfer.id} sent other lines: {transfer.lines}")
+    transfer.state = Transfer.State.RECEIVED  # a second receipt in the same batch is rejected too
 
 
 def _raw_lines(payload: dict) -> list[dict]:
@@ -306,6 +375,7 @@ def _store(*, branch: Branch, new: list, now: datetime) -> None:
                 payload=envelope.payload,
                 body_hash=envelope.hash,
                 received_at=now,
+                ingest_mark=branch.ingest_mark,
                 sale_ref=sale_ref,
                 applied=deltas is not None,
             )

@@ -38,6 +38,12 @@ class OutboxEvent(models.Model):
         return f"#{self.seq} {self.type} ({self.state})"
 
 
+class RecoveryState(models.TextChoices):
+    IDLE = "idle"
+    CHECK = "check", "ask central before the next push"
+    RECOVERING = "recovering"
+
+
 class SyncState(models.Model):
     """Branch side: one row holding the link's state (singleton, pk=1). Backoff lives here, not in the broker, so
     a restart or a flushed broker forgets nothing."""
@@ -50,13 +56,68 @@ class SyncState(models.Model):
     next_push_at = models.DateTimeField(null=True, blank=True, help_text="backoff: no push before this time")
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_pull_error = models.TextField(blank=True)
+    last_pull_error_at = models.DateTimeField(null=True, blank=True)
     pull_cursor = models.PositiveBigIntegerField(default=0)
+    last_pull_resync_at = models.DateTimeField(
+        null=True, blank=True, help_text="when central last said the cursor names no change it holds (restored)"
+    )
+    last_pull_resync_reason = models.CharField(max_length=32, blank=True)
+    central_high_water = models.PositiveBigIntegerField(
+        default=0, help_text="the highest high_water_seq central answered: an answer below it means central lost events"
+    )
+    # Recovery (branch restored from a backup, or rebuilt from nothing): central holds events of this branch that
+    # this database does not. They are fetched back and replayed; new events take seqs and sale numbers above the
+    # floors, so nothing central holds is ever numbered again.
+    recovery_state = models.CharField(max_length=12, choices=RecoveryState.choices, default=RecoveryState.IDLE)
+    recovery_from_seq = models.PositiveBigIntegerField(default=0)
+    recovery_done_seq = models.PositiveBigIntegerField(default=0, help_text="replayed up to this seq")
+    recovery_target_seq = models.PositiveBigIntegerField(default=0, help_text="the highest seq central holds")
+    recovery_replayed = models.PositiveBigIntegerField(default=0)
+    recovery_error = models.TextField(blank=True)
+    seq_floor = models.PositiveBigIntegerField(default=0, help_text="new events take seqs above this")
+    sale_number_floor = models.PositiveIntegerField(default=0, help_text="new sales take numbers above this")
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="one_sync_state")]
 
     def __str__(self) -> str:
         return "sync state"
+
+
+class AppliedChange(models.Model):
+    """Branch side: a change-feed item applied here, written in the same transaction as its effect. Pulling it
+    again (a cursor reset after central was restored, a restored box) finds it here and applies nothing twice.
+    ``digest`` tells a change from another one that a restored central later gave the same id."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="the change feed id")
+    kind = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64)
+    applied_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"change {self.id} {self.kind} applied"
+
+
+class FailedChange(models.Model):
+    """Branch side: a change-feed item this branch could not apply (an unknown SKU, a fraction of a unit-sold
+    product). It is skipped so later changes still apply, kept with its payload, and reported to central."""
+
+    id = models.BigIntegerField(primary_key=True, help_text="the change feed id")
+    kind = models.CharField(max_length=16)
+    digest = models.CharField(max_length=64)
+    payload = models.JSONField()
+    code = models.CharField(max_length=40)
+    detail = models.TextField()
+    failed_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=1)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="applied after all (a later retry)")
+    reported_at = models.DateTimeField(null=True, blank=True, help_text="when central last heard of its state")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"change {self.id} {self.kind} failed: {self.code}"
 
 
 class IncomingTransfer(models.Model):
@@ -103,7 +164,6 @@ class Branch(models.Model):
     credential_hash = models.CharField(max_length=64, blank=True, db_index=True)
     credential_issued_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
-    allow_negative_stock = models.BooleanField(default=False)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     high_water_seq = models.PositiveBigIntegerField(
         default=0, help_text="the largest S such that events 1..S of this branch are all stored"
@@ -112,6 +172,9 @@ class Branch(models.Model):
     duplicates_absorbed = models.PositiveBigIntegerField(default=0)
     pending_reported = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="events waiting in the branch's outbox, as it said on its last push"
+    )
+    ingest_mark = models.PositiveBigIntegerField(
+        default=0, help_text="counts the batches that stored new events; taken under this row's lock (ingest.py)"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -140,6 +203,9 @@ class BranchEvent(models.Model):
     payload = models.JSONField()
     body_hash = models.CharField(max_length=64)
     received_at = models.DateTimeField()
+    # The branch's ingest_mark of the batch that stored it: marks of one branch commit in order (they are taken
+    # under the branch's row lock), so "mark > m" is exactly what arrived since a pass that saw mark m.
+    ingest_mark = models.PositiveBigIntegerField(default=0)
     sale_ref = models.UUIDField(null=True, blank=True, help_text="the sale a sale or void event is about")
     # A void whose sale has not arrived yet waits here; it is applied when the sale arrives (order independence).
     applied = models.BooleanField(default=True)
@@ -150,7 +216,7 @@ class BranchEvent(models.Model):
         indexes = [
             models.Index(fields=["branch", "sale_ref"]),
             models.Index(fields=["branch", "type", "seq"]),
-            models.Index(fields=["branch", "received_at"]),  # reconciliation: what arrived since the last pass
+            models.Index(fields=["branch", "ingest_mark"]),  # reconciliation: what arrived since the last pass
             # Voids waiting for their sale (branches/ingest.py: _voids_apply): a handful, found without a scan.
             models.Index(fields=["branch"], condition=Q(applied=False), name="branch_event_waiting_void"),
         ]
@@ -212,6 +278,27 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"change {self.id} {self.kind} -> {self.branch_id or 'all'}"
+
+
+class BranchChangeFailure(models.Model):
+    """Central side: a change-feed item a branch reported it could not apply, for a manager to act on (the
+    branch skipped it and kept applying the rest)."""
+
+    branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="change_failures", db_column="branch")
+    change_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16)
+    code = models.CharField(max_length=40)
+    detail = models.TextField()
+    failed_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="the branch applied it after all")
+    reported_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-failed_at"]
+        constraints = [models.UniqueConstraint(fields=["branch", "change_id"], name="one_failure_per_branch_change")]
+
+    def __str__(self) -> str:
+        return f"{self.branch_id} change {self.change_id} failed: {self.code}"
 
 
 class Transfer(models.Model):

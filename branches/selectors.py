@@ -1,9 +1,12 @@
-"""Branch-side reads for the staff pages: what head office sent that the store still has to act on."""
+"""Reads. Branch side, for the staff pages: what head office sent that the store still has to act on. Central side:
+a branch's own events, for its recovery."""
 
-from django.db.models import QuerySet
+from datetime import UTC
 
-from branches.models import IncomingTransfer, RecountRequest
-from inventory.models import StockDocument, StockDocumentKind
+from django.db.models import Max, QuerySet
+
+from branches.models import Branch, BranchEvent, Change, IncomingTransfer, RecountRequest
+from inventory.models import Product, StockDocument, StockDocumentKind
 
 
 def transfers_in_transit() -> QuerySet[IncomingTransfer]:
@@ -27,3 +30,66 @@ def recount_requests_open() -> list[RecountRequest]:
         if not set(request.skus)
         <= set().union(*(skus for created_at, skus in counted_after if created_at >= request.requested_at))
     ]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Central side: a branch's own events, fetched back by a branch restored from a backup or rebuilt from nothing
+# ----------------------------------------------------------------------------------------------------------------
+
+EVENTS_PAGE = 500
+
+
+def branch_event_envelope(event: BranchEvent) -> dict:
+    """A stored event as the branch sent it (DESIGN.md §4), byte for byte the same JSON once keys are sorted: the
+    branch wrote ``occurred_at`` in UTC with milliseconds, and that is what central stored."""
+    return {
+        "id": str(event.id),
+        "branch": event.branch_id,
+        "seq": event.seq,
+        "type": event.type,
+        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "schema": event.schema,
+        "payload": event.payload,
+    }
+
+
+def branch_events_page(*, branch: Branch, after: int, limit: int = EVENTS_PAGE) -> dict:
+    """The branch's stored events with seq above ``after``, oldest first, with what a recovering branch needs to
+    number its next events above everything central holds: the highest seq and the last sale number. Sale numbers
+    and seqs are taken together under the branch's write lock, so the sale with the highest seq has the highest
+    number (read through the (branch, type, seq) index, not a scan). Central mode; read only."""
+    events = list(BranchEvent.objects.filter(branch=branch, seq__gt=after).order_by("seq")[:limit])
+    last_sale = (
+        BranchEvent.objects.filter(branch=branch, type="sale.completed")
+        .order_by("-seq")
+        .values_list("payload", flat=True)
+        .first()
+    )
+    number = last_sale.get("number") if isinstance(last_sale, dict) else None
+    return {
+        "events": [branch_event_envelope(event) for event in events],
+        "next_after": events[-1].seq if events else after,
+        "more": len(events) == limit,
+        "high_water_seq": branch.high_water_seq,
+        "max_seq_seen": branch.max_seq_seen,
+        "last_sale_number": number if isinstance(number, int) else 0,
+    }
+
+
+CATALOG_PAGE = 1000
+
+
+def catalog_page(*, after: str, limit: int = CATALOG_PAGE) -> dict:
+    """Central's catalog by SKU after ``after``, each product as the change feed carries it, and the feed's
+    newest change id (read first: a product changed meanwhile is in the feed after it, so a branch that pulls from
+    there misses nothing). Central mode; read only."""
+    from branches.feed import product_payload
+
+    newest = Change.objects.aggregate(newest=Max("id"))["newest"] or 0
+    products = list(Product.objects.filter(sku__gt=after).order_by("sku")[:limit])
+    return {
+        "products": [product_payload(product) for product in products],
+        "next_after": products[-1].sku if products else after,
+        "more": len(products) == limit,
+        "newest_change_id": newest,
+    }

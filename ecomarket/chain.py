@@ -30,6 +30,8 @@ class Chain:
         web_workers: int = 2,
         branch_env: dict[str, dict[str, str]] | None = None,
         pgbouncer: bool = False,
+        central_env: dict[str, str] | None = None,
+        python: str | None = None,
     ) -> None:
         """``pgbouncer``: central's processes reach PostgreSQL through PgBouncer in transaction mode, as in a
         production with many central processes (the chain creates and drops its database directly)."""
@@ -53,7 +55,9 @@ class Chain:
                 else re.sub(r"/[^/]*$", f"/{self.database}", postgres_url),
                 "DATABASE_TRANSACTION_POOLING": "true" if pgbouncer else "false",
                 "CELERY_BROKER_URL": f"{redis_url}/{first_redis_db}",
+                **(central_env or {}),
             },
+            **({"python": python} if python else {}),
         )
         self.central_port = port_free()
         self.branch_codes = branches
@@ -72,6 +76,7 @@ class Chain:
                     "STOCK_SNAPSHOT_INTERVAL_S": "3600",
                     **(branch_env or {}).get(code, {}),
                 },
+                **({"python": python} if python else {}),
             )
         self.central_web: WebServer | None = None
         self.webs: dict[str, WebServer] = {}
@@ -186,12 +191,12 @@ class Chain:
         ).raise_for_status()
 
     def branch_stock(self, code: str) -> dict[str, str]:
-        rows = self.pos(code).get(f"{self.webs[code].url}/api/v1/stock", timeout=10).json()
+        rows = every_row(self.pos(code), f"{self.webs[code].url}/api/v1/stock")
         return {row["sku"]: row["on_hand"] for row in rows}
 
     def central_stock(self, code: str) -> dict[str, str]:
-        rows = self.head_office().get(f"{self.central_web.url}/api/v1/inventory", params={"branch": code}, timeout=10)
-        return {row["sku"]: row["on_hand"] for row in rows.json()}
+        rows = every_row(self.head_office(), f"{self.central_web.url}/api/v1/inventory", params={"branch": code})
+        return {row["sku"]: row["on_hand"] for row in rows}
 
     def sync_status(self, code: str) -> dict:
         return self.pos(code).get(f"{self.webs[code].url}/api/v1/sync/status", timeout=10).json()
@@ -228,6 +233,19 @@ class Chain:
 
 def _nonzero(levels: dict[str, str]) -> dict[str, str]:
     return {sku: on_hand for sku, on_hand in levels.items() if float(on_hand) != 0}
+
+
+def every_row(session: requests.Session, url: str, params: dict | None = None, page_size: int = 1000) -> list[dict]:
+    """Every row of a paginated list (``{"next", "results"}``), following ``next`` to the last page."""
+    rows = []
+    answer = session.get(url, params={**(params or {}), "page_size": page_size}, timeout=10)
+    while True:
+        answer.raise_for_status()
+        body = answer.json()
+        rows += body["results"]
+        if not body["next"]:
+            return rows
+        answer = session.get(body["next"], timeout=10)
 
 
 def token_from(output: str) -> str:

@@ -1,5 +1,6 @@
-"""`make run`: head office on 127.0.0.1:8000 and branch B001 on 127.0.0.1:8001, each under gunicorn with its Celery
-worker and beat, on the embedded defaults (SQLite, kombu's filesystem broker under var/).
+"""`make run`: head office on 127.0.0.1:8000 and a chain of two branches, B001 on 127.0.0.1:8001 and B002 on
+127.0.0.1:8002 (a smaller store, with half the stock, whose policy lets it sell below zero), each under gunicorn
+with its Celery worker and beat, on the embedded defaults (SQLite, kombu's filesystem broker under var/).
 
 Everything it makes lives under var/ and is reused by the next run: the secret key, the databases, the users and
 their tokens. Ctrl-C stops every process it started.
@@ -10,13 +11,34 @@ import secrets
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 
 from ecomarket.chain import token_from
 from ecomarket.processes import ROOT, CeleryBeat, CeleryWorker, Node, Process, WebServer, stop_all
 
 VAR = ROOT / "var"
-CENTRAL_PORT, BRANCH_PORT = 8000, 8001
-BRANCH = "B001"
+CENTRAL_PORT = 8000
+
+
+@dataclass(frozen=True)
+class DemoBranch:
+    code: str
+    name: str
+    port: int
+    stock_share: str
+    env: dict = field(default_factory=dict)
+
+    @property
+    def saved(self) -> str:
+        """Suffix of what is kept under var/run/ for this branch (B001 keeps the names earlier runs used)."""
+        return "" if self.code == "B001" else f"_{self.code}"
+
+
+BRANCHES = [
+    DemoBranch("B001", "Sucursal Centro", 8001, "1"),
+    # Sells below zero when its shelf is empty, so the till asks for the customer's contact (issue 19).
+    DemoBranch("B002", "Sucursal Norte", 8002, "0.5", {"BRANCH_ALLOW_NEGATIVE_STOCK": "true"}),
+]
 
 
 def _saved(name: str, make) -> str:
@@ -27,6 +49,11 @@ def _saved(name: str, make) -> str:
         path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def web_password() -> str:
+    """A web login's password: 16 random URL-safe characters, which AUTH_PASSWORD_VALIDATORS accept."""
+    return secrets.token_urlsafe(12)
 
 
 def _staff(node: Node, saved_as: str, user: str, password: str | None, *options: str) -> str:
@@ -47,19 +74,14 @@ def _check_port(port: int) -> None:
             sys.exit(f"make run: port {port} on 127.0.0.1 is already in use; stop whatever holds it and run again.")
 
 
-def prepare() -> tuple[Node, Node, dict]:
+def prepare() -> tuple[Node, dict[str, Node], dict]:
     secret = _saved("secret_key", lambda: secrets.token_urlsafe(50))
     common = {"SECRET_KEY": secret, "STATIC_ROOT": str(VAR / "staticfiles"), "ALLOWED_HOSTS": "127.0.0.1,localhost"}
     central = Node(mode="central", data_dir=VAR / "central", env=dict(common))
-    branch = Node(
-        mode="branch",
-        data_dir=VAR / f"branch-{BRANCH}",
-        env={**common, "BRANCH_CODE": BRANCH, "CENTRAL_URL": f"http://127.0.0.1:{CENTRAL_PORT}"},
-    )
     logins = {
-        "central": ("admin", _saved("central_admin_password", lambda: secrets.token_urlsafe(12))),
-        "branch": ("gerente", _saved("branch_manager_password", lambda: secrets.token_urlsafe(12))),
-        "till": ("caja1", _saved("branch_cashier_password", lambda: secrets.token_urlsafe(12))),
+        "central": ("admin", _saved("central_admin_password", web_password)),
+        "branch": ("gerente", _saved("branch_manager_password", web_password)),
+        "till": ("caja1", _saved("branch_cashier_password", web_password)),
     }
 
     print("make run: preparing head office (var/central) ...", flush=True)
@@ -69,26 +91,38 @@ def prepare() -> tuple[Node, Node, dict]:
     central.manage("install_schedule")  # reconciliation every RECONCILE_INTERVAL_S, editable in admin
     central_token = _staff(central, "central_api_token", *logins["central"], "--role", "manager", "--superuser")
 
-    # The branch's credential is shown once by central; keep it under var/ for the next run.
-    branch.env["BRANCH_CREDENTIAL"] = _saved(
-        "branch_credential",
-        lambda: re.search(
-            r"credential: (\S+)", central.manage("register_branch", BRANCH, "--name", "Sucursal Centro")
-        ).group(1),
-    )
-
-    print(f"make run: preparing branch {BRANCH} (var/branch-{BRANCH}) ...", flush=True)
-    branch.manage("migrate", "--no-input", "-v", "0")
-    branch.manage("load_demo_catalog")
-    pos_token = _staff(branch, "pos_api_token", *logins["till"], "--role", "cashier")
-    _staff(branch, "branch_manager_api_token", *logins["branch"], "--role", "manager", "--superuser")
-    return central, branch, {"pos": pos_token, "central": central_token, "logins": logins}
+    nodes, pos_tokens = {}, {}
+    for branch in BRANCHES:
+        node = Node(
+            mode="branch",
+            data_dir=VAR / f"branch-{branch.code}",
+            env={
+                **common,
+                **branch.env,
+                "BRANCH_CODE": branch.code,
+                "CENTRAL_URL": f"http://127.0.0.1:{CENTRAL_PORT}",
+            },
+        )
+        # The branch's credential is shown once by central; keep it under var/ for the next run.
+        node.env["BRANCH_CREDENTIAL"] = _saved(
+            f"branch_credential{branch.saved}",
+            lambda branch=branch: re.search(
+                r"credential: (\S+)", central.manage("register_branch", branch.code, "--name", branch.name)
+            ).group(1),
+        )
+        print(f"make run: preparing branch {branch.code} (var/branch-{branch.code}) ...", flush=True)
+        node.manage("migrate", "--no-input", "-v", "0")
+        node.manage("load_demo_catalog", "--stock-share", branch.stock_share)
+        pos_tokens[branch.code] = _staff(node, f"pos_api_token{branch.saved}", *logins["till"], "--role", "cashier")
+        _staff(node, f"branch_manager_api_token{branch.saved}", *logins["branch"], "--role", "manager", "--superuser")
+        nodes[branch.code] = node
+    return central, nodes, {"pos": pos_tokens, "central": central_token, "logins": logins}
 
 
 def main() -> None:
-    _check_port(CENTRAL_PORT)
-    _check_port(BRANCH_PORT)
-    central, branch, made = prepare()
+    for port in (CENTRAL_PORT, *(branch.port for branch in BRANCHES)):
+        _check_port(port)
+    central, nodes, made = prepare()
     processes: list[Process] = []
 
     def stop(*_):
@@ -99,25 +133,33 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    for node, port in ((central, CENTRAL_PORT), (branch, BRANCH_PORT)):
+    for node, port in ((central, CENTRAL_PORT), *((nodes[b.code], b.port) for b in BRANCHES)):
         processes.append(WebServer(node, port=port, workers=2).start())
         processes.append(CeleryWorker(node).start())
         processes.append(CeleryBeat(node).start())
 
     print(
-        f"Central:  http://127.0.0.1:{CENTRAL_PORT}/dashboard/   admin: /admin/   API docs: /api/docs/",
+        f"Central:  http://127.0.0.1:{CENTRAL_PORT}/dashboard/   reports: /reports/   admin: /admin/   "
+        "API docs: /api/docs/"
     )
-    print(
-        f"Branch {BRANCH}: http://127.0.0.1:{BRANCH_PORT}/pos/   staff: /stock/ /stock/receive/ /stock/count/ /sales/"
-    )
-    print(
-        f"          admin: http://127.0.0.1:{BRANCH_PORT}/admin/   API docs: http://127.0.0.1:{BRANCH_PORT}/api/docs/"
-    )
-    print(f"POS API token: {made['pos']}")
+    for branch in BRANCHES:
+        url = f"http://127.0.0.1:{branch.port}"
+        below_zero = (
+            "   (sells below zero: asks for the customer's contact)"
+            if branch.env.get("BRANCH_ALLOW_NEGATIVE_STOCK")
+            else ""
+        )
+        print(f"Branch {branch.code}: {url}/pos/   staff: /stock/ /stock/receive/ /stock/count/ /sales/{below_zero}")
+        print(f"          admin: {url}/admin/   API docs: {url}/api/docs/")
+    print(f"POS API token: {made['pos']['B001']}")
+    for code, token in made["pos"].items():
+        if code != "B001":
+            print(f"POS API token ({code}): {token}")
     print(f"Central API token: {made['central']}")
     for where, (user, password) in made["logins"].items():
         print(f"Web login ({where}): {user} / {password}")
-    print(f"Logs: {central.data_dir}/*.log and {branch.data_dir}/*.log. Ctrl-C stops everything.", flush=True)
+    logs = " ".join(f"{node.data_dir}/*.log" for node in (central, *nodes.values()))
+    print(f"Logs: {logs}. Ctrl-C stops everything.", flush=True)
 
     while True:
         for process in processes:

@@ -1,9 +1,12 @@
 """One error type for domain failures, and one place that turns every API error into the JSON body of DESIGN.md §5:
 ``{"code": "...", "detail": "...", "fields": {...}}``."""
 
+import sys
+
 from django.core.exceptions import PermissionDenied
-from django.db import DataError
-from django.http import Http404, JsonResponse
+from django.db import DataError, OperationalError
+from django.http import Http404, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -55,9 +58,31 @@ def _flatten(detail) -> str:
     return str(detail)
 
 
+# What a caller is told to wait before trying again after a ``busy`` answer: the lock is usually back within a
+# second or two; a client that comes back sooner only queues behind the same holder.
+BUSY_RETRY_AFTER_S = 5
+_BUSY_DETAIL = "The store's database is busy with another write; nothing was written. Try again shortly."
+
+
+def database_busy(error: BaseException | None) -> bool:
+    """Whether ``error`` means the database's write lock could not be had in time: the branch's own write lock
+    (``DatabaseBusy``, after ``SQLITE_BUSY_TIMEOUT_S``) or SQLite's busy timeout on a write outside it."""
+    from ecomarket.sqlite.base import DatabaseBusy
+
+    return isinstance(error, DatabaseBusy) or (
+        isinstance(error, OperationalError) and "database is locked" in str(error)
+    )
+
+
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
         return Response(exc.body(), status=exc.status)
+    if database_busy(exc):
+        return Response(
+            {"code": "busy", "detail": _BUSY_DETAIL, "fields": {}},
+            status=503,
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+        )
     if isinstance(exc, DataError):
         # A value the database cannot store (a NUL byte in text, a number out of range): the transaction rolled
         # back, nothing was written, and it is the caller's input that must change.
@@ -92,4 +117,13 @@ def not_found_view(request, exception=None):
 
 
 def server_error_view(request):
+    """Django's handler500. A busy database outside DRF (a staff page's form, a session saved after a view) is
+    not an internal error: it is 503 with ``Retry-After``, as HTML for a page and JSON for the API."""
+    if database_busy(sys.exc_info()[1]):
+        if request.path.startswith("/api/"):
+            response = json_error("busy", _BUSY_DETAIL, 503)
+        else:
+            response = HttpResponse(render_to_string("503_busy.html"), status=503)
+        response["Retry-After"] = str(BUSY_RETRY_AFTER_S)
+        return response
     return json_error("server_error", "Internal error; nothing was half-written (the request was rolled back).", 500)

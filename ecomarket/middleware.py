@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
@@ -49,23 +51,45 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+def client_address(request) -> str:
+    """The caller's address. Behind ``TRUSTED_PROXY_COUNT`` proxies (a load balancer, a TLS terminator) every
+    request comes from the nearest proxy's address, so the caller is the entry of ``X-Forwarded-For`` that the
+    outermost trusted proxy appended: the Nth from the right. Entries further left were written by the client and
+    can say anything; with fewer entries than trusted proxies, the header did not come through them all and only
+    ``REMOTE_ADDR`` is known."""
+    remote = request.META.get("REMOTE_ADDR", "")
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops <= 0:
+        return remote
+    forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    return forwarded[-hops] if len(forwarded) >= hops else remote
+
+
 class AuthFailureThrottleMiddleware:
-    """Slow down credential guessing: a client address whose requests carrying an ``Authorization`` header failed
-    authentication (401) ``AUTH_FAILURE_LIMIT`` times within ``AUTH_FAILURE_WINDOW_S`` gets 429 for every request
-    with a credential until the window passes. Counted in the cache (per process with the default local-memory
-    cache; set CACHE_URL to Redis to share the count between gunicorn workers and machines)."""
+    """Throttle failing credentials without ever locking out a valid one.
+
+    API credentials: failures (401) are counted per (client address, credential fingerprint), so a credential that
+    failed ``AUTH_FAILURE_LIMIT`` times within ``AUTH_FAILURE_WINDOW_S`` gets 429 with ``Retry-After`` until the
+    window passes, while every other credential from the same address, and a valid one above all, is served as
+    usual. Counting per address alone let one branch with a rotated credential behind the load balancer take the
+    whole chain's sync down. A credential that failed cannot become valid later (a new one is always a fresh
+    random secret), so answering it 429 without a lookup refuses no valid caller. Guessing is no threat to 160-
+    and 256-bit secrets; the 429 is there so that a misconfigured client backs off instead of hammering.
+
+    Counts live in the cache (per process with the default local-memory cache; set CACHE_URL to Redis to share
+    them). Login forms are throttled by django-axes instead (see ``ecomarket.views.login_locked_out``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if "HTTP_AUTHORIZATION" not in request.META:
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if header is None:
             return self.get_response(request)
-        key = f"auth-failures:{request.META.get('REMOTE_ADDR', '')}"
+        fingerprint = hashlib.sha256(header.encode(errors="replace")).hexdigest()[:32]
+        key = f"auth-failures:{client_address(request)}:{fingerprint}"
         if cache.get(key, 0) >= settings.AUTH_FAILURE_LIMIT:
-            response = json_error(
-                "throttled", "Too many failed authentications from this address; try again later.", 429
-            )
+            response = json_error("throttled", "This credential failed too often; try again later.", 429)
             response["Retry-After"] = str(settings.AUTH_FAILURE_WINDOW_S)
             return response
         response = self.get_response(request)

@@ -2,11 +2,15 @@
 
 import functools
 import re
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.shortcuts import redirect
 from django.utils import formats
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from ecomarket.errors import DomainError
@@ -25,6 +29,7 @@ REFUSALS = {
     "not_found": _("No such sale at this branch."),
     "idempotency_conflict": _("This form was already sent with other values; reload the page and try again."),
     "invalid": _("Check the values entered."),
+    "busy": _("Nothing was saved. Wait a few seconds and try again."),  # the write lock's 503 (ecomarket.errors)
 }
 
 
@@ -77,3 +82,32 @@ def _is_decimal(value) -> bool:
 def page_context(request) -> dict:
     """Template context every page gets: which server this is, and the number formats for its scripts."""
     return {"branch_code": settings.BRANCH_CODE if settings.IS_BRANCH else "", "script_settings": script_settings()}
+
+
+@dataclass
+class FirstRows:
+    """The first rows of a list a page shows, and how many it leaves out (a page says so; it never cuts silently)."""
+
+    rows: list
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.rows)
+
+
+def first_rows(queryset: QuerySet, limit: int) -> FirstRows:
+    """At most ``limit`` rows; the total is counted only when there are more (the usual case needs no count)."""
+    rows = list(queryset[: limit + 1])
+    if len(rows) <= limit:
+        return FirstRows(rows, len(rows))
+    return FirstRows(rows[:limit], queryset.count())
+
+
+def redirect_back(request, fallback: str):
+    """Back to the page a form came from (its ``next`` field), only if that is a page of this server: a crafted
+    form must not send a manager off to another site."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(fallback)

@@ -52,6 +52,9 @@ class Node:
     mode: str
     data_dir: Path
     env: dict = field(default_factory=dict)
+    # The interpreter every process of this node runs (another virtualenv's, to test an install made from
+    # requirements.txt alone: ecomarket/tests/test_deploy.py).
+    python: str = sys.executable
 
     def environ(self) -> dict:
         base = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "PYTEST"))}
@@ -62,6 +65,7 @@ class Node:
                 "SECRET_KEY": base.get("SECRET_KEY") or "test-only-secret",
                 "PYTHONUNBUFFERED": "1",
                 "DJANGO_SETTINGS_MODULE": "ecomarket.settings",
+                "ENV_FILE": "",  # a production .env in the checkout must not leak into these processes
             }
         )
         base.update(self.env)
@@ -70,7 +74,7 @@ class Node:
     def manage(self, *args: str, timeout: float = 120) -> str:
         """Run a management command to completion and return its output."""
         result = subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
+            [self.python, str(ROOT / "manage.py"), *args],
             cwd=ROOT,
             env=self.environ(),
             capture_output=True,
@@ -156,7 +160,7 @@ class WebServer(Process):
     ) -> None:
         self.port = port or port_free()
         argv = [
-            sys.executable,
+            node.python,
             "-m",
             "gunicorn",
             "ecomarket.wsgi:application",
@@ -196,7 +200,7 @@ class WebServer(Process):
 class CeleryWorker(Process):
     def __init__(self, node: Node, *, concurrency: int = 1, name: str = "celery-worker") -> None:
         argv = [
-            sys.executable,
+            node.python,
             "-m",
             "celery",
             "-A",
@@ -216,7 +220,7 @@ class CeleryWorker(Process):
 
 class CeleryBeat(Process):
     def __init__(self, node: Node, *, name: str = "celery-beat") -> None:
-        argv = [sys.executable, "-m", "celery", "-A", "ecomarket", "beat", "--loglevel", "INFO"]
+        argv = [node.python, "-m", "celery", "-A", "ecomarket", "beat", "--loglevel", "INFO"]
         super().__init__(node, argv, name)
 
 

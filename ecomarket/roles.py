@@ -4,6 +4,7 @@ from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.db.models import Q
 from rest_framework.permissions import BasePermission
@@ -34,9 +35,11 @@ def staff_user_create(
 ) -> tuple:
     """Create (or update the role of) a staff user and return ``(user, token)``. ``token`` is the new API token
     when one is issued (a new user, or ``rotate_token``), else None: only a hash is stored, so an existing token
-    cannot be shown again. Safe to run again: the user, its token and its password stay unless asked to change."""
+    cannot be shown again. Safe to run again: the user, its token and its password stay unless asked to change.
+    A password the validators refuse raises Django's ``ValidationError`` and nothing is written."""
     user, created = get_user_model().objects.get_or_create(username=username)
     if password:
+        validate_password(password, user)  # AUTH_PASSWORD_VALIDATORS; a refusal rolls the new user back too
         user.set_password(password)
     elif created:
         user.set_unusable_password()

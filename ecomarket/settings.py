@@ -4,8 +4,11 @@ Every variable read here is listed in ``.env.example``. ``ECOMARKET_MODE`` selec
 scheduled (DESIGN.md §1-§2).
 """
 
+import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -15,6 +18,12 @@ from ecomarket.modes import Mode, mode_parse
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# A `.env` file (the format of .env.example: KEY=value, no inline comments) is read when present; variables already
+# in the environment win. ENV_FILE names another file; empty reads none (`make run` and the tests set it so, and a
+# production .env in the checkout never leaks into them).
+ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Mode and identity
@@ -37,8 +46,11 @@ DATA_DIR.mkdir(parents=True, exist_ok=True)
 # Security. SECRET_KEY has no default: `make run` and the test suite make their own, production must set one.
 # ---------------------------------------------------------------------------------------------------------------
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set (see .env.example); `make run` generates one under var/.")
+if not SECRET_KEY or SECRET_KEY == "change-me":
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a long random value (see .env.example; e.g. "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`); `make run` generates one under var/."
+    )
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -51,6 +63,26 @@ CSRF_COOKIE_HTTPONLY = False  # the POS page reads it to send X-CSRFToken
 _SERVER_NAME = BRANCH_CODE.lower() if IS_BRANCH else "central"
 SESSION_COOKIE_NAME = f"ecomarket_{_SERVER_NAME}_session"
 CSRF_COOKIE_NAME = f"ecomarket_{_SERVER_NAME}_csrftoken"
+
+# HTTPS behind a reverse proxy (deploy/nginx/). The proxy terminates TLS and says so in X-Forwarded-Proto; only
+# trust that header when a proxy you run sets it (and strips it from clients), or any client could claim HTTPS.
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secure-proxy-ssl-header
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Served to people over HTTPS: cookies only travel encrypted, plain HTTP is redirected, browsers remember (HSTS).
+# Health and metrics stay reachable over plain HTTP on the box itself (probes and scrapers talk to gunicorn).
+HTTPS = env.bool("HTTPS", default=False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=31_536_000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading binds the whole domain to HTTPS in every browser for months: the domain's owner decides it.
+SECURE_HSTS_PRELOAD = env.bool("HSTS_PRELOAD", default=False)
+# Every page: scripts, styles, images and connections only from this server (ecomarket/csp.py); the API docs page
+# widens it for what Swagger UI needs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+)
 AUTH_FAILURE_LIMIT = env.int("AUTH_FAILURE_LIMIT", default=20)
 AUTH_FAILURE_WINDOW_S = env.int("AUTH_FAILURE_WINDOW_S", default=300)
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
@@ -79,10 +111,11 @@ INSTALLED_APPS = [
     "branches",
 ]
 if IS_CENTRAL:
-    INSTALLED_APPS += ["django_celery_beat", "reconciliation"]
+    INSTALLED_APPS += ["django_celery_beat", "reconciliation", "reports"]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ecomarket.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "ecomarket.middleware.UnprintableInputMiddleware",
     "ecomarket.middleware.AuthFailureThrottleMiddleware",
@@ -135,7 +168,10 @@ SQLITE_SYNCHRONOUS = env.str("SQLITE_SYNCHRONOUS", default="FULL").upper()
 # without either the boost is skipped and logged once.
 SQLITE_WRITER_NICE = env.int("SQLITE_WRITER_NICE", default=-10)
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+# An empty DATABASE_URL (as .env.example leaves it) means the default, not a database without an engine.
+DATABASES = {
+    "default": environ.Env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite backend, with writers queued on a kernel file lock (see ecomarket/sqlite/base.py).
     DATABASES["default"]["ENGINE"] = "ecomarket.sqlite"
@@ -160,6 +196,9 @@ else:
     # create; locks are all transaction-scoped (SELECT ... FOR UPDATE, LOCK TABLE, pg_advisory_xact_lock only).
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The ledger's covering index (inventory.StockMovement) carries `quantity` for central's reconciliation on
+# PostgreSQL; SQLite builds it without the extra column, which is all a branch needs.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 # ---------------------------------------------------------------------------------------------------------------
 # Internationalisation: Spanish by default (the chain's language), English selectable.
@@ -220,6 +259,35 @@ SPECTACULAR_SETTINGS = {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# Authentication throttling and passwords. API credentials are throttled per (client address, credential) by
+# ecomarket.middleware.AuthFailureThrottleMiddleware (AUTH_FAILURE_LIMIT / AUTH_FAILURE_WINDOW_S, above): a valid
+# credential is always served. Login forms (the pages' /login/ and admin's) are throttled by django-axes per
+# (username, address), its attempts kept in the database and shown in admin. https://django-axes.readthedocs.io/
+# ---------------------------------------------------------------------------------------------------------------
+# How many reverse proxies (load balancer, TLS terminator) stand in front of this server. The caller's address is
+# then the X-Forwarded-For entry that many places from the right; 0 (no proxy): REMOTE_ADDR is the caller.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_COOLOFF_S = env.int("LOGIN_COOLOFF_S", default=900)
+INSTALLED_APPS += ["axes"]
+# Innermost, so it sees the login view's outcome; it answers a locked-out login with ecomarket.views.login_locked_out.
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["ecomarket.auth.LoginThrottleBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_S)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "ecomarket.middleware.client_address"
+AXES_LOCKOUT_CALLABLE = "ecomarket.views.login_locked_out"
+AXES_RESET_ON_SUCCESS = True
+# Checked by staff_user_create (create_staff --password), Django admin's password forms and changepassword.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# ---------------------------------------------------------------------------------------------------------------
 # Celery. Embedded default: kombu's filesystem transport under DATA_DIR (no server to install). Production sets
 # CELERY_BROKER_URL to Redis or RabbitMQ. The broker is not a store: nothing exists only in the broker (the outbox
 # sweep re-finds whatever a lost message carried).
@@ -229,12 +297,15 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue = DATA_DIR / "broker" / "queue"
     _processed = DATA_DIR / "broker" / "processed"
-    for _folder in (_queue, _processed):
+    # kombu's default control folder is "control" relative to the working directory: in the checkout.
+    _control = DATA_DIR / "broker" / "control"
+    for _folder in (_queue, _processed, _control):
         _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue),
         "data_folder_out": str(_queue),
         "processed_folder": str(_processed),
+        "control_folder": str(_control),
         "store_processed": False,
     }
 else:
@@ -253,13 +324,34 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=120)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=100)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
-if IS_CENTRAL:
-    CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler at central, celery's file-backed one at a branch; in both a last run in the future
+# (the clock moved back) counts as none (ecomarket/beat.py).
+CELERY_BEAT_SCHEDULER = (
+    "ecomarket.beat:ClockSafeDatabaseScheduler" if IS_CENTRAL else "ecomarket.beat:ClockSafeScheduler"
+)
 
 # ---------------------------------------------------------------------------------------------------------------
 # The link from a branch to head office (branch mode). Pushes start on commit; the sweep catches what was missed.
 # ---------------------------------------------------------------------------------------------------------------
 CENTRAL_URL = env.str("CENTRAL_URL", default="http://127.0.0.1:8000")
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# A store behind a corporate proxy reaches head office through HTTPS_PROXY (and NO_PROXY, REQUESTS_CA_BUNDLE) from
+# the environment; a central on this machine is never reached through one. Empty means that default.
+CENTRAL_TRUST_ENV = (
+    env.bool("CENTRAL_TRUST_ENV") if env.str("CENTRAL_TRUST_ENV", default="") else not _loopback(CENTRAL_URL)
+)
+# The chain's private CA, when head office's certificate is not signed by a public one (PEM file). Empty: the
+# system's CAs, or REQUESTS_CA_BUNDLE when CENTRAL_TRUST_ENV.
+CENTRAL_CA_BUNDLE = env.str("CENTRAL_CA_BUNDLE", default="")
 BRANCH_CREDENTIAL = env.str("BRANCH_CREDENTIAL", default="")
 SYNC_PUSH_SWEEP_S = env.float("SYNC_PUSH_SWEEP_S", default=5.0)
 SYNC_PULL_INTERVAL_S = env.float("SYNC_PULL_INTERVAL_S", default=10.0)
@@ -267,6 +359,16 @@ SYNC_BACKOFF_CAP_S = env.float("SYNC_BACKOFF_CAP_S", default=15.0)
 # At most one push kick per web process per interval: sales made meanwhile go in the same push.
 SYNC_KICK_INTERVAL_S = env.float("SYNC_KICK_INTERVAL_S", default=0.25)
 STOCK_SNAPSHOT_INTERVAL_S = env.float("STOCK_SNAPSHOT_INTERVAL_S", default=3600.0)
+# A push request's body stays under this many bytes (and 500 events). Central refuses bodies over its own
+# MAX_REQUEST_BODY_BYTES (2 MiB by default) with 413, so this must stay below central's value; an event larger than
+# this on its own is parked with the reason instead of blocking the outbox.
+SYNC_BATCH_MAX_BYTES = env.int("SYNC_BATCH_MAX_BYTES", default=1024 * 1024)
+
+# Backups of the branch's SQLite file (manage.py backup / restore): an online, consistent copy every
+# BACKUP_INTERVAL_S into BACKUP_DIR, keeping the newest BACKUP_KEEP. Put BACKUP_DIR on another disk than DATA_DIR.
+BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(DATA_DIR / "backups")))
+BACKUP_INTERVAL_S = env.float("BACKUP_INTERVAL_S", default=3600.0)
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=48)
 if IS_BRANCH:
     # `expires`: a beat message that waited longer than its own interval is dropped, so a worker that was down
     # does not wake up to a pile of identical sweeps.
@@ -285,6 +387,16 @@ if IS_BRANCH:
             "task": "branches.tasks.stock_snapshot_task",
             "schedule": STOCK_SNAPSHOT_INTERVAL_S,
             "options": {"expires": STOCK_SNAPSHOT_INTERVAL_S},
+        },
+        "branch-backup": {
+            "task": "branches.tasks.branch_backup_task",
+            "schedule": BACKUP_INTERVAL_S,
+            "options": {"expires": BACKUP_INTERVAL_S},
+        },
+        "customer-contacts-erase": {
+            "task": "branches.tasks.outbox_customer_contacts_erase_task",
+            "schedule": 24 * 3600.0,
+            "options": {"expires": 3600},
         },
     }
 
@@ -309,3 +421,12 @@ RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)
 # below gunicorn's --workers so the dashboard always finds a free worker while branches catch up after an outage.
 SYNC_ADMISSION_SLOTS = env.int("SYNC_ADMISSION_SLOTS", default=4)
 SYNC_ADMISSION_RETRY_AFTER_S = env.int("SYNC_ADMISSION_RETRY_AFTER_S", default=2)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Head office reports (central mode): new events are folded into hourly roll-ups every REPORTS_ROLLUP_INTERVAL_S
+# (reports/models.py); the schedule is written by `install_schedule`.
+# ---------------------------------------------------------------------------------------------------------------
+REPORTS_ROLLUP_INTERVAL_S = env.int("REPORTS_ROLLUP_INTERVAL_S", default=30)
+# An oversold sale's customer contact (both modes): head office erases it this long after the sale's oversell case
+# is resolved (reconciliation/contacts.py, nightly), a branch this long after delivering it (branches/services.py).
+CUSTOMER_CONTACT_RETENTION_DAYS = env.int("CUSTOMER_CONTACT_RETENTION_DAYS", default=30)

@@ -8,7 +8,9 @@ worker and beat on Redis and a FaultProxy between it and central. POS clients se
 (each sale with a client-chosen id, retried with the same id after a network error, as a real till would), while
 the fault schedule kills and restarts central, blackholes and heals each link, cuts answers after central
 committed, SIGKILLs a worker mid-push and a branch server mid-load, terminates central's database connections
-mid-ingest and flushes the broker. Then everything heals, the outboxes drain, and the checks run:
+mid-ingest, flushes the broker, has a stale credential fail authentication 50 times from the tills' own address
+at central and at each branch, puts a change no branch can apply in the feed and rewinds the feed as a restore of
+central would. Then everything heals, the outboxes drain, and the checks run:
 
 - every sale that got a 2xx is stored at its branch, and exactly once at central;
 - central's on-hand equals each branch's for every SKU;
@@ -32,6 +34,7 @@ from pathlib import Path
 import psycopg
 import redis
 import requests
+from psycopg.types.json import Jsonb
 
 from ecomarket.chain import Chain
 from ecomarket.processes import CeleryWorker, WebServer, poll
@@ -39,6 +42,7 @@ from ecomarket.processes import CeleryWorker, WebServer, poll
 PUSH = b"POST /api/v1/sync/events"
 LOAD_SKUS = [("FRU-BANANA", "0.750"), ("LAC-LECHE-1L", "1"), ("ALM-ARROZ-1K", "2"), ("VER-TOMATE", "1.135")]
 OVERSOLD = ("B003", "PAN-MOLDE")
+PRICED_SKU = "FRU-LIMON"  # its price changes during the soak; no till sells it
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class Load:
 # How long a branch may take to show a fault's effect: a push still hanging on a blackholed link runs to its read
 # timeout (20 s), then the backoff (capped at 15 s) runs before the next attempt. 30 s was too tight (seen twice).
 FAULT_DEADLINE_S = 60
+STORM_ATTEMPTS = 50
 
 
 class Faults:
@@ -139,6 +144,7 @@ class Faults:
     def __init__(self, chain: Chain, log) -> None:
         self.chain, self.log = chain, log
         self.injected: Counter = Counter()
+        self.price_changes = 0
 
     def central_restart(self) -> None:
         self.chain.central_web.kill()
@@ -201,6 +207,79 @@ class Faults:
             redis.Redis.from_url(url).flushdb()
         self.injected["broker flushed (queued messages lost)"] += 1
 
+    def credentials_stormed(self) -> None:
+        """A client with a stale credential keeps failing authentication from the very address every till and push
+        comes from (loopback here, the load balancer in production): it is throttled, and the valid callers at
+        that address, whose sales the checks count, go on being served."""
+        targets = [(f"{self.chain.central_web.url}/api/v1/sync/changes", "Branch ecb_rotated-away")]
+        targets += [
+            (f"{self.chain.webs[code].url}/api/v1/stock", "Token rotated-away") for code in self.chain.branch_codes
+        ]
+        for url, header in targets:
+            with requests.Session() as client:
+                client.headers["Authorization"] = header
+                answers = Counter(client.get(url, timeout=10).status_code for _ in range(STORM_ATTEMPTS))
+            if set(answers) - {401, 429}:
+                raise RuntimeError(f"a failing credential at {url} was answered {dict(answers)}")
+            self.injected[f"{STORM_ATTEMPTS} failed authentications from the tills' own address"] += 1
+
+    def unappliable_change(self) -> None:
+        """A change no branch can apply (as a central without today's checks could have written it), then a
+        price change: every branch skips the first, reports it, and applies the second."""
+        for code in self.chain.branch_codes:
+            self._change_insert(
+                code, "adjustment", {"reason": "soak", "lines": [{"sku": "NO-SUCH-SKU", "delta": "-1"}]}
+            )
+        self._price_reaches_every_branch()
+        for code in self.chain.branch_codes:
+            poll(
+                lambda c=code: self.chain.central_sql(
+                    "SELECT count(*) FROM branches_branchchangefailure WHERE branch = %s", c
+                )[0][0],
+                timeout=FAULT_DEADLINE_S,
+                what=f"{code}'s failed change reported to central",
+            )
+        self.injected["unappliable change in the feed"] += 1
+
+    def change_feed_rewound(self) -> None:
+        """Central's change feed restored from a backup: the newest changes are lost and their ids handed out
+        again. Every branch notices, pulls again from 0, and applies the new change (and nothing twice)."""
+        backup = self.chain.central_sql("SELECT coalesce(max(id), 0) FROM branches_change")[0][0]
+        self._price_reaches_every_branch()
+        with psycopg.connect(self.chain.central.env["DATABASE_URL"], autocommit=True) as db:
+            db.execute("DELETE FROM branches_change WHERE id > %s", (backup,))
+            db.execute("SELECT setval(pg_get_serial_sequence('branches_change', 'id'), %s)", (max(backup, 1),))
+        self._price_reaches_every_branch()
+        self.injected["change feed rewound (central restored)"] += 1
+
+    def _change_insert(self, code: str, kind: str, payload: dict) -> None:
+        self.chain.central_sql(
+            "INSERT INTO branches_change (branch, kind, payload, created_at) VALUES (%s, %s, %s, now()) RETURNING id",
+            code,
+            kind,
+            Jsonb(payload),
+        )
+
+    def _price_reaches_every_branch(self) -> None:
+        self.price_changes += 1
+        price = f"{2 + self.price_changes / 100:.2f}"
+        office = self.chain.head_office()
+        office.put(
+            f"{self.chain.central_web.url}/api/v1/products/{PRICED_SKU}", json={"price": price}, timeout=30
+        ).raise_for_status()
+        for code in self.chain.branch_codes:
+            poll(
+                lambda c=code: (
+                    self.chain.pos(c)
+                    .get(f"{self.chain.webs[c].url}/api/v1/stock/{PRICED_SKU}", timeout=10)
+                    .json()["price"]
+                    == price
+                ),
+                timeout=FAULT_DEADLINE_S,
+                interval=0.2,
+                what=f"{code} applying the price {price}",
+            )
+
     def _wait_until_branches_notice(self) -> None:
         for code in self.chain.branch_codes:
             poll(
@@ -219,6 +298,9 @@ class Faults:
             self.database_connections_terminated,
             self.branch_server_killed,
             self.broker_flushed,
+            self.credentials_stormed,
+            self.unappliable_change,
+            self.change_feed_rewound,
             self.central_restart,
         ):
             self.log(f"fault: {step.__name__}")

@@ -9,10 +9,11 @@ from django.db.models import prefetch_related_objects
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecomarket.api import ERRORS, input_valid
+from ecomarket.api import ERRORS, cursor_page, input_valid
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
 from inventory import selectors, services
@@ -200,6 +201,21 @@ def sale_input_plain(data) -> dict | None:
     return result
 
 
+class CustomerInputSerializer(serializers.Serializer):
+    """How to reach the customer of a sale that goes below zero (optional; kept only for such a sale)."""
+
+    name = serializers.CharField(max_length=120, required=False, default="", allow_blank=True)
+    phone = serializers.RegexField(
+        r"^\+?[0-9 ()./-]{4,30}$", max_length=30, required=False, default="", allow_blank=True
+    )
+    email = serializers.EmailField(max_length=254, required=False, default="", allow_blank=True)
+
+    def validate(self, data):
+        if not (data["phone"] or data["email"]):
+            raise serializers.ValidationError({"phone": ["Give a phone number or an e-mail address."]})
+        return {key: value.strip() for key, value in data.items() if value.strip()}
+
+
 class SaleCreateApi(APIView):
     permission_classes = [IsCashier]
 
@@ -207,6 +223,7 @@ class SaleCreateApi(APIView):
         id = serializers.UUIDField(required=False)
         lines = _lines_field(LineInputSerializer)
         payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.CASH)
+        customer = CustomerInputSerializer(required=False, allow_null=True)
 
         def validate_lines(self, lines):
             return distinct_skus(lines)
@@ -215,7 +232,9 @@ class SaleCreateApi(APIView):
         operation_id="sale_create",
         request=SaleCreateInputSerializer,
         responses={201: SaleOutputSerializer, 200: SaleOutputSerializer, **ERRORS},
-        description="Record a sale. The same id again returns the stored sale with 200; with another body, 409.",
+        description="Record a sale. The same id again returns the stored sale with 200; with another body, 409. "
+        "`customer` (a phone or an e-mail, and a name) is kept only if the sale goes below zero, for head office "
+        "to reach the customer.",
     )
     def post(self, request):
         data = sale_input_plain(request.data) or input_valid(self.SaleCreateInputSerializer, request)
@@ -224,6 +243,7 @@ class SaleCreateApi(APIView):
             lines=_lines(data["lines"]),
             payment_method=data["payment_method"],
             cashier=request.user,
+            customer=data.get("customer"),
         )
         return _sale_response(sale, created)
 
@@ -358,18 +378,22 @@ class StockCountApi(APIView):
         return _document_response(document, created)
 
 
-class StockListApi(APIView):
+class StockListApi(ListAPIView):
     permission_classes = [IsCashier]
+    serializer_class = StockOutputSerializer
+    pagination_class = cursor_page("sku")
 
     @extend_schema(
         operation_id="stock_list",
         parameters=[OpenApiParameter("search", str, description="SKU, barcode or part of the name")],
         responses={200: StockOutputSerializer(many=True), **ERRORS},
     )
-    def get(self, request):
-        search = request.query_params.get("search", "")[:64]
-        products = selectors.product_stock_list(branch=settings.BRANCH_CODE, search=search)
-        return Response(StockOutputSerializer(products, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        search = self.request.query_params.get("search", "")[:64]
+        return selectors.product_stock_list(branch=settings.BRANCH_CODE, search=search)
 
 
 class StockDetailApi(APIView):
@@ -453,19 +477,22 @@ class InventoryRowSerializer(serializers.Serializer):
     on_hand = _quantity_field()
 
 
-class InventoryApi(APIView):
+class InventoryApi(ListAPIView):
     permission_classes = [IsManager]
+    serializer_class = InventoryRowSerializer
+    pagination_class = cursor_page("id")
 
     @extend_schema(
         operation_id="inventory_list",
         parameters=[OpenApiParameter("branch", str), OpenApiParameter("sku", str)],
         responses={200: InventoryRowSerializer(many=True), **ERRORS},
     )
-    def get(self, request):
-        levels = selectors.stock_levels_list(
-            branch=request.query_params.get("branch", ""), sku=request.query_params.get("sku", "")
-        )
-        return Response(InventoryRowSerializer(levels, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.stock_levels_list(branch=params.get("branch", ""), sku=params.get("sku", ""))
 
 
 class InventoryTotalsApi(APIView):

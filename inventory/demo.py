@@ -1,7 +1,7 @@
 """The demo catalog `make run` loads: real grocery products, fruit and vegetables by weight, packaged goods by
 unit, with starting stock at the demo branch."""
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.db import transaction
 
@@ -41,15 +41,21 @@ def demo_catalog_load() -> int:
     return created
 
 
-def demo_stock_receive(*, branch: str) -> bool:
+def demo_stock_receive(*, branch: str, share: Decimal = Decimal("1")) -> bool:
     """Receive the starting stock at this branch, once: a branch that already holds stock is left alone. The
-    starting stock is an ordinary receipt, so head office learns of it through the outbox like any other."""
+    starting stock is an ordinary receipt, so head office learns of it through the outbox like any other.
+    ``share`` scales it (a smaller store; goods sold by the unit stay whole), so a demo chain's shelves differ."""
     if StockLevel.objects.filter(branch=branch).exists():
         return False
+    places = {Unit.KILOGRAM: Decimal("0.001"), Unit.UNIT: Decimal("1")}
     stock_receipt_record(
         receipt_id=None,
         transfer_id=None,
-        lines=[Line(sku=sku, quantity=Decimal(quantity)) for sku, *_, quantity in CATALOG],
+        lines=[
+            Line(sku=sku, quantity=(Decimal(quantity) * share).quantize(places[unit], ROUND_DOWN))
+            for sku, _, unit, *_, quantity in CATALOG
+            if Decimal(quantity) * share >= 1
+        ],
         user=None,
     )
     return True

@@ -19,7 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 from rest_framework import status
 
-from branches.models import IncomingTransfer, OutboxEvent
+from branches.models import IncomingTransfer, OutboxEvent, SyncState
 from branches.services import outbox_event_append
 from ecomarket import modes
 from ecomarket.db import rows_insert, scalar, table
@@ -41,6 +41,10 @@ from inventory.models import (
 
 CENT = Decimal("0.01")
 MILLI = Decimal("0.001")
+NEXT_NUMBER_SQL = (
+    "SELECT MAX(m) FROM (SELECT MAX(number) AS m FROM {sale} WHERE branch = %s "
+    "UNION ALL SELECT sale_number_floor FROM {state} WHERE id = 1) t"
+)
 
 
 @dataclass(frozen=True)
@@ -95,13 +99,15 @@ class CatalogEntry:
     sold_by_weight: bool
 
 
-def _products(lines: list[Line]) -> dict[str, CatalogEntry]:
-    """The active products the lines name; an unknown SKU or a fraction of a unit-sold product is refused."""
+def _products(lines: list[Line], *, active_only: bool = True) -> dict[str, CatalogEntry]:
+    """The products the lines name (active ones only, unless ``active_only`` is false: goods sold before a product
+    was withdrawn can still come back); an unknown SKU or a fraction of a unit-sold product is refused."""
     skus = [line.sku for line in lines]
     placeholders = ", ".join(["%s"] * len(skus))
+    active = "active AND " if active_only else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT sku, name, price, unit FROM {table(Product)} WHERE active AND sku IN ({placeholders})", skus
+            f"SELECT sku, name, price, unit FROM {table(Product)} WHERE {active}sku IN ({placeholders})", skus
         )
         price = Product._meta.get_field("price")
         products = {
@@ -221,16 +227,24 @@ def stock_change_record(
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method: str, cashier) -> tuple[Sale, bool]:
+def sale_create(
+    *, sale_id: uuid.UUID | None, lines: list[Line], payment_method: str, cashier, customer: dict | None = None
+) -> tuple[Sale, bool]:
     """Record a sale and return ``(sale, created)``.
 
     Idempotent on ``sale_id``: a retry after a lost answer gets the stored sale back (created False). Stock is
     checked under the write lock: with the default policy a line above on-hand is refused with 409
     ``insufficient_stock``; with ``BRANCH_ALLOW_NEGATIVE_STOCK`` the sale goes through and is flagged oversold.
+    ``customer`` ({name, phone, email}, as the till took it) travels to head office in the sale event only when
+    the sale is oversold, so it can reach the customer; for any other sale it is dropped, never stored.
     """
     sale_id = sale_id or uuid.uuid4()
     fingerprint = _fingerprint(
-        lines=sorted((line.sku, _qty(line.quantity)) for line in lines), payment_method=payment_method
+        lines=sorted((line.sku, _qty(line.quantity)) for line in lines),
+        payment_method=payment_method,
+        # Whether a contact came, not the contact: the fingerprint outlives it (and a hashed phone number is
+        # easily guessed back). Absent: the fingerprint every earlier sale got.
+        **({"customer": True} if customer else {}),
     )
     branch = settings.BRANCH_CODE
     with transaction.atomic():
@@ -252,7 +266,8 @@ def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method:
                     )
                 oversold = True
         now = timezone.now()
-        number = (scalar(f"SELECT MAX(number) FROM {table(Sale)} WHERE branch = %s", [branch]) or 0) + 1
+        # Above the numbers central holds for a branch recovering from a restore (branches/recovery.py).
+        number = (scalar(NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState)), [branch]) or 0) + 1
         priced = [
             (line, products[line.sku].price, (line.quantity * products[line.sku].price).quantize(CENT, ROUND_HALF_UP))
             for line in lines
@@ -290,6 +305,7 @@ def sale_create(*, sale_id: uuid.UUID | None, lines: list[Line], payment_method:
                 "total": _money(sale.total),
                 "payment_method": payment_method,
                 "cashier": cashier.get_username() if cashier else "",
+                **({"customer": customer} if customer and oversold else {}),
             },
             kind=MovementKind.SALE,
             reference=str(sale.id),
@@ -346,6 +362,7 @@ def return_create(
             raise DomainError("unknown_sale", f"No sale {sale_id} at this branch.", fields={"sale_id": ["Unknown."]})
         if sale.status == SaleStatus.VOIDED:
             raise DomainError("sale_voided", f"Sale {sale.number} was voided.", status=status.HTTP_409_CONFLICT)
+        _products(lines, active_only=False)  # whole units of unit-sold goods
         sold = {line.product_id: line.quantity for line in sale.lines.all()}
         returned: dict[str, Decimal] = {}
         for line in ReturnLine.objects.filter(ret__sale=sale):
@@ -391,7 +408,8 @@ def stock_receipt_record(
     *, receipt_id: uuid.UUID | None, transfer_id: uuid.UUID | None, lines: list[Line], user
 ) -> tuple[StockDocument, bool]:
     """Goods arrived (a supplier delivery, or a transfer head office sent): stock goes up. Idempotent on
-    ``receipt_id``."""
+    ``receipt_id``. A transfer is received once, with its own lines (409 otherwise): goods that arrived before the
+    transfer reached this branch are received against its id, and the transfer then arrives already received."""
     receipt_id = receipt_id or uuid.uuid4()
     stored_lines = [{"sku": line.sku, "quantity": _qty(line.quantity)} for line in lines]
     fingerprint = _fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=stored_lines)
@@ -400,6 +418,8 @@ def stock_receipt_record(
         if existing is not None:
             return existing, False
         _products(lines)
+        if transfer_id:
+            _transfer_receivable(transfer_id=transfer_id, lines=lines)
         now = timezone.now()
         document = StockDocument.objects.create(
             id=receipt_id,
@@ -424,6 +444,32 @@ def stock_receipt_record(
             occurred_at=now,
         )
     return document, True
+
+
+def _transfer_receivable(*, transfer_id: uuid.UUID, lines: list[Line]) -> None:
+    """Refuse (409) a receipt of a transfer already received, or with other lines than the transfer sent."""
+    transfer = IncomingTransfer.objects.filter(id=transfer_id).first()
+    received = StockDocument.objects.filter(kind=StockDocumentKind.RECEIPT, transfer_id=transfer_id).exists()
+    if received or (transfer is not None and transfer.state == IncomingTransfer.State.RECEIVED):
+        raise DomainError(
+            "transfer_already_received",
+            f"Transfer {transfer_id} was already received here.",
+            status=status.HTTP_409_CONFLICT,
+            fields={"transfer_id": ["Already received."]},
+        )
+    if transfer is None:
+        return  # not pulled yet: the goods came first; the transfer will arrive already received
+    sent = {line["sku"]: Decimal(line["quantity"]) for line in transfer.lines}
+    if sent != {line.sku: line.quantity for line in lines}:
+        raise DomainError(
+            "transfer_lines_mismatch",
+            f"Transfer {transfer_id} sent other lines: "
+            + ", ".join(f"{sku} x {_qty(quantity)}" for sku, quantity in sorted(sent.items()))
+            + ". Receive it as sent, then count what differs.",
+            status=status.HTTP_409_CONFLICT,
+            fields={"lines": ["Must be the transfer's lines."]},
+            extra={"expected": [{"sku": sku, "quantity": _qty(q)} for sku, q in sorted(sent.items())]},
+        )
 
 
 def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -> tuple[StockDocument, bool]:
@@ -512,17 +558,38 @@ class LevelFix:
     now: Decimal
 
 
-@transaction.atomic
 def stock_levels_rebuild() -> list[LevelFix]:
     """Recompute every on-hand figure from the ledger, fix the ones that differ, and report each fix (Saleor's
-    repair-task shape). Holds the write lock for its run, so no sale lands half-counted."""
+    repair-task shape). At a branch (SQLite) one transaction holds the write lock for the run, so no sale lands
+    half-counted. At central (PostgreSQL, where ingestion runs beside it) each branch is rebuilt in a transaction
+    of its own under the branch's row lock, the lock ingestion holds while it writes the ledger: an ingest
+    committing meanwhile is waited for, never counted on a stale sum and then overwritten."""
+    from branches.models import Branch
+
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            return _levels_rebuild(branches=None)
+    fixes = []
+    codes = set(StockMovement.objects.values_list("branch", flat=True).distinct())
+    codes |= set(StockLevel.objects.values_list("branch", flat=True).distinct())
+    for code in sorted(codes):
+        with transaction.atomic():
+            list(Branch.objects.select_for_update().filter(pk=code).values_list("pk"))
+            fixes += _levels_rebuild(branches=[code])
+    return fixes
+
+
+def _levels_rebuild(*, branches: list[str] | None) -> list[LevelFix]:
     from django.db.models import Sum
 
+    movements, levels = StockMovement.objects.all(), StockLevel.objects.all()
+    if branches is not None:
+        movements, levels = movements.filter(branch__in=branches), levels.filter(branch__in=branches)
     truth = {
         (row["branch"], row["product_id"]): row["total"]
-        for row in StockMovement.objects.values("branch", "product_id").annotate(total=Sum("quantity"))
+        for row in movements.values("branch", "product_id").annotate(total=Sum("quantity"))
     }
-    stored = {(level.branch, level.product_id): level for level in StockLevel.objects.all()}
+    stored = {(level.branch, level.product_id): level for level in levels}
     fixes = []
     for key in truth.keys() | stored.keys():
         want = Decimal(truth.get(key) or 0).quantize(MILLI)

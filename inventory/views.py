@@ -18,7 +18,7 @@ from rest_framework import serializers
 from branches import selectors as branch_selectors
 from branches.models import IncomingTransfer
 from ecomarket.errors import DomainError
-from ecomarket.pages import REFUSALS, refusal_message, role_required
+from ecomarket.pages import REFUSALS, first_rows, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
 from inventory import apis, selectors, services
 from inventory.models import PaymentMethod, Sale
@@ -36,7 +36,12 @@ PAYMENT_LABELS = {
 @role_required(Role.CASHIER)
 def pos(request):
     payments = {value: str(label) for value, label in PAYMENT_LABELS.items()}
-    config = {"refusals": {code: str(message) for code, message in REFUSALS.items()}, "payments": payments}
+    config = {
+        "refusals": {code: str(message) for code, message in REFUSALS.items()},
+        "payments": payments,
+        # Selling below zero is allowed here: the till then asks for the customer's contact before charging.
+        "allow_negative": settings.BRANCH_ALLOW_NEGATIVE_STOCK,
+    }
     return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
 
 
@@ -44,7 +49,7 @@ def pos(request):
 @role_required(Role.CASHIER)
 def stock_list(request):
     search = request.GET.get("q", "").strip()[:64]
-    products = selectors.product_stock_list(branch=settings.BRANCH_CODE, search=search)[:500]
+    products = first_rows(selectors.product_stock_list(branch=settings.BRANCH_CODE, search=search), 500)
     return render(request, "inventory/stock_list.html", {"products": products, "search": search})
 
 

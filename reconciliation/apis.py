@@ -2,13 +2,15 @@
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ecomarket.api import ERRORS, input_valid, whole_number
+from ecomarket.api import ERRORS, cursor_page, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsManager
 from reconciliation import selectors, services
+from reconciliation.contacts import oversell_customers
 from reconciliation.models import (
     CaseAction,
     Discrepancy,
@@ -51,8 +53,19 @@ class DiscrepancyOutputSerializer(serializers.ModelSerializer):
 
 
 class OversellCaseOutputSerializer(serializers.ModelSerializer):
+    """``sales[].customer`` is the contact the till took, while it is kept (reconciliation/contacts.py); the
+    caller passes them as ``context["customers"]``."""
+
     branch = serializers.CharField(source="branch_id")
     actions = CaseActionOutputSerializer(many=True)
+    sales = serializers.SerializerMethodField()
+
+    def get_sales(self, case) -> list[dict]:
+        customers = self.context.get("customers", {})
+        return [
+            {**sale, **({"customer": customers[sale["sale_id"]]} if sale.get("sale_id") in customers else {})}
+            for sale in case.sales
+        ]
 
     class Meta:
         model = OversellCase
@@ -80,8 +93,10 @@ def _get(model, pk: str):
     return record
 
 
-class DiscrepancyListApi(APIView):
+class DiscrepancyListApi(ListAPIView):
     permission_classes = [IsManager]
+    serializer_class = DiscrepancyOutputSerializer
+    pagination_class = cursor_page("-id")  # newest first, as first_detected_at; one pass stamps many alike
 
     @extend_schema(
         operation_id="discrepancy_list",
@@ -93,8 +108,11 @@ class DiscrepancyListApi(APIView):
         ],
         responses={200: DiscrepancyOutputSerializer(many=True), **ERRORS},
     )
-    def get(self, request):
-        params = request.query_params
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
         try:
             since = selectors.since_parse(params.get("since", ""))
         except ValueError as error:
@@ -104,10 +122,9 @@ class DiscrepancyListApi(APIView):
                 raise DomainError(
                     "invalid", f"{name} must be one of {', '.join(allowed)}.", fields={name: ["Invalid."]}
                 )
-        records = selectors.discrepancy_list(
+        return selectors.discrepancy_list(
             branch=params.get("branch", ""), kind=params.get("kind", ""), status=params.get("status", ""), since=since
-        ).prefetch_related("actions")[:1000]
-        return Response(DiscrepancyOutputSerializer(records, many=True).data)
+        ).prefetch_related("actions")
 
 
 class DiscrepancyActApi(APIView):
@@ -138,8 +155,10 @@ class DiscrepancyActApi(APIView):
         return Response(DiscrepancyOutputSerializer(record).data)
 
 
-class OversellCaseListApi(APIView):
+class OversellCaseListApi(ListAPIView):
     permission_classes = [IsManager]
+    serializer_class = OversellCaseOutputSerializer
+    pagination_class = cursor_page("-id")
 
     @extend_schema(
         operation_id="oversell_case_list",
@@ -149,11 +168,19 @@ class OversellCaseListApi(APIView):
         ],
         responses={200: OversellCaseOutputSerializer(many=True), **ERRORS},
     )
-    def get(self, request):
-        cases = selectors.oversell_case_list(
-            branch=request.query_params.get("branch", ""), status=request.query_params.get("status", "")
-        ).prefetch_related("actions")[:1000]
-        return Response(OversellCaseOutputSerializer(cases, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        return selectors.oversell_case_list(
+            branch=params.get("branch", ""), status=params.get("status", "")
+        ).prefetch_related("actions")
+
+    def get_serializer(self, *args, **kwargs):
+        if args:  # the page of cases being shown: their sales' contacts, read once for the page
+            kwargs["context"] = {**self.get_serializer_context(), "customers": oversell_customers(args[0])}
+        return super().get_serializer(*args, **kwargs)
 
 
 class OversellCaseActApi(APIView):
@@ -176,4 +203,4 @@ class OversellCaseActApi(APIView):
             case = services.oversell_case_act(case_id=case.pk, user=request.user, **data)
         except services.ActionRefused as refusal:
             raise DomainError("action_refused", str(refusal), status=status.HTTP_409_CONFLICT) from refusal
-        return Response(OversellCaseOutputSerializer(case).data)
+        return Response(OversellCaseOutputSerializer(case, context={"customers": oversell_customers([case])}).data)

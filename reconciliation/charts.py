@@ -2,11 +2,15 @@
 
 from django.utils.html import escape
 
+MAX_DOTS = 62  # two months of days
 PALETTE = ["#2e7d32", "#1565c0", "#ef6c00", "#6a1b9a", "#c62828", "#00838f", "#5d4037", "#ad1457"]
 
 
-def bar_chart(points: list[tuple[str, int]], *, width: int = 560, height: int = 160, title: str = "") -> str:
-    """Vertical bars, one per (label, value), labelled every few bars."""
+def bar_chart(
+    points: list[tuple[str, int]], *, width: int = 560, height: int = 160, title: str = "", label_from: int = 5
+) -> str:
+    """Vertical bars, one per (label, value), labelled every few bars with ``label[label_from:]`` (by default an
+    ISO date without its year)."""
     top = max([value for _, value in points] + [1])
     step = width / max(len(points), 1)
     bars, labels = [], []
@@ -22,7 +26,7 @@ def bar_chart(points: list[tuple[str, int]], *, width: int = 560, height: int = 
                 f'<text x="{x + (step - 4) / 2:.1f}" y="{height - 24 - bar_height:.1f}" class="v">{value}</text>'
             )
         if index % max(1, len(points) // 7) == 0:
-            labels.append(f'<text x="{x:.1f}" y="{height - 5}" class="l">{escape(label[5:])}</text>')
+            labels.append(f'<text x="{x:.1f}" y="{height - 5}" class="l">{escape(label[label_from:])}</text>')
     return _svg(width, height, title, bars + labels)
 
 
@@ -35,10 +39,17 @@ def line_chart(
     for index, (name, points) in enumerate(sorted(series.items())):
         colour = PALETTE[index % len(PALETTE)]
         step = (width - 10) / max(len(points) - 1, 1)
-        coords = " ".join(
-            f"{5 + i * step:.1f},{height - 20 - (height - 30) * value / top:.1f}" for i, (_, value) in enumerate(points)
-        )
+        xy = [(5 + i * step, height - 20 - (height - 30) * value / top) for i, (_, value) in enumerate(points)]
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        # A dot per point: a series of one point (one day so far) still shows, and each names its value. Not for a
+        # dense series, where the dots would hide the line (and weigh on the page).
+        parts += [
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"><title>{escape(name)} {escape(label)}: '
+            f"{value}</title></circle>"
+            for (x, y), (label, value) in zip(xy, points, strict=True)
+            if len(points) <= MAX_DOTS
+        ]
         legend.append(f'<text x="{5 + index * 70}" y="{height - 5}" class="l" fill="{colour}">{escape(name)}</text>')
     parts.append(f'<text x="{width - 5}" y="12" class="v" text-anchor="end">max {top}</text>')
     return _svg(width, height, title, parts + legend)

@@ -84,6 +84,9 @@ class OversellCase(models.Model):
     shortfall = models.DecimalField(**QUANTITY, help_text="how far below zero the branch went")
     sales = models.JSONField(help_text="[{sale_id, number, occurred_at, quantity, oversold, cashier}]")
     source = models.CharField(max_length=40, blank=True, help_text="what drove the stock below zero")
+    episode_seq = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="the seq that took the stock below zero in the episode this case is about"
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     note = models.TextField(blank=True)
@@ -144,24 +147,28 @@ class SeqWatch(models.Model):
         return f"{self.branch_id} #{self.seq} missing"
 
 
-class SnapshotCheck(models.Model):
-    """The last snapshot each branch's counts were compared with. Once central holds every event up to a snapshot
-    (the watermark), later events cannot change that comparison, so an incremental pass skips it."""
+class BranchCheck(models.Model):
+    """Where the job stands with one branch: the ingest mark it has looked at (an incremental pass looks at the
+    events with a higher mark), the snapshot its counts were last compared with, and the error of its last pass if
+    that branch's check failed (shown on the dashboard; the other branches were checked all the same)."""
 
     branch = models.OneToOneField(Branch, on_delete=models.CASCADE, primary_key=True, db_column="branch")
-    snapshot_seq = models.PositiveBigIntegerField()
+    ingest_mark = models.PositiveBigIntegerField(null=True, blank=True, help_text="empty: never checked")
+    snapshot_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"{self.branch_id} checked at snapshot #{self.snapshot_seq}"
+        return f"{self.branch_id} checked up to mark {self.ingest_mark}"
 
 
 class ReconciliationRun(models.Model):
-    """One pass of the job: what it looked at (events received up to ``cursor``), what it found, per-branch lag."""
+    """One pass of the job: what it found and the per-branch lag (where it stands per branch: BranchCheck)."""
 
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     full = models.BooleanField(default=False)
-    cursor = models.DateTimeField(null=True, blank=True, help_text="events received up to here were considered")
     summary = models.JSONField(default=dict)
     lag = models.JSONField(default=dict, help_text="{branch: {events, seconds_since_seen}} at the end of the run")
 

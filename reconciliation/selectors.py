@@ -7,8 +7,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from branches.models import Branch
-from reconciliation.models import Discrepancy, OversellCase, ReconciliationRun
+from branches.models import Branch, BranchChangeFailure
+from reconciliation.models import BranchCheck, Discrepancy, OversellCase, ReconciliationRun
 
 
 def discrepancy_list(
@@ -58,13 +58,25 @@ def branch_health(*, now: datetime | None = None) -> list[dict]:
         .annotate(n=Count("id"))
         .values_list("branch_id", "n")
     )
+    failed_changes = dict(
+        BranchChangeFailure.objects.filter(resolved_at__isnull=True)
+        .values("branch_id")
+        .annotate(n=Count("id"))
+        .values_list("branch_id", "n")
+    )
+    errors = {
+        check.branch_id: check for check in BranchCheck.objects.exclude(error="").only("branch", "error", "error_at")
+    }
     return [
         {
             "branch": branch,
+            "check_error": errors[branch.code].error if branch.code in errors else "",
+            "check_error_at": errors[branch.code].error_at if branch.code in errors else None,
             "seconds_since_seen": (now - branch.last_seen_at).total_seconds() if branch.last_seen_at else None,
             "lag": branch.lag,
             "pending_reported": branch.pending_reported,
             "open_discrepancies": open_counts.get(branch.code, 0),
+            "failed_changes": failed_changes.get(branch.code, 0),
         }
         for branch in Branch.objects.order_by("code")
     ]

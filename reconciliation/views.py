@@ -1,20 +1,20 @@
 """Central only: the managers' dashboard (server-rendered, offline-safe)."""
 
-import csv
 from decimal import Decimal, InvalidOperation
 
 from django.contrib import messages
-from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from branches.models import Branch
-from ecomarket.pages import role_required
+from ecomarket.pages import first_rows, redirect_back, role_required
 from ecomarket.roles import Role
+from ecomarket.spreadsheets import csv_download
 from reconciliation import charts, selectors, services
 from reconciliation.apis import DiscrepancyOutputSerializer
+from reconciliation.contacts import oversell_customers
 from reconciliation.models import DiscrepancyKind, DiscrepancyStatus, OversellResolution
 
 manager_required = role_required(Role.MANAGER)
@@ -35,7 +35,12 @@ def _filters(request) -> dict:
 @manager_required
 def dashboard(request):
     filters = _filters(request)
-    records = selectors.discrepancy_list(**filters)[:500]
+    records = first_rows(selectors.discrepancy_list(**filters), 500)
+    cases = first_rows(selectors.oversell_case_list(branch=filters["branch"], status="unresolved"), 200)
+    customers = oversell_customers(cases.rows)
+    for case in cases.rows:  # shown with its sale, on this managers-only page (never stored back)
+        for sale in case.sales:
+            sale["customer"] = customers.get(sale.get("sale_id"))
     context = {
         "filters": filters,
         "branches": Branch.objects.order_by("code"),
@@ -44,7 +49,7 @@ def dashboard(request):
         "health": selectors.branch_health(),
         "by_kind": {DiscrepancyKind(kind).label: row for kind, row in selectors.open_by_kind_and_branch().items()},
         "discrepancies": records,
-        "cases": selectors.oversell_case_list(branch=filters["branch"], status="unresolved")[:200],
+        "cases": cases,
         "resolutions": OversellResolution.choices,
         "per_day_chart": mark_safe(
             charts.bar_chart(selectors.discrepancies_per_day(), title=_("Discrepancies found per day"))
@@ -54,12 +59,6 @@ def dashboard(request):
     return render(request, "reconciliation/dashboard.html", context)
 
 
-def _cell(value) -> str:
-    """A CSV cell a spreadsheet will not run as a formula (a note starting with "=" stays text)."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") and not text[1:2].isdigit() else text
-
-
 # The API's fields, less the nested ones a spreadsheet cannot hold.
 CSV_COLUMNS = [name for name in DiscrepancyOutputSerializer.Meta.fields if name not in ("detail", "actions")]
 
@@ -67,15 +66,13 @@ CSV_COLUMNS = [name for name in DiscrepancyOutputSerializer.Meta.fields if name 
 @require_GET
 @manager_required
 def discrepancies_csv(request):
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="discrepancies.csv"'
-    writer = csv.writer(response)
-    writer.writerow(CSV_COLUMNS)
-    for record in selectors.discrepancy_list(**_filters(request)).iterator():
-        writer.writerow(
-            [_cell(getattr(record, "branch_id" if column == "branch" else column)) for column in CSV_COLUMNS]
-        )
-    return response
+    """Every discrepancy the filters match, streamed row by row."""
+    records = selectors.discrepancy_list(**_filters(request)).iterator(chunk_size=2000)
+    return csv_download(
+        filename="discrepancies.csv",
+        columns=CSV_COLUMNS,
+        rows=([getattr(r, "branch_id" if c == "branch" else c) for c in CSV_COLUMNS] for r in records),
+    )
 
 
 @require_POST
@@ -87,7 +84,7 @@ def discrepancy_act(request, discrepancy_id: int):
             delta = Decimal(request.POST["delta"])
         except InvalidOperation:
             messages.error(request, _("The adjustment must be a number."))
-            return redirect(request.POST.get("next") or "dashboard")
+            return redirect_back(request, "dashboard")
     try:
         services.discrepancy_act(
             discrepancy_id=discrepancy_id,
@@ -99,7 +96,7 @@ def discrepancy_act(request, discrepancy_id: int):
         messages.success(request, _("Discrepancy %(id)s updated.") % {"id": discrepancy_id})
     except services.ActionRefused as refusal:
         messages.error(request, str(refusal))
-    return redirect(request.POST.get("next") or "dashboard")
+    return redirect_back(request, "dashboard")
 
 
 @require_POST
@@ -116,4 +113,4 @@ def oversell_case_act(request, case_id: int):
         messages.success(request, _("Oversell case %(id)s updated.") % {"id": case_id})
     except services.ActionRefused as refusal:
         messages.error(request, str(refusal))
-    return redirect(request.POST.get("next") or "dashboard")
+    return redirect_back(request, "dashboard")

@@ -37,7 +37,7 @@ def test_the_cursor_returns_only_what_is_new(manager_client):
 
     nothing = client.get("/api/v1/sync/changes", {"since": cursor}).json()
 
-    assert nothing == {"changes": [], "next_cursor": cursor}
+    assert nothing == {"changes": [], "next_cursor": cursor, "newest_id": cursor, "resync": None}
 
 
 def test_transfers_and_resends_reach_only_their_branch(manager_client):

@@ -27,6 +27,14 @@ behind it, the load generator): measured under 8 tills on 2 cores, the lock was 
 CPU. Boosted, the holder is preempted less and the queue moves faster (docs/benchmarks.md). Raising a priority
 needs CAP_SYS_NICE or a nice limit (systemd ``LimitNICE=``); without them the boost is skipped, logged once per
 process, and everything else is unchanged.
+
+A writer waits for the lock at most ``SQLITE_BUSY_TIMEOUT_S``, then gives up with ``DatabaseBusy`` (503 ``busy``
+with ``Retry-After`` from the API, a retry later from a Celery task): a holder that is stopped (SIGSTOP, a frozen
+VM, a debugger) never holds every till of the store for ever. ``flock`` itself cannot time out, so a blocked wait
+is made by a helper thread on the caller's behalf while the caller waits on an event with a timeout; the kernel
+still wakes the helper the moment the lock is released. An uncontended lock is taken at once with ``LOCK_NB`` and
+no helper. A wait given up on leaves its file with the helper, which closes it (releasing the lock) as soon as the
+lock comes its way, so the writers behind it are not held up.
 """
 
 import fcntl
@@ -36,9 +44,11 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from queue import SimpleQueue
 from urllib.parse import quote
 
 from django.conf import settings
+from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
 log = logging.getLogger(__name__)
@@ -79,6 +89,85 @@ def _checkpointer_ensure(path: str) -> None:
             _checkpointers[key] = thread
 
 
+class DatabaseBusy(OperationalError):
+    """The write lock could not be had within ``SQLITE_BUSY_TIMEOUT_S``: nothing was written; try again later."""
+
+
+class _LockWait:
+    """One blocked wait for the write lock, made on a helper thread so that its caller can give up. ``guard``
+    decides the race between the lock arriving and the caller leaving: whichever comes second knows the outcome."""
+
+    def __init__(self, file) -> None:
+        self.file = file
+        self.granted = threading.Event()
+        self.guard = threading.Lock()
+        self.abandoned = False
+        self.error: OSError | None = None
+
+    def run(self) -> None:
+        with self.guard:
+            if self.abandoned:
+                self.file.close()
+                return
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+        except OSError as error:
+            self.error = error
+        with self.guard:
+            if self.abandoned:
+                self.file.close()  # its only descriptor: closing it releases the lock for the next writer
+                return
+            self.granted.set()
+
+    def wait(self, timeout: float) -> bool:
+        if not self.granted.wait(timeout):
+            with self.guard:
+                if not self.granted.is_set():
+                    self.abandoned = True  # the file is the helper's now
+                    return False
+        if self.error is not None:
+            raise self.error
+        return True
+
+
+class _LockWaiters:
+    """Daemon threads that make blocked ``flock`` calls for callers, reused when idle (handing a wait to an idle
+    thread costs tens of microseconds, starting a thread hundreds). Daemons, so a helper stuck behind a stopped
+    holder never keeps its process from exiting."""
+
+    def __init__(self) -> None:
+        self.jobs: SimpleQueue[_LockWait] = SimpleQueue()
+        self.guard = threading.Lock()
+        self.idle = 0
+
+    def submit(self, job: _LockWait) -> None:
+        with self.guard:
+            spawn = self.idle == 0
+            if not spawn:
+                self.idle -= 1
+        if spawn:
+            threading.Thread(target=self._serve, name="sqlite-lock-wait", daemon=True).start()
+        self.jobs.put(job)
+
+    def _serve(self) -> None:
+        while True:
+            self.jobs.get().run()
+            with self.guard:
+                self.idle += 1
+
+
+_waiters: dict[int, _LockWaiters] = {}  # per process: threads do not survive gunicorn's or Celery's fork
+
+
+def _lock_wait(file, timeout: float) -> bool:
+    waiters = _waiters.get(os.getpid())
+    if waiters is None:
+        waiters = _waiters.setdefault(os.getpid(), _LockWaiters())
+    job = _LockWait(file)
+    waiters.submit(job)
+    return job.wait(timeout)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _writer_lock = None
     _writer_locked = False
@@ -101,7 +190,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return
         if self._writer_lock is None:
             self._writer_lock = open(f"{self.settings_dict['NAME']}.writer-lock", "a")  # noqa: SIM115 - held open
-        fcntl.flock(self._writer_lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._writer_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            timeout = settings.SQLITE_BUSY_TIMEOUT_S
+            if not _lock_wait(self._writer_lock, timeout):
+                self._writer_lock = None  # left to the helper, which closes it; the next write opens a new one
+                raise DatabaseBusy(f"the write lock was busy for {timeout} s") from None
         self._writer_locked = True
         self._writer_boost()
 

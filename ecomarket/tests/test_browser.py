@@ -13,6 +13,7 @@ from django.conf import settings
 from playwright.sync_api import Page, expect, sync_playwright
 
 from ecomarket.chain import Chain
+from ecomarket.processes import poll
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes, pytest.mark.browser]
 
@@ -38,13 +39,16 @@ MILK = "7790742023001"  # Leche entera 1 L, $ 1,25 (inventory/demo.py)
 def chain(tmp_path_factory):
     chain = Chain(
         tmp_path_factory.mktemp("chain"),
-        branches=("B001",),
+        # B002 may sell below zero: its till asks for the customer's contact (issue 19).
+        branches=("B001", "B002"),
+        branch_env={"B002": {"BRANCH_ALLOW_NEGATIVE_STOCK": "true"}},
         postgres_url=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0],
     )
     chain.prepare()
     chain.branch_nodes["B001"].manage("create_staff", "caja", "--role", "cashier", "--password", PASSWORD)
     chain.branch_nodes["B001"].manage("create_staff", "gerente", "--role", "manager", "--password", PASSWORD)
+    chain.branch_nodes["B002"].manage("create_staff", "caja", "--role", "cashier", "--password", PASSWORD)
     chain.central.manage("create_staff", "jefa", "--role", "manager", "--password", PASSWORD)
     chain.start()
     yield chain
@@ -94,8 +98,14 @@ def scan(page: Page, code: str) -> None:
     page.keyboard.press("Enter")
 
 
-def on_hand(chain: Chain, sku: str) -> Decimal:
-    return Decimal(chain.branch_stock("B001")[sku])
+def on_hand(chain: Chain, sku: str, branch: str = "B001") -> Decimal:
+    return Decimal(chain.branch_stock(branch)[sku])
+
+
+def language(page: Page, code: str) -> None:
+    page.select_option("select[name=language]", code)
+    page.locator("#language-apply").click()
+    expect(page.locator("html")).to_have_attribute("lang", code)
 
 
 def test_cashier_sells_with_the_keyboard_alone_and_sees_the_stock_drop(chain, browser):
@@ -262,3 +272,90 @@ def test_manager_resolves_a_discrepancy_on_the_dashboard_by_clicking(chain, brow
         "SELECT status, resolution_note FROM reconciliation_discrepancy WHERE id = %s", record_id
     )
     assert (status, note) == ("resolved", "sucursal aún no inaugurada")
+
+
+def oversell_at_the_till(page: Page, chain: Chain, sku: str, barcode: str) -> Decimal:
+    """Put one more than the shelf holds in the basket and press F9: the till asks for the customer's contact."""
+    stock = on_hand(chain, sku, "B002")
+    scan(page, barcode)
+    page.locator(f'#basket input[data-sku="{sku}"]').fill(f"{stock + 1:.0f}")
+    page.keyboard.press("F9")
+    expect(page.locator("#pos-customer")).to_be_visible()
+    expect(page.locator("#customer-name")).to_be_focused()
+    expect(page.locator("#receipt")).to_be_hidden()  # nothing charged yet
+    assert on_hand(chain, sku, "B002") == stock
+    return stock
+
+
+def test_till_asks_the_oversold_customer_for_a_contact_that_head_office_then_sees(chain, browser):
+    page = logged_in(browser, chain.webs["B002"].url, "caja")
+    oversell_at_the_till(page, chain, "LAC-LECHE-1L", MILK)
+    expect(page.locator("#pos-customer legend")).to_have_text("Contacto del cliente (opcional)")
+    expect(page.locator("#pos-message")).to_contain_text("Casa central se comunicará con el cliente")
+    page.keyboard.type("Ana Pérez")
+    page.keyboard.press("Tab")
+    page.keyboard.type("+54 11 5555-0101")
+    screenshot(page, "branch-pos-oversell-contact")
+    assert fits(page)
+
+    page.keyboard.press("F9")
+
+    expect(page.locator("#receipt")).to_be_visible()
+    assert on_hand(chain, "LAC-LECHE-1L", "B002") == -1  # one more than the shelf held
+    page.keyboard.press("Enter")  # the next sale starts with the contact cleared and hidden
+    expect(page.locator("#pos-customer")).to_be_hidden()
+    expect(page.locator("#customer-name")).to_have_value("")
+
+    # English, and the contact is optional: F9 again charges without one.
+    language(page, "en")
+    oversell_at_the_till(page, chain, "PAN-MOLDE", "7792200000128")
+    expect(page.locator("#pos-customer legend")).to_have_text("Customer contact (optional)")
+    expect(page.locator("#pos-message")).to_contain_text("Head office will contact the customer")
+    screenshot(page, "branch-pos-oversell-contact-en")
+    page.keyboard.press("F9")
+    expect(page.locator("#receipt")).to_be_visible()
+
+    # Head office: the oversell case shows the contact with the sale, to a manager.
+    poll(lambda: chain.converged("B002"), timeout=60, what="B002 delivered its sales")
+    chain.central.manage("reconcile", "--full")
+    office = logged_in(browser, chain.central_web.url, "jefa")
+    case = office.locator("#oversell tr", has_text="LAC-LECHE-1L")
+    expect(case).to_contain_text("Ana Pérez")
+    expect(case.locator('a[href="tel:+54 11 5555-0101"]')).to_be_visible()
+    expect(office.locator("#oversell tr", has_text="PAN-MOLDE")).not_to_contain_text("Cliente:")
+    screenshot(office, "central-dashboard-oversell-contact")
+
+
+def test_manager_reads_the_reports_in_spanish_and_english(chain, browser):
+    chain.sell("B001", "ALM-YERBA-1K", "2")
+    chain.sell("B002", "ALM-YERBA-1K", "1")
+    poll(lambda: chain.converged("B001") and chain.converged("B002"), timeout=60, what="the branches delivered")
+    chain.central.manage("report_rollup")
+    page = logged_in(browser, chain.central_web.url, "jefa")
+    page.get_by_role("link", name="Informes").click()
+    expect(page).to_have_url(re.compile(r"/reports/$"))
+    expect(page.locator("h1").first).to_have_text("Informes")
+    expect(page.locator("svg.chart")).to_have_count(4)
+    sales = page.locator("#report-sales tbody tr")
+    expect(sales.filter(has_text="B001")).not_to_have_count(0)
+    expect(sales.filter(has_text="B002")).not_to_have_count(0)
+    expect(page.locator("#report-products")).to_contain_text("Yerba mate 1 kg")
+    expect(page.locator("#report-stock tbody tr")).to_have_count(2)
+    screenshot(page, "central-reports")
+    assert fits(page)
+
+    page.locator('#report-filters input[name=branch][value="B002"]').check()
+    page.locator("#report-filters input[name=sku]").fill("ALM-YERBA-1K")
+    page.get_by_role("button", name="Mostrar").click()
+    expect(page).to_have_url(re.compile(r"branch=B002"))
+    expect(sales.filter(has_text="B001")).to_have_count(0)
+    expect(page.locator("#report-products tbody tr")).to_have_count(1)
+    with page.expect_download() as download:
+        page.locator('a[href^="/reports/sales.csv"]').click()
+    assert "B002" in Path(download.value.path()).read_text()
+
+    language(page, "en")
+    expect(page.locator("h1").first).to_have_text("Reports")
+    expect(page.locator("h2", has_text="Sales by product")).to_be_visible()
+    expect(page.locator("#report-filters input[name=branch][value=B002]")).to_be_checked()  # the filters stay
+    screenshot(page, "central-reports-en")

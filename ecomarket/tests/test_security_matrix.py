@@ -86,8 +86,12 @@ BRANCH_MATRIX = [
     ("get", "/api/schema/", None, {"default": 200}),
     # central's routes do not exist here, whoever asks
     ("post", "/api/v1/sync/events", {"branch": "B001", "events": [event()]}, {"default": 404}),
+    ("get", "/api/v1/sync/events", None, {"default": 404}),
+    ("get", "/api/v1/sync/catalog", None, {"default": 404}),
     ("get", "/api/v1/discrepancies", None, {"default": 404}),
     ("get", "/dashboard/", None, {"default": 404}),
+    ("get", "/api/v1/reports/sales", None, {"default": 404}),
+    ("get", "/reports/", None, {"default": 404}),
 ]
 
 
@@ -114,6 +118,9 @@ CENTRAL_MATRIX = [
         {"branch": 200, "other_branch": 403, "default": 401},
     ),
     ("get", "/api/v1/sync/changes", None, {"branch": 200, "other_branch": 200, "default": 401}),
+    # a branch reads back only its own events (the credential names the branch; there is no branch parameter)
+    ("get", "/api/v1/sync/events", None, {"branch": 200, "other_branch": 200, "default": 401}),
+    ("get", "/api/v1/sync/catalog", None, {"branch": 200, "other_branch": 200, "default": 401}),
     ("get", "/api/v1/inventory", None, MANAGER_ONLY),
     ("get", "/api/v1/inventory/totals", None, MANAGER_ONLY),
     ("get", "/inventario-global", None, MANAGER_ONLY),
@@ -122,6 +129,8 @@ CENTRAL_MATRIX = [
     ("get", "/api/v1/oversell-cases", None, MANAGER_ONLY),
     ("patch", "/api/v1/oversell-cases/999", {"action": "contact"}, {**MANAGER_ONLY, "manager": 404}),
     ("put", "/api/v1/products/FRU-BANANA", {"price": "2.00"}, MANAGER_ONLY),
+    *(("get", f"/api/v1/reports/{name}", None, MANAGER_ONLY) for name in ("sales", "products", "returns-voids")),
+    *(("get", f"/api/v1/reports/{name}", None, MANAGER_ONLY) for name in ("stock", "sync")),
     ("post", "/api/v1/transfers", {"to_branch": "B001", "lines": SALE["lines"]}, {**MANAGER_ONLY, "manager": 201}),
     ("get", "/healthz", None, {"default": 200}),
     # the branch's routes do not exist here

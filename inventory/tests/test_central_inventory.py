@@ -33,10 +33,10 @@ def test_central_runs_on_postgresql():
 
 
 def test_inventory_lists_on_hand_per_branch_and_sku(chain, manager_client):
-    rows = manager_client.get("/api/v1/inventory").json()
-    filtered = manager_client.get("/api/v1/inventory", {"branch": "B001", "sku": "FRU-BANANA"}).json()
+    rows = manager_client.get("/api/v1/inventory").json()["results"]
+    filtered = manager_client.get("/api/v1/inventory", {"branch": "B001", "sku": "FRU-BANANA"}).json()["results"]
 
-    assert rows == [
+    assert sorted(rows, key=lambda row: (row["branch"], row["sku"])) == [
         {"branch": "B001", "sku": "FRU-BANANA", "on_hand": "8.750"},
         {"branch": "B001", "sku": "LAC-LECHE-1L", "on_hand": "6.000"},
         {"branch": "B002", "sku": "FRU-BANANA", "on_hand": "4.000"},

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from branches.models import IncomingTransfer, OutboxEvent, RecountRequest
-from inventory.models import Sale, StockDocument
+from inventory.models import Product, Sale, StockDocument, Unit
 from inventory.tests.test_sales_api import on_hand, sell
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
@@ -137,6 +137,34 @@ def test_stock_list_finds_by_barcode(cashier_page, shelf):
     html = cashier_page.get("/stock/", {"q": "7790742023001"}).content.decode()
 
     assert "LAC-LECHE-1L" in html and "FRU-BANANA" not in html
+
+
+def test_stock_list_says_how_many_products_it_does_not_show(cashier_page):
+    Product.objects.bulk_create(
+        Product(sku=f"SKU-{index:04d}", name=f"Producto {index}", unit=Unit.UNIT, price=Decimal("1"))
+        for index in range(503)
+    )
+
+    html = cashier_page.get("/stock/").content.decode()
+
+    assert html.count("data-sku=") == 500
+    assert "Se muestran los primeros 500 de 503 productos: 3 más." in html
+
+
+def test_stock_api_pages_through_every_product(cashier_client):
+    Product.objects.bulk_create(
+        Product(sku=f"SKU-{index:04d}", name=f"Producto {index}", unit=Unit.UNIT, price=Decimal("1"))
+        for index in range(250)
+    )
+    skus, answer = [], cashier_client.get("/api/v1/stock")
+    while True:
+        body = answer.json()
+        skus += [row["sku"] for row in body["results"]]
+        if not body["next"]:
+            break
+        answer = cashier_client.get(body["next"])
+
+    assert skus == [f"SKU-{index:04d}" for index in range(250)]
 
 
 # --------------------------------------------------------------------------------------------------------------

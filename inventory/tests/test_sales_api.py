@@ -188,9 +188,9 @@ def test_count_sets_a_new_baseline_and_records_what_the_books_said(shelf, cashie
 def test_stock_list_and_detail_show_on_hand(shelf, cashier_client):
     sell(cashier_client, ("FRU-BANANA", "0.75"))
 
-    listing = cashier_client.get("/api/v1/stock").json()
+    listing = cashier_client.get("/api/v1/stock").json()["results"]
     detail = cashier_client.get("/api/v1/stock/FRU-BANANA").json()
-    search = cashier_client.get("/api/v1/stock", {"search": "7790742023001"}).json()
+    search = cashier_client.get("/api/v1/stock", {"search": "7790742023001"}).json()["results"]
 
     assert [(row["sku"], row["on_hand"]) for row in listing] == [("FRU-BANANA", "9.250"), ("LAC-LECHE-1L", "5.000")]
     assert detail["on_hand"] == "9.250"

@@ -39,10 +39,10 @@ def web_manager(client, manager):
 
 
 def test_discrepancy_list_filters(findings, manager_client):
-    every = manager_client.get("/api/v1/discrepancies").json()
-    counts = manager_client.get("/api/v1/discrepancies", {"kind": "count_mismatch", "branch": "B001"}).json()
-    none = manager_client.get("/api/v1/discrepancies", {"status": "resolved"}).json()
-    recent = manager_client.get("/api/v1/discrepancies", {"since": "2000-01-01"}).json()
+    every = manager_client.get("/api/v1/discrepancies").json()["results"]
+    counts = manager_client.get("/api/v1/discrepancies", {"kind": "count_mismatch", "branch": "B001"}).json()["results"]
+    none = manager_client.get("/api/v1/discrepancies", {"status": "resolved"}).json()["results"]
+    recent = manager_client.get("/api/v1/discrepancies", {"since": "2000-01-01"}).json()["results"]
 
     assert {d["kind"] for d in every} == {"count_mismatch", "oversell"}
     assert [(d["sku"], d["expected"], d["actual"]) for d in counts] == [("FRU-BANANA", "8.000", "7.500")]
@@ -100,7 +100,7 @@ def test_oversell_case_follow_up(findings, manager_client):
     _, case = findings
     url = f"/api/v1/oversell-cases/{case.pk}"
 
-    listed = manager_client.get("/api/v1/oversell-cases", {"status": "unresolved"}).json()
+    listed = manager_client.get("/api/v1/oversell-cases", {"status": "unresolved"}).json()["results"]
     contacted = manager_client.patch(url, {"action": "contact", "note": "called"}, format="json").json()
     bad = manager_client.patch(url, {"action": "resolve", "resolution": "magic"}, format="json")
     resolved = manager_client.patch(url, {"action": "resolve", "resolution": "refunded"}, format="json").json()
@@ -133,7 +133,8 @@ def test_dashboard_filters_and_exports_what_is_filtered(findings, web_manager):
     page = web_manager.get("/dashboard/", {"kind": "oversell"}).content.decode()
     exported = web_manager.get("/dashboard/discrepancies.csv", {"kind": "oversell"})
 
-    rows = list(csv.reader(io.StringIO(exported.content.decode())))
+    text = b"".join(exported.streaming_content).decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
     assert 'id="discrepancy-' in page
     assert [row[3] for row in rows[1:]] == ["oversell"]
     assert rows[0][:4] == ["id", "branch", "sku", "kind"]

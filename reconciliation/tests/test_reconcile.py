@@ -1,5 +1,6 @@
 """The reconciliation job on PostgreSQL (DESIGN.md §6)."""
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -7,12 +8,14 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from branches.models import Branch, Change
+from branches.credentials import branch_credential_revoke
+from branches.models import Branch, BranchEvent, Change
 from branches.tests.factories import Events, branch_client, push, snapshot
 from inventory.models import Unit
 from inventory.tests.factories import product_make
 from reconciliation.models import CaseAction, Discrepancy, OversellCase, SeqWatch
-from reconciliation.services import reconcile
+from reconciliation.selectors import branch_health
+from reconciliation.services import oversell_case_act, reconcile
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
 
@@ -73,7 +76,6 @@ def test_a_count_mismatch_is_flagged_once_and_auto_resolved_by_a_later_snapshot(
 
 def test_running_twice_changes_nothing_the_second_time(b001):
     client, stream = b001
-    Branch.objects.filter(code="B001").update(allow_negative_stock=True)
     push(client, [stream.received(FRU_BANANA="1"), stream.sale(FRU_BANANA="3"), stream.received(LAC_LECHE_1L="2")])
     push(client, [snapshot(stream, 3, FRU_BANANA="-1.000", LAC_LECHE_1L="3")])
 
@@ -112,7 +114,6 @@ def test_a_gap_gets_a_resend_request_then_a_discrepancy_then_resolves_when_it_ar
 
 def test_selling_into_negative_opens_an_oversell_case_naming_the_sales(b001):
     client, stream = b001
-    Branch.objects.filter(code="B001").update(allow_negative_stock=True)
     received = stream.received(FRU_BANANA="2")
     ok_sale = stream.sale(FRU_BANANA="1")
     short_sale = stream.sale(FRU_BANANA="2.5")
@@ -229,3 +230,150 @@ def test_incremental_pass_only_rechecks_branches_with_new_events_and_full_finds_
 
     assert incremental.summary["opened"] == {}
     assert full.summary["opened"] == {"count_mismatch": 1}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Oversell episodes (issue 13)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arrival", ["one batch", "two batches", "late"])
+def test_a_dip_below_zero_that_recovered_before_the_pass_is_still_found(b001, arrival):
+    client, stream = b001
+    received, sale, restock = (
+        stream.received(FRU_BANANA="1"),
+        stream.sale(FRU_BANANA="3"),
+        stream.received(FRU_BANANA="5"),
+    )
+    batches = {
+        "one batch": [[received], [sale, restock]],
+        "two batches": [[received], [sale], [restock]],
+        "late": [[received, restock], [sale]],  # the sale (seq 2) arrives after the restock (seq 3)
+    }[arrival]
+    push(client, batches[0])
+    reconcile()  # from here on the passes are incremental
+    for batch in batches[1:]:
+        push(client, batch)
+
+    assert not reconcile().full
+
+    case = OversellCase.objects.get()
+    assert [s["sale_id"] for s in case.sales] == [sale["payload"]["sale_id"]]
+    assert (case.shortfall, case.source) == (Decimal("2"), "sold_below_zero")
+    assert open_records("oversell") == []  # the stock is back: nothing to count, but a customer to follow up
+
+
+def test_a_case_names_the_sales_of_the_current_episode_less_voided_and_answered_ones(b001, manager):
+    client, stream = b001
+    received = stream.received(FRU_BANANA="1")
+    first = stream.sale(FRU_BANANA="2")
+    push(client, [received, first])
+    reconcile()
+    answered = OversellCase.objects.get()
+    oversell_case_act(case_id=answered.pk, action="resolve", user=manager, resolution="refunded")
+    push(client, [stream.received(FRU_BANANA="5")])
+    reconcile(full=True)
+    assert OversellCase.objects.count() == 1  # the answered episode is not opened again
+    short = stream.sale(FRU_BANANA="5")  # 4 -> -1: a new episode
+    voided = stream.sale(FRU_BANANA="1")
+    void = stream.void(voided["payload"]["sale_id"])
+    last = stream.sale(FRU_BANANA="1")  # down to -2
+    push(client, [short, voided, void, last])
+
+    reconcile()
+    again = reconcile(full=True)
+
+    case = OversellCase.objects.exclude(pk=answered.pk).get()
+    assert [s["sale_id"] for s in case.sales] == [short["payload"]["sale_id"], last["payload"]["sale_id"]]
+    assert (case.status, case.source, case.shortfall) == ("open", "sold_below_zero", Decimal("2"))
+    assert again.summary["oversell_cases_opened"] == 0 and again.summary["oversell_cases_updated"] == 0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Late data, bad data, noise (issue 13)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def test_a_count_verdict_is_recomputed_when_an_event_below_its_snapshot_arrives_later(b001):
+    client, stream = b001
+    sale = stream.sale(FRU_BANANA="2", NEW_SKU="1")  # rejected: the catalog has not caught up yet
+    push(client, [stream.received(FRU_BANANA="10"), sale, snapshot(stream, 2, FRU_BANANA="8.000", NEW_SKU="-1")])
+    reconcile()
+    assert sorted(r.sku for r in open_records("count_mismatch")) == ["FRU-BANANA", "NEW-SKU"]
+    product_make(sku="NEW-SKU", unit=Unit.UNIT)
+    push(client, [sale])  # the parked event, re-sent once its cause was fixed
+
+    reconcile()
+
+    assert open_records("count_mismatch") == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"as_of_seq": 0, "levels": [{"sku": "FRU-BANANA"}]},
+        {"as_of_seq": 0, "levels": [{"on_hand": "1.000"}]},
+        {"as_of_seq": 0, "levels": [{"sku": "FRU-BANANA", "on_hand": "lots"}]},
+        {"as_of_seq": 0, "levels": ["FRU-BANANA"]},
+        {"as_of_seq": 0, "levels": [{"sku": "FRU-BANANA", "on_hand": "1"}, {"sku": "FRU-BANANA", "on_hand": "2"}]},
+        {"as_of_seq": True, "levels": []},
+        {"as_of_seq": 5, "levels": []},
+    ],
+    ids=["no on_hand", "no sku", "on_hand not a number", "level not an object", "sku twice", "bool", "ahead"],
+)
+def test_a_malformed_snapshot_is_rejected_at_ingest(b001, payload):
+    client, stream = b001
+    bad = stream.make("stock.snapshot", payload)
+
+    response = push(client, [bad, stream.received(FRU_BANANA="1")])
+
+    assert response.status_code == 200
+    assert [r["code"] for r in response.json()["rejected"]] == ["invalid_payload"]
+    assert response.json()["accepted"] == 1
+
+
+def test_a_check_failing_for_one_branch_is_recorded_for_it_and_the_others_are_checked(b001, client, manager):
+    client, stream = b001
+    other, _ = branch_client("B002")
+    other_stream = Events("B002")
+    push(other, [other_stream.received(FRU_BANANA="1")], branch="B002")
+    # A snapshot stored before ingest validated its levels: the B002 count check cannot read it.
+    BranchEvent.objects.create(
+        id=uuid.uuid4(),
+        branch_id="B002",
+        seq=2,
+        type="stock.snapshot",
+        occurred_at=timezone.now(),
+        schema=1,
+        payload={"as_of_seq": 1, "levels": [{"sku": "FRU-BANANA"}]},
+        body_hash="",
+        received_at=timezone.now(),
+        ingest_mark=Branch.objects.get(code="B002").ingest_mark,
+    )
+    Branch.objects.filter(code="B002").update(high_water_seq=2, max_seq_seen=2)
+    push(client, [stream.received(FRU_BANANA="10"), snapshot(stream, 1, FRU_BANANA="9.000")])
+
+    run = reconcile()
+
+    assert [r.branch_id for r in open_records("count_mismatch")] == ["B001"]
+    assert set(run.summary["failed"]) == {"B002"}
+    [row] = [row for row in branch_health() if row["branch"].code == "B002"]
+    assert row["check_error"] == "KeyError: 'on_hand'"
+    client.force_login(manager)
+    assert "check failed" in client.get("/dashboard/").content.decode()
+    assert reconcile().summary["failed"] == {"B002": "KeyError: 'on_hand'"}
+
+
+def test_a_revoked_branch_is_never_reported_stale(b001):
+    client, stream = b001
+    push(client, [stream.received(FRU_BANANA="1")])
+    later = timezone.now() + timedelta(seconds=settings.RECONCILE_STALE_AFTER_S + 5)
+    reconcile(now=later)
+    [record] = open_records("stale_branch")
+    branch_credential_revoke(code="B001")
+
+    reconcile(now=later + timedelta(days=30))
+
+    record.refresh_from_db()
+    assert record.status == "auto_resolved"
+    assert open_records("stale_branch") == []

@@ -16,16 +16,15 @@ class Command(BaseCommand):
         parser.add_argument("codes", nargs="+", metavar="code")
         parser.add_argument("--name", default="")
         parser.add_argument("--revoke", action="store_true", help="revoke the current credential, issue none")
-        parser.add_argument("--allow-negative-stock", action="store_true", default=None)
 
-    def handle(self, *args, codes, name, revoke, allow_negative_stock, **options):
+    def handle(self, *args, codes, name, revoke, **options):
         modes.require(modes.Mode.CENTRAL)
         for code in codes:
-            self._one(code=code, name=name, revoke=revoke, allow_negative_stock=allow_negative_stock)
+            self._one(code=code, name=name, revoke=revoke)
         if not revoke:
             self.stdout.write("Store each in its branch's BRANCH_CREDENTIAL; it is not shown again.")
 
-    def _one(self, *, code, name, revoke, allow_negative_stock):
+    def _one(self, *, code, name, revoke):
         if revoke:
             try:
                 branch_credential_revoke(code=code)
@@ -33,6 +32,6 @@ class Command(BaseCommand):
                 raise CommandError(f"no branch {code}") from None
             self.stdout.write(f"credential of {code} revoked")
             return
-        branch, credential = branch_register(code=code, name=name, allow_negative_stock=allow_negative_stock)
+        branch, credential = branch_register(code=code, name=name)
         self.stdout.write(f"branch: {branch.code} {branch.name}")
         self.stdout.write(f"credential: {credential}")

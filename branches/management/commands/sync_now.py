@@ -20,7 +20,11 @@ class Command(BaseCommand):
             f"duplicates {pushed.duplicates}, parked {pushed.parked}, re-queued as missing {pushed.resent}, "
             f"central high water {pushed.high_water_seq}"
         )
-        self.stdout.write(f"pull: applied {pulled.applied} change(s) {pulled.kinds or ''}")
+        self.stdout.write(
+            f"pull: applied {pulled.applied} change(s) {pulled.kinds or ''}, already applied {pulled.already_applied}, "
+            f"could not apply {pulled.failed} (skipped, reported to central)"
+            + (", started over from 0: central no longer holds the cursor" if pulled.resyncs else "")
+        )
         status = link.sync_status()
         self.stdout.write(f"pending now: {status['pending_events']}, parked: {status['parked_events']}")
         for problem in (pushed.skipped, pushed.error, pulled.skipped, pulled.error):

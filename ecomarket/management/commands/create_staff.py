@@ -1,4 +1,5 @@
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 from ecomarket.roles import Role, staff_user_create
 
@@ -17,9 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--rotate-token", action="store_true", help="issue a new API token (the old one stops)")
 
     def handle(self, *args, username, role, password, superuser, rotate_token, **options):
-        user, token = staff_user_create(
-            username=username, role=Role(role), password=password, superuser=superuser, rotate_token=rotate_token
-        )
+        try:
+            user, token = staff_user_create(
+                username=username, role=Role(role), password=password, superuser=superuser, rotate_token=rotate_token
+            )
+        except ValidationError as refusal:
+            raise CommandError("password refused: " + " ".join(refusal.messages)) from refusal
         self.stdout.write(f"user: {user.username} role: {role}")
         if token:
             self.stdout.write(f"token: {token}")

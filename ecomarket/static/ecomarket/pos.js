@@ -14,6 +14,8 @@
   const message = document.getElementById("pos-message");
   const chargeButton = document.getElementById("pos-charge");
   const receipt = document.getElementById("receipt");
+  const customerBox = document.getElementById("pos-customer");
+  const customerInputs = ["name", "phone", "email"].map((key) => document.getElementById(`customer-${key}`));
 
   const basket = new Map(); // sku -> {product, quantity: text as typed}
   let saleId = null; // kept across retries of one charge, so a retry can never sell twice
@@ -36,8 +38,9 @@
 
   // ---- finding products ----
   async function find(term) {
-    const { status, body } = await shop.api(`${text.stockUrl}?search=${encodeURIComponent(term)}`);
-    return status === 200 && Array.isArray(body) ? body : [];
+    // The stock list is paginated ({"next", "results"}); the till shows the first 30 matches.
+    const { status, body } = await shop.api(`${text.stockUrl}?page_size=30&search=${encodeURIComponent(term)}`);
+    return status === 200 && body && Array.isArray(body.results) ? body.results : [];
   }
 
   function showResults(products) {
@@ -220,6 +223,8 @@
       }
       lines.push({ sku: item.product.sku, quantity });
     }
+    const customer = customerAsked(lines);
+    if (customer === false) return;
     const payment = document.querySelector('input[name="payment"]:checked').value;
     saleId = saleId || shop.uuid();
     charging = true;
@@ -227,7 +232,7 @@
     try {
       const { status, body } = await shop.api(text.salesUrl, {
         method: "POST",
-        body: { id: saleId, lines, payment_method: payment },
+        body: { id: saleId, lines, payment_method: payment, ...(customer ? { customer } : {}) },
       });
       if (status === 200 || status === 201) {
         showReceipt(body);
@@ -236,7 +241,8 @@
         const values = Object.fromEntries(
           Object.entries(body || {}).map(([key, value]) => [key, /^-?\d+(\.\d+)?$/.test(value) ? shop.quantity(value) : value]),
         );
-        say(template ? shop.fill(template, values) : (body && body.detail) || `HTTP ${status}`);
+        const contactRefused = body && body.fields && body.fields.customer;
+        say(contactRefused ? text.badContact : template ? shop.fill(template, values) : (body && body.detail) || `HTTP ${status}`);
         // Refused: nothing was stored, so the next attempt (after a change) is a new sale.
         saleId = null;
       }
@@ -247,6 +253,36 @@
       chargeButton.disabled = false;
       if (window.shopSync) window.shopSync.refresh();
     }
+  }
+
+  // ---- the customer of a sale that goes below zero (only where the branch's policy allows it) ----
+  // Returns the contact to send (or null for none), or false when the cashier must first see the contact form.
+  function customerAsked(lines) {
+    const short = lines.filter((line) => Number(line.quantity) > Number(basket.get(line.sku).product.on_hand));
+    if (!config.allow_negative || !short.length) {
+      customerClear();
+      return null;
+    }
+    if (customerBox.hidden) {
+      customerBox.hidden = false;
+      const names = short.map((line) => basket.get(line.sku).product.name).join(", ");
+      say(shop.fill(text.oversell, { names }), "info");
+      customerInputs[0].focus();
+      return false;
+    }
+    const [name, phone, email] = customerInputs.map((input) => input.value.trim());
+    if (!name && !phone && !email) return null;
+    if (!phone && !email) {
+      say(text.badContact);
+      customerInputs[1].focus();
+      return false;
+    }
+    return Object.fromEntries(Object.entries({ name, phone, email }).filter(([, value]) => value));
+  }
+
+  function customerClear() {
+    customerBox.hidden = true;
+    for (const input of customerInputs) input.value = "";
   }
 
   function showReceipt(sale) {
@@ -277,6 +313,7 @@
     basket.clear();
     saleId = null;
     receipt.hidden = true;
+    customerClear();
     root.classList.remove("done");
     render();
     say("");

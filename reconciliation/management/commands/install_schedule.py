@@ -9,7 +9,8 @@ from ecomarket import modes
 class Command(BaseCommand):
     help = (
         "Central: write the reconciliation schedule into django-celery-beat's tables (run on every deploy; safe "
-        "to run again). Incremental every RECONCILE_INTERVAL_S seconds, a full pass every night at 03:30."
+        "to run again). Incremental every RECONCILE_INTERVAL_S seconds, a full pass every night at 03:30; the "
+        "report roll-ups every REPORTS_ROLLUP_INTERVAL_S seconds; expired customer contacts erased nightly."
     )
 
     @transaction.atomic
@@ -21,12 +22,25 @@ class Command(BaseCommand):
         nightly, _ = CrontabSchedule.objects.get_or_create(
             minute="30", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone=settings.TIME_ZONE
         )
-        for name, schedule, kwargs in (
-            ("reconcile (incremental)", {"interval": every, "crontab": None}, "{}"),
-            ("reconcile (full, nightly)", {"interval": None, "crontab": nightly}, '{"full": true}'),
+        rollup, _ = IntervalSchedule.objects.get_or_create(
+            every=settings.REPORTS_ROLLUP_INTERVAL_S, period=IntervalSchedule.SECONDS
+        )
+        erase, _ = CrontabSchedule.objects.get_or_create(
+            minute="45", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone=settings.TIME_ZONE
+        )
+        reconcile = "reconciliation.tasks.reconcile_task"
+        for name, task_name, schedule, kwargs in (
+            ("reconcile (incremental)", reconcile, {"interval": every, "crontab": None}, "{}"),
+            ("reconcile (full, nightly)", reconcile, {"interval": None, "crontab": nightly}, '{"full": true}'),
+            ("report roll-ups", "reports.tasks.report_rollup_task", {"interval": rollup, "crontab": None}, "{}"),
+            (
+                "customer contacts past retention",
+                "reconciliation.tasks.customer_contacts_erase_task",
+                {"interval": None, "crontab": erase},
+                "{}",
+            ),
         ):
             task, created = PeriodicTask.objects.update_or_create(
-                name=name,
-                defaults={"task": "reconciliation.tasks.reconcile_task", "kwargs": kwargs, "enabled": True, **schedule},
+                name=name, defaults={"task": task_name, "kwargs": kwargs, "enabled": True, **schedule}
             )
             self.stdout.write(f"{'installed' if created else 'updated'}: {task.name}")

@@ -16,12 +16,17 @@ class Command(BaseCommand):
         modes.require(modes.Mode.CENTRAL)
         with tqdm(total=Branch.objects.count(), unit="branch", desc="reconcile", file=self.stderr._out) as bar:
             run = reconcile(full=full, progress=lambda code: bar.update(1))
+        if run is None:
+            self.stdout.write("another pass is running: nothing done (a --full pass waits for it instead)")
+            return
         summary = run.summary
         seconds = (run.finished_at - run.started_at).total_seconds()
         self.stdout.write(
             f"{'full' if run.full else 'incremental'} pass over {summary['branches_checked']} branch(es) "
             f"in {seconds:.2f} s"
         )
+        for code, error in sorted(summary["failed"].items()):
+            self.stdout.write(f"check of {code} failed: {error}")
         for label in ("opened", "updated", "auto_resolved"):
             counts = summary[label]
             self.stdout.write(f"{label}: " + (", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "none"))

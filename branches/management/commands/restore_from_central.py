@@ -1,0 +1,45 @@
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from branches import link, recovery
+from branches.management.commands.restore import recover_from_central
+from branches.models import OutboxEvent, RecoveryState, SyncState
+from ecomarket import modes
+from inventory.models import Product
+
+
+class Command(BaseCommand):
+    help = (
+        "Branch: rebuild a new, empty box from central: the catalog, transfers and recount requests from the change "
+        "feed (its cursor set to the feed's newest change), then every event this branch delivered, replayed with its "
+        "original ids, seqs and sale numbers, which rebuilds sales, documents and on-hand. Staff accounts are "
+        "not at central: create them again with create_staff."
+    )
+
+    def handle(self, *args, **options):
+        modes.require(modes.Mode.BRANCH)
+        call_command("migrate", "--no-input", verbosity=0)
+        if OutboxEvent.objects.exists():
+            raise CommandError(
+                "this database already holds events; restore_from_central only fills an empty one "
+                "(a branch restored from a backup recovers the rest by itself: manage.py restore FILE)"
+            )
+        link.sync_state()
+        try:
+            with tqdm(unit="product", desc="catalog", file=self.stderr._out) as bar:
+                newest = recovery.catalog_restore(progress=bar.update)
+            with tqdm(total=newest, unit="change", desc="change feed", file=self.stderr._out) as bar:
+                applied = recovery.feed_history_apply(until=newest, progress=bar.update)
+        except (link.CentralUnavailable, recovery.RecoveryError) as error:
+            raise CommandError(f"could not read the catalog or change feed from central: {error}") from error
+        self.stdout.write(
+            f"catalog: {Product.objects.count()} products; {applied} transfer(s) and recount request(s); "
+            f"change feed cursor {link.sync_state().pull_cursor}"
+        )
+        SyncState.objects.filter(pk=1).update(recovery_state=RecoveryState.CHECK)
+        recover_from_central(self)
+        if link.sync_state().recovery_state != RecoveryState.IDLE:
+            raise CommandError("the branch is not rebuilt yet (see above); run the command again")
+        last = OutboxEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+        self.stdout.write(f"rebuilt: events up to seq {last}; the next one takes {last + 1}")

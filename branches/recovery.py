@@ -1,0 +1,336 @@
+"""Branch side: recover this branch's history from central after a restore (DESIGN.md §4, "Seqs are never reused").
+
+A branch restored from last night's backup, or a new box with an empty database, no longer holds events central
+already stored from it. Before it pushes anything, the push asks central (``GET /api/v1/sync/events?after=``)
+for its events above the highest seq it knows delivered. If central holds one this database does not, the branch
+recovers:
+
+1. in one transaction it sets its floors: new events take seqs above the highest seq central holds, new sales
+   numbers above central's last sale number. Tills go on selling from that moment, never refused, and nothing they
+   do can collide with what is being replayed;
+2. page by page, each page in short transactions, it replays the missing events (inventory/replay.py) with their
+   original ids, seqs and sale numbers, and records them in the outbox as delivered. A local event that took a seq
+   (or a sale number) central holds for another event, made here before the floors were set, is moved above the
+   floor first: it never reached central (central would have answered a conflict), so nobody else knows its seq;
+3. when the last page is in, the push carries on with whatever the tills sold meanwhile.
+
+Progress is kept in SyncState after every transaction, so a killed worker resumes where it stopped. The push lock
+(branches/link.py) is held throughout: no push runs while the outbox is being renumbered.
+"""
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from branches import link
+from branches.models import OutboxEvent, OutboxState, RecoveryState, SyncState
+from branches.services import NEXT_SEQ_SQL
+from ecomarket.db import scalar, table
+from inventory.models import Product, Sale, StockMovement
+from inventory.replay import event_skus, stock_event_replay
+from inventory.services import NEXT_NUMBER_SQL
+
+log = logging.getLogger(__name__)
+
+# Events replayed per transaction: each one holds the branch's write lock, which the tills queue for, so it is
+# kept to a fraction of a second.
+REPLAY_CHUNK = 50
+PAGE = 500
+
+_checked_in_pid: int | None = None  # this process asked central once already (see recovery_due)
+
+
+class RecoveryError(Exception):
+    pass
+
+
+@dataclass
+class RecoverySummary:
+    checked: bool = False
+    recovering: bool = False
+    replayed: int = 0
+    renumbered: int = 0
+    target_seq: int = 0
+
+
+def recovery_due(state: SyncState) -> bool:
+    """Ask central before pushing: when a restore or a push answer asked for it, while a recovery is unfinished,
+    and once in every process's life (a box restarted on a file someone copied back by hand is found this way,
+    before its first push can reuse a seq)."""
+    return state.recovery_state != RecoveryState.IDLE or _checked_in_pid != os.getpid()
+
+
+def _delivered_max() -> int:
+    return OutboxEvent.objects.filter(state=OutboxState.DELIVERED).aggregate(m=Max("seq"))["m"] or 0
+
+
+def _unknown_events(events: list[dict]) -> bool:
+    ids = [uuid.UUID(event["id"]) for event in events]
+    return len(ids) > OutboxEvent.objects.filter(id__in=ids).count()
+
+
+class CentralCannotTell(Exception):
+    """Central does not serve its branches' events back (a central older than this branch: upgrade it first)."""
+
+
+def _page(session, after: int) -> dict:
+    try:
+        return link._call(session, "GET", "/api/v1/sync/events", params={"after": after, "limit": PAGE})
+    except link.CentralUnavailable as error:
+        if error.status in (404, 405):
+            raise CentralCannotTell(str(error)) from error
+        raise
+
+
+def recovery_run(
+    *, session=None, progress: Callable[[int, int], None] | None = None, replay: bool = True
+) -> RecoverySummary:
+    """Check with central and, if it holds events this branch lacks, recover them (module docstring). Runs under
+    the caller's push lock, outside any transaction; raises link.CentralUnavailable if central cannot answer (the
+    push backs off and tries again). ``progress(done, total)`` is called after each replayed chunk. Without
+    ``replay`` it stops once the floors are set (``manage.py restore``: the tills may sell at once, the worker's
+    next push replays)."""
+    global _checked_in_pid
+    session = session or link._session()
+    summary = RecoverySummary(checked=True)
+    state = link.sync_state()
+    try:
+        return _recovery_run(session=session, summary=summary, state=state, progress=progress, replay=replay)
+    except CentralCannotTell as error:
+        # Refusing to push until central is upgraded would stop the branch's sync for good; without the endpoint
+        # there is nothing to recover from anyway.
+        log.error("central cannot serve this branch's events back (%s): no restore check was possible", error)
+        _recovery_idle()
+        _checked_in_pid = os.getpid()
+        return summary
+
+
+def _recovery_run(*, session, summary: RecoverySummary, state: SyncState, progress, replay: bool) -> RecoverySummary:
+    global _checked_in_pid
+    if state.recovery_state == RecoveryState.RECOVERING:
+        after = state.recovery_done_seq
+        answer = _page(session, after)
+    else:
+        after = _delivered_max()
+        answer = _page(session, after)
+        # Central's events above what this branch knows delivered are normally the few whose answer was lost;
+        # any it holds that this database does not means the database went back in time.
+        while not _unknown_events(answer["events"]):
+            if not answer["more"]:
+                _recovery_idle()
+                _checked_in_pid = os.getpid()
+                return summary
+            answer = _page(session, answer["next_after"])
+        _recovery_begin(after=after, answer=answer)
+        log.warning(
+            "central holds events of %s this database does not (seqs above %s up to %s): recovering them",
+            settings.BRANCH_CODE,
+            after,
+            answer["max_seq_seen"],
+        )
+    summary.recovering = True
+    state = link.sync_state()
+    summary.target_seq = state.recovery_target_seq
+    if not replay:
+        return summary
+    total = max(0, state.recovery_target_seq - state.recovery_from_seq)
+    while True:
+        events = answer["events"]
+        missing = set().union(*(event_skus(event["payload"]) for event in events)) - set(
+            Product.objects.filter(
+                sku__in={sku for event in events for sku in event_skus(event["payload"])}
+            ).values_list("sku", flat=True)
+        )
+        if missing:
+            catalog_restore(session=session)
+            still = missing - set(Product.objects.filter(sku__in=missing).values_list("sku", flat=True))
+            if still:
+                raise RecoveryError(f"central's events name SKUs not in this branch's catalog: {sorted(still)[:5]}")
+        for start in range(0, len(events), REPLAY_CHUNK):
+            chunk = events[start : start + REPLAY_CHUNK]
+            replayed, renumbered = _chunk_replay(chunk)
+            summary.replayed += replayed
+            summary.renumbered += renumbered
+            if progress:
+                progress(chunk[-1]["seq"] - state.recovery_from_seq, total)
+        if not answer["more"]:
+            break
+        answer = _page(session, answer["next_after"])
+    _recovery_idle()
+    _checked_in_pid = os.getpid()
+    log.warning(
+        "recovery of %s done: %s events replayed, %s local events renumbered above seq %s",
+        settings.BRANCH_CODE,
+        summary.replayed,
+        summary.renumbered,
+        summary.target_seq,
+    )
+    return summary
+
+
+@transaction.atomic
+def _recovery_begin(*, after: int, answer: dict) -> None:
+    state = SyncState.objects.select_for_update().get(pk=1)
+    state.recovery_state = RecoveryState.RECOVERING
+    state.recovery_from_seq = after
+    state.recovery_done_seq = after
+    state.recovery_target_seq = answer["max_seq_seen"]
+    state.recovery_replayed = 0
+    state.recovery_error = ""
+    state.seq_floor = max(state.seq_floor, answer["max_seq_seen"])
+    state.sale_number_floor = max(state.sale_number_floor, answer["last_sale_number"])
+    state.central_high_water = answer["high_water_seq"]
+    state.save()
+
+
+@transaction.atomic
+def _recovery_idle() -> None:
+    SyncState.objects.filter(pk=1).update(recovery_state=RecoveryState.IDLE, recovery_error="")
+
+
+@transaction.atomic
+def recovery_failed(*, error: str) -> None:
+    SyncState.objects.filter(pk=1).update(recovery_error=error[:1000])
+
+
+@transaction.atomic
+def _chunk_replay(events: list[dict]) -> tuple[int, int]:
+    """Replay a chunk of central's events in one transaction (BEGIN IMMEDIATE: the write lock, briefly) and move
+    the recovery's progress with it. Returns (replayed, renumbered)."""
+    ids = [uuid.UUID(event["id"]) for event in events]
+    local = {event.id: event for event in OutboxEvent.objects.filter(id__in=ids)}
+    by_seq = {event.seq: event for event in OutboxEvent.objects.filter(seq__in=[e["seq"] for e in events])}
+    now = timezone.now()
+    replayed = renumbered = 0
+    for event, event_id in zip(events, ids, strict=True):
+        mine = local.get(event_id)
+        if mine is not None:
+            if mine.state == OutboxState.PENDING:  # central has it: a resend would only be a duplicate
+                OutboxEvent.objects.filter(id=event_id).update(state=OutboxState.DELIVERED, delivered_at=now)
+            continue
+        taken = by_seq.get(event["seq"])
+        if taken is not None:
+            _event_renumber(taken)
+            renumbered += 1
+        if event["type"] == "sale.completed":
+            _sale_number_free(event["payload"].get("number"), sale_id=event["payload"].get("sale_id"))
+        occurred_at = parse_datetime(event["occurred_at"])
+        stock_event_replay(seq=event["seq"], type=event["type"], occurred_at=occurred_at, payload=event["payload"])
+        OutboxEvent.objects.create(
+            id=event_id,
+            seq=event["seq"],
+            type=event["type"],
+            occurred_at=occurred_at,
+            schema=event["schema"],
+            payload=event["payload"],
+            state=OutboxState.DELIVERED,
+            delivered_at=now,
+        )
+        replayed += 1
+    state = SyncState.objects.select_for_update().get(pk=1)
+    state.recovery_done_seq = max(state.recovery_done_seq, events[-1]["seq"])
+    state.recovery_replayed += replayed
+    state.save(update_fields=["recovery_done_seq", "recovery_replayed"])
+    return replayed, renumbered
+
+
+def _event_renumber(event: OutboxEvent) -> None:
+    """Move a local event that central never saw off a seq central holds for another one: to the next free seq
+    (above the floor), with its ledger rows."""
+    if event.state == OutboxState.DELIVERED:
+        raise RecoveryError(f"seq {event.seq} is delivered here as {event.id} and held by central as another event")
+    new_seq = (scalar(NEXT_SEQ_SQL.format(outbox=table(OutboxEvent), state=table(SyncState)), []) or 0) + 1
+    OutboxEvent.objects.filter(id=event.id).update(seq=new_seq)
+    StockMovement.objects.filter(branch=settings.BRANCH_CODE, seq=event.seq).update(seq=new_seq)
+    log.warning("local event %s moved from seq %s to %s (central holds %s)", event.id, event.seq, new_seq, event.seq)
+
+
+def _sale_number_free(number, *, sale_id) -> None:
+    """A sale made here before the floors were set may carry a number central holds for another sale: it moves
+    above the floor, and its undelivered event says so."""
+    if not isinstance(number, int):
+        return
+    clash = Sale.objects.filter(branch=settings.BRANCH_CODE, number=number).exclude(pk=sale_id).first()
+    if clash is None:
+        return
+    new_number = (scalar(NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState)), [clash.branch]) or 0) + 1
+    Sale.objects.filter(pk=clash.pk).update(number=new_number)
+    for event in OutboxEvent.objects.filter(type="sale.completed", payload__sale_id=str(clash.pk)):
+        if event.state == OutboxState.DELIVERED:
+            log.error("sale %s was delivered as number %s, which central holds for another sale", clash.pk, number)
+        event.payload["number"] = new_number
+        OutboxEvent.objects.filter(id=event.id).update(payload=event.payload)
+    log.warning("local sale %s renumbered from %s to %s (central holds %s)", clash.pk, number, new_number, number)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Catalog and change feed, for a box rebuilt from nothing
+# ----------------------------------------------------------------------------------------------------------------
+
+# What a new box takes from the feed's history besides the catalog: transfers and recount requests. Adjustments and
+# resend requests are not applied again: their effect is in the branch's own events, replayed from central.
+REBUILD_KINDS = {"transfer", "recount"}
+
+
+def catalog_restore(*, session=None, progress: Callable[[int], None] | None = None) -> int:
+    """Take central's whole catalog (``GET /api/v1/sync/catalog``), creating or updating each product. Idempotent.
+    Returns the feed's newest change id as central answered it before the catalog was read."""
+    session = session or link._session()
+    after, newest = "", None
+    while True:
+        answer = link._call(session, "GET", "/api/v1/sync/catalog", params={"after": after})
+        newest = answer["newest_change_id"] if newest is None else newest
+        with transaction.atomic():
+            for product in answer["products"]:
+                Product.objects.update_or_create(
+                    sku=product["sku"],
+                    defaults={
+                        "name": product["name"],
+                        "unit": product["unit"],
+                        "price": Decimal(product["price"]),
+                        "barcode": product.get("barcode", ""),
+                        "active": product.get("active", True),
+                    },
+                )
+        if progress:
+            progress(len(answer["products"]))
+        if not answer["more"]:
+            return newest
+        after = answer["next_after"]
+
+
+def feed_history_apply(*, until: int, session=None, progress: Callable[[int], None] | None = None) -> int:
+    """For a box rebuilt from nothing: apply the transfers and recount requests of the change feed up to change
+    ``until`` and set the pull cursor there, so the regular pull starts after the history just taken in. Holds the
+    pull lock, so no pull applies the same changes meanwhile."""
+    session = session or link._session()
+    applied = 0
+    with link._exclusive("pull") as ours:
+        if not ours:
+            raise RecoveryError("a pull is running; stop the branch's worker first")
+        cursor = 0
+        while cursor < until:
+            answer = link._call(session, "GET", "/api/v1/sync/changes", params={"since": cursor})
+            page = [change for change in answer.get("changes", []) if change["id"] <= until]
+            with transaction.atomic():
+                for change in page:
+                    if change["kind"] in REBUILD_KINDS:
+                        link._change_apply(change)
+                        applied += 1
+                cursor = page[-1]["id"] if page else until
+                SyncState.objects.filter(pk=1).update(pull_cursor=cursor)
+            if progress:
+                progress(len(page))
+            if not page:
+                break
+        SyncState.objects.filter(pk=1).update(pull_cursor=until)
+    return applied

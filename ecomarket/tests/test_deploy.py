@@ -1,0 +1,314 @@
+"""A production install as the README describes it: a virtualenv made from requirements.txt and constraints.txt
+alone, the systemd units in deploy/systemd/, the container files, the production env examples in deploy/env/.
+
+The virtualenv is built once per content of those two files (var/deploy-venv-<hash>/, pip's own cache makes the
+first build quick) and reused while they do not change: what it holds is exactly what they install.
+"""
+
+import configparser
+import hashlib
+import os
+import re
+import secrets
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ecomarket.chain import Chain
+from ecomarket.processes import ROOT, CeleryBeat, CeleryWorker, Node, WebServer, poll, stop_all
+
+DEPLOY = ROOT / "deploy"
+UNITS = DEPLOY / "systemd"
+TEST_TOOLS = ("pytest", "pytest_django", "hypothesis", "ruff", "schemathesis", "playwright")
+
+pytestmark = pytest.mark.mode("central")  # one run is enough; the chain test needs PostgreSQL
+
+
+def _runtime_venv() -> Path:
+    files = b"".join((ROOT / name).read_bytes() for name in ("requirements.txt", "constraints.txt"))
+    venv = ROOT / "var" / f"deploy-venv-{hashlib.sha256(files).hexdigest()[:12]}"
+    stamp = venv / ".installed"
+    if not stamp.exists():
+        for stale in venv.parent.glob("deploy-venv-*"):  # made from other requirements
+            shutil.rmtree(stale, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [venv / "bin" / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+            + ["-r", ROOT / "requirements.txt", "-c", ROOT / "constraints.txt"],
+            check=True,
+            timeout=900,
+        )
+        stamp.touch()
+    return venv
+
+
+@pytest.fixture(scope="module")
+def runtime_venv() -> Path:
+    return _runtime_venv()
+
+
+def test_runtime_install_holds_no_test_tool_and_is_consistent(runtime_venv):
+    python = str(runtime_venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "check"], check=True, capture_output=True)
+    probe = "import importlib.util, sys; print([m for m in sys.argv[1:] if importlib.util.find_spec(m)])"
+    found = subprocess.run([python, "-c", probe, *TEST_TOOLS], check=True, capture_output=True, text=True).stdout
+    assert found.strip() == "[]"
+
+
+def test_fresh_install_runs_every_production_process(runtime_venv, tmp_path):
+    """Central (gunicorn on PostgreSQL, worker and beat on Redis) and a branch (gunicorn, worker and beat on
+    Redis), every process from the runtime-only virtualenv: a sale reaches central, the branch's beat makes a
+    stock snapshot that its worker delivers, and central's beat has its worker reconcile."""
+    chain = Chain(
+        tmp_path,
+        branches=("B001",),
+        python=str(runtime_venv / "bin" / "python"),
+        central_env={"RECONCILE_INTERVAL_S": "1"},
+        branch_env={"B001": {"STOCK_SNAPSHOT_INTERVAL_S": "2"}},
+    )
+    extra = []
+    try:
+        chain.prepare()
+        chain.central.manage("install_schedule")
+        chain.start()
+        central_worker, central_beat = CeleryWorker(chain.central).start(), CeleryBeat(chain.central).start()
+        extra += [central_worker, central_beat]
+        assert chain.sell("B001", "FRU-BANANA", "1.500").status_code == 201
+        chain.wait_converged(timeout=60)
+        snapshot = "SELECT count(*) FROM branches_branchevent WHERE branch = 'B001' AND type = 'stock.snapshot'"
+        poll(lambda: chain.central_sql(snapshot)[0][0], timeout=60, interval=0.5, what="a snapshot from beat")
+        runs = "SELECT count(*) FROM reconciliation_reconciliationrun WHERE finished_at IS NOT NULL"
+        poll(lambda: chain.central_sql(runs)[0][0], timeout=60, interval=0.5, what="a reconciliation run")
+    except BaseException:
+        branch_processes = [*chain.webs.values(), *chain.workers.values(), *chain.beats.values()]
+        for process in [chain.central_web, *extra, *branch_processes]:
+            if process is not None:
+                print(f"--- {process.name} ({process.node.mode})\n{process.log()[-3000:]}")
+        raise
+    finally:
+        stop_all(extra)
+        chain.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# systemd units
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _unit(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)  # ExecStart= may repeat
+    parser.optionxform = str
+    parser.read(path)
+    return parser
+
+
+@pytest.mark.parametrize("mode", ["branch", "central"])
+def test_systemd_units_verify(mode, runtime_venv, tmp_path):
+    """systemd-analyze verify: syntax, dependencies between the units, and that every command exists in an
+    install made from requirements.txt (the units' /opt/ecomarket paths mapped onto this checkout)."""
+    units = sorted((UNITS / mode).glob("*.service"))
+    assert {unit.name for unit in units} == {
+        "ecomarket-migrate.service",
+        "ecomarket-web.service",
+        "ecomarket-worker.service",
+        "ecomarket-beat.service",
+    }
+    for unit in units:
+        text = unit.read_text().replace("/opt/ecomarket/venv", str(runtime_venv)).replace("/opt/ecomarket", str(ROOT))
+        (tmp_path / unit.name).write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *sorted(str(path) for path in tmp_path.iterdir())],
+        capture_output=True,
+        text=True,
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("mode", ["branch", "central"])
+def test_systemd_units_order_restart_and_stop_the_way_production_needs(mode):
+    units = {path.stem: _unit(path) for path in (UNITS / mode).glob("*.service")}
+    for name, unit in units.items():
+        assert unit["Service"]["EnvironmentFile"] == "/etc/ecomarket/ecomarket.env", name
+        assert unit["Service"]["User"] == "ecomarket", name
+        assert "network-online.target" in unit["Unit"]["After"], name
+        if name != "ecomarket-migrate":
+            assert unit["Service"]["Restart"] == "always", name
+            assert "redis-server.service" in unit["Unit"]["After"], name
+            assert "ecomarket-migrate.service" in unit["Unit"]["Requires"], name
+    for name in ("ecomarket-web", "ecomarket-worker"):
+        assert units[name]["Service"]["KillMode"] == "mixed", name  # DESIGN.md §8
+        if mode == "branch":
+            assert units[name]["Service"]["LimitNICE"] == "-10", name  # the SQLite writer boost
+    assert "python:ecomarket.gunicorn_conf" in units["ecomarket-web"]["Service"]["ExecStart"]
+    # Inactive once done, so restarting the services runs the new release's migrations first.
+    assert units["ecomarket-migrate"]["Service"]["Type"] == "oneshot"
+    assert "RemainAfterExit" not in units["ecomarket-migrate"]["Service"]
+    if mode == "central":
+        assert "install_schedule" in units["ecomarket-migrate"]["Service"]["ExecStart"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Container files (no Docker daemon here: they cannot be built in this test; what they name must exist)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _dockerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [tuple(line.split(None, 1)) for line in lines]
+
+
+def test_dockerfile_copies_what_exists_and_runs_unprivileged():
+    instructions = _dockerfile_instructions()
+    copied = [shlex.split(args)[:-1] for op, args in instructions if op == "COPY"]
+    for sources in copied:
+        for source in sources:
+            assert (ROOT / source).exists(), source
+    copied_code = {Path(source).name for sources in copied for source in sources}
+    # Every Python package the project runs is in the image.
+    packages = {path.parent.name for path in ROOT.glob("*/apps.py")}
+    assert packages <= copied_code
+    users = [args for op, args in instructions if op == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert any(op == "RUN" and "requirements.txt -c constraints.txt" in args for op, args in instructions)
+    assert not any("requirements-test" in args for _, args in instructions)
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert ".venv" in ignored and "var" in ignored and ".env" in ignored
+
+
+def _manage_commands() -> set[str]:
+    return {path.stem for path in ROOT.glob("*/management/commands/*.py") if path.stem != "__init__"}
+
+
+def test_compose_runs_central_from_the_image_with_postgres_and_redis():
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= services.keys()
+    django_commands = {"migrate", "collectstatic", "createsuperuser", "check"} | _manage_commands()
+    for name in ("migrate", "web", "worker", "beat"):
+        service = services[name]
+        assert service["build"] == ".", name
+        assert service["environment"]["ECOMARKET_MODE"] == "central", name
+        assert service["environment"]["DATABASE_URL"].startswith("postgres://"), name
+        assert service["environment"]["CELERY_BROKER_URL"].startswith("redis://"), name
+        command = " ".join(service.get("command", []))
+        for used in re.findall(r"manage\.py (\w+)", command):
+            assert used in django_commands, (name, used)
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("web", "worker", "beat"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert "install_schedule" in " ".join(services["migrate"]["command"])
+    assert "beat" in services["beat"]["command"] and "worker" in services["worker"]["command"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Production settings
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["branch", "central"])
+def test_check_deploy_is_clean_with_the_production_env_example(mode, tmp_path):
+    """deploy/env/<mode>.env as an operator fills it in (a real SECRET_KEY; paths this test may write)."""
+    node = Node(
+        mode=mode,
+        data_dir=tmp_path / "data",
+        env={
+            "ENV_FILE": str(DEPLOY / "env" / f"{mode}.env"),
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "STATIC_ROOT": str(tmp_path / "static"),
+        },
+    )
+    output = node.manage("check", "--deploy", "--fail-level", "WARNING")
+    assert "System check identified no issues" in output
+
+
+def _settings_from(env_file: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """A server started the way an operator would: only PATH and ENV_FILE (and ``env``) in the environment."""
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.ECOMARKET_MODE, s.ALLOWED_HOSTS, repr(s.CURRENCY_SYMBOL), s.DATABASES['default']['ENGINE'], "
+        "s.CELERY_BROKER_URL, s.CENTRAL_TRUST_ENV, s.SQLITE_WRITER_NICE, s.HTTPS)"
+    )
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), "shell", "-v", "0", "-c", script],
+        cwd=cwd,
+        env={"PATH": os.environ["PATH"], "ENV_FILE": str(env_file), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_env_example_copied_to_dot_env_is_read_and_refuses_the_placeholder_secret(tmp_path):
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    refused = _settings_from(tmp_path / ".env", tmp_path)
+    assert refused.returncode != 0
+    assert "SECRET_KEY must be set" in refused.stderr
+
+    text = (tmp_path / ".env").read_text().replace("SECRET_KEY=change-me", f"SECRET_KEY={secrets.token_urlsafe(50)}")
+    (tmp_path / ".env").write_text(text)
+    started = _settings_from(tmp_path / ".env", tmp_path)
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split("\n")[0] == (
+        "branch ['127.0.0.1', 'localhost'] '$' ecomarket.sqlite filesystem:// False -10 False"
+    )
+
+
+def test_environment_wins_over_the_env_file(tmp_path):
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    started = _settings_from(
+        tmp_path / ".env",
+        tmp_path,
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="till.example",
+        CENTRAL_URL="https://central.example",
+    )
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.split()[1:2] == ["['till.example']"]
+    assert started.stdout.split()[5] == "True"  # central off this machine: proxies from the environment apply
+
+
+def test_branch_production_example_lets_tills_on_the_store_network_in():
+    values = dict(
+        line.split("=", 1) for line in (DEPLOY / "env" / "branch.env").read_text().splitlines() if "=" in line
+    )
+    hosts = values["ALLOWED_HOSTS"].split(",")
+    assert any(re.fullmatch(r"(10|172|192)\.[0-9.]+", host) for host in hosts), hosts  # the box's LAN address
+    assert values["CELERY_BROKER_URL"].startswith("redis://")
+
+
+def test_embedded_broker_keeps_its_control_folder_under_data_dir(tmp_path):
+    node = Node(mode="branch", data_dir=tmp_path / "data", env={"CELERY_BROKER_URL": "filesystem://"})
+    node.manage("shell", "-c", f"from ecomarket.celery import app; app.send_task('probe-{uuid.uuid4().hex}')")
+    assert list((tmp_path / "data" / "broker" / "control").glob("*.exchange"))
+    assert not (ROOT / "control").exists()
+
+
+def test_https_behind_a_proxy_secures_cookies_redirects_plain_http_and_sends_hsts(tmp_path):
+    node = Node(
+        mode="branch",
+        data_dir=tmp_path / "data",
+        env={"HTTPS": "true", "BEHIND_TLS_PROXY": "true", "CELERY_BROKER_URL": "filesystem://"},
+    )
+    node.manage("migrate", "--no-input", "-v", "0")
+    server = WebServer(node, workers=1).start()  # its readiness probe is plain HTTP to /healthz: exempt
+    try:
+        import requests
+
+        session = requests.Session()
+        session.trust_env = False
+        plain = session.get(f"{server.url}/login/", allow_redirects=False, timeout=10)
+        assert plain.status_code == 301 and plain.headers["Location"].startswith("https://")
+        proxied = session.get(f"{server.url}/login/", headers={"X-Forwarded-Proto": "https"}, timeout=10)
+        assert proxied.status_code == 200
+        assert proxied.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+        cookie = proxied.headers["Set-Cookie"]
+        assert "csrftoken" in cookie and "Secure" in cookie
+    finally:
+        server.stop()

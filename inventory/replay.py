@@ -1,0 +1,229 @@
+"""Rebuild this branch's records from its own events, as central stored them (branch mode).
+
+A branch restored from a backup, or rebuilt from nothing, fetches back from central the events it had delivered
+and no longer holds (branches/recovery.py). Each one is replayed here with its original id, seq and sale number:
+the documents the staff made (sale, void, return, receipt, count), the ledger rows carrying the event's seq, and
+the on-hand projection, through the same ledger write as every other change. No outbox event is appended (the
+event is central's already); the caller records it in the outbox as delivered, in the same transaction.
+"""
+
+import uuid
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
+from branches.models import IncomingTransfer
+from ecomarket import modes
+from ecomarket.db import rows_insert
+from inventory.models import (
+    MovementKind,
+    Return,
+    ReturnLine,
+    Sale,
+    SaleLine,
+    SaleStatus,
+    StockDocument,
+    StockDocumentKind,
+)
+from inventory.services import CENT, _fingerprint, _qty, stock_movements_apply
+
+
+class ReplayError(Exception):
+    """An event that cannot be replayed here yet (e.g. it names a SKU this branch's catalog does not have)."""
+
+
+def stock_event_replay(*, seq: int, type: str, occurred_at: datetime, payload: dict) -> None:
+    """Replay one of this branch's events, in the caller's transaction. Not idempotent on its own: the caller
+    replays an event only when its id is not in the outbox, and records it there in the same transaction."""
+    modes.require(modes.Mode.BRANCH)
+    replay = _REPLAYS.get(type)
+    if replay is not None:
+        replay(seq=seq, occurred_at=occurred_at, payload=payload)
+
+
+def _apply(*, seq: int, kind: str, reference: str, occurred_at: datetime, deltas: dict[str, Decimal]) -> None:
+    stock_movements_apply(
+        branch=settings.BRANCH_CODE, seq=seq, kind=kind, reference=reference, occurred_at=occurred_at, deltas=deltas
+    )
+
+
+def _sum(lines: list[dict], key: str, sign: int = 1) -> dict[str, Decimal]:
+    deltas: dict[str, Decimal] = {}
+    for line in lines:
+        deltas[line["sku"]] = deltas.get(line["sku"], Decimal("0")) + sign * Decimal(line[key])
+    return deltas
+
+
+def _user(username: str):
+    return get_user_model().objects.filter(username=username).first() if username else None
+
+
+def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
+    sale_id = uuid.UUID(payload["sale_id"])
+    lines = payload["lines"]
+    if not Sale.objects.filter(pk=sale_id).exists():
+        sale = Sale(
+            id=sale_id,
+            branch=settings.BRANCH_CODE,
+            number=payload["number"],
+            status=SaleStatus.COMPLETED,
+            payment_method=payload.get("payment_method", "cash"),
+            total=Decimal(payload["total"]),
+            cashier=_user(payload.get("cashier", "")),
+            oversold=False,
+            # As sale_create computes it, so a till retrying this sale with the same body gets it back (200).
+            fingerprint=_fingerprint(
+                lines=sorted((line["sku"], _qty(Decimal(line["quantity"]))) for line in lines),
+                payment_method=payload.get("payment_method", "cash"),
+            ),
+            created_at=occurred_at,
+        )
+        rows_insert(Sale, [sale])
+        rows_insert(
+            SaleLine,
+            [
+                SaleLine(
+                    sale=sale,
+                    product_id=line["sku"],
+                    quantity=Decimal(line["quantity"]),
+                    unit_price=Decimal(line["unit_price"]),
+                    line_total=(Decimal(line["quantity"]) * Decimal(line["unit_price"])).quantize(CENT, ROUND_HALF_UP),
+                )
+                for line in lines
+            ],
+        )
+    _apply(
+        seq=seq,
+        kind=MovementKind.SALE,
+        reference=str(sale_id),
+        occurred_at=occurred_at,
+        deltas=_sum(lines, "quantity", -1),
+    )
+
+
+def _void_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
+    sale = Sale.objects.filter(pk=payload["sale_id"]).first()
+    if sale is None:  # its sale never reached central either: central has no reversal for it, nor do we
+        return
+    Sale.objects.filter(pk=sale.pk).update(
+        status=SaleStatus.VOIDED, voided_at=occurred_at, void_reason=payload.get("reason", "")[:200]
+    )
+    _apply(
+        seq=seq,
+        kind=MovementKind.VOID,
+        reference=str(sale.id),
+        occurred_at=occurred_at,
+        deltas={line.product_id: line.quantity for line in sale.lines.all()},
+    )
+
+
+def _return_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
+    lines = payload["lines"]
+    if Sale.objects.filter(pk=payload["sale_id"]).exists():
+        ret = Return.objects.create(
+            id=payload["return_id"],
+            sale_id=payload["sale_id"],
+            reason="",
+            fingerprint=_fingerprint(
+                sale_id=payload["sale_id"],
+                lines=sorted((line["sku"], _qty(Decimal(line["quantity"]))) for line in lines),
+                reason="",
+            ),
+            created_at=occurred_at,
+        )
+        ReturnLine.objects.bulk_create(
+            ReturnLine(ret=ret, product_id=line["sku"], quantity=Decimal(line["quantity"])) for line in lines
+        )
+    _apply(
+        seq=seq,
+        kind=MovementKind.RETURN,
+        reference=payload["return_id"],
+        occurred_at=occurred_at,
+        deltas=_sum(lines, "quantity"),
+    )
+
+
+def _document(*, id, kind: str, lines: list[dict], fingerprint: str, occurred_at: datetime, transfer_id=None):
+    return StockDocument.objects.create(
+        id=id,
+        branch=settings.BRANCH_CODE,
+        kind=kind,
+        transfer_id=transfer_id,
+        lines=lines,
+        fingerprint=fingerprint,
+        created_at=occurred_at,
+    )
+
+
+def _receipt_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
+    transfer_id = payload.get("transfer_id")
+    # The event does not carry the receipt's own id: the document takes the event's seq-derived id, stable
+    # across replays of the same event.
+    document = _document(
+        id=uuid.uuid5(uuid.NAMESPACE_URL, f"ecomarket:{settings.BRANCH_CODE}:receipt:{seq}"),
+        kind=StockDocumentKind.RECEIPT,
+        lines=payload["lines"],
+        fingerprint=_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=payload["lines"]),
+        occurred_at=occurred_at,
+        transfer_id=transfer_id,
+    )
+    if transfer_id:
+        IncomingTransfer.objects.filter(id=transfer_id).update(
+            state=IncomingTransfer.State.RECEIVED, received_at=occurred_at
+        )
+    _apply(
+        seq=seq,
+        kind=MovementKind.RECEIPT,
+        reference=str(document.id),
+        occurred_at=occurred_at,
+        deltas=_sum(payload["lines"], "quantity"),
+    )
+
+
+def _count_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
+    lines = payload["lines"]
+    _document(
+        id=payload["count_id"],
+        kind=StockDocumentKind.COUNT,
+        lines=lines,
+        fingerprint=_fingerprint(
+            kind="count", lines=sorted((line["sku"], _qty(Decimal(line["counted"]))) for line in lines)
+        ),
+        occurred_at=occurred_at,
+    )
+    _apply(
+        seq=seq,
+        kind=MovementKind.COUNT,
+        reference=payload["count_id"],
+        occurred_at=occurred_at,
+        deltas={line["sku"]: Decimal(line["counted"]) - Decimal(line["previous"]) for line in lines},
+    )
+
+
+def _adjustment_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
+    _apply(
+        seq=seq,
+        kind=MovementKind.ADJUSTMENT,
+        reference=payload.get("reason", "")[:64],
+        occurred_at=occurred_at,
+        deltas=_sum(payload["lines"], "delta"),
+    )
+
+
+_REPLAYS = {
+    "sale.completed": _sale_replay,
+    "sale.voided": _void_replay,
+    "return.completed": _return_replay,
+    "stock.received": _receipt_replay,
+    "stock.counted": _count_replay,
+    "stock.adjusted": _adjustment_replay,
+    # stock.snapshot changes nothing here: the outbox row is all it is.
+}
+
+
+def event_skus(payload: dict) -> set[str]:
+    """The SKUs an event names (its lines, or a snapshot's levels): they must be in the catalog to replay it."""
+    rows = payload.get("lines") or []
+    return {row["sku"] for row in rows if isinstance(row, dict) and isinstance(row.get("sku"), str)}

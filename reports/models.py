@@ -1,0 +1,97 @@
+"""Central only: hourly roll-ups of central's ledger that the head office reports read (DESIGN.md §1: central can
+implement reconciliation and reports).
+
+A report over a million sale events cannot unpack every event's lines on each request, so
+``reports.services.report_rollup_refresh`` folds each branch's events, in seq order and only up to the branch's
+high-water mark (every event below it is stored), into rows per (branch, hour), per (branch, day, SKU) and per
+(branch, hour, SKU). Days are the chain's (TIME_ZONE) at the time of folding.
+The events stay the source of truth: dropping these tables and rolling up again gives the same figures.
+"""
+
+from decimal import Decimal
+
+from django.db import models
+
+from inventory.models import MONEY, QUANTITY
+
+ZERO = {"default": Decimal("0")}
+
+
+class SkuFigures(models.Model):
+    """What one branch sold, voided and took back of one SKU, valued at the prices the sales carried."""
+
+    branch = models.CharField(max_length=16)
+    sku = models.CharField(max_length=32)
+    sold_units = models.DecimalField(**QUANTITY, **ZERO)
+    sold_amount = models.DecimalField(**MONEY, **ZERO)
+    voided_units = models.DecimalField(**QUANTITY, **ZERO)
+    voided_amount = models.DecimalField(**MONEY, **ZERO)
+    returned_units = models.DecimalField(**QUANTITY, **ZERO)
+    returned_amount = models.DecimalField(**MONEY, **ZERO)
+
+    class Meta:
+        abstract = True
+
+
+class SalesDay(SkuFigures):
+    """Per (branch, day in the chain's time zone, SKU): what the product report and the SKU-filtered reports read
+    (a month of a chain is about branches x 30 x SKUs rows, however many sales)."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["branch", "day", "sku"], name="one_sales_day_per_sku")]
+        indexes = [models.Index(fields=["day", "branch"]), models.Index(fields=["sku", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.branch} {self.day} {self.sku}"
+
+
+class SalesHour(SkuFigures):
+    """Per (branch, hour in UTC, SKU): only for sales per hour of chosen products."""
+
+    hour = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["branch", "hour", "sku"], name="one_sales_hour_per_sku")]
+        indexes = [models.Index(fields=["sku", "hour"])]
+
+    def __str__(self) -> str:
+        return f"{self.branch} {self.hour:%Y-%m-%d %H}h {self.sku}"
+
+
+class BranchHour(models.Model):
+    """One branch's figures in one hour (UTC), all products together: tickets, amounts sold, voided and returned,
+    and sync health: how many events and how long they took to reach central (received minus occurred). What the
+    reports without a product filter read (branches x 24 rows a day)."""
+
+    branch = models.CharField(max_length=16)
+    hour = models.DateTimeField()
+    sales = models.PositiveIntegerField(default=0)
+    sold_units = models.DecimalField(**QUANTITY, **ZERO)
+    sold_amount = models.DecimalField(**MONEY, **ZERO)
+    voided_amount = models.DecimalField(**MONEY, **ZERO)
+    returned_amount = models.DecimalField(**MONEY, **ZERO)
+    voids = models.PositiveIntegerField(default=0)
+    returns = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    lag_total_s = models.FloatField(default=0.0)
+    lag_max_s = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["branch", "hour"], name="one_branch_hour")]
+        indexes = [models.Index(fields=["hour", "branch"])]
+
+    def __str__(self) -> str:
+        return f"{self.branch} {self.hour:%Y-%m-%d %H}h"
+
+
+class RollupCursor(models.Model):
+    """How far each branch's events are rolled up: every event with seq <= ``rolled_seq`` is in the tables above."""
+
+    branch = models.CharField(max_length=16, primary_key=True)
+    rolled_seq = models.PositiveBigIntegerField(default=0)
+    rolled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.branch} rolled up to #{self.rolled_seq}"

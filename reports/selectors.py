@@ -1,0 +1,324 @@
+"""Central only: the head office reports, each a SQL aggregation over the roll-ups (or, for stock, over the
+on-hand projection), always the smallest one that holds the figures asked for. Every report takes the same
+filters and returns plain rows, so the page, the API and the CSV show the same figures."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate, TruncHour
+from django.utils import timezone
+
+from branches.models import Branch
+from inventory.models import MONEY, Product, StockLevel
+from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
+
+GRAINS = ("day", "hour")
+MAX_DAYS = 400
+MAX_HOURLY_DAYS = 7  # 168 points a line: beyond that a chart is a smear and a table thousands of rows
+ZERO = Decimal("0")
+
+
+class FilterError(ValueError):
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    date_from: date
+    date_to: date  # inclusive
+    branches: list[str] = field(default_factory=list)
+    skus: list[str] = field(default_factory=list)
+    grain: str = "day"
+
+    @property
+    def start(self) -> datetime:
+        return timezone.make_aware(datetime.combine(self.date_from, time.min))
+
+    @property
+    def end(self) -> datetime:
+        return timezone.make_aware(datetime.combine(self.date_to + timedelta(days=1), time.min))
+
+    def query(self) -> dict[str, str]:
+        """The filters as query parameters (for links to the CSV and the API)."""
+        return {
+            "from": self.date_from.isoformat(),
+            "to": self.date_to.isoformat(),
+            "branch": ",".join(self.branches),
+            "sku": ",".join(self.skus),
+            "grain": self.grain,
+        }
+
+
+def _list(params, name: str) -> list[str]:
+    values = [part.strip() for value in params.getlist(name) for part in value.split(",")]
+    return sorted({value for value in values if value})
+
+
+def _date(params, name: str, default: date) -> date:
+    value = params.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise FilterError(name, f"{name} must be a date (YYYY-MM-DD).") from None
+
+
+def filters_parse(params, *, today: date | None = None) -> ReportFilters:
+    """Filters from query parameters: ``from``/``to`` (dates, inclusive; the last 7 days by default), ``branch``
+    and ``sku`` (repeated or comma-separated), ``grain`` (day or hour). Raises FilterError."""
+    today = today or timezone.localdate()
+    date_to = _date(params, "to", today)
+    date_from = _date(params, "from", date_to - timedelta(days=6))
+    if date_from > date_to:
+        raise FilterError("from", "from must not be after to.")
+    if (date_to - date_from).days >= MAX_DAYS:
+        raise FilterError("from", f"A report covers at most {MAX_DAYS} days.")
+    grain = params.get("grain", "day") or "day"
+    if grain not in GRAINS:
+        raise FilterError("grain", "grain must be day or hour.")
+    if grain == "hour" and (date_to - date_from).days >= MAX_HOURLY_DAYS:
+        raise FilterError("grain", f"Per hour, a report covers at most {MAX_HOURLY_DAYS} days.")
+    branches, skus = _list(params, "branch"), _list(params, "sku")
+    for name, values in (("branch", branches), ("sku", skus)):
+        if any(len(value) > 32 for value in values) or len(values) > 200:
+            raise FilterError(name, f"{name}: at most 200 codes of at most 32 characters.")
+    return ReportFilters(date_from=date_from, date_to=date_to, branches=branches, skus=skus, grain=grain)
+
+
+def _rows(model, filters: ReportFilters) -> QuerySet:
+    """The roll-up rows the filters select; the SKU filter applies to the tables kept per SKU."""
+    if model is SalesDay:
+        rows = model.objects.filter(day__gte=filters.date_from, day__lte=filters.date_to)
+    else:
+        rows = model.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
+    if filters.branches:
+        rows = rows.filter(branch__in=filters.branches)
+    if model is not BranchHour and filters.skus:
+        rows = rows.filter(sku__in=filters.skus)
+    return rows
+
+
+def _figures(filters: ReportFilters, *, by_hour: bool = False) -> QuerySet:
+    """Where sold, voided and returned figures come from: all products together per branch and hour (the smallest
+    table) unless products are chosen, then per SKU and day (or hour)."""
+    if not filters.skus:
+        return _rows(BranchHour, filters).exclude(sales=0, voids=0, returns=0)  # hours of receipts or counts only
+    return _rows(SalesHour if by_hour else SalesDay, filters)
+
+
+def _period(filters: ReportFilters, rows: QuerySet):
+    if rows.model is SalesDay:
+        return F("day")
+    return TruncDate("hour") if filters.grain == "day" else TruncHour("hour")
+
+
+def _label(value) -> str:
+    return (
+        value.isoformat()
+        if isinstance(value, date) and not isinstance(value, datetime)
+        else (timezone.localtime(value).strftime("%Y-%m-%d %H:00"))
+    )
+
+
+def _q(value) -> Decimal:
+    """A summed quantity written as the ledger writes it (3 decimals), whatever the database returned."""
+    return Decimal(value or 0).quantize(Decimal("0.001"))
+
+
+def _m(value) -> Decimal:
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
+def _rate(part: Decimal, whole: Decimal) -> Decimal:
+    return (part / whole * 100).quantize(Decimal("0.01")) if whole else ZERO
+
+
+def sales_by_period(filters: ReportFilters) -> list[dict]:
+    """Per branch and day (or hour): units and amount sold, voided and returned, and the net amount."""
+    source = _figures(filters, by_hour=filters.grain == "hour")
+    rows = (
+        source.annotate(period=_period(filters, source))
+        .values("period", "branch")
+        .annotate(
+            units=Sum("sold_units"),
+            amount=Sum("sold_amount"),
+            voided=Sum("voided_amount"),
+            returned=Sum("returned_amount"),
+        )
+        .order_by("period", "branch")
+    )
+    return [
+        {
+            "period": _label(row["period"]),
+            "branch": row["branch"],
+            "units": _q(row["units"]),
+            "amount": _m(row["amount"]),
+            "voided_amount": _m(row["voided"]),
+            "returned_amount": _m(row["returned"]),
+            "net_amount": _m(row["amount"] - row["voided"] - row["returned"]),
+        }
+        for row in rows
+    ]
+
+
+def sales_by_product(filters: ReportFilters) -> list[dict]:
+    """Per SKU over the period and branches: units and amount sold, voided and returned; best sellers first."""
+    rows = list(
+        _rows(SalesDay, filters)
+        .values("sku")
+        .annotate(
+            units=Sum("sold_units"),
+            amount=Sum("sold_amount"),
+            voided_units=Sum("voided_units"),
+            returned_units=Sum("returned_units"),
+            voided=Sum("voided_amount"),
+            returned=Sum("returned_amount"),
+        )
+        .order_by("-amount", "sku")
+    )
+    names = dict(Product.objects.filter(sku__in=[row["sku"] for row in rows]).values_list("sku", "name"))
+    return [
+        {
+            "sku": row["sku"],
+            "name": names.get(row["sku"], ""),
+            "units": _q(row["units"]),
+            "amount": _m(row["amount"]),
+            "voided_units": _q(row["voided_units"]),
+            "returned_units": _q(row["returned_units"]),
+            "net_amount": _m(row["amount"] - row["voided"] - row["returned"]),
+        }
+        for row in rows
+    ]
+
+
+def returns_and_voids(filters: ReportFilters) -> list[dict]:
+    """Per branch: how much of what was sold was voided or returned (by amount, so the product filter applies),
+    and the tickets behind it (whole tickets: the product filter does not split a ticket)."""
+    amounts = {
+        row["branch"]: row
+        for row in _figures(filters)
+        .values("branch")
+        .annotate(sold=Sum("sold_amount"), voided=Sum("voided_amount"), returned=Sum("returned_amount"))
+    }
+    tickets = {
+        row["branch"]: row
+        for row in _rows(BranchHour, filters)
+        .values("branch")
+        .annotate(sales=Sum("sales"), voids=Sum("voids"), returns=Sum("returns"))
+    }
+    result = []
+    for code in sorted(set(amounts) | set(tickets)):
+        amount = amounts.get(code, {"sold": ZERO, "voided": ZERO, "returned": ZERO})
+        ticket = tickets.get(code, {"sales": 0, "voids": 0, "returns": 0})
+        result.append(
+            {
+                "branch": code,
+                "sold_amount": _m(amount["sold"]),
+                "voided_amount": _m(amount["voided"]),
+                "returned_amount": _m(amount["returned"]),
+                "void_rate_pct": _rate(amount["voided"], amount["sold"]),
+                "return_rate_pct": _rate(amount["returned"], amount["sold"]),
+                "sales": ticket["sales"],
+                "voids": ticket["voids"],
+                "returns": ticket["returns"],
+            }
+        )
+    return result
+
+
+def stock_by_branch(filters: ReportFilters) -> list[dict]:
+    """Per branch, now (dates do not apply): SKUs held, units on hand and their value at today's catalog price;
+    what is below zero (oversold) counts against the value, as the ledger says."""
+    levels = StockLevel.objects.all()
+    if filters.branches:
+        levels = levels.filter(branch__in=filters.branches)
+    if filters.skus:
+        levels = levels.filter(product_id__in=filters.skus)
+    value = ExpressionWrapper(F("on_hand") * F("product__price"), output_field=DecimalField(**MONEY))
+    rows = (
+        levels.values("branch")
+        .annotate(
+            skus=Count("id", filter=~Q(on_hand=0)),
+            units=Sum("on_hand"),
+            value=Sum(value),
+            below_zero=Count("id", filter=Q(on_hand__lt=0)),
+        )
+        .order_by("branch")
+    )
+    return [
+        {
+            "branch": row["branch"],
+            "skus": row["skus"] or 0,
+            "units": _q(row["units"]),
+            "value": _m(row["value"]),
+            "below_zero": row["below_zero"] or 0,
+        }
+        for row in rows
+    ]
+
+
+def sync_health(filters: ReportFilters) -> list[dict]:
+    """Per branch and day (or hour): events central received, the most in one hour, and how long they took to
+    arrive (mean and worst)."""
+    rows = (
+        _rows(BranchHour, filters)
+        .annotate(period=_period(filters, BranchHour.objects.none()))
+        .values("period", "branch")
+        .annotate(received=Sum("events"), peak=Max("events"), lag_total=Sum("lag_total_s"), lag_max=Max("lag_max_s"))
+        .order_by("period", "branch")
+    )
+    return [
+        {
+            "period": _label(row["period"]),
+            "branch": row["branch"],
+            "events": row["received"],
+            "events_peak_hour": row["peak"],
+            "lag_mean_s": round(row["lag_total"] / row["received"], 1) if row["received"] else 0.0,
+            "lag_max_s": round(row["lag_max"], 1),
+        }
+        for row in rows
+    ]
+
+
+# Each report's columns, in order (the CSV's header even when a report has no rows).
+COLUMNS = {
+    "sales": ["period", "branch", "units", "amount", "voided_amount", "returned_amount", "net_amount"],
+    "products": ["sku", "name", "units", "amount", "voided_units", "returned_units", "net_amount"],
+    "returns-voids": [
+        "branch",
+        "sold_amount",
+        "voided_amount",
+        "returned_amount",
+        "void_rate_pct",
+        "return_rate_pct",
+        "sales",
+        "voids",
+        "returns",
+    ],
+    "stock": ["branch", "skus", "units", "value", "below_zero"],
+    "sync": ["period", "branch", "events", "events_peak_hour", "lag_mean_s", "lag_max_s"],
+}
+
+REPORTS = {
+    "sales": sales_by_period,
+    "products": sales_by_product,
+    "returns-voids": returns_and_voids,
+    "stock": stock_by_branch,
+    "sync": sync_health,
+}
+
+
+def rollup_state() -> dict:
+    """How current the roll-ups are: when they last moved and how many stored events they do not hold yet."""
+    rolled = dict(RollupCursor.objects.values_list("branch", "rolled_seq"))
+    last = RollupCursor.objects.aggregate(at=Max("rolled_at"))["at"]
+    behind = sum(
+        max(high_water - rolled.get(code, 0), 0)
+        for code, high_water in Branch.objects.values_list("code", "high_water_seq")
+    )
+    return {"rolled_up_at": last, "events_not_rolled_up": behind}

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from reports import apis, views
+
+api = [
+    path("reports/sales", apis.SalesReportApi.as_view(), name="report-sales"),
+    path("reports/products", apis.ProductsReportApi.as_view(), name="report-products"),
+    path("reports/returns-voids", apis.ReturnsVoidsReportApi.as_view(), name="report-returns-voids"),
+    path("reports/stock", apis.StockReportApi.as_view(), name="report-stock"),
+    path("reports/sync", apis.SyncReportApi.as_view(), name="report-sync"),
+]
+
+pages = [
+    path("reports/", views.reports_page, name="reports"),
+    path("reports/<slug:report>.csv", views.report_csv, name="report-csv"),
+]
