@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := ENV_FILE= SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test chromium prometheus test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http
+.PHONY: run test chromium prometheus test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ bench-profile: bench-setup
 
 bench-profile-http: bench-setup
 	$(BIN)/python bench/profile_http.py
+
+# Head office at chain scale (docs/scale.md): SCALE_BRANCHES=500 by default; see bench/chain_scale.py for the knobs.
+bench-scale: bench-setup
+	$(BIN)/python bench/chain_scale.py
 
 bench-reconcile: $(STAMP)
 	$(BIN)/python bench/reconcile.py

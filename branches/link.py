@@ -7,7 +7,6 @@ kicks a push (branches/kick.py). Every HTTP call happens outside any database tr
 import fcntl
 import json
 import logging
-import random
 import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
+from branches.backoff import RETRY_AFTER_MAX_S, jittered_backoff, retry_after_parse
 from branches.feed import change_digest
 from branches.models import (
     AppliedChange,
@@ -42,12 +42,20 @@ log = logging.getLogger(__name__)
 BATCH = 500
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 20
-BACKOFF_BASE_S = 1.0
 BACKOFF_CLOCK_MARGIN_S = 5.0
+# Central asks a branch to come back later with these (branches/admission.py answers 503; a proxy may answer 429).
+RETRY_LATER_STATUSES = (429, 503)
 
 
 class CentralUnavailable(Exception):
-    status: int | None = None  # central's HTTP status, when it answered at all
+    """Central could not be reached or did not answer 200. ``status``: its HTTP status when it answered at all;
+    ``retry_after``: the seconds it asked this branch to wait (its Retry-After header on a 429/503), 0 when it did
+    not ask."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class CentralRefused(CentralUnavailable):
@@ -93,13 +101,16 @@ def _call(session: requests.Session, method: str, path: str, **kwargs) -> dict:
     except requests.RequestException as error:
         raise CentralUnavailable(f"{error.__class__.__name__}: {error}") from error
     if _refused(response):
-        refused = CentralRefused(f"HTTP {response.status_code}: {response.text[:300]}")
-        refused.status = response.status_code
-        raise refused
+        raise CentralRefused(f"HTTP {response.status_code}: {response.text[:300]}", status=response.status_code)
     if response.status_code != 200:
-        unavailable = CentralUnavailable(f"HTTP {response.status_code}: {response.text[:300]}")
-        unavailable.status = response.status_code
-        raise unavailable
+        retry_after = (
+            retry_after_parse(response.headers.get("Retry-After"))
+            if response.status_code in RETRY_LATER_STATUSES
+            else 0.0
+        )
+        raise CentralUnavailable(
+            f"HTTP {response.status_code}: {response.text[:300]}", status=response.status_code, retry_after=retry_after
+        )
     try:
         return response.json()
     except ValueError as error:
@@ -137,21 +148,23 @@ def _turn(name: str, summary):
         yield acquired
 
 
-def backoff_delay(failures: int) -> float:
+def backoff_delay(failures: int, *, retry_after: float = 0.0) -> float:
     """Exponential backoff with jitter, capped: 1 s, 2 s, 4 s ... up to SYNC_BACKOFF_CAP_S (15 s by default: the
-    cap is also how long a branch may stay idle after central comes back), each between half and all of it."""
-    cap = settings.SYNC_BACKOFF_CAP_S
-    return random.uniform(0.5, 1.0) * min(cap, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
+    cap is also how long a branch may stay idle after central comes back), each between half and all of it; never
+    sooner than central's Retry-After (``CentralUnavailable.retry_after``), which spreads a returning chain out."""
+    return jittered_backoff(failures, cap=settings.SYNC_BACKOFF_CAP_S, retry_after=retry_after)
 
 
 def backing_off(state: SyncState) -> bool:
-    """Whether a failed push's backoff still holds. One further ahead than any backoff could be (the cap, and a few
-    seconds for a clock corrected by NTP) was written by a clock that has since jumped back, e.g. a box that booted
-    a year ahead: it is ignored, or that branch would not push for a year."""
+    """Whether a failed push's backoff still holds. One further ahead than any backoff could be (the cap, or the
+    longest Retry-After honoured, and a few seconds for a clock corrected by NTP) was written by a clock that has
+    since jumped back, e.g. a box that booted a year ahead: it is ignored, or that branch would not push for a
+    year."""
     if state.next_push_at is None:
         return False
     now = timezone.now()
-    return now < state.next_push_at <= now + timedelta(seconds=settings.SYNC_BACKOFF_CAP_S + BACKOFF_CLOCK_MARGIN_S)
+    longest = max(settings.SYNC_BACKOFF_CAP_S, RETRY_AFTER_MAX_S) + BACKOFF_CLOCK_MARGIN_S
+    return now < state.next_push_at <= now + timedelta(seconds=longest)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -283,7 +296,7 @@ def _recovered(session, state: SyncState, summary: PushSummary) -> bool:
     except (CentralUnavailable, recovery.RecoveryError) as error:
         if isinstance(error, recovery.RecoveryError):
             recovery.recovery_failed(error=str(error))
-        _push_failed(ids=[], error=f"recovery: {error}")
+        _push_failed(ids=[], error=f"recovery: {error}", retry_after=getattr(error, "retry_after", 0.0))
         summary.error = f"recovery: {error}"
         return False
     return True
@@ -312,7 +325,7 @@ def _batch_deliver(session, batch: list[_Outgoing], summary: PushSummary, progre
             _events_park(troubles={part[0].event.id: f"refused: {refusal}"[:1000]}, summary=summary)
             continue
         except CentralUnavailable as error:
-            _push_failed(ids=[item.event.id for item in part], error=str(error))
+            _push_failed(ids=[item.event.id for item in part], error=str(error), retry_after=error.retry_after)
             summary.error = str(error)
             return False
         _push_answered(batch=[item.event for item in part], answer=answer, summary=summary)
@@ -385,7 +398,7 @@ def _push_answered(*, batch: list[OutboxEvent], answer: dict, summary: PushSumma
 
 
 @transaction.atomic
-def _push_failed(*, ids: list[uuid.UUID], error: str) -> None:
+def _push_failed(*, ids: list[uuid.UUID], error: str, retry_after: float = 0.0) -> None:
     now = timezone.now()
     OutboxEvent.objects.filter(id__in=ids).update(
         last_error=error[:1000], last_attempt_at=now, attempts=F("attempts") + 1
@@ -394,7 +407,9 @@ def _push_failed(*, ids: list[uuid.UUID], error: str) -> None:
     state.push_failures += 1
     state.last_push_error = error[:1000]
     state.last_push_error_at = now
-    state.next_push_at = state.last_push_error_at + timedelta(seconds=backoff_delay(state.push_failures))
+    state.next_push_at = state.last_push_error_at + timedelta(
+        seconds=backoff_delay(state.push_failures, retry_after=retry_after)
+    )
     state.save()
     log.warning("push to central failed (%s in a row): %s", state.push_failures, error)
 

@@ -13,6 +13,7 @@ import redis
 import requests
 
 from ecomarket.faults import FaultProxy
+from ecomarket.pgbouncer import PgBouncer
 from ecomarket.processes import CeleryBeat, CeleryWorker, Node, WebServer, poll, port_free, stop_all
 
 
@@ -28,9 +29,12 @@ class Chain:
         sweep_s: float = 1.0,
         web_workers: int = 2,
         branch_env: dict[str, dict[str, str]] | None = None,
+        pgbouncer: bool = False,
         central_env: dict[str, str] | None = None,
         python: str | None = None,
     ) -> None:
+        """``pgbouncer``: central's processes reach PostgreSQL through PgBouncer in transaction mode, as in a
+        production with many central processes (the chain creates and drops its database directly)."""
         self.root = root
         # The test run's own PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL), so two runs on one machine
         # with different ones never share a broker database.
@@ -41,11 +45,15 @@ class Chain:
         self.postgres_url = postgres_url
         self.database = f"ecm_chain_{uuid.uuid4().hex[:10]}"
         self.web_workers = web_workers
+        self.pgbouncer = PgBouncer(postgres_url) if pgbouncer else None
         self.central = Node(
             mode="central",
             data_dir=root / "central",
             env={
-                "DATABASE_URL": re.sub(r"/[^/]*$", f"/{self.database}", postgres_url),
+                "DATABASE_URL": self.pgbouncer.url(self.database)
+                if self.pgbouncer
+                else re.sub(r"/[^/]*$", f"/{self.database}", postgres_url),
+                "DATABASE_TRANSACTION_POOLING": "true" if pgbouncer else "false",
                 "CELERY_BROKER_URL": f"{redis_url}/{first_redis_db}",
                 **(central_env or {}),
             },
@@ -86,6 +94,8 @@ class Chain:
             redis.Redis.from_url(url).flushdb()
         with psycopg.connect(self.postgres_url, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{self.database}"')
+        if self.pgbouncer:
+            self.pgbouncer.start()
         self.central.manage("migrate", "--no-input", "-v", "0")
         self.central.manage("load_demo_catalog")
         self.manager_token = token_from(self.central.manage("create_staff", "jefa", "--role", "manager"))
@@ -99,10 +109,19 @@ class Chain:
             self.cashier_tokens[code] = token_from(node.manage("create_staff", "caja", "--role", "cashier"))
         return self
 
+    def register(self, codes: list[str]) -> dict[str, str]:
+        """Register branches at central in one ``manage.py register_branch`` run; code -> credential (for
+        simulated branches, which have no node of their own)."""
+        output = self.central.manage("register_branch", *codes, timeout=600)
+        return dict(re.findall(r"branch: (\S+).*\ncredential: (\S+)", output))
+
     def start(self) -> "Chain":
-        self.central_web = WebServer(self.central, port=self.central_port, workers=self.web_workers).start()
+        # Each process is recorded before it is started, so stop() reaches one that never became healthy.
+        self.central_web = WebServer(self.central, port=self.central_port, workers=self.web_workers)
+        self.central_web.start()
         for code, node in self.branch_nodes.items():
-            self.webs[code] = WebServer(node, workers=self.web_workers).start()
+            self.webs[code] = WebServer(node, workers=self.web_workers)
+            self.webs[code].start()
             self.workers[code] = CeleryWorker(node).start()
             self.beats[code] = CeleryBeat(node).start()
         return self
@@ -112,6 +131,8 @@ class Chain:
         stop_all([process for process in processes if process is not None])
         for proxy in self.proxies.values():
             proxy.close()
+        if self.pgbouncer:
+            self.pgbouncer.stop()
         try:
             with psycopg.connect(self.postgres_url, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
@@ -132,6 +153,27 @@ class Chain:
         session = requests.Session()
         session.trust_env = False
         session.headers["Authorization"] = f"Token {self.manager_token}"
+        return session
+
+    def web_login(self, username: str, password: str) -> requests.Session:
+        """A browser-like session logged in to central's pages (the dashboard) with the login form."""
+        session = requests.Session()
+        session.trust_env = False
+        login = f"{self.central_web.url}/login/"
+        session.get(login, timeout=10).raise_for_status()
+        answer = session.post(
+            login,
+            data={
+                "username": username,
+                "password": password,
+                "csrfmiddlewaretoken": session.cookies["ecomarket_central_csrftoken"],
+            },
+            headers={"Referer": login},
+            timeout=10,
+            allow_redirects=False,
+        )
+        if answer.status_code != 302:
+            raise RuntimeError(f"web login as {username} failed: {answer.status_code}")
         return session
 
     def sell(

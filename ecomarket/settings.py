@@ -131,6 +131,12 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+if IS_CENTRAL:
+    # Right after static files: a sync request refused for want of a slot costs no session, auth or body parsing.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1, "branches.admission.SyncAdmissionMiddleware"
+    )
+
 ROOT_URLCONF = "ecomarket.urls"
 WSGI_APPLICATION = "ecomarket.wsgi.application"
 
@@ -186,6 +192,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # True when DATABASE_URL points at PgBouncer in transaction mode (ecomarket/pgbouncer.py, README): each
+    # transaction may run on another server connection, so nothing may outlive one. Server-side cursors (a
+    # queryset's .iterator() outside a transaction declares one WITH HOLD) are the one session state Django would
+    # create; locks are all transaction-scoped (SELECT ... FOR UPDATE, LOCK TABLE, pg_advisory_xact_lock only).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The ledger's covering index (inventory.StockMovement) carries `quantity` for central's reconciliation on
 # PostgreSQL; SQLite builds it without the extra column, which is all a branch needs.
@@ -398,6 +409,11 @@ if IS_BRANCH:
 RECONCILE_INTERVAL_S = env.int("RECONCILE_INTERVAL_S", default=60)
 RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
 RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)
+# Admission control for the sync endpoints (branches/admission.py): at most this many pushes and pulls at once per
+# machine (0: no limit); one more gets 503 with Retry-After between this many seconds and twice it. Keep the slots
+# below gunicorn's --workers so the dashboard always finds a free worker while branches catch up after an outage.
+SYNC_ADMISSION_SLOTS = env.int("SYNC_ADMISSION_SLOTS", default=4)
+SYNC_ADMISSION_RETRY_AFTER_S = env.int("SYNC_ADMISSION_RETRY_AFTER_S", default=2)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Observability (DESIGN.md §8): logs, /metrics, /readyz and the heartbeats behind it. README "Watching the chain".

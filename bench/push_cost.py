@@ -1,0 +1,103 @@
+"""What one sync request costs central in CPU, in-process (no HTTP server): a push of n events for n = 1, 5, 50,
+500, and a change-feed pull with nothing new, on a fresh PostgreSQL database with 500 registered branches. CPU
+time (``time.process_time``, this process: Django and psycopg, not PostgreSQL's own backend) barely depends on
+what else the machine runs, so it is the input of the capacity model in docs/scale.md even on a loaded machine;
+wall time per request is printed alongside and does depend on it.
+
+    .venv/bin/python bench/push_cost.py     (BENCH_POSTGRES_URL: the server, default the local one)
+"""
+
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import uuid
+from io import StringIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+BRANCHES = 500
+SIZES = (1, 5, 50, 500)
+REQUESTS = {1: 400, 5: 300, 50: 100, 500: 12}
+
+
+def main() -> None:
+    import psycopg
+
+    database = f"ecm_push_cost_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    try:
+        os.environ.update(
+            {
+                "ECOMARKET_MODE": "central",
+                "DATA_DIR": tempfile.mkdtemp(prefix="ecomarket-push-cost-"),
+                "SECRET_KEY": "bench-only",
+                "ALLOWED_HOSTS": "testserver",
+                "CELERY_BROKER_URL": "memory://",
+                "LOG_LEVEL": "WARNING",
+                "DJANGO_SETTINGS_MODULE": "ecomarket.settings",
+                "DATABASE_URL": re.sub(r"/[^/]*$", f"/{database}", POSTGRES),
+            }
+        )
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connections
+        from django.test import Client
+
+        from ecomarket.chainsim import Settings, SimBranch, Stats
+
+        call_command("migrate", verbosity=0)
+        call_command("load_demo_catalog", stdout=StringIO())
+        out = StringIO()
+        call_command("register_branch", *[f"S{i:04d}" for i in range(1, BRANCHES + 1)], stdout=out)
+        credentials = dict(re.findall(r"branch: (\S+).*\ncredential: (\S+)", out.getvalue()))
+        stats = Stats()
+        branches = [SimBranch(code, credential, Settings(), stats) for code, credential in credentials.items()]
+        clients = {b.code: Client(HTTP_AUTHORIZATION=f"Branch {b.credential}") for b in branches}
+
+        def push(branch: SimBranch, size: int) -> None:
+            if not branch.history:
+                branch.opening_stock()
+            while len(branch.pending) < size:
+                branch.sale()
+            seqs = sorted(branch.pending)[:size]
+            body = json.dumps({"branch": branch.code, "events": [branch.history[seq] for seq in seqs]})
+            answer = clients[branch.code].post("/api/v1/sync/events", body, content_type="application/json")
+            assert answer.status_code == 200, answer.content
+            branch.pending.difference_update(seqs)
+
+        def pull(branch: SimBranch, _size: int) -> None:
+            answer = clients[branch.code].get("/api/v1/sync/changes", {"since": branch.cursor})
+            assert answer.status_code == 200
+
+        for index, branch in enumerate(branches):  # warm-up: every branch's opening receipt
+            push(branch, 1)
+            if index < 50:
+                pull(branch, 0)
+        print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
+        print("| request | requests | CPU ms per request | CPU ms per event | wall ms per request |")
+        print("|---|---|---|---|---|")
+        rows = [(f"push of {size} event(s)", push, size) for size in SIZES] + [("pull, nothing new", pull, 0)]
+        for name, action, size in rows:
+            count = REQUESTS.get(size, 400)
+            wall, cpu = time.perf_counter(), time.process_time()
+            for number in range(count):
+                action(branches[number % BRANCHES], size)
+            wall, cpu = (time.perf_counter() - wall) / count * 1000, (time.process_time() - cpu) / count * 1000
+            per_event = f"{cpu / size:.2f}" if size else "–"
+            print(f"| {name} | {count} | {cpu:.2f} | {per_event} | {wall:.1f} |", flush=True)
+        connections.close_all()
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""How long a branch waits after a failed exchange with head office. Free of Django so the chain simulator
+(bench/chain_scale.py) backs off with exactly the branch's formula."""
+
+import random
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+BACKOFF_BASE_S = 1.0
+# A Retry-After longer than this is read as this: a misconfigured proxy must not park a store's sync for hours.
+RETRY_AFTER_MAX_S = 300.0
+
+
+def jittered_backoff(failures: int, *, cap: float, retry_after: float = 0.0) -> float:
+    """Exponential backoff with jitter, capped: 1 s, 2 s, 4 s ... up to ``cap``, each between half and all of it;
+    and never sooner than central asked (``retry_after``, from a 429/503's Retry-After header)."""
+    jittered = random.uniform(0.5, 1.0) * min(cap, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
+    return max(jittered, min(retry_after, RETRY_AFTER_MAX_S))
+
+
+def retry_after_parse(value: str | None, *, now: datetime | None = None) -> float:
+    """Seconds from a Retry-After header (delay-seconds or an HTTP date, RFC 9110 §10.2.3); 0 when absent or
+    unreadable."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -1,0 +1,94 @@
+"""The branch honours central's Retry-After: a 429/503 carries it into CentralUnavailable, and the backoff waits at
+least that long on top of its own jitter. Against a real HTTP server on loopback."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from branches import link
+from branches.backoff import retry_after_parse
+
+pytestmark = pytest.mark.mode("branch")
+
+
+class _Answer(BaseHTTPRequestHandler):
+    status = 503
+    headers_out: dict = {}
+
+    def do_GET(self):
+        body = b'{"code": "overloaded", "detail": "busy", "fields": {}}'
+        self.send_response(self.status)
+        for name, value in self.headers_out.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def central(settings):
+    """A stand-in head office on loopback whose answer the test sets (status and headers)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    settings.CENTRAL_URL = f"http://127.0.0.1:{server.server_address[1]}"
+    settings.BRANCH_CREDENTIAL = "test-credential"
+    yield _Answer
+    server.shutdown()
+    server.server_close()
+
+
+def _refusal(central, status: int, headers: dict) -> link.CentralUnavailable:
+    central.status, central.headers_out = status, headers
+    with pytest.raises(link.CentralUnavailable) as refused:
+        link._call(link._session(), "GET", "/api/v1/sync/changes")
+    return refused.value
+
+
+def test_a_503_with_retry_after_seconds_is_carried_in_the_exception(central):
+    assert _refusal(central, 503, {"Retry-After": "7"}).retry_after == 7
+
+
+def test_a_429_with_retry_after_as_a_date_is_carried_too(central):
+    when = datetime.now(UTC) + timedelta(seconds=30)
+
+    waited = _refusal(central, 429, {"Retry-After": format_datetime(when, usegmt=True)}).retry_after
+
+    assert 25 <= waited <= 30
+
+
+def test_an_error_that_is_no_request_to_wait_carries_no_retry_after(central):
+    assert _refusal(central, 500, {"Retry-After": "7"}).retry_after == 0
+    assert _refusal(central, 503, {}).retry_after == 0
+
+
+def test_the_backoff_never_comes_back_before_retry_after(settings):
+    settings.SYNC_BACKOFF_CAP_S = 15
+
+    delays = [link.backoff_delay(1, retry_after=7) for _ in range(200)]
+
+    assert min(delays) >= 7
+
+
+def test_without_retry_after_the_backoff_is_the_jittered_exponential(settings):
+    settings.SYNC_BACKOFF_CAP_S = 15
+
+    first = [link.backoff_delay(1) for _ in range(200)]
+    capped = [link.backoff_delay(10) for _ in range(200)]
+
+    assert min(first) >= 0.5 and max(first) <= 1.0
+    assert min(capped) >= 7.5 and max(capped) <= 15
+    assert len(set(capped)) > 1  # jittered, so a returning chain does not come back in step
+
+
+def test_an_unreadable_or_absurd_retry_after_is_bounded():
+    assert retry_after_parse("soon") == 0
+    assert retry_after_parse(None) == 0
+    assert link.backoff_delay(1, retry_after=10**9) <= 300
