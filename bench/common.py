@@ -24,8 +24,34 @@ sys.path.insert(0, str(ROOT))
 from ecomarket.processes import LOOPBACK, Node, Process, poll, port_free  # noqa: E402
 
 SEED = ROOT.parent / "shared" / "seed"
+BENCH_POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 WRK = ROOT / "bench" / "wrk"
 PROTOTYPE_CENTRAL_PORT = 4000
+
+
+def central_in_process(*, database: str, **env: str) -> None:
+    """Make this process a central on its own PostgreSQL database ``database``, before Django is set up: the
+    benchmarks that time central's code in-process (reconciliation, reports) fill it with SQL first."""
+    os.environ.update(
+        {
+            "ECOMARKET_MODE": "central",
+            "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only"),
+            "DATABASE_URL": BENCH_POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}",
+            "DATA_DIR": str(ROOT / "var" / database),
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "ecomarket.settings",
+            **env,
+        }
+    )
+
+
+def database_create(database: str) -> None:
+    """A fresh, empty PostgreSQL database ``database`` (dropped first if it is there)."""
+    import psycopg
+
+    with psycopg.connect(BENCH_POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{database}"')
 
 
 def require_tools() -> None:

@@ -18,28 +18,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+from common import central_in_process, database_create  # noqa: E402
+
 DATABASE = "ecm_bench_reconcile"
 BRANCHES, SKUS, SALES_PER_BRANCH, NEW_EVENTS = 50, 2000, 18000, 10000
 
-os.environ.update(
-    {
-        "ECOMARKET_MODE": "central",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only"),
-        "DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}",
-        "DATA_DIR": str(ROOT / "var" / "bench-reconcile"),
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "ecomarket.settings",
-    }
-)
-
-
-def database_create() -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DATABASE}"')
+central_in_process(database=DATABASE)
 
 
 FILL_SQL = """
@@ -147,7 +132,7 @@ def timed(label: str, action) -> tuple[str, float, dict]:
 
 
 def main() -> None:
-    database_create()
+    database_create(DATABASE)
     import django
 
     django.setup()

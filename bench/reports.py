@@ -20,30 +20,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+from common import central_in_process, database_create  # noqa: E402
+
 DATABASE = "ecm_bench_reports"
 BRANCHES, SKUS, SALES_PER_BRANCH, DAYS, REPEAT = 20, 200, 50_000, 30, 5
 THREE = "SKU-0001,SKU-0002,SKU-0003"
 
-os.environ.update(
-    {
-        "ECOMARKET_MODE": "central",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-only"),
-        "DATABASE_URL": ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}",
-        "DATA_DIR": str(ROOT / "var" / "bench-reports"),
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "ecomarket.settings",
-        "ALLOWED_HOSTS": "testserver",
-    }
-)
-
-
-def database_create() -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DATABASE}"')
+central_in_process(database=DATABASE, ALLOWED_HOSTS="testserver")
 
 
 FILL_SQL = """
@@ -124,7 +108,7 @@ def main() -> None:
     # BENCH_REUSE=1: time the reports again on the database a previous run filled and rolled up.
     reuse = bool(os.environ.get("BENCH_REUSE"))
     if not reuse:
-        database_create()
+        database_create(DATABASE)
     import django
 
     django.setup()
