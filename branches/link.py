@@ -616,7 +616,10 @@ def product_apply(payload: dict) -> None:
     )
 
 
-def _change_apply(change: dict, *, digest: str) -> None:
+def _change_apply(change: dict, *, digest: str = "") -> None:
+    """Apply one change in the caller's transaction. ``digest`` is the change's as the feed sent it (a failed
+    change tried again keeps the one it came with); by default it is computed from ``change``."""
+    digest = digest or change_digest(change)
     payload = change["payload"]
     match change["kind"]:
         case "product":
