@@ -445,7 +445,9 @@ def changes_pull(*, max_pages: int = 100) -> PullSummary:
     Each page is applied in one transaction together with the new cursor, each change on its own savepoint with
     its AppliedChange record: a change that cannot apply is recorded as a FailedChange and skipped, so it never
     blocks the changes after it, and a change pulled again (after a resync) is never applied twice. When central
-    says the cursor names no change it holds (it was restored from a backup), the pull starts again from 0."""
+    says the cursor names no change it holds (it was restored from a backup), the pull starts again from 0.
+    Before any of it, the restore check a push makes (:func:`_recovered_for_pull`): a box restored from a backup
+    pulls from the backup's cursor, and must first hold the events that say which of those changes it applied."""
     summary = PullSummary()
     with _turn("pull", summary) as ours:
         if not ours:
