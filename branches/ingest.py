@@ -16,6 +16,7 @@ arrives.
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -184,6 +185,18 @@ def _customer_check(payload: dict) -> None:
             raise Rejection("invalid_payload", f"payload.customer.{key} must be a non-empty string")
 
 
+def _change_reference_check(payload: dict) -> None:
+    """The change-feed item a ``stock.adjusted`` applied, optional in schema 1 (events written before it was carried
+    stay valid): a branch restored from a backup reads it back from central to know the change is applied."""
+    if "change_id" not in payload and "change_digest" not in payload:
+        return
+    change_id, digest = payload.get("change_id"), payload.get("change_digest")
+    if not isinstance(change_id, int) or isinstance(change_id, bool) or not 0 < change_id < 2**63:
+        raise Rejection("invalid_payload", "payload.change_id must be a positive integer (the change feed id)")
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise Rejection("invalid_payload", "payload.change_digest must be the change's sha256 digest in hex")
+
+
 def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal] | None, uuid.UUID | None]:
     """What an event does to stock, as (deltas per SKU, the sale it concerns). ``None`` deltas: the effect depends
     on another event (a void). Raises Rejection for an event central can never apply."""
@@ -208,6 +221,7 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
             previous = dict(_lines(payload, known, "previous", allow_negative=True))
             return {sku: counted[sku] - previous[sku] for sku in counted}, None
         case "stock.adjusted":
+            _change_reference_check(payload)
             return _sum(_lines(payload, known, "delta", allow_negative=True)), None
         case "stock.snapshot":
             _snapshot_validate(envelope)

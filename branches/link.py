@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Max, Min, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from branches.backoff import RETRY_AFTER_MAX_S, jittered_backoff, retry_after_parse
 from branches.feed import change_digest
@@ -252,7 +253,12 @@ def outbox_push(
             summary.skipped = f"backing off until {state.next_push_at.isoformat()}"
             return summary
         session = _session()
-        if not _recovered(session, state, summary):
+        if not _recovered(
+            session,
+            state,
+            summary,
+            failed=lambda error, retry_after: _push_failed(ids=[], error=error, retry_after=retry_after),
+        ):
             return summary
         sent_batches = 0
         while sent_batches < max_batches:
@@ -284,9 +290,11 @@ def outbox_push(
         return summary
 
 
-def _recovered(session, state: SyncState, summary: PushSummary) -> bool:
-    """Before any push, make sure this branch is not about to reuse a seq central holds (branches/recovery.py).
-    False: not yet (central unreachable, or the recovery is stuck); nothing is pushed and the push backs off."""
+def _recovered(session, state: SyncState, summary, *, failed: Callable[[str, float], None]) -> bool:
+    """Before any push or pull, make sure this branch holds every event central has from it (branches/recovery.py):
+    a push would reuse their seqs, and a pull would apply again the changes whose effect they carry (a restored
+    box's cursor is the backup's). Runs under the push lock. False: not yet (central unreachable, or the recovery
+    is stuck); ``failed`` records why, and nothing is pushed or pulled."""
     from branches import recovery
 
     if not recovery.recovery_due(state):
@@ -296,10 +304,25 @@ def _recovered(session, state: SyncState, summary: PushSummary) -> bool:
     except (CentralUnavailable, recovery.RecoveryError) as error:
         if isinstance(error, recovery.RecoveryError):
             recovery.recovery_failed(error=str(error))
-        _push_failed(ids=[], error=f"recovery: {error}", retry_after=getattr(error, "retry_after", 0.0))
+        failed(f"recovery: {error}", getattr(error, "retry_after", 0.0))
         summary.error = f"recovery: {error}"
         return False
     return True
+
+
+def _recovered_for_pull(session, summary: "PullSummary") -> bool:
+    """The pull's side of :func:`_recovered`: the check (and any recovery) runs under the push lock, as a push's
+    does; while a push holds it (perhaps recovering), this pull waits for the next one."""
+    from branches import recovery
+
+    state = sync_state()
+    if not recovery.recovery_due(state):
+        return True
+    with _exclusive("push") as ours:
+        if not ours:
+            summary.skipped = "a push is running, which checks for a restore first"
+            return False
+        return _recovered(session, state, summary, failed=lambda error, _retry_after: _pull_failed(error=error))
 
 
 def _batch_deliver(session, batch: list[_Outgoing], summary: PushSummary, progress) -> bool:
@@ -443,12 +466,16 @@ def changes_pull(*, max_pages: int = 100) -> PullSummary:
     Each page is applied in one transaction together with the new cursor, each change on its own savepoint with
     its AppliedChange record: a change that cannot apply is recorded as a FailedChange and skipped, so it never
     blocks the changes after it, and a change pulled again (after a resync) is never applied twice. When central
-    says the cursor names no change it holds (it was restored from a backup), the pull starts again from 0."""
+    says the cursor names no change it holds (it was restored from a backup), the pull starts again from 0.
+    Before any of it, the restore check a push makes (:func:`_recovered_for_pull`): a box restored from a backup
+    pulls from the backup's cursor, and must first hold the events that say which of those changes it applied."""
     summary = PullSummary()
     with _turn("pull", summary) as ours:
         if not ours:
             return summary
         session = _session()
+        if not _recovered_for_pull(session, summary):
+            return summary
         for _ in range(max_pages):
             cursor = sync_state().pull_cursor
             params = {"since": cursor}
@@ -554,10 +581,8 @@ def _change_try(*, change: dict, digest: str, failure: FailedChange | None, now)
     fault: that aborts the whole page, to be pulled again."""
     try:
         with transaction.atomic():
-            _change_apply(change)
-            AppliedChange.objects.update_or_create(
-                id=change["id"], defaults={"kind": change["kind"], "digest": digest, "applied_at": now}
-            )
+            _change_apply(change, digest=digest)
+            change_applied_record(change_id=change["id"], kind=change["kind"], digest=digest, now=now)
     except (OperationalError, InterfaceError):
         raise
     except Exception as error:
@@ -593,20 +618,35 @@ def _change_try(*, change: dict, digest: str, failure: FailedChange | None, now)
     return True
 
 
-def _change_apply(change: dict) -> None:
+def change_applied_record(*, change_id: int, kind: str, digest: str, now) -> None:
+    """Record a change-feed item as applied here, in the transaction of its effect: pulled again, it is skipped.
+    A pull records what it applies; a recovery records the changes whose effect it replays from central (the
+    ``change_id`` a ``stock.adjusted`` event carries), since the records made with them were lost in the restore."""
+    AppliedChange.objects.update_or_create(id=change_id, defaults={"kind": kind, "digest": digest, "applied_at": now})
+
+
+def product_apply(payload: dict) -> None:
+    """Create or update a product as central's feed and catalog describe it (branches/feed.py product_payload)."""
+    Product.objects.update_or_create(
+        sku=payload["sku"],
+        defaults={
+            "name": payload["name"],
+            "unit": payload["unit"],
+            "price": Decimal(payload["price"]),
+            "barcode": payload.get("barcode", ""),
+            "active": payload.get("active", True),
+        },
+    )
+
+
+def _change_apply(change: dict, *, digest: str = "") -> None:
+    """Apply one change in the caller's transaction. ``digest`` is the change's as the feed sent it (a failed
+    change tried again keeps the one it came with); by default it is computed from ``change``."""
+    digest = digest or change_digest(change)
     payload = change["payload"]
     match change["kind"]:
         case "product":
-            Product.objects.update_or_create(
-                sku=payload["sku"],
-                defaults={
-                    "name": payload["name"],
-                    "unit": payload["unit"],
-                    "price": Decimal(payload["price"]),
-                    "barcode": payload.get("barcode", ""),
-                    "active": payload.get("active", True),
-                },
-            )
+            product_apply(payload)
         case "transfer":
             # Goods that arrived before the transfer did (a receipt naming it already) are not in transit.
             received = StockDocument.objects.filter(
@@ -633,11 +673,16 @@ def _change_apply(change: dict) -> None:
             stock_adjustment_record(
                 reason=payload["reason"],
                 lines=[Line(sku=line["sku"], quantity=Decimal(line["delta"])) for line in payload["lines"]],
+                change_id=change["id"],
+                change_digest=digest,
             )
         case "recount":
+            # Asked when central made it, not when this box pulled it: a box restored or rebuilt that takes the
+            # request in again finds the counts it replayed from central answering it (branches/selectors.py).
+            requested_at = parse_datetime(change.get("created_at") or "") or timezone.now()
             RecountRequest.objects.get_or_create(
                 id=change["id"],
-                defaults={"skus": payload["skus"], "note": payload.get("note", ""), "requested_at": timezone.now()},
+                defaults={"skus": payload["skus"], "note": payload.get("note", ""), "requested_at": requested_at},
             )
         case _:
             log.warning("change %s of unknown kind %r ignored", change.get("id"), change["kind"])

@@ -23,7 +23,6 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -32,6 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from branches import link
+from branches.feed import change_digest
 from branches.models import OutboxEvent, OutboxState, RecoveryState, SyncState
 from branches.services import NEXT_SEQ_SQL
 from ecomarket.db import scalar, table
@@ -225,6 +225,7 @@ def _chunk_replay(events: list[dict]) -> tuple[int, int]:
             _sale_number_free(event["payload"].get("number"), sale_id=event["payload"].get("sale_id"))
         occurred_at = parse_datetime(event["occurred_at"])
         stock_event_replay(seq=event["seq"], type=event["type"], occurred_at=occurred_at, payload=event["payload"])
+        _change_replayed(event, now=now)
         OutboxEvent.objects.create(
             id=event_id,
             seq=event["seq"],
@@ -241,6 +242,17 @@ def _chunk_replay(events: list[dict]) -> tuple[int, int]:
     state.recovery_replayed += replayed
     state.save(update_fields=["recovery_done_seq", "recovery_replayed"])
     return replayed, renumbered
+
+
+def _change_replayed(event: dict, *, now) -> None:
+    """An event that applied a change-feed item (a ``stock.adjusted`` carrying the change's id and digest: an
+    adjustment head office ordered, or goods shipped to another branch) records that change as applied, as the pull
+    did when it applied it: the restored box's cursor is older, and pulling the change again must not apply it
+    twice. Events written before they carried the change are left alone (nothing to tell which change it was)."""
+    payload = event["payload"]
+    change_id, digest = payload.get("change_id"), payload.get("change_digest")
+    if event["type"] == "stock.adjusted" and isinstance(change_id, int) and isinstance(digest, str) and digest:
+        link.change_applied_record(change_id=change_id, kind="adjustment", digest=digest, now=now)
 
 
 def _event_renumber(event: OutboxEvent) -> None:
@@ -291,16 +303,7 @@ def catalog_restore(*, session=None, progress: Callable[[int], None] | None = No
         newest = answer["newest_change_id"] if newest is None else newest
         with transaction.atomic():
             for product in answer["products"]:
-                Product.objects.update_or_create(
-                    sku=product["sku"],
-                    defaults={
-                        "name": product["name"],
-                        "unit": product["unit"],
-                        "price": Decimal(product["price"]),
-                        "barcode": product.get("barcode", ""),
-                        "active": product.get("active", True),
-                    },
-                )
+                link.product_apply(product)
         if progress:
             progress(len(answer["products"]))
         if not answer["more"]:
@@ -310,8 +313,10 @@ def catalog_restore(*, session=None, progress: Callable[[int], None] | None = No
 
 def feed_history_apply(*, until: int, session=None, progress: Callable[[int], None] | None = None) -> int:
     """For a box rebuilt from nothing: apply the transfers and recount requests of the change feed up to change
-    ``until`` and set the pull cursor there, so the regular pull starts after the history just taken in. Holds the
-    pull lock, so no pull applies the same changes meanwhile."""
+    ``until`` and set the pull cursor there, so the regular pull starts after the history just taken in. Each is
+    applied as the pull applies it (link._change_try): recorded as applied, or as failed (and reported) if it
+    cannot apply here, so a pull that takes the feed again from 0 (a central restored later) skips it. Holds the
+    pull lock, so no pull applies the same changes meanwhile. Returns how many applied."""
     session = session or link._session()
     applied = 0
     with link._exclusive("pull") as ours:
@@ -321,11 +326,11 @@ def feed_history_apply(*, until: int, session=None, progress: Callable[[int], No
         while cursor < until:
             answer = link._call(session, "GET", "/api/v1/sync/changes", params={"since": cursor})
             page = [change for change in answer.get("changes", []) if change["id"] <= until]
+            now = timezone.now()
             with transaction.atomic():
                 for change in page:
                     if change["kind"] in REBUILD_KINDS:
-                        link._change_apply(change)
-                        applied += 1
+                        applied += link._change_try(change=change, digest=change_digest(change), failure=None, now=now)
                 cursor = page[-1]["id"] if page else until
                 SyncState.objects.filter(pk=1).update(pull_cursor=cursor)
             if progress:

@@ -516,14 +516,23 @@ def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -
     return document, True
 
 
-def stock_adjustment_record(*, reason: str, lines: list[Line]) -> OutboxEvent:
+def stock_adjustment_record(
+    *, reason: str, lines: list[Line], change_id: int | None = None, change_digest: str = ""
+) -> OutboxEvent:
     """Apply a stock adjustment head office ordered (``Line.quantity`` is the signed delta), in the caller's
     transaction: the pull applies it together with its feed cursor, so exactly once. It may take stock below zero;
-    head office ordered it and reconciliation follows it up."""
+    head office ordered it and reconciliation follows it up.
+
+    ``change_id``/``change_digest`` name the change-feed item it applies; the event carries them (optional fields
+    of schema 1), so a branch that replays this event from central after a restore knows that change is applied
+    and does not apply it again when it pulls it a second time."""
     _products(lines)
+    payload = {"reason": reason, "lines": [{"sku": line.sku, "delta": _qty(line.quantity)} for line in lines]}
+    if change_id is not None:
+        payload.update(change_id=change_id, change_digest=change_digest)
     return stock_change_record(
         event_type="stock.adjusted",
-        payload={"reason": reason, "lines": [{"sku": line.sku, "delta": _qty(line.quantity)} for line in lines]},
+        payload=payload,
         kind=MovementKind.ADJUSTMENT,
         reference=reason[:64],
         deltas={line.sku: line.quantity for line in lines},

@@ -256,3 +256,28 @@ def test_only_a_hash_of_the_credential_is_stored(b001):
 
     assert credential not in {stored.credential_hash, stored.name}
     assert len(stored.credential_hash) == 64
+
+
+def test_an_adjustment_naming_the_change_it_applied_is_accepted_and_a_malformed_reference_rejected(b001):
+    client, _ = b001
+    stream = Events("B001")
+    adjusted = stream.make(
+        "stock.adjusted",
+        {
+            "reason": "transfer to B002",
+            "lines": [{"sku": "LAC-LECHE-1L", "delta": "-2"}],
+            "change_id": 41,
+            "change_digest": "ab" * 32,
+        },
+    )
+    malformed = stream.make(
+        "stock.adjusted",
+        {"reason": "x", "lines": [{"sku": "LAC-LECHE-1L", "delta": "-1"}], "change_id": "41", "change_digest": "ab"},
+    )
+
+    answer = push(client, [adjusted, malformed]).json()
+
+    assert answer["accepted"] == 1
+    assert [(item["id"], item["code"]) for item in answer["rejected"]] == [(malformed["id"], "invalid_payload")]
+    assert BranchEvent.objects.get(id=adjusted["id"]).payload["change_id"] == 41
+    assert on_hand() == {"LAC-LECHE-1L": Decimal("-2")}

@@ -2,16 +2,18 @@
 forked (DESIGN.md §4 "Seqs are never reused", §8). Real processes: central under gunicorn on its own PostgreSQL
 database, branches under gunicorn on SQLite with their Celery worker and beat on Redis."""
 
+import json
 import re
 import subprocess
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 
 from ecomarket.chain import Chain, token_from
-from ecomarket.processes import CeleryBeat, CeleryWorker, WebServer
+from ecomarket.processes import CeleryBeat, CeleryWorker, WebServer, poll
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 
@@ -143,6 +145,16 @@ def test_a_branch_restored_while_central_is_unreachable_moves_its_clashing_sales
 def test_a_box_rebuilt_from_nothing_matches_the_lost_one(chain):
     code = "B002"
     chain.wait_converged()
+    # What the feed brought the lost box: a recount request, goods on their way to it, goods it shipped to B001.
+    change_insert(chain, branch=code, kind="recount", payload={"skus": ["LAC-LECHE-1L"], "note": "check"})
+    transfer_send(chain, to_branch=code, lines=[{"sku": "BEB-AGUA-2L", "quantity": "4"}])
+    transfer_send(chain, from_branch=code, to_branch="B001", lines=[{"sku": "VER-PAPA", "quantity": "1"}])
+    newest = chain.central_sql("SELECT max(id) FROM branches_change WHERE branch = %s", code)[0][0]
+    poll(
+        lambda: chain.branch_sql(code, "SELECT pull_cursor FROM branches_syncstate")[0][0] >= newest,
+        timeout=60,
+        what=f"{code} pulled the feed",
+    )
     pos, url = chain.pos(code), chain.webs[code].url
     sales = sell(chain, code, 6, sku="VER-PAPA")
     pos.post(f"{url}/api/v1/sales/{sales[0]['id']}/void", json={"reason": "mistake"}, timeout=10)
@@ -163,11 +175,24 @@ def test_a_box_rebuilt_from_nothing_matches_the_lost_one(chain):
             "on_hand": sorted(chain.branch_sql(code, "SELECT sku, on_hand FROM inventory_stocklevel")),
             "events": sorted(chain.branch_sql(code, "SELECT id, seq, type FROM branches_outboxevent")),
             "ledger": sorted(chain.branch_sql(code, "SELECT seq, sku, quantity, kind FROM inventory_stockmovement")),
+            "transfers": sorted(chain.branch_sql(code, "SELECT id, state FROM branches_incomingtransfer")),
+            "applied": sorted(
+                chain.branch_sql(
+                    code,
+                    "SELECT id, kind, digest FROM branches_appliedchange WHERE kind IN ('transfer', 'recount', "
+                    "'adjustment')",
+                )
+            ),
+            "recounts_open": node.manage(
+                "shell", "-c", "from branches.selectors import recount_requests_open as o; print(len(o()))"
+            ).split()[-1],
         }
 
-    lost = picture()
-    box_stop(chain, code)
     node = chain.branch_nodes[code]
+    lost = picture()
+    assert {kind for _, kind, _ in lost["applied"]} == {"transfer", "recount", "adjustment"}
+    assert lost["recounts_open"] == "0", "the count answered the recount request"
+    box_stop(chain, code)
     for leftover in node.data_dir.glob("db.sqlite3*"):
         leftover.unlink()  # the disk died
 
@@ -187,6 +212,88 @@ def test_a_box_rebuilt_from_nothing_matches_the_lost_one(chain):
     assert written == stored
 
 
+def change_insert(chain, *, branch: str, kind: str, payload: dict) -> int:
+    """A change written straight into central's feed (the recount requests a manager makes from a discrepancy)."""
+    return chain.central_sql(
+        "INSERT INTO branches_change (branch, kind, payload, created_at) VALUES (%s, %s, %s::jsonb, now()) "
+        "RETURNING id",
+        branch,
+        kind,
+        json.dumps(payload),
+    )[0][0]
+
+
+def transfer_send(chain, **body) -> dict:
+    answer = chain.head_office().post(f"{chain.central_web.url}/api/v1/transfers", json=body, timeout=10)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def adjustments(chain, code: str, reason: str) -> tuple[int, int]:
+    """How many stock.adjusted events with this reason (branch's outbox, central's ledger)."""
+    at_branch = chain.branch_sql(
+        code,
+        "SELECT count(*) FROM branches_outboxevent WHERE type = 'stock.adjusted' AND payload LIKE ?",
+        f"%{reason}%",
+    )[0][0]
+    at_central = chain.central_sql(
+        "SELECT count(*) FROM branches_branchevent WHERE branch = %s AND type = 'stock.adjusted' "
+        "AND payload->>'reason' = %s",
+        code,
+        reason,
+    )[0][0]
+    return at_branch, at_central
+
+
+def price_set(chain, sku: str, price: str) -> None:
+    answer = chain.head_office().put(
+        f"{chain.central_web.url}/api/v1/products/{sku}", json={"price": price}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def price(chain, code: str, sku: str) -> str:
+    ((value,),) = chain.branch_sql(code, "SELECT price FROM inventory_product WHERE sku = ?", sku)
+    return f"{Decimal(str(value)):.2f}"
+
+
+def applied_changes(chain, code: str) -> dict[int, tuple[str, str]]:
+    """The change-feed items the branch recorded as applied: id → (digest, when applied)."""
+    rows = chain.branch_sql(code, "SELECT id, digest, applied_at FROM branches_appliedchange")
+    return {change: (digest, at) for change, digest, at in rows}
+
+
+def test_a_branch_restored_from_its_backup_applies_a_feed_adjustment_once_when_it_pulls_it_again(chain):
+    code, node = "B001", chain.branch_nodes["B001"]
+    chain.wait_converged()
+    backup = Path(re.search(r"backup: (\S+)", node.manage("backup")).group(1))
+    transfer = transfer_send(
+        chain, from_branch=code, to_branch="B002", lines=[{"sku": "LAC-LECHE-1L", "quantity": "2"}]
+    )
+    reason = f"transfer {transfer['id']} to B002"
+    poll(lambda: adjustments(chain, code, reason) == (1, 1), timeout=60, what="the adjustment applied and delivered")
+    chain.wait_converged()
+    shipped = chain.branch_stock(code)["LAC-LECHE-1L"]
+    (change,) = chain.central_sql(
+        "SELECT id FROM branches_change WHERE branch = %s AND payload->>'adjustment_id' = %s", code, transfer["id"]
+    )
+    box_stop(chain, code)
+
+    node.manage("restore", str(backup))
+    assert chain.branch_sql(code, "SELECT pull_cursor FROM branches_syncstate")[0][0] < change[0]
+    box_start(chain, code)  # its worker recovers, and pulls from the backup's cursor
+    chain.wait_converged(timeout=90)
+    node.manage("sync_now")  # one more pull, whatever the worker did already
+
+    assert chain.branch_sql(code, "SELECT pull_cursor FROM branches_syncstate")[0][0] >= change[0]
+    assert chain.branch_stock(code)["LAC-LECHE-1L"] == shipped
+    assert adjustments(chain, code, reason) == (1, 1), "the adjustment applied twice"
+    assert chain.branch_sql(code, "SELECT count(*) FROM branches_appliedchange WHERE id = ?", change[0]) == [(1,)]
+    assert chain.converged(code)
+    written, stored = chain.exactly_once(code)
+    assert written == stored
+
+
 LOCAL_ONLY_PRODUCT = (
     "from inventory.models import Product\n"
     "Product.objects.get_or_create(sku='LOCAL-ONLY', defaults={'name': 'Local', 'unit': 'unit', 'price': '1.00'})\n"
@@ -200,6 +307,21 @@ def test_central_restored_from_a_pg_dump_gets_back_every_event_exactly_once(chai
         ["pg_dump", "--format=custom", f"--file={dump}", chain.central.env["DATABASE_URL"]], check=True, timeout=120
     )
     after_dump = {code: sell(chain, code, 15, sku="PAN-MOLDE") for code in chain.branch_codes}
+    # Changes made after the dump, applied by the branches, then lost with central's database: a price, and goods
+    # B001 ships to B002 (an adjustment at B001, a transfer in transit at B002).
+    price_set(chain, "FRU-NARANJA", "1.99")
+    shipped = transfer_send(chain, from_branch="B001", to_branch="B002", lines=[{"sku": "VER-PAPA", "quantity": "3"}])
+    reason = f"transfer {shipped['id']} to B002"
+    poll(lambda: adjustments(chain, "B001", reason) == (1, 1), timeout=60, what="B001 shipped the transfer")
+    for code in chain.branch_codes:
+        poll(lambda code=code: price(chain, code, "FRU-NARANJA") == "1.99", timeout=60, what=f"{code} has the price")
+    incoming = uuid.UUID(shipped["id"]).hex
+    poll(
+        lambda: chain.branch_sql("B002", "SELECT state FROM branches_incomingtransfer WHERE id = ?", incoming),
+        timeout=60,
+        what="B002 has the transfer",
+    )
+    applied_before = {code: applied_changes(chain, code) for code in chain.branch_codes}
     # An event central rejects after the dump: parked at the branch, and central's record of it is about to go.
     chain.branch_nodes["B001"].manage("shell", "-c", LOCAL_ONLY_PRODUCT)
     chain.pos("B001").post(
@@ -224,6 +346,7 @@ def test_central_restored_from_a_pg_dump_gets_back_every_event_exactly_once(chai
         assert not {s["id"] for s in sales} & {sale_id for sale_id, _ in lost_at_central[code]}
     chain.central_web.start()
     more = {code: sell(chain, code, 3, sku="PAN-MOLDE") for code in chain.branch_codes}
+    price_set(chain, "FRU-NARANJA", "2.05")  # the runbook: head office enters again what it changed after the dump
 
     chain.wait_converged(timeout=90)
     for code in chain.branch_codes:
@@ -239,5 +362,25 @@ def test_central_restored_from_a_pg_dump_gets_back_every_event_exactly_once(chai
         assert high_water == max(central_seqs(chain, code))
     # The parked event was offered again: central recorded its rejection anew, so it is a known hole, not a gap.
     assert chain.central_sql("SELECT code FROM branches_eventproblem WHERE event_id = %s", parked) == [("unknown_sku",)]
-    # The change-feed half (every change reached every branch once after central's restore) belongs with the
-    # feed's cursor check; add its assertions here.
+    # The change feed went back too: each branch saw its cursor name a change central no longer holds (or holds
+    # as another one), started over from 0, applied what head office entered again, and applied nothing twice.
+    for code in chain.branch_codes:
+        poll(lambda code=code: price(chain, code, "FRU-NARANJA") == "2.05", timeout=60, what=f"{code} new price")
+        assert chain.sync_status(code)["last_pull_resync_at"] is not None, f"{code} never noticed the feed went back"
+        applied = applied_changes(chain, code)
+        again = [
+            i
+            for i, (digest, at) in applied_before[code].items()
+            if applied[i] != (digest, at) and applied[i][0] == digest
+        ]
+        assert not again, f"{code} applied changes {again} a second time"
+        assert not chain.branch_sql(
+            code,
+            "SELECT json_extract(payload, '$.change_id') AS change, count(*) FROM branches_outboxevent "
+            "WHERE type = 'stock.adjusted' AND change IS NOT NULL GROUP BY change HAVING count(*) > 1",
+        ), f"{code} took an adjustment out of its stock twice"
+        assert chain.converged(code)
+    assert adjustments(chain, "B001", reason) == (1, 1), "the shipment taken out of B001's stock once, at both ends"
+    assert chain.branch_sql(
+        "B002", "SELECT state FROM branches_incomingtransfer WHERE id = ?", uuid.UUID(shipped["id"]).hex
+    ) == [("in_transit",)], "B002 holds the transfer once, still on its way"

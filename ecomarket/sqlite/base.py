@@ -258,3 +258,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             return super()._close()
         finally:
             self._writer_lock_release()
+            if self._writer_lock is not None:
+                # Its descriptor goes with the connection; the next write of this wrapper opens the file again.
+                self._writer_lock.close()
+                self._writer_lock = None

@@ -100,3 +100,18 @@ def test_a_refused_boost_leaves_priority_alone_and_the_write_goes_through(monkey
 def row_count(table: str) -> int:
     with connection.cursor() as cursor:
         return cursor.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closing_a_connection_closes_its_write_lock_file():
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE IF NOT EXISTS lock_file_probe (id INTEGER)")
+    lock_file = connection._writer_lock
+    assert lock_file is not None and not lock_file.closed
+
+    connection.close()
+
+    assert lock_file.closed, "an open file left to the garbage collector (ResourceWarning under -W error)"
+    with transaction.atomic(), connection.cursor() as cursor:  # the next write opens a new one
+        cursor.execute("INSERT INTO lock_file_probe VALUES (1)")
+    assert row_count("lock_file_probe") == 1
