@@ -133,7 +133,10 @@ class SyncChangesApi(BranchOnlyApi):
         if cursor is None:
             raise DomainError("invalid", "since must be a non-negative integer cursor.", fields={"since": ["Invalid."]})
         digest = request.query_params.get("digest", "")[:64]
-        return Response(feed.changes_page(branch=request.auth, cursor=cursor, digest=digest))
+        page = feed.changes_page(branch=request.auth, cursor=cursor, digest=digest)
+        if page["resync"] is None:  # a cursor central does not hold says nothing about what was applied
+            feed.feed_applied_record(branch=request.auth, cursor=cursor)
+        return Response(page)
 
 
 class FailedChangeInputSerializer(serializers.Serializer):
@@ -168,19 +171,21 @@ class SyncCatalogApi(BranchOnlyApi):
         next_after = serializers.CharField()
         more = serializers.BooleanField()
         newest_change_id = serializers.IntegerField()
+        feed_applied_cursor = serializers.IntegerField(allow_null=True)
 
     @extend_schema(
         operation_id="sync_catalog",
         parameters=[OpenApiParameter("after", str, description="return products with a SKU after this ('' first)")],
         responses={200: SyncCatalogOutputSerializer, **ERRORS},
         description="The whole catalog as it stands, by SKU, for a branch rebuilt from nothing (each product as a "
-        "`product` change carries it), and the change feed's newest id to pull from afterwards.",
+        "`product` change carries it), the change feed's newest id, and `feed_applied_cursor`: how far this "
+        "branch applied the feed, as its pulls said (null if it never pulled). A rebuilt box pulls from there.",
     )
     def get(self, request):
         after = request.query_params.get("after", "")
         if len(after) > 32:
             raise DomainError("invalid", "after is a SKU (at most 32 characters).", fields={"after": ["Too long."]})
-        return Response(selectors.catalog_page(after=after))
+        return Response(selectors.catalog_page(branch=request.auth, after=after))
 
 
 class SyncStatusApi(APIView):

@@ -99,6 +99,17 @@ def changes_page(*, branch: Branch, cursor: int, digest: str = "") -> dict:
     }
 
 
+def feed_applied_record(*, branch: Branch, cursor: int) -> None:
+    """Remember that ``branch`` applied the feed up to ``cursor``: a branch pulls with the cursor it committed
+    with the changes up to it, so its pull says they are applied (or failed and reported). A box rebuilt from
+    nothing starts its cursor here (``catalog_page``) and pulls what came after, which the lost box may never
+    have applied. One conditional UPDATE in its own transaction, written only when the cursor grows: it takes the
+    branch's row alone, briefly, so it waits on no other lock (the lock order of reconciliation/services.py)."""
+    Branch.objects.filter(Q(feed_applied_cursor__isnull=True) | Q(feed_applied_cursor__lt=cursor), pk=branch.pk).update(
+        feed_applied_cursor=cursor
+    )
+
+
 def feed_lines_check(*, lines: list[tuple[str, Decimal]], single: bool = False) -> None:
     """Refuse (400) what a branch could never apply: every SKU known and active, whole units for a product sold by
     the unit. ``single``: the lines are one ``sku``/``delta`` pair of the request, not a ``lines`` list."""

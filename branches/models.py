@@ -176,6 +176,11 @@ class Branch(models.Model):
     ingest_mark = models.PositiveBigIntegerField(
         default=0, help_text="counts the batches that stored new events; taken under this row's lock (ingest.py)"
     )
+    feed_applied_cursor = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="the branch applied the change feed up to here (the cursor of its latest pull); null: never pulled",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -288,32 +288,40 @@ def _sale_number_free(number, *, sale_id) -> None:
 # Catalog and change feed, for a box rebuilt from nothing
 # ----------------------------------------------------------------------------------------------------------------
 
-# What a new box takes from the feed's history besides the catalog: transfers and recount requests. Adjustments and
-# resend requests are not applied again: their effect is in the branch's own events, replayed from central.
+# What a new box takes from the feed's history, up to where the lost box applied it, besides the catalog: transfers
+# and recount requests. Adjustments and resend requests are not applied again: their effect is in the branch's own
+# events, replayed from central. The changes after that point are pulled as any pull takes them (every kind).
 REBUILD_KINDS = {"transfer", "recount"}
 
 
 def catalog_restore(*, session=None, progress: Callable[[int], None] | None = None) -> int:
     """Take central's whole catalog (``GET /api/v1/sync/catalog``), creating or updating each product. Idempotent.
-    Returns the feed's newest change id as central answered it before the catalog was read."""
+    Returns the change-feed cursor to start from, as central answered it before the catalog was read: how far the
+    lost box applied the feed (its last pull's cursor), so the changes ordered for it after that (an adjustment,
+    goods it ships to another branch) are pulled here and applied, once. A central that cannot tell (it never
+    heard this branch pull, or is older than this branch) gives the feed's newest change: nothing is applied twice,
+    but what came after the lost box's last pull is not applied at all."""
     session = session or link._session()
-    after, newest = "", None
+    after, start = "", None
     while True:
         answer = link._call(session, "GET", "/api/v1/sync/catalog", params={"after": after})
-        newest = answer["newest_change_id"] if newest is None else newest
+        if start is None:
+            applied = answer.get("feed_applied_cursor")
+            start = answer["newest_change_id"] if applied is None else min(applied, answer["newest_change_id"])
         with transaction.atomic():
             for product in answer["products"]:
                 link.product_apply(product)
         if progress:
             progress(len(answer["products"]))
         if not answer["more"]:
-            return newest
+            return start
         after = answer["next_after"]
 
 
 def feed_history_apply(*, until: int, session=None, progress: Callable[[int], None] | None = None) -> int:
     """For a box rebuilt from nothing: apply the transfers and recount requests of the change feed up to change
-    ``until`` and set the pull cursor there, so the regular pull starts after the history just taken in. Each is
+    ``until`` (where the lost box had applied it) and set the pull cursor there, so the regular pull takes
+    everything after it, as the lost box would have. Each is
     applied as the pull applies it (link._change_try): recorded as applied, or as failed (and reported) if it
     cannot apply here, so a pull that takes the feed again from 0 (a central restored later) skips it. Holds the
     pull lock, so no pull applies the same changes meanwhile. Returns how many applied."""

@@ -79,17 +79,20 @@ def branch_events_page(*, branch: Branch, after: int, limit: int = EVENTS_PAGE) 
 CATALOG_PAGE = 1000
 
 
-def catalog_page(*, after: str, limit: int = CATALOG_PAGE) -> dict:
-    """Central's catalog by SKU after ``after``, each product as the change feed carries it, and the feed's
-    newest change id (read first: a product changed meanwhile is in the feed after it, so a branch that pulls from
-    there misses nothing). Central mode; read only."""
+def catalog_page(*, branch: Branch, after: str, limit: int = CATALOG_PAGE) -> dict:
+    """Central's catalog by SKU after ``after``, each product as the change feed carries it, the feed's newest
+    change id, and how far ``branch`` applied the feed (branches/feed.py feed_applied_record). Both are read
+    first: a product changed meanwhile is in the feed after them, so a branch that pulls from there misses
+    nothing. Central mode; read only."""
     from branches.feed import product_payload
 
     newest = Change.objects.aggregate(newest=Max("id"))["newest"] or 0
+    applied = Branch.objects.filter(pk=branch.pk).values_list("feed_applied_cursor", flat=True).first()
     products = list(Product.objects.filter(sku__gt=after).order_by("sku")[:limit])
     return {
         "products": [product_payload(product) for product in products],
         "next_after": products[-1].sku if products else after,
         "more": len(products) == limit,
         "newest_change_id": newest,
+        "feed_applied_cursor": applied,
     }

@@ -92,3 +92,28 @@ def test_a_transfer_from_a_branch_orders_that_branch_to_ship_it(manager_client):
         format="json",
     )
     assert same.status_code == 400
+
+
+def test_central_remembers_how_far_each_branch_applied_the_feed_and_tells_a_rebuilt_box(manager_client):
+    b1, branch1 = branch_client("B001")
+    b2, _ = branch_client("B002")
+    for price in ("2.10", "2.20", "2.30"):
+        manager_client.put("/api/v1/products/FRU-PERA", {"name": "Pera", "unit": "kg", "price": price}, format="json")
+    first, second, third = Change.objects.order_by("id").values_list("id", flat=True)
+
+    def applied(client):
+        return client.get("/api/v1/sync/catalog").json()["feed_applied_cursor"]
+
+    assert applied(b1) is None, "a branch that never pulled"
+    b1.get("/api/v1/sync/changes", {"since": 0})
+    assert applied(b1) == 0
+    b1.get("/api/v1/sync/changes", {"since": second})
+    b1.get("/api/v1/sync/changes", {"since": first})  # an older cursor (a box restored from a backup) lowers nothing
+    assert applied(b1) == second
+    ahead = b1.get("/api/v1/sync/changes", {"since": third + 100}).json()
+    changed = b1.get("/api/v1/sync/changes", {"since": third, "digest": "0" * 64}).json()
+    assert (ahead["resync"], changed["resync"]) == ("cursor_ahead", "cursor_changed")
+    assert applied(b1) == second, "a cursor central does not hold says nothing about what was applied"
+    assert applied(b2) is None, "each branch its own"
+    branch1.refresh_from_db()
+    assert branch1.feed_applied_cursor == second

@@ -200,7 +200,9 @@ def test_a_box_rebuilt_from_nothing_matches_the_lost_one(chain):
 
     assert "rebuilt: events up to seq" in output, output
     assert picture() == lost
-    newest_change = chain.central_sql("SELECT coalesce(max(id), 0) FROM branches_change")[0][0]
+    newest_change = chain.central_sql(
+        "SELECT coalesce(max(id), 0) FROM branches_change WHERE branch IS NULL OR branch = %s", code
+    )[0][0]
     assert chain.branch_sql(code, "SELECT pull_cursor FROM branches_syncstate") == [(newest_change,)]
     chain.cashier_tokens[code] = token_from(node.manage("create_staff", "caja2", "--role", "cashier"))
     box_start(chain, code)
@@ -290,6 +292,59 @@ def test_a_branch_restored_from_its_backup_applies_a_feed_adjustment_once_when_i
     assert adjustments(chain, code, reason) == (1, 1), "the adjustment applied twice"
     assert chain.branch_sql(code, "SELECT count(*) FROM branches_appliedchange WHERE id = ?", change[0]) == [(1,)]
     assert chain.converged(code)
+    written, stored = chain.exactly_once(code)
+    assert written == stored
+
+
+# One page pulled (its cursor committed with it, but not yet sent to central by a next pull), then a push.
+PULL_ONE_PAGE_THEN_PUSH = "from branches import link; link.changes_pull(max_pages=1); link.outbox_push(force=True)"
+
+
+def test_a_box_rebuilt_from_nothing_applies_once_what_head_office_ordered_after_its_last_pull(chain):
+    code, node = "B002", chain.branch_nodes["B002"]
+    chain.wait_converged()
+    # The box's own worker stopped, so which pull applied what is known: one pull applies goods it ships to B001
+    # and a push delivers their stock.adjusted, but no later pull tells central the box applied them.
+    for process in (chain.workers[code], chain.beats[code]):
+        process.kill()
+    delivered = transfer_send(
+        chain, from_branch=code, to_branch="B001", lines=[{"sku": "BEB-AGUA-2L", "quantity": "1"}]
+    )
+    delivered_reason = f"transfer {delivered['id']} to B001"
+    node.manage("shell", "-c", PULL_ONE_PAGE_THEN_PUSH)
+    assert adjustments(chain, code, delivered_reason) == (1, 1)
+    ((shipped_change,),) = chain.central_sql(
+        "SELECT id FROM branches_change WHERE branch = %s AND payload->>'adjustment_id' = %s", code, delivered["id"]
+    )
+    ((applied_at_central,),) = chain.central_sql(
+        "SELECT feed_applied_cursor FROM branches_branch WHERE code = %s", code
+    )
+    assert applied_at_central < shipped_change, "the rebuilt box is to pull the delivered adjustment again"
+    box_stop(chain, code)
+    for leftover in node.data_dir.glob("db.sqlite3*"):
+        leftover.unlink()  # the disk died
+    # While the box is gone, head office orders more from it, and changes a price.
+    ordered = transfer_send(chain, from_branch=code, to_branch="B001", lines=[{"sku": "VER-PAPA", "quantity": "2"}])
+    ordered_reason = f"transfer {ordered['id']} to B001"
+    price_set(chain, "PAN-MOLDE", "3.17")
+
+    node.manage("restore_from_central")
+    chain.cashier_tokens[code] = token_from(node.manage("create_staff", "caja3", "--role", "cashier"))
+    box_start(chain, code)
+
+    poll(lambda: adjustments(chain, code, ordered_reason) == (1, 1), timeout=60, what="the order made meanwhile")
+    poll(lambda: price(chain, code, "PAN-MOLDE") == "3.17", timeout=60, what="the price changed meanwhile")
+    chain.wait_converged(timeout=60)
+    node.manage("sync_now")  # one more pull, whatever the worker did already
+    assert adjustments(chain, code, delivered_reason) == (1, 1), "an adjustment delivered before applied twice"
+    assert adjustments(chain, code, ordered_reason) == (1, 1), "the order made meanwhile applied twice"
+    assert not chain.branch_sql(
+        code,
+        "SELECT json_extract(payload, '$.change_id') AS change, count(*) FROM branches_outboxevent "
+        "WHERE type = 'stock.adjusted' AND change IS NOT NULL GROUP BY change HAVING count(*) > 1",
+    )
+    assert chain.converged(code), "on-hand differs from central's"
+    assert problems(chain, code) == 0
     written, stored = chain.exactly_once(code)
     assert written == stored
 

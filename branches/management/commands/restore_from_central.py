@@ -12,9 +12,10 @@ from inventory.models import Product
 class Command(BaseCommand):
     help = (
         "Branch: rebuild a new, empty box from central: the catalog, transfers and recount requests from the change "
-        "feed (its cursor set to the feed's newest change), then every event this branch delivered, replayed with its "
-        "original ids, seqs and sale numbers, which rebuilds sales, documents and on-hand. Staff accounts are "
-        "not at central: create them again with create_staff."
+        "feed up to where the lost box had applied it, then every event this branch delivered, replayed with its "
+        "original ids, seqs and sale numbers, which rebuilds sales, documents and on-hand; then a pull applies what "
+        "the feed holds for the branch after that point (once: what a replayed event already carries is skipped). "
+        "Staff accounts are not at central: create them again with create_staff."
     )
 
     def handle(self, *args, **options):
@@ -28,9 +29,9 @@ class Command(BaseCommand):
         link.sync_state()
         try:
             with tqdm(unit="product", desc="catalog", file=self.stderr._out) as bar:
-                newest = recovery.catalog_restore(progress=bar.update)
-            with tqdm(total=newest, unit="change", desc="change feed", file=self.stderr._out) as bar:
-                applied = recovery.feed_history_apply(until=newest, progress=bar.update)
+                start = recovery.catalog_restore(progress=bar.update)
+            with tqdm(total=start, unit="change", desc="change feed", file=self.stderr._out) as bar:
+                applied = recovery.feed_history_apply(until=start, progress=bar.update)
         except (link.CentralUnavailable, recovery.RecoveryError) as error:
             raise CommandError(f"could not read the catalog or change feed from central: {error}") from error
         self.stdout.write(
@@ -41,5 +42,14 @@ class Command(BaseCommand):
         recover_from_central(self)
         if link.sync_state().recovery_state != RecoveryState.IDLE:
             raise CommandError("the branch is not rebuilt yet (see above); run the command again")
+        pulled = link.changes_pull()
+        self.stdout.write(
+            f"change feed after the lost box's last pull: applied {pulled.applied} {pulled.kinds or ''}, "
+            f"already applied {pulled.already_applied}, could not apply {pulled.failed}; "
+            f"cursor {link.sync_state().pull_cursor}"
+        )
+        if pulled.error or pulled.skipped:
+            # Not fatal: the worker's pulls take the rest, from the cursor set above.
+            self.stderr.write(f"the change feed was not pulled to its end: {pulled.error or pulled.skipped}")
         last = OutboxEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
         self.stdout.write(f"rebuilt: events up to seq {last}; the next one takes {last + 1}")
