@@ -9,53 +9,64 @@ import os
 import sys
 import tempfile
 import time
-
-tree = sys.argv[1]
-sys.path.insert(0, tree)
-os.chdir(tree)
-data = tempfile.mkdtemp(prefix="ab-")
-os.environ.update(
-    {
-        "ECOMARKET_MODE": "branch",
-        "SECRET_KEY": "ab",
-        "DATA_DIR": data,
-        "ENV_FILE": "",
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "ecomarket.settings",
-        "ALLOWED_HOSTS": "testserver",
-        "LOG_FORMAT": "text",
-        "SQLITE_WRITER_NICE": "0",
-    }
-)
-import django
-
-django.setup()
-from django.core.management import call_command
-
-call_command("migrate", verbosity=0)
-from rest_framework.test import APIClient
-
-from ecomarket.roles import Role, staff_user_create
-from inventory.models import Unit
-from inventory.tests.factories import product_make, stock_receive
-
-product_make(sku="LAC-LECHE-1L", unit=Unit.UNIT, price="1.25", barcode="7790742023001", name="Leche")
-stock_receive(**{"LAC-LECHE-1L": "1000000"})
-user, token = staff_user_create(username="caja", role=Role.CASHIER)
-client = APIClient()
-client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+from collections.abc import Callable
 
 
-def batch(n, fn):
-    t = time.process_time()
-    for _ in range(n):
-        fn()
-    return (time.process_time() - t) / n * 1e6
+def configure(tree: str) -> None:
+    sys.path.insert(0, tree)
+    os.chdir(tree)
+    os.environ.update(
+        {
+            "ECOMARKET_MODE": "branch",
+            "SECRET_KEY": "bench-only",
+            "DATA_DIR": tempfile.mkdtemp(prefix="sale-cpu-"),
+            "ENV_FILE": "",
+            "LOG_LEVEL": "WARNING",
+            "LOG_FORMAT": "text",
+            "DJANGO_SETTINGS_MODULE": "ecomarket.settings",
+            "ALLOWED_HOSTS": "testserver",
+            "SQLITE_WRITER_NICE": "0",
+        }
+    )
 
 
-sale = lambda: client.post("/api/v1/sales", {"lines": [{"sku": "LAC-LECHE-1L", "quantity": "1"}]}, format="json")
-read = lambda: client.get("/api/v1/stock/LAC-LECHE-1L")
-assert sale().status_code == 201
-sales = [batch(300, sale) for _ in range(5)]
-reads = [batch(1000, read) for _ in range(5)]
-print(f"{tree}: sale {min(sales):.0f} us, read {min(reads):.0f} us")
+def per_call_us(count: int, call: Callable[[], object]) -> float:
+    started = time.process_time()
+    for _ in range(count):
+        call()
+    return (time.process_time() - started) / count * 1e6
+
+
+def main(tree: str) -> None:
+    configure(tree)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from rest_framework.test import APIClient
+
+    from ecomarket.roles import Role, staff_user_create
+    from inventory.models import Unit
+    from inventory.tests.factories import product_make, stock_receive
+
+    call_command("migrate", verbosity=0)
+    product_make(sku="LAC-LECHE-1L", unit=Unit.UNIT, price="1.25", barcode="7790742023001", name="Leche")
+    stock_receive(**{"LAC-LECHE-1L": "1000000"})
+    _, token = staff_user_create(username="caja", role=Role.CASHIER)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    def sale():
+        return client.post("/api/v1/sales", {"lines": [{"sku": "LAC-LECHE-1L", "quantity": "1"}]}, format="json")
+
+    def read():
+        return client.get("/api/v1/stock/LAC-LECHE-1L")
+
+    assert sale().status_code == 201
+    sales = [per_call_us(300, sale) for _ in range(5)]
+    reads = [per_call_us(1000, read) for _ in range(5)]
+    print(f"{tree}: sale {min(sales):.0f} µs, stock read {min(reads):.0f} µs (CPU, minimum of 5 batches)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else ".")
