@@ -220,6 +220,7 @@ def requests_timed() -> list[tuple]:
     page.force_login(user)
     cases = [
         ("/dashboard/ page", page, "/dashboard/", {}),
+        ("/dashboard/?branch=B250 page", page, "/dashboard/", {"branch": "B250"}),
         ("/api/v1/inventory?branch=B250", api, "/api/v1/inventory", {"branch": "B250"}),
         (
             "/api/v1/inventory?branch=B250&sku=SKU-00042",
