@@ -19,6 +19,7 @@ other in a cycle (PostgreSQL would abort one of them as a deadlock):
 
 Since the job reads a branch's open records under 2 and a manager acts under 2 as well, the job never changes a
 record a person closed (and its updates also say ``WHERE status is open``, in case anything else writes them).
+An incremental pass skips 2 only for a branch whose checks would read and write nothing (``_quiet``).
 """
 
 import copy
