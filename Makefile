@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := ENV_FILE= SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test chromium prometheus test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale
+.PHONY: run test chromium prometheus test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ bench-reconcile: $(STAMP)
 
 bench-reports: $(STAMP)
 	$(BIN)/python bench/reports.py
+
+# Ledger growth (docs/scale.md): 10,000,000 branch events filled with SQL once; BENCH_REUSE=1 times them again.
+bench-ledger: $(STAMP)
+	$(BIN)/python bench/ledger_growth.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -106,10 +106,19 @@ def discrepancies_per_day(*, days: int = 14) -> list[tuple[str, int]]:
     return [((start + timedelta(days=i)).isoformat(), counts.get(start + timedelta(days=i), 0)) for i in range(days)]
 
 
-def lag_history(*, runs: int = 48) -> dict[str, list[tuple[str, int]]]:
-    """Per branch, the event lag at the end of each recent reconciliation pass, oldest first."""
+# A chain of hundreds of stores cannot be one line each on one chart (500 lines of 48 dots were over a megabyte of
+# the dashboard, docs/scale.md "Ledger growth"): the chart shows the branches furthest behind.
+LAG_CHART_BRANCHES = 10
+
+
+def lag_history(*, runs: int = 48, branch: str = "") -> dict[str, list[tuple[str, int]]]:
+    """Per branch (``branch`` alone if given, else the LAG_CHART_BRANCHES with the highest lag in the window), the
+    event lag at the end of each recent reconciliation pass, oldest first."""
     history: dict[str, list[tuple[str, int]]] = {}
     for run in reversed(list(ReconciliationRun.objects.exclude(finished_at=None).order_by("-started_at")[:runs])):
         for code, lag in run.lag.items():
+            if branch and code != branch:
+                continue
             history.setdefault(code, []).append((run.started_at.isoformat(timespec="minutes"), lag.get("events", 0)))
-    return history
+    furthest = sorted(history, key=lambda code: (-max(value for _, value in history[code]), code))
+    return {code: history[code] for code in furthest[:LAG_CHART_BRANCHES]}

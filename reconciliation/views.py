@@ -54,7 +54,9 @@ def dashboard(request):
         "per_day_chart": mark_safe(
             charts.bar_chart(selectors.discrepancies_per_day(), title=_("Discrepancies found per day"))
         ),
-        "lag_chart": mark_safe(charts.line_chart(selectors.lag_history(), title=_("Sync lag (events) per branch"))),
+        "lag_chart": mark_safe(
+            charts.line_chart(selectors.lag_history(branch=filters["branch"]), title=_("Sync lag (events) per branch"))
+        ),
     }
     return render(request, "reconciliation/dashboard.html", context)
 

@@ -195,3 +195,29 @@ def test_install_schedule_writes_the_database_schedule_once(db):
     tasks = PeriodicTask.objects.filter(task="reconciliation.tasks.reconcile_task")
     assert sorted(tasks.values_list("name", flat=True)) == ["reconcile (full, nightly)", "reconcile (incremental)"]
     assert Decimal(tasks.get(name="reconcile (incremental)").interval.every) > 0
+
+
+def test_lag_chart_shows_the_branches_furthest_behind_not_the_whole_chain(db):
+    """A 500-store chain's lag chart was 500 lines of 48 dots each (over a megabyte of page): it keeps the
+    branches that were furthest behind over the window, and a branch filter shows that branch's own line."""
+    from django.utils import timezone
+
+    from reconciliation.models import ReconciliationRun
+    from reconciliation.selectors import LAG_CHART_BRANCHES, lag_history
+
+    now = timezone.now()
+    branches = LAG_CHART_BRANCHES + 5
+    for minute in range(3):
+        ReconciliationRun.objects.create(
+            started_at=now - timezone.timedelta(minutes=3 - minute),
+            finished_at=now,
+            lag={f"B{n:03d}": {"events": n * 10 + minute} for n in range(branches)},
+        )
+
+    chain = lag_history()
+    one = lag_history(branch="B002")
+
+    assert sorted(chain) == [f"B{n:03d}" for n in range(branches - LAG_CHART_BRANCHES, branches)]
+    assert all(len(points) == 3 for points in chain.values())
+    assert list(one) == ["B002"]
+    assert [value for _, value in one["B002"]] == [20, 21, 22]

@@ -377,3 +377,29 @@ def test_a_revoked_branch_is_never_reported_stale(b001):
     record.refresh_from_db()
     assert record.status == "auto_resolved"
     assert open_records("stale_branch") == []
+
+
+def test_an_incremental_pass_locks_only_the_branches_with_something_to_check(b001):
+    """At 500 stores the per-branch transaction and row lock of branches with nothing new were most of an
+    incremental pass: a quiet branch is looked at from the row the pass read, a busy or silent one under its lock."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client, stream = b001
+    push(client, [stream.received(FRU_BANANA="10")])
+    others = {}
+    for code in ("B002", "B003"):
+        other, _ = branch_client(code)
+        others[code] = (other, Events(code))
+        push(other, [others[code][1].received(FRU_BANANA="5")], branch=code)
+    reconcile()
+
+    push(client, [stream.sale(FRU_BANANA="1")])
+    Branch.objects.filter(code="B003").update(last_seen_at=timezone.now() - timedelta(days=30))
+    with CaptureQueriesContext(connection) as queries:
+        run = reconcile()
+
+    locked = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"] and "branches_branch" in q["sql"]]
+    assert len(locked) == 2 and "'B001'" in locked[0] and "'B003'" in locked[1]
+    assert run.summary["branches_checked"] == 3
+    assert [r.branch_id for r in open_records("stale_branch")] == ["B003"]
