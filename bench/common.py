@@ -54,6 +54,40 @@ def database_create(database: str) -> None:
         admin.execute(f'CREATE DATABASE "{database}"')
 
 
+def central_database_ready(database: str, *, reuse: bool = False) -> None:
+    """Create ``database`` afresh (unless ``reuse``: a previous run filled it), set Django up on it and migrate."""
+    if not reuse:
+        database_create(database)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def load_average() -> str:
+    """The machine's load average, for the record: the benchmark shares it with whatever else runs."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+# The end of a central ledger filled with SQL: the on-hand projection from the ledger, then each branch's snapshot
+# as of the seq before {last_seq}, in which 1% of the levels disagree with the ledger (SKUs ending in 00).
+LEVELS_AND_SNAPSHOT_SQL = """
+INSERT INTO inventory_stocklevel (branch, sku, on_hand, updated_at)
+SELECT branch, sku, sum(quantity), now() FROM inventory_stockmovement GROUP BY branch, sku;
+
+INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at, applied,
+                                  ingest_mark)
+SELECT gen_random_uuid(), l.branch, {last_seq}, 'stock.snapshot', now(), 1,
+       jsonb_build_object('as_of_seq', {last_seq} - 1, 'levels',
+           jsonb_agg(jsonb_build_object('sku', l.sku, 'on_hand',
+               (l.on_hand - CASE WHEN right(l.sku, 2) = '00' THEN 1 ELSE 0 END)::text) ORDER BY l.sku)),
+       '', now(), true, 1
+FROM inventory_stocklevel l GROUP BY l.branch;
+"""
+
+
 def require_tools() -> None:
     missing = [tool for tool in ("wrk",) if shutil.which(tool) is None]
     try:

@@ -29,7 +29,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import central_in_process, database_create  # noqa: E402
+from common import (  # noqa: E402
+    LEVELS_AND_SNAPSHOT_SQL,
+    central_database_ready,
+    central_in_process,
+    load_average,
+)
 
 DATABASE = os.environ.get("LEDGER_DATABASE", "ecm_bench_ledger")
 BRANCHES, SKUS, EVENTS_PER_BRANCH, NEW_EVENTS, NEW_BRANCHES, REPEAT = (
@@ -88,24 +93,8 @@ SELECT id, branch, seq, 'sale.completed', at, 1,
        '', at + interval '2 seconds', sale_id, true, 1
 FROM sale;
 
-INSERT INTO inventory_stocklevel (branch, sku, on_hand, updated_at)
-SELECT branch, sku, sum(quantity), now() FROM inventory_stockmovement GROUP BY branch, sku;
-
--- the last seq: a snapshot; 1% of its levels disagree with the ledger
-INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at, applied,
-                                  ingest_mark)
-SELECT gen_random_uuid(), l.branch, {last_seq}, 'stock.snapshot', now(), 1,
-       jsonb_build_object('as_of_seq', {last_seq} - 1, 'levels',
-           jsonb_agg(jsonb_build_object('sku', l.sku, 'on_hand',
-               (l.on_hand - CASE WHEN right(l.sku, 2) = '00' THEN 1 ELSE 0 END)::text) ORDER BY l.sku)),
-       '', now(), true, 1
-FROM inventory_stocklevel l GROUP BY l.branch;
 """
-
-
-def load() -> str:
-    """The machine's load average, for the record: the benchmark shares it with whatever else runs."""
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+FILL_SQL += LEVELS_AND_SNAPSHOT_SQL
 
 
 def fill() -> None:
@@ -133,7 +122,7 @@ def fill() -> None:
             cursor.execute(f'DROP INDEX "{name}"')
         started = time.perf_counter()
         cursor.execute(FILL_SQL.format(skus=SKUS, branches=BRANCHES, last_seq=EVENTS_PER_BRANCH))
-        print(f"  rows inserted in {time.perf_counter() - started:.0f} s; load average {load()}", flush=True)
+        print(f"  rows inserted in {time.perf_counter() - started:.0f} s; load average {load_average()}", flush=True)
         started = time.perf_counter()
         for table, name, definition in constraints:
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
@@ -141,12 +130,12 @@ def fill() -> None:
             cursor.execute(definition)
         print(
             f"  {len(constraints)} constraints and {len(indexes)} indexes rebuilt in "
-            f"{time.perf_counter() - started:.0f} s; load average {load()}",
+            f"{time.perf_counter() - started:.0f} s; load average {load_average()}",
             flush=True,
         )
         started = time.perf_counter()
         cursor.execute("VACUUM ANALYZE")
-        print(f"  VACUUM ANALYZE in {time.perf_counter() - started:.0f} s; load average {load()}", flush=True)
+        print(f"  VACUUM ANALYZE in {time.perf_counter() - started:.0f} s; load average {load_average()}", flush=True)
 
 
 def new_events_ingest(round_: int) -> None:
@@ -184,7 +173,10 @@ def new_events_ingest(round_: int) -> None:
 
 def summary(label: str, times: list[float], target_ms: int, note: str = "") -> tuple:
     median, worst = statistics.median(times), max(times)
-    print(f"{label:<52} median {median * 1000:8.1f} ms  worst {worst * 1000:8.1f} ms  {note}load {load()}", flush=True)
+    print(
+        f"{label:<52} median {median * 1000:8.1f} ms  worst {worst * 1000:8.1f} ms  {note}load {load_average()}",
+        flush=True,
+    )
     return label, median, worst, target_ms
 
 
@@ -201,7 +193,7 @@ def reconciliation_timed() -> tuple:
         times.append(time.perf_counter() - started)
         print(
             f"  round {round_ + 1}: {NEW_EVENTS:,} events ingested in {ingested:.1f} s (not timed), incremental "
-            f"pass {times[-1]:.2f} s {getattr(run, 'summary', '')}; load {load()}",
+            f"pass {times[-1]:.2f} s {getattr(run, 'summary', '')}; load {load_average()}",
             flush=True,
         )
     return summary(f"incremental reconciliation after {NEW_EVENTS:,} new events", times, 1000)
@@ -247,20 +239,14 @@ def requests_timed() -> list[tuple]:
 
 def main() -> None:
     reuse = bool(os.environ.get("BENCH_REUSE"))
-    if not reuse:
-        database_create(DATABASE)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    central_database_ready(DATABASE, reuse=reuse)
     from django.db import connection
 
-    call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         print(
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: {cursor.fetchone()[0].split(' on ')[0]}, "
-            f"{os.cpu_count()} cores, load average {load()}",
+            f"{os.cpu_count()} cores, load average {load_average()}",
             flush=True,
         )
     if reuse:
@@ -275,7 +261,7 @@ def main() -> None:
         run = reconcile(full=True)
         print(
             f"full pass, cold (the fill's one-off): {time.perf_counter() - started:.1f} s "
-            f"{getattr(run, 'summary', '')}; load {load()}",
+            f"{getattr(run, 'summary', '')}; load {load_average()}",
             flush=True,
         )
     with connection.cursor() as cursor:
@@ -286,7 +272,7 @@ def main() -> None:
         events, movements, levels, size = cursor.fetchone()
     print(f"{events:,} events, {movements:,} ledger rows, {levels:,} stock levels, database {size}", flush=True)
     results = [reconciliation_timed(), *requests_timed()]
-    print(f"load average at the end: {load()}")
+    print(f"load average at the end: {load_average()}")
     print("\n| step | median | worst | target |\n|---|---|---|---|")
     for label, median, worst, target_ms in results:
         print(f"| {label} | {median * 1000:.0f} ms | {worst * 1000:.0f} ms | ≤ {target_ms} ms |")

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import central_in_process, database_create  # noqa: E402
+from common import LEVELS_AND_SNAPSHOT_SQL, central_database_ready, central_in_process  # noqa: E402
 
 DATABASE = "ecm_bench_reconcile"
 BRANCHES, SKUS, SALES_PER_BRANCH, NEW_EVENTS = 50, 2000, 18000, 10000
@@ -66,19 +66,8 @@ FROM sale;
 INSERT INTO inventory_stockmovement (id, branch, sku, quantity, kind, reference, occurred_at, seq)
 SELECT gen_random_uuid(), branch, sku, -quantity, 'sale', id::text, now(), seq FROM sale;
 
-INSERT INTO inventory_stocklevel (branch, sku, on_hand, updated_at)
-SELECT branch, sku, sum(quantity), now() FROM inventory_stockmovement GROUP BY branch, sku;
-
--- the last seq: a snapshot; 1% of its levels disagree with the ledger
-INSERT INTO branches_branchevent (id, branch, seq, type, occurred_at, schema, payload, body_hash, received_at, applied,
-                                  ingest_mark)
-SELECT gen_random_uuid(), l.branch, {last_seq}, 'stock.snapshot', now(), 1,
-       jsonb_build_object('as_of_seq', {last_seq} - 1, 'levels',
-           jsonb_agg(jsonb_build_object('sku', l.sku, 'on_hand',
-               (l.on_hand - CASE WHEN right(l.sku, 2) = '00' THEN 1 ELSE 0 END)::text) ORDER BY l.sku)),
-       '', now(), true, 1
-FROM inventory_stocklevel l GROUP BY l.branch;
 """
+FILL_SQL += LEVELS_AND_SNAPSHOT_SQL
 
 
 def fill() -> None:
@@ -132,17 +121,12 @@ def timed(label: str, action) -> tuple[str, float, dict]:
 
 
 def main() -> None:
-    database_create(DATABASE)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    central_database_ready(DATABASE)
     from django.db import connection
 
     from inventory.models import StockMovement
     from reconciliation.services import reconcile
 
-    call_command("migrate", verbosity=0)
     started = time.perf_counter()
     fill()
     rows = StockMovement.objects.count()

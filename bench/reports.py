@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import central_in_process, database_create  # noqa: E402
+from common import central_database_ready, central_in_process, load_average  # noqa: E402
 
 DATABASE = "ecm_bench_reports"
 BRANCHES, SKUS, SALES_PER_BRANCH, DAYS, REPEAT = 20, 200, 50_000, 30, 5
@@ -99,24 +99,12 @@ def fill() -> int:
     return sales
 
 
-def load() -> str:
-    """The machine's load average, for the record: the benchmark shares it with whatever else runs."""
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
 def main() -> None:
     # BENCH_REUSE=1: time the reports again on the database a previous run filled and rolled up.
     reuse = bool(os.environ.get("BENCH_REUSE"))
-    if not reuse:
-        database_create(DATABASE)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    central_database_ready(DATABASE, reuse=reuse)
     if reuse:
-        print(f"reusing {DATABASE}; load average {load()}")
+        print(f"reusing {DATABASE}; load average {load_average()}")
     else:
         fill_and_roll_up()
     times_reports()
@@ -136,7 +124,7 @@ def fill_and_roll_up() -> None:
     )
     print(
         f"PostgreSQL {connection.cursor().connection.info.server_version}, {os.cpu_count()} cores, "
-        f"load average {load()}"
+        f"load average {load_average()}"
     )
 
     started = time.perf_counter()
@@ -145,7 +133,7 @@ def fill_and_roll_up() -> None:
     print(
         f"roll-up: {folded:,} events folded in {seconds:.1f} s ({folded / seconds:,.0f} events/s) into "
         f"{BranchHour.objects.count():,} (branch, hour), {SalesDay.objects.count():,} (branch, day, SKU) and "
-        f"{SalesHour.objects.count():,} (branch, hour, SKU) rows; load average {load()}"
+        f"{SalesHour.objects.count():,} (branch, hour, SKU) rows; load average {load_average()}"
     )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
@@ -210,7 +198,7 @@ def times_reports() -> None:
             f"rows {rows}",
             flush=True,
         )
-    print(f"load average at the end: {load()}")
+    print(f"load average at the end: {load_average()}")
     print("\n| report | median | worst | rows | target |\n|---|---|---|---|---|")
     for label, median, worst, rows in results:
         print(f"| {label} | {median * 1000:.0f} ms | {worst * 1000:.0f} ms | {rows} | ≤ 1 s |")
