@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := ENV_FILE= SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test chromium prometheus test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger
+.PHONY: run test chromium prometheus pgbouncer test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,10 +36,15 @@ test-alerts: prometheus
 	promtool check config --syntax-only deploy/prometheus/prometheus.yml
 	cd deploy/prometheus && promtool test rules alerts_test.yml
 
-test-branch: $(STAMP) chromium prometheus
+# ecomarket/tests/test_pgbouncer.py and the chain-scale benchmark put Debian's PgBouncer in front of PostgreSQL.
+pgbouncer:
+	test -x /usr/sbin/pgbouncer || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer)
+	test -x /usr/sbin/pgbouncer
+
+test-branch: $(STAMP) chromium prometheus pgbouncer
 	$(TEST_ENV) ECOMARKET_MODE=branch DATA_DIR=var/test-branch $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-central: $(STAMP)
+test-central: $(STAMP) pgbouncer
 	$(TEST_ENV) ECOMARKET_MODE=central DATA_DIR=var/test-central DATABASE_URL=$(TEST_DATABASE_URL) \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -67,7 +72,7 @@ bench-profile-http: bench-setup
 	$(BIN)/python bench/profile_http.py
 
 # Head office at chain scale (docs/scale.md): SCALE_BRANCHES=500 by default; see bench/chain_scale.py for the knobs.
-bench-scale: bench-setup
+bench-scale: bench-setup pgbouncer
 	$(BIN)/python bench/chain_scale.py
 
 bench-reconcile: $(STAMP)

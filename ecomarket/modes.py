@@ -4,6 +4,7 @@ The mode is read once from ``ECOMARKET_MODE``; anything else refuses to start. C
 mode asks :func:`current` at call time (the way Sentry gates by silo mode), so a misrouted call fails loudly.
 """
 
+import functools
 from enum import StrEnum
 
 from django.core.exceptions import ImproperlyConfigured
@@ -36,3 +37,19 @@ def require(mode: Mode) -> None:
     """Fail loudly when code meant for one mode runs in the other."""
     if current() != mode:
         raise RuntimeError(f"this code runs only in {mode} mode, not in {current()} mode")
+
+
+def only(mode: Mode):
+    """Decorator for a service that makes sense in one mode only: every call checks the mode first (Sentry's silo
+    limits), so a branch function called at central, or the other way round, fails loudly instead of writing."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def gated(*args, **kwargs):
+            require(mode)
+            return function(*args, **kwargs)
+
+        gated.mode = mode
+        return gated
+
+    return decorate
