@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -274,11 +274,7 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
     result = IngestResult()
     with transaction.atomic():
         branch = Branch.objects.select_for_update().get(pk=branch.pk)
-        ids = [envelope.id for envelope in envelopes]
-        by_id = {event.id: event for event in BranchEvent.objects.filter(id__in=ids).only("id", "branch", "body_hash")}
-        taken_seqs = set(
-            BranchEvent.objects.filter(branch=branch, seq__in=[e.seq for e in envelopes]).values_list("seq", flat=True)
-        )
+        stored = _stored_read(branch=branch, envelopes=envelopes)
         known = set(
             Product.objects.filter(
                 sku__in={line.get("sku") for e in envelopes for line in _raw_lines(e.payload)}
@@ -288,12 +284,13 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
         new: list[tuple[Envelope, dict | None, uuid.UUID | None]] = []
         problems: list[tuple[Envelope, str, str, str]] = []
         batch_ids: dict[uuid.UUID, str] = {}
+        taken_seqs = stored.seqs
         for envelope in envelopes:
-            stored = by_id.get(envelope.id)
-            if stored is not None or envelope.id in batch_ids:
+            earlier = stored.by_id.get(envelope.id)
+            if earlier is not None or envelope.id in batch_ids:
                 same = (
-                    (stored.branch_id == branch.code and stored.body_hash == envelope.hash)
-                    if stored
+                    (earlier.branch_id == branch.code and earlier.body_hash == envelope.hash)
+                    if earlier
                     else (batch_ids[envelope.id] == envelope.hash)
                 )
                 if same:
@@ -325,18 +322,56 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
             # pass that read mark m under the same lock has seen every event with a mark up to m, and an
             # incremental pass that looks at "mark > m" skips nothing (received_at, read before the lock, could).
             branch.ingest_mark += 1
-        _store(branch=branch, new=new, now=now)
+        _store(branch=branch, new=new, waiting_voids=stored.waiting_voids, now=now)
         _problems_record(branch=branch, problems=problems, now=now)
-        result.missing_seqs = _watermark_advance(branch=branch, seqs=[e.seq for e in envelopes], now=now)
-        branch.duplicates_absorbed = F("duplicates_absorbed") + len(result.duplicates)
-        fields = ["high_water_seq", "max_seq_seen", "last_seen_at", "duplicates_absorbed", "ingest_mark"]
+        result.missing_seqs = _watermark_advance(
+            branch=branch,
+            seqs=[e.seq for e in envelopes],
+            now_accounted={e.seq for e, _, _ in new}
+            | {e.seq for e, kind, _, _ in problems if kind == EventProblem.Kind.REJECTED},
+            now=now,
+        )
+        fields = ["high_water_seq", "max_seq_seen", "last_seen_at", "ingest_mark"]
+        if result.duplicates:
+            branch.duplicates_absorbed = F("duplicates_absorbed") + len(result.duplicates)
+            fields.append("duplicates_absorbed")
         if pending_reported is not None:
             branch.pending_reported = pending_reported
             fields.append("pending_reported")
         branch.save(update_fields=fields)
-        branch.refresh_from_db(fields=["duplicates_absorbed"])
         result.high_water_seq = branch.high_water_seq
     return result
+
+
+@dataclass
+class _Stored:
+    """What central already holds that a batch is classified against, read in one query."""
+
+    by_id: dict[uuid.UUID, BranchEvent]  # events stored under one of the batch's ids (any branch)
+    seqs: set[int]  # the branch's seqs the batch names that are taken
+    waiting_voids: list[BranchEvent]  # the branch's voids still waiting for their sale
+
+
+def _stored_read(*, branch: Branch, envelopes: list[Envelope]) -> _Stored:
+    """One round trip instead of three, since a push's cost is mostly its fixed part (docs/scale.md): the batch's
+    ids (primary key), its seqs (the branch's unique seq index) and the branch's waiting voids (their partial
+    index, normally empty: a void follows its sale) are OR'ed, and PostgreSQL answers them with one bitmap scan
+    over the three indexes."""
+    ids = {envelope.id for envelope in envelopes}
+    seqs = {envelope.seq for envelope in envelopes}
+    rows = BranchEvent.objects.filter(
+        Q(id__in=ids) | Q(branch=branch, seq__in=seqs) | Q(branch=branch, applied=False, type="sale.voided")
+    ).only("id", "branch", "seq", "body_hash", "type", "applied", "sale_ref", "occurred_at")
+    stored = _Stored(by_id={}, seqs=set(), waiting_voids=[])
+    for row in rows:
+        if row.id in ids:
+            stored.by_id[row.id] = row
+        if row.branch_id == branch.code:
+            if row.seq in seqs:
+                stored.seqs.add(row.seq)
+            if row.type == "sale.voided" and not row.applied:
+                stored.waiting_voids.append(row)
+    return stored
 
 
 def _transfers_named(envelopes: list[Envelope]) -> dict[uuid.UUID, Transfer]:
@@ -376,7 +411,7 @@ def _raw_lines(payload: dict) -> list[dict]:
     )
 
 
-def _store(*, branch: Branch, new: list, now: datetime) -> None:
+def _store(*, branch: Branch, new: list, waiting_voids: list[BranchEvent], now: datetime) -> None:
     """Insert the new events and write their ledger rows; apply voids whose sale is (now) known."""
     rows_insert(
         BranchEvent,
@@ -405,7 +440,7 @@ def _store(*, branch: Branch, new: list, now: datetime) -> None:
         for sku, delta in deltas.items()
         if delta
     ]
-    movements += _voids_apply(branch=branch, new=new)
+    movements += _voids_apply(branch=branch, new=new, waiting_voids=waiting_voids)
     stock_ledger_write(movements=movements)
     received = [
         envelope.payload["transfer_id"]
@@ -430,37 +465,45 @@ def _movement(branch, seq, type_, occurred_at, reference, sku, delta) -> StockMo
     )
 
 
-def _voids_apply(*, branch: Branch, new: list) -> list[StockMovement]:
-    """Voids whose sale is stored get their reversal now, whichever of the two arrived first."""
-    new_sales = [sale_ref for envelope, _, sale_ref in new if envelope.type == "sale.completed"]
-    new_voids = [sale_ref for envelope, _, sale_ref in new if envelope.type == "sale.voided"]
-    if not new_sales and not new_voids:
-        return []
-    # Voids still waiting for their sale are few (a void normally follows its sale): read them all through their
-    # partial index and match in Python, instead of binding the batch's 500 sale ids into the query.
-    wanted = set(new_sales + new_voids)
+def _voids_apply(*, branch: Branch, new: list, waiting_voids: list[BranchEvent]) -> list[StockMovement]:
+    """Voids whose sale is stored get their reversal now, whichever of the two arrived first. ``waiting_voids``:
+    the branch's voids stored earlier without their sale; the batch's own new voids wait too until matched here."""
+    new_sales = {sale_ref: envelope for envelope, _, sale_ref in new if envelope.type == "sale.completed"}
     waiting = [
-        void
-        for void in BranchEvent.objects.filter(branch=branch, type="sale.voided", applied=False)
-        if void.sale_ref in wanted
+        *[void for void in waiting_voids if void.sale_ref in new_sales],
+        *[
+            BranchEvent(
+                id=envelope.id,
+                seq=envelope.seq,
+                type=envelope.type,
+                occurred_at=envelope.occurred_at,
+                sale_ref=sale_ref,
+            )
+            for envelope, _, sale_ref in new
+            if envelope.type == "sale.voided"
+        ],
     ]
     if not waiting:
         return []
-    sales = {
-        event.sale_ref: event
-        for event in BranchEvent.objects.filter(
-            branch=branch, type="sale.completed", sale_ref__in=[void.sale_ref for void in waiting]
-        )
-    }
+    sale_lines = {sale_ref: envelope.payload["lines"] for sale_ref, envelope in new_sales.items()}
+    earlier = [void.sale_ref for void in waiting if void.sale_ref not in sale_lines]
+    if earlier:
+        sale_lines |= {
+            sale_ref: payload["lines"]
+            for sale_ref, payload in BranchEvent.objects.filter(
+                branch=branch, type="sale.completed", sale_ref__in=earlier
+            ).values_list("sale_ref", "payload")
+        }
     movements, applied = [], []
     for void in waiting:
-        sale = sales.get(void.sale_ref)
-        if sale is None:
+        lines = sale_lines.get(void.sale_ref)
+        if lines is None:
             continue
-        for sku, quantity in _sum((line["sku"], Decimal(line["quantity"])) for line in sale.payload["lines"]).items():
+        for sku, quantity in _sum((line["sku"], Decimal(line["quantity"])) for line in lines).items():
             movements.append(_movement(branch.code, void.seq, void.type, void.occurred_at, str(void.id), sku, quantity))
         applied.append(void.id)
-    BranchEvent.objects.filter(id__in=applied).update(applied=True)
+    if applied:
+        BranchEvent.objects.filter(id__in=applied).update(applied=True)
     return movements
 
 
@@ -495,14 +538,17 @@ def accounted_seqs(branch: Branch, above: int) -> set[int]:
     return set(stored) | set(rejected)
 
 
-def _watermark_advance(*, branch: Branch, seqs: list[int], now: datetime) -> list[int]:
+def _watermark_advance(*, branch: Branch, seqs: list[int], now_accounted: set[int], now: datetime) -> list[int]:
     """Move the branch's high-water mark over every seq now accounted for and return the seqs still missing below
-    the highest seq seen (at most MAX_MISSING_REPORTED of them)."""
+    the highest seq seen (at most MAX_MISSING_REPORTED of them). ``now_accounted``: the seqs this batch stored or
+    rejected. When nothing above the mark was held before the batch (the usual case: a branch delivers in order),
+    those are all central holds above it, and no query is needed."""
+    held_above_mark = branch.max_seq_seen > branch.high_water_seq
     branch.last_seen_at = now
     branch.max_seq_seen = max([branch.max_seq_seen, *seqs])
     if branch.max_seq_seen <= branch.high_water_seq:
         return []
-    accounted = accounted_seqs(branch, branch.high_water_seq)
+    accounted = accounted_seqs(branch, branch.high_water_seq) if held_above_mark else now_accounted
     while branch.high_water_seq + 1 in accounted:
         branch.high_water_seq += 1
     missing = []

@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -50,7 +51,11 @@ def oversell_case_list(*, branch: str = "", status: str = "") -> QuerySet[Overse
     return cases.order_by("-created_at", "-id")
 
 
-def branch_health(*, now: datetime | None = None) -> list[dict]:
+def branch_health(*, now: datetime | None = None, branch: str = "") -> list[dict]:
+    """One row per branch (``branch`` alone if given), the branches that need a look first: a failed check, changes
+    it could not apply, not heard from (never, or longer than RECONCILE_STALE_AFTER_S; a revoked branch is not
+    expected to call), events behind, open discrepancies; then by code. A chain of hundreds of stores reads the top
+    of this list, not all of it."""
     now = now or timezone.now()
     open_counts = dict(
         Discrepancy.objects.filter(status__in=["open", "acknowledged"])
@@ -67,19 +72,32 @@ def branch_health(*, now: datetime | None = None) -> list[dict]:
     errors = {
         check.branch_id: check for check in BranchCheck.objects.exclude(error="").only("branch", "error", "error_at")
     }
-    return [
-        {
-            "branch": branch,
-            "check_error": errors[branch.code].error if branch.code in errors else "",
-            "check_error_at": errors[branch.code].error_at if branch.code in errors else None,
-            "seconds_since_seen": (now - branch.last_seen_at).total_seconds() if branch.last_seen_at else None,
-            "lag": branch.lag,
-            "pending_reported": branch.pending_reported,
-            "open_discrepancies": open_counts.get(branch.code, 0),
-            "failed_changes": failed_changes.get(branch.code, 0),
+    branches = Branch.objects.filter(code=branch) if branch else Branch.objects.all()
+    rows = []
+    for row_branch in branches:
+        seen_s = (now - row_branch.last_seen_at).total_seconds() if row_branch.last_seen_at else None
+        row = {
+            "branch": row_branch,
+            "check_error": errors[row_branch.code].error if row_branch.code in errors else "",
+            "check_error_at": errors[row_branch.code].error_at if row_branch.code in errors else None,
+            "seconds_since_seen": seen_s,
+            "silent": row_branch.revoked_at is None and (seen_s is None or seen_s > settings.RECONCILE_STALE_AFTER_S),
+            "lag": row_branch.lag,
+            "pending_reported": row_branch.pending_reported,
+            "open_discrepancies": open_counts.get(row_branch.code, 0),
+            "failed_changes": failed_changes.get(row_branch.code, 0),
         }
-        for branch in Branch.objects.order_by("code")
-    ]
+        row["attention"] = (
+            bool(row["check_error"]),
+            row["failed_changes"],
+            row["silent"],
+            row["lag"],
+            row["open_discrepancies"],
+        )
+        rows.append(row)
+    rows.sort(key=lambda row: row["branch"].code)
+    rows.sort(key=lambda row: row["attention"], reverse=True)  # stable: equal attention stays by code
+    return rows
 
 
 def open_by_kind_and_branch() -> dict[str, dict[str, int]]:

@@ -4,6 +4,7 @@ this server's own pages."""
 
 import csv
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -93,12 +94,44 @@ def test_an_invalid_cursor_is_a_clear_error(manager_client):
 
 
 def test_dashboard_says_how_many_discrepancies_it_does_not_show(web_manager):
-    _discrepancies(512)
+    _discrepancies(112)
 
     page = web_manager.get("/dashboard/", {"status": "open"}).content.decode()
 
-    assert page.count('id="discrepancy-') == 500
-    assert "Se muestran las primeras 500 de 512: 12 más." in page
+    assert page.count('id="discrepancy-') == 100
+    assert "Se muestran las primeras 100 de 112: 12 más." in page
+
+
+def _health_rows(page: str) -> list[str]:
+    table = page.split('id="health"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<tr id="health-(\w+)"', table)
+
+
+def test_dashboard_health_shows_the_branches_needing_attention_first_and_says_how_many_it_folds(web_manager):
+    """A 500-store chain's health table was 500 rows on every load: it shows the branches that need a look first
+    (a failed check, unapplied changes, not heard from, behind, open discrepancies), a bounded number of rows, and
+    says how many healthy ones it leaves out; ?health=all lists every branch, a branch filter that branch."""
+    from reconciliation.models import BranchCheck
+    from reconciliation.views import HEALTH_ROWS
+
+    now = timezone.now()
+    Branch.objects.bulk_create(
+        Branch(code=f"S{index:03d}", name="", last_seen_at=now) for index in range(HEALTH_ROWS + 10)
+    )
+    Branch.objects.filter(code="S040").update(last_seen_at=None)  # never heard from
+    Branch.objects.filter(code="S041").update(max_seq_seen=9, high_water_seq=2)  # behind
+    BranchCheck.objects.create(branch_id="S042", error="boom", error_at=now)
+    _discrepancies(1)  # B001: one open discrepancy
+
+    folded = web_manager.get("/dashboard/").content.decode()
+    everything = web_manager.get("/dashboard/", {"health": "all"}).content.decode()
+    one = web_manager.get("/dashboard/", {"branch": "S007"}).content.decode()
+
+    assert len(_health_rows(folded)) == HEALTH_ROWS
+    assert set(_health_rows(folded)[:4]) == {"S040", "S041", "S042", "B001"}
+    assert f"de {HEALTH_ROWS + 11} sucursales que requieren atención: 11 más." in folded
+    assert len(_health_rows(everything)) == HEALTH_ROWS + 11 and 'id="health-more"' not in everything
+    assert _health_rows(one) == ["S007"]
 
 
 def test_dashboard_showing_everything_says_nothing_more(web_manager):
