@@ -5,6 +5,7 @@ what else the machine runs, so it is the input of the capacity model in docs/sca
 wall time per request is printed alongside and does depend on it.
 
     .venv/bin/python bench/push_cost.py     (BENCH_POSTGRES_URL: the server, default the local one)
+    PUSH_COST_PROFILE=1 .venv/bin/python bench/push_cost.py     (also: where a single-event push's CPU goes)
 """
 
 import json
@@ -93,10 +94,30 @@ def main() -> None:
             wall, cpu = (time.perf_counter() - wall) / count * 1000, (time.process_time() - cpu) / count * 1000
             per_event = f"{cpu / size:.2f}" if size else "–"
             print(f"| {name} | {count} | {cpu:.2f} | {per_event} | {wall:.1f} |", flush=True)
+        if os.environ.get("PUSH_COST_PROFILE"):
+            profile_single_pushes(lambda number: push(branches[number % BRANCHES], 1))
         connections.close_all()
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def profile_single_pushes(push_one, count: int = 400) -> None:
+    """cProfile of ``count`` single-event pushes, the costliest functions by their own and by cumulative time."""
+    # bench/profile.py would shadow the standard library's profile module, which cProfile imports.
+    sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).resolve().parent]
+    sys.modules.pop("profile", None)
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for number in range(count):
+        push_one(number)
+    profiler.disable()
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(45)
+    stats.sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

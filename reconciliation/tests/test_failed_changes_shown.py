@@ -30,6 +30,6 @@ def test_the_dashboard_counts_each_branchs_unresolved_failed_changes(client, man
 
     page = client.get("/dashboard/")
 
-    health = {row["branch"].code: row["failed_changes"] for row in page.context["health"]}
+    health = {row["branch"].code: row["failed_changes"] for row in page.context["health"].rows}
     assert health == {"B001": 2, "B002": 0}
     assert "Cambios que la sucursal no pudo aplicar" in page.content.decode()
