@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from branches.models import Branch, BranchChangeFailure
-from reconciliation.models import BranchCheck, Discrepancy, OversellCase, ReconciliationRun
+from reconciliation.models import OPEN_STATUSES, BranchCheck, Discrepancy, OversellCase, ReconciliationRun
 
 
 def discrepancy_list(
@@ -21,7 +21,7 @@ def discrepancy_list(
     if kind:
         records = records.filter(kind=kind)
     if status == "open":
-        records = records.filter(status__in=["open", "acknowledged"])
+        records = records.filter(status__in=OPEN_STATUSES)
     elif status:
         records = records.filter(status=status)
     if since:
@@ -53,7 +53,7 @@ def oversell_case_list(*, branch: str = "", status: str = "") -> QuerySet[Overse
 def branch_health(*, now: datetime | None = None) -> list[dict]:
     now = now or timezone.now()
     open_counts = dict(
-        Discrepancy.objects.filter(status__in=["open", "acknowledged"])
+        Discrepancy.objects.filter(status__in=OPEN_STATUSES)
         .values("branch_id")
         .annotate(n=Count("id"))
         .values_list("branch_id", "n")
@@ -85,7 +85,7 @@ def branch_health(*, now: datetime | None = None) -> list[dict]:
 def open_by_kind_and_branch() -> dict[str, dict[str, int]]:
     table: dict[str, dict[str, int]] = {}
     rows = (
-        Discrepancy.objects.filter(status__in=["open", "acknowledged"])
+        Discrepancy.objects.filter(status__in=OPEN_STATUSES)
         .values("kind", "branch_id")
         .annotate(n=Count("id"))
     )
