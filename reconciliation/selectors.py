@@ -84,11 +84,7 @@ def branch_health(*, now: datetime | None = None) -> list[dict]:
 
 def open_by_kind_and_branch() -> dict[str, dict[str, int]]:
     table: dict[str, dict[str, int]] = {}
-    rows = (
-        Discrepancy.objects.filter(status__in=OPEN_STATUSES)
-        .values("kind", "branch_id")
-        .annotate(n=Count("id"))
-    )
+    rows = Discrepancy.objects.filter(status__in=OPEN_STATUSES).values("kind", "branch_id").annotate(n=Count("id"))
     for row in rows:
         table.setdefault(row["kind"], {})[row["branch_id"]] = row["n"]
     return table
