@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
 
 from ecomarket.admin import ReadOnlyAdmin, ReadOnlyInline
+from ecomarket.errors import DomainError
+from ecomarket.pages import refusal_message
+from reconciliation.actions import discrepancy_act, oversell_case_act
 from reconciliation.models import CaseAction, Discrepancy, OversellCase, ReconciliationRun
-from reconciliation.services import ActionRefused, discrepancy_act, oversell_case_act
 
 
 class CaseActionInline(ReadOnlyInline):
@@ -10,14 +12,14 @@ class CaseActionInline(ReadOnlyInline):
     fields = ["at", "actor", "action", "note", "data"]
 
 
-def _act(modeladmin, request, queryset, act, **kwargs):
+def _act(modeladmin, request, queryset, act):
     done = 0
     for record in queryset:
         try:
-            act(record.pk, request.user, **kwargs)
+            act(record.pk, request.user)
             done += 1
-        except ActionRefused as refusal:
-            modeladmin.message_user(request, f"{record}: {refusal}", messages.WARNING)
+        except DomainError as refusal:
+            modeladmin.message_user(request, f"{record}: {refusal_message(refusal)}", messages.WARNING)
     modeladmin.message_user(request, f"{done} record(s) updated.", messages.SUCCESS)
 
 
@@ -41,21 +43,15 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Acknowledge")
     def acknowledge(self, request, queryset):
-        _act(
-            self,
-            request,
-            queryset,
-            lambda pk, user: discrepancy_act(discrepancy_id=pk, action="acknowledge", user=user),
-        )
+        _act(self, request, queryset, _discrepancy_action("acknowledge"))
 
     @admin.action(description="Request a recount at the branch")
     def request_recount(self, request, queryset):
-        _act(
-            self,
-            request,
-            queryset,
-            lambda pk, user: discrepancy_act(discrepancy_id=pk, action="request_recount", user=user),
-        )
+        _act(self, request, queryset, _discrepancy_action("request_recount"))
+
+
+def _discrepancy_action(action: str):
+    return lambda pk, user: discrepancy_act(discrepancy_id=pk, action=action, user=user)
 
 
 @admin.register(OversellCase)

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from ecomarket.api import ERRORS, cursor_page, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsManager
-from reconciliation import selectors, services
+from reconciliation import actions, selectors
 from reconciliation.contacts import oversell_customers
 from reconciliation.models import (
     CaseAction,
@@ -148,10 +148,7 @@ class DiscrepancyActApi(APIView):
     def patch(self, request, discrepancy_id):
         record = _get(Discrepancy, discrepancy_id)
         data = input_valid(self.DiscrepancyActInputSerializer, request)
-        try:
-            record = services.discrepancy_act(discrepancy_id=record.pk, user=request.user, **data)
-        except services.ActionRefused as refusal:
-            raise DomainError("action_refused", str(refusal), status=status.HTTP_409_CONFLICT) from refusal
+        record = actions.discrepancy_act(discrepancy_id=record.pk, user=request.user, **data)
         return Response(DiscrepancyOutputSerializer(record).data)
 
 
@@ -199,8 +196,5 @@ class OversellCaseActApi(APIView):
     def patch(self, request, case_id):
         case = _get(OversellCase, case_id)
         data = input_valid(self.OversellCaseActInputSerializer, request)
-        try:
-            case = services.oversell_case_act(case_id=case.pk, user=request.user, **data)
-        except services.ActionRefused as refusal:
-            raise DomainError("action_refused", str(refusal), status=status.HTTP_409_CONFLICT) from refusal
+        case = actions.oversell_case_act(case_id=case.pk, user=request.user, **data)
         return Response(OversellCaseOutputSerializer(case, context={"customers": oversell_customers([case])}).data)

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from branches.models import BranchEvent
+from ecomarket.modes import Mode, only
 from reconciliation.models import CaseAction, OversellCase, OversellStatus
 
 ERASER = "retention"
@@ -40,6 +41,7 @@ def oversell_customers(cases) -> dict[str, dict]:
     }
 
 
+@only(Mode.CENTRAL)
 def customer_contacts_erase(*, now: datetime | None = None) -> int:
     """Erase every contact past its retention; returns how many. Safe to run twice: an erased contact is gone, so
     a second run finds nothing. Each erasure is written on the case's audit trail."""

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from branches.models import Branch, BranchChangeFailure
-from reconciliation.models import BranchCheck, Discrepancy, OversellCase, ReconciliationRun
+from reconciliation.models import OPEN_STATUSES, BranchCheck, Discrepancy, OversellCase, ReconciliationRun
 
 
 def discrepancy_list(
@@ -22,7 +22,7 @@ def discrepancy_list(
     if kind:
         records = records.filter(kind=kind)
     if status == "open":
-        records = records.filter(status__in=["open", "acknowledged"])
+        records = records.filter(status__in=OPEN_STATUSES)
     elif status:
         records = records.filter(status=status)
     if since:
@@ -58,7 +58,7 @@ def branch_health(*, now: datetime | None = None, branch: str = "") -> list[dict
     of this list, not all of it."""
     now = now or timezone.now()
     open_counts = dict(
-        Discrepancy.objects.filter(status__in=["open", "acknowledged"])
+        Discrepancy.objects.filter(status__in=OPEN_STATUSES)
         .values("branch_id")
         .annotate(n=Count("id"))
         .values_list("branch_id", "n")
@@ -102,11 +102,7 @@ def branch_health(*, now: datetime | None = None, branch: str = "") -> list[dict
 
 def open_by_kind_and_branch() -> dict[str, dict[str, int]]:
     table: dict[str, dict[str, int]] = {}
-    rows = (
-        Discrepancy.objects.filter(status__in=["open", "acknowledged"])
-        .values("kind", "branch_id")
-        .annotate(n=Count("id"))
-    )
+    rows = Discrepancy.objects.filter(status__in=OPEN_STATUSES).values("kind", "branch_id").annotate(n=Count("id"))
     for row in rows:
         table.setdefault(row["kind"], {})[row["branch_id"]] = row["n"]
     return table

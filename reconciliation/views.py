@@ -9,10 +9,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from branches.models import Branch
-from ecomarket.pages import FirstRows, first_rows, redirect_back, role_required
+from ecomarket.errors import DomainError
+from ecomarket.pages import FirstRows, first_rows, redirect_back, refusal_message, role_required
 from ecomarket.roles import Role
 from ecomarket.spreadsheets import csv_download
-from reconciliation import charts, selectors, services
+from reconciliation import actions, charts, selectors
 from reconciliation.apis import DiscrepancyOutputSerializer
 from reconciliation.contacts import oversell_customers
 from reconciliation.models import DiscrepancyKind, DiscrepancyStatus, OversellResolution
@@ -94,32 +95,42 @@ def discrepancy_act(request, discrepancy_id: int):
         except InvalidOperation:
             messages.error(request, _("The adjustment must be a number."))
             return redirect_back(request, "dashboard")
-    try:
-        services.discrepancy_act(
+    return _acted(
+        request,
+        lambda: actions.discrepancy_act(
             discrepancy_id=discrepancy_id,
             action=request.POST.get("action", ""),
             user=request.user,
             note=request.POST.get("note", "").strip(),
             delta=delta,
-        )
-        messages.success(request, _("Discrepancy %(id)s updated.") % {"id": discrepancy_id})
-    except services.ActionRefused as refusal:
-        messages.error(request, str(refusal))
-    return redirect_back(request, "dashboard")
+        ),
+        done=_("Discrepancy %(id)s updated.") % {"id": discrepancy_id},
+    )
 
 
 @require_POST
 @manager_required
 def oversell_case_act(request, case_id: int):
-    try:
-        services.oversell_case_act(
+    return _acted(
+        request,
+        lambda: actions.oversell_case_act(
             case_id=case_id,
             action=request.POST.get("action", ""),
             user=request.user,
             note=request.POST.get("note", "").strip(),
             resolution=request.POST.get("resolution", ""),
-        )
-        messages.success(request, _("Oversell case %(id)s updated.") % {"id": case_id})
-    except services.ActionRefused as refusal:
-        messages.error(request, str(refusal))
+        ),
+        done=_("Oversell case %(id)s updated.") % {"id": case_id},
+    )
+
+
+def _acted(request, act, *, done: str):
+    """Take a manager's action and go back to the dashboard: what was done, or why it was refused, in the user's
+    language."""
+    try:
+        act()
+    except DomainError as refusal:
+        messages.error(request, refusal_message(refusal))
+    else:
+        messages.success(request, done)
     return redirect_back(request, "dashboard")

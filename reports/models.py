@@ -1,5 +1,5 @@
-"""Central only: hourly roll-ups of central's ledger that the head office reports read (DESIGN.md §1: central can
-implement reconciliation and reports).
+"""Central only, like reconciliation (the seed's notes give both to head office): hourly roll-ups of central's
+ledger that the head office reports read.
 
 A report over a million sale events cannot unpack every event's lines on each request, so
 ``reports.services.report_rollup_refresh`` folds each branch's events, in seq order and only up to the branch's

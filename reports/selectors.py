@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from branches.models import Branch
 from inventory.models import MONEY, Product, StockLevel
+from inventory.quantities import CENT, money, quantity
 from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
 
 GRAINS = ("day", "hour")
@@ -125,17 +126,8 @@ def _label(value) -> str:
     )
 
 
-def _q(value) -> Decimal:
-    """A summed quantity written as the ledger writes it (3 decimals), whatever the database returned."""
-    return Decimal(value or 0).quantize(Decimal("0.001"))
-
-
-def _m(value) -> Decimal:
-    return Decimal(value or 0).quantize(Decimal("0.01"))
-
-
 def _rate(part: Decimal, whole: Decimal) -> Decimal:
-    return (part / whole * 100).quantize(Decimal("0.01")) if whole else ZERO
+    return (part / whole * 100).quantize(CENT) if whole else ZERO
 
 
 def sales_by_period(filters: ReportFilters) -> list[dict]:
@@ -156,11 +148,11 @@ def sales_by_period(filters: ReportFilters) -> list[dict]:
         {
             "period": _label(row["period"]),
             "branch": row["branch"],
-            "units": _q(row["units"]),
-            "amount": _m(row["amount"]),
-            "voided_amount": _m(row["voided"]),
-            "returned_amount": _m(row["returned"]),
-            "net_amount": _m(row["amount"] - row["voided"] - row["returned"]),
+            "units": quantity(row["units"]),
+            "amount": money(row["amount"]),
+            "voided_amount": money(row["voided"]),
+            "returned_amount": money(row["returned"]),
+            "net_amount": money(row["amount"] - row["voided"] - row["returned"]),
         }
         for row in rows
     ]
@@ -186,11 +178,11 @@ def sales_by_product(filters: ReportFilters) -> list[dict]:
         {
             "sku": row["sku"],
             "name": names.get(row["sku"], ""),
-            "units": _q(row["units"]),
-            "amount": _m(row["amount"]),
-            "voided_units": _q(row["voided_units"]),
-            "returned_units": _q(row["returned_units"]),
-            "net_amount": _m(row["amount"] - row["voided"] - row["returned"]),
+            "units": quantity(row["units"]),
+            "amount": money(row["amount"]),
+            "voided_units": quantity(row["voided_units"]),
+            "returned_units": quantity(row["returned_units"]),
+            "net_amount": money(row["amount"] - row["voided"] - row["returned"]),
         }
         for row in rows
     ]
@@ -218,9 +210,9 @@ def returns_and_voids(filters: ReportFilters) -> list[dict]:
         result.append(
             {
                 "branch": code,
-                "sold_amount": _m(amount["sold"]),
-                "voided_amount": _m(amount["voided"]),
-                "returned_amount": _m(amount["returned"]),
+                "sold_amount": money(amount["sold"]),
+                "voided_amount": money(amount["voided"]),
+                "returned_amount": money(amount["returned"]),
                 "void_rate_pct": _rate(amount["voided"], amount["sold"]),
                 "return_rate_pct": _rate(amount["returned"], amount["sold"]),
                 "sales": ticket["sales"],
@@ -254,8 +246,8 @@ def stock_by_branch(filters: ReportFilters) -> list[dict]:
         {
             "branch": row["branch"],
             "skus": row["skus"] or 0,
-            "units": _q(row["units"]),
-            "value": _m(row["value"]),
+            "units": quantity(row["units"]),
+            "value": money(row["value"]),
             "below_zero": row["below_zero"] or 0,
         }
         for row in rows

@@ -2,16 +2,17 @@
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from branches.models import Branch, BranchEvent
+from ecomarket.modes import Mode, only
+from inventory.quantities import money
 from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
 
 CHUNK = 5000  # events per transaction: a long backlog is folded in short transactions, never one huge one
-CENT = Decimal("0.01")
 ZERO = Decimal("0")
 
 
@@ -51,10 +52,7 @@ def _prices(payload: dict) -> dict[str, Decimal]:
     return {line["sku"]: Decimal(line["unit_price"]) for line in payload.get("lines", [])}
 
 
-def _money(quantity: Decimal, price: Decimal) -> Decimal:
-    return (quantity * price).quantize(CENT, ROUND_HALF_UP)
-
-
+@only(Mode.CENTRAL)
 def report_rollup_refresh(*, branch: str = "") -> int:
     """Fold every branch's (or one branch's) new events into the roll-ups; returns how many events were folded.
     Safe to run twice and concurrently: each chunk moves its branch's cursor in the same transaction as the rows
@@ -112,20 +110,20 @@ def _fold(code: str, events: list) -> _Totals:
             _add(row, "sales", 1)
             for line in payload["lines"]:
                 quantity = Decimal(line["quantity"])
-                totals.line(occurred_at, line["sku"], "sold", quantity, _money(quantity, Decimal(line["unit_price"])))
+                totals.line(occurred_at, line["sku"], "sold", quantity, money(quantity * Decimal(line["unit_price"])))
         elif type_ == "sale.voided":
             _add(row, "voids", 1)
             sale = sales.get(sale_ref)
             for line in sale["lines"] if sale else []:
                 quantity = Decimal(line["quantity"])
-                totals.line(occurred_at, line["sku"], "voided", quantity, _money(quantity, Decimal(line["unit_price"])))
+                totals.line(occurred_at, line["sku"], "voided", quantity, money(quantity * Decimal(line["unit_price"])))
         elif type_ == "return.completed":
             _add(row, "returns", 1)
             prices = _prices(sales.get(sale_ref) or {})
             for line in payload["lines"]:
                 quantity = Decimal(line["quantity"])
                 totals.line(
-                    occurred_at, line["sku"], "returned", quantity, _money(quantity, prices.get(line["sku"], ZERO))
+                    occurred_at, line["sku"], "returned", quantity, money(quantity * prices.get(line["sku"], ZERO))
                 )
     return totals
 

@@ -13,9 +13,10 @@ from branches.models import Branch, BranchEvent, Change
 from branches.tests.factories import Events, branch_client, push, snapshot
 from inventory.models import Unit
 from inventory.tests.factories import product_make
+from reconciliation.actions import oversell_case_act
 from reconciliation.models import CaseAction, Discrepancy, OversellCase, SeqWatch
 from reconciliation.selectors import branch_health
-from reconciliation.services import oversell_case_act, reconcile
+from reconciliation.services import reconcile
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
 

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from ecomarket import modes
+from ecomarket.modes import Mode, only
 
 
 class Command(BaseCommand):
@@ -13,9 +13,9 @@ class Command(BaseCommand):
         "report roll-ups every REPORTS_ROLLUP_INTERVAL_S seconds; expired customer contacts erased nightly."
     )
 
+    @only(Mode.CENTRAL)
     @transaction.atomic
     def handle(self, *args, **options):
-        modes.require(modes.Mode.CENTRAL)
         every, _ = IntervalSchedule.objects.get_or_create(
             every=settings.RECONCILE_INTERVAL_S, period=IntervalSchedule.SECONDS
         )

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
 from branches.models import Branch
-from ecomarket import modes
+from ecomarket.modes import Mode, only
 from reconciliation.services import reconcile
 
 
@@ -12,8 +12,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--full", action="store_true", help="re-check every branch and SKU, not only what changed")
 
+    @only(Mode.CENTRAL)
     def handle(self, *args, full, **options):
-        modes.require(modes.Mode.CENTRAL)
         with tqdm(total=Branch.objects.count(), unit="branch", desc="reconcile", file=self.stderr._out) as bar:
             run = reconcile(full=full, progress=lambda code: bar.update(1))
         if run is None:

@@ -1,12 +1,12 @@
 from django.core.management.base import BaseCommand
 
-from ecomarket import modes
+from ecomarket.modes import Mode, only
 from reports.services import report_rollup_refresh
 
 
 class Command(BaseCommand):
     help = "Central: fold the events received since the last pass into the report roll-ups now (safe to run again)."
 
+    @only(Mode.CENTRAL)
     def handle(self, *args, **options):
-        modes.require(modes.Mode.CENTRAL)
         self.stdout.write(f"rolled up: {report_rollup_refresh()} events")

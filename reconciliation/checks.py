@@ -1,0 +1,259 @@
+"""Central only: the reconciliation checks, one a kind of finding (DESIGN.md §6).
+
+Each check looks at one branch, in the pass's transaction and under the branch's row lock (reconciliation/services.py
+runs them), and flags what it finds or clears what it no longer finds through the pass's bookkeeping
+(reconciliation/findings.py).
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Sum
+
+from branches.feed import resend_request_create
+from branches.ingest import accounted_seqs
+from branches.models import Branch, BranchEvent, EventProblem
+from inventory.models import MovementKind, StockLevel, StockMovement
+from inventory.quantities import quantity, quantity_text
+from reconciliation.findings import (
+    OVERSELL_SOURCES,
+    ZERO,
+    OpenDiscrepancies,
+    OversellEpisode,
+    PassState,
+    oversell_case_upsert,
+)
+from reconciliation.models import BranchCheck, DiscrepancyKind, SeqWatch
+
+
+def missing_events_check(*, branch: Branch, state: PassState) -> None:
+    """A gap older than the grace period gets a resend request; still there a grace period later, a discrepancy."""
+    now, findings = state.now, state.findings
+    grace = timedelta(seconds=settings.RECONCILE_GAP_GRACE_S)
+    discrepancies = state.discrepancies(branch, DiscrepancyKind.MISSING_EVENTS)
+    if branch.max_seq_seen <= branch.high_water_seq and branch.code not in state.watched:
+        discrepancies.clear(note="the missing events arrived")
+        return
+    missing: set[int] = set()
+    if branch.max_seq_seen > branch.high_water_seq:
+        accounted = accounted_seqs(branch, branch.high_water_seq)
+        missing = set(range(branch.high_water_seq + 1, branch.max_seq_seen + 1)) - accounted
+    SeqWatch.objects.filter(branch=branch).exclude(seq__in=missing).delete()
+    known = set(SeqWatch.objects.filter(branch=branch).values_list("seq", flat=True))
+    SeqWatch.objects.bulk_create([SeqWatch(branch=branch, seq=seq, first_seen_at=now) for seq in missing - known])
+    due = SeqWatch.objects.filter(branch=branch, resend_requested_at__isnull=True, first_seen_at__lte=now - grace)
+    due_seqs = sorted(due.values_list("seq", flat=True))
+    if due_seqs:
+        resend_request_create(branch=branch, seqs=due_seqs)
+        due.update(resend_requested_at=now)
+        findings.resend_requests += 1
+    overdue = sorted(
+        SeqWatch.objects.filter(branch=branch, resend_requested_at__lte=now - grace).values_list("seq", flat=True)
+    )
+    if overdue:
+        discrepancies.flag(detail={"seqs": overdue[:1000], "count": len(overdue)})
+    elif not missing:
+        discrepancies.clear(note="the missing events arrived")
+
+
+def rejected_events_check(*, branch: Branch, state: PassState) -> None:
+    """Events central rejected leave a hole a manager must look at, until the event is stored after all (e.g.
+    re-sent once the catalog caught up)."""
+    problems = _event_problems(branch=branch, state=state, kind=EventProblem.Kind.REJECTED)
+    stored = set(
+        BranchEvent.objects.filter(branch=branch, id__in=[p.event_id for p in problems]).values_list("id", flat=True)
+    )
+    _event_problems_flag(
+        state.discrepancies(branch, DiscrepancyKind.REJECTED_EVENT), [p for p in problems if p.event_id not in stored]
+    )
+
+
+def conflicting_events_check(*, branch: Branch, state: PassState) -> None:
+    """Events whose id or seq central already holds with another body: a manager must look at each."""
+    problems = _event_problems(branch=branch, state=state, kind=EventProblem.Kind.CONFLICT)
+    _event_problems_flag(state.discrepancies(branch, DiscrepancyKind.EVENT_CONFLICT), problems)
+
+
+def _event_problems(*, branch: Branch, state: PassState, kind: str) -> list[EventProblem]:
+    if branch.code not in state.with_problems:
+        return []
+    return list(EventProblem.objects.filter(branch=branch, kind=kind).order_by("seq"))
+
+
+def _event_problems_flag(discrepancies: OpenDiscrepancies, problems: list[EventProblem]) -> None:
+    if problems:
+        discrepancies.flag(
+            detail={"events": [{"seq": p.seq, "event_id": str(p.event_id), "code": p.code} for p in problems]}
+        )
+    else:
+        discrepancies.clear(note="the events were stored after all")
+
+
+def stale_branch_check(*, branch: Branch, state: PassState) -> None:
+    """Silence from a branch is news; from a branch whose credential was revoked (closed, replaced) it is not."""
+    discrepancies = state.discrepancies(branch, DiscrepancyKind.STALE_BRANCH)
+    if branch.revoked_at is not None:
+        discrepancies.clear(note="the branch's credential was revoked")
+        return
+    threshold = state.now - timedelta(seconds=settings.RECONCILE_STALE_AFTER_S)
+    if branch.last_seen_at is None or branch.last_seen_at < threshold:
+        since = branch.last_seen_at.isoformat() if branch.last_seen_at else None
+        discrepancies.flag(detail={"last_seen_at": since})
+    else:
+        discrepancies.clear(note="the branch is in contact again")
+
+
+def count_mismatch_check(*, branch: Branch, state: PassState, check: BranchCheck, since: int | None) -> None:
+    """The newest snapshot central can judge (every event up to it stored) against central's ledger up to it.
+    An incremental pass skips a snapshot it already judged unless an event at or below its ``as_of_seq`` arrived
+    since (a parked event re-sent after its cause was fixed): that one changes the verdict. Records the snapshot
+    judged in ``check.snapshot_seq``."""
+    # The seq and as_of_seq first: the levels (thousands of them) are read only when they are compared.
+    newest = (
+        BranchEvent.objects.filter(branch=branch, type="stock.snapshot", seq__lte=branch.high_water_seq + 1)
+        .order_by("-seq")
+        .values_list("id", "seq", "payload__as_of_seq")
+        .first()
+    )
+    if newest is None:
+        return
+    snapshot_id, snapshot_seq, as_of = newest
+    if as_of > branch.high_water_seq:
+        return  # watermark: a late event may still explain any difference
+    if (
+        since is not None
+        and check.snapshot_seq == snapshot_seq
+        and not BranchEvent.objects.filter(branch=branch, ingest_mark__gt=since, seq__lte=as_of).exists()
+    ):
+        return
+    check.snapshot_seq = snapshot_seq
+    levels = BranchEvent.objects.values_list("payload__levels", flat=True).get(pk=snapshot_id)
+    branch_levels = {level["sku"]: Decimal(level["on_hand"]) for level in levels}
+    ledger = dict(
+        StockMovement.objects.filter(branch=branch.code, seq__lte=as_of)
+        .values("product_id")
+        .annotate(total=Sum("quantity"))
+        .values_list("product_id", "total")
+    )
+    discrepancies = state.discrepancies(branch, DiscrepancyKind.COUNT_MISMATCH)
+    for sku in sorted(branch_levels.keys() | ledger.keys()):
+        central, reported = quantity(ledger.get(sku)), quantity(branch_levels.get(sku))
+        if central != reported:
+            discrepancies.flag(
+                sku=sku,
+                expected=central,
+                actual=reported,
+                detail={"snapshot_seq": snapshot_seq, "as_of_seq": as_of, "difference": str(reported - central)},
+            )
+    discrepancies.clear_unseen(note=f"snapshot #{snapshot_seq} agrees with central's ledger")
+
+
+def oversell_check(*, branch: Branch, state: PassState, since: int | None) -> None:
+    """A running balance below zero: sales were made from stock the branch did not have. While it is below zero
+    now, the (branch, SKU) has an oversell discrepancy (auto-resolved when stock is back); whenever it went below
+    zero since the last pass, even if it recovered before this pass or within one batch, an OversellCase names
+    the sales of that episode, which only a person closes."""
+    discrepancies = state.discrepancies(branch, DiscrepancyKind.OVERSELL)
+    balances = _balances(branch=branch.code, since=since)
+    for sku, (lowest, on_hand) in sorted(balances.items()):
+        if lowest >= 0:
+            continue
+        episode = _oversell_episode(branch=branch, sku=sku)
+        case = oversell_case_upsert(
+            state=state, branch=branch, sku=sku, episode=episode, sales=_episode_sales(episode=episode)
+        )
+        if on_hand < 0:
+            listed = len(case.sales) if case else 0
+            discrepancies.flag(
+                sku=sku, expected=ZERO, actual=on_hand, detail={"source": episode.source, "sales": listed}
+            )
+    discrepancies.clear_unseen(note="stock is back at or above zero", within=set(balances))
+
+
+# The running balance of each SKU a pass looks at, in seq order: its lowest point from the first seq that arrived
+# since the last pass (a late event moves every balance after it), and where it stands now. Plain SQL window
+# functions, which PostgreSQL and SQLite both run; on PostgreSQL they read the covering (branch, sku, seq)
+# index of the ledger alone, already in order.
+_BALANCES_SQL = """
+SELECT sku, MIN(balance), SUM(quantity) FROM (
+    SELECT sku, quantity, SUM(quantity) OVER (PARTITION BY sku ORDER BY seq ROWS UNBOUNDED PRECEDING) AS balance
+    FROM {movements} WHERE branch = %s
+) w GROUP BY sku
+"""
+# An incremental pass reads only the tail of each touched SKU's ledger, from its first new seq on, and walks it
+# back from where the balance stands now (the on-hand projection, written in the ledger's transaction and read
+# under the same branch lock): the balance after a row is on_hand less what came after it.
+_BALANCES_SINCE_SQL = """
+WITH touched AS (
+    SELECT sku, MIN(seq) AS since_seq FROM {movements}
+    WHERE branch = %s AND seq IN (SELECT seq FROM {events} WHERE branch = %s AND ingest_mark > %s) GROUP BY sku
+), tail AS (
+    SELECT m.sku, m.seq, m.quantity FROM {movements} m JOIN touched t ON t.sku = m.sku
+    WHERE m.branch = %s AND m.seq >= t.since_seq
+)
+SELECT w.sku, MIN(l.on_hand - w.after), l.on_hand
+FROM (
+    SELECT sku, COALESCE(SUM(quantity) OVER (
+        PARTITION BY sku ORDER BY seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ), 0) AS after
+    FROM tail
+) w JOIN {levels} l ON l.branch = %s AND l.sku = w.sku
+GROUP BY w.sku, l.on_hand
+"""
+
+
+def _balances(*, branch: str, since: int | None) -> dict[str, tuple[Decimal, Decimal]]:
+    """{sku: (lowest running balance since the first new seq, balance now)} for the SKUs moved since mark
+    ``since`` (every SKU, over its whole ledger, when None). SQLite answers the sums as floats: ``quantity``
+    puts them back on the ledger's three decimals."""
+    names = {"movements": _table(StockMovement), "events": _table(BranchEvent), "levels": _table(StockLevel)}
+    sql, params = (
+        (_BALANCES_SQL, [branch]) if since is None else (_BALANCES_SINCE_SQL, [branch, branch, since] + [branch] * 2)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(**names), params)
+        return {sku: (quantity(lowest), quantity(now)) for sku, lowest, now in cursor.fetchall()}
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _oversell_episode(*, branch: Branch, sku: str) -> OversellEpisode:
+    """The current episode: the last one, since the balance last stood at or above zero. Every sale in it sold
+    goods that were not there (the part of its quantity below zero); its source is what took the balance below."""
+    balance, episode = ZERO, None
+    rows = StockMovement.objects.filter(branch=branch.code, product_id=sku).order_by("seq")
+    for seq, moved, kind, reference in rows.values_list("seq", "quantity", "kind", "reference"):
+        before, balance = balance, balance + moved
+        if balance >= 0:
+            continue
+        if before >= 0:
+            episode = OversellEpisode(start_seq=seq, source=OVERSELL_SOURCES.get(kind, kind))
+        episode.deepest = max(episode.deepest, -balance)
+        if kind == MovementKind.SALE:
+            episode.sales[reference] = (seq, -moved, min(-moved, -balance) if before >= 0 else -moved)
+    return episode
+
+
+def _episode_sales(*, episode: OversellEpisode) -> list[dict]:
+    """The sales of an episode as an OversellCase lists them, in seq order, with what their events say."""
+    events = {str(e.id): e for e in BranchEvent.objects.filter(id__in=list(episode.sales))}
+    sales = []
+    for reference, (seq, sold, short) in sorted(episode.sales.items(), key=lambda item: item[1][0]):
+        event = events.get(reference)
+        payload = event.payload if event else {}
+        sales.append(
+            {
+                "sale_id": payload.get("sale_id", reference),
+                "number": payload.get("number"),
+                "seq": seq,
+                "occurred_at": event.occurred_at.isoformat() if event else None,
+                "quantity": quantity_text(sold),
+                "oversold": quantity_text(short),
+                "cashier": payload.get("cashier", ""),
+            }
+        )
+    return sales
