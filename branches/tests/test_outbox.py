@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from branches.models import OutboxEvent, OutboxState
-from branches.services import outbox_event_append, outbox_event_envelope
+from branches.outbox import outbox_event_append, outbox_event_envelope
 from inventory.models import StockLevel, StockMovement
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]

@@ -1,0 +1,234 @@
+"""Central side: the change feed branches pull (``GET /api/v1/sync/changes``): catalog and prices, transfers,
+resend requests, stock adjustments ordered by head office; and what branches report they could not apply.
+
+What a branch could never apply is refused here, at the source (:func:`feed_lines_check`). What still fails at a
+branch (a change written before that check, a catalog the branch has not caught up with) is skipped there,
+reported back (:func:`change_failures_record`) and shown to managers."""
+
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from branches.models import Branch, BranchChangeFailure, Change, ChangeKind, Transfer
+from branches.protocol import change_digest
+from ecomarket.errors import DomainError
+from ecomarket.modes import Mode, only
+from inventory.models import Product
+
+PAGE = 500
+
+
+@only(Mode.CENTRAL)
+def change_append(*, kind: str, payload: dict, branch: Branch | None = None) -> Change:
+    """Append one change in the caller's transaction.
+
+    Feed ids are the branches' cursor, so they must become visible in id order: a branch that has read id 10 must
+    never later find an id 9 committed behind it. Appends are therefore serialised with a table lock (they are
+    rare: catalog edits, transfers, resend requests); readers are not blocked. SQLite serialises writers anyway.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("change_append must run inside the transaction of the change it announces")
+    if branch is not None:
+        branches_lock(branch)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Change._meta.db_table} IN EXCLUSIVE MODE")
+    return Change.objects.create(kind=kind, payload=payload, branch=branch)
+
+
+def _visible(branch: Branch):
+    return Change.objects.filter(Q(branch__isnull=True) | Q(branch=branch))
+
+
+def branches_lock(*branches: Branch) -> None:
+    """Lock these branches' rows, in code order, in the caller's transaction. Every writer takes a branch's row
+    before the change feed's table lock (the lock order of reconciliation/services.py). Without this, the
+    feed row's foreign key would take its lock on the branch row only at commit (Django's foreign keys are
+    deferred), after the table lock: a cycle with an ingest or a reconciliation pass that holds the branch and
+    waits for the feed."""
+    codes = sorted({branch.pk for branch in branches})
+    list(Branch.objects.select_for_update().filter(pk__in=codes).order_by("code").values_list("pk"))
+
+
+def changes_since(*, branch: Branch, cursor: int, limit: int = PAGE) -> tuple[list[Change], int]:
+    """The changes for ``branch`` after ``cursor``, oldest first, and the cursor to ask with next."""
+    changes = list(_visible(branch).filter(id__gt=cursor).order_by("id")[:limit])
+    return changes, (changes[-1].id if changes else cursor)
+
+
+def change_body(change: Change) -> dict:
+    """A change as the feed sends it."""
+    return {
+        "id": change.id,
+        "kind": change.kind,
+        "payload": change.payload,
+        "created_at": change.created_at.isoformat(),
+    }
+
+
+@only(Mode.CENTRAL)
+def changes_page(*, branch: Branch, cursor: int, digest: str = "") -> dict:
+    """One page of the feed for ``branch``, and whether its cursor still names a change central holds.
+
+    A central restored from a backup no longer holds the changes after the backup, and hands their ids out again.
+    A branch whose cursor is beyond the newest change (``cursor_ahead``), or whose cursor change is not the one it
+    applied (``cursor_changed``, checked when the branch sends that change's ``digest``), is told so in
+    ``resync`` instead of being silently skipped past new changes; it starts again from 0, and applies nothing
+    twice (branches/pull.py). Read only."""
+    newest = _visible(branch).aggregate(newest=Max("id"))["newest"] or 0
+    resync = None
+    if cursor > newest:
+        resync = "cursor_ahead"
+    elif cursor and digest:
+        held = _visible(branch).filter(id=cursor).first()
+        if held is None or change_digest(change_body(held)) != digest:
+            resync = "cursor_changed"
+    changes, next_cursor = ([], cursor) if resync else changes_since(branch=branch, cursor=cursor)
+    return {
+        "changes": [change_body(change) for change in changes],
+        "next_cursor": next_cursor,
+        "newest_id": newest,
+        "resync": resync,
+    }
+
+
+@only(Mode.CENTRAL)
+def feed_applied_record(*, branch: Branch, cursor: int) -> None:
+    """Remember that ``branch`` applied the feed up to ``cursor``: a branch pulls with the cursor it committed
+    with the changes up to it, so its pull says they are applied (or failed and reported). A box rebuilt from
+    nothing starts its cursor here (``catalog_page``) and pulls what came after, which the lost box may never
+    have applied. One conditional UPDATE in its own transaction, written only when the cursor grows: it takes the
+    branch's row alone, briefly, so it waits on no other lock (the lock order of reconciliation/services.py)."""
+    Branch.objects.filter(Q(feed_applied_cursor__isnull=True) | Q(feed_applied_cursor__lt=cursor), pk=branch.pk).update(
+        feed_applied_cursor=cursor
+    )
+
+
+def feed_lines_check(*, lines: list[tuple[str, Decimal]], single: bool = False) -> None:
+    """Refuse (400) what a branch could never apply: every SKU known and active, whole units for a product sold by
+    the unit. ``single``: the lines are one ``sku``/``delta`` pair of the request, not a ``lines`` list."""
+    products = Product.objects.in_bulk([sku for sku, _ in lines])
+
+    def where(index: int, name: str, message: str) -> dict:
+        return {name: [message]} if single else {"lines": {str(index): {name: [message]}}}
+
+    for index, (sku, quantity) in enumerate(lines):
+        product = products.get(sku)
+        if product is None or not product.active:
+            raise DomainError(
+                "unknown_sku",
+                f"Unknown or inactive SKU {sku!r}: no branch could apply it.",
+                fields=where(index, "sku", "Unknown or inactive SKU."),
+                extra={"sku": sku},
+            )
+        if not product.sold_by_weight and quantity != quantity.to_integral_value():
+            raise DomainError(
+                "fractional_quantity",
+                f"{product.name} is sold by the unit; {quantity} is not a whole number.",
+                fields=where(index, "delta" if single else "quantity", "Must be a whole number for this product."),
+                extra={"sku": sku},
+            )
+
+
+def product_payload(product: Product) -> dict:
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "unit": product.unit,
+        "price": str(product.price),
+        "barcode": product.barcode,
+        "active": product.active,
+    }
+
+
+@only(Mode.CENTRAL)
+@transaction.atomic
+def product_save(*, sku: str, **fields) -> tuple[Product, bool]:
+    """Create or change a product at head office and announce it to every branch. Returns ``(product, created)``."""
+    product, created = Product.objects.select_for_update().get_or_create(sku=sku, defaults=fields)
+    if not created:
+        for name, value in fields.items():
+            setattr(product, name, value)
+        product.full_clean()
+        product.save()
+    change_append(kind=ChangeKind.PRODUCT, payload=product_payload(product))
+    return product, created
+
+
+@only(Mode.CENTRAL)
+@transaction.atomic
+def transfer_create(
+    *,
+    to_branch: Branch,
+    lines: list[tuple[str, Decimal]],
+    from_branch: Branch | None = None,
+    note: str = "",
+    user=None,
+) -> Transfer:
+    """Send goods to a branch: the branch sees them in transit and confirms arrival as ``stock.received``.
+
+    From another branch (``from_branch``), that branch is told to ship them: it records a ``stock.adjusted``
+    taking them out of its stock when it pulls the order, even below zero — head office ordered it, and if the
+    branch's stock can no longer cover it, reconciliation opens an oversell case for the sales that used it up.
+    Without ``from_branch`` the goods come from the warehouse. Lines a branch could not apply are refused (400)."""
+    feed_lines_check(lines=lines)
+    branches_lock(*filter(None, [to_branch, from_branch]))  # both before the feed's lock: see change_append
+    transfer = Transfer.objects.create(
+        to_branch=to_branch,
+        from_branch=from_branch,
+        lines=[{"sku": sku, "quantity": str(quantity)} for sku, quantity in lines],
+        note=note,
+        created_by=user.get_username() if user else "",
+    )
+    change_append(
+        kind=ChangeKind.TRANSFER,
+        branch=to_branch,
+        payload={
+            "transfer_id": str(transfer.id),
+            "lines": transfer.lines,
+            "note": note,
+            "sent_at": transfer.created_at.isoformat(),
+        },
+    )
+    if from_branch is not None:
+        change_append(
+            kind=ChangeKind.ADJUSTMENT,
+            branch=from_branch,
+            payload={
+                "adjustment_id": str(transfer.id),
+                "reason": f"transfer {transfer.id} to {to_branch.code}",
+                "lines": [{"sku": sku, "delta": str(-quantity)} for sku, quantity in lines],
+            },
+        )
+    return transfer
+
+
+@only(Mode.CENTRAL)
+@transaction.atomic
+def resend_request_create(*, branch: Branch, seqs: list[int]) -> Change:
+    """Ask a branch to send these events again (they are missing at central)."""
+    return change_append(kind=ChangeKind.RESEND, branch=branch, payload={"seqs": sorted(set(seqs))})
+
+
+@only(Mode.CENTRAL)
+@transaction.atomic
+def change_failures_record(*, branch: Branch, failures: list[dict]) -> int:
+    """Record what ``branch`` reports about changes it could not apply (failed, or applied after all: a non-null
+    ``resolved_at``). Idempotent: one row per (branch, change id), the latest report wins."""
+    now = timezone.now()
+    for failure in failures:
+        BranchChangeFailure.objects.update_or_create(
+            branch=branch,
+            change_id=failure["change_id"],
+            defaults={
+                "kind": failure["kind"],
+                "code": failure["code"],
+                "detail": failure["detail"],
+                "failed_at": failure["failed_at"],
+                "resolved_at": failure.get("resolved_at"),
+                "reported_at": now,
+            },
+        )
+    return len(failures)
