@@ -1,5 +1,5 @@
-"""The sync API: central's event ingestion and change feed, the branch's sync status, and head office's catalog and
-transfer writes that feed the branches (DESIGN.md §5)."""
+"""The sync API, of both sides. Central side: event ingestion, the change feed and the catalog for the branches,
+head office's catalog and transfer writes that feed them. Branch side: the sync status (DESIGN.md §5)."""
 
 from decimal import Decimal
 

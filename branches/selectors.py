@@ -1,5 +1,5 @@
-"""Reads. Branch side, for the staff pages: what head office sent that the store still has to act on. Central side:
-a branch's own events, for its recovery."""
+"""Reads, of both sides. Branch side, for the staff pages: what head office sent that the store still has to act
+on. Central side: a branch's own events and the catalog, for a branch's recovery."""
 
 from datetime import UTC
 

@@ -1,6 +1,6 @@
-"""Branch tasks: push the outbox, pull the change feed, snapshot stock. Each is safe to run twice: delivery is
-idempotent at central, the pull cursor moves in the same transaction as the changes it applied, and a snapshot is
-just one more event.
+"""Branch side: the tasks that push the outbox, pull the change feed, snapshot stock. Each is safe to run twice:
+delivery is idempotent at central, the pull cursor moves in the same transaction as the changes it applied, and a
+snapshot is just one more event.
 
 Their registered names (``branches.tasks.<function>``) are in every deployed beat schedule, and the outbox
 publishes the push by its name (branches/outbox.py PUSH_TASK): keep them. Nothing imports this module but Celery's
