@@ -168,7 +168,7 @@ def outbox_push(
                     break
                 sent_batches += 1
             if failed or len(events) < MAX_BATCH:
-                # Everything that was pending has gone (or central failed). Sales made meanwhile kick the next
+                # Everything that was pending has gone (or central failed). Sales made meanwhile request the next
                 # push (paced by branches/outbox.py), so a busy till does not keep this loop taking the write lock
                 # back to back.
                 break
