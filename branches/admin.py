@@ -25,7 +25,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Push now (all pending events, ignoring backoff)")
     def push_now(self, request, queryset):
-        from branches.link import outbox_push
+        from branches.push import outbox_push
 
         summary = outbox_push(force=True)
         level = messages.ERROR if summary.error else messages.SUCCESS
@@ -39,7 +39,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Re-send parked events (after fixing their cause)")
     def retry_parked(self, request, queryset):
-        from branches.link import parked_events_retry
+        from branches.push import parked_events_retry
 
         self.message_user(request, f"{parked_events_retry()} parked event(s) queued again.", messages.SUCCESS)
 
@@ -79,7 +79,7 @@ class FailedChangeAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Apply again (after fixing their cause)")
     def retry(self, request, queryset):
-        from branches.link import failed_changes_retry
+        from branches.change_apply import failed_changes_retry
 
         self.message_user(request, f"{failed_changes_retry()} failed change(s) applied now.", messages.SUCCESS)
 

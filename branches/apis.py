@@ -1,5 +1,5 @@
-"""The sync API: central's event ingestion and change feed, the branch's sync status, and head office's catalog and
-transfer writes that feed the branches (DESIGN.md §5)."""
+"""The sync API, of both sides. Central side: event ingestion, the change feed and the catalog for the branches,
+head office's catalog and transfer writes that feed them. Branch side: the sync status (DESIGN.md §5)."""
 
 from decimal import Decimal
 
@@ -8,14 +8,22 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from branches import feed, ingest, link, selectors
+from branches import change_feed, ingest, selectors
 from branches.credentials import BranchCredentialAuthentication, IsBranch
 from branches.models import Branch
+from branches.protocol import MAX_BATCH, EnvelopeError
+from branches.sync_status import sync_status
 from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
 from inventory.apis import LineInputSerializer, distinct_skus
 from inventory.models import Product, Unit
+
+# A malformed envelope refuses the whole request: 400, or 403 for an event that speaks for another branch.
+ENVELOPE_ERROR_STATUS = {
+    EnvelopeError.INVALID_EVENT: status.HTTP_400_BAD_REQUEST,
+    EnvelopeError.WRONG_BRANCH: status.HTTP_403_FORBIDDEN,
+}
 
 
 class BranchOnlyApi(APIView):
@@ -40,7 +48,7 @@ class BranchOnlyApi(APIView):
 class SyncEventsApi(BranchOnlyApi):
     class SyncEventsInputSerializer(serializers.Serializer):
         branch = serializers.CharField(max_length=16)
-        events = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=ingest.MAX_BATCH)
+        events = serializers.ListField(child=serializers.DictField(), min_length=1, max_length=MAX_BATCH)
 
     class SyncEventsOutputSerializer(serializers.Serializer):
         accepted = serializers.IntegerField()
@@ -72,10 +80,8 @@ class SyncEventsApi(BranchOnlyApi):
                 events=request.data["events"],
                 pending_reported=whole_number(request.headers.get("X-Outbox-Pending"), digits=12),
             )
-        except ingest.EnvelopeError as error:
-            if "branch must be" in str(error):
-                raise DomainError("wrong_branch", str(error), status=status.HTTP_403_FORBIDDEN) from error
-            raise DomainError("invalid_event", str(error)) from error
+        except EnvelopeError as error:
+            raise DomainError(error.code, str(error), status=ENVELOPE_ERROR_STATUS[error.code]) from error
         return Response(result.body())
 
     class SyncEventsPageSerializer(serializers.Serializer):
@@ -133,9 +139,9 @@ class SyncChangesApi(BranchOnlyApi):
         if cursor is None:
             raise DomainError("invalid", "since must be a non-negative integer cursor.", fields={"since": ["Invalid."]})
         digest = request.query_params.get("digest", "")[:64]
-        page = feed.changes_page(branch=request.auth, cursor=cursor, digest=digest)
+        page = change_feed.changes_page(branch=request.auth, cursor=cursor, digest=digest)
         if page["resync"] is None:  # a cursor central does not hold says nothing about what was applied
-            feed.feed_applied_record(branch=request.auth, cursor=cursor)
+            change_feed.feed_applied_record(branch=request.auth, cursor=cursor)
         return Response(page)
 
 
@@ -162,7 +168,7 @@ class FailedChangesReportApi(BranchOnlyApi):
     def post(self, request):
         data = input_valid(self.FailedChangesReportInputSerializer, request)
         branch = self.calling_branch(request, data["branch"])
-        return Response({"recorded": feed.change_failures_record(branch=branch, failures=data["failures"])})
+        return Response({"recorded": change_feed.change_failures_record(branch=branch, failures=data["failures"])})
 
 
 class SyncCatalogApi(BranchOnlyApi):
@@ -228,7 +234,7 @@ class SyncStatusApi(APIView):
         },
     )
     def get(self, request):
-        return Response(link.sync_status())
+        return Response(sync_status())
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -265,7 +271,7 @@ class ProductSaveApi(APIView):
             raise DomainError("invalid", "SKU is at most 32 characters.", fields={"sku": ["Too long."]})
         if not Product.objects.filter(sku=sku).exists() and not {"name", "unit", "price"} <= set(data):
             raise DomainError("invalid", "A new product needs name, unit and price.", fields={"name": ["Required."]})
-        product, created = feed.product_save(sku=sku, **data)
+        product, created = change_feed.product_save(sku=sku, **data)
         return Response(
             ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -303,7 +309,7 @@ class TransferCreateApi(APIView):
                 "to_branch must be a registered branch, and from_branch (if given) another one.",
                 fields={"to_branch": ["Unknown or the same as from_branch."]},
             )
-        transfer = feed.transfer_create(
+        transfer = change_feed.transfer_create(
             to_branch=branch,
             lines=[(line["sku"], line["quantity"]) for line in data["lines"]],
             from_branch=source,

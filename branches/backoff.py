@@ -1,4 +1,4 @@
-"""How long a branch waits after a failed exchange with head office. Free of Django so the chain simulator
+"""Branch side: how long a branch waits after a failed exchange with head office. Free of Django so the chain simulator
 (bench/chain_scale.py) backs off with exactly the branch's formula."""
 
 import random

@@ -19,6 +19,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connections
 
+from ecomarket.modes import Mode, only
+
 log = logging.getLogger(__name__)
 
 SUFFIX = ".sqlite3"
@@ -80,6 +82,7 @@ def branch_backup_last_at() -> datetime | None:
     return datetime.fromtimestamp(backups[-1].stat().st_mtime, tz=UTC)
 
 
+@only(Mode.BRANCH)
 def branch_backup_create() -> Path:
     """Take an online, consistent copy of the branch database into BACKUP_DIR and keep the newest BACKUP_KEEP.
     Safe to run while tills sell and safe to run twice (each run makes its own file). Branch mode."""
@@ -103,6 +106,7 @@ def branch_backup_create() -> Path:
     return target
 
 
+@only(Mode.BRANCH)
 def branch_backup_restore(*, source: Path) -> Path | None:
     """Put ``source`` back as the branch database. Every server, worker and beat of the branch must be stopped.
     The database being replaced is kept next to the backups first (if it can still be read) and its path is

@@ -11,6 +11,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
 
 from branches.models import Branch
+from ecomarket.modes import Mode, only
 
 PREFIX = "ecb_"
 
@@ -19,6 +20,7 @@ def credential_hash(credential: str) -> str:
     return hashlib.sha256(credential.encode()).hexdigest()
 
 
+@only(Mode.CENTRAL)
 @transaction.atomic
 def branch_register(*, code: str, name: str = "") -> tuple[Branch, str]:
     """Create a branch (or update its name) and issue a new credential, returned once; any older one stops
@@ -34,6 +36,7 @@ def branch_register(*, code: str, name: str = "") -> tuple[Branch, str]:
     return branch, credential
 
 
+@only(Mode.CENTRAL)
 @transaction.atomic
 def branch_credential_revoke(*, code: str) -> Branch:
     branch = Branch.objects.select_for_update().get(code=code)

@@ -14,41 +14,34 @@ effect that needs another event, a void's reversal of its sale's lines, waits (`
 arrives.
 """
 
-import hashlib
-import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from branches.models import Branch, BranchEvent, EventProblem, Transfer
+from branches.protocol import (
+    MAX_BATCH,
+    Envelope,
+    EnvelopeError,
+    EventType,
+    Rejection,
+    envelope_parse,
+    event_effect,
+    lines_sum,
+    payload_lines,
+)
 from ecomarket import metrics
 from ecomarket.db import rows_insert
+from ecomarket.modes import Mode, only
 from inventory.models import MovementKind, Product, StockMovement
 from inventory.services import stock_ledger_write
 
-MAX_BATCH = 500
 MAX_MISSING_REPORTED = 1000
-SCHEMA_VERSION = 1
-QUANTUM = Decimal("0.001")
-LIMIT = Decimal("1e9")
-
-
-class EnvelopeError(ValueError):
-    """The request itself is malformed: nothing of it is stored (400)."""
-
-
-class Rejection(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 @dataclass
@@ -71,190 +64,13 @@ class IngestResult:
         }
 
 
-def body_hash(event: dict) -> str:
-    return hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Validation
-# ----------------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Envelope:
-    id: uuid.UUID
-    seq: int
-    type: str
-    occurred_at: datetime
-    schema: int
-    payload: dict
-    raw: dict
-    hash: str
-
-
-def envelope_parse(raw, *, branch: str, index: int) -> Envelope:
-    """The envelope must be sound for the event to be identified at all; otherwise the whole request is refused."""
-    if not isinstance(raw, dict):
-        raise EnvelopeError(f"events[{index}] must be an object")
-    try:
-        event_id = uuid.UUID(str(raw["id"]))
-    except (KeyError, ValueError):
-        raise EnvelopeError(f"events[{index}].id must be a UUID") from None
-    seq = raw.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or seq > 2**62:
-        raise EnvelopeError(f"events[{index}].seq must be a positive integer")
-    if raw.get("branch") != branch:
-        raise EnvelopeError(f"events[{index}].branch must be {branch!r}")
-    occurred_at = parse_datetime(raw["occurred_at"]) if isinstance(raw.get("occurred_at"), str) else None
-    if occurred_at is None or occurred_at.tzinfo is None:
-        raise EnvelopeError(f"events[{index}].occurred_at must be an ISO 8601 time with an offset")
-    if not isinstance(raw.get("type"), str) or not isinstance(raw.get("payload"), dict):
-        raise EnvelopeError(f"events[{index}] needs a string type and an object payload")
-    schema = raw.get("schema")
-    if not isinstance(schema, int) or isinstance(schema, bool):
-        raise EnvelopeError(f"events[{index}].schema must be an integer")
-    return Envelope(
-        id=event_id,
-        seq=seq,
-        type=raw["type"],
-        occurred_at=occurred_at,
-        schema=schema,
-        payload=raw["payload"],
-        raw=raw,
-        hash=body_hash(raw),
-    )
-
-
-def _decimal(value, what: str, *, positive: bool = False, allow_negative: bool = False) -> Decimal:
-    try:
-        number = Decimal(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite() or abs(number) >= LIMIT or number != number.quantize(QUANTUM):
-        raise Rejection("invalid_payload", f"{what} must be a decimal string with at most 3 decimals")
-    if positive and number <= 0:
-        raise Rejection("invalid_payload", f"{what} must be positive")
-    if not allow_negative and number < 0:
-        raise Rejection("invalid_payload", f"{what} must not be negative")
-    return number
-
-
-def _lines(payload: dict, known: set[str], key: str, **rules) -> list[tuple[str, Decimal]]:
-    lines = payload.get("lines")
-    if not isinstance(lines, list):
-        raise Rejection("invalid_payload", "payload.lines must be a list")
-    result = []
-    for index, line in enumerate(lines):
-        if not isinstance(line, dict) or not isinstance(line.get("sku"), str):
-            raise Rejection("invalid_payload", f"payload.lines[{index}] needs a sku")
-        if line["sku"] not in known:
-            raise Rejection("unknown_sku", f"payload.lines[{index}].sku {line['sku']!r} is not in the catalog")
-        result.append((line["sku"], _decimal(line.get(key), f"payload.lines[{index}].{key}", **rules)))
-    return result
-
-
-def _sum(pairs) -> dict[str, Decimal]:
-    deltas: dict[str, Decimal] = {}
-    for sku, quantity in pairs:
-        deltas[sku] = deltas.get(sku, Decimal("0")) + quantity
-    return deltas
-
-
-def _uuid_field(payload: dict, key: str, *, nullable: bool = False) -> uuid.UUID | None:
-    value = payload.get(key)
-    if value is None and nullable:
-        return None
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise Rejection("invalid_payload", f"payload.{key} must be a UUID") from None
-
-
-CUSTOMER_FIELDS = {"name": 120, "phone": 30, "email": 254}
-
-
-def _customer_check(payload: dict) -> None:
-    """The optional contact of an oversold sale's customer (schema 1 events without it stay valid)."""
-    customer = payload.get("customer")
-    if customer is None:
-        return
-    if not isinstance(customer, dict) or not customer.keys() <= CUSTOMER_FIELDS.keys() or not customer:
-        raise Rejection("invalid_payload", f"payload.customer must be an object of {', '.join(CUSTOMER_FIELDS)}")
-    for key, value in customer.items():
-        if not isinstance(value, str) or not 0 < len(value) <= CUSTOMER_FIELDS[key]:
-            raise Rejection("invalid_payload", f"payload.customer.{key} must be a non-empty string")
-
-
-def _change_reference_check(payload: dict) -> None:
-    """The change-feed item a ``stock.adjusted`` applied, optional in schema 1 (events written before it was carried
-    stay valid): a branch restored from a backup reads it back from central to know the change is applied."""
-    if "change_id" not in payload and "change_digest" not in payload:
-        return
-    change_id, digest = payload.get("change_id"), payload.get("change_digest")
-    if not isinstance(change_id, int) or isinstance(change_id, bool) or not 0 < change_id < 2**63:
-        raise Rejection("invalid_payload", "payload.change_id must be a positive integer (the change feed id)")
-    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise Rejection("invalid_payload", "payload.change_digest must be the change's sha256 digest in hex")
-
-
-def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal] | None, uuid.UUID | None]:
-    """What an event does to stock, as (deltas per SKU, the sale it concerns). ``None`` deltas: the effect depends
-    on another event (a void). Raises Rejection for an event central can never apply."""
-    if envelope.schema != SCHEMA_VERSION:
-        raise Rejection("unsupported_schema", f"schema {envelope.schema} is not supported (this central speaks 1)")
-    payload = envelope.payload
-    match envelope.type:
-        case "sale.completed":
-            sale = _uuid_field(payload, "sale_id")
-            _customer_check(payload)
-            return _sum((sku, -q) for sku, q in _lines(payload, known, "quantity", positive=True)), sale
-        case "sale.voided":
-            return None, _uuid_field(payload, "sale_id")
-        case "return.completed":
-            _uuid_field(payload, "sale_id")
-            return _sum(_lines(payload, known, "quantity", positive=True)), _uuid_field(payload, "sale_id")
-        case "stock.received":
-            _uuid_field(payload, "transfer_id", nullable=True)
-            return _sum(_lines(payload, known, "quantity", positive=True)), None
-        case "stock.counted":
-            counted = dict(_lines(payload, known, "counted"))
-            previous = dict(_lines(payload, known, "previous", allow_negative=True))
-            return {sku: counted[sku] - previous[sku] for sku in counted}, None
-        case "stock.adjusted":
-            _change_reference_check(payload)
-            return _sum(_lines(payload, known, "delta", allow_negative=True)), None
-        case "stock.snapshot":
-            _snapshot_validate(envelope)
-            return {}, None
-    raise Rejection("unknown_type", f"event type {envelope.type!r} is not known")
-
-
-def _snapshot_validate(envelope: Envelope) -> None:
-    """A snapshot is checked as strictly as any event: reconciliation reads every level of it."""
-    payload = envelope.payload
-    as_of = payload.get("as_of_seq")
-    if not isinstance(as_of, int) or isinstance(as_of, bool) or not 0 <= as_of < envelope.seq:
-        raise Rejection("invalid_payload", "payload.as_of_seq must be an integer from 0 to the snapshot's seq - 1")
-    levels = payload.get("levels")
-    if not isinstance(levels, list):
-        raise Rejection("invalid_payload", "payload.levels must be a list")
-    seen = set()
-    for index, level in enumerate(levels):
-        if not isinstance(level, dict) or not isinstance(level.get("sku"), str) or not level["sku"]:
-            raise Rejection("invalid_payload", f"payload.levels[{index}] needs a sku")
-        if level["sku"] in seen:
-            raise Rejection("invalid_payload", f"payload.levels[{index}].sku {level['sku']!r} is listed twice")
-        seen.add(level["sku"])
-        _decimal(level.get("on_hand"), f"payload.levels[{index}].on_hand", allow_negative=True)
-
-
 KIND_OF = {
-    "sale.completed": MovementKind.SALE,
-    "sale.voided": MovementKind.VOID,
-    "return.completed": MovementKind.RETURN,
-    "stock.received": MovementKind.RECEIPT,
-    "stock.counted": MovementKind.COUNT,
-    "stock.adjusted": MovementKind.ADJUSTMENT,
+    EventType.SALE_COMPLETED: MovementKind.SALE,
+    EventType.SALE_VOIDED: MovementKind.VOID,
+    EventType.RETURN_COMPLETED: MovementKind.RETURN,
+    EventType.STOCK_RECEIVED: MovementKind.RECEIPT,
+    EventType.STOCK_COUNTED: MovementKind.COUNT,
+    EventType.STOCK_ADJUSTED: MovementKind.ADJUSTMENT,
 }
 
 
@@ -263,10 +79,12 @@ KIND_OF = {
 # ----------------------------------------------------------------------------------------------------------------
 
 
+@only(Mode.CENTRAL)
 @metrics.ingest_instrumented  # events by outcome, batch duration, one log line per batch
 def events_ingest(*, branch: Branch, events: list, pending_reported: int | None = None) -> IngestResult:
     """Store a batch of one branch's events exactly once and answer what became of each (see module docstring).
-    Idempotent: the same batch again changes nothing but the duplicate counter. Central mode."""
+    Idempotent: the same batch again changes nothing but the duplicate counter. Raises EnvelopeError (nothing
+    stored) when the request itself is malformed."""
     if not isinstance(events, list) or not 0 < len(events) <= MAX_BATCH:
         raise EnvelopeError(f"events must be a list of 1 to {MAX_BATCH} events")
     envelopes = [envelope_parse(raw, branch=branch.code, index=i) for i, raw in enumerate(events)]
@@ -277,7 +95,7 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
         stored = _stored_read(branch=branch, envelopes=envelopes)
         known = set(
             Product.objects.filter(
-                sku__in={line.get("sku") for e in envelopes for line in _raw_lines(e.payload)}
+                sku__in={line.get("sku") for e in envelopes for line in payload_lines(e.payload)}
             ).values_list("sku", flat=True)
         )
         transfers = _transfers_named(envelopes)
@@ -360,7 +178,7 @@ def _stored_read(*, branch: Branch, envelopes: list[Envelope]) -> _Stored:
     ids = {envelope.id for envelope in envelopes}
     seqs = {envelope.seq for envelope in envelopes}
     rows = BranchEvent.objects.filter(
-        Q(id__in=ids) | Q(branch=branch, seq__in=seqs) | Q(branch=branch, applied=False, type="sale.voided")
+        Q(id__in=ids) | Q(branch=branch, seq__in=seqs) | Q(branch=branch, applied=False, type=EventType.SALE_VOIDED)
     ).only("id", "branch", "seq", "body_hash", "type", "applied", "sale_ref", "occurred_at")
     stored = _Stored(by_id={}, seqs=set(), waiting_voids=[])
     for row in rows:
@@ -369,7 +187,7 @@ def _stored_read(*, branch: Branch, envelopes: list[Envelope]) -> _Stored:
         if row.branch_id == branch.code:
             if row.seq in seqs:
                 stored.seqs.add(row.seq)
-            if row.type == "sale.voided" and not row.applied:
+            if row.type == EventType.SALE_VOIDED and not row.applied:
                 stored.waiting_voids.append(row)
     return stored
 
@@ -377,7 +195,7 @@ def _stored_read(*, branch: Branch, envelopes: list[Envelope]) -> _Stored:
 def _transfers_named(envelopes: list[Envelope]) -> dict[uuid.UUID, Transfer]:
     ids = set()
     for envelope in envelopes:
-        if envelope.type == "stock.received" and envelope.payload.get("transfer_id"):
+        if envelope.type == EventType.STOCK_RECEIVED and envelope.payload.get("transfer_id"):
             try:
                 ids.add(uuid.UUID(str(envelope.payload["transfer_id"])))
             except ValueError:
@@ -388,7 +206,7 @@ def _transfers_named(envelopes: list[Envelope]) -> dict[uuid.UUID, Transfer]:
 def _receipt_check(envelope: Envelope, deltas, *, branch: Branch, transfers: dict) -> None:
     """A transfer is received once, by its own branch, with its own lines: any other receipt of it is rejected,
     never counted twice. A transfer central does not know (lost in a restore of central) is a plain receipt."""
-    if envelope.type != "stock.received" or not envelope.payload.get("transfer_id"):
+    if envelope.type != EventType.STOCK_RECEIVED or not envelope.payload.get("transfer_id"):
         return
     transfer = transfers.get(uuid.UUID(str(envelope.payload["transfer_id"])))
     if transfer is None:
@@ -397,18 +215,9 @@ def _receipt_check(envelope: Envelope, deltas, *, branch: Branch, transfers: dic
         raise Rejection("wrong_transfer", f"transfer {transfer.id} was sent to {transfer.to_branch_id}")
     if transfer.state == Transfer.State.RECEIVED:
         raise Rejection("transfer_already_received", f"transfer {transfer.id} was already received")
-    if deltas != _sum((line["sku"], Decimal(line["quantity"])) for line in transfer.lines):
+    if deltas != lines_sum((line["sku"], Decimal(line["quantity"])) for line in transfer.lines):
         raise Rejection("transfer_lines_mismatch", f"transfer {transfer.id} sent other lines: {transfer.lines}")
     transfer.state = Transfer.State.RECEIVED  # a second receipt in the same batch is rejected too
-
-
-def _raw_lines(payload: dict) -> list[dict]:
-    lines = payload.get("lines")
-    return (
-        [line for line in lines if isinstance(line, dict) and isinstance(line.get("sku"), str)]
-        if isinstance(lines, list)
-        else []
-    )
 
 
 def _store(*, branch: Branch, new: list, waiting_voids: list[BranchEvent], now: datetime) -> None:
@@ -445,7 +254,7 @@ def _store(*, branch: Branch, new: list, waiting_voids: list[BranchEvent], now: 
     received = [
         envelope.payload["transfer_id"]
         for envelope, _, _ in new
-        if envelope.type == "stock.received" and envelope.payload.get("transfer_id")
+        if envelope.type == EventType.STOCK_RECEIVED and envelope.payload.get("transfer_id")
     ]
     if received:
         Transfer.objects.filter(id__in=received, to_branch=branch).update(
@@ -468,7 +277,7 @@ def _movement(branch, seq, type_, occurred_at, reference, sku, delta) -> StockMo
 def _voids_apply(*, branch: Branch, new: list, waiting_voids: list[BranchEvent]) -> list[StockMovement]:
     """Voids whose sale is stored get their reversal now, whichever of the two arrived first. ``waiting_voids``:
     the branch's voids stored earlier without their sale; the batch's own new voids wait too until matched here."""
-    new_sales = {sale_ref: envelope for envelope, _, sale_ref in new if envelope.type == "sale.completed"}
+    new_sales = {sale_ref: envelope for envelope, _, sale_ref in new if envelope.type == EventType.SALE_COMPLETED}
     waiting = [
         *[void for void in waiting_voids if void.sale_ref in new_sales],
         *[
@@ -480,7 +289,7 @@ def _voids_apply(*, branch: Branch, new: list, waiting_voids: list[BranchEvent])
                 sale_ref=sale_ref,
             )
             for envelope, _, sale_ref in new
-            if envelope.type == "sale.voided"
+            if envelope.type == EventType.SALE_VOIDED
         ],
     ]
     if not waiting:
@@ -491,7 +300,7 @@ def _voids_apply(*, branch: Branch, new: list, waiting_voids: list[BranchEvent])
         sale_lines |= {
             sale_ref: payload["lines"]
             for sale_ref, payload in BranchEvent.objects.filter(
-                branch=branch, type="sale.completed", sale_ref__in=earlier
+                branch=branch, type=EventType.SALE_COMPLETED, sale_ref__in=earlier
             ).values_list("sale_ref", "payload")
         }
     movements, applied = [], []
@@ -499,7 +308,7 @@ def _voids_apply(*, branch: Branch, new: list, waiting_voids: list[BranchEvent])
         lines = sale_lines.get(void.sale_ref)
         if lines is None:
             continue
-        for sku, quantity in _sum((line["sku"], Decimal(line["quantity"])) for line in lines).items():
+        for sku, quantity in lines_sum((line["sku"], Decimal(line["quantity"])) for line in lines).items():
             movements.append(_movement(branch.code, void.seq, void.type, void.occurred_at, str(void.id), sku, quantity))
         applied.append(void.id)
     if applied:

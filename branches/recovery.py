@@ -15,7 +15,7 @@ recovers:
 3. when the last page is in, the push carries on with whatever the tills sold meanwhile.
 
 Progress is kept in SyncState after every transaction, so a killed worker resumes where it stopped. The push lock
-(branches/link.py) is held throughout: no push runs while the outbox is being renumbered.
+(branches/central_client.py sync_lock) is held throughout: no push runs while the outbox is being renumbered.
 """
 
 import logging
@@ -30,11 +30,14 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from branches import link
-from branches.feed import change_digest
-from branches.models import OutboxEvent, OutboxState, RecoveryState, SyncState
-from branches.services import NEXT_SEQ_SQL
+from branches.central_client import CentralUnavailable, central_call, central_session, sync_lock
+from branches.change_apply import change_applied_record, change_try, product_apply
+from branches.models import ChangeKind, OutboxEvent, OutboxState, RecoveryState, SyncState
+from branches.outbox import NEXT_SEQ_SQL
+from branches.protocol import EventType, change_digest
+from branches.sync_status import sync_state
 from ecomarket.db import scalar, table
+from ecomarket.modes import Mode, only
 from inventory.models import Product, Sale, StockMovement
 from inventory.replay import event_skus, stock_event_replay
 from inventory.services import NEXT_NUMBER_SQL
@@ -69,6 +72,24 @@ def recovery_due(state: SyncState) -> bool:
     return state.recovery_state != RecoveryState.IDLE or _checked_in_pid != os.getpid()
 
 
+def recovered_before_sync(session, state: SyncState, summary, *, failed: Callable[[str, float], None]) -> bool:
+    """Before any push or pull, make sure this branch holds every event central has from it: a push would reuse
+    their seqs, and a pull would apply again the changes whose effect they carry (a restored box's cursor is the
+    backup's). Runs under the push lock. False: not yet (central unreachable, or the recovery is stuck); ``failed``
+    records why (with central's Retry-After, if any), ``summary.error`` says it, and nothing is pushed or pulled."""
+    if not recovery_due(state):
+        return True
+    try:
+        recovery_run(session=session)
+    except (CentralUnavailable, RecoveryError) as error:
+        if isinstance(error, RecoveryError):
+            recovery_failed(error=str(error))
+        failed(f"recovery: {error}", getattr(error, "retry_after", 0.0))
+        summary.error = f"recovery: {error}"
+        return False
+    return True
+
+
 def _delivered_max() -> int:
     return OutboxEvent.objects.filter(state=OutboxState.DELIVERED).aggregate(m=Max("seq"))["m"] or 0
 
@@ -84,25 +105,26 @@ class CentralCannotTell(Exception):
 
 def _page(session, after: int) -> dict:
     try:
-        return link._call(session, "GET", "/api/v1/sync/events", params={"after": after, "limit": PAGE})
-    except link.CentralUnavailable as error:
+        return central_call(session, "GET", "/api/v1/sync/events", params={"after": after, "limit": PAGE})
+    except CentralUnavailable as error:
         if error.status in (404, 405):
             raise CentralCannotTell(str(error)) from error
         raise
 
 
+@only(Mode.BRANCH)
 def recovery_run(
     *, session=None, progress: Callable[[int, int], None] | None = None, replay: bool = True
 ) -> RecoverySummary:
     """Check with central and, if it holds events this branch lacks, recover them (module docstring). Runs under
-    the caller's push lock, outside any transaction; raises link.CentralUnavailable if central cannot answer (the
+    the caller's push lock, outside any transaction; raises CentralUnavailable if central cannot answer (the
     push backs off and tries again). ``progress(done, total)`` is called after each replayed chunk. Without
     ``replay`` it stops once the floors are set (``manage.py restore``: the tills may sell at once, the worker's
     next push replays)."""
     global _checked_in_pid
-    session = session or link._session()
+    session = session or central_session()
     summary = RecoverySummary(checked=True)
-    state = link.sync_state()
+    state = sync_state()
     try:
         return _recovery_run(session=session, summary=summary, state=state, progress=progress, replay=replay)
     except CentralCannotTell as error:
@@ -138,7 +160,7 @@ def _recovery_run(*, session, summary: RecoverySummary, state: SyncState, progre
             answer["max_seq_seen"],
         )
     summary.recovering = True
-    state = link.sync_state()
+    state = sync_state()
     summary.target_seq = state.recovery_target_seq
     if not replay:
         return summary
@@ -221,7 +243,7 @@ def _chunk_replay(events: list[dict]) -> tuple[int, int]:
         if taken is not None:
             _event_renumber(taken)
             renumbered += 1
-        if event["type"] == "sale.completed":
+        if event["type"] == EventType.SALE_COMPLETED:
             _sale_number_free(event["payload"].get("number"), sale_id=event["payload"].get("sale_id"))
         occurred_at = parse_datetime(event["occurred_at"])
         stock_event_replay(seq=event["seq"], type=event["type"], occurred_at=occurred_at, payload=event["payload"])
@@ -251,8 +273,8 @@ def _change_replayed(event: dict, *, now) -> None:
     twice. Events written before they carried the change are left alone (nothing to tell which change it was)."""
     payload = event["payload"]
     change_id, digest = payload.get("change_id"), payload.get("change_digest")
-    if event["type"] == "stock.adjusted" and isinstance(change_id, int) and isinstance(digest, str) and digest:
-        link.change_applied_record(change_id=change_id, kind="adjustment", digest=digest, now=now)
+    if event["type"] == EventType.STOCK_ADJUSTED and isinstance(change_id, int) and isinstance(digest, str) and digest:
+        change_applied_record(change_id=change_id, kind=ChangeKind.ADJUSTMENT, digest=digest, now=now)
 
 
 def _event_renumber(event: OutboxEvent) -> None:
@@ -276,7 +298,7 @@ def _sale_number_free(number, *, sale_id) -> None:
         return
     new_number = (scalar(NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState)), [clash.branch]) or 0) + 1
     Sale.objects.filter(pk=clash.pk).update(number=new_number)
-    for event in OutboxEvent.objects.filter(type="sale.completed", payload__sale_id=str(clash.pk)):
+    for event in OutboxEvent.objects.filter(type=EventType.SALE_COMPLETED, payload__sale_id=str(clash.pk)):
         if event.state == OutboxState.DELIVERED:
             log.error("sale %s was delivered as number %s, which central holds for another sale", clash.pk, number)
         event.payload["number"] = new_number
@@ -291,9 +313,10 @@ def _sale_number_free(number, *, sale_id) -> None:
 # What a new box takes from the feed's history, up to where the lost box applied it, besides the catalog: transfers
 # and recount requests. Adjustments and resend requests are not applied again: their effect is in the branch's own
 # events, replayed from central. The changes after that point are pulled as any pull takes them (every kind).
-REBUILD_KINDS = {"transfer", "recount"}
+REBUILD_KINDS = {ChangeKind.TRANSFER, ChangeKind.RECOUNT}
 
 
+@only(Mode.BRANCH)
 def catalog_restore(*, session=None, progress: Callable[[int], None] | None = None) -> int:
     """Take central's whole catalog (``GET /api/v1/sync/catalog``), creating or updating each product. Idempotent.
     Returns the change-feed cursor to start from, as central answered it before the catalog was read: how far the
@@ -301,16 +324,16 @@ def catalog_restore(*, session=None, progress: Callable[[int], None] | None = No
     goods it ships to another branch) are pulled here and applied, once. A central that cannot tell (it never
     heard this branch pull, or is older than this branch) gives the feed's newest change: nothing is applied twice,
     but what came after the lost box's last pull is not applied at all."""
-    session = session or link._session()
+    session = session or central_session()
     after, start = "", None
     while True:
-        answer = link._call(session, "GET", "/api/v1/sync/catalog", params={"after": after})
+        answer = central_call(session, "GET", "/api/v1/sync/catalog", params={"after": after})
         if start is None:
             applied = answer.get("feed_applied_cursor")
             start = answer["newest_change_id"] if applied is None else min(applied, answer["newest_change_id"])
         with transaction.atomic():
             for product in answer["products"]:
-                link.product_apply(product)
+                product_apply(product)
         if progress:
             progress(len(answer["products"]))
         if not answer["more"]:
@@ -318,27 +341,28 @@ def catalog_restore(*, session=None, progress: Callable[[int], None] | None = No
         after = answer["next_after"]
 
 
+@only(Mode.BRANCH)
 def feed_history_apply(*, until: int, session=None, progress: Callable[[int], None] | None = None) -> int:
     """For a box rebuilt from nothing: apply the transfers and recount requests of the change feed up to change
     ``until`` (where the lost box had applied it) and set the pull cursor there, so the regular pull takes
-    everything after it, as the lost box would have. Each is
-    applied as the pull applies it (link._change_try): recorded as applied, or as failed (and reported) if it
-    cannot apply here, so a pull that takes the feed again from 0 (a central restored later) skips it. Holds the
-    pull lock, so no pull applies the same changes meanwhile. Returns how many applied."""
-    session = session or link._session()
+    everything after it, as the lost box would have. Each is applied as the pull applies it
+    (branches/change_apply.py change_try): recorded as applied, or as failed (and reported) if it cannot apply
+    here, so a pull that takes the feed again from 0 (a central restored later) skips it. Holds the pull lock, so
+    no pull applies the same changes meanwhile. Returns how many applied."""
+    session = session or central_session()
     applied = 0
-    with link._exclusive("pull") as ours:
+    with sync_lock("pull") as ours:
         if not ours:
             raise RecoveryError("a pull is running; stop the branch's worker first")
         cursor = 0
         while cursor < until:
-            answer = link._call(session, "GET", "/api/v1/sync/changes", params={"since": cursor})
+            answer = central_call(session, "GET", "/api/v1/sync/changes", params={"since": cursor})
             page = [change for change in answer.get("changes", []) if change["id"] <= until]
             now = timezone.now()
             with transaction.atomic():
                 for change in page:
                     if change["kind"] in REBUILD_KINDS:
-                        applied += link._change_try(change=change, digest=change_digest(change), failure=None, now=now)
+                        applied += change_try(change=change, digest=change_digest(change), failure=None, now=now)
                 cursor = page[-1]["id"] if page else until
                 SyncState.objects.filter(pk=1).update(pull_cursor=cursor)
             if progress:

@@ -1,19 +1,24 @@
-"""Reads. Branch side, for the staff pages: what head office sent that the store still has to act on. Central side:
-a branch's own events, for its recovery."""
+"""Reads, of both sides. Branch side, for the staff pages: what head office sent that the store still has to act
+on. Central side: a branch's own events and the catalog, for a branch's recovery."""
 
 from datetime import UTC
 
 from django.db.models import Max, QuerySet
 
+from branches.change_feed import product_payload
 from branches.models import Branch, BranchEvent, Change, IncomingTransfer, RecountRequest
+from branches.protocol import EventType, envelope_build
+from ecomarket.modes import Mode, only
 from inventory.models import Product, StockDocument, StockDocumentKind
 
 
+@only(Mode.BRANCH)
 def transfers_in_transit() -> QuerySet[IncomingTransfer]:
     """Transfers head office sent that this store has not received yet, oldest first."""
     return IncomingTransfer.objects.filter(state=IncomingTransfer.State.IN_TRANSIT).order_by("sent_at")
 
 
+@only(Mode.BRANCH)
 def recount_requests_open() -> list[RecountRequest]:
     """Recounts head office asked for that no count since has covered: a request is done once every SKU it names
     was counted after it arrived."""
@@ -42,17 +47,18 @@ EVENTS_PAGE = 500
 def branch_event_envelope(event: BranchEvent) -> dict:
     """A stored event as the branch sent it (DESIGN.md §4), byte for byte the same JSON once keys are sorted: the
     branch wrote ``occurred_at`` in UTC with milliseconds, and that is what central stored."""
-    return {
-        "id": str(event.id),
-        "branch": event.branch_id,
-        "seq": event.seq,
-        "type": event.type,
-        "occurred_at": event.occurred_at.astimezone(UTC).isoformat(timespec="milliseconds"),
-        "schema": event.schema,
-        "payload": event.payload,
-    }
+    return envelope_build(
+        id=event.id,
+        branch=event.branch_id,
+        seq=event.seq,
+        type=event.type,
+        occurred_at=event.occurred_at.astimezone(UTC),
+        schema=event.schema,
+        payload=event.payload,
+    )
 
 
+@only(Mode.CENTRAL)
 def branch_events_page(*, branch: Branch, after: int, limit: int = EVENTS_PAGE) -> dict:
     """The branch's stored events with seq above ``after``, oldest first, with what a recovering branch needs to
     number its next events above everything central holds: the highest seq and the last sale number. Sale numbers
@@ -60,7 +66,7 @@ def branch_events_page(*, branch: Branch, after: int, limit: int = EVENTS_PAGE) 
     number (read through the (branch, type, seq) index, not a scan). Central mode; read only."""
     events = list(BranchEvent.objects.filter(branch=branch, seq__gt=after).order_by("seq")[:limit])
     last_sale = (
-        BranchEvent.objects.filter(branch=branch, type="sale.completed")
+        BranchEvent.objects.filter(branch=branch, type=EventType.SALE_COMPLETED)
         .order_by("-seq")
         .values_list("payload", flat=True)
         .first()
@@ -79,13 +85,12 @@ def branch_events_page(*, branch: Branch, after: int, limit: int = EVENTS_PAGE) 
 CATALOG_PAGE = 1000
 
 
+@only(Mode.CENTRAL)
 def catalog_page(*, branch: Branch, after: str, limit: int = CATALOG_PAGE) -> dict:
     """Central's catalog by SKU after ``after``, each product as the change feed carries it, the feed's newest
-    change id, and how far ``branch`` applied the feed (branches/feed.py feed_applied_record). Both are read
+    change id, and how far ``branch`` applied the feed (branches/change_feed.py feed_applied_record). Both are read
     first: a product changed meanwhile is in the feed after them, so a branch that pulls from there misses
     nothing. Central mode; read only."""
-    from branches.feed import product_payload
-
     newest = Change.objects.aggregate(newest=Max("id"))["newest"] or 0
     applied = Branch.objects.filter(pk=branch.pk).values_list("feed_applied_cursor", flat=True).first()
     products = list(Product.objects.filter(sku__gt=after).order_by("sku")[:limit])

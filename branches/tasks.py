@@ -1,31 +1,38 @@
-"""Branch tasks: push the outbox, pull the change feed, snapshot stock. Each is safe to run twice: delivery is
-idempotent at central, the pull cursor moves in the same transaction as the changes it applied, and a snapshot is
-just one more event."""
+"""Branch side: the tasks that push the outbox, pull the change feed, snapshot stock. Each is safe to run twice:
+delivery is idempotent at central, the pull cursor moves in the same transaction as the changes it applied, and a
+snapshot is just one more event.
+
+Their registered names (``branches.tasks.<function>``) are in every deployed beat schedule, and the outbox
+publishes the push by its name (branches/outbox.py PUSH_TASK): keep them. Nothing imports this module but Celery's
+autodiscovery (and tests)."""
 
 from celery import shared_task
 
-from branches import link
 from branches.backup import branch_backup_create
 from branches.models import RecoveryState
+from branches.outbox import PUSH_TASK, outbox_customer_contacts_erase
+from branches.pull import changes_pull, pull_overdue
+from branches.push import outbox_push
+from branches.sync_status import sync_state
 from inventory.services import stock_snapshot_record
 
 
-@shared_task(ignore_result=True)
+@shared_task(name=PUSH_TASK, ignore_result=True)
 def outbox_push_task(force: bool = False) -> dict:
     """Push pending outbox events (one push at a time per branch; the others return at once), then pull the change
     feed if no pull ran for a while: sales keep push tasks coming, and they can hold beat's pull messages in the
-    queue until those expire (link.pull_overdue). A pull is safe to run twice: its cursor moves with what it
-    applied."""
-    summary = link.outbox_push(force=force).__dict__
-    if not summary["error"] and link.pull_overdue():
-        summary["pull"] = link.changes_pull().__dict__
+    queue until those expire (branches/pull.py pull_overdue). A pull is safe to run twice: its cursor moves with
+    what it applied."""
+    summary = outbox_push(force=force).__dict__
+    if not summary["error"] and pull_overdue():
+        summary["pull"] = changes_pull().__dict__
     return summary
 
 
 @shared_task(ignore_result=True)
 def changes_pull_task() -> dict:
     """Apply central's change feed from the stored cursor."""
-    return link.changes_pull().__dict__
+    return changes_pull().__dict__
 
 
 @shared_task(ignore_result=True)
@@ -33,10 +40,10 @@ def stock_snapshot_task() -> int | None:
     """Record a stock.snapshot event for reconciliation and push it. Not while the branch is recovering its history
     from central: its levels lack what is still being replayed, and central would take the difference for a
     count mismatch."""
-    if link.sync_state().recovery_state != RecoveryState.IDLE:
+    if sync_state().recovery_state != RecoveryState.IDLE:
         return None
     event = stock_snapshot_record()
-    link.outbox_push()
+    outbox_push()
     return event.seq
 
 
@@ -51,6 +58,4 @@ def branch_backup_task() -> str:
 def outbox_customer_contacts_erase_task() -> int:
     """Erase oversold customers' contacts from events delivered past CUSTOMER_CONTACT_RETENTION_DAYS. Safe to run
     twice: an erased contact is gone."""
-    from branches.services import outbox_customer_contacts_erase
-
     return outbox_customer_contacts_erase()

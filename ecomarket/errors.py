@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from ecomarket.sqlite.busy import DatabaseBusy
+
 
 class DomainError(Exception):
     """A business rule refused the request. ``extra`` keys are added at the top level of the body (the contract
@@ -67,8 +69,6 @@ _BUSY_DETAIL = "The store's database is busy with another write; nothing was wri
 def database_busy(error: BaseException | None) -> bool:
     """Whether ``error`` means the database's write lock could not be had in time: the branch's own write lock
     (``DatabaseBusy``, after ``SQLITE_BUSY_TIMEOUT_S``) or SQLite's busy timeout on a write outside it."""
-    from ecomarket.sqlite.base import DatabaseBusy
-
     return isinstance(error, DatabaseBusy) or (
         isinstance(error, OperationalError) and "database is locked" in str(error)
     )

@@ -39,7 +39,8 @@ def _database() -> dict:
 
 
 def _broker() -> dict:
-    from ecomarket.celery import app
+    # The project's Celery app (the current one), without importing ecomarket/celery.py, which imports this module.
+    from celery import current_app as app
 
     url = settings.CELERY_BROKER_URL
     if url.startswith("filesystem://"):
@@ -84,7 +85,7 @@ def _heartbeats() -> dict:
 
 
 def _outbox() -> dict:
-    from branches.link import sync_status
+    from branches.sync_status import sync_status
 
     age = sync_status()["oldest_pending_age_s"]
     return {

@@ -2,8 +2,8 @@
 
 The request id is an ``X-Request-ID`` the client sent (kept if it is a sane token) or one made here; it travels
 in a context variable, so every line logged while a request or a Celery task runs carries it, and it goes back in
-the response's ``X-Request-ID``. A branch's push sends its id to central (branches/link.py), so one push can be
-followed from the branch's worker log to central's. ``LOG_FORMAT=json`` writes one JSON object a line
+the response's ``X-Request-ID``. A branch's push sends its id to central (branches/central_client.py), so one push
+can be followed from the branch's worker log to central's. ``LOG_FORMAT=json`` writes one JSON object a line
 (python-json-logger); ``text`` is for a terminal (``make run``).
 
 Nothing here reads a credential: the user is a username (or ``branch:<code>`` for a branch credential), never a

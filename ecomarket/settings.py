@@ -458,5 +458,5 @@ CELERY_BEAT_SCHEDULE = {**(CELERY_BEAT_SCHEDULE if IS_BRANCH else {}), "heartbea
 # ---------------------------------------------------------------------------------------------------------------
 REPORTS_ROLLUP_INTERVAL_S = env.int("REPORTS_ROLLUP_INTERVAL_S", default=30)
 # An oversold sale's customer contact (both modes): head office erases it this long after the sale's oversell case
-# is resolved (reconciliation/contacts.py, nightly), a branch this long after delivering it (branches/services.py).
+# is resolved (reconciliation/contacts.py, nightly), a branch this long after delivering it (branches/outbox.py).
 CUSTOMER_CONTACT_RETENTION_DAYS = env.int("CUSTOMER_CONTACT_RETENTION_DAYS", default=30)

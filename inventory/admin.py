@@ -23,7 +23,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         """Through the service, so every branch hears of the change in its feed."""
-        from branches.feed import product_save
+        from branches.change_feed import product_save
 
         fields = {name: form.cleaned_data[name] for name in ("name", "unit", "price", "barcode", "active")}
         product, _ = product_save(sku=obj.sku, **fields)

@@ -15,8 +15,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from branches.models import IncomingTransfer
-from ecomarket import modes
+from branches.protocol import EventType
 from ecomarket.db import rows_insert
+from ecomarket.modes import Mode, only
 from inventory.models import (
     MovementKind,
     Return,
@@ -34,10 +35,10 @@ class ReplayError(Exception):
     """An event that cannot be replayed here yet (e.g. it names a SKU this branch's catalog does not have)."""
 
 
+@only(Mode.BRANCH)
 def stock_event_replay(*, seq: int, type: str, occurred_at: datetime, payload: dict) -> None:
     """Replay one of this branch's events, in the caller's transaction. Not idempotent on its own: the caller
     replays an event only when its id is not in the outbox, and records it there in the same transaction."""
-    modes.require(modes.Mode.BRANCH)
     replay = _REPLAYS.get(type)
     if replay is not None:
         replay(seq=seq, occurred_at=occurred_at, payload=payload)
@@ -213,12 +214,12 @@ def _adjustment_replay(*, seq: int, occurred_at: datetime, payload: dict) -> Non
 
 
 _REPLAYS = {
-    "sale.completed": _sale_replay,
-    "sale.voided": _void_replay,
-    "return.completed": _return_replay,
-    "stock.received": _receipt_replay,
-    "stock.counted": _count_replay,
-    "stock.adjusted": _adjustment_replay,
+    EventType.SALE_COMPLETED: _sale_replay,
+    EventType.SALE_VOIDED: _void_replay,
+    EventType.RETURN_COMPLETED: _return_replay,
+    EventType.STOCK_RECEIVED: _receipt_replay,
+    EventType.STOCK_COUNTED: _count_replay,
+    EventType.STOCK_ADJUSTED: _adjustment_replay,
     # stock.snapshot changes nothing here: the outbox row is all it is.
 }
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from branches.models import IncomingTransfer, OutboxEvent, SyncState
-from branches.services import outbox_event_append
+from branches.outbox import outbox_event_append
 from ecomarket import metrics, modes
 from ecomarket.db import rows_insert, scalar, table
 from ecomarket.errors import DomainError

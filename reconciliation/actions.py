@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 
-from branches.feed import branches_lock, change_append, feed_lines_check
+from branches.change_feed import branches_lock, change_append, feed_lines_check
 from branches.models import Branch, ChangeKind
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Sum
 
-from branches.feed import resend_request_create
+from branches.change_feed import resend_request_create
 from branches.ingest import accounted_seqs
 from branches.models import Branch, BranchEvent, EventProblem
 from inventory.models import MovementKind, StockLevel, StockMovement

@@ -15,8 +15,8 @@ one of them as a deadlock):
 1. the run lock (an advisory lock: one pass at a time; ``reconcile`` only);
 2. branch rows, ``Branch`` FOR UPDATE: one at a time for ingestion, each branch's part of a pass and manager
    actions (which lock the branch of their record before the record); a transfer locks its two in code order
-   (``branches.feed.branches_lock``), and ``change_append`` locks the branch of its change before 3;
-3. the change feed's table lock (``branches.feed.change_append``), and then
+   (``branches.change_feed.branches_lock``), and ``change_append`` locks the branch of its change before 3;
+3. the change feed's table lock (``branches.change_feed.change_append``), and then
 4. the branch's reconciliation rows (Discrepancy, OversellCase, SeqWatch, BranchCheck): these are only ever
    written under 2, so their order relative to 3 does not matter.
 

@@ -7,6 +7,7 @@ from rest_framework.test import APIClient
 
 from branches.credentials import branch_register
 from branches.models import Branch
+from branches.protocol import SCHEMA_VERSION, EventType
 from inventory.models import StockLevel
 
 
@@ -32,18 +33,18 @@ class Events:
             "seq": self.seq,
             "type": type_,
             "occurred_at": datetime(2026, 11, 28, 12, 0, self.seq % 60, tzinfo=UTC).isoformat(),
-            "schema": 1,
+            "schema": SCHEMA_VERSION,
             "payload": payload,
         }
 
     def received(self, **quantities):
         lines = [{"sku": sku.replace("_", "-"), "quantity": q} for sku, q in quantities.items()]
-        return self.make("stock.received", {"transfer_id": None, "lines": lines})
+        return self.make(EventType.STOCK_RECEIVED, {"transfer_id": None, "lines": lines})
 
     def sale(self, sale_id=None, **quantities):
         lines = [{"sku": s.replace("_", "-"), "quantity": q, "unit_price": "1.00"} for s, q in quantities.items()]
         return self.make(
-            "sale.completed",
+            EventType.SALE_COMPLETED,
             {
                 "sale_id": str(sale_id or uuid.uuid4()),
                 "number": self.seq,
@@ -55,11 +56,11 @@ class Events:
         )
 
     def void(self, sale_id):
-        return self.make("sale.voided", {"sale_id": str(sale_id), "reason": "test"})
+        return self.make(EventType.SALE_VOIDED, {"sale_id": str(sale_id), "reason": "test"})
 
     def count(self, sku, counted, previous):
         return self.make(
-            "stock.counted",
+            EventType.STOCK_COUNTED,
             {"count_id": str(uuid.uuid4()), "lines": [{"sku": sku, "counted": counted, "previous": previous}]},
         )
 
@@ -74,6 +75,6 @@ def on_hand(branch="B001") -> dict:
 
 def snapshot(stream: "Events", as_of: int, **levels) -> dict:
     return stream.make(
-        "stock.snapshot",
+        EventType.STOCK_SNAPSHOT,
         {"as_of_seq": as_of, "levels": [{"sku": s.replace("_", "-"), "on_hand": q} for s, q in levels.items()]},
     )

@@ -8,8 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from branches import link
 from branches.backoff import retry_after_parse
+from branches.central_client import CentralUnavailable, central_call, central_session
+from branches.push import backoff_delay
 
 pytestmark = pytest.mark.mode("branch")
 
@@ -45,10 +46,10 @@ def central(settings):
     server.server_close()
 
 
-def _refusal(central, status: int, headers: dict) -> link.CentralUnavailable:
+def _refusal(central, status: int, headers: dict) -> CentralUnavailable:
     central.status, central.headers_out = status, headers
-    with pytest.raises(link.CentralUnavailable) as refused:
-        link._call(link._session(), "GET", "/api/v1/sync/changes")
+    with pytest.raises(CentralUnavailable) as refused:
+        central_call(central_session(), "GET", "/api/v1/sync/changes")
     return refused.value
 
 
@@ -72,7 +73,7 @@ def test_an_error_that_is_no_request_to_wait_carries_no_retry_after(central):
 def test_the_backoff_never_comes_back_before_retry_after(settings):
     settings.SYNC_BACKOFF_CAP_S = 15
 
-    delays = [link.backoff_delay(1, retry_after=7) for _ in range(200)]
+    delays = [backoff_delay(1, retry_after=7) for _ in range(200)]
 
     assert min(delays) >= 7
 
@@ -80,8 +81,8 @@ def test_the_backoff_never_comes_back_before_retry_after(settings):
 def test_without_retry_after_the_backoff_is_the_jittered_exponential(settings):
     settings.SYNC_BACKOFF_CAP_S = 15
 
-    first = [link.backoff_delay(1) for _ in range(200)]
-    capped = [link.backoff_delay(10) for _ in range(200)]
+    first = [backoff_delay(1) for _ in range(200)]
+    capped = [backoff_delay(10) for _ in range(200)]
 
     assert min(first) >= 0.5 and max(first) <= 1.0
     assert min(capped) >= 7.5 and max(capped) <= 15
@@ -91,4 +92,4 @@ def test_without_retry_after_the_backoff_is_the_jittered_exponential(settings):
 def test_an_unreadable_or_absurd_retry_after_is_bounded():
     assert retry_after_parse("soon") == 0
     assert retry_after_parse(None) == 0
-    assert link.backoff_delay(1, retry_after=10**9) <= 300
+    assert backoff_delay(1, retry_after=10**9) <= 300

@@ -11,8 +11,8 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from branches import link
 from branches.backup import BackupError, branch_backup_create, branch_backup_restore, branch_backups
+from branches.sync_status import sync_status
 from inventory.services import Line, sale_create
 
 pytestmark = [pytest.mark.mode("branch")]
@@ -71,11 +71,11 @@ def test_a_backup_taken_while_tills_sell_is_a_consistent_copy(shelf, tmp_path):
 @pytest.mark.django_db
 def test_only_the_newest_backup_keep_are_kept_and_status_reports_the_newest_age(shelf, tmp_path):
     with override_settings(BACKUP_DIR=tmp_path, BACKUP_KEEP=2):
-        assert link.sync_status()["last_backup_age_s"] is None
+        assert sync_status()["last_backup_age_s"] is None
         made = [branch_backup_create() for _ in range(3)]
 
         assert branch_backups() == made[1:]
-        status = link.sync_status()
+        status = sync_status()
     assert status["last_backup_at"] is not None and status["last_backup_age_s"] >= 0
 
 

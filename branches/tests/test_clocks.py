@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from branches import link
 from branches.models import SyncState
+from branches.push import outbox_push
 from ecomarket.processes import port_free
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
@@ -28,7 +28,7 @@ def backoff_until(delta: timedelta) -> None:
 def test_a_backoff_written_by_a_clock_a_year_ahead_is_ignored(shelf, unreachable_central):
     backoff_until(timedelta(days=365))
 
-    summary = link.outbox_push()
+    summary = outbox_push()
 
     assert summary.skipped == ""
     assert summary.error  # it tried
@@ -38,6 +38,6 @@ def test_a_backoff_written_by_a_clock_a_year_ahead_is_ignored(shelf, unreachable
 def test_a_backoff_within_the_cap_is_honoured(shelf, unreachable_central):
     backoff_until(timedelta(seconds=10))
 
-    summary = link.outbox_push()
+    summary = outbox_push()
 
     assert summary.skipped.startswith("backing off until")

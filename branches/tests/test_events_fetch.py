@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from branches.ingest import body_hash
 from branches.models import BranchEvent
+from branches.protocol import body_hash
 from branches.tests.factories import Events, branch_client, push
 from inventory.models import Unit
 from inventory.tests.factories import product_make

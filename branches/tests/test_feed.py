@@ -2,7 +2,7 @@
 
 import pytest
 
-from branches.feed import resend_request_create
+from branches.change_feed import resend_request_create
 from branches.models import Change
 from branches.tests.factories import branch_client
 from inventory.models import Product

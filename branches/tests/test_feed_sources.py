@@ -3,8 +3,9 @@ no longer holds is answered with ``resync``, and failed changes reported by a br
 
 import pytest
 
-from branches.feed import change_append, change_body, change_digest
+from branches.change_feed import change_append, change_body
 from branches.models import BranchChangeFailure, Change, ChangeKind, Transfer
+from branches.protocol import change_digest
 from branches.tests.factories import branch_client
 from inventory.models import Unit
 from inventory.tests.factories import product_make

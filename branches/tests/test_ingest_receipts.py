@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import transaction
 
-from branches.feed import transfer_create
+from branches.change_feed import transfer_create
 from branches.models import Transfer
 from branches.tests.factories import Events, branch_client, on_hand, push
 from inventory.models import Unit

@@ -1,5 +1,6 @@
 """Each branch write commits its ledger rows, its projection and exactly one outbox event with the next seq."""
 
+import threading
 from decimal import Decimal
 
 import pytest
@@ -7,7 +8,8 @@ from django.db import transaction
 from django.db.models import Sum
 
 from branches.models import OutboxEvent, OutboxState
-from branches.services import outbox_event_append, outbox_event_envelope
+from branches.outbox import PUSH_TASK, outbox_event_append, outbox_event_envelope
+from ecomarket.celery import app
 from inventory.models import StockLevel, StockMovement
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
@@ -102,3 +104,24 @@ def test_a_rolled_back_write_takes_its_seq_with_it(shelf, cashier_client):
 def test_outbox_append_outside_a_transaction_is_refused(shelf):
     with pytest.raises(RuntimeError):
         outbox_event_append(type="stock.adjusted", payload={}, occurred_at=OutboxEvent.objects.get().occurred_at)
+
+
+def test_the_push_is_published_by_the_registered_name_of_its_task():
+    from branches.tasks import outbox_push_task
+
+    assert outbox_push_task.name == PUSH_TASK == "branches.tasks.outbox_push_task"
+
+
+def test_a_committed_write_publishes_one_push_by_task_name(shelf, monkeypatch, django_capture_on_commit_callbacks):
+    sent, published = [], threading.Event()
+
+    def send_task(name, **options):
+        sent.append((name, options))
+        published.set()
+
+    monkeypatch.setattr(app, "send_task", send_task)  # the app the publisher finds as celery.current_app
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        outbox_event_append(type="stock.adjusted", payload={}, occurred_at=OutboxEvent.objects.get().occurred_at)
+
+    assert published.wait(timeout=10)
+    assert sent[0] == (PUSH_TASK, {"retry": False, "expires": 60})

@@ -10,8 +10,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from branches import link
+from branches.change_apply import failed_changes_retry
 from branches.models import AppliedChange, FailedChange, IncomingTransfer, OutboxEvent, SyncState
+from branches.pull import changes_pull
 from branches.tasks import outbox_push_task
 from ecomarket.chain import Chain
 from inventory.models import Product, StockLevel
@@ -86,7 +87,7 @@ def test_a_change_the_branch_cannot_apply_is_skipped_and_listed_as_failed_at_bot
     )
     price_set(central, "FRU-BANANA", "1.95")
 
-    summary = link.changes_pull()
+    summary = changes_pull()
 
     assert (summary.error, summary.failed, summary.reported) == ("", 2, 2)
     assert str(Product.objects.get(sku="FRU-BANANA").price) == "1.95"
@@ -112,11 +113,11 @@ def test_a_failed_change_applied_after_its_cause_is_fixed_is_reported_resolved(l
         kind="adjustment",
         payload={"adjustment_id": "a3", "reason": "old", "lines": [{"sku": "ALM-YERBA-1K", "delta": "4"}]},
     )
-    link.changes_pull()
+    changes_pull()
     Product.objects.create(sku="ALM-YERBA-1K", name="Yerba", unit="unit", price="6.80")
 
-    applied = link.failed_changes_retry()
-    link.changes_pull()
+    applied = failed_changes_retry()
+    changes_pull()
 
     assert applied == 1
     assert on_hand("ALM-YERBA-1K") == "4.000"
@@ -132,11 +133,11 @@ def test_a_failed_change_applied_after_its_cause_is_fixed_is_reported_resolved(l
 def test_changes_pulled_again_from_zero_are_applied_once(linked, shelf, central):
     transfer_send(central, from_branch=linked, to_branch=OTHER, lines=[{"sku": "LAC-LECHE-1L", "quantity": "2"}])
     incoming = transfer_send(central, to_branch=linked, lines=[{"sku": "FRU-BANANA", "quantity": "3.5"}])
-    link.changes_pull()
+    changes_pull()
     received = link_receipt(incoming["id"], "FRU-BANANA", "3.5")
 
     SyncState.objects.filter(pk=1).update(pull_cursor=0)  # e.g. a box restored with a cursor lost
-    again = link.changes_pull()
+    again = changes_pull()
 
     assert received
     assert again.applied == 0 and again.already_applied >= 2
@@ -162,17 +163,17 @@ def test_a_branch_ahead_of_a_restored_central_starts_over_and_applies_each_chang
     linked, shelf, central, cashier_client, lost
 ):
     transfer_send(central, from_branch=linked, to_branch=OTHER, lines=[{"sku": "LAC-LECHE-1L", "quantity": "1"}])
-    link.changes_pull()
+    changes_pull()
     backup = central.central_sql("SELECT max(id) FROM branches_change")[0][0]
     for price in ["2.01", "2.02"][:lost]:
         price_set(central, "FRU-NARANJA", price)  # changes the branch applies, then central loses
-    link.changes_pull()
+    changes_pull()
     # Central restored from the backup: the later changes are gone, and their ids are handed out again.
     central.central_sql("DELETE FROM branches_change WHERE id > %s RETURNING id", backup)
     central.central_sql("SELECT setval(pg_get_serial_sequence('branches_change', 'id'), %s)", backup)
     price_set(central, "FRU-NARANJA", "2.50")
 
-    summary = link.changes_pull()
+    summary = changes_pull()
 
     assert summary.resyncs == 1
     assert str(Product.objects.get(sku="FRU-NARANJA").price) == "2.50"

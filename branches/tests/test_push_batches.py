@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from django.test import override_settings
 
-from branches.link import _batch_body, _batches
 from branches.models import OutboxEvent
+from branches.push import _batch_body, _batches
 from ecomarket.chain import Chain
 from ecomarket.processes import poll
 
@@ -106,7 +106,7 @@ def test_twenty_hourly_snapshots_of_3000_skus_queued_offline_all_arrive_after_he
 BAD_EVENT = (
     "from django.db import transaction\n"
     "from django.utils import timezone\n"
-    "from branches.services import outbox_event_append\n"
+    "from branches.outbox import outbox_event_append\n"
     "with transaction.atomic():\n"
     "    print('bad seq', outbox_event_append(type='stock.adjusted', payload=[], occurred_at=timezone.now()).seq)\n"
 )

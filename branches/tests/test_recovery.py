@@ -297,7 +297,10 @@ def test_a_branch_restored_from_its_backup_applies_a_feed_adjustment_once_when_i
 
 
 # One page pulled (its cursor committed with it, but not yet sent to central by a next pull), then a push.
-PULL_ONE_PAGE_THEN_PUSH = "from branches import link; link.changes_pull(max_pages=1); link.outbox_push(force=True)"
+PULL_ONE_PAGE_THEN_PUSH = (
+    "from branches.pull import changes_pull; from branches.push import outbox_push; "
+    "changes_pull(max_pages=1); outbox_push(force=True)"
+)
 
 
 def test_a_box_rebuilt_from_nothing_applies_once_what_head_office_ordered_after_its_last_pull(chain):

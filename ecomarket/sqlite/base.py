@@ -48,10 +48,10 @@ from queue import SimpleQueue
 from urllib.parse import quote
 
 from django.conf import settings
-from django.db import OperationalError
 from django.db.backends.sqlite3 import base
 
 from ecomarket import metrics
+from ecomarket.sqlite.busy import DatabaseBusy
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,6 @@ def _checkpointer_ensure(path: str) -> None:
             thread = threading.Thread(target=_checkpointer, args=(path,), name="sqlite-checkpoint", daemon=True)
             thread.start()
             _checkpointers[key] = thread
-
-
-class DatabaseBusy(OperationalError):
-    """The write lock could not be had within ``SQLITE_BUSY_TIMEOUT_S``: nothing was written; try again later."""
 
 
 class _LockWait:

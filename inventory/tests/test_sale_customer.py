@@ -91,7 +91,7 @@ def test_the_store_erases_a_contact_30_days_after_head_office_received_it(shelf,
     from django.utils import timezone
 
     from branches.models import OutboxState
-    from branches.services import outbox_customer_contacts_erase
+    from branches.outbox import outbox_customer_contacts_erase
 
     delivered, pending = (sell(cashier_client, "7", customer=CONTACT).json()["id"] for _ in range(2))
     now = timezone.now()

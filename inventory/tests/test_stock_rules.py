@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from branches.link import _change_apply
+from branches.change_apply import change_apply as _change_apply
 from branches.models import IncomingTransfer, OutboxEvent
 from inventory.models import StockDocument, StockLevel
 

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from branches.feed import resend_request_create, transfer_create
+from branches.change_feed import resend_request_create, transfer_create
 from branches.ingest import events_ingest
 from branches.models import Branch, Change
 from branches.tests.factories import Events, branch_client, on_hand, push

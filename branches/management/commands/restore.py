@@ -4,8 +4,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from branches import link, recovery
+from branches import recovery
 from branches.backup import BackupError, branch_backup_restore
+from branches.central_client import CentralUnavailable, sync_lock
 from branches.models import RecoveryState, SyncState
 from ecomarket import modes
 
@@ -45,11 +46,11 @@ def recover_from_central(command: BaseCommand, *, replay: bool = True) -> None:
         bar.refresh()
 
     try:
-        with link._exclusive("push") as ours:
+        with sync_lock("push") as ours:
             if not ours:
                 raise CommandError("a push is running: stop the branch's worker first")
             summary = recovery.recovery_run(progress=progress, replay=replay)
-    except link.CentralUnavailable as error:
+    except CentralUnavailable as error:
         command.stderr.write(
             f"central unreachable ({error}): the branch will recover when it reaches central, before its first "
             "push. Tills may sell meanwhile; a sale number central already holds is then moved above it."

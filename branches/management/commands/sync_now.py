@@ -1,8 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from branches import link
 from branches.models import OutboxEvent, OutboxState
+from branches.pull import changes_pull
+from branches.push import outbox_push
+from branches.sync_status import sync_status
 from ecomarket import modes
 
 
@@ -13,8 +15,8 @@ class Command(BaseCommand):
         modes.require(modes.Mode.BRANCH)
         pending = OutboxEvent.objects.filter(state=OutboxState.PENDING).count()
         with tqdm(total=pending, unit="event", desc="push", file=self.stderr._out) as bar:
-            pushed = link.outbox_push(force=True, progress=bar.update)
-        pulled = link.changes_pull()
+            pushed = outbox_push(force=True, progress=bar.update)
+        pulled = changes_pull()
         self.stdout.write(
             f"push: sent {pushed.sent} in {pushed.batches} batch(es), delivered {pushed.delivered}, "
             f"duplicates {pushed.duplicates}, parked {pushed.parked}, re-queued as missing {pushed.resent}, "
@@ -25,7 +27,7 @@ class Command(BaseCommand):
             f"could not apply {pulled.failed} (skipped, reported to central)"
             + (", started over from 0: central no longer holds the cursor" if pulled.resyncs else "")
         )
-        status = link.sync_status()
+        status = sync_status()
         self.stdout.write(f"pending now: {status['pending_events']}, parked: {status['parked_events']}")
         for problem in (pushed.skipped, pushed.error, pulled.skipped, pulled.error):
             if problem:

@@ -14,7 +14,7 @@ import threading
 import pytest
 import requests
 
-from branches import link
+from branches.central_client import central_session
 
 pytestmark = pytest.mark.mode("branch")
 
@@ -120,7 +120,7 @@ def test_link_reaches_central_through_the_proxy_with_the_private_ca(settings, tl
     settings.CENTRAL_URL, settings.CENTRAL_TRUST_ENV = tls_central, True
     settings.CENTRAL_CA_BUNDLE = str(private_ca / "ca.pem")
 
-    answer = link._session().get(f"{tls_central}/api/v1/sync/changes", timeout=10)
+    answer = central_session().get(f"{tls_central}/api/v1/sync/changes", timeout=10)
 
     assert answer.json() == {"path": "/api/v1/sync/changes"}
     assert corporate_proxy.tunnels == [tls_central.removeprefix("https://")]
@@ -132,7 +132,7 @@ def test_requests_ca_bundle_from_the_environment_is_honoured(
     settings.CENTRAL_URL, settings.CENTRAL_TRUST_ENV, settings.CENTRAL_CA_BUNDLE = tls_central, True, ""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(private_ca / "ca.pem"))
 
-    assert link._session().get(f"{tls_central}/", timeout=10).status_code == 200
+    assert central_session().get(f"{tls_central}/", timeout=10).status_code == 200
     assert len(corporate_proxy.tunnels) == 1
 
 
@@ -140,7 +140,7 @@ def test_a_certificate_from_an_unknown_ca_is_refused(settings, tls_central, corp
     settings.CENTRAL_URL, settings.CENTRAL_TRUST_ENV, settings.CENTRAL_CA_BUNDLE = tls_central, True, ""
 
     with pytest.raises(requests.exceptions.SSLError):
-        link._session().get(f"{tls_central}/", timeout=10)
+        central_session().get(f"{tls_central}/", timeout=10)
 
 
 def test_without_trust_env_the_proxy_is_never_used(settings, tls_central, private_ca, corporate_proxy):
@@ -149,5 +149,5 @@ def test_without_trust_env_the_proxy_is_never_used(settings, tls_central, privat
     settings.CENTRAL_URL, settings.CENTRAL_TRUST_ENV = tls_central, False
     settings.CENTRAL_CA_BUNDLE = str(private_ca / "ca.pem")
 
-    assert link._session().get(f"{tls_central}/", timeout=10).status_code == 200
+    assert central_session().get(f"{tls_central}/", timeout=10).status_code == 200
     assert corporate_proxy.tunnels == []

@@ -5,8 +5,6 @@ What a branch could never apply is refused here, at the source (:func:`feed_line
 branch (a change written before that check, a catalog the branch has not caught up with) is skipped there,
 reported back (:func:`change_failures_record`) and shown to managers."""
 
-import hashlib
-import json
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -14,12 +12,15 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from branches.models import Branch, BranchChangeFailure, Change, ChangeKind, Transfer
+from branches.protocol import change_digest
 from ecomarket.errors import DomainError
+from ecomarket.modes import Mode, only
 from inventory.models import Product
 
 PAGE = 500
 
 
+@only(Mode.CENTRAL)
 def change_append(*, kind: str, payload: dict, branch: Branch | None = None) -> Change:
     """Append one change in the caller's transaction.
 
@@ -67,13 +68,7 @@ def change_body(change: Change) -> dict:
     }
 
 
-def change_digest(body: dict) -> str:
-    """What tells one change from another under the same id: a central restored from a backup hands out again the
-    ids it lost. Both ends compute it from the body the feed sends."""
-    content = {key: body.get(key) for key in ("id", "kind", "payload", "created_at")}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
+@only(Mode.CENTRAL)
 def changes_page(*, branch: Branch, cursor: int, digest: str = "") -> dict:
     """One page of the feed for ``branch``, and whether its cursor still names a change central holds.
 
@@ -81,7 +76,7 @@ def changes_page(*, branch: Branch, cursor: int, digest: str = "") -> dict:
     A branch whose cursor is beyond the newest change (``cursor_ahead``), or whose cursor change is not the one it
     applied (``cursor_changed``, checked when the branch sends that change's ``digest``), is told so in
     ``resync`` instead of being silently skipped past new changes; it starts again from 0, and applies nothing
-    twice (branches/link.py). Read only."""
+    twice (branches/pull.py). Read only."""
     newest = _visible(branch).aggregate(newest=Max("id"))["newest"] or 0
     resync = None
     if cursor > newest:
@@ -101,6 +96,7 @@ def changes_page(*, branch: Branch, cursor: int, digest: str = "") -> dict:
     }
 
 
+@only(Mode.CENTRAL)
 def feed_applied_record(*, branch: Branch, cursor: int) -> None:
     """Remember that ``branch`` applied the feed up to ``cursor``: a branch pulls with the cursor it committed
     with the changes up to it, so its pull says they are applied (or failed and reported). A box rebuilt from
@@ -151,6 +147,7 @@ def product_payload(product: Product) -> dict:
     }
 
 
+@only(Mode.CENTRAL)
 @transaction.atomic
 def product_save(*, sku: str, **fields) -> tuple[Product, bool]:
     """Create or change a product at head office and announce it to every branch. Returns ``(product, created)``."""
@@ -164,6 +161,7 @@ def product_save(*, sku: str, **fields) -> tuple[Product, bool]:
     return product, created
 
 
+@only(Mode.CENTRAL)
 @transaction.atomic
 def transfer_create(
     *,
@@ -211,12 +209,14 @@ def transfer_create(
     return transfer
 
 
+@only(Mode.CENTRAL)
 @transaction.atomic
 def resend_request_create(*, branch: Branch, seqs: list[int]) -> Change:
     """Ask a branch to send these events again (they are missing at central)."""
     return change_append(kind=ChangeKind.RESEND, branch=branch, payload={"seqs": sorted(set(seqs))})
 
 
+@only(Mode.CENTRAL)
 @transaction.atomic
 def change_failures_record(*, branch: Branch, failures: list[dict]) -> int:
     """Record what ``branch`` reports about changes it could not apply (failed, or applied after all: a non-null

@@ -1,0 +1,130 @@
+"""Branch side: the outbox (DESIGN.md §4). Every change at the branch appends one event here, in the transaction of
+the change, with the next gapless seq; after the commit a push is requested, without the request ever touching the
+broker.
+
+:func:`push_after_commit` only sets a flag once the transaction commits; one daemon thread per process turns any
+number of flags into one publish of the push task, by its registered name (nothing here imports the tasks). A
+broker that is down or slow then delays that thread, never a sale, and the beat sweep still finds the events if
+the publish is lost (DESIGN.md §2: ``delay()`` can block for a long time).
+"""
+
+import logging
+import os
+import threading
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from branches.models import OutboxEvent, OutboxState, SyncState
+from branches.protocol import SCHEMA_VERSION, EventType, envelope_build
+from ecomarket.db import rows_insert, scalar, table
+from ecomarket.modes import Mode, only
+
+log = logging.getLogger(__name__)
+
+# The push task's registered name (branches/tasks.py), part of every deployed beat schedule: published by name.
+PUSH_TASK = "branches.tasks.outbox_push_task"
+NEXT_SEQ_SQL = (
+    "SELECT MAX(m) FROM (SELECT MAX(seq) AS m FROM {outbox} UNION ALL SELECT seq_floor FROM {state} WHERE id = 1) t"
+)
+
+
+@only(Mode.BRANCH)
+def outbox_event_append(*, type: str, payload: dict, occurred_at: datetime) -> OutboxEvent:
+    """Append one event with the next gapless seq, and request a push once the transaction commits.
+
+    Must run inside the caller's transaction, the one that writes the change the event describes: the seq is
+    max + 1 read under SQLite's write lock (BEGIN IMMEDIATE), so concurrent writers are serialised and a rolled-back
+    transaction takes its seq with it. The unique constraint on seq is the last line of defence.
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("outbox_event_append must run inside the transaction of the change it records")
+    seq = (scalar(NEXT_SEQ_SQL.format(outbox=table(OutboxEvent), state=table(SyncState)), []) or 0) + 1
+    event = OutboxEvent(seq=seq, type=type, occurred_at=occurred_at, schema=SCHEMA_VERSION, payload=payload)
+    rows_insert(OutboxEvent, [event])  # a plain INSERT: on a sale's path, under the write lock
+    push_after_commit()
+    return event
+
+
+def outbox_event_envelope(*, event: OutboxEvent, branch: str) -> dict:
+    """The event as it travels to head office (DESIGN.md §4)."""
+    return envelope_build(
+        id=event.id,
+        branch=branch,
+        seq=event.seq,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        schema=event.schema,
+        payload=event.payload,
+    )
+
+
+@only(Mode.BRANCH)
+def outbox_customer_contacts_erase(*, now: datetime | None = None) -> int:
+    """Erase the customer contact of oversold sales' events delivered more than CUSTOMER_CONTACT_RETENTION_DAYS
+    ago; returns how many. Head office holds the working copy from delivery on (and erases it after the oversell
+    case is resolved); the store keeps it no longer than that. Safe to run twice: an erased contact is gone."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.CUSTOMER_CONTACT_RETENTION_DAYS)
+    with transaction.atomic():
+        events = list(
+            OutboxEvent.objects.filter(
+                type=EventType.SALE_COMPLETED,
+                state=OutboxState.DELIVERED,
+                delivered_at__lte=cutoff,
+                payload__has_key="customer",
+            )
+        )
+        for event in events:
+            del event.payload["customer"]
+        OutboxEvent.objects.bulk_update(events, ["payload"])
+    return len(events)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The push requested after a commit
+# ----------------------------------------------------------------------------------------------------------------
+
+_push_wanted = threading.Event()
+_publisher_pid: int | None = None
+_guard = threading.Lock()
+
+
+def push_after_commit() -> None:
+    """Ask for a push after the current transaction commits. Cheap and never blocks."""
+    transaction.on_commit(_push_request)
+
+
+def _push_request() -> None:
+    _publisher_ensure()
+    _push_wanted.set()
+
+
+def _publisher_ensure() -> None:
+    global _publisher_pid
+    # gunicorn forks workers after import: each process needs its own thread.
+    if _publisher_pid == os.getpid():
+        return
+    with _guard:
+        if _publisher_pid != os.getpid():
+            _push_wanted.clear()
+            threading.Thread(target=_push_publisher, name="outbox-push-publisher", daemon=True).start()
+            _publisher_pid = os.getpid()
+
+
+def _push_publisher() -> None:
+    from celery import current_app
+
+    while True:
+        _push_wanted.wait()
+        _push_wanted.clear()
+        try:
+            current_app.send_task(PUSH_TASK, retry=False, expires=60)
+        except Exception as error:
+            log.warning("could not publish outbox_push_task (the beat sweep will push): %s", error)
+        # Pacing, not synchronisation: at most one push request per interval per process. The sales committed
+        # meanwhile set the flag again and travel in the next push together, so a busy till pushes a few batches a
+        # second instead of one per sale, each taking the branch's write lock and a worker's CPU.
+        time.sleep(settings.SYNC_KICK_INTERVAL_S)

@@ -1,0 +1,376 @@
+"""Both sides: the event protocol of DESIGN.md §4 in one place, written by the branch and read by central.
+
+- :class:`EventType`, :data:`SCHEMA_VERSION`, :data:`MAX_BATCH`: what an event may be, and how many travel at once;
+- the envelope: :func:`envelope_build` (the branch sends, central serves a branch's events back) and
+  :func:`envelope_parse` (central refuses the whole request with :class:`EnvelopeError` when one is unsound);
+- each payload's builder (``<type>_payload``: the branch writes exactly these keys, quantities and money as decimal
+  strings) and its parser, :func:`event_effect` (central turns a payload into its stock effect, or a
+  :class:`Rejection` the branch parks);
+- in the other direction, :func:`change_digest`, which both ends compute from a change-feed item.
+
+docs/protocol.md lists every type with its payload fields; a test holds that table and this module to each other.
+Nothing here touches the database.
+"""
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.db import models
+from django.utils.dateparse import parse_datetime
+
+from inventory.quantities import MILLI, money_text, quantity_text
+
+SCHEMA_VERSION = 1
+MAX_BATCH = 500  # events in one POST /api/v1/sync/events (DESIGN.md §5)
+LIMIT = Decimal("1e9")  # no quantity reaches this: a larger one is a malformed payload
+
+
+class EventType(models.TextChoices):
+    SALE_COMPLETED = "sale.completed"
+    SALE_VOIDED = "sale.voided"
+    RETURN_COMPLETED = "return.completed"
+    STOCK_RECEIVED = "stock.received"
+    STOCK_COUNTED = "stock.counted"
+    STOCK_ADJUSTED = "stock.adjusted"
+    STOCK_SNAPSHOT = "stock.snapshot"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The envelope
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class EnvelopeError(ValueError):
+    """The request itself is malformed: nothing of it is stored. ``code`` is the API's error code: ``invalid_event``
+    (400), or ``wrong_branch`` (403) for an event that names another branch than the one speaking."""
+
+    INVALID_EVENT = "invalid_event"
+    WRONG_BRANCH = "wrong_branch"
+
+    def __init__(self, detail: str, *, code: str = INVALID_EVENT) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Envelope:
+    id: uuid.UUID
+    seq: int
+    type: str
+    occurred_at: datetime
+    schema: int
+    payload: dict
+    raw: dict
+    hash: str
+
+
+def body_hash(event: dict) -> str:
+    """What tells a resend (same id, same body) from a conflict (same id, another body)."""
+    return hashlib.sha256(json.dumps(event, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def envelope_build(
+    *, id: uuid.UUID, branch: str, seq: int, type: str, occurred_at: datetime, schema: int, payload: dict
+) -> dict:
+    """An event as it travels (DESIGN.md §4): ``occurred_at`` with milliseconds, in the offset it is given in."""
+    return {
+        "id": str(id),
+        "branch": branch,
+        "seq": seq,
+        "type": type,
+        "occurred_at": occurred_at.isoformat(timespec="milliseconds"),
+        "schema": schema,
+        "payload": payload,
+    }
+
+
+def envelope_parse(raw, *, branch: str, index: int) -> Envelope:
+    """The envelope must be sound for the event to be identified at all; otherwise the whole request is refused."""
+    if not isinstance(raw, dict):
+        raise EnvelopeError(f"events[{index}] must be an object")
+    try:
+        event_id = uuid.UUID(str(raw["id"]))
+    except (KeyError, ValueError):
+        raise EnvelopeError(f"events[{index}].id must be a UUID") from None
+    seq = raw.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or seq > 2**62:
+        raise EnvelopeError(f"events[{index}].seq must be a positive integer")
+    if raw.get("branch") != branch:
+        raise EnvelopeError(f"events[{index}].branch must be {branch!r}", code=EnvelopeError.WRONG_BRANCH)
+    occurred_at = parse_datetime(raw["occurred_at"]) if isinstance(raw.get("occurred_at"), str) else None
+    if occurred_at is None or occurred_at.tzinfo is None:
+        raise EnvelopeError(f"events[{index}].occurred_at must be an ISO 8601 time with an offset")
+    if not isinstance(raw.get("type"), str) or not isinstance(raw.get("payload"), dict):
+        raise EnvelopeError(f"events[{index}] needs a string type and an object payload")
+    schema = raw.get("schema")
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise EnvelopeError(f"events[{index}].schema must be an integer")
+    return Envelope(
+        id=event_id,
+        seq=seq,
+        type=raw["type"],
+        occurred_at=occurred_at,
+        schema=schema,
+        payload=raw["payload"],
+        raw=raw,
+        hash=body_hash(raw),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Payload builders: what the branch writes for each type
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def sale_completed_payload(
+    *,
+    sale_id: uuid.UUID,
+    number: int,
+    lines: Iterable[tuple[str, Decimal, Decimal]],
+    total: Decimal,
+    payment_method: str,
+    cashier: str,
+    customer: dict | None = None,
+) -> dict:
+    """``lines``: (sku, quantity, unit_price). ``customer`` ({name, phone, email}, optional in schema 1): the contact
+    of an oversold sale's customer; the caller passes it only for such a sale."""
+    return {
+        "sale_id": str(sale_id),
+        "number": number,
+        "lines": [
+            {"sku": sku, "quantity": quantity_text(quantity), "unit_price": money_text(unit_price)}
+            for sku, quantity, unit_price in lines
+        ],
+        "total": money_text(total),
+        "payment_method": payment_method,
+        "cashier": cashier,
+        **({"customer": customer} if customer else {}),
+    }
+
+
+def sale_voided_payload(*, sale_id: uuid.UUID, reason: str) -> dict:
+    return {"sale_id": str(sale_id), "reason": reason}
+
+
+def return_completed_payload(*, return_id: uuid.UUID, sale_id: uuid.UUID, lines: Iterable[tuple[str, Decimal]]) -> dict:
+    """``lines``: (sku, quantity taken back)."""
+    return {
+        "return_id": str(return_id),
+        "sale_id": str(sale_id),
+        "lines": [{"sku": sku, "quantity": quantity_text(quantity)} for sku, quantity in lines],
+    }
+
+
+def stock_received_payload(*, transfer_id: uuid.UUID | None, lines: Iterable[tuple[str, Decimal]]) -> dict:
+    """``transfer_id``: the transfer head office sent, or None for a supplier's delivery."""
+    return {
+        "transfer_id": str(transfer_id) if transfer_id else None,
+        "lines": [{"sku": sku, "quantity": quantity_text(quantity)} for sku, quantity in lines],
+    }
+
+
+def stock_counted_payload(*, count_id: uuid.UUID, lines: Iterable[tuple[str, Decimal, Decimal]]) -> dict:
+    """``lines``: (sku, counted, previous), ``previous`` being what the books said (it may be negative)."""
+    return {
+        "count_id": str(count_id),
+        "lines": [
+            {"sku": sku, "counted": quantity_text(counted), "previous": quantity_text(previous)}
+            for sku, counted, previous in lines
+        ],
+    }
+
+
+def stock_adjusted_payload(
+    *, reason: str, lines: Iterable[tuple[str, Decimal]], change_id: int | None = None, change_digest: str = ""
+) -> dict:
+    """``lines``: (sku, signed delta). ``change_id``/``change_digest`` (optional in schema 1): the change-feed item
+    the adjustment applies, so a branch that replays the event from central after a restore knows it applied it."""
+    payload = {"reason": reason, "lines": [{"sku": sku, "delta": quantity_text(delta)} for sku, delta in lines]}
+    if change_id is not None:
+        payload.update(change_id=change_id, change_digest=change_digest)
+    return payload
+
+
+def stock_snapshot_payload(*, as_of_seq: int, levels: Iterable[tuple[str, Decimal]]) -> dict:
+    """What the branch believes it holds (sku, on_hand) once every event up to ``as_of_seq`` is applied."""
+    return {"as_of_seq": as_of_seq, "levels": [{"sku": sku, "on_hand": quantity_text(q)} for sku, q in levels]}
+
+
+PAYLOAD_BUILDERS = {
+    EventType.SALE_COMPLETED: sale_completed_payload,
+    EventType.SALE_VOIDED: sale_voided_payload,
+    EventType.RETURN_COMPLETED: return_completed_payload,
+    EventType.STOCK_RECEIVED: stock_received_payload,
+    EventType.STOCK_COUNTED: stock_counted_payload,
+    EventType.STOCK_ADJUSTED: stock_adjusted_payload,
+    EventType.STOCK_SNAPSHOT: stock_snapshot_payload,
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Payload parsers: what central reads from each type
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class Rejection(Exception):
+    """An event central can never apply (``code``: ``invalid_payload``, ``unknown_sku``, ...): answered in
+    ``rejected``, so the branch parks it and delivers the rest."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _decimal(value, what: str, *, positive: bool = False, allow_negative: bool = False) -> Decimal:
+    try:
+        number = Decimal(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or abs(number) >= LIMIT or number != number.quantize(MILLI):
+        raise Rejection("invalid_payload", f"{what} must be a decimal string with at most 3 decimals")
+    if positive and number <= 0:
+        raise Rejection("invalid_payload", f"{what} must be positive")
+    if not allow_negative and number < 0:
+        raise Rejection("invalid_payload", f"{what} must not be negative")
+    return number
+
+
+def _lines(payload: dict, known: set[str], key: str, **rules) -> list[tuple[str, Decimal]]:
+    lines = payload.get("lines")
+    if not isinstance(lines, list):
+        raise Rejection("invalid_payload", "payload.lines must be a list")
+    result = []
+    for index, line in enumerate(lines):
+        if not isinstance(line, dict) or not isinstance(line.get("sku"), str):
+            raise Rejection("invalid_payload", f"payload.lines[{index}] needs a sku")
+        if line["sku"] not in known:
+            raise Rejection("unknown_sku", f"payload.lines[{index}].sku {line['sku']!r} is not in the catalog")
+        result.append((line["sku"], _decimal(line.get(key), f"payload.lines[{index}].{key}", **rules)))
+    return result
+
+
+def lines_sum(pairs) -> dict[str, Decimal]:
+    """(sku, quantity) pairs summed per SKU."""
+    deltas: dict[str, Decimal] = {}
+    for sku, quantity in pairs:
+        deltas[sku] = deltas.get(sku, Decimal("0")) + quantity
+    return deltas
+
+
+def _uuid_field(payload: dict, key: str, *, nullable: bool = False) -> uuid.UUID | None:
+    value = payload.get(key)
+    if value is None and nullable:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise Rejection("invalid_payload", f"payload.{key} must be a UUID") from None
+
+
+CUSTOMER_FIELDS = {"name": 120, "phone": 30, "email": 254}
+
+
+def _customer_check(payload: dict) -> None:
+    """The optional contact of an oversold sale's customer (schema 1 events without it stay valid)."""
+    customer = payload.get("customer")
+    if customer is None:
+        return
+    if not isinstance(customer, dict) or not customer.keys() <= CUSTOMER_FIELDS.keys() or not customer:
+        raise Rejection("invalid_payload", f"payload.customer must be an object of {', '.join(CUSTOMER_FIELDS)}")
+    for key, value in customer.items():
+        if not isinstance(value, str) or not 0 < len(value) <= CUSTOMER_FIELDS[key]:
+            raise Rejection("invalid_payload", f"payload.customer.{key} must be a non-empty string")
+
+
+def _change_reference_check(payload: dict) -> None:
+    """The change-feed item a ``stock.adjusted`` applied, optional in schema 1 (events written before it was carried
+    stay valid): a branch restored from a backup reads it back from central to know the change is applied."""
+    if "change_id" not in payload and "change_digest" not in payload:
+        return
+    change_id, digest = payload.get("change_id"), payload.get("change_digest")
+    if not isinstance(change_id, int) or isinstance(change_id, bool) or not 0 < change_id < 2**63:
+        raise Rejection("invalid_payload", "payload.change_id must be a positive integer (the change feed id)")
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise Rejection("invalid_payload", "payload.change_digest must be the change's sha256 digest in hex")
+
+
+def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal] | None, uuid.UUID | None]:
+    """What an event does to stock, as (deltas per SKU, the sale it concerns), its payload checked against its
+    type; ``known``: the SKUs of the catalog it may name. ``None`` deltas: the effect depends on another event (a
+    void). Raises Rejection for an event central can never apply."""
+    if envelope.schema != SCHEMA_VERSION:
+        raise Rejection("unsupported_schema", f"schema {envelope.schema} is not supported (this central speaks 1)")
+    payload = envelope.payload
+    match envelope.type:
+        case EventType.SALE_COMPLETED:
+            sale = _uuid_field(payload, "sale_id")
+            _customer_check(payload)
+            return lines_sum((sku, -q) for sku, q in _lines(payload, known, "quantity", positive=True)), sale
+        case EventType.SALE_VOIDED:
+            return None, _uuid_field(payload, "sale_id")
+        case EventType.RETURN_COMPLETED:
+            _uuid_field(payload, "sale_id")
+            return lines_sum(_lines(payload, known, "quantity", positive=True)), _uuid_field(payload, "sale_id")
+        case EventType.STOCK_RECEIVED:
+            _uuid_field(payload, "transfer_id", nullable=True)
+            return lines_sum(_lines(payload, known, "quantity", positive=True)), None
+        case EventType.STOCK_COUNTED:
+            counted = dict(_lines(payload, known, "counted"))
+            previous = dict(_lines(payload, known, "previous", allow_negative=True))
+            return {sku: counted[sku] - previous[sku] for sku in counted}, None
+        case EventType.STOCK_ADJUSTED:
+            _change_reference_check(payload)
+            return lines_sum(_lines(payload, known, "delta", allow_negative=True)), None
+        case EventType.STOCK_SNAPSHOT:
+            _snapshot_validate(envelope)
+            return {}, None
+    raise Rejection("unknown_type", f"event type {envelope.type!r} is not known")
+
+
+def _snapshot_validate(envelope: Envelope) -> None:
+    """A snapshot is checked as strictly as any event: reconciliation reads every level of it."""
+    payload = envelope.payload
+    as_of = payload.get("as_of_seq")
+    if not isinstance(as_of, int) or isinstance(as_of, bool) or not 0 <= as_of < envelope.seq:
+        raise Rejection("invalid_payload", "payload.as_of_seq must be an integer from 0 to the snapshot's seq - 1")
+    levels = payload.get("levels")
+    if not isinstance(levels, list):
+        raise Rejection("invalid_payload", "payload.levels must be a list")
+    seen = set()
+    for index, level in enumerate(levels):
+        if not isinstance(level, dict) or not isinstance(level.get("sku"), str) or not level["sku"]:
+            raise Rejection("invalid_payload", f"payload.levels[{index}] needs a sku")
+        if level["sku"] in seen:
+            raise Rejection("invalid_payload", f"payload.levels[{index}].sku {level['sku']!r} is listed twice")
+        seen.add(level["sku"])
+        _decimal(level.get("on_hand"), f"payload.levels[{index}].on_hand", allow_negative=True)
+
+
+def payload_lines(payload: dict) -> list[dict]:
+    """A payload's lines that name a SKU, whatever else is wrong with them (what to look up in the catalog before
+    :func:`event_effect` checks them)."""
+    lines = payload.get("lines")
+    return (
+        [line for line in lines if isinstance(line, dict) and isinstance(line.get("sku"), str)]
+        if isinstance(lines, list)
+        else []
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The change feed (head office to branch)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def change_digest(body: dict) -> str:
+    """What tells one change from another under the same id: a central restored from a backup hands out again the
+    ids it lost. Both ends compute it from the body the feed sends."""
+    content = {key: body.get(key) for key in ("id", "kind", "payload", "created_at")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

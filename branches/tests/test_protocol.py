@@ -1,0 +1,236 @@
+"""The event protocol in one module (branches/protocol.py): its table in docs/protocol.md names the same types and
+payload fields as the module, what a branch writes is what the builders build, the parser accepts what they build,
+and a malformed envelope gets the same answer as before it had a code."""
+
+import re
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import transaction
+from django.test import override_settings
+
+from branches import protocol
+from branches.models import BranchEvent, OutboxEvent
+from branches.protocol import EventType
+from branches.tests.factories import Events, branch_client, push
+from inventory.models import Unit
+from inventory.services import Line, stock_adjustment_record
+from inventory.tests.factories import product_make
+
+DOC = Path(settings.BASE_DIR) / "docs" / "protocol.md"
+DIGEST = "0" * 64
+
+# Builder arguments for each type: the required ones, and every optional one set as well.
+REQUIRED = {
+    EventType.SALE_COMPLETED: dict(
+        sale_id=uuid.uuid4(),
+        number=7,
+        lines=[("FRU-BANANA", Decimal("1.5"), Decimal("1.8"))],
+        total=Decimal("2.7"),
+        payment_method="cash",
+        cashier="carla",
+    ),
+    EventType.SALE_VOIDED: dict(sale_id=uuid.uuid4(), reason="customer left"),
+    EventType.RETURN_COMPLETED: dict(
+        return_id=uuid.uuid4(), sale_id=uuid.uuid4(), lines=[("FRU-BANANA", Decimal("0.5"))]
+    ),
+    EventType.STOCK_RECEIVED: dict(transfer_id=None, lines=[("FRU-BANANA", Decimal("10"))]),
+    EventType.STOCK_COUNTED: dict(count_id=uuid.uuid4(), lines=[("FRU-BANANA", Decimal("8.7"), Decimal("-1"))]),
+    EventType.STOCK_ADJUSTED: dict(reason="broken", lines=[("FRU-BANANA", Decimal("-2"))]),
+    EventType.STOCK_SNAPSHOT: dict(as_of_seq=3, levels=[("FRU-BANANA", Decimal("8.7"))]),
+}
+OPTIONAL = {
+    EventType.SALE_COMPLETED: dict(customer={"name": "Ana", "phone": "+54 11 5555-0101", "email": "ana@example.com"}),
+    EventType.STOCK_ADJUSTED: dict(change_id=12, change_digest=DIGEST),
+}
+
+
+def _fields(spec: str) -> dict:
+    """``a, b: [{c, d}], e: {f}`` as {"a": None, "b": {"c", "d"}, "e": {"f"}}."""
+    fields = {}
+    for item in re.findall(r"`([^`]+)`", spec):
+        name, _, inner = item.partition(":")
+        fields[name.strip()] = set(re.findall(r"\w+", inner)) if inner else None
+    return fields
+
+
+def documented() -> dict[str, tuple[dict, dict]]:
+    """docs/protocol.md's table: type -> (payload fields, optional fields)."""
+    rows = {}
+    for line in DOC.read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and re.fullmatch(r"`[a-z]+\.[a-z]+`", cells[0]):
+            rows[cells[0].strip("`")] = (_fields(cells[1]), _fields(cells[2]))
+    return rows
+
+
+def written(payload: dict) -> dict:
+    """A payload's fields as the table writes them: nested keys for a list of objects or an object."""
+    fields = {}
+    for name, value in payload.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            fields[name] = set().union(*(item.keys() for item in value))
+        elif isinstance(value, dict):
+            fields[name] = set(value)
+        else:
+            fields[name] = None
+    return fields
+
+
+def test_the_protocol_table_names_every_event_type_and_the_fields_its_builder_writes():
+    table = documented()
+
+    assert set(table) == set(EventType.values) == set(protocol.PAYLOAD_BUILDERS)
+    for type_, build in protocol.PAYLOAD_BUILDERS.items():
+        required, optional = table[type_]
+        assert written(build(**REQUIRED[type_])) == required, type_
+        assert written(build(**REQUIRED[type_], **OPTIONAL.get(type_, {}))) == required | optional, type_
+
+
+def test_every_payload_a_builder_makes_is_one_the_parser_accepts():
+    known = {"FRU-BANANA"}
+    for seq, (type_, build) in enumerate(protocol.PAYLOAD_BUILDERS.items(), start=5):
+        for arguments in (REQUIRED[type_], REQUIRED[type_] | OPTIONAL.get(type_, {})):
+            raw = protocol.envelope_build(
+                id=uuid.uuid4(),
+                branch="B001",
+                seq=seq,
+                type=type_,
+                occurred_at=datetime(2026, 11, 28, 12, 0, tzinfo=UTC),
+                schema=protocol.SCHEMA_VERSION,
+                payload=build(**arguments),
+            )
+            envelope = protocol.envelope_parse(raw, branch="B001", index=0)
+            protocol.event_effect(envelope, known)  # raises Rejection if it refuses it
+
+
+def _rebuilt(type_: str, payload: dict) -> dict:
+    """The payload built again by its builder from the values it carries."""
+    lines = payload.get("lines", [])
+    match type_:
+        case EventType.SALE_COMPLETED:
+            return protocol.sale_completed_payload(
+                sale_id=uuid.UUID(payload["sale_id"]),
+                number=payload["number"],
+                lines=[(line["sku"], Decimal(line["quantity"]), Decimal(line["unit_price"])) for line in lines],
+                total=Decimal(payload["total"]),
+                payment_method=payload["payment_method"],
+                cashier=payload["cashier"],
+                customer=payload.get("customer"),
+            )
+        case EventType.SALE_VOIDED:
+            return protocol.sale_voided_payload(sale_id=uuid.UUID(payload["sale_id"]), reason=payload["reason"])
+        case EventType.RETURN_COMPLETED:
+            return protocol.return_completed_payload(
+                return_id=uuid.UUID(payload["return_id"]),
+                sale_id=uuid.UUID(payload["sale_id"]),
+                lines=[(line["sku"], Decimal(line["quantity"])) for line in lines],
+            )
+        case EventType.STOCK_RECEIVED:
+            return protocol.stock_received_payload(
+                transfer_id=payload["transfer_id"] and uuid.UUID(payload["transfer_id"]),
+                lines=[(line["sku"], Decimal(line["quantity"])) for line in lines],
+            )
+        case EventType.STOCK_COUNTED:
+            return protocol.stock_counted_payload(
+                count_id=uuid.UUID(payload["count_id"]),
+                lines=[(line["sku"], Decimal(line["counted"]), Decimal(line["previous"])) for line in lines],
+            )
+        case EventType.STOCK_ADJUSTED:
+            return protocol.stock_adjusted_payload(
+                reason=payload["reason"],
+                lines=[(line["sku"], Decimal(line["delta"])) for line in lines],
+                **{key: payload[key] for key in ("change_id", "change_digest") if key in payload},
+            )
+        case EventType.STOCK_SNAPSHOT:
+            return protocol.stock_snapshot_payload(
+                as_of_seq=payload["as_of_seq"],
+                levels=[(level["sku"], Decimal(level["on_hand"])) for level in payload["levels"]],
+            )
+    raise AssertionError(type_)
+
+
+def _post(client, path, body):
+    response = client.post(path, body, format="json")
+    assert response.status_code in (200, 201), response.content
+    return response.json()
+
+
+@pytest.mark.mode("branch")
+@pytest.mark.django_db
+@override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True)
+def test_what_the_branch_writes_for_each_type_is_what_its_builder_builds(shelf, cashier_client, manager_client):
+    contact = {"name": "Ana", "phone": "+54 11 5555-0101"}
+    sale = _post(cashier_client, "/api/v1/sales", {"lines": [{"sku": "FRU-BANANA", "quantity": "1.5"}]})
+    _post(
+        cashier_client, "/api/v1/returns", {"sale_id": sale["id"], "lines": [{"sku": "FRU-BANANA", "quantity": "0.5"}]}
+    )
+    other = _post(
+        cashier_client, "/api/v1/sales", {"lines": [{"sku": "LAC-LECHE-1L", "quantity": "7"}], "customer": contact}
+    )
+    _post(manager_client, f"/api/v1/sales/{other['id']}/void", {"reason": "customer left"})
+    _post(cashier_client, "/api/v1/stock/receipts", {"lines": [{"sku": "LAC-LECHE-1L", "quantity": "12"}]})
+    _post(cashier_client, "/api/v1/stock/counts", {"lines": [{"sku": "FRU-BANANA", "counted": "8.7"}]})
+    with transaction.atomic():
+        stock_adjustment_record(reason="broken", lines=[Line(sku="LAC-LECHE-1L", quantity=Decimal("-2"))])
+        stock_adjustment_record(
+            reason="ordered", lines=[Line(sku="FRU-BANANA", quantity=Decimal("1"))], change_id=4, change_digest=DIGEST
+        )
+
+    events = list(OutboxEvent.objects.order_by("seq"))
+    assert {event.type for event in events} == set(EventType.values)
+    assert any("customer" in event.payload for event in events)
+    for event in events:
+        assert _rebuilt(event.type, event.payload) == event.payload, event
+
+
+@pytest.mark.mode("central")
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "spoil, status, code, detail",
+    [
+        (lambda event: event.update(branch="B002"), 403, "wrong_branch", "events[0].branch must be 'B001'"),
+        (lambda event: event.update(id="nope"), 400, "invalid_event", "events[0].id must be a UUID"),
+        (lambda event: event.update(seq=0), 400, "invalid_event", "events[0].seq must be a positive integer"),
+        (
+            lambda event: event.update(occurred_at="2026-11-28T12:00:00"),
+            400,
+            "invalid_event",
+            "events[0].occurred_at must be an ISO 8601 time with an offset",
+        ),
+        (lambda event: event.update(schema="1"), 400, "invalid_event", "events[0].schema must be an integer"),
+    ],
+)
+def test_a_malformed_envelope_refuses_the_whole_request_with_its_code(spoil, status, code, detail):
+    product_make(sku="FRU-BANANA", unit=Unit.KILOGRAM)
+    client, _ = branch_client("B001")
+    stream = Events("B001")
+    event = stream.received(FRU_BANANA="1")
+    spoil(event)
+
+    response = push(client, [event])
+
+    assert response.status_code == status
+    assert response.json() == {"code": code, "detail": detail, "fields": {}}
+    assert not BranchEvent.objects.exists()
+
+
+@pytest.mark.mode("central")
+@pytest.mark.django_db
+def test_a_batch_over_the_limit_is_refused_whole():
+    product_make(sku="FRU-BANANA", unit=Unit.KILOGRAM)
+    client, _ = branch_client("B001")
+    stream = Events("B001")
+
+    response = push(client, [stream.received(FRU_BANANA="1") for _ in range(protocol.MAX_BATCH + 1)])
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid_event",
+        "detail": f"events must be a list of 1 to {protocol.MAX_BATCH} events",
+        "fields": {},
+    }
