@@ -15,6 +15,7 @@ from django.db.models import Sum
 from branches.change_feed import resend_request_create
 from branches.ingest import accounted_seqs
 from branches.models import Branch, BranchEvent, EventProblem
+from branches.protocol import EventType
 from inventory.models import MovementKind, StockLevel, StockMovement
 from inventory.quantities import quantity, quantity_text
 from reconciliation.findings import (
@@ -112,7 +113,7 @@ def count_mismatch_check(*, branch: Branch, state: PassState, check: BranchCheck
     judged in ``check.snapshot_seq``."""
     # The seq and as_of_seq first: the levels (thousands of them) are read only when they are compared.
     newest = (
-        BranchEvent.objects.filter(branch=branch, type="stock.snapshot", seq__lte=branch.high_water_seq + 1)
+        BranchEvent.objects.filter(branch=branch, type=EventType.STOCK_SNAPSHOT, seq__lte=branch.high_water_seq + 1)
         .order_by("-seq")
         .values_list("id", "seq", "payload__as_of_seq")
         .first()

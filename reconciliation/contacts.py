@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from branches.models import BranchEvent
+from branches.protocol import EventType
 from ecomarket.modes import Mode, only
 from reconciliation.models import CaseAction, OversellCase, OversellStatus
 
@@ -21,7 +22,7 @@ ERASER = "retention"
 
 
 def _with_contact():
-    return BranchEvent.objects.filter(type="sale.completed", payload__has_key="customer")
+    return BranchEvent.objects.filter(type=EventType.SALE_COMPLETED, payload__has_key="customer")
 
 
 def oversell_customers(cases) -> dict[str, dict]:

@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from branches.models import Branch, BranchEvent, EventProblem
+from branches.protocol import EventType
 from inventory.models import MovementKind
 from inventory.quantities import quantity
 from reconciliation.models import (
@@ -257,5 +258,5 @@ def oversell_case_upsert(
 
 
 def _voided(*, branch: Branch, sale_ids: list[str]) -> set[str]:
-    refs = BranchEvent.objects.filter(branch=branch, type="sale.voided", sale_ref__in=sale_ids)
+    refs = BranchEvent.objects.filter(branch=branch, type=EventType.SALE_VOIDED, sale_ref__in=sale_ids)
     return {str(ref) for ref in refs.values_list("sale_ref", flat=True)}

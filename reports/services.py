@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from branches.models import Branch, BranchEvent
+from branches.protocol import EventType
 from ecomarket.modes import Mode, only
 from inventory.quantities import money
 from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
@@ -92,11 +93,13 @@ def _chunk_fold(code: str) -> int:
 
 
 def _fold(code: str, events: list) -> _Totals:
-    referred = {sale_ref for type_, *_, sale_ref in events if type_ in ("sale.voided", "return.completed")}
+    referred = {
+        sale_ref for type_, *_, sale_ref in events if type_ in (EventType.SALE_VOIDED, EventType.RETURN_COMPLETED)
+    }
     sales = {
         sale_ref: payload
         for sale_ref, payload in BranchEvent.objects.filter(
-            branch_id=code, type="sale.completed", sale_ref__in=referred
+            branch_id=code, type=EventType.SALE_COMPLETED, sale_ref__in=referred
         ).values_list("sale_ref", "payload")
     }
     totals = _Totals()
@@ -106,18 +109,18 @@ def _fold(code: str, events: list) -> _Totals:
         _add(row, "events", 1)
         _add(row, "lag_total_s", lag)
         row["lag_max_s"] = max(row.get("lag_max_s", 0.0), lag)
-        if type_ == "sale.completed":
+        if type_ == EventType.SALE_COMPLETED:
             _add(row, "sales", 1)
             for line in payload["lines"]:
                 quantity = Decimal(line["quantity"])
                 totals.line(occurred_at, line["sku"], "sold", quantity, money(quantity * Decimal(line["unit_price"])))
-        elif type_ == "sale.voided":
+        elif type_ == EventType.SALE_VOIDED:
             _add(row, "voids", 1)
             sale = sales.get(sale_ref)
             for line in sale["lines"] if sale else []:
                 quantity = Decimal(line["quantity"])
                 totals.line(occurred_at, line["sku"], "voided", quantity, money(quantity * Decimal(line["unit_price"])))
-        elif type_ == "return.completed":
+        elif type_ == EventType.RETURN_COMPLETED:
             _add(row, "returns", 1)
             prices = _prices(sales.get(sale_ref) or {})
             for line in payload["lines"]:
