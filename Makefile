@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m ecomarket.devrun
+	$(BIN)/python -m harness.devrun
 
 test: test-alerts test-branch test-central
 

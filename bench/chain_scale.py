@@ -1,4 +1,4 @@
-"""Head office at chain scale: N simulated branches (ecomarket/chainsim.py, the real sync protocol over HTTP, each
+"""Head office at chain scale: N simulated branches (harness/chainsim.py, the real sync protocol over HTTP, each
 with its own credential) against central deployed as in production — gunicorn, PostgreSQL behind PgBouncer in
 transaction mode, Redis, a Celery worker and beat running reconciliation on its schedule — then the seed
 prototype's central fed the same sales, one notification each.
@@ -38,9 +38,9 @@ import psycopg
 import requests
 from common import PrototypeService, begin, prototype_sources, table
 
-from ecomarket.chain import Chain
-from ecomarket.chainsim import Settings, SimChain, exactly_once_report
-from ecomarket.processes import CeleryBeat, CeleryWorker, Process, WebServer, poll, port_free, stop_all
+from harness.chain import Chain
+from harness.chainsim import Settings, SimChain, exactly_once_report
+from harness.processes import CeleryBeat, CeleryWorker, Process, WebServer, poll, port_free, stop_all
 
 BRANCHES = int(os.environ.get("SCALE_BRANCHES", "500"))
 SALE_INTERVAL_S = float(os.environ.get("SCALE_SALE_INTERVAL_S", "2"))

@@ -18,8 +18,8 @@ from pathlib import Path
 import requests
 from common import begin, prototype_running, table
 
-from ecomarket.chain import Chain
-from ecomarket.processes import poll
+from harness.chain import Chain
+from harness.processes import poll
 
 BRANCHES = ("B001", "B002", "B003", "B004", "B005")
 PER_BRANCH = int(os.environ.get("BENCH_SALES_PER_BRANCH", "10000"))

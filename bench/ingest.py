@@ -16,8 +16,8 @@ from pathlib import Path
 import requests
 from common import begin, prototype_running, table, wrk
 
-from ecomarket.chain import Chain
-from ecomarket.processes import WebServer
+from harness.chain import Chain
+from harness.processes import WebServer
 
 BATCHES_PER_BRANCH = int(os.environ.get("BENCH_BATCHES", "30"))
 BRANCHES = ("B001", "B002")

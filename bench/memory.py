@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/memory.py     (or: make bench-memory; needs `make bench-setup` once)
 
-One branch under gunicorn (4 workers, configured as ecomarket/processes.py runs every branch) with its Celery
+One branch under gunicorn (4 workers, configured as harness/processes.py runs every branch) with its Celery
 worker and beat on Redis and central up; wrk sells in bursts of BENCH_BURST_S seconds (8 connections) until
 BENCH_SALES sales are stored or BENCH_BUDGET_S runs out.
 After each burst: sales stored, and the resident memory (RSS) of the gunicorn master and each worker.
@@ -15,7 +15,7 @@ import time
 import psutil
 from common import begin, table, wrk
 
-from ecomarket.chain import Chain
+from harness.chain import Chain
 
 TARGET = int(os.environ.get("BENCH_SALES", "100000"))
 BURST_S = int(os.environ.get("BENCH_BURST_S", "60"))

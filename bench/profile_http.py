@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import ROOT, begin, stamp, wrk
 
-from ecomarket.chain import Chain
+from harness.chain import Chain
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 PROFILES = ROOT / "docs" / "profiles"

@@ -51,7 +51,7 @@ def main() -> None:
         from django.db import connections
         from django.test import Client
 
-        from ecomarket.chainsim import Settings, SimBranch, Stats
+        from harness.chainsim import Settings, SimBranch, Stats
 
         call_command("migrate", verbosity=0)
         call_command("load_demo_catalog", stdout=StringIO())

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from ecomarket.chain import Chain, every_row
-from ecomarket.processes import CeleryWorker, poll
+from harness.chain import Chain, every_row
+from harness.processes import CeleryWorker, poll
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 

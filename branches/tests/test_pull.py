@@ -13,7 +13,7 @@ from django.utils import timezone
 from branches import link
 from branches.models import AppliedChange, FailedChange, IncomingTransfer, OutboxEvent, SyncState
 from branches.tasks import outbox_push_task
-from ecomarket.chain import Chain
+from harness.chain import Chain
 from inventory.models import Product, StockLevel
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes, pytest.mark.django_db]

@@ -9,8 +9,8 @@ from django.test import override_settings
 
 from branches.link import _batch_body, _batches
 from branches.models import OutboxEvent
-from ecomarket.chain import Chain
-from ecomarket.processes import poll
+from harness.chain import Chain
+from harness.processes import poll
 
 pytestmark = [pytest.mark.mode("branch")]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ecomarket.chain import Chain, token_from
-from ecomarket.processes import CeleryBeat, CeleryWorker, WebServer, poll
+from harness.chain import Chain, token_from
+from harness.processes import CeleryBeat, CeleryWorker, WebServer, poll
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 

@@ -16,8 +16,8 @@ from celery.schedules import schedule
 from django.conf import settings
 from django.utils import timezone
 
-from ecomarket.chain import Chain
-from ecomarket.processes import CeleryBeat, Node, poll
+from harness.chain import Chain
+from harness.processes import CeleryBeat, Node, poll
 
 pytestmark = [pytest.mark.processes]
 

@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Page, expect, sync_playwright
 
-from ecomarket.chain import Chain
-from ecomarket.processes import poll
+from harness.chain import Chain
+from harness.processes import poll
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes, pytest.mark.browser]
 

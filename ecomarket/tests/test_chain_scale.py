@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from ecomarket.chain import Chain
-from ecomarket.chainsim import Settings, SimChain, exactly_once_report
+from harness.chain import Chain
+from harness.chainsim import Settings, SimChain, exactly_once_report
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.processes]
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ecomarket.chain import Chain
-from ecomarket.processes import ROOT, CeleryBeat, CeleryWorker, Node, WebServer, poll, stop_all
+from harness.chain import Chain
+from harness.processes import ROOT, CeleryBeat, CeleryWorker, Node, WebServer, poll, stop_all
 
 DEPLOY = ROOT / "deploy"
 UNITS = DEPLOY / "systemd"

@@ -4,8 +4,8 @@ the dashboard's CSV export (a queryset iterator) all run through it."""
 
 import pytest
 
-from ecomarket.chain import Chain
-from ecomarket.processes import CeleryBeat, CeleryWorker, poll, stop_all
+from harness.chain import Chain
+from harness.processes import CeleryBeat, CeleryWorker, poll, stop_all
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.processes]
 

@@ -11,8 +11,8 @@ import uuid
 import pytest
 import requests
 
-from ecomarket.chain import Chain
-from ecomarket.processes import ROOT, poll, port_free
+from harness.chain import Chain
+from harness.processes import ROOT, poll, port_free
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 

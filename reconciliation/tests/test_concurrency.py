@@ -12,7 +12,7 @@ from branches.feed import resend_request_create, transfer_create
 from branches.ingest import events_ingest
 from branches.models import Branch, Change
 from branches.tests.factories import Events, branch_client, on_hand, push
-from ecomarket.processes import poll
+from harness.processes import poll
 from inventory.models import StockLevel, Unit
 from inventory.services import stock_levels_rebuild
 from inventory.tests.factories import product_make

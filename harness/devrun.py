@@ -13,8 +13,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ecomarket.chain import token_from
-from ecomarket.processes import ROOT, CeleryBeat, CeleryWorker, Node, Process, WebServer, stop_all
+from harness.chain import token_from
+from harness.processes import ROOT, CeleryBeat, CeleryWorker, Node, Process, WebServer, stop_all
 
 VAR = ROOT / "var"
 CENTRAL_PORT = 8000

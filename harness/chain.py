@@ -12,9 +12,9 @@ import psycopg
 import redis
 import requests
 
-from ecomarket.faults import FaultProxy
-from ecomarket.pgbouncer import PgBouncer
-from ecomarket.processes import CeleryBeat, CeleryWorker, Node, WebServer, poll, port_free, stop_all
+from harness.faults import FaultProxy
+from harness.pgbouncer import PgBouncer
+from harness.processes import CeleryBeat, CeleryWorker, Node, WebServer, poll, port_free, stop_all
 
 
 class Chain:

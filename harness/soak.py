@@ -1,7 +1,7 @@
 """Fault-injection soak: prove nothing is lost (DESIGN.md §3) with real processes, on loopback only.
 
-    .venv/bin/python -m ecomarket.soak               # the CI profile (about two minutes; also run by `make test`)
-    .venv/bin/python -m ecomarket.soak --profile long  # the longer soak (about fifteen minutes)
+    .venv/bin/python -m harness.soak               # the CI profile (about two minutes; also run by `make test`)
+    .venv/bin/python -m harness.soak --profile long  # the longer soak (about fifteen minutes)
 
 Central under gunicorn on a fresh PostgreSQL database, three branches under gunicorn on SQLite, each with a Celery
 worker and beat on Redis and a FaultProxy between it and central. POS clients sell at every branch the whole time
@@ -36,8 +36,8 @@ import redis
 import requests
 from psycopg.types.json import Jsonb
 
-from ecomarket.chain import Chain
-from ecomarket.processes import CeleryWorker, WebServer, poll
+from harness.chain import Chain
+from harness.processes import CeleryWorker, WebServer, poll
 
 PUSH = b"POST /api/v1/sync/events"
 LOAD_SKUS = [("FRU-BANANA", "0.750"), ("LAC-LECHE-1L", "1"), ("ALM-ARROZ-1K", "2"), ("VER-TOMATE", "1.135")]

@@ -21,7 +21,7 @@ import struct
 import threading
 import time
 
-from ecomarket.processes import LOOPBACK
+from harness.processes import LOOPBACK
 
 log = logging.getLogger(__name__)
 
