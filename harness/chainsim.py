@@ -47,7 +47,10 @@ MILLI = Decimal("0.001")
 
 
 @dataclass
-class Settings:
+class SimSettings:
+    """The simulated branches' knobs (not Django's settings); each timing mirrors the branch setting named beside
+    it, and a test compresses them to run in seconds."""
+
     sale_interval_s: float = 2.0  # mean time between two sales at one branch (exponential: a Poisson till)
     pull_interval_s: float = 10.0  # SYNC_PULL_INTERVAL_S
     sweep_s: float = 5.0  # SYNC_PUSH_SWEEP_S
@@ -74,7 +77,7 @@ class Stats:
 
 
 class SimBranch:
-    def __init__(self, code: str, credential: str, settings: Settings, stats: Stats) -> None:
+    def __init__(self, code: str, credential: str, settings: SimSettings, stats: Stats) -> None:
         self.code = code
         self.credential = credential
         self.settings = settings
@@ -295,7 +298,7 @@ class SimBranch:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def client_for(branches: int, settings: Settings) -> httpx.AsyncClient:
+def client_for(branches: int, settings: SimSettings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
         limits=httpx.Limits(max_connections=branches * 2, max_keepalive_connections=branches * 2),
@@ -306,11 +309,11 @@ def client_for(branches: int, settings: Settings) -> httpx.AsyncClient:
 class SimChain:
     """``branches`` (code -> credential) selling against ``central_url`` (loopback only)."""
 
-    def __init__(self, central_url: str, credentials: dict[str, str], settings: Settings | None = None) -> None:
+    def __init__(self, central_url: str, credentials: dict[str, str], settings: SimSettings | None = None) -> None:
         if not central_url.startswith(("http://127.0.0.1:", "http://localhost:")):
             raise ValueError("the simulator only ever targets loopback")
         self.central_url = central_url.rstrip("/")
-        self.settings = settings or Settings()
+        self.settings = settings or SimSettings()
         self.stats = Stats()
         self.branches = [
             SimBranch(code, credential, self.settings, self.stats) for code, credential in credentials.items()

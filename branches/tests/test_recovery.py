@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.chain import Chain, token_from
+from harness.chain import ProcessChain, token_from
 from harness.processes import CeleryBeat, CeleryWorker, WebServer, poll
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    chain = Chain(tmp_path_factory.mktemp("recovery"), branches=("B001", "B002"))
+    chain = ProcessChain(tmp_path_factory.mktemp("recovery"), branches=("B001", "B002"))
     chain.prepare().start()
     yield chain
     chain.stop()

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.chain import Chain
+from harness.chain import ProcessChain
 from harness.processes import ROOT, CeleryBeat, CeleryWorker, Node, WebServer, poll, stop_all
 
 DEPLOY = ROOT / "deploy"
@@ -65,7 +65,7 @@ def test_fresh_install_runs_every_production_process(runtime_venv, tmp_path):
     """Central (gunicorn on PostgreSQL, worker and beat on Redis) and a branch (gunicorn, worker and beat on
     Redis), every process from the runtime-only virtualenv: a sale reaches central, the branch's beat makes a
     stock snapshot that its worker delivers, and central's beat has its worker reconcile."""
-    chain = Chain(
+    chain = ProcessChain(
         tmp_path,
         branches=("B001",),
         python=str(runtime_venv / "bin" / "python"),
