@@ -174,6 +174,8 @@ def test_dockerfile_copies_what_exists_and_runs_unprivileged():
     # Every Python package the project runs is in the image.
     packages = {path.parent.name for path in ROOT.glob("*/apps.py")}
     assert packages <= copied_code
+    # ...and the test and dev harness is not (production imports nothing from it: test_layout.py).
+    assert "harness" not in copied_code
     users = [args for op, args in instructions if op == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert any(op == "RUN" and "requirements.txt -c constraints.txt" in args for op, args in instructions)
