@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m ecomarket.devrun
+	$(BIN)/python -m harness.devrun
 
 test: test-alerts test-branch test-central
 
@@ -97,7 +97,7 @@ format: $(STAMP)
 # and compiles the .mo that is kept in the repository (needs gettext: apt-get install gettext).
 messages: $(STAMP)
 	SECRET_KEY=messages ECOMARKET_MODE=central DATA_DIR=var/messages $(BIN)/python manage.py makemessages -l es \
-		--ignore ".venv/*" --ignore "var/*" --ignore "bench/*"
+		--ignore ".venv/*" --ignore "var/*" --ignore "bench/*" --ignore "harness/*"
 	SECRET_KEY=messages ECOMARKET_MODE=central DATA_DIR=var/messages $(BIN)/python manage.py compilemessages -l es \
 		--ignore ".venv/*"
 

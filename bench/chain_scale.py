@@ -1,4 +1,4 @@
-"""Head office at chain scale: N simulated branches (ecomarket/chainsim.py, the real sync protocol over HTTP, each
+"""Head office at chain scale: N simulated branches (harness/chainsim.py, the real sync protocol over HTTP, each
 with its own credential) against central deployed as in production — gunicorn, PostgreSQL behind PgBouncer in
 transaction mode, Redis, a Celery worker and beat running reconciliation on its schedule — then the seed
 prototype's central fed the same sales, one notification each.
@@ -38,9 +38,9 @@ import psycopg
 import requests
 from common import PrototypeService, begin, prototype_sources, table
 
-from ecomarket.chain import Chain
-from ecomarket.chainsim import Settings, SimChain, exactly_once_report
-from ecomarket.processes import CeleryBeat, CeleryWorker, Process, WebServer, poll, port_free, stop_all
+from harness.chain import ProcessChain
+from harness.chainsim import SimChain, SimSettings, exactly_once_report
+from harness.processes import CeleryBeat, CeleryWorker, Process, WebServer, poll, port_free, stop_all
 
 BRANCHES = int(os.environ.get("SCALE_BRANCHES", "500"))
 SALE_INTERVAL_S = float(os.environ.get("SCALE_SALE_INTERVAL_S", "2"))
@@ -52,7 +52,7 @@ SLOTS = int(os.environ.get("SCALE_SLOTS", "3"))
 PGBOUNCER = os.environ.get("SCALE_PGBOUNCER", "1") == "1"
 PROTOTYPE = os.environ.get("SCALE_PROTOTYPE", "1") == "1"
 RECONCILE_INTERVAL_S = os.environ.get("SCALE_RECONCILE_INTERVAL_S", "15")
-SIM = Settings(
+SIM = SimSettings(
     sale_interval_s=SALE_INTERVAL_S,
     pull_interval_s=float(os.environ.get("SCALE_PULL_INTERVAL_S", "10")),
     snapshot_interval_s=float(os.environ.get("SCALE_SNAPSHOT_INTERVAL_S", "60")),
@@ -74,7 +74,7 @@ class Sampler(threading.Thread):
     and by this simulator; PostgreSQL connections to the database; events stored. Per-pid deltas, so processes
     that come and go are counted while they live."""
 
-    def __init__(self, chain: Chain, groups: dict[str, Callable[[], list[int]]]) -> None:
+    def __init__(self, chain: ProcessChain, groups: dict[str, Callable[[], list[int]]]) -> None:
         super().__init__(daemon=True)
         self.chain = chain
         self.groups = groups
@@ -207,7 +207,7 @@ async def loop_lag(sampler: Sampler, stop: asyncio.Event) -> None:
         sampler.loop_lag_ms.append((time.monotonic(), (time.monotonic() - started - 0.1) * 1000))
 
 
-def dashboard_probe(chain: Chain, windows: list[Window], stop: threading.Event) -> None:
+def dashboard_probe(chain: ProcessChain, windows: list[Window], stop: threading.Event) -> None:
     """A manager reloading the dashboard every 2 s, in whichever phase is current."""
     session = chain.web_login("gerencia", MANAGER_PASSWORD)
     while not stop.wait(2.0):
@@ -220,7 +220,7 @@ def dashboard_probe(chain: Chain, windows: list[Window], stop: threading.Event) 
             windows[-1].dashboard_ms.append((time.monotonic() - started) * 1000)
 
 
-def reconciliation_passes(chain: Chain) -> list[tuple[datetime, float, bool]]:
+def reconciliation_passes(chain: ProcessChain) -> list[tuple[datetime, float, bool]]:
     rows = chain.central_sql(
         'SELECT started_at, extract(epoch FROM finished_at - started_at), "full" FROM '
         "reconciliation_reconciliationrun WHERE finished_at IS NOT NULL ORDER BY started_at"
@@ -228,7 +228,7 @@ def reconciliation_passes(chain: Chain) -> list[tuple[datetime, float, bool]]:
     return [(started, float(seconds), full) for started, seconds, full in rows]
 
 
-async def ours_run(chain: Chain, credentials: dict[str, str], groups: dict) -> dict:
+async def ours_run(chain: ProcessChain, credentials: dict[str, str], groups: dict) -> dict:
     sim = SimChain(chain.central_web.url, credentials, SIM)
     sampler = Sampler(chain, {**groups, "simulator": lambda: [os.getpid()]})
     sampler.start()
@@ -355,7 +355,7 @@ def boot(web: WebServer) -> None:
 
 @contextmanager
 def central_running(root: Path):
-    chain = Chain(root / "ours", branches=(), pgbouncer=PGBOUNCER, web_workers=WEB_WORKERS)
+    chain = ProcessChain(root / "ours", branches=(), pgbouncer=PGBOUNCER, web_workers=WEB_WORKERS)
     chain.central.env.update(
         {
             "SYNC_ADMISSION_SLOTS": str(SLOTS),

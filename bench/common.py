@@ -21,7 +21,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ecomarket.processes import LOOPBACK, Node, Process, poll, port_free  # noqa: E402
+from harness.processes import LOOPBACK, Node, Process, poll, port_free  # noqa: E402
 
 SEED = ROOT.parent / "shared" / "seed"
 BENCH_POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -18,8 +18,8 @@ from pathlib import Path
 import requests
 from common import begin, prototype_running, table
 
-from ecomarket.chain import Chain
-from ecomarket.processes import poll
+from harness.chain import ProcessChain
+from harness.processes import poll
 
 BRANCHES = ("B001", "B002", "B003", "B004", "B005")
 PER_BRANCH = int(os.environ.get("BENCH_SALES_PER_BRANCH", "10000"))
@@ -36,7 +36,7 @@ for chunk in range({PER_BRANCH} // 1000):
 
 
 def ours(root: Path) -> dict:
-    chain = Chain(root / "ours", branches=BRANCHES, sweep_s=2.0)
+    chain = ProcessChain(root / "ours", branches=BRANCHES, sweep_s=2.0)
     try:
         chain.prepare().start()
         chain.wait_converged(timeout=120)

@@ -16,8 +16,8 @@ from pathlib import Path
 import requests
 from common import begin, prototype_running, table, wrk
 
-from ecomarket.chain import Chain
-from ecomarket.processes import WebServer
+from harness.chain import ProcessChain
+from harness.processes import WebServer
 
 BATCHES_PER_BRANCH = int(os.environ.get("BENCH_BATCHES", "30"))
 BRANCHES = ("B001", "B002")
@@ -80,7 +80,7 @@ def push_all(url: str, credentials: dict[str, str], work: dict[str, list[dict]])
 
 
 def ours(root: Path) -> dict:
-    chain = Chain(root / "ours", branches=BRANCHES, web_workers=int(os.environ.get("BENCH_WEB_WORKERS", "4")))
+    chain = ProcessChain(root / "ours", branches=BRANCHES, web_workers=int(os.environ.get("BENCH_WEB_WORKERS", "4")))
     try:
         chain.prepare()
         credentials = {code: node.env["BRANCH_CREDENTIAL"] for code, node in chain.branch_nodes.items()}

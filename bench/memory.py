@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/memory.py     (or: make bench-memory; needs `make bench-setup` once)
 
-One branch under gunicorn (4 workers, configured as ecomarket/processes.py runs every branch) with its Celery
+One branch under gunicorn (4 workers, configured as harness/processes.py runs every branch) with its Celery
 worker and beat on Redis and central up; wrk sells in bursts of BENCH_BURST_S seconds (8 connections) until
 BENCH_SALES sales are stored or BENCH_BUDGET_S runs out.
 After each burst: sales stored, and the resident memory (RSS) of the gunicorn master and each worker.
@@ -15,7 +15,7 @@ import time
 import psutil
 from common import begin, table, wrk
 
-from ecomarket.chain import Chain
+from harness.chain import ProcessChain
 
 TARGET = int(os.environ.get("BENCH_SALES", "100000"))
 BURST_S = int(os.environ.get("BENCH_BURST_S", "60"))
@@ -32,7 +32,7 @@ def rss_mb(pid: int) -> tuple[float, list[float]]:
 def main() -> None:
     root = begin(f"branch memory over {TARGET:,} sales, bursts of {BURST_S} s")
     # Redis databases 0-1: the test suite's chains use 10 and up, so both can run at once.
-    chain = Chain(root / "ours", branches=("B001",), web_workers=4, sweep_s=5.0, first_redis_db=0)
+    chain = ProcessChain(root / "ours", branches=("B001",), web_workers=4, sweep_s=5.0, first_redis_db=0)
     rows = []
     try:
         chain.prepare().start()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from common import ROOT, begin, stamp, wrk
 
-from ecomarket.chain import Chain
+from harness.chain import ProcessChain
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 PROFILES = ROOT / "docs" / "profiles"
@@ -56,7 +56,7 @@ def _summary(collapsed: Path, title: str, load) -> str:
 
 def main() -> None:
     root = begin(f"py-spy over HTTP, {SECONDS} s per run")
-    chain = Chain(root / "ours", branches=("B001",), web_workers=int(os.environ.get("BENCH_WEB_WORKERS", "4")))
+    chain = ProcessChain(root / "ours", branches=("B001",), web_workers=int(os.environ.get("BENCH_WEB_WORKERS", "4")))
     try:
         chain.prepare().start()
         branch = chain.webs["B001"]

@@ -52,7 +52,7 @@ def main() -> None:
         from django.db import connections
         from django.test import Client
 
-        from ecomarket.chainsim import Settings, SimBranch, Stats
+        from harness.chainsim import SimBranch, SimSettings, Stats
 
         call_command("migrate", verbosity=0)
         call_command("load_demo_catalog", stdout=StringIO())
@@ -60,7 +60,7 @@ def main() -> None:
         call_command("register_branch", *[f"S{i:04d}" for i in range(1, BRANCHES + 1)], stdout=out)
         credentials = dict(re.findall(r"branch: (\S+).*\ncredential: (\S+)", out.getvalue()))
         stats = Stats()
-        branches = [SimBranch(code, credential, Settings(), stats) for code, credential in credentials.items()]
+        branches = [SimBranch(code, credential, SimSettings(), stats) for code, credential in credentials.items()]
         clients = {b.code: Client(HTTP_AUTHORIZATION=f"Branch {b.credential}") for b in branches}
 
         def push(branch: SimBranch, size: int) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from common import LOOPBACK, PROTOTYPE_CENTRAL_PORT, begin, prototype_running, table, wrk
 
-from ecomarket.chain import Chain
-from ecomarket.faults import FaultProxy
+from harness.chain import ProcessChain
+from harness.faults import FaultProxy
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "15"))
 # Both servers get the same unmeasured warm-up first: each freshly started worker process pays for loading and
@@ -30,7 +30,7 @@ PROTOTYPE_SALE = json.dumps({"producto": "manzana", "cantidad": 1})
 
 
 def ours(root: Path) -> dict:
-    chain = Chain(
+    chain = ProcessChain(
         root / "ours", branches=("B001",), web_workers=int(os.environ.get("BENCH_WEB_WORKERS", "4")), sweep_s=5.0
     )
     results = {}

@@ -192,7 +192,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # True when DATABASE_URL points at PgBouncer in transaction mode (ecomarket/pgbouncer.py, README): each
+    # True when DATABASE_URL points at PgBouncer in transaction mode (harness/pgbouncer.py, README): each
     # transaction may run on another server connection, so nothing may outlive one. Server-side cursors (a
     # queryset's .iterator() outside a transaction declares one WITH HOLD) are the one session state Django would
     # create; locks are all transaction-scoped (SELECT ... FOR UPDATE, LOCK TABLE, pg_advisory_xact_lock only).

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from branches.models import SyncState
 from branches.push import outbox_push
-from ecomarket.processes import port_free
+from harness.processes import port_free
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
 

@@ -7,15 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from ecomarket.chain import Chain, every_row
-from ecomarket.processes import CeleryWorker, poll
+from harness.chain import ProcessChain, every_row
+from harness.processes import CeleryWorker, poll
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    chain = Chain(
+    chain = ProcessChain(
         tmp_path_factory.mktemp("chain"),
         postgres_url=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0],

@@ -14,7 +14,7 @@ from branches.change_apply import failed_changes_retry
 from branches.models import AppliedChange, FailedChange, IncomingTransfer, OutboxEvent, SyncState
 from branches.pull import changes_pull
 from branches.tasks import outbox_push_task
-from ecomarket.chain import Chain
+from harness.chain import ProcessChain
 from inventory.models import Product, StockLevel
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes, pytest.mark.django_db]
@@ -25,7 +25,7 @@ OTHER = "B900"
 @pytest.fixture(scope="module")
 def central(tmp_path_factory):
     """Central alone: the test process is the branch."""
-    chain = Chain(tmp_path_factory.mktemp("central"), branches=())
+    chain = ProcessChain(tmp_path_factory.mktemp("central"), branches=())
     chain.prepare()
     chain.central.manage("register_branch", OTHER)
     chain.start()
@@ -44,7 +44,7 @@ def linked(central, settings, request):
     return code
 
 
-def change_insert(central: Chain, *, branch: str, kind: str, payload: dict) -> int:
+def change_insert(central: ProcessChain, *, branch: str, kind: str, payload: dict) -> int:
     """A change as a central without today's checks at the source could have written it."""
     return central.central_sql(
         "INSERT INTO branches_change (branch, kind, payload, created_at) "
@@ -55,12 +55,12 @@ def change_insert(central: Chain, *, branch: str, kind: str, payload: dict) -> i
     )[0][0]
 
 
-def price_set(central: Chain, sku: str, price: str) -> None:
+def price_set(central: ProcessChain, sku: str, price: str) -> None:
     answer = central.head_office().put(f"{central.central_web.url}/api/v1/products/{sku}", json={"price": price})
     assert answer.status_code == 200, answer.text
 
 
-def transfer_send(central: Chain, **body) -> dict:
+def transfer_send(central: ProcessChain, **body) -> dict:
     answer = central.head_office().post(f"{central.central_web.url}/api/v1/transfers", json=body, timeout=10)
     assert answer.status_code == 201, answer.text
     return answer.json()

@@ -9,8 +9,8 @@ from django.test import override_settings
 
 from branches.models import OutboxEvent
 from branches.push import _batch_body, _batches
-from ecomarket.chain import Chain
-from ecomarket.processes import poll
+from harness.chain import ProcessChain
+from harness.processes import poll
 
 pytestmark = [pytest.mark.mode("branch")]
 
@@ -63,7 +63,7 @@ SNAPSHOT = (
 def chain(tmp_path_factory):
     # B002 is misconfigured on purpose: its byte bound is above central's MAX_REQUEST_BODY_BYTES (2 MiB), so its
     # first batch is refused with 413 and must be split.
-    chain = Chain(
+    chain = ProcessChain(
         tmp_path_factory.mktemp("batches"),
         branches=("B001", "B002"),
         branch_env={"B002": {"SYNC_BATCH_MAX_BYTES": str(8 * 1024 * 1024)}},

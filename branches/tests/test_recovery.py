@@ -12,15 +12,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ecomarket.chain import Chain, token_from
-from ecomarket.processes import CeleryBeat, CeleryWorker, WebServer, poll
+from harness.chain import ProcessChain, token_from
+from harness.processes import CeleryBeat, CeleryWorker, WebServer, poll
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    chain = Chain(tmp_path_factory.mktemp("recovery"), branches=("B001", "B002"))
+    chain = ProcessChain(tmp_path_factory.mktemp("recovery"), branches=("B001", "B002"))
     chain.prepare().start()
     yield chain
     chain.stop()

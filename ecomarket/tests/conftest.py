@@ -2,8 +2,8 @@ import shutil
 
 import pytest
 
-from ecomarket.chain import token_from
-from ecomarket.processes import Node, sqlite_copy
+from harness.chain import token_from
+from harness.processes import Node, sqlite_copy
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
-from ecomarket.devrun import web_password
+from harness.devrun import web_password
 
 BAD_ATTEMPTS = 50
 LOAD_BALANCER = "127.0.0.9"  # every request reaches the servers from the balancer's address

@@ -16,8 +16,8 @@ from celery.schedules import schedule
 from django.conf import settings
 from django.utils import timezone
 
-from ecomarket.chain import Chain
-from ecomarket.processes import CeleryBeat, Node, poll
+from harness.chain import ProcessChain
+from harness.processes import CeleryBeat, Node, poll
 
 pytestmark = [pytest.mark.processes]
 
@@ -73,7 +73,7 @@ def test_beat_fires_every_task_though_its_schedule_says_they_last_ran_a_year_ahe
 
 @pytest.mark.mode("central")
 def test_central_beat_reconciles_though_its_schedule_says_it_last_ran_a_year_ahead(tmp_path):
-    chain = Chain(tmp_path, branches=()).prepare()
+    chain = ProcessChain(tmp_path, branches=()).prepare()
     try:
         chain.central.manage("install_schedule")
         ahead = chain.central_sql(

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from ecomarket.processes import WebServer
+from harness.processes import WebServer
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 
@@ -88,7 +88,7 @@ def test_concurrent_cashiers_on_one_sku_never_oversell_never_lock(branch_node):
 
 
 def test_a_broker_that_never_answers_neither_fails_nor_holds_up_a_sale(branch_node):
-    from ecomarket.faults import FaultProxy
+    from harness.faults import FaultProxy
 
     broker = FaultProxy(6379)
     broker.set("blackhole")  # accepts connections, never answers: the worst kind of broker outage

@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Page, expect, sync_playwright
 
-from ecomarket.chain import Chain
-from ecomarket.processes import poll
+from harness.chain import ProcessChain
+from harness.processes import poll
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes, pytest.mark.browser]
 
@@ -37,7 +37,7 @@ MILK = "7790742023001"  # Leche entera 1 L, $ 1,25 (inventory/demo.py)
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    chain = Chain(
+    chain = ProcessChain(
         tmp_path_factory.mktemp("chain"),
         # B002 may sell below zero: its till asks for the customer's contact (issue 19).
         branches=("B001", "B002"),
@@ -98,7 +98,7 @@ def scan(page: Page, code: str) -> None:
     page.keyboard.press("Enter")
 
 
-def on_hand(chain: Chain, sku: str, branch: str = "B001") -> Decimal:
+def on_hand(chain: ProcessChain, sku: str, branch: str = "B001") -> Decimal:
     return Decimal(chain.branch_stock(branch)[sku])
 
 
@@ -274,7 +274,7 @@ def test_manager_resolves_a_discrepancy_on_the_dashboard_by_clicking(chain, brow
     assert (status, note) == ("resolved", "sucursal aún no inaugurada")
 
 
-def oversell_at_the_till(page: Page, chain: Chain, sku: str, barcode: str) -> Decimal:
+def oversell_at_the_till(page: Page, chain: ProcessChain, sku: str, barcode: str) -> Decimal:
     """Put one more than the shelf holds in the basket and press F9: the till asks for the customer's contact."""
     stock = on_hand(chain, sku, "B002")
     scan(page, barcode)

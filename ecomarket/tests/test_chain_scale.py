@@ -6,18 +6,18 @@ import asyncio
 
 import pytest
 
-from ecomarket.chain import Chain
-from ecomarket.chainsim import Settings, SimChain, exactly_once_report
+from harness.chain import ProcessChain
+from harness.chainsim import SimChain, SimSettings, exactly_once_report
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.processes]
 
 BRANCHES = [f"S{number:03d}" for number in range(1, 21)]
-QUICK = Settings(sale_interval_s=0.5, pull_interval_s=1.0, sweep_s=1.0, snapshot_interval_s=2.0, backoff_cap_s=2.0)
+QUICK = SimSettings(sale_interval_s=0.5, pull_interval_s=1.0, sweep_s=1.0, snapshot_interval_s=2.0, backoff_cap_s=2.0)
 
 
 @pytest.fixture
 def chain(tmp_path):
-    chain = Chain(tmp_path, branches=())
+    chain = ProcessChain(tmp_path, branches=())
     # One slot: with 20 branches pushing at once most requests meet a full central and must come back later.
     chain.central.env.update({"SYNC_ADMISSION_SLOTS": "1", "SYNC_ADMISSION_RETRY_AFTER_S": "1"})
     chain.prepare()
@@ -25,7 +25,7 @@ def chain(tmp_path):
     chain.stop()
 
 
-async def _sell_through_an_outage(chain: Chain, credentials: dict[str, str]) -> SimChain:
+async def _sell_through_an_outage(chain: ProcessChain, credentials: dict[str, str]) -> SimChain:
     sim = SimChain(chain.central_web.url, credentials, QUICK)
     sim.start()
     try:

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ecomarket.chain import Chain
-from ecomarket.processes import ROOT, CeleryBeat, CeleryWorker, Node, WebServer, poll, stop_all
+from harness.chain import ProcessChain
+from harness.processes import ROOT, CeleryBeat, CeleryWorker, Node, WebServer, poll, stop_all
 
 DEPLOY = ROOT / "deploy"
 UNITS = DEPLOY / "systemd"
@@ -65,7 +65,7 @@ def test_fresh_install_runs_every_production_process(runtime_venv, tmp_path):
     """Central (gunicorn on PostgreSQL, worker and beat on Redis) and a branch (gunicorn, worker and beat on
     Redis), every process from the runtime-only virtualenv: a sale reaches central, the branch's beat makes a
     stock snapshot that its worker delivers, and central's beat has its worker reconcile."""
-    chain = Chain(
+    chain = ProcessChain(
         tmp_path,
         branches=("B001",),
         python=str(runtime_venv / "bin" / "python"),
@@ -174,6 +174,8 @@ def test_dockerfile_copies_what_exists_and_runs_unprivileged():
     # Every Python package the project runs is in the image.
     packages = {path.parent.name for path in ROOT.glob("*/apps.py")}
     assert packages <= copied_code
+    # ...and the test and dev harness is not (production imports nothing from it: test_layout.py).
+    assert "harness" not in copied_code
     users = [args for op, args in instructions if op == "USER"]
     assert users and users[-1] not in ("root", "0")
     assert any(op == "RUN" and "requirements.txt -c constraints.txt" in args for op, args in instructions)

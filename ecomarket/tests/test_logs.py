@@ -7,7 +7,7 @@ import uuid
 import pytest
 import requests
 
-from ecomarket.processes import WebServer
+from harness.processes import WebServer
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 

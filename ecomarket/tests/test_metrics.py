@@ -243,7 +243,7 @@ def test_pruning_drops_the_files_of_processes_that_are_gone_and_keeps_the_living
 def test_every_gunicorn_worker_counts_whichever_one_answers_the_scrape(branch_node):
     import requests
 
-    from ecomarket.processes import WebServer
+    from harness.processes import WebServer
 
     branch_node.env.update({"METRICS_TOKEN": "scrape-secret"})
     server = WebServer(branch_node, workers=3).start()

@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from ecomarket.modes import Mode, mode_parse
-from ecomarket.processes import ROOT
+from harness.processes import ROOT
 
 
 @pytest.mark.parametrize(

@@ -4,15 +4,15 @@ the dashboard's CSV export (a queryset iterator) all run through it."""
 
 import pytest
 
-from ecomarket.chain import Chain
-from ecomarket.processes import CeleryBeat, CeleryWorker, poll, stop_all
+from harness.chain import ProcessChain
+from harness.processes import CeleryBeat, CeleryWorker, poll, stop_all
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.processes]
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    chain = Chain(tmp_path_factory.mktemp("pgbouncer-chain"), pgbouncer=True)
+    chain = ProcessChain(tmp_path_factory.mktemp("pgbouncer-chain"), pgbouncer=True)
     chain.central.env["RECONCILE_INTERVAL_S"] = "2"
     chain.prepare()
     chain.central.manage("install_schedule")

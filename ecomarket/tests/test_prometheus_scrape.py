@@ -11,8 +11,8 @@ import uuid
 import pytest
 import requests
 
-from ecomarket.chain import Chain
-from ecomarket.processes import ROOT, poll, port_free
+from harness.chain import ProcessChain
+from harness.processes import ROOT, poll, port_free
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 
@@ -22,7 +22,7 @@ TOKEN = f"scrape-{uuid.uuid4().hex}"
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    chain = Chain(tmp_path_factory.mktemp("scraped"), branches=("B001",))
+    chain = ProcessChain(tmp_path_factory.mktemp("scraped"), branches=("B001",))
     for node in (chain.central, *chain.branch_nodes.values()):
         node.env.update({"METRICS_TOKEN": TOKEN, "LOG_FORMAT": "json"})
     chain.prepare().start()

@@ -10,7 +10,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from ecomarket.models import Heartbeat
-from ecomarket.processes import CeleryBeat, CeleryWorker, WebServer, poll
+from harness.processes import CeleryBeat, CeleryWorker, WebServer, poll
 
 
 def readyz() -> tuple[int, dict]:

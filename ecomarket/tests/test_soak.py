@@ -2,7 +2,7 @@
 
 import pytest
 
-from ecomarket import soak
+from harness import soak
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
 

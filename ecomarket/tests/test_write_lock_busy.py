@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client, override_settings
 from rest_framework.test import APIClient
 
-from ecomarket.processes import ROOT, CeleryWorker, poll, port_free
+from harness.processes import ROOT, CeleryWorker, poll, port_free
 
 pytestmark = [pytest.mark.mode("branch")]
 

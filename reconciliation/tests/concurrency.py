@@ -10,7 +10,7 @@ import threading
 import psycopg
 from django.db import connection, connections
 
-from ecomarket.processes import poll
+from harness.processes import poll
 
 TIMEOUT = 30
 

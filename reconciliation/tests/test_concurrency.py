@@ -13,7 +13,7 @@ from branches.ingest import events_ingest
 from branches.models import Branch, Change
 from branches.tests.factories import Events, branch_client, on_hand, push
 from ecomarket.errors import DomainError
-from ecomarket.processes import poll
+from harness.processes import poll
 from inventory.models import StockLevel, Unit
 from inventory.services import stock_levels_rebuild
 from inventory.tests.factories import product_make

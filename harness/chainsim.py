@@ -1,7 +1,8 @@
 """A chain of branches as lightweight asyncio clients speaking the real sync protocol to a central over HTTP: for
-the chain-scale benchmark (bench/chain_scale.py) and its small exactly-once check in the test suite.
+the chain-scale benchmark (bench/chain_scale.py) and its small exactly-once check in the test suite
+(ecomarket/tests/test_chain_scale.py); bench/push_cost.py makes its events with a SimBranch.
 
-Each simulated branch does what a branch server's outbox and link do (branches/services.py, branches/link.py),
+Each simulated branch does what a branch server's outbox and link do (branches/outbox.py, branches/push.py, branches/pull.py),
 without a database of its own: gapless seqs, sale events of 1-5 lines, voids and returns of its own earlier sales,
 stock snapshots of what it believes it holds; pushes its pending events in seq order, 500 at a time, kicked by a
 sale at most every ``kick_interval_s`` and swept every ``sweep_s``; marks events delivered only from central's
@@ -47,7 +48,10 @@ MILLI = Decimal("0.001")
 
 
 @dataclass
-class Settings:
+class SimSettings:
+    """The simulated branches' knobs (not Django's settings); each timing mirrors the branch setting named beside
+    it, and a test compresses them to run in seconds."""
+
     sale_interval_s: float = 2.0  # mean time between two sales at one branch (exponential: a Poisson till)
     pull_interval_s: float = 10.0  # SYNC_PULL_INTERVAL_S
     sweep_s: float = 5.0  # SYNC_PUSH_SWEEP_S
@@ -74,7 +78,7 @@ class Stats:
 
 
 class SimBranch:
-    def __init__(self, code: str, credential: str, settings: Settings, stats: Stats) -> None:
+    def __init__(self, code: str, credential: str, settings: SimSettings, stats: Stats) -> None:
         self.code = code
         self.credential = credential
         self.settings = settings
@@ -192,7 +196,7 @@ class SimBranch:
                 next_snapshot += self.settings.snapshot_interval_s
 
     # ------------------------------------------------------------------------------------------------------
-    # Push (branches/link.py outbox_push)
+    # Push (branches/push.py outbox_push)
     # ------------------------------------------------------------------------------------------------------
 
     def _headers(self) -> dict:
@@ -254,7 +258,7 @@ class SimBranch:
         self.next_push_at = time.monotonic() + delay
 
     # ------------------------------------------------------------------------------------------------------
-    # Pull (branches/link.py changes_pull)
+    # Pull (branches/pull.py changes_pull)
     # ------------------------------------------------------------------------------------------------------
 
     async def pull_loop(self, client: httpx.AsyncClient, url: str, stop: asyncio.Event) -> None:
@@ -295,7 +299,7 @@ class SimBranch:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def client_for(branches: int, settings: Settings) -> httpx.AsyncClient:
+def client_for(branches: int, settings: SimSettings) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
         limits=httpx.Limits(max_connections=branches * 2, max_keepalive_connections=branches * 2),
@@ -306,11 +310,11 @@ def client_for(branches: int, settings: Settings) -> httpx.AsyncClient:
 class SimChain:
     """``branches`` (code -> credential) selling against ``central_url`` (loopback only)."""
 
-    def __init__(self, central_url: str, credentials: dict[str, str], settings: Settings | None = None) -> None:
+    def __init__(self, central_url: str, credentials: dict[str, str], settings: SimSettings | None = None) -> None:
         if not central_url.startswith(("http://127.0.0.1:", "http://localhost:")):
             raise ValueError("the simulator only ever targets loopback")
         self.central_url = central_url.rstrip("/")
-        self.settings = settings or Settings()
+        self.settings = settings or SimSettings()
         self.stats = Stats()
         self.branches = [
             SimBranch(code, credential, self.settings, self.stats) for code, credential in credentials.items()

@@ -1,6 +1,6 @@
 """A small TCP proxy of our own between a branch and central, for fault injection on loopback only.
 
-Modes, switchable at any time from the test (or harness) that owns it:
+Modes, switchable at any time from the test, soak or benchmark that owns it:
 
 - ``pass``: forward both ways;
 - ``refuse``: accept and close at once (the branch sees a reset connection);
@@ -21,7 +21,7 @@ import struct
 import threading
 import time
 
-from ecomarket.processes import LOOPBACK
+from harness.processes import LOOPBACK
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,9 @@ LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 class FaultProxy:
+    """Listens on a loopback port of its own (``url``, what the branch gets as CENTRAL_URL) and forwards to
+    central's port as its mode says; ``set`` switches the mode, ``counts`` says what it did."""
+
     def __init__(self, upstream_port: int, *, port: int = 0) -> None:
         self.upstream = (LOOPBACK, upstream_port)
         self.mode = "pass"
@@ -40,7 +43,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._listener = socket.create_server((LOOPBACK, port), reuse_port=False)
         self.port = self._listener.getsockname()[1]
-        self._open: set[socket.socket] = set()
+        self._silent: set[socket.socket] = set()  # connections kept open and unanswered (blackhole, hold)
         self._stopping = threading.Event()
         threading.Thread(target=self._accept_loop, name=f"proxy-{self.port}", daemon=True).start()
 
@@ -54,13 +57,13 @@ class FaultProxy:
         with self._lock:
             self.mode, self.delay_s, self.cuts_left, self.only = mode, delay_s, cuts, only
         if mode == "pass":
-            self._drop_blackholed()
+            self._close_silent()
 
     def close(self) -> None:
         self._stopping.set()
         with contextlib.suppress(OSError):
             self._listener.close()
-        self._drop_blackholed()
+        self._close_silent()
 
     # ---------------------------------------------------------------------------------------------------------
 
@@ -107,7 +110,7 @@ class FaultProxy:
         if mode == "blackhole":
             self.counts["blackholed"] += 1
             with self._lock:
-                self._open.add(client)
+                self._silent.add(client)
             return
         if mode == "delay":
             self.counts["delayed"] += 1
@@ -164,13 +167,13 @@ class FaultProxy:
         with self._lock:
             self.counts["held" if hold else "cut"] += 1
             if hold:
-                self._open.add(client)
+                self._silent.add(client)
                 return
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
         client.close()
 
-    def _drop_blackholed(self) -> None:
+    def _close_silent(self) -> None:
         with self._lock:
-            held, self._open = self._open, set()
-        for sock in held:
+            silent, self._silent = self._silent, set()
+        for sock in silent:
             sock.close()

@@ -1,7 +1,7 @@
 """Fault-injection soak: prove nothing is lost (DESIGN.md §3) with real processes, on loopback only.
 
-    .venv/bin/python -m ecomarket.soak               # the CI profile (about two minutes; also run by `make test`)
-    .venv/bin/python -m ecomarket.soak --profile long  # the longer soak (about fifteen minutes)
+    .venv/bin/python -m harness.soak               # the CI profile (about two minutes; also run by `make test`)
+    .venv/bin/python -m harness.soak --profile long  # the longer soak (about fifteen minutes)
 
 Central under gunicorn on a fresh PostgreSQL database, three branches under gunicorn on SQLite, each with a Celery
 worker and beat on Redis and a FaultProxy between it and central. POS clients sell at every branch the whole time
@@ -36,8 +36,8 @@ import redis
 import requests
 from psycopg.types.json import Jsonb
 
-from ecomarket.chain import Chain
-from ecomarket.processes import CeleryWorker, WebServer, poll
+from harness.chain import ProcessChain
+from harness.processes import CeleryWorker, WebServer, poll
 
 PUSH = b"POST /api/v1/sync/events"
 LOAD_SKUS = [("FRU-BANANA", "0.750"), ("LAC-LECHE-1L", "1"), ("ALM-ARROZ-1K", "2"), ("VER-TOMATE", "1.135")]
@@ -75,10 +75,10 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class Load:
+class TillLoad:
     """POS clients at every branch, until stopped or their sale budget runs out."""
 
-    def __init__(self, chain: Chain, profile: Profile) -> None:
+    def __init__(self, chain: ProcessChain, profile: Profile) -> None:
         self.chain, self.profile, self.tally = chain, profile, Tally()
         self.stop = threading.Event()
         self.threads = [
@@ -87,7 +87,7 @@ class Load:
             for index in range(profile.clients_per_branch)
         ]
 
-    def start(self) -> "Load":
+    def start(self) -> "TillLoad":
         for thread in self.threads:
             thread.start()
         return self
@@ -138,10 +138,11 @@ FAULT_DEADLINE_S = 60
 STORM_ATTEMPTS = 50
 
 
-class Faults:
-    """The fault schedule. Each step waits (with a deadline) until its effect is real before it heals."""
+class FaultSchedule:
+    """Every fault the soak injects, in the order ``run_once`` runs them. Each step waits (with a deadline) until
+    its effect is real before it heals."""
 
-    def __init__(self, chain: Chain, log) -> None:
+    def __init__(self, chain: ProcessChain, log) -> None:
         self.chain, self.log = chain, log
         self.injected: Counter = Counter()
         self.price_changes = 0
@@ -317,7 +318,7 @@ class Result:
         return not self.problems
 
 
-def check(chain: Chain, tally: Tally, expected_discrepancies: set) -> list[str]:
+def check(chain: ProcessChain, tally: Tally, expected_discrepancies: set) -> list[str]:
     problems = []
     for code in chain.branch_codes:
         stored = {row[0].replace("-", "") for row in chain.branch_sql(code, "SELECT id FROM inventory_sale")}
@@ -353,7 +354,7 @@ def check(chain: Chain, tally: Tally, expected_discrepancies: set) -> list[str]:
 def run(profile_name: str = "ci", root: Path | None = None, log=print) -> Result:
     profile = PROFILES[profile_name]
     root = root or Path(tempfile.mkdtemp(prefix="ecomarket-soak-"))
-    chain = Chain(
+    chain = ProcessChain(
         root,
         branches=("B001", "B002", "B003"),
         branch_env={"B003": {"BRANCH_ALLOW_NEGATIVE_STOCK": "true"}},
@@ -363,11 +364,11 @@ def run(profile_name: str = "ci", root: Path | None = None, log=print) -> Result
         chain.prepare().start()
         for code in chain.branch_codes:  # plenty of stock, so the load measures selling, not refusing
             chain.receive(code, {sku: "50000" for sku, _ in LOAD_SKUS})
-        load = Load(chain, profile).start()
-        faults = Faults(chain, log)
+        load = TillLoad(chain, profile).start()
+        schedule = FaultSchedule(chain, log)
         for round_ in range(profile.rounds):
             log(f"round {round_ + 1} of {profile.rounds}")
-            faults.run_once()
+            schedule.run_once()
         # On purpose: B003 sells more bread than it has (its policy allows it): one oversell, nothing else.
         code, sku = OVERSOLD
         have = chain.branch_stock(code)[sku]
@@ -391,7 +392,7 @@ def run(profile_name: str = "ci", root: Path | None = None, log=print) -> Result
             ("sales given up by the till (branch unreachable)", str(sum(tally.gave_up.values()))),
             ("sales delivered to central", str(delivered)),
             ("duplicates absorbed by central", str(duplicates)),
-            *[(f"fault: {name}", str(n)) for name, n in faults.injected.items()],
+            *[(f"fault: {name}", str(n)) for name, n in schedule.injected.items()],
             ("time to converge after healing", f"{converge_s:.1f} s"),
             ("total time", f"{time.monotonic() - started:.0f} s"),
             ("result", "OK" if not problems else "FAILED"),

@@ -139,7 +139,7 @@ class Process:
 # first for the GIL (bench quick runs, 8 connections, 4 workers: sales 475-555/s with one thread, 265-351/s with
 # two; see docs/benchmarks.md). Central keeps sync workers: a gthread worker with one thread accepts connections
 # until it holds worker_connections of them, so two ingesting branches could land on one worker and wait for each
-# other (bench/ingest.py: 7,433 events/s against 9,727-10,883 with sync workers); its requests are few and large,
+# other (bench/ingest.py: 7,433 events/s against 9,727-11,179 with sync workers); its requests are few and large,
 # so a new connection per request costs it nothing that matters.
 WEB_THREADS = 1
 WEB_KEEP_ALIVE_S = 5

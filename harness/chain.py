@@ -1,6 +1,9 @@
-"""A whole chain on one machine, all on loopback: central under gunicorn on its own fresh PostgreSQL database,
-branches under gunicorn on SQLite, each branch with a Celery worker and beat on Redis, and a FaultProxy between
-each branch and central. Used by the end-to-end tests, the fault-injection soak and the benchmarks."""
+"""A whole chain on one machine as real processes, all on loopback: central under gunicorn on its own fresh
+PostgreSQL database (optionally behind PgBouncer), branches under gunicorn on SQLite, each branch with a Celery
+worker and beat on Redis, and a FaultProxy between each branch and central. Central gets no worker or beat of its
+own: a test that needs them starts them on ``chain.central``. Used by the end-to-end tests, the fault-injection
+soak and the benchmarks; ``harness.chainsim`` simulates many more branches without their processes.
+"""
 
 import os
 import re
@@ -12,12 +15,20 @@ import psycopg
 import redis
 import requests
 
-from ecomarket.faults import FaultProxy
-from ecomarket.pgbouncer import PgBouncer
-from ecomarket.processes import CeleryBeat, CeleryWorker, Node, WebServer, poll, port_free, stop_all
+from harness.faults import FaultProxy
+from harness.pgbouncer import PgBouncer
+from harness.processes import CeleryBeat, CeleryWorker, Node, WebServer, poll, port_free, stop_all
 
 
-class Chain:
+class ProcessChain:
+    """Central and ``branches`` as real server processes (``prepare`` makes their databases, users and
+    credentials; ``start`` starts them; ``stop`` stops them and drops central's database), and the calls a test
+    makes to them: sell at a branch, read either side's stock and SQL, wait until they agree.
+
+    Named for the processes: ``SimChain`` (harness/chainsim.py) is the other chain, branches simulated as asyncio
+    clients in one process.
+    """
+
     def __init__(
         self,
         root: Path,
@@ -89,7 +100,7 @@ class Chain:
     # Life cycle
     # ----------------------------------------------------------------------------------------------------------
 
-    def prepare(self) -> "Chain":
+    def prepare(self) -> "ProcessChain":
         for url in self.redis_urls:
             redis.Redis.from_url(url).flushdb()
         with psycopg.connect(self.postgres_url, autocommit=True) as admin:
@@ -115,7 +126,7 @@ class Chain:
         output = self.central.manage("register_branch", *codes, timeout=600)
         return dict(re.findall(r"branch: (\S+).*\ncredential: (\S+)", output))
 
-    def start(self) -> "Chain":
+    def start(self) -> "ProcessChain":
         # Each process is recorded before it is started, so stop() reaches one that never became healthy.
         self.central_web = WebServer(self.central, port=self.central_port, workers=self.web_workers)
         self.central_web.start()

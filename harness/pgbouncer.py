@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from ecomarket.processes import LOOPBACK, Node, Process, poll, port_free
+from harness.processes import LOOPBACK, Node, Process, poll, port_free
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
 

@@ -13,8 +13,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ecomarket.chain import token_from
-from ecomarket.processes import ROOT, CeleryBeat, CeleryWorker, Node, Process, WebServer, stop_all
+from harness.chain import token_from
+from harness.processes import ROOT, CeleryBeat, CeleryWorker, Node, Process, WebServer, stop_all
 
 VAR = ROOT / "var"
 CENTRAL_PORT = 8000
@@ -29,7 +29,7 @@ class DemoBranch:
     env: dict = field(default_factory=dict)
 
     @property
-    def saved(self) -> str:
+    def kept_suffix(self) -> str:
         """Suffix of what is kept under var/run/ for this branch (B001 keeps the names earlier runs used)."""
         return "" if self.code == "B001" else f"_{self.code}"
 
@@ -41,8 +41,8 @@ BRANCHES = [
 ]
 
 
-def _saved(name: str, make) -> str:
-    """A value kept under var/ so a second run reuses it (tokens stay valid, passwords stay the same)."""
+def _kept(name: str, make) -> str:
+    """A value kept in var/run/ so a second run reuses it (tokens stay valid, passwords stay the same)."""
     path = VAR / "run" / name
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,11 +56,11 @@ def web_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def _staff(node: Node, saved_as: str, user: str, password: str | None, *options: str) -> str:
+def _staff(node: Node, kept_as: str, user: str, password: str | None, *options: str) -> str:
     """Make sure the staff user exists with this role and password; return its API token, kept under var/ (only
     its hash is in the database, so the first run's copy is the one every later run prints)."""
     node.manage("create_staff", user, *options, *(("--password", password) if password else ()))
-    return _saved(saved_as, lambda: token_from(node.manage("create_staff", user, *options, "--rotate-token")))
+    return _kept(kept_as, lambda: token_from(node.manage("create_staff", user, *options, "--rotate-token")))
 
 
 def _check_port(port: int) -> None:
@@ -75,7 +75,7 @@ def _check_port(port: int) -> None:
 
 
 def prepare() -> tuple[Node, dict[str, Node], dict]:
-    secret = _saved("secret_key", lambda: secrets.token_urlsafe(50))
+    secret = _kept("secret_key", lambda: secrets.token_urlsafe(50))
     common = {
         "SECRET_KEY": secret,
         "STATIC_ROOT": str(VAR / "staticfiles"),
@@ -85,9 +85,9 @@ def prepare() -> tuple[Node, dict[str, Node], dict]:
     }
     central = Node(mode="central", data_dir=VAR / "central", env=dict(common))
     logins = {
-        "central": ("admin", _saved("central_admin_password", web_password)),
-        "branch": ("gerente", _saved("branch_manager_password", web_password)),
-        "till": ("caja1", _saved("branch_cashier_password", web_password)),
+        "central": ("admin", _kept("central_admin_password", web_password)),
+        "branch": ("gerente", _kept("branch_manager_password", web_password)),
+        "till": ("caja1", _kept("branch_cashier_password", web_password)),
     }
 
     print("make run: preparing head office (var/central) ...", flush=True)
@@ -110,8 +110,8 @@ def prepare() -> tuple[Node, dict[str, Node], dict]:
             },
         )
         # The branch's credential is shown once by central; keep it under var/ for the next run.
-        node.env["BRANCH_CREDENTIAL"] = _saved(
-            f"branch_credential{branch.saved}",
+        node.env["BRANCH_CREDENTIAL"] = _kept(
+            f"branch_credential{branch.kept_suffix}",
             lambda branch=branch: re.search(
                 r"credential: (\S+)", central.manage("register_branch", branch.code, "--name", branch.name)
             ).group(1),
@@ -119,8 +119,12 @@ def prepare() -> tuple[Node, dict[str, Node], dict]:
         print(f"make run: preparing branch {branch.code} (var/branch-{branch.code}) ...", flush=True)
         node.manage("migrate", "--no-input", "-v", "0")
         node.manage("load_demo_catalog", "--stock-share", branch.stock_share)
-        pos_tokens[branch.code] = _staff(node, f"pos_api_token{branch.saved}", *logins["till"], "--role", "cashier")
-        _staff(node, f"branch_manager_api_token{branch.saved}", *logins["branch"], "--role", "manager", "--superuser")
+        pos_tokens[branch.code] = _staff(
+            node, f"pos_api_token{branch.kept_suffix}", *logins["till"], "--role", "cashier"
+        )
+        _staff(
+            node, f"branch_manager_api_token{branch.kept_suffix}", *logins["branch"], "--role", "manager", "--superuser"
+        )
         nodes[branch.code] = node
     return central, nodes, {"pos": pos_tokens, "central": central_token, "logins": logins}
 
