@@ -2,7 +2,7 @@
 the chain-scale benchmark (bench/chain_scale.py) and its small exactly-once check in the test suite
 (ecomarket/tests/test_chain_scale.py); bench/push_cost.py makes its events with a SimBranch.
 
-Each simulated branch does what a branch server's outbox and link do (branches/outbox.py, branches/push.py, branches/pull.py),
+Each simulated branch does what a branch server's outbox, push and pull do (branches/outbox.py, push.py, pull.py),
 without a database of its own: gapless seqs, sale events of 1-5 lines, voids and returns of its own earlier sales,
 stock snapshots of what it believes it holds; pushes its pending events in seq order, 500 at a time, kicked by a
 sale at most every ``kick_interval_s`` and swept every ``sweep_s``; marks events delivered only from central's
