@@ -14,8 +14,8 @@ from branches.models import Branch
 from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
-from inventory.apis import LineInputSerializer, distinct_skus
 from inventory.models import Product, Unit
+from inventory.serializers import LineInputSerializer, distinct_skus
 
 
 class BranchOnlyApi(APIView):

@@ -30,8 +30,8 @@ from django.utils.dateparse import parse_datetime
 from branches.models import Branch, BranchEvent, EventProblem, Transfer
 from ecomarket import metrics
 from ecomarket.db import rows_insert
+from inventory.ledger import stock_ledger_write
 from inventory.models import MovementKind, Product, StockMovement
-from inventory.services import stock_ledger_write
 
 MAX_BATCH = 500
 MAX_MISSING_REPORTED = 1000

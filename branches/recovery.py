@@ -37,7 +37,7 @@ from branches.services import NEXT_SEQ_SQL
 from ecomarket.db import scalar, table
 from inventory.models import Product, Sale, StockMovement
 from inventory.replay import event_skus, stock_event_replay
-from inventory.services import NEXT_NUMBER_SQL
+from inventory.sql import NEXT_NUMBER_SQL
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from branches.models import IncomingTransfer
 from ecomarket import modes
 from ecomarket.db import rows_insert
+from inventory.ledger import stock_movements_apply
 from inventory.models import (
     MovementKind,
     Return,
@@ -27,7 +28,9 @@ from inventory.models import (
     StockDocument,
     StockDocumentKind,
 )
-from inventory.services import CENT, _fingerprint, _qty, stock_movements_apply
+from inventory.quantities import CENT
+from inventory.quantities import quantity_text as _qty
+from inventory.services import request_fingerprint as _fingerprint
 
 
 class ReplayError(Exception):

@@ -13,8 +13,8 @@ from branches.ingest import events_ingest
 from branches.models import Branch, Change
 from branches.tests.factories import Events, branch_client, on_hand, push
 from ecomarket.processes import poll
+from inventory.ledger import stock_levels_rebuild
 from inventory.models import StockLevel, Unit
-from inventory.services import stock_levels_rebuild
 from inventory.tests.factories import product_make
 from reconciliation.models import Discrepancy, OversellCase, ReconciliationRun
 from reconciliation.services import RUN_LOCK_KEY, ActionRefused, discrepancy_act, reconcile
