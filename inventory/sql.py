@@ -30,7 +30,7 @@ _LEVELS_ADD_SQL = """
 INSERT INTO {table} (branch, sku, on_hand, updated_at) VALUES {values}
 ON CONFLICT (branch, sku) DO UPDATE SET on_hand = {table}.on_hand + excluded.on_hand, updated_at = excluded.updated_at
 """
-_LEVELS_ADD_ROWS = 500  # rows per statement: 2,000 parameters, within every database's limit
+_LEVELS_ADD_ROWS = 500  # rows per statement, four parameters each
 
 
 def sale_number_highest(*, branch: str) -> int:
