@@ -16,8 +16,8 @@ from branches.sync_status import sync_status
 from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
-from inventory.apis import LineInputSerializer, distinct_skus
 from inventory.models import Product, Unit
+from inventory.serializers import LineInputSerializer, distinct_skus
 
 # A malformed envelope refuses the whole request: 400, or 403 for an event that speaks for another branch.
 ENVELOPE_ERROR_STATUS = {

@@ -38,8 +38,8 @@ from branches.protocol import (
 from ecomarket import metrics
 from ecomarket.db import rows_insert
 from ecomarket.modes import Mode, only
+from inventory.ledger import stock_ledger_write
 from inventory.models import MovementKind, Product, StockMovement
-from inventory.services import stock_ledger_write
 
 MAX_MISSING_REPORTED = 1000
 

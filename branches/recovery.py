@@ -40,7 +40,7 @@ from ecomarket.db import scalar, table
 from ecomarket.modes import Mode, only
 from inventory.models import Product, Sale, StockMovement
 from inventory.replay import event_skus, stock_event_replay
-from inventory.services import NEXT_NUMBER_SQL
+from inventory.sql import NEXT_NUMBER_SQL
 
 log = logging.getLogger(__name__)
 

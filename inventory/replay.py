@@ -18,6 +18,7 @@ from branches.models import IncomingTransfer
 from branches.protocol import EventType
 from ecomarket.db import rows_insert
 from ecomarket.modes import Mode, only
+from inventory.ledger import stock_movements_apply
 from inventory.models import (
     MovementKind,
     Return,
@@ -28,7 +29,9 @@ from inventory.models import (
     StockDocument,
     StockDocumentKind,
 )
-from inventory.services import CENT, _fingerprint, _qty, stock_movements_apply
+from inventory.quantities import CENT
+from inventory.quantities import quantity_text as _qty
+from inventory.services import request_fingerprint as _fingerprint
 
 
 class ReplayError(Exception):

@@ -3,11 +3,10 @@
 from decimal import Decimal
 from types import SimpleNamespace
 
-from django.db import connection
 from django.db.models import DecimalField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
-from ecomarket.db import table
+from inventory import sql
 from inventory.models import Product, ReturnLine, Sale, SaleLine, StockLevel
 
 
@@ -26,25 +25,12 @@ def product_stock_list(*, branch: str, search: str = "") -> QuerySet[Product]:
 
 def product_stock_get(*, branch: str, sku: str) -> SimpleNamespace | None:
     """One active product with its on-hand at ``branch``: the attributes ``product_stock_list`` gives each product.
-    Plain SQL: a till asks this for every item it scans, and building the ORM query cost more than running it."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT p.sku, p.name, p.unit, p.price, p.barcode, COALESCE(s.on_hand, 0) FROM {table(Product)} p "
-            f"LEFT JOIN {table(StockLevel)} s ON s.sku = p.sku AND s.branch = %s WHERE p.sku = %s AND p.active",
-            [branch, sku],
-        )
-        row = cursor.fetchone()
+    Plain SQL (inventory/sql.py): a till asks this for every item it scans."""
+    row = sql.product_stock_row(branch=branch, sku=sku)
     if row is None:
         return None
-    price, on_hand = Product._meta.get_field("price"), StockLevel._meta.get_field("on_hand")
-    return SimpleNamespace(
-        sku=row[0],
-        name=row[1],
-        unit=row[2],
-        price=price.to_python(row[3]),
-        barcode=row[4],
-        on_hand=on_hand.to_python(row[5]),
-    )
+    sku, name, unit, price, barcode, on_hand = row
+    return SimpleNamespace(sku=sku, name=name, unit=unit, price=price, barcode=barcode, on_hand=on_hand)
 
 
 def product_find(*, term: str) -> Product | None:

@@ -1,28 +1,29 @@
 from django.urls import path
 
-from inventory import apis, views
+from inventory import views
+from inventory.apis import branch, central, prototype
 
 branch_api = [
-    path("sales", apis.SaleCreateApi.as_view(), name="sale-create"),
-    path("sales/<str:sale_id>", apis.SaleDetailApi.as_view(), name="sale-detail"),
-    path("sales/<str:sale_id>/void", apis.SaleVoidApi.as_view(), name="sale-void"),
-    path("returns", apis.ReturnCreateApi.as_view(), name="return-create"),
-    path("stock", apis.StockListApi.as_view(), name="stock-list"),
-    path("stock/receipts", apis.StockReceiptApi.as_view(), name="stock-receipt"),
-    path("stock/counts", apis.StockCountApi.as_view(), name="stock-count"),
-    path("stock/<str:sku>", apis.StockDetailApi.as_view(), name="stock-detail"),
+    path("sales", branch.SaleCreateApi.as_view(), name="sale-create"),
+    path("sales/<str:sale_id>", branch.SaleDetailApi.as_view(), name="sale-detail"),
+    path("sales/<str:sale_id>/void", branch.SaleVoidApi.as_view(), name="sale-void"),
+    path("returns", branch.ReturnCreateApi.as_view(), name="return-create"),
+    path("stock", branch.StockListApi.as_view(), name="stock-list"),
+    path("stock/receipts", branch.StockReceiptApi.as_view(), name="stock-receipt"),
+    path("stock/counts", branch.StockCountApi.as_view(), name="stock-count"),
+    path("stock/<str:sku>", branch.StockDetailApi.as_view(), name="stock-detail"),
 ]
 branch_seed = [
-    path("venta", apis.SeedSaleApi.as_view(), name="seed-venta"),
-    path("inventario", apis.SeedInventoryApi.as_view(), name="seed-inventario"),
+    path("venta", prototype.SeedSaleApi.as_view(), name="seed-venta"),
+    path("inventario", prototype.SeedInventoryApi.as_view(), name="seed-inventario"),
 ]
 
 central_api = [
-    path("inventory", apis.InventoryApi.as_view(), name="inventory"),
-    path("inventory/totals", apis.InventoryTotalsApi.as_view(), name="inventory-totals"),
+    path("inventory", central.InventoryListApi.as_view(), name="inventory"),
+    path("inventory/totals", central.InventoryTotalsApi.as_view(), name="inventory-totals"),
 ]
 central_seed = [
-    path("inventario-global", apis.SeedGlobalInventoryApi.as_view(), name="seed-inventario-global"),
+    path("inventario-global", prototype.SeedGlobalInventoryApi.as_view(), name="seed-inventario-global"),
 ]
 branch_pages = [
     path("pos/", views.pos, name="page-pos"),

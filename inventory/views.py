@@ -20,8 +20,15 @@ from branches.models import IncomingTransfer
 from ecomarket.errors import DomainError
 from ecomarket.pages import REFUSALS, first_rows, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
-from inventory import apis, selectors, services
+from inventory import selectors, services
 from inventory.models import PaymentMethod, Sale
+from inventory.serializers import (
+    ReturnCreateInputSerializer,
+    SaleVoidInputSerializer,
+    StockCountInputSerializer,
+    StockReceiptInputSerializer,
+    service_lines,
+)
 
 FORM_ROWS = 8
 PAYMENT_LABELS = {
@@ -64,13 +71,13 @@ def stock_receive(request):
             body = {"id": request.POST.get("id"), "transfer_id": str(transfer.pk), "lines": transfer.lines}
         else:
             body = {"id": request.POST.get("id"), "lines": _rows(request, "quantity")}
-        data = _form_valid(request, apis.StockReceiptApi.StockReceiptInputSerializer, body)
+        data = _form_valid(request, StockReceiptInputSerializer, body)
         if data is not None and _done(
             request,
             lambda: services.stock_receipt_record(
                 receipt_id=data["id"],
                 transfer_id=data.get("transfer_id"),
-                lines=_lines(data["lines"], "quantity"),
+                lines=service_lines(data["lines"]),
                 user=request.user,
             ),
         ):
@@ -89,11 +96,11 @@ def stock_receive(request):
 def stock_count(request):
     if request.method == "POST":
         body = {"id": request.POST.get("id"), "lines": _rows(request, "counted")}
-        data = _form_valid(request, apis.StockCountApi.StockCountInputSerializer, body)
+        data = _form_valid(request, StockCountInputSerializer, body)
         if data is not None and _done(
             request,
             lambda: services.stock_count_record(
-                count_id=data["id"], lines=_lines(data["lines"], "counted"), user=request.user
+                count_id=data["id"], lines=service_lines(data["lines"], "counted"), user=request.user
             ),
         ):
             messages.success(request, _("Count recorded: stock set to what was counted."))
@@ -145,7 +152,7 @@ def sale_detail(request, number: int):
 @role_required(Role.MANAGER)
 def sale_void(request, number: int):
     sale = _sale(number)
-    data = _form_valid(request, apis.SaleVoidApi.SaleVoidInputSerializer, {"reason": request.POST.get("reason", "")})
+    data = _form_valid(request, SaleVoidInputSerializer, {"reason": request.POST.get("reason", "")})
     if data is not None and _done(
         request, lambda: services.sale_void(sale_id=sale.pk, reason=data["reason"], user=request.user)
     ):
@@ -171,13 +178,13 @@ def sale_return(request, number: int):
         "lines": lines,
         "reason": request.POST.get("reason", ""),
     }
-    data = _form_valid(request, apis.ReturnCreateApi.ReturnCreateInputSerializer, body)
+    data = _form_valid(request, ReturnCreateInputSerializer, body)
     if data is not None and _done(
         request,
         lambda: services.return_create(
             return_id=data["id"],
             sale_id=data["sale_id"],
-            lines=_lines(data["lines"], "quantity"),
+            lines=service_lines(data["lines"]),
             reason=data["reason"],
             cashier=request.user,
         ),
@@ -227,10 +234,6 @@ def _filled_rows(request, field: str, prefill: list[str] = ()) -> list[dict]:
     return [{"sku": sku, "value": value} for sku, value in typed] + [
         {"sku": "", "value": ""} for _ in range(max(FORM_ROWS - len(typed), 2))
     ]
-
-
-def _lines(data: list[dict], field: str) -> list[services.Line]:
-    return [services.Line(sku=line["sku"], quantity=line[field]) for line in data]
 
 
 def _form_valid(request, serializer_class, body: dict) -> dict | None:

@@ -32,13 +32,13 @@ def test_a_backup_taken_while_tills_sell_is_a_consistent_copy(shelf, tmp_path):
     def till():
         try:
             for _ in range(40):
-                sale, _ = sale_create(
+                recorded, _ = sale_create(
                     sale_id=None,
                     lines=[Line(sku="FRU-BANANA", quantity=Decimal("0.1"))],
                     payment_method="cash",
                     cashier=None,
                 )
-                sold.append(sale.number)
+                sold.append(recorded.sale.number)
         except Exception as error:
             errors.append(error)
         finally:

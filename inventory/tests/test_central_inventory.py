@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from inventory.ledger import stock_movements_apply
 from inventory.models import Unit
-from inventory.services import stock_movements_apply
 from inventory.tests.factories import product_make
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]

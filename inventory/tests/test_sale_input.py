@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from inventory.apis import SaleCreateApi, sale_input_plain
+from inventory.apis.branch import SaleCreateApi, sale_input_plain
 
 pytestmark = pytest.mark.mode("branch")
 

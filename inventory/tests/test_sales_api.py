@@ -212,7 +212,7 @@ def test_seed_venta_sells_through_the_same_service_and_answers_like_the_prototyp
 
 
 def test_the_fast_sale_answer_matches_its_documented_serializer(shelf, cashier_client, manager_client):
-    from inventory.apis import SaleOutputSerializer, sale_body
+    from inventory.serializers import SaleOutputSerializer, sale_body
 
     sold = sell(cashier_client, ("FRU-BANANA", "1.25"), ("LAC-LECHE-1L", "2")).json()
     manager_client.post(f"/api/v1/sales/{sold['id']}/void", {"reason": "test"}, format="json")
@@ -225,7 +225,7 @@ def test_the_fast_stock_answer_matches_its_documented_serializer(shelf, cashier_
     from django.conf import settings
 
     from inventory import selectors
-    from inventory.apis import StockOutputSerializer, stock_body
+    from inventory.serializers import StockOutputSerializer, stock_body
 
     for sku in ("FRU-BANANA", "LAC-LECHE-1L"):
         product = selectors.product_stock_get(branch=settings.BRANCH_CODE, sku=sku)

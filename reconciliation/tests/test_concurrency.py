@@ -14,8 +14,8 @@ from branches.models import Branch, Change
 from branches.tests.factories import Events, branch_client, on_hand, push
 from ecomarket.errors import DomainError
 from harness.processes import poll
+from inventory.ledger import stock_levels_rebuild
 from inventory.models import StockLevel, Unit
-from inventory.services import stock_levels_rebuild
 from inventory.tests.factories import product_make
 from reconciliation.actions import discrepancy_act
 from reconciliation.models import Discrepancy, OversellCase, ReconciliationRun

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from inventory.services import stock_levels_rebuild
+from inventory.ledger import stock_levels_rebuild
 
 
 class Command(BaseCommand):

@@ -1,0 +1,109 @@
+"""The stock ledger both modes share: write movements with their on-hand projection, and rebuild the projection.
+
+A branch writes its own movements as it sells and counts (inventory/services.py); central writes every branch's as
+it ingests their events (branches/ingest.py). Either way the ledger rows and the projection move together, in the
+caller's transaction, and the projection is a sum, so it does not depend on the order events arrive in.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from branches.models import Branch
+from ecomarket.db import rows_insert
+from inventory import sql
+from inventory.models import StockLevel, StockMovement
+from inventory.quantities import quantity
+
+
+def stock_movements_apply(
+    *, branch: str, seq: int, kind: str, reference: str, occurred_at: datetime, deltas: dict[str, Decimal]
+) -> None:
+    """Write one ledger row per non-zero delta and move the on-hand projection by the same amounts, in the
+    caller's transaction. Zero deltas (a count that found what the books said) write nothing."""
+    stock_ledger_write(
+        movements=[
+            StockMovement(
+                branch=branch,
+                product_id=sku,
+                quantity=delta,
+                kind=kind,
+                reference=reference,
+                occurred_at=occurred_at,
+                seq=seq,
+            )
+            for sku, delta in deltas.items()
+            if delta
+        ]
+    )
+
+
+def stock_ledger_write(*, movements: list[StockMovement]) -> None:
+    """Insert the ledger rows in bulk and add their sum per (branch, SKU) to the projection with one upsert.
+    Additions commute, so the projection does not depend on the order events arrive in. Runs in the caller's
+    transaction."""
+    if not movements:
+        return
+    rows_insert(StockMovement, movements)
+    totals: dict[tuple[str, str], Decimal] = {}
+    for movement in movements:
+        key = (movement.branch, movement.product_id)
+        totals[key] = totals.get(key, Decimal("0")) + movement.quantity
+    sql.stock_levels_add(deltas=totals, now=timezone.now())
+
+
+@dataclass(frozen=True)
+class LevelFix:
+    """One on-hand figure the rebuild corrected: ``was`` None where the projection had no row."""
+
+    branch: str
+    sku: str
+    was: Decimal | None
+    now: Decimal
+
+
+def stock_levels_rebuild() -> list[LevelFix]:
+    """Recompute every on-hand figure from the ledger, fix the ones that differ, and report each fix (Saleor's
+    repair-task shape). At a branch (SQLite) one transaction holds the write lock for the run, so no sale lands
+    half-counted. At central (PostgreSQL, where ingestion runs beside it) each branch is rebuilt in a transaction
+    of its own under the branch's row lock, the lock ingestion holds while it writes the ledger: an ingest
+    committing meanwhile is waited for, never counted on a stale sum and then overwritten."""
+    if connection.vendor != "postgresql":
+        with transaction.atomic():
+            return _levels_rebuild(branches=None)
+    fixes = []
+    codes = set(StockMovement.objects.values_list("branch", flat=True).distinct())
+    codes |= set(StockLevel.objects.values_list("branch", flat=True).distinct())
+    for code in sorted(codes):
+        with transaction.atomic():
+            list(Branch.objects.select_for_update().filter(pk=code).values_list("pk"))
+            fixes += _levels_rebuild(branches=[code])
+    return fixes
+
+
+def _levels_rebuild(*, branches: list[str] | None) -> list[LevelFix]:
+    """Rebuild the levels of ``branches`` (all of them for None), in the caller's transaction."""
+    movements, levels = StockMovement.objects.all(), StockLevel.objects.all()
+    if branches is not None:
+        movements, levels = movements.filter(branch__in=branches), levels.filter(branch__in=branches)
+    truth = {
+        (row["branch"], row["product_id"]): row["total"]
+        for row in movements.values("branch", "product_id").annotate(total=Sum("quantity"))
+    }
+    stored = {(level.branch, level.product_id): level for level in levels}
+    fixes = []
+    for key in truth.keys() | stored.keys():
+        want = quantity(truth.get(key))
+        level = stored.get(key)
+        if level is None:
+            StockLevel.objects.create(branch=key[0], product_id=key[1], on_hand=want)
+            fixes.append(LevelFix(branch=key[0], sku=key[1], was=None, now=want))
+        elif level.on_hand != want:
+            fixes.append(LevelFix(branch=key[0], sku=key[1], was=level.on_hand, now=want))
+            level.on_hand = want
+            level.save(update_fields=["on_hand", "updated_at"])
+    return sorted(fixes, key=lambda fix: (fix.branch, fix.sku))

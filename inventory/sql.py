@@ -1,0 +1,110 @@
+"""Every statement the inventory app writes by hand instead of through the ORM, each with the reason.
+
+Most are reads on a hot path (a sale, a till's stock read) where building the ORM query cost more than running it,
+found with pyinstrument (docs/benchmarks.md, "The sale's reads as plain SQL"; docs/profiles/). The one write is an
+upsert the ORM cannot express. Each runs in the caller's transaction; all of them speak both SQLite and PostgreSQL.
+"""
+
+import uuid
+from decimal import Decimal
+
+from django.db import connection
+
+from branches.models import SyncState
+from ecomarket.db import scalar, table
+from inventory.models import Product, Sale, StockLevel
+
+# The highest sale number taken at a branch: its own sales', or the floor a restore set above the numbers central
+# holds for it (branches/recovery.py). The next sale takes the number after it. Plain SQL: one of a sale's reads
+# under the write lock, the maximum over two tables in one statement where the ORM needs two queries. Formatted with
+# the tables' names: ``NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState))``.
+NEXT_NUMBER_SQL = (
+    "SELECT MAX(m) FROM (SELECT MAX(number) AS m FROM {sale} WHERE branch = %s "
+    "UNION ALL SELECT sale_number_floor FROM {state} WHERE id = 1) t"
+)
+
+# Add each (branch, SKU)'s delta to the projection, creating the row the first time. Plain SQL: the ORM's
+# ``bulk_create(update_conflicts=True)`` can only overwrite a stored value with the new one, not add to it, and an
+# addition is what keeps the projection independent of the order events arrive in.
+_LEVELS_ADD_SQL = """
+INSERT INTO {table} (branch, sku, on_hand, updated_at) VALUES {values}
+ON CONFLICT (branch, sku) DO UPDATE SET on_hand = {table}.on_hand + excluded.on_hand, updated_at = excluded.updated_at
+"""
+_LEVELS_ADD_ROWS = 500  # rows per statement, four parameters each
+
+
+def sale_number_highest(*, branch: str) -> int:
+    """The highest sale number taken at ``branch`` (0 before its first sale)."""
+    return scalar(NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState)), [branch]) or 0
+
+
+def fingerprint_stored(model, *, pk: uuid.UUID) -> str | None:
+    """The request fingerprint stored with ``model``'s row ``pk``, or None when there is no such row. Plain SQL:
+    every write asks this first and nearly always finds nothing, so one plain query, not a model loaded."""
+    return scalar(f"SELECT fingerprint FROM {table(model)} WHERE id = %s", [_uuid_db(pk)])
+
+
+def _uuid_db(value: uuid.UUID | str) -> uuid.UUID | str:
+    """A UUID as Django stores it in this database (SQLite: 32 hex digits; PostgreSQL: its uuid type)."""
+    value = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    return value if connection.vendor == "postgresql" else value.hex
+
+
+def products_read(*, skus: list[str], active_only: bool) -> list[tuple[str, str, Decimal, str]]:
+    """``(sku, name, price, unit)`` of the products named (the active ones only, if ``active_only``). Plain SQL:
+    the ORM's ``in_bulk`` took a quarter of a sale's time to build (docs/benchmarks.md)."""
+    placeholders = ", ".join(["%s"] * len(skus))
+    active = "active AND " if active_only else ""
+    price = Product._meta.get_field("price")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT sku, name, price, unit FROM {table(Product)} WHERE {active}sku IN ({placeholders})", skus
+        )
+        return [(sku, name, price.to_python(value), unit) for sku, name, value, unit in cursor.fetchall()]
+
+
+def stock_on_hand(*, branch: str, skus: list[str]) -> dict[str, Decimal]:
+    """The on-hand of each SKU named that ``branch`` has a level for. Plain SQL: one of a sale's reads under the
+    write lock, where building the ORM query cost more than running it (docs/benchmarks.md)."""
+    placeholders = ", ".join(["%s"] * len(skus))
+    on_hand = StockLevel._meta.get_field("on_hand")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT sku, on_hand FROM {table(StockLevel)} WHERE branch = %s AND sku IN ({placeholders})",
+            [branch, *skus],
+        )
+        return {sku: on_hand.to_python(value) for sku, value in cursor.fetchall()}
+
+
+def stock_levels_add(*, deltas: dict[tuple[str, str], Decimal], now) -> None:
+    """Add each ``(branch, sku)``'s delta to its on-hand level (a new level starts at the delta)."""
+    rows = list(deltas.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _LEVELS_ADD_ROWS):
+            chunk = rows[start : start + _LEVELS_ADD_ROWS]
+            params = []
+            for (branch, sku), delta in chunk:
+                params += [branch, sku, delta, now]
+            sql = _LEVELS_ADD_SQL.format(
+                table=table(StockLevel),
+                values=", ".join(["(%s, %s, %s, %s)"] * len(chunk)),
+            )
+            cursor.execute(sql, params)
+
+
+def product_stock_row(*, branch: str, sku: str) -> tuple[str, str, str, Decimal, str, Decimal] | None:
+    """``(sku, name, unit, price, barcode, on_hand)`` of one active product at ``branch`` (on-hand 0 where the
+    branch never held it), or None. Plain SQL: a till asks this for every item it scans, and the ORM's
+    ``Subquery`` annotation for the on-hand took longer to build than the query took to run."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.sku, p.name, p.unit, p.price, p.barcode, COALESCE(s.on_hand, 0) FROM {table(Product)} p "
+            f"LEFT JOIN {table(StockLevel)} s ON s.sku = p.sku AND s.branch = %s WHERE p.sku = %s AND p.active",
+            [branch, sku],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    price, on_hand = Product._meta.get_field("price"), StockLevel._meta.get_field("on_hand")
+    sku, name, unit, price_value, barcode, on_hand_value = row
+    return sku, name, unit, price.to_python(price_value), barcode, on_hand.to_python(on_hand_value)
