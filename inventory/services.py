@@ -21,8 +21,10 @@ from django.db.models import Max
 from django.utils import timezone
 from rest_framework import status
 
+from branches import protocol
 from branches.models import IncomingTransfer, OutboxEvent
 from branches.outbox import outbox_event_append
+from branches.protocol import EventType
 from ecomarket import metrics
 from ecomarket.db import rows_insert
 from ecomarket.errors import DomainError
@@ -41,7 +43,7 @@ from inventory.models import (
     StockLevel,
     Unit,
 )
-from inventory.quantities import money, money_text, quantity_text
+from inventory.quantities import money, quantity_text
 
 
 @dataclass(frozen=True)
@@ -209,19 +211,16 @@ def sale_create(
         rows_insert(Sale, [sale])
         rows_insert(SaleLine, sale_lines)
         stock_change_record(
-            event_type="sale.completed",
-            payload={
-                "sale_id": str(sale.id),
-                "number": number,
-                "lines": [
-                    {"sku": line.sku, "quantity": quantity_text(line.quantity), "unit_price": money_text(price)}
-                    for line, price, _ in priced
-                ],
-                "total": money_text(sale.total),
-                "payment_method": payment_method,
-                "cashier": cashier.get_username() if cashier else "",
-                **({"customer": customer} if customer and oversold else {}),
-            },
+            event_type=EventType.SALE_COMPLETED,
+            payload=protocol.sale_completed_payload(
+                sale_id=sale.id,
+                number=number,
+                lines=[(line.sku, line.quantity, price) for line, price, _ in priced],
+                total=sale.total,
+                payment_method=payment_method,
+                cashier=cashier.get_username() if cashier else "",
+                customer=customer if oversold else None,
+            ),
             kind=MovementKind.SALE,
             reference=str(sale.id),
             deltas={line.sku: -line.quantity for line in lines},
@@ -251,8 +250,8 @@ def sale_void(*, sale_id: uuid.UUID, reason: str, user) -> tuple[Sale, bool]:
         sale.status, sale.voided_at, sale.void_reason = SaleStatus.VOIDED, now, reason
         sale.save(update_fields=["status", "voided_at", "void_reason"])
         stock_change_record(
-            event_type="sale.voided",
-            payload={"sale_id": str(sale.id), "reason": reason},
+            event_type=EventType.SALE_VOIDED,
+            payload=protocol.sale_voided_payload(sale_id=sale.id, reason=reason),
             kind=MovementKind.VOID,
             reference=str(sale.id),
             deltas={line.product_id: line.quantity for line in sale.lines.all()},
@@ -305,12 +304,10 @@ def return_create(
             ReturnLine(ret=ret, product_id=line.sku, quantity=line.quantity) for line in lines
         )
         stock_change_record(
-            event_type="return.completed",
-            payload={
-                "return_id": str(ret.id),
-                "sale_id": str(sale.id),
-                "lines": [{"sku": line.sku, "quantity": quantity_text(line.quantity)} for line in lines],
-            },
+            event_type=EventType.RETURN_COMPLETED,
+            payload=protocol.return_completed_payload(
+                return_id=ret.id, sale_id=sale.id, lines=[(line.sku, line.quantity) for line in lines]
+            ),
             kind=MovementKind.RETURN,
             reference=str(ret.id),
             deltas={line.sku: line.quantity for line in lines},
@@ -333,7 +330,10 @@ def stock_receipt_record(
     ``receipt_id``. A transfer is received once, with its own lines (409 otherwise): goods that arrived before the
     transfer reached this branch are received against its id, and the transfer then arrives already received."""
     receipt_id = receipt_id or uuid.uuid4()
-    stored_lines = [{"sku": line.sku, "quantity": quantity_text(line.quantity)} for line in lines]
+    payload = protocol.stock_received_payload(
+        transfer_id=transfer_id, lines=[(line.sku, line.quantity) for line in lines]
+    )
+    stored_lines = payload["lines"]
     fingerprint = request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=stored_lines)
     with transaction.atomic():
         existing = _already_recorded(StockDocument, pk=receipt_id, fingerprint=fingerprint)
@@ -358,8 +358,8 @@ def stock_receipt_record(
                 state=IncomingTransfer.State.RECEIVED, received_at=now
             )
         stock_change_record(
-            event_type="stock.received",
-            payload={"transfer_id": str(transfer_id) if transfer_id else None, "lines": stored_lines},
+            event_type=EventType.STOCK_RECEIVED,
+            payload=payload,
             kind=MovementKind.RECEIPT,
             reference=str(document.id),
             deltas={line.sku: line.quantity for line in lines},
@@ -409,10 +409,11 @@ def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -
             return existing, False
         _catalog_entries(lines)
         previous = sql.stock_on_hand(branch=branch, skus=list(counted))
-        stored_lines = [
-            {"sku": sku, "counted": quantity_text(quantity), "previous": quantity_text(previous.get(sku, Decimal("0")))}
-            for sku, quantity in counted.items()
-        ]
+        payload = protocol.stock_counted_payload(
+            count_id=count_id,
+            lines=[(sku, quantity, previous.get(sku, Decimal("0"))) for sku, quantity in counted.items()],
+        )
+        stored_lines = payload["lines"]
         now = timezone.now()
         document = StockDocument.objects.create(
             id=count_id,
@@ -424,8 +425,8 @@ def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -
             created_at=now,
         )
         stock_change_record(
-            event_type="stock.counted",
-            payload={"count_id": str(document.id), "lines": stored_lines},
+            event_type=EventType.STOCK_COUNTED,
+            payload=payload,
             kind=MovementKind.COUNT,
             reference=str(document.id),
             deltas={sku: quantity - previous.get(sku, Decimal("0")) for sku, quantity in counted.items()},
@@ -448,12 +449,14 @@ def stock_adjustment_record(
     of schema 1), so a branch that replays this event from central after a restore knows that change is applied
     and does not apply it again when it pulls it a second time."""
     _catalog_entries(lines)
-    payload = {"reason": reason, "lines": [{"sku": line.sku, "delta": quantity_text(line.quantity)} for line in lines]}
-    if change_id is not None:
-        payload.update(change_id=change_id, change_digest=change_digest)
     return stock_change_record(
-        event_type="stock.adjusted",
-        payload=payload,
+        event_type=EventType.STOCK_ADJUSTED,
+        payload=protocol.stock_adjusted_payload(
+            reason=reason,
+            lines=[(line.sku, line.quantity) for line in lines],
+            change_id=change_id,
+            change_digest=change_digest,
+        ),
         kind=MovementKind.ADJUSTMENT,
         reference=reason[:64],
         deltas={line.sku: line.quantity for line in lines},
@@ -467,12 +470,13 @@ def stock_snapshot_record() -> OutboxEvent:
     """Record what this branch believes it holds, as of the last event before the snapshot, for central's
     reconciliation. Read under the write lock, so no sale slips between the levels and ``as_of_seq``."""
     as_of = OutboxEvent.objects.aggregate(last=Max("seq"))["last"] or 0
-    levels = [
-        {"sku": sku, "on_hand": quantity_text(on_hand)}
-        for sku, on_hand in StockLevel.objects.filter(branch=settings.BRANCH_CODE)
+    levels = (
+        StockLevel.objects.filter(branch=settings.BRANCH_CODE)
         .order_by("product_id")
         .values_list("product_id", "on_hand")
-    ]
+    )
     return outbox_event_append(
-        type="stock.snapshot", payload={"as_of_seq": as_of, "levels": levels}, occurred_at=timezone.now()
+        type=EventType.STOCK_SNAPSHOT,
+        payload=protocol.stock_snapshot_payload(as_of_seq=as_of, levels=levels),
+        occurred_at=timezone.now(),
     )
