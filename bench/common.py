@@ -237,3 +237,31 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 def stamp() -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
+def one_line_sale_event(*, branch: str, seq: int, sku: str) -> dict:
+    """A sale of one unit at 1.00 as a branch sends it (branches/protocol.py): the new events the in-process
+    benches ingest through the real service. Needs Django set up (``central_in_process``)."""
+    import uuid
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from branches import protocol
+
+    sale_id = uuid.uuid4()
+    return protocol.envelope_build(
+        id=uuid.uuid4(),
+        branch=branch,
+        seq=seq,
+        type=protocol.EventType.SALE_COMPLETED,
+        occurred_at=datetime.now(UTC),
+        schema=protocol.SCHEMA_VERSION,
+        payload=protocol.sale_completed_payload(
+            sale_id=sale_id,
+            number=seq,
+            lines=[(sku, Decimal(1), Decimal(1))],
+            total=Decimal(1),
+            payment_method="cash",
+            cashier="bench",
+        ),
+    )

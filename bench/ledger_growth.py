@@ -22,8 +22,6 @@ import os
 import statistics
 import sys
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +32,7 @@ from common import (  # noqa: E402
     central_database_ready,
     central_in_process,
     load_average,
+    one_line_sale_event,
 )
 
 DATABASE = os.environ.get("LEDGER_DATABASE", "ecm_bench_ledger")
@@ -150,22 +149,7 @@ def new_events_ingest(round_: int) -> None:
         first = branch.max_seq_seen + 1
         for start in range(first, first + per_branch, 500):
             events = [
-                {
-                    "id": str(uuid.uuid4()),
-                    "branch": branch.code,
-                    "seq": seq,
-                    "type": "sale.completed",
-                    "occurred_at": datetime.now(UTC).isoformat(),
-                    "schema": 1,
-                    "payload": {
-                        "sale_id": str(uuid.uuid4()),
-                        "number": seq,
-                        "lines": [{"sku": f"SKU-{seq % SKUS:05d}", "quantity": "1.000", "unit_price": "1.00"}],
-                        "total": "1.00",
-                        "payment_method": "cash",
-                        "cashier": "bench",
-                    },
-                }
+                one_line_sale_event(branch=branch.code, seq=seq, sku=f"SKU-{seq % SKUS:05d}")
                 for seq in range(start, min(start + 500, first + per_branch))
             ]
             events_ingest(branch=branch, events=events)

@@ -12,14 +12,17 @@ seed prototype has no reconciliation, so there is no side-by-side figure for thi
 import os
 import sys
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import LEVELS_AND_SNAPSHOT_SQL, central_database_ready, central_in_process  # noqa: E402
+from common import (  # noqa: E402
+    LEVELS_AND_SNAPSHOT_SQL,
+    central_database_ready,
+    central_in_process,
+    one_line_sale_event,
+)
 
 DATABASE = "ecm_bench_reconcile"
 BRANCHES, SKUS, SALES_PER_BRANCH, NEW_EVENTS = 50, 2000, 18000, 10000
@@ -90,22 +93,7 @@ def new_events_ingest() -> None:
     for branch in Branch.objects.order_by("code")[:20]:
         first = branch.max_seq_seen + 1
         events = [
-            {
-                "id": str(uuid.uuid4()),
-                "branch": branch.code,
-                "seq": seq,
-                "type": "sale.completed",
-                "occurred_at": datetime.now(UTC).isoformat(),
-                "schema": 1,
-                "payload": {
-                    "sale_id": str(uuid.uuid4()),
-                    "number": seq,
-                    "lines": [{"sku": f"SKU-{seq % SKUS:05d}", "quantity": "1.000", "unit_price": "1.00"}],
-                    "total": "1.00",
-                    "payment_method": "cash",
-                    "cashier": "bench",
-                },
-            }
+            one_line_sale_event(branch=branch.code, seq=seq, sku=f"SKU-{seq % SKUS:05d}")
             for seq in range(first, first + per_branch)
         ]
         events_ingest(branch=branch, events=events)
