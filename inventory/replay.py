@@ -9,7 +9,7 @@ event is central's already); the caller records it in the outbox as delivered, i
 
 import uuid
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -29,13 +29,8 @@ from inventory.models import (
     StockDocument,
     StockDocumentKind,
 )
-from inventory.quantities import CENT
-from inventory.quantities import quantity_text as _qty
-from inventory.services import request_fingerprint as _fingerprint
-
-
-class ReplayError(Exception):
-    """An event that cannot be replayed here yet (e.g. it names a SKU this branch's catalog does not have)."""
+from inventory.quantities import money, quantity_text
+from inventory.services import request_fingerprint
 
 
 @only(Mode.BRANCH)
@@ -78,8 +73,8 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
             cashier=_user(payload.get("cashier", "")),
             oversold=False,
             # As sale_create computes it, so a till retrying this sale with the same body gets it back (200).
-            fingerprint=_fingerprint(
-                lines=sorted((line["sku"], _qty(Decimal(line["quantity"]))) for line in lines),
+            fingerprint=request_fingerprint(
+                lines=sorted((line["sku"], quantity_text(Decimal(line["quantity"]))) for line in lines),
                 payment_method=payload.get("payment_method", "cash"),
             ),
             created_at=occurred_at,
@@ -93,7 +88,7 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
                     product_id=line["sku"],
                     quantity=Decimal(line["quantity"]),
                     unit_price=Decimal(line["unit_price"]),
-                    line_total=(Decimal(line["quantity"]) * Decimal(line["unit_price"])).quantize(CENT, ROUND_HALF_UP),
+                    line_total=money(Decimal(line["quantity"]) * Decimal(line["unit_price"])),
                 )
                 for line in lines
             ],
@@ -130,9 +125,9 @@ def _return_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
             id=payload["return_id"],
             sale_id=payload["sale_id"],
             reason="",
-            fingerprint=_fingerprint(
+            fingerprint=request_fingerprint(
                 sale_id=payload["sale_id"],
-                lines=sorted((line["sku"], _qty(Decimal(line["quantity"]))) for line in lines),
+                lines=sorted((line["sku"], quantity_text(Decimal(line["quantity"]))) for line in lines),
                 reason="",
             ),
             created_at=occurred_at,
@@ -169,7 +164,7 @@ def _receipt_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         id=uuid.uuid5(uuid.NAMESPACE_URL, f"ecomarket:{settings.BRANCH_CODE}:receipt:{seq}"),
         kind=StockDocumentKind.RECEIPT,
         lines=payload["lines"],
-        fingerprint=_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=payload["lines"]),
+        fingerprint=request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=payload["lines"]),
         occurred_at=occurred_at,
         transfer_id=transfer_id,
     )
@@ -192,8 +187,8 @@ def _count_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         id=payload["count_id"],
         kind=StockDocumentKind.COUNT,
         lines=lines,
-        fingerprint=_fingerprint(
-            kind="count", lines=sorted((line["sku"], _qty(Decimal(line["counted"]))) for line in lines)
+        fingerprint=request_fingerprint(
+            kind="count", lines=sorted((line["sku"], quantity_text(Decimal(line["counted"]))) for line in lines)
         ),
         occurred_at=occurred_at,
     )
