@@ -6,6 +6,7 @@ describes, with a gapless per-branch ``seq``.
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -189,6 +190,13 @@ class Branch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+    def silent(self, now) -> bool:
+        """Not heard from (never, or for longer than RECONCILE_STALE_AFTER_S) while expected to call: a branch whose
+        credential was revoked (closed, replaced) is not. Reconciliation's stale check and the dashboard's health."""
+        if self.revoked_at is not None:
+            return False
+        return self.last_seen_at is None or (now - self.last_seen_at).total_seconds() > settings.RECONCILE_STALE_AFTER_S
 
     @property
     def lag(self) -> int:

@@ -49,7 +49,6 @@ def only(mode: Mode):
             require(mode)
             return function(*args, **kwargs)
 
-        gated.mode = mode
         return gated
 
     return decorate

@@ -98,8 +98,7 @@ def stale_branch_check(*, branch: Branch, state: PassState) -> None:
     if branch.revoked_at is not None:
         discrepancies.clear(note="the branch's credential was revoked")
         return
-    threshold = state.now - timedelta(seconds=settings.RECONCILE_STALE_AFTER_S)
-    if branch.last_seen_at is None or branch.last_seen_at < threshold:
+    if branch.silent(state.now):
         since = branch.last_seen_at.isoformat() if branch.last_seen_at else None
         discrepancies.flag(detail={"last_seen_at": since})
     else:

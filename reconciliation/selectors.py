@@ -2,7 +2,6 @@
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -57,47 +56,51 @@ def branch_health(*, now: datetime | None = None, branch: str = "") -> list[dict
     expected to call), events behind, open discrepancies; then by code. A chain of hundreds of stores reads the top
     of this list, not all of it."""
     now = now or timezone.now()
+    only = {"branch_id": branch} if branch else {}
     open_counts = dict(
-        Discrepancy.objects.filter(status__in=OPEN_STATUSES)
+        Discrepancy.objects.filter(status__in=OPEN_STATUSES, **only)
         .values("branch_id")
         .annotate(n=Count("id"))
         .values_list("branch_id", "n")
     )
     failed_changes = dict(
-        BranchChangeFailure.objects.filter(resolved_at__isnull=True)
+        BranchChangeFailure.objects.filter(resolved_at__isnull=True, **only)
         .values("branch_id")
         .annotate(n=Count("id"))
         .values_list("branch_id", "n")
     )
     errors = {
-        check.branch_id: check for check in BranchCheck.objects.exclude(error="").only("branch", "error", "error_at")
+        check.branch_id: check
+        for check in BranchCheck.objects.filter(**only).exclude(error="").only("branch", "error", "error_at")
     }
-    branches = Branch.objects.filter(code=branch) if branch else Branch.objects.all()
-    rows = []
-    for row_branch in branches:
-        seen_s = (now - row_branch.last_seen_at).total_seconds() if row_branch.last_seen_at else None
-        row = {
+    rows = [
+        {
             "branch": row_branch,
             "check_error": errors[row_branch.code].error if row_branch.code in errors else "",
             "check_error_at": errors[row_branch.code].error_at if row_branch.code in errors else None,
-            "seconds_since_seen": seen_s,
-            "silent": row_branch.revoked_at is None and (seen_s is None or seen_s > settings.RECONCILE_STALE_AFTER_S),
+            "silent": row_branch.silent(now),
             "lag": row_branch.lag,
             "pending_reported": row_branch.pending_reported,
             "open_discrepancies": open_counts.get(row_branch.code, 0),
             "failed_changes": failed_changes.get(row_branch.code, 0),
         }
-        row["attention"] = (
-            bool(row["check_error"]),
-            row["failed_changes"],
-            row["silent"],
-            row["lag"],
-            row["open_discrepancies"],
-        )
-        rows.append(row)
+        for row_branch in (Branch.objects.filter(code=branch) if branch else Branch.objects.all())
+    ]
     rows.sort(key=lambda row: row["branch"].code)
-    rows.sort(key=lambda row: row["attention"], reverse=True)  # stable: equal attention stays by code
+    # Stable sort: branches needing the same attention stay in code order.
+    rows.sort(key=_attention, reverse=True)
     return rows
+
+
+def _attention(row: dict) -> tuple:
+    """How much a health row needs a look, most first when sorted in reverse."""
+    return (
+        bool(row["check_error"]),
+        row["failed_changes"],
+        row["silent"],
+        row["lag"],
+        row["open_discrepancies"],
+    )
 
 
 def open_by_kind_and_branch() -> dict[str, dict[str, int]]:
