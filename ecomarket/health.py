@@ -74,10 +74,11 @@ def _heartbeats() -> dict:
         if beat is None:
             verdicts[component] = {"ok": False, "error": "no heartbeat yet"}
             continue
-        age = (now - beat.seen_at).total_seconds()
+        # Judged on the age as shown: an unrounded 3.04 s was "stale" beside a shown age of 3.0 and a threshold of 3.
+        age = round((now - beat.seen_at).total_seconds(), 1)
         verdicts[component] = {
             "ok": age <= settings.HEARTBEAT_STALE_S,
-            "age_s": round(age, 1),
+            "age_s": age,
             "threshold_s": settings.HEARTBEAT_STALE_S,
             "host": beat.host,
         }
