@@ -94,6 +94,7 @@ def main() -> None:
             wall, cpu = (time.perf_counter() - wall) / count * 1000, (time.process_time() - cpu) / count * 1000
             per_event = f"{cpu / size:.2f}" if size else "–"
             print(f"| {name} | {count} | {cpu:.2f} | {per_event} | {wall:.1f} |", flush=True)
+        periodic_jobs_cost(branches, push)
         if os.environ.get("PUSH_COST_PROFILE"):
             profile_single_pushes(lambda number: push(branches[number % BRANCHES], 1))
         connections.close_all()
@@ -102,14 +103,45 @@ def main() -> None:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
+def periodic_jobs_cost(branches, push, rounds: int = 3, per_branch: int = 15) -> None:
+    """What Celery's periodic jobs cost central at chain scale: the incremental reconciliation pass and the report
+    roll-up, each over every branch, after each branch stored ``per_branch`` new events (a 15 s interval of the
+    chain run: a sale every 2 s, pushed 5 at a time), and once more with nothing new."""
+    from reconciliation.services import reconcile
+    from reports.services import report_rollup_refresh
+
+    reconcile()
+    report_rollup_refresh()
+    print()
+    print("| periodic job, 500 branches | new events per branch | CPU ms per run | wall ms per run |")
+    print("|---|---|---|---|")
+    for new in [per_branch] * rounds + [0]:
+        for branch in branches:
+            for _ in range(new // 5):
+                push(branch, 5)
+        for name, job in (("incremental reconciliation", reconcile), ("report roll-up", report_rollup_refresh)):
+            wall, cpu = time.perf_counter(), time.process_time()
+            job()
+            wall, cpu = (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
+            print(f"| {name} | {new} | {cpu:.0f} | {wall:.0f} |", flush=True)
+        if os.environ.get("PUSH_COST_PROFILE") and new:
+            profile_calls("incremental reconciliation", reconcile)
+
+
+def profile_calls(name: str, call) -> None:
+    """cProfile of one call, its costliest functions by cumulative time."""
+    cProfile, pstats = _profiler_modules()
+    print(f"profile: {name}")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    call()
+    profiler.disable()
+    pstats.Stats(profiler).strip_dirs().sort_stats("cumulative").print_stats(30)
+
+
 def profile_single_pushes(push_one, count: int = 400) -> None:
     """cProfile of ``count`` single-event pushes, the costliest functions by their own and by cumulative time."""
-    # bench/profile.py would shadow the standard library's profile module, which cProfile imports.
-    sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).resolve().parent]
-    sys.modules.pop("profile", None)
-    import cProfile
-    import pstats
-
+    cProfile, pstats = _profiler_modules()
     profiler = cProfile.Profile()
     profiler.enable()
     for number in range(count):
@@ -118,6 +150,16 @@ def profile_single_pushes(push_one, count: int = 400) -> None:
     stats = pstats.Stats(profiler).strip_dirs()
     stats.sort_stats("cumulative").print_stats(45)
     stats.sort_stats("tottime").print_stats(25)
+
+
+def _profiler_modules():
+    # bench/profile.py would shadow the standard library's profile module, which cProfile imports.
+    sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != Path(__file__).resolve().parent]
+    sys.modules.pop("profile", None)
+    import cProfile
+    import pstats
+
+    return cProfile, pstats
 
 
 if __name__ == "__main__":

@@ -109,6 +109,47 @@ def rows_insert(model, objects: list) -> None:
             )
 
 
+# Rows per accumulating upsert: at most a few thousand parameters per statement, on either database.
+_ACCUMULATE_ROWS = 500
+
+
+def rows_accumulate(model, *, keys: tuple[str, ...], rows: list[dict], highest: tuple[str, ...] = ()) -> None:
+    """Add each row's values to the stored row of ``model`` with the same ``keys`` (a unique constraint), creating
+    it from the field defaults plus the values the first time; a field in ``highest`` keeps the larger value
+    instead. One ``INSERT ... ON CONFLICT DO UPDATE`` per 500 rows, in the caller's transaction, on SQLite and
+    PostgreSQL alike: the ORM's ``bulk_create(update_conflicts=True)`` can only overwrite a stored value, not add to
+    it, and reading the rows to add in Python cost a query and an update per table and was most of a roll-up's
+    CPU (docs/scale.md, "The periodic jobs")."""
+    if not rows:
+        return
+    connection = connection_now()
+    fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.auto_created)]
+    name, greatest = table(model), "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    quote = connection.ops.quote_name
+    conflict = ", ".join(quote(model._meta.get_field(key).column) for key in keys)
+    updates = ", ".join(
+        f"{quote(f.column)} = {greatest}({name}.{quote(f.column)}, excluded.{quote(f.column)})"
+        if f.name in highest
+        else f"{quote(f.column)} = {name}.{quote(f.column)} + excluded.{quote(f.column)}"
+        for f in fields
+        if f.name not in keys
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _ACCUMULATE_ROWS):
+            chunk = rows[start : start + _ACCUMULATE_ROWS]
+            params = [
+                f.get_db_prep_save(row[f.name] if f.name in row else f.get_default(), connection)
+                for row in chunk
+                for f in fields
+            ]
+            cursor.execute(
+                f"INSERT INTO {name} ({', '.join(quote(f.column) for f in fields)}) VALUES "
+                + ", ".join([f"({', '.join(['%s'] * len(fields))})"] * len(chunk))
+                + f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
+                params,
+            )
+
+
 def table(model) -> str:
     """``model``'s table, quoted for this database, for the few hot paths written as plain SQL."""
     return connection_now().ops.quote_name(model._meta.db_table)

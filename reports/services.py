@@ -3,17 +3,23 @@
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import reduce
+from operator import or_
 
 from django.db import transaction
+from django.db.models import BigIntegerField, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from branches.models import Branch, BranchEvent
 from branches.protocol import EventType
+from ecomarket.db import rows_accumulate
 from ecomarket.modes import Mode, only
 from inventory.quantities import money
 from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
 
-CHUNK = 5000  # events per transaction: a long backlog is folded in short transactions, never one huge one
+GROUP = 50  # branches folded in one transaction
+PER_BRANCH = 100  # events per branch per transaction: a long backlog is folded in short transactions (≤ 5,000 events)
 ZERO = Decimal("0")
 
 
@@ -23,22 +29,23 @@ TABLES = {SalesHour: ("hour", "sku"), SalesDay: ("day", "sku"), BranchHour: ("ho
 
 @dataclass
 class _Totals:
-    """The increments one chunk adds to the roll-up rows: per table, per key, per field."""
+    """The increments one group of branches adds to the roll-up rows: per table, per key (the branch first), per
+    field."""
 
     rows: dict[type, dict[tuple, dict]] = field(default_factory=lambda: {model: {} for model in TABLES})
 
     def of(self, model, *key) -> dict:
         return self.rows[model].setdefault(key, {})
 
-    def line(self, at: datetime, sku: str, what: str, quantity: Decimal, amount: Decimal) -> None:
+    def line(self, code: str, at: datetime, sku: str, what: str, quantity: Decimal, amount: Decimal) -> None:
         """One line sold, voided or returned (``what``), counted per SKU by hour and by day, and per branch."""
         hour = _hour(at)
-        for row in (self.of(SalesHour, hour, sku), self.of(SalesDay, timezone.localdate(at), sku)):
+        for row in (self.of(SalesHour, code, hour, sku), self.of(SalesDay, code, timezone.localdate(at), sku)):
             _add(row, f"{what}_units", quantity)
             _add(row, f"{what}_amount", amount)
         if what == "sold":
-            _add(self.of(BranchHour, hour), "sold_units", quantity)
-        _add(self.of(BranchHour, hour), f"{what}_amount", amount)
+            _add(self.of(BranchHour, code, hour), "sold_units", quantity)
+        _add(self.of(BranchHour, code, hour), f"{what}_amount", amount)
 
 
 def _add(row: dict, name: str, value) -> None:
@@ -56,105 +63,116 @@ def _prices(payload: dict) -> dict[str, Decimal]:
 @only(Mode.CENTRAL)
 def report_rollup_refresh(*, branch: str = "") -> int:
     """Fold every branch's (or one branch's) new events into the roll-ups; returns how many events were folded.
-    Safe to run twice and concurrently: each chunk moves its branch's cursor in the same transaction as the rows
-    it adds, under that cursor's row lock, so an event is counted exactly once."""
-    codes = [branch] if branch else list(Branch.objects.order_by("code").values_list("code", flat=True))
-    folded = 0
-    for code in codes:
-        while True:
-            count = _chunk_fold(code)
+    Safe to run twice and concurrently: a group moves its branches' cursors in the same transaction as the rows it
+    adds, under those cursors' row locks, so an event is counted exactly once.
+
+    Only the branches with something new are read, and they are folded GROUP at a time in one transaction: at 500
+    stores a run was 500 transactions of a dozen statements each, and the largest part of central's Celery CPU
+    (docs/scale.md, "The periodic jobs"). A branch with more than PER_BRANCH events waiting is folded again, until
+    it has caught up with where it stood when the run began."""
+    folded, codes = 0, _branches_behind(branch)
+    while codes:
+        again = []
+        for start in range(0, len(codes), GROUP):
+            count, unfinished = _group_fold(codes[start : start + GROUP])
             folded += count
-            if count < CHUNK:
-                break
+            again += unfinished
+        codes = again
     return folded
 
 
-def _chunk_fold(code: str) -> int:
-    RollupCursor.objects.bulk_create([RollupCursor(branch=code)], ignore_conflicts=True)
+def _branches_behind(branch: str) -> list[str]:
+    """The branches (``branch`` alone if given) with stored events past their roll-up cursor, in code order."""
+    rolled = RollupCursor.objects.filter(branch=OuterRef("code")).values("rolled_seq")
+    behind = Branch.objects.annotate(
+        rolled=Coalesce(Subquery(rolled), Value(0), output_field=BigIntegerField())
+    ).filter(high_water_seq__gt=F("rolled"))
+    if branch:
+        behind = behind.filter(code=branch)
+    return list(behind.order_by("code").values_list("code", flat=True))
+
+
+def _group_fold(codes: list[str]) -> tuple[int, list[str]]:
+    """Fold up to PER_BRANCH events of each of ``codes`` in one transaction; returns how many were folded and the
+    branches that have more waiting."""
+    RollupCursor.objects.bulk_create([RollupCursor(branch=code) for code in codes], ignore_conflicts=True)
     with transaction.atomic():
-        cursor = RollupCursor.objects.select_for_update().get(branch=code)
+        # In code order, so two runs lock a group's cursors in the same order and never wait on each other in a cycle.
+        cursors = list(RollupCursor.objects.select_for_update().filter(branch__in=codes).order_by("branch"))
         # Only below the high-water mark: every event there is stored, so a void always finds its sale and a late
         # event is never skipped by a cursor that already moved past it.
-        high_water = Branch.objects.values_list("high_water_seq", flat=True).get(code=code)
-        upto = min(high_water, cursor.rolled_seq + CHUNK)
-        if upto <= cursor.rolled_seq:
-            return 0
+        high_water = dict(Branch.objects.filter(code__in=codes).values_list("code", "high_water_seq"))
+        ranges = {
+            cursor.branch: (cursor.rolled_seq, min(high_water[cursor.branch], cursor.rolled_seq + PER_BRANCH))
+            for cursor in cursors
+            if high_water[cursor.branch] > cursor.rolled_seq
+        }
+        if not ranges:  # another run folded them meanwhile
+            return 0, []
         events = list(
-            BranchEvent.objects.filter(branch_id=code, seq__gt=cursor.rolled_seq, seq__lte=upto)
-            .order_by("seq")
-            .values_list("type", "occurred_at", "received_at", "payload", "sale_ref")
+            BranchEvent.objects.filter(
+                reduce(or_, (Q(branch_id=code, seq__gt=low, seq__lte=high) for code, (low, high) in ranges.items()))
+            )
+            .order_by("branch_id", "seq")
+            .values_list("branch_id", "type", "occurred_at", "received_at", "payload", "sale_ref")
         )
-        totals = _fold(code, events)
-        _rows_add(code, totals)
-        cursor.rolled_seq = upto
-        cursor.rolled_at = timezone.now()
-        cursor.save(update_fields=["rolled_seq", "rolled_at"])
-    return len(events)
+        _rows_add(_fold(events))
+        now = timezone.now()
+        moved = [cursor for cursor in cursors if cursor.branch in ranges]
+        for cursor in moved:
+            cursor.rolled_seq, cursor.rolled_at = ranges[cursor.branch][1], now
+        RollupCursor.objects.bulk_update(moved, ["rolled_seq", "rolled_at"])
+    return len(events), [code for code, (low, high) in ranges.items() if high < high_water[code]]
 
 
-def _fold(code: str, events: list) -> _Totals:
+def _fold(events: list) -> _Totals:
     referred = {
-        sale_ref for type_, *_, sale_ref in events if type_ in (EventType.SALE_VOIDED, EventType.RETURN_COMPLETED)
+        (code, sale_ref)
+        for code, type_, *_, sale_ref in events
+        if type_ in (EventType.SALE_VOIDED, EventType.RETURN_COMPLETED)
     }
-    sales = {
-        sale_ref: payload
-        for sale_ref, payload in BranchEvent.objects.filter(
-            branch_id=code, type=EventType.SALE_COMPLETED, sale_ref__in=referred
-        ).values_list("sale_ref", "payload")
-    }
+    sales = (
+        {
+            (code, sale_ref): payload
+            for code, sale_ref, payload in BranchEvent.objects.filter(
+                branch_id__in={code for code, _ in referred},
+                type=EventType.SALE_COMPLETED,
+                sale_ref__in={sale_ref for _, sale_ref in referred},
+            ).values_list("branch_id", "sale_ref", "payload")
+        }
+        if referred
+        else {}
+    )
     totals = _Totals()
-    for type_, occurred_at, received_at, payload, sale_ref in events:
-        row = totals.of(BranchHour, _hour(occurred_at))
+    for code, type_, occurred_at, received_at, payload, sale_ref in events:
+        row = totals.of(BranchHour, code, _hour(occurred_at))
         lag = max((received_at - occurred_at).total_seconds(), 0.0)
         _add(row, "events", 1)
         _add(row, "lag_total_s", lag)
         row["lag_max_s"] = max(row.get("lag_max_s", 0.0), lag)
+        # Sold and voided lines carry their price; a returned line is valued at the price its sale carried.
         if type_ == EventType.SALE_COMPLETED:
             _add(row, "sales", 1)
-            for line in payload["lines"]:
-                quantity = Decimal(line["quantity"])
-                totals.line(occurred_at, line["sku"], "sold", quantity, money(quantity * Decimal(line["unit_price"])))
+            what, lines, prices = "sold", payload["lines"], {}
         elif type_ == EventType.SALE_VOIDED:
             _add(row, "voids", 1)
-            sale = sales.get(sale_ref)
-            for line in sale["lines"] if sale else []:
-                quantity = Decimal(line["quantity"])
-                totals.line(occurred_at, line["sku"], "voided", quantity, money(quantity * Decimal(line["unit_price"])))
+            what, lines, prices = "voided", (sales.get((code, sale_ref)) or {}).get("lines", []), {}
         elif type_ == EventType.RETURN_COMPLETED:
             _add(row, "returns", 1)
-            prices = _prices(sales.get(sale_ref) or {})
-            for line in payload["lines"]:
-                quantity = Decimal(line["quantity"])
-                totals.line(
-                    occurred_at, line["sku"], "returned", quantity, money(quantity * prices.get(line["sku"], ZERO))
-                )
+            what, lines, prices = "returned", payload["lines"], _prices(sales.get((code, sale_ref)) or {})
+        else:
+            continue
+        for line in lines:
+            quantity = Decimal(line["quantity"])
+            price = Decimal(line["unit_price"]) if "unit_price" in line else prices.get(line["sku"], ZERO)
+            totals.line(code, occurred_at, line["sku"], what, quantity, money(quantity * price))
     return totals
 
 
-def _rows_add(code: str, totals: _Totals) -> None:
-    """Add the increments to the stored rows (the cursor's lock makes this branch's rows ours for now)."""
+def _rows_add(totals: _Totals) -> None:
+    """Add the increments to the stored rows, a row created the first time (the cursors' locks make these
+    branches' rows ours for now): one statement per table, no read of what is stored."""
     for model, keys in TABLES.items():
-        increments = totals.rows[model]
-        if not increments:
-            continue
-        stored = {
-            tuple(getattr(row, name) for name in keys): row
-            for row in model.objects.filter(branch=code, **{f"{keys[0]}__in": {key[0] for key in increments}})
-        }
-        changed, new = [], []
-        for key, values in increments.items():
-            row = stored.get(key)
-            if row is None:
-                row = model(branch=code, **dict(zip(keys, key, strict=True)))
-                new.append(row)
-            else:
-                changed.append(row)
-            for name, value in values.items():
-                if name == "lag_max_s":
-                    row.lag_max_s = max(row.lag_max_s, value)
-                else:
-                    setattr(row, name, getattr(row, name) + value)
-        names = sorted({name for values in increments.values() for name in values})
-        if changed:
-            model.objects.bulk_update(changed, names, batch_size=1000)
-        model.objects.bulk_create(new, batch_size=1000)
+        names = ("branch", *keys)
+        rows = [dict(zip(names, key, strict=True)) | values for key, values in totals.rows[model].items()]
+        rows_accumulate(model, keys=names, rows=rows, highest=("lag_max_s",))
