@@ -106,7 +106,8 @@ def main() -> None:
 def periodic_jobs_cost(branches, push, rounds: int = 3, per_branch: int = 15) -> None:
     """What Celery's periodic jobs cost central at chain scale: the incremental reconciliation pass and the report
     roll-up, each over every branch, after each branch stored ``per_branch`` new events (a 15 s interval of the
-    chain run: a sale every 2 s, pushed 5 at a time), and once more with nothing new."""
+    chain run: a sale every 2 s, pushed 5 at a time), and once more with nothing new. With PUSH_COST_PROFILE, one
+    more round with new events is profiled instead of timed."""
     from reconciliation.services import reconcile
     from reports.services import report_rollup_refresh
 
@@ -115,17 +116,20 @@ def periodic_jobs_cost(branches, push, rounds: int = 3, per_branch: int = 15) ->
     print()
     print("| periodic job, 500 branches | new events per branch | CPU ms per run | wall ms per run |")
     print("|---|---|---|---|")
-    for new in [per_branch] * rounds + [0]:
+    profiled = os.environ.get("PUSH_COST_PROFILE")
+    for new in [per_branch] * rounds + [0] + ([per_branch] if profiled else []):
         for branch in branches:
             for _ in range(new // 5):
                 push(branch, 5)
         for name, job in (("incremental reconciliation", reconcile), ("report roll-up", report_rollup_refresh)):
+            if profiled and new and rounds == 0:
+                profile_calls(name, job)
+                continue
             wall, cpu = time.perf_counter(), time.process_time()
             job()
             wall, cpu = (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
             print(f"| {name} | {new} | {cpu:.0f} | {wall:.0f} |", flush=True)
-        if os.environ.get("PUSH_COST_PROFILE") and new:
-            profile_calls("incremental reconciliation", reconcile)
+        rounds -= bool(new)
 
 
 def profile_calls(name: str, call) -> None:

@@ -109,24 +109,21 @@ def rows_insert(model, objects: list) -> None:
             )
 
 
-# Rows per accumulating upsert: at most a few thousand parameters per statement, on either database.
-_ACCUMULATE_ROWS = 500
-
-
 def rows_accumulate(model, *, keys: tuple[str, ...], rows: list[dict], highest: tuple[str, ...] = ()) -> None:
     """Add each row's values to the stored row of ``model`` with the same ``keys`` (a unique constraint), creating
     it from the field defaults plus the values the first time; a field in ``highest`` keeps the larger value
-    instead. One ``INSERT ... ON CONFLICT DO UPDATE`` per 500 rows, in the caller's transaction, on SQLite and
-    PostgreSQL alike: the ORM's ``bulk_create(update_conflicts=True)`` can only overwrite a stored value, not add to
-    it, and reading the rows to add in Python cost a query and an update per table and was most of a roll-up's
-    CPU (docs/scale.md, "The periodic jobs")."""
+    instead. One ``INSERT ... ON CONFLICT DO UPDATE`` run for every row (``executemany``: pipelined by psycopg), in
+    the caller's transaction, on SQLite and PostgreSQL alike. Plain SQL: the ORM's
+    ``bulk_create(update_conflicts=True)`` can only overwrite a stored value, not add to it, and reading the rows to
+    add in Python cost a query and a ``bulk_update`` per table, most of a roll-up's CPU (docs/scale.md, "The
+    periodic jobs"). One statement of many rows' placeholders would cost more: psycopg's client-side binding parses
+    a long statement anew each time."""
     if not rows:
         return
     connection = connection_now()
     fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.auto_created)]
-    name, greatest = table(model), "GREATEST" if connection.vendor == "postgresql" else "MAX"
-    quote = connection.ops.quote_name
-    conflict = ", ".join(quote(model._meta.get_field(key).column) for key in keys)
+    name, quote = table(model), connection.ops.quote_name
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
     updates = ", ".join(
         f"{quote(f.column)} = {greatest}({name}.{quote(f.column)}, excluded.{quote(f.column)})"
         if f.name in highest
@@ -134,20 +131,25 @@ def rows_accumulate(model, *, keys: tuple[str, ...], rows: list[dict], highest: 
         for f in fields
         if f.name not in keys
     )
+    sql = (
+        f"INSERT INTO {name} ({', '.join(quote(f.column) for f in fields)}) VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({', '.join(quote(model._meta.get_field(key).column) for key in keys)}) DO UPDATE SET {updates}"
+    )
+    native = connection.vendor == "postgresql"  # psycopg adapts Decimal, date, aware datetime and the rest itself
+    defaults = {f.name: f.get_default() for f in fields}
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), _ACCUMULATE_ROWS):
-            chunk = rows[start : start + _ACCUMULATE_ROWS]
-            params = [
-                f.get_db_prep_save(row[f.name] if f.name in row else f.get_default(), connection)
-                for row in chunk
-                for f in fields
-            ]
-            cursor.execute(
-                f"INSERT INTO {name} ({', '.join(quote(f.column) for f in fields)}) VALUES "
-                + ", ".join([f"({', '.join(['%s'] * len(fields))})"] * len(chunk))
-                + f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}",
-                params,
-            )
+        cursor.executemany(
+            sql,
+            [
+                [
+                    row.get(f.name, defaults[f.name])
+                    if native
+                    else f.get_db_prep_save(row.get(f.name, defaults[f.name]), connection)
+                    for f in fields
+                ]
+                for row in rows
+            ],
+        )
 
 
 def table(model) -> str:
