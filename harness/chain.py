@@ -1,9 +1,9 @@
 """A whole chain on one machine as real processes, all on loopback: central under gunicorn on its own fresh
-PostgreSQL database (optionally behind PgBouncer; optionally with the branches' /api/v1/sync/ served by a gunicorn
-pool of its own, as in production), branches under gunicorn on SQLite, each branch with a Celery
-worker and beat on Redis, and a FaultProxy between each branch and central. Central gets no worker or beat of its
-own: a test that needs them starts them on ``chain.central``. Used by the end-to-end tests, the fault-injection
-soak and the benchmarks; ``harness.chainsim`` simulates many more branches without their processes.
+PostgreSQL database (optionally behind PgBouncer, and optionally with the branches' /api/v1/sync/ served by a
+gunicorn pool of its own, as in production), branches under gunicorn on SQLite, each branch with a Celery worker
+and beat on Redis, and a FaultProxy between each branch and central. Central gets no worker or beat of its own: a
+test that needs them starts them on ``chain.central``. Used by the end-to-end tests, the fault-injection soak and
+the benchmarks; ``harness.chainsim`` simulates many more branches without their processes.
 """
 
 import os
