@@ -459,7 +459,7 @@ def main() -> None:
         f"{', '.join(f'{s:.2f}' for _, s, _ in passes)})"
     )
     caught_up = (
-        f"every queued event stored {result['catch_up_s']:.1f} s after gunicorn was back"
+        f"every queued event stored {result['catch_up_s']:.1f} s after central was back"
         if result["catch_up_s"] is not None
         else f"NOT all stored within {RETURN_DEADLINE_S:.0f} s: {result['catch_up_missed']}"
     )
