@@ -9,7 +9,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 TEST_ENV := ENV_FILE= SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test chromium prometheus pgbouncer test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger
+.PHONY: run test chromium prometheus pgbouncer nginx test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,10 +41,15 @@ pgbouncer:
 	test -x /usr/sbin/pgbouncer || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer)
 	test -x /usr/sbin/pgbouncer
 
+# ecomarket/tests/test_deploy.py runs the nginx sites in deploy/nginx/ with Debian's nginx.
+nginx:
+	test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
+	test -x /usr/sbin/nginx
+
 test-branch: $(STAMP) chromium prometheus pgbouncer
 	$(TEST_ENV) ECOMARKET_MODE=branch DATA_DIR=var/test-branch $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-central: $(STAMP) pgbouncer
+test-central: $(STAMP) pgbouncer nginx
 	$(TEST_ENV) ECOMARKET_MODE=central DATA_DIR=var/test-central DATABASE_URL=$(TEST_DATABASE_URL) \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -1,21 +1,29 @@
 """Head office at chain scale: N simulated branches (harness/chainsim.py, the real sync protocol over HTTP, each
-with its own credential) against central deployed as in production — gunicorn, PostgreSQL behind PgBouncer in
-transaction mode, Redis, a Celery worker and beat running reconciliation on its schedule — then the seed
+with its own credential) against central deployed as in production — two gunicorn pools (the branches reach the
+sync pool, the manager's dashboard probe the managers' pool, which gets the CPU first), PostgreSQL behind PgBouncer
+in transaction mode, Redis, a Celery worker and beat running reconciliation on its schedule — then the seed
 prototype's central fed the same sales, one notification each.
 
     .venv/bin/python bench/chain_scale.py     (or: make bench-scale; needs `make bench-setup` once)
 
-Phases: warm-up (every branch's opening receipt, then selling), steady state (SCALE_STEADY_S), outage (central's
-gunicorn SIGKILLed for SCALE_OUTAGE_S while the branches keep selling) and return (until every queued event is
-stored). Reports per phase: events/s stored, push and pull p50/p99, answers by status, central CPU (gunicorn +
-Celery) and PostgreSQL CPU (the database's backends) in cores, PostgreSQL connections, reconciliation pass times,
-dashboard page loads; at the end, the simulator's history against central's ledger (lost / doubled / foreign).
+Phases: warm-up (every branch's opening receipt, then selling), steady state (SCALE_STEADY_S), outage (both of
+central's gunicorn pools SIGKILLed for SCALE_OUTAGE_S while the branches keep selling) and return (until every
+queued event is stored). Reports per phase: events/s stored, push and pull p50/p99, answers by status, central
+CPU (gunicorn pools + Celery) and PostgreSQL CPU (the database's backends) in cores, PostgreSQL connections,
+reconciliation pass times, dashboard page loads; at the end, the simulator's history against central's ledger
+(lost / doubled / foreign).
 
 Everything is bounded (phases in seconds, drains with deadlines) and on loopback. Environment:
 
     SCALE_BRANCHES=500 SCALE_SALE_INTERVAL_S=2 SCALE_STEADY_S=60 SCALE_OUTAGE_S=60 SCALE_RETURN_DEADLINE_S=300
-    SCALE_WEB_WORKERS=4 SCALE_SLOTS=3 SCALE_PGBOUNCER=1 SCALE_PULL_INTERVAL_S=10 SCALE_RECONCILE_INTERVAL_S=15
-    SCALE_SNAPSHOT_INTERVAL_S=60 SCALE_KICK_INTERVAL_S=0.25 SCALE_PROTOTYPE=1
+    SCALE_WEB_WORKERS=2 SCALE_SYNC_WORKERS=4 SCALE_SLOTS=3 SCALE_MANAGERS_NICE=-6 SCALE_PGBOUNCER=1
+    SCALE_PULL_INTERVAL_S=10 SCALE_RECONCILE_INTERVAL_S=15 SCALE_SNAPSHOT_INTERVAL_S=60 SCALE_KICK_INTERVAL_S=0.25
+    SCALE_PROTOTYPE=1
+
+SCALE_WEB_WORKERS is the managers' pool, SCALE_SYNC_WORKERS the branches' (keep SCALE_SLOTS below it, as in
+deploy/env/central.env); SCALE_SYNC_WORKERS=0 runs one gunicorn of SCALE_WEB_WORKERS for both, as the runs before
+the split did (SCALE_WEB_WORKERS=4 then). SCALE_MANAGERS_NICE stands in for ecomarket-web.service's CPUWeight=400
+(see managers_first); 0 leaves the priorities alone.
 """
 
 import asyncio
@@ -47,7 +55,9 @@ SALE_INTERVAL_S = float(os.environ.get("SCALE_SALE_INTERVAL_S", "2"))
 STEADY_S = float(os.environ.get("SCALE_STEADY_S", "60"))
 OUTAGE_S = float(os.environ.get("SCALE_OUTAGE_S", "60"))
 RETURN_DEADLINE_S = float(os.environ.get("SCALE_RETURN_DEADLINE_S", "300"))
-WEB_WORKERS = int(os.environ.get("SCALE_WEB_WORKERS", "4"))
+WEB_WORKERS = int(os.environ.get("SCALE_WEB_WORKERS", "2"))
+SYNC_WORKERS = int(os.environ.get("SCALE_SYNC_WORKERS", "4"))
+MANAGERS_NICE = int(os.environ.get("SCALE_MANAGERS_NICE", "-6"))
 SLOTS = int(os.environ.get("SCALE_SLOTS", "3"))
 PGBOUNCER = os.environ.get("SCALE_PGBOUNCER", "1") == "1"
 PROTOTYPE = os.environ.get("SCALE_PROTOTYPE", "1") == "1"
@@ -229,7 +239,7 @@ def reconciliation_passes(chain: ProcessChain) -> list[tuple[datetime, float, bo
 
 
 async def ours_run(chain: ProcessChain, credentials: dict[str, str], groups: dict) -> dict:
-    sim = SimChain(chain.central_web.url, credentials, SIM)
+    sim = SimChain(chain.sync_url, credentials, SIM)
     sampler = Sampler(chain, {**groups, "simulator": lambda: [os.getpid()]})
     sampler.start()
     windows: list[Window] = []
@@ -261,8 +271,9 @@ async def ours_run(chain: ProcessChain, credentials: dict[str, str], groups: dic
             if event["type"] == "sale.completed" and seq > first_steady_seq[branch.code]
         ]
 
-        print(f"{time.strftime('%H:%M:%S')} outage: central's gunicorn down for {OUTAGE_S:.0f}s", flush=True)
-        await asyncio.to_thread(chain.central_web.kill)
+        print(f"{time.strftime('%H:%M:%S')} outage: central's gunicorns down for {OUTAGE_S:.0f}s", flush=True)
+        for web in chain.central_pools:  # central down is all of it
+            await asyncio.to_thread(web.kill)
         windows.append(Window(f"outage ({OUTAGE_S:.0f} s, branches keep selling)", sampler, sim))
         made_before = sim.stats.events_made
         await sim.sell_for(OUTAGE_S)
@@ -271,7 +282,7 @@ async def ours_run(chain: ProcessChain, credentials: dict[str, str], groups: dic
         windows[-1].close()
 
         print(f"{time.strftime('%H:%M:%S')} return: {result['queued']:,} events queued", flush=True)
-        await asyncio.to_thread(boot, chain.central_web)
+        await asyncio.to_thread(boot, chain.central_pools)
         windows.append(Window("return (catch-up, selling goes on)", sampler, sim))
         selling = asyncio.create_task(sim.sell_for(RETURN_DEADLINE_S))
         try:
@@ -342,20 +353,42 @@ async def prototype_run(url: str, sales: list[tuple[str, str]], process: psutil.
     }
 
 
-def boot(web: WebServer) -> None:
-    """Start central's gunicorn and wait until it answers. Not WebServer.start(): its health check allows one
+def boot(webs: list[WebServer]) -> None:
+    """Start central's gunicorns and wait until each answers. Not WebServer.start(): its health check allows one
     second, and a central coming back to 500 waiting branches queues /healthz behind their requests for longer."""
-    Process.start(web)
-    poll(
-        lambda: requests.get(f"{web.url}/healthz", timeout=15).status_code == 200,
-        timeout=BOOT_TIMEOUT_S,
-        what="central's gunicorn answering",
-    )
+    for web in webs:
+        Process.start(web)
+    for web in webs:
+        poll(
+            lambda web=web: requests.get(f"{web.url}/healthz", timeout=15).status_code == 200,
+            timeout=BOOT_TIMEOUT_S,
+            what=f"central's {web.name} answering",
+        )
+    if MANAGERS_NICE and len(webs) > 1:
+        managers_first(webs[0])
+
+
+def managers_first(web: WebServer) -> None:
+    """The managers' pool gets the CPU first, as ecomarket-web.service's CPUWeight=400 does in production (four
+    times the weight of every other service). Here every process started in its own session is an autogroup when
+    the kernel has autogroups on, and a process's nice only orders it within its group: so the pool's autogroup is
+    given the nice (-6: 3.8 times the weight of nice 0), and each of its processes too, for a kernel without them.
+    Raising a priority needs root (or CAP_SYS_NICE)."""
+    root = psutil.Process(web.popen.pid)
+    try:
+        for process in [root, *root.children(recursive=True)]:
+            process.nice(MANAGERS_NICE)
+        with suppress(FileNotFoundError):  # no autogroups in this kernel
+            Path(f"/proc/{root.pid}/autogroup").write_text(str(MANAGERS_NICE))
+    except (psutil.Error, OSError) as error:
+        print(f"the managers' pool keeps the default priority: {error!r}", flush=True)
 
 
 @contextmanager
 def central_running(root: Path):
-    chain = ProcessChain(root / "ours", branches=(), pgbouncer=PGBOUNCER, web_workers=WEB_WORKERS)
+    chain = ProcessChain(
+        root / "ours", branches=(), pgbouncer=PGBOUNCER, web_workers=WEB_WORKERS, sync_workers=SYNC_WORKERS
+    )
     chain.central.env.update(
         {
             "SYNC_ADMISSION_SLOTS": str(SLOTS),
@@ -374,7 +407,9 @@ def central_running(root: Path):
             process.start()
         # Started here rather than by chain.start(), to give a loaded machine longer to boot the workers.
         chain.central_web = WebServer(chain.central, port=chain.central_port, workers=WEB_WORKERS)
-        boot(chain.central_web)
+        if SYNC_WORKERS:
+            chain.central_sync = chain.central_sync_pool()
+        boot(chain.central_pools)
         yield chain, credentials, celery
     finally:
         stop_all(celery)
@@ -384,14 +419,19 @@ def central_running(root: Path):
 def main() -> None:
     # A SIGTERM (a timeout, Ctrl-C from a supervisor) unwinds like an exception, so every server started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
+    pools = (
+        f"gunicorn pools: managers {WEB_WORKERS} workers (nice {MANAGERS_NICE}), sync {SYNC_WORKERS} workers"
+        if SYNC_WORKERS
+        else f"one gunicorn of {WEB_WORKERS} workers for managers and branches"
+    )
     root = begin(
         f"chain scale: {BRANCHES} branches, 1 sale / {SALE_INTERVAL_S:g} s each, steady {STEADY_S:.0f} s, "
-        f"outage {OUTAGE_S:.0f} s, kick every {SIM.kick_interval_s:g} s; gunicorn {WEB_WORKERS} workers, "
+        f"outage {OUTAGE_S:.0f} s, kick every {SIM.kick_interval_s:g} s; {pools}, "
         f"{SLOTS} sync slots, PgBouncer {'on' if PGBOUNCER else 'off'}; load before: {os.getloadavg()}"
     )
     with central_running(root) as (chain, credentials, celery):
         groups = {
-            "web": lambda: [chain.central_web.popen.pid] if chain.central_web.running else [],
+            "web": lambda: [web.popen.pid for web in chain.central_pools if web.running],
             "celery": lambda: [p.popen.pid for p in celery if p.running],
             "pgbouncer": lambda: [chain.pgbouncer.popen.pid] if chain.pgbouncer else [],
         }
@@ -419,7 +459,7 @@ def main() -> None:
         f"{', '.join(f'{s:.2f}' for _, s, _ in passes)})"
     )
     caught_up = (
-        f"every queued event stored {result['catch_up_s']:.1f} s after gunicorn was back"
+        f"every queued event stored {result['catch_up_s']:.1f} s after central was back"
         if result["catch_up_s"] is not None
         else f"NOT all stored within {RETURN_DEADLINE_S:.0f} s: {result['catch_up_missed']}"
     )

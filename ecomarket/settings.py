@@ -411,7 +411,8 @@ RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
 RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)
 # Admission control for the sync endpoints (branches/admission.py): at most this many pushes and pulls at once per
 # machine (0: no limit); one more gets 503 with Retry-After between this many seconds and twice it. Keep the slots
-# below gunicorn's --workers so the dashboard always finds a free worker while branches catch up after an outage.
+# below the --workers of the gunicorn serving /api/v1/sync/ (central's sync pool, ecomarket-sync.service), so a free
+# worker answers the refused at once while branches catch up after an outage.
 SYNC_ADMISSION_SLOTS = env.int("SYNC_ADMISSION_SLOTS", default=4)
 SYNC_ADMISSION_RETRY_AFTER_S = env.int("SYNC_ADMISSION_RETRY_AFTER_S", default=2)
 
@@ -429,9 +430,10 @@ LOGGING = logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Every process writes its counters here and /metrics adds them up; prometheus-client reads this variable when it
-# is first imported, so it is set here, before anything imports it. Always under DATA_DIR: two servers on one
-# machine never mix their counters.
-METRICS_DIR = DATA_DIR / "metrics"
+# is first imported, so it is set here, before anything imports it. Under DATA_DIR by default: two servers on one
+# machine never mix their counters. Central's sync pool sets its own (deploy/systemd/central/ecomarket-sync.service):
+# a pool's /metrics then reports that pool alone, and Prometheus adds the pools up instead of counting them twice.
+METRICS_DIR = Path(env.str("METRICS_DIR", default="") or DATA_DIR / "metrics")
 METRICS_DIR.mkdir(parents=True, exist_ok=True)
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 # Who may scrape /metrics: a bearer token, and/or addresses (IPs or CIDRs) that need no token. Neither: nobody.

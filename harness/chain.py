@@ -1,8 +1,9 @@
 """A whole chain on one machine as real processes, all on loopback: central under gunicorn on its own fresh
-PostgreSQL database (optionally behind PgBouncer), branches under gunicorn on SQLite, each branch with a Celery
-worker and beat on Redis, and a FaultProxy between each branch and central. Central gets no worker or beat of its
-own: a test that needs them starts them on ``chain.central``. Used by the end-to-end tests, the fault-injection
-soak and the benchmarks; ``harness.chainsim`` simulates many more branches without their processes.
+PostgreSQL database (optionally behind PgBouncer, and optionally with the branches' /api/v1/sync/ served by a
+gunicorn pool of its own, as in production), branches under gunicorn on SQLite, each branch with a Celery worker
+and beat on Redis, and a FaultProxy between each branch and central. Central gets no worker or beat of its own: a
+test that needs them starts them on ``chain.central``. Used by the end-to-end tests, the fault-injection soak and
+the benchmarks; ``harness.chainsim`` simulates many more branches without their processes.
 """
 
 import os
@@ -39,13 +40,17 @@ class ProcessChain:
         first_redis_db: int = 10,
         sweep_s: float = 1.0,
         web_workers: int = 2,
+        sync_workers: int = 0,
         branch_env: dict[str, dict[str, str]] | None = None,
         pgbouncer: bool = False,
         central_env: dict[str, str] | None = None,
         python: str | None = None,
     ) -> None:
         """``pgbouncer``: central's processes reach PostgreSQL through PgBouncer in transaction mode, as in a
-        production with many central processes (the chain creates and drops its database directly)."""
+        production with many central processes (the chain creates and drops its database directly).
+        ``sync_workers``: central runs a second gunicorn with that many workers for the branches (they reach it,
+        through their proxies, at ``sync_url``), while ``central_web`` serves managers (deploy/systemd/central/:
+        ecomarket-sync and ecomarket-web). 0: one gunicorn serves both."""
         self.root = root
         # The test run's own PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL), so two runs on one machine
         # with different ones never share a broker database.
@@ -71,6 +76,8 @@ class ProcessChain:
             **({"python": python} if python else {}),
         )
         self.central_port = port_free()
+        self.sync_workers = sync_workers
+        self.central_sync_port = port_free() if sync_workers else None
         self.branch_codes = branches
         self.branch_nodes: dict[str, Node] = {}
         self.proxies: dict[str, FaultProxy] = {}
@@ -90,6 +97,7 @@ class ProcessChain:
                 **({"python": python} if python else {}),
             )
         self.central_web: WebServer | None = None
+        self.central_sync: WebServer | None = None
         self.webs: dict[str, WebServer] = {}
         self.workers: dict[str, CeleryWorker] = {}
         self.beats: dict[str, CeleryBeat] = {}
@@ -112,7 +120,7 @@ class ProcessChain:
         self.manager_token = token_from(self.central.manage("create_staff", "jefa", "--role", "manager"))
         for code, node in self.branch_nodes.items():
             credential = re.search(r"credential: (\S+)", self.central.manage("register_branch", code)).group(1)
-            proxy = FaultProxy(self.central_port)
+            proxy = FaultProxy(self.central_sync_port or self.central_port)
             self.proxies[code] = proxy
             node.env.update({"BRANCH_CREDENTIAL": credential, "CENTRAL_URL": proxy.url})
             node.manage("migrate", "--no-input", "-v", "0")
@@ -130,6 +138,9 @@ class ProcessChain:
         # Each process is recorded before it is started, so stop() reaches one that never became healthy.
         self.central_web = WebServer(self.central, port=self.central_port, workers=self.web_workers)
         self.central_web.start()
+        if self.sync_workers:
+            self.central_sync = self.central_sync_pool()
+            self.central_sync.start()
         for code, node in self.branch_nodes.items():
             self.webs[code] = WebServer(node, workers=self.web_workers)
             self.webs[code].start()
@@ -137,9 +148,23 @@ class ProcessChain:
             self.beats[code] = CeleryBeat(node).start()
         return self
 
+    def central_sync_pool(self) -> WebServer:
+        """Central's sync pool (not started): its own port, log and metric files."""
+        return WebServer(self.central, port=self.central_sync_port, workers=self.sync_workers, pool="sync")
+
+    @property
+    def central_pools(self) -> list[WebServer]:
+        """Every gunicorn of central that exists: one, or the managers' and the sync pool."""
+        return [web for web in (self.central_web, self.central_sync) if web is not None]
+
+    @property
+    def sync_url(self) -> str:
+        """Where a branch reaches central's sync API directly (not through a proxy): the sync pool if it has one."""
+        return (self.central_sync or self.central_web).url
+
     def stop(self) -> None:
-        processes = [self.central_web, *self.webs.values(), *self.workers.values(), *self.beats.values()]
-        stop_all([process for process in processes if process is not None])
+        processes = [*self.central_pools, *self.webs.values(), *self.workers.values(), *self.beats.values()]
+        stop_all(processes)
         for proxy in self.proxies.values():
             proxy.close()
         if self.pgbouncer:

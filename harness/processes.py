@@ -89,10 +89,12 @@ class Node:
 class Process:
     """A long-running process in its own process group, with its output in a log file."""
 
-    def __init__(self, node: Node, argv: list[str], name: str) -> None:
+    def __init__(self, node: Node, argv: list[str], name: str, env: dict | None = None) -> None:
+        """``env``: this process's own variables on top of its node's (e.g. one gunicorn pool's METRICS_DIR)."""
         self.node = node
         self.argv = argv
         self.name = name
+        self.env = env or {}
         self.log_path = node.data_dir / f"{name}.log"
         self.popen: subprocess.Popen | None = None
 
@@ -100,7 +102,12 @@ class Process:
         self.node.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            self.argv, cwd=ROOT, env=self.node.environ(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv,
+            cwd=ROOT,
+            env={**self.node.environ(), **self.env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         return self
@@ -146,7 +153,8 @@ WEB_KEEP_ALIVE_S = 5
 
 
 class WebServer(Process):
-    """gunicorn serving one node on a loopback port."""
+    """gunicorn serving one node on a loopback port. ``pool``: one of several gunicorns of the same node (central's
+    sync pool beside the managers' one, as deploy/systemd/central/ runs them), with its own log and metric files."""
 
     def __init__(
         self,
@@ -157,6 +165,7 @@ class WebServer(Process):
         threads: int = WEB_THREADS,
         keep_alive_s: int = WEB_KEEP_ALIVE_S,
         name: str = "gunicorn",
+        pool: str = "",
     ) -> None:
         self.port = port or port_free()
         argv = [
@@ -180,7 +189,11 @@ class WebServer(Process):
             "--graceful-timeout",
             "5",
         ]
-        super().__init__(node, argv, name)
+        env = {}
+        if pool:
+            name = f"{name}-{pool}"
+            env["METRICS_DIR"] = str(node.data_dir / f"metrics-{pool}")
+        super().__init__(node, argv, name, env=env)
 
     @property
     def url(self) -> str:

@@ -1,5 +1,6 @@
 """A production install as the README describes it: a virtualenv made from requirements.txt and constraints.txt
-alone, the systemd units in deploy/systemd/, the container files, the production env examples in deploy/env/.
+alone, the systemd units in deploy/systemd/, the nginx sites in deploy/nginx/ (Debian's nginx, `make nginx`), the
+container files, the production env examples in deploy/env/.
 
 The virtualenv is built once per content of those two files (var/deploy-venv-<hash>/, pip's own cache makes the
 first build quick) and reused while they do not change: what it holds is exactly what they install.
@@ -12,16 +13,18 @@ import re
 import secrets
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from harness.chain import ProcessChain
-from harness.processes import ROOT, CeleryBeat, CeleryWorker, Node, WebServer, poll, stop_all
+from harness.processes import ROOT, CeleryBeat, CeleryWorker, Node, WebServer, poll, port_free, stop_all
 
 DEPLOY = ROOT / "deploy"
 UNITS = DEPLOY / "systemd"
@@ -118,6 +121,7 @@ def test_systemd_units_verify(mode, runtime_venv, tmp_path):
         "ecomarket-web.service",
         "ecomarket-worker.service",
         "ecomarket-beat.service",
+        *(["ecomarket-sync.service"] if mode == "central" else []),
     }
     for unit in units:
         text = unit.read_text().replace("/opt/ecomarket/venv", str(runtime_venv)).replace("/opt/ecomarket", str(ROOT))
@@ -141,16 +145,168 @@ def test_systemd_units_order_restart_and_stop_the_way_production_needs(mode):
             assert unit["Service"]["Restart"] == "always", name
             assert "redis-server.service" in unit["Unit"]["After"], name
             assert "ecomarket-migrate.service" in unit["Unit"]["Requires"], name
-    for name in ("ecomarket-web", "ecomarket-worker"):
+    gunicorns = ["ecomarket-web", *(["ecomarket-sync"] if mode == "central" else [])]
+    for name in (*gunicorns, "ecomarket-worker"):
         assert units[name]["Service"]["KillMode"] == "mixed", name  # DESIGN.md §8
         if mode == "branch":
             assert units[name]["Service"]["LimitNICE"] == "-10", name  # the SQLite writer boost
-    assert "python:ecomarket.gunicorn_conf" in units["ecomarket-web"]["Service"]["ExecStart"]
+    for name in gunicorns:
+        assert "python:ecomarket.gunicorn_conf" in units[name]["Service"]["ExecStart"], name
     # Inactive once done, so restarting the services runs the new release's migrations first.
     assert units["ecomarket-migrate"]["Service"]["Type"] == "oneshot"
     assert "RemainAfterExit" not in units["ecomarket-migrate"]["Service"]
     if mode == "central":
         assert "install_schedule" in units["ecomarket-migrate"]["Service"]["ExecStart"]
+
+
+def _gunicorn_option(unit: configparser.ConfigParser, option: str) -> str:
+    return re.search(rf"{option}[ =](\S+)", unit["Service"]["ExecStart"]).group(1)
+
+
+def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_its_own():
+    """Two gunicorns on one machine (docs/scale.md, point 2): each on its own port, the sync pool with more workers
+    than the machine's admission slots (a free worker answers the refused at once), each with its own metric files
+    (a pool's /metrics counts its own requests; Prometheus adds them up), and the managers' pool first for the CPU."""
+    web, sync = (_unit(UNITS / "central" / f"ecomarket-{name}.service") for name in ("web", "sync"))
+    assert _gunicorn_option(web, "--bind") == "127.0.0.1:8000"
+    assert _gunicorn_option(sync, "--bind") == "127.0.0.1:8002"
+    central_env = dict(
+        line.split("=", 1) for line in (DEPLOY / "env" / "central.env").read_text().splitlines() if "=" in line
+    )
+    assert 0 < int(central_env["SYNC_ADMISSION_SLOTS"]) < int(_gunicorn_option(sync, "--workers"))
+    assert "METRICS_DIR" not in central_env  # set per pool, never for the whole machine
+    assert sync["Service"]["Environment"] == "METRICS_DIR=/var/lib/ecomarket/metrics-sync"
+    assert "Environment" not in web["Service"]  # DATA_DIR/metrics, where the Celery worker's files are too
+    assert int(web["Service"]["CPUWeight"]) > int(sync["Service"].get("CPUWeight", "100"))
+
+
+def test_prometheus_scrapes_both_central_pools_where_nginx_serves_their_metrics():
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (central,) = [job for job in config["scrape_configs"] if job["job_name"] == "ecomarket-central"]
+    paths = {
+        group["labels"]["pool"]: group["labels"].get("__metrics_path__", "/metrics")
+        for group in central["static_configs"]
+    }
+    assert paths == {"web": "/metrics", "sync": "/metrics/sync"}
+    site = (DEPLOY / "nginx" / "ecomarket-central.conf").read_text()
+    assert "location = /metrics/sync {" in site and "proxy_pass http://ecomarket_central_sync/metrics;" in site
+
+
+def test_readme_names_every_unit_and_site():
+    readme = (ROOT / "README.md").read_text()
+    for path in [*UNITS.glob("*/*.service"), *(DEPLOY / "nginx").glob("*.conf")]:
+        assert path.stem in readme, path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# nginx: the sites as written, run by Debian's nginx on loopback ports with a certificate made here
+# ---------------------------------------------------------------------------------------------------------------
+
+NGINX = "/usr/sbin/nginx"
+
+
+class Nginx:
+    """deploy/nginx/ecomarket-<mode>.conf changed only where a test machine must: its listening ports (free loopback
+    ones, IPv4 only), the certificate (a self-signed one) and the upstreams' ports (production port -> test port)."""
+
+    def __init__(self, mode: str, folder: Path, upstreams: dict[int, int]) -> None:
+        self.folder = folder
+        self.http_port, self.https_port = port_free(), port_free()
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"]
+            + ["-addext", "subjectAltName=IP:127.0.0.1"]
+            + ["-keyout", str(folder / "site.key"), "-out", str(folder / "site.crt")],
+            check=True,
+            capture_output=True,
+        )
+        site = (DEPLOY / "nginx" / f"ecomarket-{mode}.conf").read_text()
+        site = re.sub(r"\n *listen \[::\]:\d+[^;]*;", "", site)
+        site = site.replace("listen 80;", f"listen 127.0.0.1:{self.http_port};")
+        site = site.replace("listen 443 ", f"listen 127.0.0.1:{self.https_port} ")
+        site = re.sub(r"/etc/ssl/ecomarket/\w+\.(crt|key)", lambda match: str(folder / f"site.{match[1]}"), site)
+        for production, test in upstreams.items():
+            site = site.replace(f"server 127.0.0.1:{production};", f"server 127.0.0.1:{test};")
+        (folder / "site.conf").write_text(site)
+        temp = " ".join(
+            f"{kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        (folder / "nginx.conf").write_text(
+            f"daemon off;\nmaster_process off;\npid {folder / 'nginx.pid'};\nerror_log {folder / 'error.log'};\n"
+            f"events {{}}\nhttp {{\n    access_log {folder / 'access.log'};\n    {temp}\n"
+            f"    include {folder / 'site.conf'};\n}}\n"
+        )
+        self.argv = [NGINX, "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(folder / "nginx.conf")]
+        self.popen: subprocess.Popen | None = None
+
+    def check(self) -> subprocess.CompletedProcess:
+        return subprocess.run([*self.argv, "-t"], capture_output=True, text=True)
+
+    def start(self) -> "Nginx":
+        self.popen = subprocess.Popen(self.argv, start_new_session=True)
+        poll(self._listening, timeout=10, what="nginx listening")
+        return self
+
+    def _listening(self) -> bool:
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"nginx exited:\n{(self.folder / 'error.log').read_text()}")
+        with socket.create_connection(("127.0.0.1", self.https_port), timeout=1):
+            return True
+
+    def stop(self) -> None:
+        if self.popen is not None:
+            self.popen.terminate()
+            self.popen.wait(timeout=10)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        session = requests.Session()
+        session.trust_env = False
+        return session.get(
+            f"https://127.0.0.1:{self.https_port}{path}",
+            verify=self.folder / "site.crt",
+            allow_redirects=False,
+            timeout=10,
+            **kwargs,
+        )
+
+
+@pytest.mark.parametrize("mode", ["branch", "central"])
+def test_nginx_accepts_the_site(mode, tmp_path):
+    """`nginx -t` with Debian's nginx, which the README installs (1.22 on Debian 12)."""
+    upstreams = {8001: port_free()} if mode == "branch" else {8000: port_free(), 8002: port_free()}
+    result = Nginx(mode, tmp_path, upstreams).check()
+    assert result.returncode == 0, result.stderr
+
+
+def _route_counts(server: WebServer) -> str:
+    return requests.get(f"{server.url}/metrics", timeout=10).text
+
+
+def test_nginx_sends_the_branches_to_the_sync_pool_and_everything_else_to_the_managers_pool(tmp_path):
+    """Central's two gunicorns as the units run them, behind the site as written: which pool answered each request
+    is read from each pool's own /metrics (its own metric files), which counts what that pool served and nothing
+    the other one did."""
+    node = Node(
+        mode="central",
+        data_dir=tmp_path / "central",
+        env={"METRICS_ALLOW_FROM": "127.0.0.1", "CELERY_BROKER_URL": "filesystem://"},
+    )
+    node.manage("migrate", "--no-input", "-v", "0")
+    web, sync = WebServer(node, workers=1), WebServer(node, workers=1, pool="sync")
+    nginx = Nginx("central", tmp_path, {8000: web.port, 8002: sync.port})
+    try:
+        web.start()
+        sync.start()
+        nginx.start()
+        assert nginx.get("/api/v1/sync/changes", params={"since": "0"}).status_code in (401, 403)
+        assert nginx.get("/dashboard/").status_code == 302  # to the login page
+        assert nginx.get("/metrics").status_code == 403  # nginx's own refusal
+        assert nginx.get("/metrics/sync").status_code == 403
+        by_sync, by_web = _route_counts(sync), _route_counts(web)
+        assert 'route="api/v1/sync/changes"' in by_sync and 'route="api/v1/sync/changes"' not in by_web
+        assert 'route="dashboard/"' in by_web and 'route="dashboard/"' not in by_sync
+    finally:
+        nginx.stop()
+        stop_all([web, sync])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -301,8 +457,6 @@ def test_https_behind_a_proxy_secures_cookies_redirects_plain_http_and_sends_hst
     node.manage("migrate", "--no-input", "-v", "0")
     server = WebServer(node, workers=1).start()  # its readiness probe is plain HTTP to /healthz: exempt
     try:
-        import requests
-
         session = requests.Session()
         session.trust_env = False
         plain = session.get(f"{server.url}/login/", allow_redirects=False, timeout=10)

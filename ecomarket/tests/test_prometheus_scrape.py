@@ -1,6 +1,8 @@
 """A real scrape: Debian's Prometheus server (``/usr/bin/prometheus``, on loopback, in a temporary folder, stopped at
 the end) scrapes a live central and branch, and what it stored is read back through its HTTP API (DESIGN.md §8).
-Also here, on the same chain: a push's request id is the same in the branch's worker log and in central's."""
+Central runs as in production, a managers' gunicorn and a sync pool, scraped as deploy/prometheus/prometheus.yml's
+central job does (its pool labels and relabelling). Also here, on the same chain: a push's request id is the same
+in the branch's worker log and in central's sync pool's."""
 
 import json
 import os
@@ -10,6 +12,7 @@ import uuid
 
 import pytest
 import requests
+import yaml
 
 from harness.chain import ProcessChain
 from harness.processes import ROOT, poll, port_free
@@ -22,7 +25,7 @@ TOKEN = f"scrape-{uuid.uuid4().hex}"
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    chain = ProcessChain(tmp_path_factory.mktemp("scraped"), branches=("B001",))
+    chain = ProcessChain(tmp_path_factory.mktemp("scraped"), branches=("B001",), sync_workers=1)
     for node in (chain.central, *chain.branch_nodes.values()):
         node.env.update({"METRICS_TOKEN": TOKEN, "LOG_FORMAT": "json"})
     chain.prepare().start()
@@ -32,20 +35,36 @@ def chain(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prometheus(chain, tmp_path_factory):
-    """Prometheus scraping central and B001 every second, with the repository's alert rules loaded."""
+    """Prometheus scraping central's two pools and B001 every second, with the repository's alert rules loaded.
+    Central's job is the sample's, its targets the pools here (each pool's /metrics directly: that nginx serves the
+    sync pool's at /metrics/sync is tested in test_deploy.py)."""
     folder = tmp_path_factory.mktemp("prometheus")
     port = port_free()
-    jobs = {"ecomarket-central": chain.central_web.url, "ecomarket-branches": chain.webs["B001"].url}
+    sample = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    (central,) = [job for job in sample["scrape_configs"] if job["job_name"] == "ecomarket-central"]
+    pools = {"web": chain.central_web, "sync": chain.central_sync}
+    central_targets = [
+        {
+            "targets": [pools[group["labels"]["pool"]].url.removeprefix("http://")],
+            "labels": {"pool": group["labels"]["pool"]},
+        }
+        for group in central["static_configs"]
+    ]
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(ROOT / "deploy" / "prometheus" / "alerts.yml")],
         "scrape_configs": [
             {
-                "job_name": job,
+                "job_name": "ecomarket-central",
                 "authorization": {"credentials": TOKEN},
-                "static_configs": [{"targets": [url.removeprefix("http://")]}],
-            }
-            for job, url in jobs.items()
+                "static_configs": central_targets,
+                "metric_relabel_configs": central["metric_relabel_configs"],
+            },
+            {
+                "job_name": "ecomarket-branches",
+                "authorization": {"credentials": TOKEN},
+                "static_configs": [{"targets": [chain.webs["B001"].url.removeprefix("http://")]}],
+            },
         ],
     }
     (folder / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
@@ -65,7 +84,7 @@ def prometheus(chain, tmp_path_factory):
     api = f"http://127.0.0.1:{port}/api/v1"
     try:
         poll(
-            lambda: query(api, 'count(up{job=~"ecomarket-.*"} == 1)') == 2, timeout=60, interval=0.5, what="targets up"
+            lambda: query(api, 'count(up{job=~"ecomarket-.*"} == 1)') == 3, timeout=60, interval=0.5, what="targets up"
         )
         yield api
     finally:
@@ -96,6 +115,8 @@ PENDING = 'ecomarket_outbox_pending_events{job="ecomarket-branches"}'
 
 
 def test_a_sale_shows_in_the_branch_sales_counter_and_in_central_accepted_events(chain, prometheus):
+    """Accepted events summed over central's pools equal what central stored: each pool's /metrics counts its own
+    (two pools sharing one metrics folder would each report both, and the sum would double)."""
     chain.wait_converged(timeout=60)
     poll(lambda: query(prometheus, ACCEPTED) == central_events(chain), timeout=30, what="accepted == stored")
     sales_before = query(prometheus, SALES)
@@ -110,18 +131,32 @@ def test_a_sale_shows_in_the_branch_sales_counter_and_in_central_accepted_events
     assert query(prometheus, 'sum(ecomarket_push_attempts_total{job="ecomarket-branches",outcome="ok"})') >= 1
 
 
+def test_central_state_is_scraped_once_though_both_pools_serve_it(chain, prometheus):
+    poll(lambda: query(prometheus, 'count(up{job="ecomarket-central"} == 1)') == 2, timeout=30, what="both pools up")
+    poll(
+        lambda: query(prometheus, 'count(ecomarket_branch_high_water_seq{job="ecomarket-central",branch="B001"})'),
+        timeout=30,
+        what="B001's high-water mark scraped",
+    )
+    series = 'count(ecomarket_branch_high_water_seq{job="ecomarket-central",branch="B001"})'
+    assert query(prometheus, series) == 1
+    assert query(prometheus, 'count(ecomarket_database_up{job="ecomarket-central"})') == 2  # each pool's own
+
+
 def test_the_outbox_gauge_rises_while_central_is_down_and_falls_after(chain, prometheus):
     chain.wait_converged(timeout=60)
     poll(lambda: query(prometheus, PENDING) == 0, timeout=30, what="an empty outbox scraped")
 
-    chain.central_web.kill()
+    for pool in chain.central_pools:
+        pool.kill()
     try:
         for _ in range(3):
             assert chain.sell("B001", "FRU-BANANA", "0.500").status_code == 201
         poll(lambda: query(prometheus, PENDING) == 3, timeout=30, what="3 pending events scraped")
-        poll(lambda: query(prometheus, 'up{job="ecomarket-central"}') == 0, timeout=30, what="central seen down")
+        poll(lambda: query(prometheus, 'max(up{job="ecomarket-central"})') == 0, timeout=30, what="central seen down")
     finally:
-        chain.central_web.start()
+        for pool in chain.central_pools:
+            pool.start()
 
     poll(lambda: query(prometheus, PENDING) == 0, timeout=60, what="the outbox drained, scraped")
     chain.wait_converged(timeout=30)
@@ -137,7 +172,7 @@ def test_a_push_carries_its_request_id_from_the_branch_worker_to_central(chain):
 
     pushes = [r for r in lines(chain.workers["B001"]) if r["message"].startswith("push to central: ok")]
     assert pushes and all(push["request_id"] and push["branch"] == "B001" for push in pushes)
-    central = lines(chain.central_web)
+    central = lines(chain.central_sync)
     pushed_id = pushes[-1]["request_id"]
     at_central = [record for record in central if record["request_id"] == pushed_id]
     assert {record["logger"] for record in at_central} >= {"ecomarket.metrics", "gunicorn.access"}
