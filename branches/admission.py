@@ -4,10 +4,9 @@ When head office comes back after an outage, hundreds of branches push their bac
 gunicorn worker ends up inside an ingest transaction, PostgreSQL gets as many concurrent writers as there are
 workers, and the dashboard waits behind them. So at most ``SYNC_ADMISSION_SLOTS`` sync requests (pushes and pulls)
 run at once per machine; one more is answered at once with 503, a JSON error and ``Retry-After``, which the branch
-honours (branches/central_client.py, branches/backoff.py: it comes back then, instead of after its exponential
-backoff). Set the slots below the ``--workers`` of the gunicorn serving the sync endpoints (in production central's
-sync pool, ecomarket-sync.service; managers' pages have a pool of their own), so a free worker answers the refused
-at once instead of leaving them in the accept queue.
+honours (branches/central_client.py) on top of its own jittered backoff. Set the slots below the ``--workers`` of
+the gunicorn serving the sync endpoints (in production central's sync pool, ecomarket-sync.service; managers' pages
+have a pool of their own), so a free worker answers the refused at once instead of leaving them in the accept queue.
 
 A slot is an ``flock`` on one of ``SYNC_ADMISSION_SLOTS`` files under ``DATA_DIR/admission/``: shared by every
 worker process of the machine with no server to run, and released by the kernel when its holder dies, so a worker
