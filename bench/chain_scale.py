@@ -140,7 +140,8 @@ class Window:
 
     def __init__(self, name: str, sampler: Sampler, sim: SimChain) -> None:
         self.name, self.sampler, self.sim = name, sampler, sim
-        self.start = time.monotonic()
+        self.start, self.wall_start, self.wall_end = time.monotonic(), time.time(), None
+        self.passes: list[float] = []  # the reconciliation passes that started in this phase, their seconds
         self.cpu_start = Counter(sampler.cpu)
         self.statuses_start = Counter(sim.stats.statuses)
         self.end = None
@@ -149,7 +150,7 @@ class Window:
         self.dashboard_ms: list[float] = []
 
     def close(self) -> "Window":
-        self.end = time.monotonic()
+        self.end, self.wall_end = time.monotonic(), time.time()
         self.cpu = Counter(self.sampler.cpu)
         self.cpu.subtract(self.cpu_start)
         self.statuses = Counter(self.sim.stats.statuses)
@@ -188,6 +189,9 @@ class Window:
             f"{max(connections) if connections else '–'}",
             f"{pct(self.dashboard_ms, 0.5)} / {max(self.dashboard_ms) if self.dashboard_ms else 0:,.0f}",
             f"{pct(lag, 0.5)} / {pct(lag, 0.99)}",
+            f"{len(self.passes)}: {statistics.median(self.passes):.2f} / {max(self.passes):.2f}"
+            if self.passes
+            else "–",
         ]
 
 
@@ -206,6 +210,7 @@ HEADERS = [
     "PG connections (max)",
     "dashboard p50 / max ms",
     "sim loop lag p50 / p99 ms",
+    "reconciliation passes: n, p50 / max s",
 ]
 
 
@@ -448,6 +453,12 @@ def main() -> None:
         finally:
             service.stop()
 
+    for window in result["windows"]:
+        window.passes = [
+            seconds
+            for started, seconds, full in passes
+            if not full and window.wall_start <= started.timestamp() < (window.wall_end or time.time())
+        ]
     print()
     print(table(HEADERS, [window.row() for window in result["windows"]]))
     incremental = [seconds for _, seconds, full in passes if not full]
