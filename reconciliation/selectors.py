@@ -1,6 +1,6 @@
 """Central only: what the managers' dashboard and the discrepancy API read."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.db.models import Count, Max, QuerySet
 from django.db.models.functions import TruncDate
@@ -121,9 +121,11 @@ def open_by_kind_and_branch() -> dict[str, dict[str, int]]:
 
 
 def discrepancies_per_day(*, days: int = 14) -> list[tuple[str, int]]:
+    """Discrepancies first found on each of the last ``days`` days (the chain's time zone), oldest first. Selected by
+    time, not by the day computed for every record: an index range, however long the history of records."""
     start = timezone.localdate() - timedelta(days=days - 1)
     counts = dict(
-        Discrepancy.objects.filter(first_detected_at__date__gte=start)
+        Discrepancy.objects.filter(first_detected_at__gte=timezone.make_aware(datetime.combine(start, time.min)))
         .annotate(day=TruncDate("first_detected_at"))
         .values("day")
         .annotate(n=Count("id"))

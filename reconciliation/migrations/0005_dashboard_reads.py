@@ -33,6 +33,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='discrepancy',
+            index=models.Index(fields=['first_detected_at'], name='discrepancy_first_detected'),
+        ),
+        migrations.AddIndex(
+            model_name='discrepancy',
             index=models.Index(condition=models.Q(('status__in', ['open', 'acknowledged'])), fields=['-first_detected_at', '-id'], name='open_discrepancies_newest'),
         ),
         migrations.AddField(
