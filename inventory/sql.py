@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.db import connection
 
 from branches.models import SyncState
-from ecomarket.db import scalar, table
+from ecomarket.db import rows_accumulate, scalar, table
 from inventory.models import ChainStock, ChainStockChange, Product, Sale, StockLevel
 from inventory.quantities import quantity
 
@@ -126,11 +126,7 @@ SELECT sku, SUM(on_hand) FROM (
 _CHAIN_CHANGES_TAKE_SQL = (
     "DELETE FROM {changes} WHERE id IN (SELECT id FROM {changes} ORDER BY id LIMIT %s) RETURNING sku, delta"
 )
-# ... and add them to the totals, in SKU order (two folds lock the same rows in the same order).
-_CHAIN_STOCK_ADD_SQL = """
-INSERT INTO {stock} (sku, on_hand) VALUES {values}
-ON CONFLICT (sku) DO UPDATE SET on_hand = {stock}.on_hand + excluded.on_hand
-"""
+# ... and add them to the totals (ecomarket.db.rows_accumulate).
 # The totals recomputed from the levels, less the changes not folded yet: one statement, so a transaction that
 # commits meanwhile is in both or in neither.
 _CHAIN_STOCK_REBUILD_SQL = """
@@ -163,12 +159,8 @@ def chain_stock_changes_take(*, limit: int) -> int:
         per_sku: dict[str, Decimal] = {}
         for sku, delta in taken:
             per_sku[sku] = per_sku.get(sku, Decimal("0")) + quantity(delta)
-        if per_sku:
-            rows = sorted(per_sku.items())
-            cursor.execute(
-                _CHAIN_STOCK_ADD_SQL.format(stock=table(ChainStock), values=", ".join(["(%s, %s)"] * len(rows))),
-                [value for row in rows for value in row],
-            )
+    # In SKU order: two folds lock the same rows in the same order.
+    rows_accumulate(ChainStock, keys=("sku",), rows=[{"sku": sku, "on_hand": per_sku[sku]} for sku in sorted(per_sku)])
     return len(taken)
 
 
