@@ -24,7 +24,7 @@ from branches.models import Branch
 from ecomarket.db import rows_insert
 from ecomarket.modes import Mode, only
 from inventory import sql
-from inventory.models import ChainStockChange, StockLevel, StockMovement
+from inventory.models import StockLevel, StockMovement
 from inventory.quantities import quantity
 
 
@@ -66,7 +66,7 @@ def stock_ledger_write(*, movements: list[StockMovement]) -> None:
         chain: dict[str, Decimal] = {}
         for (_, sku), delta in totals.items():
             chain[sku] = chain.get(sku, Decimal("0")) + delta
-        rows_insert(ChainStockChange, [ChainStockChange(sku=sku, delta=delta) for sku, delta in chain.items()])
+        sql.chain_stock_changes_add(changes=chain)
 
 
 @dataclass(frozen=True)
