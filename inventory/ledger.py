@@ -133,7 +133,9 @@ CHAIN_FOLD_ROWS = 10_000
 def chain_stock_fold() -> int:
     """Move the chain's unfolded changes into the per-SKU totals; returns how many changes it folded. Each step
     deletes the changes it adds in the same transaction, so a change is counted once whether a reader comes before,
-    during or after it; safe to run twice or concurrently (a second fold finds the rows gone)."""
+    during or after it; safe to run twice or concurrently (a second fold finds the rows gone). Then the two tables
+    are vacuumed: every fold leaves as many dead rows as it moved, which a read would otherwise scan until
+    autovacuum comes by (it may be slow to, or off)."""
     folded = 0
     while True:
         with transaction.atomic():
@@ -141,7 +143,10 @@ def chain_stock_fold() -> int:
             taken = sql.chain_stock_changes_take(limit=CHAIN_FOLD_ROWS)
         folded += taken
         if taken < CHAIN_FOLD_ROWS:
-            return folded
+            break
+    if folded:
+        sql.chain_stock_vacuum()
+    return folded
 
 
 @only(Mode.CENTRAL)
