@@ -35,6 +35,7 @@ from common import (  # noqa: E402
     LEVELS_AND_SNAPSHOT_SQL,
     central_database_ready,
     central_in_process,
+    get_timed,
     load_average,
     one_line_sale_event,
 )
@@ -215,12 +216,7 @@ def manager_clients() -> tuple:
 
 def request_timed(label: str, client, path: str, params: dict) -> tuple:
     client.get(path, params)  # the first request pays for Django's URL and template loading, not the query
-    times = []
-    for _ in range(REPEAT):
-        started = time.perf_counter()
-        response = client.get(path, params)
-        times.append(time.perf_counter() - started)
-        assert response.status_code == 200, (path, response.status_code, response.content[:300])
+    times, response = get_timed(client, path, params, repeat=REPEAT)
     return summary(label, times, 200, note=f"{len(response.content):>8,} B  ")
 
 
