@@ -66,6 +66,18 @@ def central_database_ready(database: str, *, reuse: bool = False) -> None:
     call_command("migrate", verbosity=0)
 
 
+def get_timed(client, path: str, params: dict, *, repeat: int) -> tuple[list[float], object]:
+    """``repeat`` GETs of ``path`` through a Django test client: each one's wall time, and the last response (each
+    must answer 200)."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        response = client.get(path, params)
+        times.append(time.perf_counter() - started)
+        assert response.status_code == 200, (path, response.status_code, response.content[:300])
+    return times, response
+
+
 def load_average() -> str:
     """The machine's load average, for the record: the benchmark shares it with whatever else runs."""
     return " ".join(f"{value:.2f}" for value in os.getloadavg())

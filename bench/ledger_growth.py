@@ -2,20 +2,24 @@
 
     .venv/bin/python bench/ledger_growth.py            (or: make bench-ledger)
 
-Builds a fresh database (``ecm_bench_ledger`` on BENCH_POSTGRES_URL, default the local server) and fills it with SQL
+Builds a fresh database (``ecm_bench_ledger`` on BENCH_POSTGRES_URL, default the local server; LEDGER_DATABASE names
+another) and fills it with SQL
 as ingestion would have left it: every branch 20,000 events (seq 1 an opening receipt of 500 of every SKU, seqs 2 ..
 19,999 one-line sales, seq 20,000 a snapshot in which 1% of the levels disagree; every tenth branch oversold one SKU),
 a StockMovement ledger row per receipt line and sale line, a StockLevel per (branch, SKU), every event marked with
 its branch's ingest mark. The tables' indexes and constraints are dropped for the fill and rebuilt after it (the
 same DDL, read back from the catalogue), then VACUUM ANALYZE, then one full reconciliation pass (it opens the
 discrepancies and records every branch's checked mark; the fill's one-off cost). BENCH_REUSE=1 skips all of that and
-reuses the database the previous run filled.
+reuses the database the previous run filled. Either way the chain's per-SKU stock totals are then rebuilt from the
+levels (the fill wrote those around the code that keeps the totals). LEDGER_EVENTS_PER_BRANCH=200 fills a smaller
+ledger with the same branches, SKUs, levels and open discrepancies (what the pages' cost depends on).
 
 Then it times, printing the load average at each step (the machine is shared; the figures are what they are under
 that load): the incremental reconciliation pass after 10,000 new events ingested through the real ingestion
 service (target <= 1 s), and through the full request path (Django's test client, in-process, a manager's session
 or token) the dashboard page, /api/v1/inventory for one branch, /api/v1/inventory/totals and /api/v1/discrepancies
-(target <= 200 ms each); median and worst of REPEAT runs.
+(target <= 200 ms each); median and worst of REPEAT runs; last the totals again after a fold of the chain stock
+changes the rounds wrote (the beat's job, not run here).
 """
 
 import os
@@ -31,6 +35,7 @@ from common import (  # noqa: E402
     LEVELS_AND_SNAPSHOT_SQL,
     central_database_ready,
     central_in_process,
+    get_timed,
     load_average,
     one_line_sale_event,
 )
@@ -135,6 +140,17 @@ def fill() -> None:
         started = time.perf_counter()
         cursor.execute("VACUUM ANALYZE")
         print(f"  VACUUM ANALYZE in {time.perf_counter() - started:.0f} s; load average {load_average()}", flush=True)
+    chain_totals_rebuild()
+
+
+def chain_totals_rebuild() -> None:
+    """The chain's per-SKU totals from the levels: the fill wrote the levels with SQL, around the ledger's writes
+    that keep the totals; and a reused database may have been run by code that did not keep them."""
+    from inventory.ledger import chain_stock_rebuild
+
+    started = time.perf_counter()
+    chain_stock_rebuild()
+    print(f"  chain totals rebuilt in {time.perf_counter() - started:.1f} s; load average {load_average()}", flush=True)
 
 
 def new_events_ingest(round_: int) -> None:
@@ -183,7 +199,8 @@ def reconciliation_timed() -> tuple:
     return summary(f"incremental reconciliation after {NEW_EVENTS:,} new events", times, 1000)
 
 
-def requests_timed() -> list[tuple]:
+def manager_clients() -> tuple:
+    """A manager's API client (token) and page client (session)."""
     from django.test import Client
     from rest_framework.test import APIClient
 
@@ -194,6 +211,17 @@ def requests_timed() -> list[tuple]:
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     page = Client()
     page.force_login(user)
+    return api, page
+
+
+def request_timed(label: str, client, path: str, params: dict) -> tuple:
+    client.get(path, params)  # the first request pays for Django's URL and template loading, not the query
+    times, response = get_timed(client, path, params, repeat=REPEAT)
+    return summary(label, times, 200, note=f"{len(response.content):>8,} B  ")
+
+
+def requests_timed() -> list[tuple]:
+    api, page = manager_clients()
     cases = [
         ("/dashboard/ page", page, "/dashboard/", {}),
         ("/dashboard/?branch=B250 page", page, "/dashboard/", {"branch": "B250"}),
@@ -208,17 +236,19 @@ def requests_timed() -> list[tuple]:
         ("/api/v1/discrepancies", api, "/api/v1/discrepancies", {}),
         ("/api/v1/discrepancies?branch=B250", api, "/api/v1/discrepancies", {"branch": "B250"}),
     ]
-    results = []
-    for label, client, path, params in cases:
-        client.get(path, params)  # the first request pays for Django's URL and template loading, not the query
-        times = []
-        for _ in range(REPEAT):
-            started = time.perf_counter()
-            response = client.get(path, params)
-            times.append(time.perf_counter() - started)
-            assert response.status_code == 200, (path, response.status_code, response.content[:300])
-        results.append(summary(label, times, 200, note=f"{len(response.content):>8,} B  "))
-    return results
+    return [request_timed(label, client, path, params) for label, client, path, params in cases]
+
+
+def totals_after_fold_timed() -> tuple:
+    """The totals again once the changes the rounds above wrote (unfolded: no beat runs here) are folded, as the
+    beat does every CHAIN_STOCK_FOLD_INTERVAL_S."""
+    from inventory.ledger import chain_stock_fold
+
+    started = time.perf_counter()
+    folded = chain_stock_fold()
+    print(f"  fold of {folded:,} chain stock changes: {time.perf_counter() - started:.2f} s", flush=True)
+    api, _ = manager_clients()
+    return request_timed("/api/v1/inventory/totals after a fold", api, "/api/v1/inventory/totals", {})
 
 
 def main() -> None:
@@ -235,6 +265,7 @@ def main() -> None:
         )
     if reuse:
         print(f"reusing {DATABASE}", flush=True)
+        chain_totals_rebuild()
     else:
         from reconciliation.services import reconcile
 
@@ -255,7 +286,7 @@ def main() -> None:
         )
         events, movements, levels, size = cursor.fetchone()
     print(f"{events:,} events, {movements:,} ledger rows, {levels:,} stock levels, database {size}", flush=True)
-    results = [reconciliation_timed(), *requests_timed()]
+    results = [reconciliation_timed(), *requests_timed(), totals_after_fold_timed()]
     print(f"load average at the end: {load_average()}")
     print("\n| step | median | worst | target |\n|---|---|---|---|")
     for label, median, worst, target_ms in results:

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import central_database_ready, central_in_process, load_average  # noqa: E402
+from common import central_database_ready, central_in_process, get_timed, load_average  # noqa: E402
 
 DATABASE = "ecm_bench_reports"
 BRANCHES, SKUS, SALES_PER_BRANCH, DAYS, REPEAT = 20, 200, 50_000, 30, 5
@@ -185,12 +185,7 @@ def times_reports() -> None:
     results = []
     for label, path, params in cases:
         client = page if not path.startswith("/api/") else api
-        times = []
-        for _ in range(REPEAT):
-            started = time.perf_counter()
-            response = client.get(path, params)
-            times.append(time.perf_counter() - started)
-            assert response.status_code == 200, (path, response.status_code, response.content[:300])
+        times, response = get_timed(client, path, params, repeat=REPEAT)
         rows = len(response.json()["rows"]) if path.startswith("/api/") else "-"
         results.append((label, statistics.median(times), max(times), rows))
         print(

@@ -459,6 +459,9 @@ CELERY_BEAT_SCHEDULE = {**(CELERY_BEAT_SCHEDULE if IS_BRANCH else {}), "heartbea
 # (reports/models.py); the schedule is written by `install_schedule`.
 # ---------------------------------------------------------------------------------------------------------------
 REPORTS_ROLLUP_INTERVAL_S = env.int("REPORTS_ROLLUP_INTERVAL_S", default=30)
+# The chain's on-hand per SKU (/api/v1/inventory/totals) is exact at any moment; folding the changes written since
+# into the per-SKU totals this often keeps what a read adds up small (inventory/ledger.py; install_schedule).
+CHAIN_STOCK_FOLD_INTERVAL_S = env.int("CHAIN_STOCK_FOLD_INTERVAL_S", default=30)
 # An oversold sale's customer contact (both modes): head office erases it this long after the sale's oversell case
 # is resolved (reconciliation/contacts.py, nightly), a branch this long after delivering it (branches/outbox.py).
 CUSTOMER_CONTACT_RETENTION_DAYS = env.int("CUSTOMER_CONTACT_RETENTION_DAYS", default=30)

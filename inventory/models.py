@@ -2,7 +2,7 @@
 
 The ledger (StockMovement) is the source of truth; StockLevel is a projection written in the same transaction and
 rebuilt from the ledger by ``manage.py rebuild_stock_levels``. Both modes hold the same shapes: a branch keeps its
-own rows, head office keeps every branch's.
+own rows, head office keeps every branch's, and at head office the chain-wide total per SKU as well (ChainStock).
 """
 
 import uuid
@@ -92,6 +92,30 @@ class StockLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.branch} {self.product_id}: {self.on_hand}"
+
+
+class ChainStock(models.Model):
+    """Central: the chain's on-hand of one SKU (every branch's level added up) as of the last fold of the changes
+    below. The chain total is this plus the SKU's ChainStockChange rows: exact at every instant, and read from
+    about a row per SKU instead of one per (branch, SKU) (docs/scale.md "Ledger growth")."""
+
+    sku = models.CharField(max_length=32, primary_key=True)
+    on_hand = models.DecimalField(**QUANTITY, default=Decimal("0"))
+
+    def __str__(self) -> str:
+        return f"{self.sku}: {self.on_hand} in the chain"
+
+
+class ChainStockChange(models.Model):
+    """Central: how much one SKU's levels moved in one transaction, written in that transaction and folded into
+    ChainStock later (``inventory.ledger.chain_stock_fold``). Inserted, never updated: stores pushing at once each
+    add rows of their own instead of queueing on a shared per-SKU total."""
+
+    sku = models.CharField(max_length=32)
+    delta = models.DecimalField(**QUANTITY)
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.delta:+}"
 
 
 class PaymentMethod(models.TextChoices):

@@ -54,9 +54,10 @@ def stock_levels_list(*, branch: str = "", sku: str = "") -> QuerySet[StockLevel
     return levels.order_by("branch", "product_id")
 
 
-def stock_totals(*, sku: str = "") -> QuerySet:
-    """Chain-wide on-hand per SKU."""
-    return stock_levels_list(sku=sku).values("product_id").annotate(on_hand=Sum("on_hand")).order_by("product_id")
+def stock_totals(*, sku: str = "") -> list[dict]:
+    """Chain-wide on-hand per SKU (``{"sku", "on_hand"}`` in SKU order), exact as of this read: central's folded
+    totals plus the changes since (inventory/ledger.py), not a sum over every branch's levels."""
+    return [{"sku": row_sku, "on_hand": on_hand} for row_sku, on_hand in sql.chain_stock_read(sku=sku)]
 
 
 def sale_by_number(*, branch: str, number: int) -> Sale | None:

@@ -213,5 +213,5 @@ class InventoryRowSerializer(serializers.Serializer):
 
 
 class InventoryTotalsOutputSerializer(serializers.Serializer):
-    sku = serializers.CharField(source="product_id")
+    sku = serializers.CharField()
     on_hand = quantity_field()

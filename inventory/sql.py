@@ -1,8 +1,10 @@
 """Every statement the inventory app writes by hand instead of through the ORM, each with the reason.
 
 Most are reads on a hot path (a sale, a till's stock read) where building the ORM query cost more than running it,
-found with pyinstrument (docs/benchmarks.md, "The sale's reads as plain SQL"; docs/profiles/). The one write is an
-upsert the ORM cannot express. Each runs in the caller's transaction; all of them speak both SQLite and PostgreSQL.
+found with pyinstrument (docs/benchmarks.md, "The sale's reads as plain SQL"; docs/profiles/). The writes are
+upserts and moves the ORM cannot express, and central's chain-wide totals, which must read or move their two tables
+in one statement to stay exact (``chain_stock_*``). Each runs in the caller's transaction; all of them speak both
+SQLite and PostgreSQL.
 """
 
 import uuid
@@ -11,8 +13,9 @@ from decimal import Decimal
 from django.db import connection
 
 from branches.models import SyncState
-from ecomarket.db import scalar, table
-from inventory.models import Product, Sale, StockLevel
+from ecomarket.db import rows_accumulate, scalar, table
+from inventory.models import ChainStock, ChainStockChange, Product, Sale, StockLevel
+from inventory.quantities import quantity
 
 # The highest sale number taken at a branch: its own sales', or the floor a restore set above the numbers central
 # holds for it (branches/recovery.py). The next sale takes the number after it. Plain SQL: one of a sale's reads
@@ -108,3 +111,95 @@ def product_stock_row(*, branch: str, sku: str) -> tuple[str, str, str, Decimal,
     price, on_hand = Product._meta.get_field("price"), StockLevel._meta.get_field("on_hand")
     sku, name, unit, price_value, barcode, on_hand_value = row
     return sku, name, unit, price.to_python(price_value), barcode, on_hand.to_python(on_hand_value)
+
+
+# The chain's on-hand per SKU: the folded totals plus the changes not folded yet, in one statement (one snapshot),
+# so a change is counted exactly once whether or not a fold has moved it. Formatted with ``where`` empty or
+# ``WHERE sku = %s`` (then the SKU is passed twice).
+_CHAIN_STOCK_SQL = """
+SELECT sku, SUM(on_hand) FROM (
+    SELECT sku, on_hand FROM {stock} {where} UNION ALL SELECT sku, delta FROM {changes} {where}
+) chain GROUP BY sku ORDER BY sku
+"""
+# Take the oldest changes out (DELETE ... RETURNING: the rows deleted are exactly the rows returned, whatever
+# commits meanwhile; a concurrent fold skips the rows this one deleted) ...
+_CHAIN_CHANGES_TAKE_SQL = (
+    "DELETE FROM {changes} WHERE id IN (SELECT id FROM {changes} ORDER BY id LIMIT %s) RETURNING sku, delta"
+)
+# ... and add them to the totals (ecomarket.db.rows_accumulate).
+# The totals recomputed from the levels, less the changes not folded yet: one statement, so a transaction that
+# commits meanwhile is in both or in neither.
+_CHAIN_STOCK_REBUILD_SQL = """
+INSERT INTO {stock} (sku, on_hand)
+SELECT sku, SUM(on_hand) FROM (
+    SELECT sku, on_hand FROM {levels} UNION ALL SELECT sku, -delta FROM {changes}
+) chain GROUP BY sku
+"""
+# pg_advisory_xact_lock's key for "the chain totals are being folded or rebuilt": b"ECM_CHST" as a bigint.
+_CHAIN_STOCK_LOCK_KEY = 0x45434D5F43485354
+
+
+def chain_stock_changes_add(*, changes: dict[str, Decimal]) -> None:
+    """Add one change row per SKU, in the caller's transaction. Plain SQL: one round trip for the few rows a push
+    brings (COPY, as for the ledger rows, takes two)."""
+    rows = list(changes.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _LEVELS_ADD_ROWS):
+            chunk = rows[start : start + _LEVELS_ADD_ROWS]
+            cursor.execute(
+                f"INSERT INTO {table(ChainStockChange)} (sku, delta) VALUES {', '.join(['(%s, %s)'] * len(chunk))}",
+                [value for row in chunk for value in row],
+            )
+
+
+def chain_stock_read(*, sku: str = "") -> list[tuple[str, Decimal]]:
+    """``(sku, on_hand)`` chain-wide, in SKU order (the one SKU if given)."""
+    where = "WHERE sku = %s" if sku else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CHAIN_STOCK_SQL.format(stock=table(ChainStock), changes=table(ChainStockChange), where=where),
+            [sku, sku] if sku else [],
+        )
+        return [(row_sku, quantity(total)) for row_sku, total in cursor.fetchall()]
+
+
+def chain_stock_changes_take(*, limit: int) -> int:
+    """Delete the ``limit`` oldest unfolded changes and add them to the totals, in the caller's transaction (after
+    ``chain_stock_lock``); returns how many it took."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CHAIN_CHANGES_TAKE_SQL.format(changes=table(ChainStockChange)), [limit])
+        taken = cursor.fetchall()
+        per_sku: dict[str, Decimal] = {}
+        for sku, delta in taken:
+            per_sku[sku] = per_sku.get(sku, Decimal("0")) + quantity(delta)
+    # In SKU order: two folds lock the same rows in the same order.
+    rows_accumulate(ChainStock, keys=("sku",), rows=[{"sku": sku, "on_hand": per_sku[sku]} for sku in sorted(per_sku)])
+    return len(taken)
+
+
+def chain_stock_rebuild() -> None:
+    """Recompute the totals from the levels, in the caller's transaction (after ``chain_stock_lock``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table(ChainStock)}")
+        cursor.execute(
+            _CHAIN_STOCK_REBUILD_SQL.format(
+                stock=table(ChainStock), levels=table(StockLevel), changes=table(ChainStockChange)
+            )
+        )
+
+
+def chain_stock_vacuum() -> None:
+    """VACUUM the chain totals' two tables (PostgreSQL, outside a transaction; elsewhere nothing to do): a few ms
+    for the rows one fold leaves dead."""
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM {table(ChainStockChange)}, {table(ChainStock)}")
+
+
+def chain_stock_lock() -> None:
+    """Serialise folds and rebuilds of the chain totals until the caller's transaction ends (a rebuild computed
+    while a fold moves changes would count them twice). PostgreSQL: a transaction-scoped advisory lock (right
+    behind PgBouncer); SQLite: nothing to do, its writers run one at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_STOCK_LOCK_KEY])

@@ -1,21 +1,28 @@
 """Central only: what the managers' dashboard and the discrepancy API read."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from branches.models import Branch, BranchChangeFailure
-from reconciliation.models import OPEN_STATUSES, BranchCheck, Discrepancy, OversellCase, ReconciliationRun
+from reconciliation.models import (
+    OPEN_STATUSES,
+    BranchCheck,
+    BranchLag,
+    Discrepancy,
+    OversellCase,
+    ReconciliationRun,
+)
 
 
 def discrepancy_list(
     *, branch: str = "", kind: str = "", status: str = "", since: datetime | None = None
 ) -> QuerySet[Discrepancy]:
     """Discrepancies filtered as a manager asks; ``status=open`` means open or acknowledged (not yet dealt with)."""
-    records = Discrepancy.objects.select_related("branch")
+    records = Discrepancy.objects.all()
     if branch:
         records = records.filter(branch_id=branch)
     if kind:
@@ -50,19 +57,20 @@ def oversell_case_list(*, branch: str = "", status: str = "") -> QuerySet[Overse
     return cases.order_by("-created_at", "-id")
 
 
-def branch_health(*, now: datetime | None = None, branch: str = "") -> list[dict]:
+def branch_health(
+    *, now: datetime | None = None, branch: str = "", open_by_kind: dict[str, dict[str, int]] | None = None
+) -> list[dict]:
     """One row per branch (``branch`` alone if given), the branches that need a look first: a failed check, changes
     it could not apply, not heard from (never, or longer than RECONCILE_STALE_AFTER_S; a revoked branch is not
     expected to call), events behind, open discrepancies; then by code. A chain of hundreds of stores reads the top
-    of this list, not all of it."""
+    of this list, not all of it. ``open_by_kind``: what ``open_by_kind_and_branch`` answered, if the caller has it
+    (the page shows both; one grouped query serves them)."""
     now = now or timezone.now()
     only = {"branch_id": branch} if branch else {}
-    open_counts = dict(
-        Discrepancy.objects.filter(status__in=OPEN_STATUSES, **only)
-        .values("branch_id")
-        .annotate(n=Count("id"))
-        .values_list("branch_id", "n")
-    )
+    open_counts: dict[str, int] = {}
+    for per_branch in (open_by_kind_and_branch() if open_by_kind is None else open_by_kind).values():
+        for code, count in per_branch.items():
+            open_counts[code] = open_counts.get(code, 0) + count
     failed_changes = dict(
         BranchChangeFailure.objects.filter(resolved_at__isnull=True, **only)
         .values("branch_id")
@@ -104,6 +112,7 @@ def _attention(row: dict) -> tuple:
 
 
 def open_by_kind_and_branch() -> dict[str, dict[str, int]]:
+    """Open (or acknowledged) discrepancies counted per kind and branch: ``{kind: {branch: count}}``."""
     table: dict[str, dict[str, int]] = {}
     rows = Discrepancy.objects.filter(status__in=OPEN_STATUSES).values("kind", "branch_id").annotate(n=Count("id"))
     for row in rows:
@@ -112,9 +121,11 @@ def open_by_kind_and_branch() -> dict[str, dict[str, int]]:
 
 
 def discrepancies_per_day(*, days: int = 14) -> list[tuple[str, int]]:
+    """Discrepancies first found on each of the last ``days`` days (the chain's time zone), oldest first. Selected by
+    time, not by the day computed for every record: an index range, however long the history of records."""
     start = timezone.localdate() - timedelta(days=days - 1)
     counts = dict(
-        Discrepancy.objects.filter(first_detected_at__date__gte=start)
+        Discrepancy.objects.filter(first_detected_at__gte=timezone.make_aware(datetime.combine(start, time.min)))
         .annotate(day=TruncDate("first_detected_at"))
         .values("day")
         .annotate(n=Count("id"))
@@ -129,13 +140,29 @@ LAG_CHART_BRANCHES = 10
 
 
 def lag_history(*, runs: int = 48, branch: str = "") -> dict[str, list[tuple[str, int]]]:
-    """Per branch (``branch`` alone if given, else the LAG_CHART_BRANCHES with the highest lag in the window), the
-    event lag at the end of each recent reconciliation pass, oldest first."""
-    history: dict[str, list[tuple[str, int]]] = {}
-    for run in reversed(list(ReconciliationRun.objects.exclude(finished_at=None).order_by("-started_at")[:runs])):
-        for code, lag in run.lag.items():
-            if branch and code != branch:
-                continue
-            history.setdefault(code, []).append((run.started_at.isoformat(timespec="minutes"), lag.get("events", 0)))
-    furthest = sorted(history, key=lambda code: (-max(value for _, value in history[code]), code))
-    return {code: history[code] for code in furthest[:LAG_CHART_BRANCHES]}
+    """Per branch (``branch`` alone if given, else the LAG_CHART_BRANCHES that were furthest behind in the window;
+    none when no branch was behind), the event lag at the end of each recent reconciliation pass, oldest first.
+    Read from the rows the passes kept for the branches behind (BranchLag): one grouped query picks the branches,
+    one reads their points, whatever the size of the chain."""
+    window = list(
+        ReconciliationRun.objects.exclude(finished_at=None)
+        .order_by("-started_at")[:runs]
+        .values_list("id", "started_at")
+    )[::-1]
+    lags = BranchLag.objects.filter(run_id__in=[run_id for run_id, _ in window])
+    codes = (
+        [branch]
+        if branch
+        else list(
+            lags.values("branch_id")
+            .annotate(furthest=Max("events"))
+            .order_by("-furthest", "branch_id")
+            .values_list("branch_id", flat=True)[:LAG_CHART_BRANCHES]
+        )
+    )
+    behind = {
+        (run_id, code): events
+        for run_id, code, events in lags.filter(branch_id__in=codes).values_list("run_id", "branch_id", "events")
+    }
+    labels = [(run_id, started_at.isoformat(timespec="minutes")) for run_id, started_at in window]
+    return {code: [(label, behind.get((run_id, code), 0)) for run_id, label in labels] for code in codes}

@@ -40,6 +40,7 @@ from branches.models import Branch
 from ecomarket.modes import Mode, only
 from reconciliation import checks
 from reconciliation.findings import Findings, PassState
+from reconciliation.lag import branch_lags_record
 from reconciliation.models import BranchCheck, DiscrepancyKind, ReconciliationRun
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def _pass_run(*, full: bool, now: datetime, progress: Callable[[str], None] | No
     run.summary = state.findings.as_dict()
     run.lag = lag
     run.save(update_fields=["finished_at", "summary", "lag"])
+    branch_lags_record(run=run)
     return run
 
 

@@ -44,18 +44,21 @@ def dashboard(request):
     filters = _filters(request)
     records = first_rows(selectors.discrepancy_list(**filters), DISCREPANCY_ROWS)
     cases = first_rows(selectors.oversell_case_list(branch=filters["branch"], status="unresolved"), CASE_ROWS)
-    health = selectors.branch_health(branch=filters["branch"])
+    # Every chain-wide figure below is one query over a small or indexed set (docs/scale.md "The dashboard at 500
+    # branches"): the open counts once for the health table and the per-kind table, the branch codes for the filter.
+    by_kind = selectors.open_by_kind_and_branch()
+    health = selectors.branch_health(branch=filters["branch"], open_by_kind=by_kind)
     customers = oversell_customers(cases.rows)
     for case in cases.rows:  # shown with its sale, on this managers-only page (never stored back)
         for sale in case.sales:
             sale["customer"] = customers.get(sale.get("sale_id"))
     context = {
         "filters": filters,
-        "branches": Branch.objects.order_by("code"),
+        "branches": Branch.objects.order_by("code").values_list("code", flat=True),
         "kinds": DiscrepancyKind.choices,
         "statuses": [("open", _("open or acknowledged")), *DiscrepancyStatus.choices, ("", _("all"))],
         "health": FirstRows(health if request.GET.get("health") == "all" else health[:HEALTH_ROWS], len(health)),
-        "by_kind": {DiscrepancyKind(kind).label: row for kind, row in selectors.open_by_kind_and_branch().items()},
+        "by_kind": {DiscrepancyKind(kind).label: row for kind, row in by_kind.items()},
         "discrepancies": records,
         "cases": cases,
         "resolutions": OversellResolution.choices,

@@ -80,4 +80,4 @@ class SeedGlobalInventoryApi(APIView):
 
     @extend_schema(operation_id="seed_inventario_global", responses={200: OpenApiTypes.OBJECT, **ERRORS})
     def get(self, request):
-        return Response({row["product_id"]: _json_number(row["on_hand"]) for row in selectors.stock_totals()})
+        return Response({row["sku"]: _json_number(row["on_hand"]) for row in selectors.stock_totals()})

@@ -4,7 +4,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from inventory.models import StockLevel
+from inventory.models import ChainStock, ChainStockChange, StockLevel
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
 
@@ -23,6 +23,12 @@ def test_rebuild_fixes_a_drifted_level_and_reports_it(shelf):
         "FRU-BANANA": Decimal("10"),
         "LAC-LECHE-1L": Decimal("5"),
     }
+
+
+def test_a_branch_keeps_no_chain_totals(shelf):
+    assert StockLevel.objects.exists()
+    assert not ChainStockChange.objects.exists()
+    assert not ChainStock.objects.exists()
 
 
 def test_rebuild_of_a_true_projection_changes_nothing(shelf):

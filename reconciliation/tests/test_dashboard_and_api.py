@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -202,17 +203,21 @@ def test_lag_chart_shows_the_branches_furthest_behind_not_the_whole_chain(db):
     branches that were furthest behind over the window, and a branch filter shows that branch's own line."""
     from django.utils import timezone
 
+    from branches.models import Branch
+    from reconciliation.lag import branch_lags_record
     from reconciliation.models import ReconciliationRun
     from reconciliation.selectors import LAG_CHART_BRANCHES, lag_history
 
     now = timezone.now()
     branches = LAG_CHART_BRANCHES + 5
+    Branch.objects.bulk_create(Branch(code=f"B{n:03d}", name="") for n in range(branches))
     for minute in range(3):
-        ReconciliationRun.objects.create(
+        run = ReconciliationRun.objects.create(
             started_at=now - timezone.timedelta(minutes=3 - minute),
             finished_at=now,
             lag={f"B{n:03d}": {"events": n * 10 + minute} for n in range(branches)},
         )
+        branch_lags_record(run=run)
 
     chain = lag_history()
     one = lag_history(branch="B002")
@@ -221,3 +226,55 @@ def test_lag_chart_shows_the_branches_furthest_behind_not_the_whole_chain(db):
     assert all(len(points) == 3 for points in chain.values())
     assert list(one) == ["B002"]
     assert [value for _, value in one["B002"]] == [20, 21, 22]
+    assert [value for _, value in lag_history(branch="B000")["B000"]] == [0, 1, 2]
+
+
+def test_lag_chart_draws_the_branches_a_pass_found_behind(findings):
+    """Each pass keeps a row per branch behind (a hole in its seqs here), the chart reads those rows; a branch
+    that was not behind in a pass shows 0 there, and a chain with nobody behind draws no line."""
+    from reconciliation.selectors import lag_history
+
+    client, _ = branch_client("B002")
+    stream = Events("B002")
+    first, _, third = stream.received(FRU_BANANA="1"), stream.received(FRU_BANANA="1"), stream.received(FRU_BANANA="1")
+    assert lag_history() == {}  # the fixture's pass found nobody behind
+
+    push(client, [first, third], branch="B002")
+    reconcile()
+
+    chart = lag_history()
+    assert list(chart) == ["B002"]
+    assert [value for _, value in chart["B002"]] == [0, 2]  # seq 3 seen, 1 stored: 2 behind
+    assert [value for _, value in lag_history(branch="B001")["B001"]] == [0, 0]
+
+
+def test_dashboard_counts_open_discrepancies_per_kind_and_branch_from_one_query(findings, web_manager):
+    """The health table's open count and the per-kind table come from the same grouped count, and show a manager's
+    resolution at once."""
+    record, _ = findings
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        page = web_manager.get("/dashboard/").content.decode()
+    grouped = [
+        q["sql"] for q in queries if "GROUP BY" in q["sql"] and '"reconciliation_discrepancy"."status" IN' in q["sql"]
+    ]
+    web_manager.post(f"/dashboard/discrepancies/{record.pk}/act", {"action": "resolve", "note": "recounted"})
+    after = web_manager.get("/dashboard/").content.decode()
+
+    assert len(grouped) == 1
+    assert _cell(page, "health-B001", 5) == "2"
+    assert "B001: 1" in _by_kind(page, "conteo no coincide") and "B001: 1" in _by_kind(page, "sobreventa")
+    assert _cell(after, "health-B001", 5) == "1"
+    assert "conteo no coincide" not in after.split('id="by-kind"', 1)[1].split("</table>", 1)[0]
+
+
+def _cell(page: str, row_id: str, index: int) -> str:
+    row = page.split(f'id="{row_id}"', 1)[1].split("</tr>", 1)[0]
+    return re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)[index].strip()
+
+
+def _by_kind(page: str, label: str) -> str:
+    table = page.split('id="by-kind"', 1)[1].split("</table>", 1)[0]
+    return table.split(f"<td>{label}</td>", 1)[1].split("</tr>", 1)[0]

@@ -207,3 +207,25 @@ def test_dashboard_actions_only_redirect_to_this_server(web_manager, target, lan
 
     assert response.status_code == 302
     assert response["Location"] == lands_on
+
+
+def test_discrepancies_per_day_counts_the_last_two_weeks_by_the_chains_days():
+    from datetime import datetime, time, timedelta
+
+    from reconciliation.selectors import discrepancies_per_day
+
+    today = timezone.localdate()
+    start_of_window = timezone.make_aware(datetime.combine(today - timedelta(days=13), time.min))
+    for record, found in zip(
+        _discrepancies(4),
+        [timezone.now(), start_of_window, start_of_window - timedelta(seconds=1), timezone.now() - timedelta(days=20)],
+        strict=True,
+    ):
+        Discrepancy.objects.filter(pk=record.pk).update(first_detected_at=found)
+
+    days = discrepancies_per_day()
+
+    assert len(days) == 14
+    assert days[0] == ((today - timedelta(days=13)).isoformat(), 1)
+    assert days[-1] == (today.isoformat(), 1)
+    assert sum(count for _, count in days) == 2

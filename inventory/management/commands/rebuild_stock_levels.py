@@ -4,7 +4,10 @@ from inventory.ledger import stock_levels_rebuild
 
 
 class Command(BaseCommand):
-    help = "Recompute on-hand levels from the stock ledger and report every difference it fixed."
+    help = (
+        "Recompute on-hand levels from the stock ledger and report every difference it fixed (at central, then the "
+        "chain's per-SKU totals from the levels)."
+    )
 
     def handle(self, *args, **options):
         fixes = stock_levels_rebuild()

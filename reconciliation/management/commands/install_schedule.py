@@ -10,7 +10,8 @@ class Command(BaseCommand):
     help = (
         "Central: write the reconciliation schedule into django-celery-beat's tables (run on every deploy; safe "
         "to run again). Incremental every RECONCILE_INTERVAL_S seconds, a full pass every night at 03:30; the "
-        "report roll-ups every REPORTS_ROLLUP_INTERVAL_S seconds; expired customer contacts erased nightly."
+        "report roll-ups every REPORTS_ROLLUP_INTERVAL_S seconds; the chain's stock totals folded every "
+        "CHAIN_STOCK_FOLD_INTERVAL_S seconds; expired customer contacts erased nightly."
     )
 
     @only(Mode.CENTRAL)
@@ -25,6 +26,9 @@ class Command(BaseCommand):
         rollup, _ = IntervalSchedule.objects.get_or_create(
             every=settings.REPORTS_ROLLUP_INTERVAL_S, period=IntervalSchedule.SECONDS
         )
+        fold, _ = IntervalSchedule.objects.get_or_create(
+            every=settings.CHAIN_STOCK_FOLD_INTERVAL_S, period=IntervalSchedule.SECONDS
+        )
         erase, _ = CrontabSchedule.objects.get_or_create(
             minute="45", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone=settings.TIME_ZONE
         )
@@ -33,6 +37,7 @@ class Command(BaseCommand):
             ("reconcile (incremental)", reconcile, {"interval": every, "crontab": None}, "{}"),
             ("reconcile (full, nightly)", reconcile, {"interval": None, "crontab": nightly}, '{"full": true}'),
             ("report roll-ups", "reports.tasks.report_rollup_task", {"interval": rollup, "crontab": None}, "{}"),
+            ("chain stock totals", "inventory.tasks.chain_stock_fold_task", {"interval": fold, "crontab": None}, "{}"),
             (
                 "customer contacts past retention",
                 "reconciliation.tasks.customer_contacts_erase_task",
