@@ -41,10 +41,8 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, co
         head = await reader.readuntil(b"\r\n\r\n")
         request_line, *lines = head.decode("latin-1").split("\r\n")
         method, target, _ = request_line.split(" ", 2)
-        length = next(
-            (int(value) for name, _, value in (line.partition(":") for line in lines) if name.lower() == "content-length"),
-            0,
-        )
+        fields = dict(line.lower().split(":", 1) for line in lines if ":" in line)
+        length = int(fields.get("content-length", 0))
         if length:
             await reader.readexactly(length)
         status, extra, body = "200 OK", "", PUSHED
