@@ -1,19 +1,21 @@
 """What the chain simulator itself costs in CPU (harness/chainsim.py), without central: N simulated branches
-against a stand-in central in another process that answers at once, as central's gunicorn does (sync workers:
-one connection per request, closed after the answer; a share of the pushes refused with 503 and Retry-After, as
-its admission limit does). Phases: steady (selling, every request answered), outage (the stand-in stopped: every
-request refused at connect, the branches keep selling and back off) and return (every queued event pushed again,
-500 at a time, selling goes on). Prints per phase the simulator process's CPU (``time.process_time``: all of this
-process, which runs nothing but the simulator) in cores and per request.
+against a stand-in central in another process that answers as central's gunicorn does (sync workers: one
+connection per request, closed after the answer; a share of the pushes refused with 503 and Retry-After, as its
+admission limit does), at once or after a random delay (``SIM_COST_ANSWER_DELAY_S``, the mean: an overloaded
+central, with hundreds of requests waiting at once). Phases: steady (selling, every request answered), outage
+(the stand-in stopped: every request refused at connect, the branches keep selling and back off) and return
+(every queued event pushed again, 500 at a time, selling goes on). Prints per phase the simulator process's CPU
+(``time.process_time``: all of this process, which runs nothing but the simulator) in cores and per request.
 
     .venv/bin/python bench/sim_cost.py
-    SIM_COST_BRANCHES=500 SIM_COST_STEADY_S=30 SIM_COST_OUTAGE_S=20 SIM_COST_REFUSE_EVERY=3
+    SIM_COST_BRANCHES=500 SIM_COST_STEADY_S=30 SIM_COST_OUTAGE_S=20 SIM_COST_REFUSE_EVERY=3 SIM_COST_ANSWER_DELAY_S=0
 
 Where the CPU goes: run it under ``py-spy record -f raw -o stacks.txt -- .venv/bin/python bench/sim_cost.py``.
 """
 
 import asyncio
 import os
+import random
 import subprocess
 import sys
 import time
@@ -30,6 +32,7 @@ STEADY_S = float(os.environ.get("SIM_COST_STEADY_S", "30"))
 OUTAGE_S = float(os.environ.get("SIM_COST_OUTAGE_S", "20"))
 # Every n-th push is answered 503 + Retry-After: 1 (0: none), as central's admission limit does when it is full.
 REFUSE_EVERY = int(os.environ.get("SIM_COST_REFUSE_EVERY", "3"))
+ANSWER_DELAY_S = float(os.environ.get("SIM_COST_ANSWER_DELAY_S", "0"))
 
 PUSHED = b'{"accepted": 1, "duplicates": 0, "conflicts": [], "rejected": [], "high_water_seq": 1, "missing_seqs": []}'
 REFUSED = b'{"code": "overloaded", "detail": "all sync slots busy", "fields": {}}'
@@ -53,6 +56,8 @@ async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, co
             counter[0] += 1
             if REFUSE_EVERY and counter[0] % REFUSE_EVERY == 0:
                 status, extra, body = "503 Service Unavailable", "Retry-After: 1\r\n", REFUSED
+        if ANSWER_DELAY_S:
+            await asyncio.sleep(random.uniform(0, 2 * ANSWER_DELAY_S))
         writer.write(
             f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}"
             "Connection: close\r\n\r\n".encode("latin-1")
@@ -150,7 +155,8 @@ def main() -> None:
     process = stand_in_start(port)
     print(
         f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; {BRANCHES} branches, steady {STEADY_S:g} s, "
-        f"outage {OUTAGE_S:g} s, every {REFUSE_EVERY or 'no'}th push refused; load {os.getloadavg()}",
+        f"outage {OUTAGE_S:g} s, every {REFUSE_EVERY or 'no'}th push refused, answers after {ANSWER_DELAY_S:g} s on "
+        f"average; load {os.getloadavg()}",
         flush=True,
     )
     try:
