@@ -18,6 +18,7 @@ of the same moment); nothing is parked (a conflict or rejection counts as an err
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 import uuid
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import httpx
+import aiohttp
 
 from branches.backoff import jittered_backoff, retry_after_parse
 
@@ -85,6 +86,9 @@ class SimBranch:
         self.stats = stats
         self.seq = 0
         self.history: dict[int, dict] = {}  # seq -> event, everything ever made
+        # seq -> the event as JSON: encoded once when made, so a resend (after a failure, or 500 at a time after
+        # an outage) costs no encoding again.
+        self.encoded: dict[int, bytes] = {}
         self.pending: set[int] = set()
         self.on_hand: dict[str, Decimal] = {}
         self.open_sales: list[dict] = []  # sale payloads still voidable / returnable
@@ -112,6 +116,7 @@ class SimBranch:
             "payload": payload,
         }
         self.history[self.seq] = event
+        self.encoded[self.seq] = json.dumps(event).encode()
         self.pending.add(self.seq)
         self.stats.events_made += 1
         self.kicked.set()
@@ -202,7 +207,7 @@ class SimBranch:
     def _headers(self) -> dict:
         return {"Authorization": f"Branch {self.credential}", "User-Agent": f"ecomarket-sim/{self.code}"}
 
-    async def push_loop(self, client: httpx.AsyncClient, url: str, stop: asyncio.Event) -> None:
+    async def push_loop(self, client: aiohttp.ClientSession, url: str, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):  # no kick: the sweep
                 await asyncio.wait_for(self.kicked.wait(), timeout=self.settings.sweep_s)
@@ -217,32 +222,39 @@ class SimBranch:
                 self.last_push_started = time.monotonic()
                 await self.push(client, url)
 
-    async def push(self, client: httpx.AsyncClient, url: str) -> None:
+    def body(self, seqs: list[int]) -> bytes:
+        """A push request's body: ``{"branch": ..., "events": [...]}`` from the events' JSON as made."""
+        return b'{"branch": %s, "events": [%s]}' % (
+            json.dumps(self.code).encode(),
+            b", ".join(self.encoded[seq] for seq in seqs),
+        )
+
+    async def push(self, client: aiohttp.ClientSession, url: str) -> None:
         while self.pending:
             seqs = sorted(self.pending)[:BATCH]
-            body = {"branch": self.code, "events": [self.history[seq] for seq in seqs]}
+            headers = {
+                **self._headers(),
+                "Content-Type": "application/json",
+                "X-Outbox-Pending": str(len(self.pending)),
+            }
             started = time.monotonic()
             try:
-                response = await client.post(
-                    url, json=body, headers={**self._headers(), "X-Outbox-Pending": str(len(self.pending))}
-                )
-            except httpx.HTTPError as error:
+                async with client.post(url, data=self.body(seqs), headers=headers) as response:
+                    status, content = response.status, await response.read()
+                    retry_after = response.headers.get("Retry-After")
+            except (aiohttp.ClientError, TimeoutError) as error:
                 self.stats.statuses["push", type(error).__name__] += 1
                 self._failed(0.0)
                 return
-            self.stats.statuses["push", response.status_code] += 1
-            if response.status_code != 200:
-                if 400 <= response.status_code < 500 and response.status_code != 429:
-                    self.stats.problems.append(f"{self.code} push {response.status_code}: {response.text[:200]}")
-                retry_after = (
-                    retry_after_parse(response.headers.get("Retry-After"))
-                    if response.status_code in (429, 503)
-                    else 0.0
-                )
-                self._failed(retry_after)
+            self.stats.statuses["push", status] += 1
+            if status != 200:
+                if 400 <= status < 500 and status != 429:
+                    text = content.decode(errors="replace")[:200]
+                    self.stats.problems.append(f"{self.code} push {status}: {text}")
+                self._failed(retry_after_parse(retry_after) if status in (429, 503) else 0.0)
                 return
             self.stats.push_ms.append((started, (time.monotonic() - started) * 1000))
-            answer = response.json()
+            answer = json.loads(content)
             if answer["conflicts"] or answer["rejected"]:
                 self.stats.problems.append(f"{self.code}: {answer['conflicts']} {answer['rejected']}")
             self.pending.difference_update(seqs)
@@ -261,26 +273,27 @@ class SimBranch:
     # Pull (branches/pull.py changes_pull)
     # ------------------------------------------------------------------------------------------------------
 
-    async def pull_loop(self, client: httpx.AsyncClient, url: str, stop: asyncio.Event) -> None:
+    async def pull_loop(self, client: aiohttp.ClientSession, url: str, stop: asyncio.Event) -> None:
         await asyncio.sleep(random.uniform(0, self.settings.pull_interval_s))  # beats start at different moments
         while not stop.is_set():
             await self.pull(client, url)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.pull_interval_s)
 
-    async def pull(self, client: httpx.AsyncClient, url: str, max_pages: int = 100) -> None:
+    async def pull(self, client: aiohttp.ClientSession, url: str, max_pages: int = 100) -> None:
         for _ in range(max_pages):
             started = time.monotonic()
             try:
-                response = await client.get(url, params={"since": self.cursor}, headers=self._headers())
-            except httpx.HTTPError as error:
+                async with client.get(f"{url}?since={self.cursor}", headers=self._headers()) as response:
+                    status, content = response.status, await response.read()
+            except (aiohttp.ClientError, TimeoutError) as error:
                 self.stats.statuses["pull", type(error).__name__] += 1
                 return
-            self.stats.statuses["pull", response.status_code] += 1
-            if response.status_code != 200:
+            self.stats.statuses["pull", status] += 1
+            if status != 200:
                 return
             self.stats.pull_ms.append((started, (time.monotonic() - started) * 1000))
-            answer = response.json()
+            answer = json.loads(content)
             for change in answer["changes"]:
                 if change["kind"] == "resend":
                     again = [seq for seq in change["payload"]["seqs"] if seq in self.history]
@@ -299,11 +312,20 @@ class SimBranch:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def client_for(branches: int, settings: SimSettings) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.read_timeout_s, connect=settings.connect_timeout_s),
-        limits=httpx.Limits(max_connections=branches * 2, max_keepalive_connections=branches * 2),
-        trust_env=False,  # never route loopback through a proxy from the environment
+def client_for(branches: int, settings: SimSettings) -> aiohttp.ClientSession:
+    """One HTTP client for the whole chain: aiohttp, whose C parser and lighter request path cost the simulator
+    half of httpx's CPU per request (bench/sim_cost.py, docs/scale.md). A connection per branch and loop, so no
+    request ever waits for another's. The branch's timeouts (branches/central_client.py: 3 s to connect, 20 s
+    without a byte of the answer); the write is not timed, as aiohttp has none, but on loopback the kernel takes a
+    whole 500-event body before central even accepts the connection. No cookies kept (each store is a client of
+    its own), and never a proxy from the environment for loopback."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(
+            total=None, sock_connect=settings.connect_timeout_s, sock_read=settings.read_timeout_s
+        ),
+        connector=aiohttp.TCPConnector(limit=branches * 2),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
     )
 
 
@@ -323,7 +345,7 @@ class SimChain:
             branch.opening_stock()
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task] = []
-        self.client: httpx.AsyncClient | None = None
+        self.client: aiohttp.ClientSession | None = None
 
     def start(self) -> None:
         """Start every branch's push and pull loops (they run until ``close``)."""
@@ -346,10 +368,11 @@ class SimChain:
         """Each branch's last seq so far: what ``drained(upto=...)`` waits for while the tills keep selling."""
         return {branch.code: branch.seq for branch in self.branches}
 
-    def _waiting(self, upto: dict[str, int] | None) -> int:
+    def _waiting(self, upto: dict[str, int] | None) -> bool:
+        # min() of a set rather than a count in Python: asked 10 times a second over 150,000 queued events.
         if upto is None:
-            return self.pending()
-        return sum(1 for branch in self.branches for seq in branch.pending if seq <= upto[branch.code])
+            return any(branch.pending for branch in self.branches)
+        return any(branch.pending and min(branch.pending) <= upto[branch.code] for branch in self.branches)
 
     async def drained(self, timeout: float, upto: dict[str, int] | None = None) -> float:
         """Wait until central acknowledged every event (or, with ``upto``, every event up to those seqs: events
@@ -357,7 +380,10 @@ class SimChain:
         started = time.monotonic()
         while self._waiting(upto):
             if time.monotonic() - started > timeout:
-                raise TimeoutError(f"{self._waiting(upto)} events still pending after {timeout}s")
+                waiting = sum(
+                    1 for branch in self.branches for seq in branch.pending if upto is None or seq <= upto[branch.code]
+                )
+                raise TimeoutError(f"{waiting} events still pending after {timeout}s")
             await asyncio.sleep(0.1)
         return time.monotonic() - started
 
@@ -367,7 +393,7 @@ class SimChain:
             branch.kicked.set()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         if self.client:
-            await self.client.aclose()
+            await self.client.close()
 
     def queued(self) -> set[tuple[str, int]]:
         """(code, seq) of every event a branch still holds unacknowledged."""
