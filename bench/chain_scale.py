@@ -16,14 +16,15 @@ reconciliation pass times, dashboard page loads; at the end, the simulator's his
 Everything is bounded (phases in seconds, drains with deadlines) and on loopback. Environment:
 
     SCALE_BRANCHES=500 SCALE_SALE_INTERVAL_S=2 SCALE_STEADY_S=60 SCALE_OUTAGE_S=60 SCALE_RETURN_DEADLINE_S=300
-    SCALE_WEB_WORKERS=2 SCALE_SYNC_WORKERS=4 SCALE_SLOTS=3 SCALE_MANAGERS_NICE=-6 SCALE_PGBOUNCER=1
+    SCALE_WEB_WORKERS=2 SCALE_SYNC_WORKERS=6 SCALE_SLOTS=4 SCALE_MANAGERS_NICE=-6 SCALE_PGBOUNCER=1
     SCALE_PULL_INTERVAL_S=10 SCALE_RECONCILE_INTERVAL_S=15 SCALE_SNAPSHOT_INTERVAL_S=60 SCALE_KICK_INTERVAL_S=0.25
     SCALE_PROTOTYPE=1
 
-SCALE_WEB_WORKERS is the managers' pool, SCALE_SYNC_WORKERS the branches' (keep SCALE_SLOTS below it, as in
-deploy/env/central.env); SCALE_SYNC_WORKERS=0 runs one gunicorn of SCALE_WEB_WORKERS for both, as the runs before
-the split did (SCALE_WEB_WORKERS=4 then). SCALE_MANAGERS_NICE stands in for ecomarket-web.service's CPUWeight=400
-(see managers_first); 0 leaves the priorities alone.
+SCALE_WEB_WORKERS is the managers' pool, SCALE_SYNC_WORKERS the branches' (6 workers and 4 slots, as
+ecomarket-sync.service and deploy/env/central.env deploy them; keep SCALE_SLOTS below it); SCALE_SYNC_WORKERS=0 runs
+one gunicorn of SCALE_WEB_WORKERS for both, as the runs before the split did (SCALE_WEB_WORKERS=4 then).
+SCALE_MANAGERS_NICE stands in for ecomarket-web.service's CPUWeight=400 (see managers_first); 0 leaves the
+priorities alone.
 """
 
 import asyncio
@@ -56,9 +57,9 @@ STEADY_S = float(os.environ.get("SCALE_STEADY_S", "60"))
 OUTAGE_S = float(os.environ.get("SCALE_OUTAGE_S", "60"))
 RETURN_DEADLINE_S = float(os.environ.get("SCALE_RETURN_DEADLINE_S", "300"))
 WEB_WORKERS = int(os.environ.get("SCALE_WEB_WORKERS", "2"))
-SYNC_WORKERS = int(os.environ.get("SCALE_SYNC_WORKERS", "4"))
+SYNC_WORKERS = int(os.environ.get("SCALE_SYNC_WORKERS", "6"))
 MANAGERS_NICE = int(os.environ.get("SCALE_MANAGERS_NICE", "-6"))
-SLOTS = int(os.environ.get("SCALE_SLOTS", "3"))
+SLOTS = int(os.environ.get("SCALE_SLOTS", "4"))
 PGBOUNCER = os.environ.get("SCALE_PGBOUNCER", "1") == "1"
 PROTOTYPE = os.environ.get("SCALE_PROTOTYPE", "1") == "1"
 RECONCILE_INTERVAL_S = os.environ.get("SCALE_RECONCILE_INTERVAL_S", "15")
