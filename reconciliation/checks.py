@@ -5,12 +5,15 @@ runs them), and flags what it finds or clears what it no longer finds through th
 (reconciliation/findings.py).
 """
 
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery
 
 from branches.change_feed import resend_request_create
 from branches.ingest import accounted_seqs
@@ -106,48 +109,104 @@ def stale_branch_check(*, branch: Branch, state: PassState) -> None:
 
 
 def count_mismatch_check(*, branch: Branch, state: PassState, check: BranchCheck, since: int | None) -> None:
-    """The newest snapshot central can judge (every event up to it stored) against central's ledger up to it.
-    An incremental pass skips a snapshot it already judged unless an event at or below its ``as_of_seq`` arrived
-    since (a parked event re-sent after its cause was fixed): that one changes the verdict. Records the snapshot
-    judged in ``check.snapshot_seq``."""
-    # The seq and as_of_seq first: the levels (thousands of them) are read only when they are compared.
-    newest = (
-        BranchEvent.objects.filter(branch=branch, type=EventType.STOCK_SNAPSHOT, seq__lte=branch.high_water_seq + 1)
-        .order_by("-seq")
-        .values_list("id", "seq", "payload__as_of_seq")
-        .first()
-    )
-    if newest is None:
+    """The newest snapshot central can judge (every event up to it stored) against central's ledger up to it
+    (``snapshots_to_judge``, ``ledger_differences``). Records the snapshot judged in ``check.snapshot_seq``."""
+    snapshot = snapshots_to_judge([(branch, check, since)]).get(branch.code)
+    if snapshot is None:
         return
-    snapshot_id, snapshot_seq, as_of = newest
-    if as_of > branch.high_water_seq:
-        return  # watermark: a late event may still explain any difference
-    if (
-        since is not None
-        and check.snapshot_seq == snapshot_seq
-        and not BranchEvent.objects.filter(branch=branch, ingest_mark__gt=since, seq__lte=as_of).exists()
-    ):
-        return
-    check.snapshot_seq = snapshot_seq
-    levels = BranchEvent.objects.values_list("payload__levels", flat=True).get(pk=snapshot_id)
-    branch_levels = {level["sku"]: Decimal(level["on_hand"]) for level in levels}
-    ledger = dict(
-        StockMovement.objects.filter(branch=branch.code, seq__lte=as_of)
-        .values("product_id")
-        .annotate(total=Sum("quantity"))
-        .values_list("product_id", "total")
-    )
+    check.snapshot_seq = snapshot.seq
     discrepancies = state.discrepancies(branch, DiscrepancyKind.COUNT_MISMATCH)
-    for sku in sorted(branch_levels.keys() | ledger.keys()):
-        central, reported = quantity(ledger.get(sku)), quantity(branch_levels.get(sku))
-        if central != reported:
-            discrepancies.flag(
-                sku=sku,
-                expected=central,
-                actual=reported,
-                detail={"snapshot_seq": snapshot_seq, "as_of_seq": as_of, "difference": str(reported - central)},
+    for sku, (central, reported) in sorted(ledger_differences({branch.code: snapshot})[branch.code].items()):
+        discrepancies.flag(
+            sku=sku,
+            expected=central,
+            actual=reported,
+            detail={"snapshot_seq": snapshot.seq, "as_of_seq": snapshot.as_of, "difference": str(reported - central)},
+        )
+    discrepancies.clear_unseen(note=f"snapshot #{snapshot.seq} agrees with central's ledger")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A branch's stock snapshot to judge: its event, its seq, and the seq whose stock its levels are."""
+
+    id: uuid.UUID
+    seq: int
+    as_of: int
+
+
+def snapshots_to_judge(looks: Iterable[tuple[Branch, BranchCheck, int | None]]) -> dict[str, Snapshot]:
+    """For each (branch, its check, the mark the pass looked at it up to: None for a whole look), the newest snapshot
+    central can judge, if it has yet to judge it: every event up to its ``as_of_seq`` is stored (a late event may
+    still explain a difference otherwise), and it is not the one judged last, unless an event at or below its
+    ``as_of_seq`` arrived since (a parked event re-sent after its cause was fixed changes the verdict). The levels
+    (thousands of them) are not read here. Two queries, however many branches."""
+    looks = {branch.code: (branch, check, since) for branch, check, since in looks}
+    if not looks:
+        return {}
+    newest = (
+        BranchEvent.objects.filter(
+            branch=OuterRef("pk"), type=EventType.STOCK_SNAPSHOT, seq__lte=OuterRef("high_water_seq") + 1
+        )
+        .order_by("-seq")
+        .values("pk")[:1]
+    )
+    rows = BranchEvent.objects.filter(
+        pk__in=Branch.objects.filter(pk__in=list(looks)).values(snapshot=Subquery(newest))
+    ).values_list("branch_id", "id", "seq", "payload__as_of_seq")
+    snapshots = {
+        code: Snapshot(id=id_, seq=seq, as_of=as_of)
+        for code, id_, seq, as_of in rows
+        if as_of <= looks[code][0].high_water_seq
+    }
+    judged = {
+        code: (looks[code][2], snapshot.as_of)
+        for code, snapshot in snapshots.items()
+        if looks[code][2] is not None and looks[code][1].snapshot_seq == snapshot.seq
+    }
+    if judged:
+        values, params = _values(judged)
+        late = {
+            code
+            for (code,) in _rows(
+                f"WITH judged(branch, since, as_of) AS ({values}) SELECT j.branch FROM judged j WHERE EXISTS ("
+                f"SELECT 1 FROM {_table(BranchEvent)} e WHERE e.branch = j.branch AND e.ingest_mark > j.since "
+                "AND e.seq <= j.as_of)",
+                params,
             )
-    discrepancies.clear_unseen(note=f"snapshot #{snapshot_seq} agrees with central's ledger")
+        }
+        snapshots = {code: s for code, s in snapshots.items() if code not in judged or code in late}
+    return snapshots
+
+
+def ledger_differences(snapshots: dict[str, Snapshot]) -> dict[str, dict[str, tuple[Decimal, Decimal]]]:
+    """{branch: {sku: (central's ledger, the snapshot)}} where the two differ, for each branch's snapshot, central's
+    ledger summed up to the snapshot's ``as_of_seq``. Two queries, however many branches."""
+    if not snapshots:
+        return {}
+    levels = dict(
+        BranchEvent.objects.filter(pk__in=[s.id for s in snapshots.values()]).values_list(
+            "branch_id", "payload__levels"
+        )
+    )
+    values, params = _values({code: (s.as_of,) for code, s in snapshots.items()})
+    ledgers: dict[str, dict] = {code: {} for code in snapshots}
+    for code, sku, total in _rows(
+        f"WITH judged(branch, as_of) AS ({values}) SELECT m.branch, m.sku, SUM(m.quantity) "
+        f"FROM judged j JOIN {_table(StockMovement)} m ON m.branch = j.branch AND m.seq <= j.as_of "
+        "GROUP BY m.branch, m.sku",
+        params,
+    ):
+        ledgers[code][sku] = total
+    differences = {}
+    for code, ledger in ledgers.items():
+        reported = {level["sku"]: Decimal(level["on_hand"]) for level in levels[code]}
+        differences[code] = {
+            sku: (quantity(ledger.get(sku)), quantity(reported.get(sku)))
+            for sku in reported.keys() | ledger.keys()
+            if quantity(ledger.get(sku)) != quantity(reported.get(sku))
+        }
+    return differences
 
 
 def oversell_check(*, branch: Branch, state: PassState, since: int | None) -> None:
@@ -156,8 +215,8 @@ def oversell_check(*, branch: Branch, state: PassState, since: int | None) -> No
     zero since the last pass, even if it recovered before this pass or within one batch, an OversellCase names
     the sales of that episode, which only a person closes."""
     discrepancies = state.discrepancies(branch, DiscrepancyKind.OVERSELL)
-    balances = _balances(branch=branch.code, since=since)
-    for sku, (lowest, on_hand) in sorted(balances.items()):
+    moved = balances({branch.code: since})[branch.code]
+    for sku, (lowest, on_hand) in sorted(moved.items()):
         if lowest >= 0:
             continue
         episode = _oversell_episode(branch=branch, sku=sku)
@@ -169,7 +228,7 @@ def oversell_check(*, branch: Branch, state: PassState, since: int | None) -> No
             discrepancies.flag(
                 sku=sku, expected=ZERO, actual=on_hand, detail={"source": episode.source, "sales": listed}
             )
-    discrepancies.clear_unseen(note="stock is back at or above zero", within=set(balances))
+    discrepancies.clear_unseen(note="stock is back at or above zero", within=set(moved))
 
 
 # The running balance of each SKU a pass looks at, in seq order: its lowest point from the first seq that arrived
@@ -177,44 +236,67 @@ def oversell_check(*, branch: Branch, state: PassState, since: int | None) -> No
 # functions, which PostgreSQL and SQLite both run; on PostgreSQL they read the covering (branch, sku, seq)
 # index of the ledger alone, already in order.
 _BALANCES_SQL = """
-SELECT sku, MIN(balance), SUM(quantity) FROM (
-    SELECT sku, quantity, SUM(quantity) OVER (PARTITION BY sku ORDER BY seq ROWS UNBOUNDED PRECEDING) AS balance
+SELECT branch, sku, MIN(balance), SUM(quantity) FROM (
+    SELECT branch, sku, quantity,
+        SUM(quantity) OVER (PARTITION BY branch, sku ORDER BY seq ROWS UNBOUNDED PRECEDING) AS balance
     FROM {movements} WHERE branch = %s
-) w GROUP BY sku
+) w GROUP BY branch, sku
 """
 # An incremental pass reads only the tail of each touched SKU's ledger, from its first new seq on, and walks it
-# back from where the balance stands now (the on-hand projection, written in the ledger's transaction and read
-# under the same branch lock): the balance after a row is on_hand less what came after it.
+# back from where the balance stands now (the on-hand projection, written in the ledger's transaction and read in
+# the same snapshot): the balance after a row is on_hand less what came after it. For many branches at once, each
+# with the mark the pass last looked at it up to.
 _BALANCES_SINCE_SQL = """
-WITH touched AS (
-    SELECT sku, MIN(seq) AS since_seq FROM {movements}
-    WHERE branch = %s AND seq IN (SELECT seq FROM {events} WHERE branch = %s AND ingest_mark > %s) GROUP BY sku
+WITH marks(branch, since) AS ({marks}), touched AS (
+    SELECT m.branch, m.sku, MIN(m.seq) AS since_seq
+    FROM marks k
+    JOIN {events} e ON e.branch = k.branch AND e.ingest_mark > k.since
+    JOIN {movements} m ON m.branch = e.branch AND m.seq = e.seq
+    GROUP BY m.branch, m.sku
 ), tail AS (
-    SELECT m.sku, m.seq, m.quantity FROM {movements} m JOIN touched t ON t.sku = m.sku
-    WHERE m.branch = %s AND m.seq >= t.since_seq
+    SELECT m.branch, m.sku, m.seq, m.quantity FROM {movements} m JOIN touched t ON t.branch = m.branch AND t.sku = m.sku
+    WHERE m.seq >= t.since_seq
 )
-SELECT w.sku, MIN(l.on_hand - w.after), l.on_hand
+SELECT w.branch, w.sku, MIN(l.on_hand - w.after), l.on_hand
 FROM (
-    SELECT sku, COALESCE(SUM(quantity) OVER (
-        PARTITION BY sku ORDER BY seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    SELECT branch, sku, COALESCE(SUM(quantity) OVER (
+        PARTITION BY branch, sku ORDER BY seq DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
     ), 0) AS after
     FROM tail
-) w JOIN {levels} l ON l.branch = %s AND l.sku = w.sku
-GROUP BY w.sku, l.on_hand
+) w JOIN {levels} l ON l.branch = w.branch AND l.sku = w.sku
+GROUP BY w.branch, w.sku, l.on_hand
 """
 
 
-def _balances(*, branch: str, since: int | None) -> dict[str, tuple[Decimal, Decimal]]:
-    """{sku: (lowest running balance since the first new seq, balance now)} for the SKUs moved since mark
-    ``since`` (every SKU, over its whole ledger, when None). SQLite answers the sums as floats: ``quantity``
-    puts them back on the ledger's three decimals."""
+def balances(marks: dict[str, int | None]) -> dict[str, dict[str, tuple[Decimal, Decimal]]]:
+    """{branch: {sku: (lowest running balance since the first new seq, balance now)}} for the SKUs each branch moved
+    since its mark in ``marks`` (every SKU, over its whole ledger, for a branch whose mark is None). One query for
+    the branches with a mark, however many, and one for each without. SQLite answers the sums as floats:
+    ``quantity`` puts them back on the ledger's three decimals."""
     names = {"movements": _table(StockMovement), "events": _table(BranchEvent), "levels": _table(StockLevel)}
-    sql, params = (
-        (_BALANCES_SQL, [branch]) if since is None else (_BALANCES_SINCE_SQL, [branch, branch, since] + [branch] * 2)
-    )
+    queries = [(_BALANCES_SQL.format(**names), [code]) for code, since in marks.items() if since is None]
+    since = {code: (mark,) for code, mark in marks.items() if mark is not None}
+    if since:
+        values, params = _values(since)
+        queries.append((_BALANCES_SINCE_SQL.format(marks=values, **names), params))
+    found: dict[str, dict] = {code: {} for code in marks}
+    for sql, params in queries:
+        for code, sku, lowest, now in _rows(sql, params):
+            found[code][sku] = (quantity(lowest), quantity(now))
+    return found
+
+
+def _values(rows: dict[str, tuple]) -> tuple[str, list]:
+    """A ``VALUES`` list of (key, *values) rows and its parameters, for a CTE that joins one row per branch."""
+    params = [param for key, values in rows.items() for param in (key, *values)]
+    width = 1 + len(next(iter(rows.values())))
+    return "VALUES " + ", ".join([f"({', '.join(['%s'] * width)})"] * len(rows)), params
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
-        cursor.execute(sql.format(**names), params)
-        return {sku: (quantity(lowest), quantity(now)) for sku, lowest, now in cursor.fetchall()}
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _table(model) -> str:

@@ -6,6 +6,8 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from branches.credentials import branch_credential_revoke
@@ -14,7 +16,7 @@ from branches.tests.factories import Events, branch_client, push, snapshot
 from inventory.models import Unit
 from inventory.tests.factories import product_make
 from reconciliation.actions import oversell_case_act
-from reconciliation.models import CaseAction, Discrepancy, OversellCase, SeqWatch
+from reconciliation.models import BranchCheck, CaseAction, Discrepancy, OversellCase, SeqWatch
 from reconciliation.selectors import branch_health
 from reconciliation.services import reconcile
 
@@ -22,9 +24,13 @@ pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
 
 
 @pytest.fixture
-def b001(db):
+def catalog(db):
     product_make(sku="FRU-BANANA", unit=Unit.KILOGRAM)
     product_make(sku="LAC-LECHE-1L", unit=Unit.UNIT)
+
+
+@pytest.fixture
+def b001(catalog):
     client, _ = branch_client("B001")
     return client, Events("B001")
 
@@ -333,15 +339,14 @@ def test_a_malformed_snapshot_is_rejected_at_ingest(b001, payload):
     assert response.json()["accepted"] == 1
 
 
-def test_a_check_failing_for_one_branch_is_recorded_for_it_and_the_others_are_checked(b001, client, manager):
-    client, stream = b001
-    other, _ = branch_client("B002")
-    other_stream = Events("B002")
-    push(other, [other_stream.received(FRU_BANANA="1")], branch="B002")
-    # A snapshot stored before ingest validated its levels: the B002 count check cannot read it.
+def unreadable_snapshot_store(code: str, *, new_batch: bool) -> None:
+    """A snapshot (seq 2) stored before ingest validated its levels: the branch's count check cannot read it. With
+    ``new_batch``, stored as a batch of its own (a new ingest mark), as if pushed after the last pass."""
+    branch = Branch.objects.get(code=code)
+    mark = branch.ingest_mark + new_batch
     BranchEvent.objects.create(
         id=uuid.uuid4(),
-        branch_id="B002",
+        branch_id=code,
         seq=2,
         type="stock.snapshot",
         occurred_at=timezone.now(),
@@ -349,9 +354,17 @@ def test_a_check_failing_for_one_branch_is_recorded_for_it_and_the_others_are_ch
         payload={"as_of_seq": 1, "levels": [{"sku": "FRU-BANANA"}]},
         body_hash="",
         received_at=timezone.now(),
-        ingest_mark=Branch.objects.get(code="B002").ingest_mark,
+        ingest_mark=mark,
     )
-    Branch.objects.filter(code="B002").update(high_water_seq=2, max_seq_seen=2)
+    Branch.objects.filter(code=code).update(high_water_seq=2, max_seq_seen=2, ingest_mark=mark)
+
+
+def test_a_check_failing_for_one_branch_is_recorded_for_it_and_the_others_are_checked(b001, client, manager):
+    client, stream = b001
+    other, _ = branch_client("B002")
+    other_stream = Events("B002")
+    push(other, [other_stream.received(FRU_BANANA="1")], branch="B002")
+    unreadable_snapshot_store("B002", new_batch=False)
     push(client, [stream.received(FRU_BANANA="10"), snapshot(stream, 1, FRU_BANANA="9.000")])
 
     run = reconcile()
@@ -380,27 +393,144 @@ def test_a_revoked_branch_is_never_reported_stale(b001):
     assert open_records("stale_branch") == []
 
 
-def test_an_incremental_pass_locks_only_the_branches_with_something_to_check(b001):
-    """At 500 stores the per-branch transaction and row lock of branches with nothing new were most of an
-    incremental pass: a quiet branch is looked at from the row the pass read, a busy or silent one under its lock."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
+def test_an_incremental_pass_locks_only_the_branches_with_something_to_write(b001):
+    """At 500 stores the per-branch transaction and row lock were most of an incremental pass: a quiet branch is
+    looked at from the row the pass read, a busy one whose checks find nothing (settled) from a few queries for all
+    of them, and only one with something to write (here an oversold sale, a silent branch) under its lock."""
     client, stream = b001
     push(client, [stream.received(FRU_BANANA="10")])
     others = {}
-    for code in ("B002", "B003"):
+    for code in ("B002", "B003", "B004"):
         other, _ = branch_client(code)
         others[code] = (other, Events(code))
         push(other, [others[code][1].received(FRU_BANANA="5")], branch=code)
     reconcile()
 
-    push(client, [stream.sale(FRU_BANANA="1")])
+    push(client, [stream.sale(FRU_BANANA="11")])
+    push(others["B002"][0], [others["B002"][1].sale(FRU_BANANA="1")], branch="B002")
     Branch.objects.filter(code="B003").update(last_seen_at=timezone.now() - timedelta(days=30))
     with CaptureQueriesContext(connection) as queries:
         run = reconcile()
 
     locked = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"] and "branches_branch" in q["sql"]]
     assert len(locked) == 2 and "'B001'" in locked[0] and "'B003'" in locked[1]
-    assert run.summary["branches_checked"] == 3
+    assert run.summary["branches_checked"] == 4
     assert [r.branch_id for r in open_records("stale_branch")] == ["B003"]
+    assert [r.branch_id for r in open_records("oversell")] == ["B001"]
+    assert BranchCheck.objects.get(branch="B002").ingest_mark == Branch.objects.get(code="B002").ingest_mark
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Every store selling: the busy branches a pass checks together (issue 17)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def selling_chain(codes: list[str]) -> dict:
+    """Branches that received stock and were checked once, then each sold and counted what it holds."""
+    chain = {}
+    for code in codes:
+        client, _ = branch_client(code)
+        stream = Events(code)
+        chain[code] = (client, stream)
+        push(client, [stream.received(FRU_BANANA="10", LAC_LECHE_1L="4")], branch=code)
+    reconcile()
+    for code, (client, stream) in chain.items():
+        push(client, [stream.sale(FRU_BANANA="1.5"), snapshot(stream, 2, FRU_BANANA="8.500", LAC_LECHE_1L="4")], code)
+    return chain
+
+
+def test_busy_healthy_branches_are_checked_without_a_lock_in_as_many_queries_for_nine_as_for_three(catalog):
+    def checked(codes: list[str]) -> list[str]:
+        selling_chain(codes)
+        with CaptureQueriesContext(connection) as queries:
+            run = reconcile()
+        assert run.summary["branches_checked"] == Branch.objects.count() and not run.summary["failed"]
+        assert run.summary["opened"] == {} and run.summary["oversell_cases_opened"] == 0
+        return [q["sql"] for q in queries.captured_queries]
+
+    three = checked(["B101", "B102", "B103"])
+    nine = checked([f"B2{n:02}" for n in range(9)])
+
+    assert len(nine) == len(three)
+    assert not [sql for sql in three + nine if "FOR UPDATE" in sql]
+    # Each one's check now stands at its mark, its snapshot judged: the next pass has nothing to look at.
+    for check in BranchCheck.objects.select_related("branch"):
+        assert (check.ingest_mark, check.snapshot_seq) == (check.branch.ingest_mark, 3)
+    with CaptureQueriesContext(connection) as queries:
+        reconcile()
+    assert not [q for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+
+
+@pytest.mark.parametrize("news", ["a count that differs", "a sale below zero", "an event under a judged count"])
+def test_what_a_busy_branch_brings_is_found_among_the_settled_ones(catalog, news):
+    chain = selling_chain(["B101", "B102", "B103"])
+    reconcile()
+    client, stream = chain["B102"]
+    parked = stream.sale(NEW_SKU="1") if news == "an event under a judged count" else None  # rejected at first
+    arrivals = {
+        "a count that differs": lambda: [
+            stream.sale(FRU_BANANA="1"),
+            snapshot(stream, 4, FRU_BANANA="7.000", LAC_LECHE_1L="4"),
+        ],
+        "a sale below zero": lambda: [stream.sale(LAC_LECHE_1L="5")],
+        "an event under a judged count": lambda: [parked, snapshot(stream, 4, FRU_BANANA="8.500", LAC_LECHE_1L="4")],
+    }[news]()
+    push(client, arrivals, "B102")
+    for code in ("B101", "B103"):
+        push(chain[code][0], [chain[code][1].sale(FRU_BANANA="1")], code)
+    reconcile()
+    if news == "an event under a judged count":
+        assert open_records("count_mismatch") == []  # judged without the parked sale: they agree
+        product_make(sku="NEW-SKU", unit=Unit.UNIT)
+        push(client, [parked], "B102")  # re-sent once its cause was fixed: the count no longer agrees
+        reconcile()
+
+    found = {
+        "a count that differs": ("count_mismatch", "FRU-BANANA"),  # 7.5 on central's ledger
+        "a sale below zero": ("oversell", "LAC-LECHE-1L"),
+        "an event under a judged count": ("count_mismatch", "NEW-SKU"),
+    }[news]
+    assert [(r.kind, r.branch_id, r.sku) for r in open_records(found[0])] == [(found[0], "B102", found[1])]
+
+
+def test_a_batch_stored_after_the_pass_read_the_chain_is_looked_at_by_the_next_pass(b001, monkeypatch):
+    from reconciliation import services
+
+    client, stream = b001
+    push(client, [stream.received(FRU_BANANA="1")])
+    reconcile()
+    push(client, [stream.sale(FRU_BANANA="0.5")])
+    oversold = stream.sale(FRU_BANANA="3")
+    screen = services._screen
+
+    def screen_then_a_batch(**kwargs):
+        settled = screen(**kwargs)
+        push(client, [oversold])  # committed after the pass's snapshot: not among what it judged
+        return settled
+
+    monkeypatch.setattr(services, "_screen", screen_then_a_batch)
+    first = reconcile()
+    monkeypatch.undo()
+    second = reconcile()
+
+    assert (first.summary["oversell_cases_opened"], second.summary["oversell_cases_opened"]) == (0, 1)
+    assert [sale["sale_id"] for sale in OversellCase.objects.get().sales] == [oversold["payload"]["sale_id"]]
+
+
+def test_a_busy_branch_whose_snapshot_cannot_be_read_fails_alone(b001):
+    client, stream = b001
+    other, _ = branch_client("B002")
+    other_stream = Events("B002")
+    push(other, [other_stream.received(FRU_BANANA="1")], branch="B002")
+    push(client, [stream.received(FRU_BANANA="1")])
+    reconcile()
+    unreadable_snapshot_store("B002", new_batch=True)  # after the last pass
+    push(client, [stream.sale(FRU_BANANA="3")])
+
+    run = reconcile()
+    push(client, [stream.received(FRU_BANANA="5")])
+    again = reconcile()
+
+    assert run.summary["failed"] == again.summary["failed"] == {"B002": "KeyError: 'on_hand'"}
+    assert run.summary["oversell_cases_opened"] == 1 and OversellCase.objects.get().branch_id == "B001"
+    assert again.summary["auto_resolved"] == {"oversell": 1}  # B001, checked all the same
