@@ -2,7 +2,9 @@
 
 Each check looks at one branch, in the pass's transaction and under the branch's row lock (reconciliation/services.py
 runs them), and flags what it finds or clears what it no longer finds through the pass's bookkeeping
-(reconciliation/findings.py).
+(reconciliation/findings.py). What the count and oversell checks read (``snapshots_to_judge``,
+``ledger_differences``, ``balances``) is read for many branches at once in a few queries: the pass's screen reads
+it for every busy branch together, and a check for its one branch.
 """
 
 import uuid
