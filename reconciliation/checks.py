@@ -167,16 +167,8 @@ def snapshots_to_judge(looks: Iterable[tuple[Branch, BranchCheck, int | None]]) 
         if looks[code][2] is not None and looks[code][1].snapshot_seq == snapshot.seq
     }
     if judged:
-        values, params = _values(judged)
-        late = {
-            code
-            for (code,) in _rows(
-                f"WITH judged(branch, since, as_of) AS ({values}) SELECT j.branch FROM judged j WHERE EXISTS ("
-                f"SELECT 1 FROM {_table(BranchEvent)} e WHERE e.branch = j.branch AND e.ingest_mark > j.since "
-                "AND e.seq <= j.as_of)",
-                params,
-            )
-        }
+        where, params = _any_of("branch = %s AND ingest_mark > %s AND seq <= %s", judged)
+        late = {code for (code,) in _rows(f"SELECT DISTINCT branch FROM {_table(BranchEvent)} WHERE {where}", params)}
         snapshots = {code: s for code, s in snapshots.items() if code not in judged or code in late}
     return snapshots
 
@@ -191,13 +183,10 @@ def ledger_differences(snapshots: dict[str, Snapshot]) -> dict[str, dict[str, tu
             "branch_id", "payload__levels"
         )
     )
-    values, params = _values({code: (s.as_of,) for code, s in snapshots.items()})
+    where, params = _any_of("branch = %s AND seq <= %s", {code: (s.as_of,) for code, s in snapshots.items()})
     ledgers: dict[str, dict] = {code: {} for code in snapshots}
     for code, sku, total in _rows(
-        f"WITH judged(branch, as_of) AS ({values}) SELECT m.branch, m.sku, SUM(m.quantity) "
-        f"FROM judged j JOIN {_table(StockMovement)} m ON m.branch = j.branch AND m.seq <= j.as_of "
-        "GROUP BY m.branch, m.sku",
-        params,
+        f"SELECT branch, sku, SUM(quantity) FROM {_table(StockMovement)} WHERE {where} GROUP BY branch, sku", params
     ):
         ledgers[code][sku] = total
     differences = {}
@@ -249,11 +238,11 @@ SELECT branch, sku, MIN(balance), SUM(quantity) FROM (
 # the same snapshot): the balance after a row is on_hand less what came after it. For many branches at once, each
 # with the mark the pass last looked at it up to.
 _BALANCES_SINCE_SQL = """
-WITH marks(branch, since) AS ({marks}), touched AS (
+WITH fresh AS (
+    SELECT branch, seq FROM {events} WHERE {fresh}
+), touched AS (
     SELECT m.branch, m.sku, MIN(m.seq) AS since_seq
-    FROM marks k
-    JOIN {events} e ON e.branch = k.branch AND e.ingest_mark > k.since
-    JOIN {movements} m ON m.branch = e.branch AND m.seq = e.seq
+    FROM fresh e JOIN {movements} m ON m.branch = e.branch AND m.seq = e.seq
     GROUP BY m.branch, m.sku
 ), tail AS (
     SELECT m.branch, m.sku, m.seq, m.quantity FROM {movements} m JOIN touched t ON t.branch = m.branch AND t.sku = m.sku
@@ -279,8 +268,8 @@ def balances(marks: dict[str, int | None]) -> dict[str, dict[str, tuple[Decimal,
     queries = [(_BALANCES_SQL.format(**names), [code]) for code, since in marks.items() if since is None]
     since = {code: (mark,) for code, mark in marks.items() if mark is not None}
     if since:
-        values, params = _values(since)
-        queries.append((_BALANCES_SINCE_SQL.format(marks=values, **names), params))
+        where, params = _any_of("branch = %s AND ingest_mark > %s", since)
+        queries.append((_BALANCES_SINCE_SQL.format(fresh=where, **names), params))
     found: dict[str, dict] = {code: {} for code in marks}
     for sql, params in queries:
         for code, sku, lowest, now in _rows(sql, params):
@@ -288,11 +277,13 @@ def balances(marks: dict[str, int | None]) -> dict[str, dict[str, tuple[Decimal,
     return found
 
 
-def _values(rows: dict[str, tuple]) -> tuple[str, list]:
-    """A ``VALUES`` list of (key, *values) rows and its parameters, for a CTE that joins one row per branch."""
-    params = [param for key, values in rows.items() for param in (key, *values)]
-    width = 1 + len(next(iter(rows.values())))
-    return "VALUES " + ", ".join([f"({', '.join(['%s'] * width)})"] * len(rows)), params
+def _any_of(condition: str, rows: dict[str, tuple]) -> tuple[str, list]:
+    """``condition`` (on a branch, then the row's values) for any of ``rows`` ({branch: values}), ORed, and its
+    parameters. Each branch's own constants let PostgreSQL estimate each arm and read each through an index (a
+    join on a VALUES list of (branch, mark) was planned as a scan of the branches' whole ledger: 2.6 s instead
+    of 0.14 s at 10 M events)."""
+    params = [param for branch, values in rows.items() for param in (branch, *values)]
+    return " OR ".join([f"({condition})"] * len(rows)), params
 
 
 def _rows(sql: str, params: list) -> list[tuple]:
