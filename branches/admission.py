@@ -11,18 +11,11 @@ have a pool of their own), so a free worker answers the refused at once instead 
 A slot is an ``flock`` on one of ``SYNC_ADMISSION_SLOTS`` files under ``DATA_DIR/admission/``: shared by every
 worker process of the machine with no server to run, and released by the kernel when its holder dies, so a worker
 killed mid-request never leaks a slot (a counter in Redis or PostgreSQL would need a lease for that).
-
-When to come back is central's to say, from an appointment book beside the slots (``retry_after_s``): each refused
-request gets the next turn, one turn for every slot that will free up at the rate slots have been freeing up. So a
-chain coming back after an outage returns spread at about the rate it can be served, first refused first back,
-instead of drawing lots for each freed slot (docs/scale.md, "The catch-up: appointments instead of a draw").
 """
 
 import fcntl
-import math
 import os
 import random
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -54,57 +47,19 @@ def sync_slot() -> Iterator[bool]:
         except BlockingIOError:
             os.close(fd)
             continue
-        taken = time.monotonic()
         try:
             yield True
         finally:
             os.close(fd)  # closing the last descriptor of the open file releases the lock
-            _hold_record(time.monotonic() - taken)
         return
     yield False
 
 
-# How much the mean hold moves towards each new one: about the last ten requests weigh in.
-HOLD_WEIGHT = 0.1
-
-
-@contextmanager
-def _book() -> Iterator[list[float]]:
-    """The machine's appointment book, ``[next turn (Unix time), mean time a slot is held (s)]``, read and written
-    back under an exclusive ``flock`` held for microseconds. A missing or unreadable book starts empty."""
-    path = settings.DATA_DIR / "admission" / "book"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        try:
-            book = [float(value) for value in os.pread(fd, 64, 0).split()][:2]
-        except ValueError:
-            book = []
-        book += [0.0] * (2 - len(book))
-        yield book
-        line = f"{book[0]:.3f} {book[1]:.6f}\n".encode()
-        os.pwrite(fd, line, 0)
-        os.ftruncate(fd, len(line))
-    finally:
-        os.close(fd)
-
-
-def _hold_record(seconds: float) -> None:
-    with _book() as book:
-        book[1] = seconds if book[1] == 0 else book[1] + HOLD_WEIGHT * (seconds - book[1])
-
-
 def retry_after_s() -> int:
-    """Seconds a refused branch is told to wait: until its turn in the book. Turns are a slot's mean hold divided
-    by the slots apart (the time in which one slot frees up), each after the last one given or after now: a burst
-    of refusals is spread over the time the machine needs to serve it, in the order refused. Never less than
-    ``SYNC_ADMISSION_RETRY_AFTER_S``, and a whole second, as the header counts."""
-    now = time.time()
-    with _book() as book:
-        book[0] = max(now, book[0]) + book[1] / settings.SYNC_ADMISSION_SLOTS
-        turn = book[0]
-    return max(settings.SYNC_ADMISSION_RETRY_AFTER_S, math.ceil(turn - now))
+    """Seconds a refused branch is told to wait: between the setting and twice it, so the refused do not all come
+    back in the same second."""
+    base = settings.SYNC_ADMISSION_RETRY_AFTER_S
+    return random.randint(base, 2 * base)
 
 
 class SyncAdmissionMiddleware:

@@ -11,19 +11,10 @@ RETRY_AFTER_MAX_S = 300.0
 
 
 def jittered_backoff(failures: int, *, cap: float, retry_after: float = 0.0) -> float:
-    """How long to wait after ``failures`` failed exchanges in a row.
-
-    When central answered with a ``retry_after`` (a 429/503's Retry-After header), it said when to come back: the
-    branch waits that, plus up to a quarter more so a fixed value from a proxy still spreads the branches out, and
-    never sooner. Otherwise (central down, timed out, failing) exponential backoff with jitter, capped: 1 s, 2 s,
-    4 s ... up to ``cap``, each between half and all of it. Central's answer replaces the exponential rather than
-    adding to it: after a 10-minute outage every branch's exponential sits at the cap, and central's admission
-    limit hands each refused branch a turn that spreads the chain over the time it needs to serve it; waiting
-    7.5-15 s on top made the catch-up a draw that the unluckiest branch lost for over a minute (docs/scale.md,
-    "The catch-up: appointments instead of a draw")."""
-    if retry_after > 0:
-        return min(retry_after * random.uniform(1.0, 1.25), RETRY_AFTER_MAX_S)
-    return random.uniform(0.5, 1.0) * min(cap, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
+    """Exponential backoff with jitter, capped: 1 s, 2 s, 4 s ... up to ``cap``, each between half and all of it;
+    and never sooner than central asked (``retry_after``, from a 429/503's Retry-After header)."""
+    jittered = random.uniform(0.5, 1.0) * min(cap, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
+    return max(jittered, min(retry_after, RETRY_AFTER_MAX_S))
 
 
 def retry_after_parse(value: str | None, *, now: datetime | None = None) -> float:

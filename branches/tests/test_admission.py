@@ -3,7 +3,7 @@ one more is refused at once with 503, a JSON error and Retry-After, and nothing 
 
 import pytest
 
-from branches.admission import _hold_record, retry_after_s, sync_slot
+from branches.admission import sync_slot
 from branches.models import BranchEvent
 from branches.tests.factories import Events, branch_client
 from inventory.models import Unit
@@ -29,7 +29,7 @@ def test_a_push_beyond_the_slots_gets_503_with_retry_after_and_nothing_is_stored
 
     assert held
     assert refused.status_code == 503
-    assert int(refused["Retry-After"]) >= 3
+    assert 3 <= int(refused["Retry-After"]) <= 6
     assert refused.json()["code"] == "overloaded"
     assert set(refused.json()) == {"code", "detail", "fields"}
     assert BranchEvent.objects.count() == 0
@@ -83,37 +83,3 @@ def test_zero_slots_means_no_limit(settings):
     answer = client.get("/api/v1/sync/changes", {"since": 0})
 
     assert answer.status_code == 200
-
-
-def test_the_refused_are_given_turns_in_order_spread_at_the_rate_slots_free_up(settings, tmp_path):
-    """A slot held 2 s on average with 2 slots frees one every second: the tenth refusal in a row comes back about
-    ten seconds later than the first, each later than the one before, none before the minimum."""
-    settings.DATA_DIR, settings.SYNC_ADMISSION_SLOTS, settings.SYNC_ADMISSION_RETRY_AFTER_S = tmp_path, 2, 2
-    _hold_record(2.0)
-
-    turns = [retry_after_s() for _ in range(10)]
-
-    assert turns[0] == 2  # the minimum: the first turn is one second away
-    assert turns == sorted(turns) and 10 <= turns[-1] <= 11
-
-
-def test_turns_follow_how_long_the_slots_are_held(settings, tmp_path):
-    settings.DATA_DIR, settings.SYNC_ADMISSION_SLOTS, settings.SYNC_ADMISSION_RETRY_AFTER_S = tmp_path, 4, 1
-    for _ in range(50):
-        with sync_slot():
-            pass  # sync requests that hold their slot for next to no time: the refused wait the minimum
-
-    assert [retry_after_s() for _ in range(20)] == [1] * 20
-    for _ in range(50):
-        _hold_record(0.8)  # 500-event pushes of a returning chain: 4 slots free one every 0.2 s
-
-    assert 4 <= [retry_after_s() for _ in range(20)][-1] <= 5
-
-
-def test_an_unreadable_book_starts_again(settings, tmp_path):
-    settings.DATA_DIR, settings.SYNC_ADMISSION_SLOTS, settings.SYNC_ADMISSION_RETRY_AFTER_S = tmp_path, 1, 2
-    (tmp_path / "admission").mkdir()
-    (tmp_path / "admission" / "book").write_text("not a book")
-
-    assert retry_after_s() == 2
-    assert len((tmp_path / "admission" / "book").read_text().split()) == 2
