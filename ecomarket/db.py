@@ -152,6 +152,29 @@ def rows_accumulate(model, *, keys: tuple[str, ...], rows: list[dict], highest: 
         )
 
 
+def rows_update(model, objects: list, fields: tuple[str, ...]) -> None:
+    """Write ``fields`` of each of ``objects`` to its stored row (found by primary key), in the caller's transaction:
+    one ``UPDATE`` run for every row (``executemany``: pipelined by psycopg). Django's ``bulk_update`` builds a
+    ``CASE WHEN`` expression per field and row, which cost more CPU than the statement itself: 0.6 s of a profiled
+    1 s reconciliation pass at 500 branches, 0.35 s of a 3 s report roll-up (docs/scale.md)."""
+    if not objects:
+        return
+    connection = connection_now()
+    quote = connection.ops.quote_name
+    columns, key = [model._meta.get_field(name) for name in fields], model._meta.pk
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+    sql = f"UPDATE {table(model)} SET {assignments} WHERE {quote(key.column)} = %s"
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            sql,
+            [
+                [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns]
+                + [key.get_db_prep_value(obj.pk, connection)]
+                for obj in objects
+            ],
+        )
+
+
 def table(model) -> str:
     """``model``'s table, quoted for this database, for the few hot paths written as plain SQL."""
     return connection_now().ops.quote_name(model._meta.db_table)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from branches.models import Branch, BranchEvent
 from branches.protocol import EventType
-from ecomarket.db import rows_accumulate
+from ecomarket.db import rows_accumulate, rows_update
 from ecomarket.modes import Mode, only
 from inventory.quantities import money
 from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
@@ -121,7 +121,7 @@ def _group_fold(codes: list[str]) -> tuple[int, list[str]]:
         moved = [cursor for cursor in cursors if cursor.branch in ranges]
         for cursor in moved:
             cursor.rolled_seq, cursor.rolled_at = ranges[cursor.branch][1], now
-        RollupCursor.objects.bulk_update(moved, ["rolled_seq", "rolled_at"])
+        rows_update(RollupCursor, moved, ("rolled_seq", "rolled_at"))
     return len(events), [code for code, (low, high) in ranges.items() if high < high_water[code]]
 
 
