@@ -91,6 +91,7 @@ class Sampler(threading.Thread):
         self.groups = groups
         self.last: dict[int, float] = {}
         self.cpu: Counter = Counter()
+        self.cpu_series: list[tuple[float, Counter]] = []  # (when, the CPU seconds used so far by each group)
         self.connections: list[tuple[float, int]] = []
         self.stored: list[tuple[float, int]] = []
         self.loop_lag_ms: list[float] = []
@@ -128,6 +129,7 @@ class Sampler(threading.Thread):
                         used = times.user + times.system
                         self.cpu[name] += used - self.last.get(process.pid, used)
                         self.last[process.pid] = used
+                self.cpu_series.append((now, Counter(self.cpu)))
                 try:
                     with psycopg.connect(self.chain.central.env["DATABASE_URL"], autocommit=True) as db:
                         count = db.execute("SELECT count(*) FROM branches_branchevent").fetchone()[0]
@@ -194,6 +196,36 @@ class Window:
             if self.passes
             else "–",
         ]
+
+
+def timeline(window: Window, step: float = 10.0) -> str:
+    """A phase second by second, ``step`` at a time: what central stored and spent, how many pushes were answered and
+    refused, and how many branches were still behind (for the return: what sets the catch-up's length)."""
+    sampler, stats = window.sampler, window.sim.stats
+    rows, start, end = [], window.start, window.end or time.monotonic()
+
+    def at(samples, when, default):  # the last sample at or before ``when``
+        return next((value for moment, value in reversed(samples) if moment <= when), default)
+
+    while start < end:
+        stop = min(start + step, end)
+        stored = [value for moment, value in sampler.stored if start <= moment <= stop]
+        cpu = Counter(at(sampler.cpu_series, stop, Counter()))  # a copy: subtract() changes it
+        cpu.subtract(at(sampler.cpu_series, start, Counter()))
+        seconds = stop - start
+        rows.append(
+            [
+                f"{start - window.start:.0f}-{stop - window.start:.0f}",
+                f"{(stored[-1] - stored[0]) / seconds:,.0f}" if len(stored) >= 2 else "–",
+                sum(1 for moment, _ in stats.push_ms if start <= moment < stop),
+                sum(1 for moment in stats.refused_at if start <= moment < stop),
+                at(stats.behind, stop, "–"),
+                *(f"{cpu[group] / seconds:.2f}" for group in ("web", "celery", "postgres", "simulator")),
+            ]
+        )
+        start = stop
+    headers = ["s since start", "events/s stored", "pushes ok", "503", "branches behind", "gunicorn", "Celery"]
+    return table([*headers, "PostgreSQL", "simulator"], rows)
 
 
 HEADERS = [
@@ -462,6 +494,8 @@ def main() -> None:
         ]
     print()
     print(table(HEADERS, [window.row() for window in result["windows"]]))
+    print(f"\n{result['windows'][-1].name}, {10:g} s at a time (CPU in cores):")
+    print(timeline(result["windows"][-1]))
     incremental = [seconds for _, seconds, full in passes if not full]
     print()
     print(

@@ -5,7 +5,8 @@ what else the machine runs, so it is the input of the capacity model in docs/sca
 wall time per request is printed alongside and does depend on it.
 
     .venv/bin/python bench/push_cost.py     (BENCH_POSTGRES_URL: the server, default the local one)
-    PUSH_COST_PROFILE=1 .venv/bin/python bench/push_cost.py     (also: where a single-event push's CPU goes)
+    PUSH_COST_PROFILE=n .venv/bin/python bench/push_cost.py     (also: where the CPU of a push of n events goes;
+                                                                 1 and 500 are the steady state's and the catch-up's)
 """
 
 import json
@@ -96,7 +97,8 @@ def main() -> None:
             print(f"| {name} | {count} | {cpu:.2f} | {per_event} | {wall:.1f} |", flush=True)
         periodic_jobs_cost(branches, push)
         if os.environ.get("PUSH_COST_PROFILE"):
-            profile_single_pushes(lambda number: push(branches[number % BRANCHES], 1))
+            size = int(os.environ["PUSH_COST_PROFILE"])
+            profile_pushes(lambda number: push(branches[number % BRANCHES], size), count=REQUESTS.get(size, 400))
         connections.close_all()
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as admin:
@@ -143,8 +145,8 @@ def profile_calls(name: str, call) -> None:
     pstats.Stats(profiler).strip_dirs().sort_stats("cumulative").print_stats(30)
 
 
-def profile_single_pushes(push_one, count: int = 400) -> None:
-    """cProfile of ``count`` single-event pushes, the costliest functions by their own and by cumulative time."""
+def profile_pushes(push_one, count: int) -> None:
+    """cProfile of ``count`` pushes, the costliest functions by their own and by cumulative time."""
     cProfile, pstats = _profiler_modules()
     profiler = cProfile.Profile()
     profiler.enable()

@@ -72,6 +72,8 @@ class Stats:
     push_ms: list[tuple[float, float]] = field(default_factory=list)  # (when, latency) of answered pushes
     pull_ms: list[tuple[float, float]] = field(default_factory=list)
     statuses: Counter = field(default_factory=Counter)  # ("push"|"pull", status or error name) -> count
+    refused_at: list[float] = field(default_factory=list)  # when each push answered 429/503 was sent
+    behind: list[tuple[float, int]] = field(default_factory=list)  # (when, branches with events ``drained`` awaits)
     events_made: int = 0
     sales_made: int = 0
     resent_on_request: int = 0
@@ -248,6 +250,8 @@ class SimBranch:
                 return
             self.stats.statuses["push", status] += 1
             if status != 200:
+                if status in (429, 503):
+                    self.stats.refused_at.append(started)
                 if 400 <= status < 500 and status != 429:
                     text = content.decode(errors="replace")[:200]
                     self.stats.problems.append(f"{self.code} push {status}: {text}")
@@ -368,23 +372,26 @@ class SimChain:
         """Each branch's last seq so far: what ``drained(upto=...)`` waits for while the tills keep selling."""
         return {branch.code: branch.seq for branch in self.branches}
 
-    def _waiting(self, upto: dict[str, int] | None) -> bool:
+    def _waiting(self, upto: dict[str, int] | None) -> int:
+        """How many branches still hold an event ``drained`` waits for."""
         # min() of a set rather than a count in Python: asked 10 times a second over 150,000 queued events.
         if upto is None:
-            return any(branch.pending for branch in self.branches)
-        return any(branch.pending and min(branch.pending) <= upto[branch.code] for branch in self.branches)
+            return sum(1 for branch in self.branches if branch.pending)
+        return sum(1 for branch in self.branches if branch.pending and min(branch.pending) <= upto[branch.code])
 
     async def drained(self, timeout: float, upto: dict[str, int] | None = None) -> float:
         """Wait until central acknowledged every event (or, with ``upto``, every event up to those seqs: events
         made meanwhile do not count); returns the seconds it took, raises after ``timeout``."""
         started = time.monotonic()
-        while self._waiting(upto):
+        while behind := self._waiting(upto):
+            self.stats.behind.append((time.monotonic(), behind))
             if time.monotonic() - started > timeout:
                 waiting = sum(
                     1 for branch in self.branches for seq in branch.pending if upto is None or seq <= upto[branch.code]
                 )
                 raise TimeoutError(f"{waiting} events still pending after {timeout}s")
             await asyncio.sleep(0.1)
+        self.stats.behind.append((time.monotonic(), 0))
         return time.monotonic() - started
 
     async def close(self) -> None:
