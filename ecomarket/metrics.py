@@ -75,6 +75,12 @@ INGEST_EVENTS = Counter("ecomarket_ingest_events", "Branch events received, by o
 INGEST_SECONDS = Histogram(
     "ecomarket_ingest_batch_duration_seconds", "Time to store one pushed batch (one transaction)", buckets=_SLOW
 )
+ADMISSION_WAIT = Histogram(
+    "ecomarket_sync_admission_wait_seconds",
+    "Time a sync request that found every slot busy waited in the queue, by whether it got one (branches/admission.py)",
+    ["outcome"],
+    buckets=_FAST,
+)
 INGEST_OUTCOMES = ("accepted", "duplicate", "conflict", "rejected")
 LINK_OUTCOMES = ("ok", "throttled", "refused", "error", "unreachable")
 

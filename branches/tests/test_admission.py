@@ -1,9 +1,15 @@
 """Central's admission limit on the sync endpoints: past SYNC_ADMISSION_SLOTS concurrent sync requests per machine,
-one more is refused at once with 503, a JSON error and Retry-After, and nothing of it is stored."""
+one more waits in one of SYNC_ADMISSION_QUEUE places for a slot to free up, at most SYNC_ADMISSION_WAIT_S; past those,
+or after that wait, it is refused with 503, a JSON error and Retry-After, and nothing of it is stored."""
+
+import os
+import threading
+import time
 
 import pytest
+from django.db import connections
 
-from branches.admission import sync_slot
+from branches.admission import place_paths, sync_slot, waiting_place
 from branches.models import BranchEvent
 from branches.tests.factories import Events, branch_client
 from inventory.models import Unit
@@ -16,7 +22,36 @@ pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
 def one_slot(settings, db):
     product_make(sku="FRU-BANANA", unit=Unit.KILOGRAM)
     settings.SYNC_ADMISSION_SLOTS = 1
+    settings.SYNC_ADMISSION_QUEUE = 0  # no waiting: the tests that wait set their own
     settings.SYNC_ADMISSION_RETRY_AFTER_S = 3
+
+
+def _held(paths: list[str]) -> int:
+    """How many of ``paths`` some process holds an flock on, read from /proc/locks: looking without taking, which
+    would itself occupy the place for a moment."""
+    inodes = {os.stat(path).st_ino for path in paths if os.path.exists(path)}
+    with open("/proc/locks") as locks:
+        held = {int(line.split()[5].split(":")[-1]) for line in locks if " FLOCK " in line}
+    return len(inodes & held)
+
+
+def _slot_held_until_someone_waits(done: threading.Event) -> tuple[threading.Thread, threading.Event]:
+    """A thread holding the machine's one slot (another worker busy with a sync request) until a request sits in the
+    queue, then releasing it; ``done`` ends it early."""
+    holding = threading.Event()
+
+    def hold() -> None:
+        with sync_slot() as held:
+            assert held
+            holding.set()
+            deadline = time.monotonic() + 20
+            while not _held(place_paths()) and not done.is_set() and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(timeout=20)
+    return thread, holding
 
 
 def test_a_push_beyond_the_slots_gets_503_with_retry_after_and_nothing_is_stored(one_slot):
@@ -32,6 +67,67 @@ def test_a_push_beyond_the_slots_gets_503_with_retry_after_and_nothing_is_stored
     assert 3 <= int(refused["Retry-After"]) <= 6
     assert refused.json()["code"] == "overloaded"
     assert set(refused.json()) == {"code", "detail", "fields"}
+    assert BranchEvent.objects.count() == 0
+
+
+def test_a_push_finding_every_slot_busy_waits_for_one_and_is_stored_when_it_frees(one_slot, settings):
+    """A slot busy for a moment is no reason to send a store away for seconds: the request waits in the queue and
+    takes the slot the moment it is released."""
+    settings.SYNC_ADMISSION_QUEUE, settings.SYNC_ADMISSION_WAIT_S = 1, 60
+    client, _ = branch_client("B001")
+    body = {"branch": "B001", "events": [Events("B001").received(FRU_BANANA="5")]}
+    done = threading.Event()
+    holder, _ = _slot_held_until_someone_waits(done)
+
+    try:
+        stored = client.post("/api/v1/sync/events", body, format="json")
+    finally:
+        done.set()
+        holder.join(timeout=20)
+
+    assert stored.status_code == 200, stored.content
+    assert stored.json()["accepted"] == 1
+    assert BranchEvent.objects.count() == 1
+    assert not _held(place_paths())  # it left its place when it took the slot
+
+
+def test_a_push_waits_at_most_the_wait_then_gets_503(one_slot, settings):
+    settings.SYNC_ADMISSION_QUEUE, settings.SYNC_ADMISSION_WAIT_S = 1, 0.2
+    client, _ = branch_client("B001")
+    body = {"branch": "B001", "events": [Events("B001").received(FRU_BANANA="5")]}
+
+    with sync_slot():
+        refused = client.post("/api/v1/sync/events", body, format="json")
+
+    assert refused.status_code == 503
+    assert refused.has_header("Retry-After")
+    assert BranchEvent.objects.count() == 0
+    assert not _held(place_paths())  # the refused request left its place
+
+
+@pytest.mark.django_db(transaction=True)  # the push runs in a thread of its own, on a connection of its own
+def test_a_push_finding_the_queue_full_is_refused_without_waiting(one_slot, settings):
+    """The queue is bounded: a request beyond it is answered at once, so the workers that answer refusals are never
+    all tied up waiting. Were it to wait, it would wait the whole minute and miss the deadline below."""
+    settings.SYNC_ADMISSION_QUEUE, settings.SYNC_ADMISSION_WAIT_S = 1, 60
+    client, _ = branch_client("B001")
+    body = {"branch": "B001", "events": [Events("B001").received(FRU_BANANA="5")]}
+    answers = []
+
+    def push() -> None:
+        try:
+            answers.append(client.post("/api/v1/sync/events", body, format="json"))
+        finally:
+            connections.close_all()  # this thread's own
+
+    with sync_slot() as held, waiting_place() as placed:  # a slot busy, and another request waiting for it
+        pushing = threading.Thread(target=push, daemon=True)
+        pushing.start()
+        pushing.join(timeout=20)
+
+    pushing.join(timeout=90)
+    assert held and placed
+    assert answers and answers[0].status_code == 503
     assert BranchEvent.objects.count() == 0
 
 

@@ -18,8 +18,16 @@ QUICK = SimSettings(sale_interval_s=0.5, pull_interval_s=1.0, sweep_s=1.0, snaps
 @pytest.fixture
 def chain(tmp_path):
     chain = ProcessChain(tmp_path, branches=())
-    # One slot: with 20 branches pushing at once most requests meet a full central and must come back later.
-    chain.central.env.update({"SYNC_ADMISSION_SLOTS": "1", "SYNC_ADMISSION_RETRY_AFTER_S": "1"})
+    # One slot and one place to wait for it, briefly: with 20 branches pushing at once many requests meet a full
+    # central and must come back later.
+    chain.central.env.update(
+        {
+            "SYNC_ADMISSION_SLOTS": "1",
+            "SYNC_ADMISSION_QUEUE": "1",
+            "SYNC_ADMISSION_WAIT_S": "0.2",
+            "SYNC_ADMISSION_RETRY_AFTER_S": "1",
+        }
+    )
     chain.prepare()
     yield chain
     chain.stop()

@@ -165,7 +165,8 @@ def _gunicorn_option(unit: configparser.ConfigParser, option: str) -> str:
 
 def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_its_own():
     """Two gunicorns on one machine (docs/scale.md, point 2): each on its own port, the sync pool with more workers
-    than the machine's admission slots (a free worker answers the refused at once), each with its own metric files
+    than the machine's admission slots and places to wait for one (a free worker answers the refused at once), each
+    with its own metric files
     (a pool's /metrics counts its own requests; Prometheus adds them up), and the managers' pool first for the CPU."""
     web, sync = (_unit(UNITS / "central" / f"ecomarket-{name}.service") for name in ("web", "sync"))
     assert _gunicorn_option(web, "--bind") == "127.0.0.1:8000"
@@ -173,7 +174,8 @@ def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_it
     central_env = dict(
         line.split("=", 1) for line in (DEPLOY / "env" / "central.env").read_text().splitlines() if "=" in line
     )
-    assert 0 < int(central_env["SYNC_ADMISSION_SLOTS"]) < int(_gunicorn_option(sync, "--workers"))
+    admitted_or_waiting = int(central_env["SYNC_ADMISSION_SLOTS"]) + int(central_env["SYNC_ADMISSION_QUEUE"])
+    assert 0 < int(central_env["SYNC_ADMISSION_SLOTS"]) < admitted_or_waiting < int(_gunicorn_option(sync, "--workers"))
     assert "METRICS_DIR" not in central_env  # set per pool, never for the whole machine
     assert sync["Service"]["Environment"] == "METRICS_DIR=/var/lib/ecomarket/metrics-sync"
     assert "Environment" not in web["Service"]  # DATA_DIR/metrics, where the Celery worker's files are too
