@@ -1,8 +1,10 @@
 """What one sync request costs central in CPU, in-process (no HTTP server): a push of n events for n = 1, 5, 50,
 500, and a change-feed pull with nothing new, on a fresh PostgreSQL database with 500 registered branches. CPU
-time (``time.process_time``, this process: Django and psycopg, not PostgreSQL's own backend) barely depends on
-what else the machine runs, so it is the input of the capacity model in docs/scale.md even on a loaded machine;
-wall time per request is printed alongside and does depend on it.
+time (``time.process_time``, this process: Django and psycopg; the events pushed are made before the clock starts)
+barely depends on what else the machine runs, so it is the input of the capacity model in docs/scale.md even on a
+loaded machine. PostgreSQL's CPU is every process of the server's (backends, WAL writer, checkpointer: all that the
+requests made it do), so run it with nothing else using that server. Wall time per request is printed alongside
+and does depend on the load.
 
     .venv/bin/python bench/push_cost.py     (BENCH_POSTGRES_URL: the server, default the local one)
     PUSH_COST_PROFILE=n .venv/bin/python bench/push_cost.py     (also: where the CPU of a push of n events goes;
@@ -84,16 +86,25 @@ def main() -> None:
             if index < 50:
                 pull(branch, 0)
         print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load {os.getloadavg()}")
-        print("| request | requests | CPU ms per request | CPU ms per event | wall ms per request |")
-        print("|---|---|---|---|---|")
+        print(
+            "| request | requests | CPU ms per request | CPU ms per event | PostgreSQL CPU ms per request "
+            "| PostgreSQL CPU ms per event | wall ms per request |"
+        )
+        print("|---|---|---|---|---|---|---|")
         rows = [(f"push of {size} event(s)", push, size) for size in SIZES] + [("pull, nothing new", pull, 0)]
         for name, action, size in rows:
             count = REQUESTS.get(size, 400)
-            wall, cpu = time.perf_counter(), time.process_time()
+            for branch in branches[:count]:  # the events to push, made before the clocks start
+                while len(branch.pending) < size:
+                    branch.sale()
+            wall, cpu, database = time.perf_counter(), time.process_time(), postgres_cpu_s()
             for number in range(count):
                 action(branches[number % BRANCHES], size)
+            database = (postgres_cpu_s() - database) / count * 1000
             wall, cpu = (time.perf_counter() - wall) / count * 1000, (time.process_time() - cpu) / count * 1000
-            per_event = f"{cpu / size:.2f}" if size else "–"
+            per_event = (
+                f"{cpu / size:.2f} | {database:.2f} | {database / size:.2f}" if size else f"– | {database:.2f} | –"
+            )
             print(f"| {name} | {count} | {cpu:.2f} | {per_event} | {wall:.1f} |", flush=True)
         periodic_jobs_cost(branches, push)
         if os.environ.get("PUSH_COST_PROFILE"):
@@ -103,6 +114,25 @@ def main() -> None:
     finally:
         with psycopg.connect(POSTGRES, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds used so far by the local PostgreSQL server: its live processes, and the children it has reaped
+    (a backend that closed its connection)."""
+    import psutil
+
+    total = 0.0
+    for process in psutil.process_iter(["name", "ppid"]):
+        if process.info["name"] != "postgres":
+            continue
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+            if process.info["ppid"] == 1 or psutil.Process(process.info["ppid"]).name() != "postgres":
+                total += times.children_user + times.children_system  # the postmaster: its exited backends
+        except psutil.Error:
+            continue
+    return total
 
 
 def periodic_jobs_cost(branches, push, rounds: int = 3, per_branch: int = 15) -> None:
