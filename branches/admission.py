@@ -2,20 +2,22 @@
 
 When head office comes back after an outage, hundreds of branches push their backlog at once. Without a limit every
 gunicorn worker ends up inside an ingest transaction, PostgreSQL gets as many concurrent writers as there are
-workers, and the dashboard waits behind them. So at most ``SYNC_ADMISSION_SLOTS`` sync requests (pushes and pulls)
-run at once per machine.
+workers, and the dashboard waits behind them. So at most ``SYNC_ADMISSION_SLOTS`` pushes and
+``SYNC_ADMISSION_PULL_SLOTS`` change-feed pulls run at once per machine. Each kind has slots of its own: every store
+pulls every few seconds, a cheap request each, but in a catch-up on a busy 2-core machine 50 pulls a second of 43 ms
+(p50) held about half of the slot time the backlog pushes were waiting for (docs/scale.md, "Waiting for a slot").
 
-One more waits for a slot to free up, in one of ``SYNC_ADMISSION_QUEUE`` places, for at most
-``SYNC_ADMISSION_WAIT_S``, and takes the first slot released. Refusing it at once instead made admission a lottery:
-a slot busy for the next 20 ms sent a store away for its whole backoff (7.5-15 s after an outage), while the slot
-it could have had stood idle until someone else happened to arrive. In the 10-minute-outage run 4,432 of 7,745
-pushes in the return were refused that way, and the last store in waited 50 s for its turn (docs/scale.md,
-"Waiting for a slot"). With every place taken, or after the wait, the request is answered with 503, a JSON error
-and ``Retry-After``, which the branch honours (branches/central_client.py) on top of its own jittered backoff.
+One more waits for a slot of its kind to free up, in one of ``SYNC_ADMISSION_QUEUE`` places (shared by both kinds),
+for at most ``SYNC_ADMISSION_WAIT_S``, and takes the first slot released. Refusing it at once instead made admission
+a lottery: a slot busy for the next 20 ms sent a store away for its whole backoff (7.5-15 s after an outage), while
+the slot it could have had stood idle until someone else happened to arrive. In a 10-minute-outage run, 4,432 of
+7,745 pushes in the return were refused that way, and the last store in waited 50 s for its turn. With every place
+taken, or after the wait, the request is answered with 503, a JSON error and ``Retry-After``, which the branch
+honours (branches/central_client.py) on top of its own jittered backoff.
 
 Size the gunicorn serving the sync endpoints (in production central's sync pool, ecomarket-sync.service; managers'
-pages have a pool of their own) above slots plus places, so a free worker answers the refused at once instead of
-leaving them in the accept queue.
+pages have a pool of their own) above both kinds' slots plus the places, so a free worker answers the refused at
+once instead of leaving them in the accept queue.
 
 A slot, and a place in the queue, is an ``flock`` on one of the files under ``DATA_DIR/admission/``: shared by every
 worker process of the machine with no server to run, and released by the kernel when its holder dies, so a worker
@@ -36,7 +38,7 @@ from django.conf import settings
 from ecomarket import metrics
 from ecomarket.errors import json_error
 
-GUARDED_PATHS = ("/api/v1/sync/events", "/api/v1/sync/changes")
+GUARDED_PATHS = {"/api/v1/sync/events": "push", "/api/v1/sync/changes": "pull"}
 # How often a waiting request looks for a free slot: between these, at random, so waiters do not look in step.
 LOOK_EVERY_S = (0.002, 0.008)
 
@@ -47,8 +49,10 @@ def _paths(kind: str, count: int) -> list[str]:
     return [str(folder / f"{kind}-{index}.lock") for index in range(count)]
 
 
-def slot_paths() -> list[str]:
-    return _paths("slot", settings.SYNC_ADMISSION_SLOTS)
+def slot_paths(kind: str) -> list[str]:
+    """The slots of one kind of request, "push" or "pull"."""
+    count = settings.SYNC_ADMISSION_SLOTS if kind == "push" else settings.SYNC_ADMISSION_PULL_SLOTS
+    return _paths(f"{kind}-slot", count)
 
 
 def place_paths() -> list[str]:
@@ -89,11 +93,12 @@ def waiting_place() -> Iterator[bool]:
 
 
 @contextmanager
-def sync_slot(wait_s: float = 0.0) -> Iterator[bool]:
-    """Hold one of the machine's sync slots for the block; yields False (holding nothing) when none is free and,
+def sync_slot(kind: str = "push", wait_s: float = 0.0) -> Iterator[bool]:
+    """Hold one of the machine's slots for ``kind`` of sync request for the block; yields False (holding nothing)
+    when none is free and,
     with ``wait_s``, none was released within ``wait_s`` while this request held a place in the queue (or there was
     no place to hold). The place is given up as soon as the slot is taken."""
-    slots = slot_paths()
+    slots = slot_paths(kind)
     fd = _lock_any(slots)
     if fd is None and wait_s > 0:
         began = time.monotonic()
@@ -102,7 +107,8 @@ def sync_slot(wait_s: float = 0.0) -> Iterator[bool]:
                 time.sleep(random.uniform(*LOOK_EVERY_S))
                 fd = _lock_any(slots)
         if placed:
-            metrics.ADMISSION_WAIT.labels("admitted" if fd is not None else "refused").observe(time.monotonic() - began)
+            outcome = "admitted" if fd is not None else "refused"
+            metrics.ADMISSION_WAIT.labels(kind, outcome).observe(time.monotonic() - began)
     with _holding(fd) as admitted:
         yield admitted
 
@@ -123,9 +129,10 @@ class SyncAdmissionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if settings.SYNC_ADMISSION_SLOTS <= 0 or request.path not in GUARDED_PATHS:
+        kind = GUARDED_PATHS.get(request.path)
+        if kind is None or not slot_paths(kind):  # no slots of its kind: not limited
             return self.get_response(request)
-        with sync_slot(wait_s=settings.SYNC_ADMISSION_WAIT_S) as admitted:
+        with sync_slot(kind, wait_s=settings.SYNC_ADMISSION_WAIT_S) as admitted:
             if admitted:
                 return self.get_response(request)
         response = json_error(

@@ -77,8 +77,9 @@ INGEST_SECONDS = Histogram(
 )
 ADMISSION_WAIT = Histogram(
     "ecomarket_sync_admission_wait_seconds",
-    "Time a sync request that found every slot busy waited in the queue, by whether it got one (branches/admission.py)",
-    ["outcome"],
+    "Time a sync request that found every slot of its kind busy waited in the queue, by kind (push, pull) and whether "
+    "it got one (branches/admission.py)",
+    ["kind", "outcome"],
     buckets=_FAST,
 )
 INGEST_OUTCOMES = ("accepted", "duplicate", "conflict", "rejected")

@@ -409,12 +409,13 @@ if IS_BRANCH:
 RECONCILE_INTERVAL_S = env.int("RECONCILE_INTERVAL_S", default=60)
 RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
 RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)
-# Admission control for the sync endpoints (branches/admission.py): at most SLOTS pushes and pulls at once per
-# machine (0: no limit); one more waits up to WAIT_S for a slot in one of QUEUE places, and past those, or after the
-# wait, gets 503 with Retry-After between RETRY_AFTER_S seconds and twice it. Keep SLOTS + QUEUE below the --workers
-# of the gunicorn serving /api/v1/sync/ (central's sync pool, ecomarket-sync.service), so a free worker answers the
-# refused at once while branches catch up after an outage.
+# Admission control for the sync endpoints (branches/admission.py): at most SLOTS pushes and PULL_SLOTS change-feed
+# pulls at once per machine (0: that kind is not limited); one more waits up to WAIT_S for a slot of its kind in one
+# of QUEUE places, and past those, or after the wait, gets 503 with Retry-After between RETRY_AFTER_S seconds and
+# twice it. Keep SLOTS + PULL_SLOTS + QUEUE below the --workers of the gunicorn serving /api/v1/sync/ (central's sync
+# pool, ecomarket-sync.service), so a free worker answers the refused at once while branches catch up after an outage.
 SYNC_ADMISSION_SLOTS = env.int("SYNC_ADMISSION_SLOTS", default=4)
+SYNC_ADMISSION_PULL_SLOTS = env.int("SYNC_ADMISSION_PULL_SLOTS", default=2)
 SYNC_ADMISSION_QUEUE = env.int("SYNC_ADMISSION_QUEUE", default=4)
 SYNC_ADMISSION_WAIT_S = env.float("SYNC_ADMISSION_WAIT_S", default=1.0)
 SYNC_ADMISSION_RETRY_AFTER_S = env.int("SYNC_ADMISSION_RETRY_AFTER_S", default=2)

@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
 def one_slot(settings, db):
     product_make(sku="FRU-BANANA", unit=Unit.KILOGRAM)
     settings.SYNC_ADMISSION_SLOTS = 1
+    settings.SYNC_ADMISSION_PULL_SLOTS = 1
     settings.SYNC_ADMISSION_QUEUE = 0  # no waiting: the tests that wait set their own
     settings.SYNC_ADMISSION_RETRY_AFTER_S = 3
 
@@ -145,14 +146,30 @@ def test_the_push_is_admitted_once_the_slot_is_free(one_slot):
     assert BranchEvent.objects.count() == 1
 
 
-def test_a_pull_beyond_the_slots_is_refused_too(one_slot):
+def test_a_pull_beyond_the_change_feed_slots_is_refused_too(one_slot):
     client, _ = branch_client("B001")
 
-    with sync_slot():
+    with sync_slot("pull"):
         refused = client.get("/api/v1/sync/changes", {"since": 0})
 
     assert refused.status_code == 503
     assert refused.has_header("Retry-After")
+
+
+def test_pulls_and_pushes_have_slots_of_their_own(one_slot):
+    """The stores pull the change feed every few seconds: a cheap request each, but enough of them to hold the push
+    slots a catching-up store needs (and the other way round), so each kind waits only for its own."""
+    client, _ = branch_client("B001")
+    body = {"branch": "B001", "events": [Events("B001").received(FRU_BANANA="5")]}
+
+    with sync_slot("push") as pushing:
+        pulled = client.get("/api/v1/sync/changes", {"since": 0})
+    with sync_slot("pull") as pulling:
+        pushed = client.post("/api/v1/sync/events", body, format="json")
+
+    assert pushing and pulling
+    assert pulled.status_code == 200, pulled.content
+    assert pushed.status_code == 200, pushed.content
 
 
 def test_managers_are_never_refused_while_branches_hold_every_slot(one_slot, manager_client):
@@ -166,10 +183,15 @@ def test_managers_are_never_refused_while_branches_hold_every_slot(one_slot, man
 def test_the_slots_are_counted_per_machine_not_per_request(settings):
     settings.SYNC_ADMISSION_SLOTS = 2
 
-    with sync_slot() as first, sync_slot() as second, sync_slot() as third:
-        held = (first, second, third)
+    settings.SYNC_ADMISSION_PULL_SLOTS = 1
 
-    assert held == (True, True, False)
+    with sync_slot() as first, sync_slot() as second, sync_slot() as third, sync_slot("pull") as pull:
+        held = (first, second, third, pull)
+    with sync_slot("pull") as first_pull, sync_slot("pull") as second_pull:
+        pulls = (first_pull, second_pull)
+
+    assert held == (True, True, False, True)
+    assert pulls == (True, False)
 
 
 def test_zero_slots_means_no_limit(settings):

@@ -23,6 +23,7 @@ def chain(tmp_path):
     chain.central.env.update(
         {
             "SYNC_ADMISSION_SLOTS": "1",
+            "SYNC_ADMISSION_PULL_SLOTS": "1",
             "SYNC_ADMISSION_QUEUE": "1",
             "SYNC_ADMISSION_WAIT_S": "0.2",
             "SYNC_ADMISSION_RETRY_AFTER_S": "1",

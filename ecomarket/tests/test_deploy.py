@@ -174,7 +174,7 @@ def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_it
     central_env = dict(
         line.split("=", 1) for line in (DEPLOY / "env" / "central.env").read_text().splitlines() if "=" in line
     )
-    admitted_or_waiting = int(central_env["SYNC_ADMISSION_SLOTS"]) + int(central_env["SYNC_ADMISSION_QUEUE"])
+    admitted_or_waiting = sum(int(central_env[f"SYNC_ADMISSION_{name}"]) for name in ("SLOTS", "PULL_SLOTS", "QUEUE"))
     assert 0 < int(central_env["SYNC_ADMISSION_SLOTS"]) < admitted_or_waiting < int(_gunicorn_option(sync, "--workers"))
     assert "METRICS_DIR" not in central_env  # set per pool, never for the whole machine
     assert sync["Service"]["Environment"] == "METRICS_DIR=/var/lib/ecomarket/metrics-sync"
