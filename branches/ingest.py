@@ -36,12 +36,27 @@ from branches.protocol import (
     payload_lines,
 )
 from ecomarket import metrics
-from ecomarket.db import rows_insert
+from ecomarket.db import rows_copy
 from ecomarket.modes import Mode, only
-from inventory.ledger import stock_ledger_write
-from inventory.models import MovementKind, Product, StockMovement
+from inventory.ledger import Movement, stock_ledger_write
+from inventory.models import MovementKind, Product
 
 MAX_MISSING_REPORTED = 1000
+# The BranchEvent fields an ingested event's row fills, in the order _store gives them.
+_EVENT_FIELDS = (
+    "id",
+    "branch_id",
+    "seq",
+    "type",
+    "occurred_at",
+    "schema",
+    "payload",
+    "body_hash",
+    "received_at",
+    "ingest_mark",
+    "sale_ref",
+    "applied",
+)
 
 
 @dataclass
@@ -222,22 +237,23 @@ def _receipt_check(envelope: Envelope, deltas, *, branch: Branch, transfers: dic
 
 def _store(*, branch: Branch, new: list, waiting_voids: list[BranchEvent], now: datetime) -> None:
     """Insert the new events and write their ledger rows; apply voids whose sale is (now) known."""
-    rows_insert(
+    rows_copy(
         BranchEvent,
+        _EVENT_FIELDS,
         [
-            BranchEvent(
-                id=envelope.id,
-                branch=branch,
-                seq=envelope.seq,
-                type=envelope.type,
-                occurred_at=envelope.occurred_at,
-                schema=envelope.schema,
-                payload=envelope.payload,
-                body_hash=envelope.hash,
-                received_at=now,
-                ingest_mark=branch.ingest_mark,
-                sale_ref=sale_ref,
-                applied=deltas is not None,
+            (
+                envelope.id,
+                branch.code,
+                envelope.seq,
+                envelope.type,
+                envelope.occurred_at,
+                envelope.schema,
+                envelope.payload,
+                envelope.hash,
+                now,
+                branch.ingest_mark,
+                sale_ref,
+                deltas is not None,
             )
             for envelope, deltas, sale_ref in new
         ],
@@ -262,19 +278,11 @@ def _store(*, branch: Branch, new: list, waiting_voids: list[BranchEvent], now: 
         )
 
 
-def _movement(branch, seq, type_, occurred_at, reference, sku, delta) -> StockMovement:
-    return StockMovement(
-        branch=branch,
-        product_id=sku,
-        quantity=delta,
-        kind=KIND_OF[type_],
-        reference=reference,
-        occurred_at=occurred_at,
-        seq=seq,
-    )
+def _movement(branch, seq, type_, occurred_at, reference, sku, delta) -> Movement:
+    return Movement(branch, sku, delta, KIND_OF[type_], reference, occurred_at, seq)
 
 
-def _voids_apply(*, branch: Branch, new: list, waiting_voids: list[BranchEvent]) -> list[StockMovement]:
+def _voids_apply(*, branch: Branch, new: list, waiting_voids: list[BranchEvent]) -> list[Movement]:
     """Voids whose sale is stored get their reversal now, whichever of the two arrived first. ``waiting_voids``:
     the branch's voids stored earlier without their sale; the batch's own new voids wait too until matched here."""
     new_sales = {sale_ref: envelope for envelope, _, sale_ref in new if envelope.type == EventType.SALE_COMPLETED}

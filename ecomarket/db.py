@@ -5,6 +5,7 @@ can silently leave a connection in rollback-journal mode without a busy timeout,
 start seeing "database is locked". So every new connection is checked and refused if it is not what we asked for.
 """
 
+from collections.abc import Sequence
 from functools import cache
 
 from django.conf import settings
@@ -49,28 +50,32 @@ def connection_now():
 
 
 @cache
-def _insert_plan(model, vendor: str) -> tuple[list, str]:
-    """The fields an insert writes (every concrete field but an auto-created primary key, which the database
-    makes) and the statement that writes them: COPY on PostgreSQL, a plain INSERT elsewhere. Built once per model."""
+def _insert_plan(model, vendor: str, names: tuple[str, ...] | None) -> tuple[list, str]:
+    """The fields an insert writes, in the order of each row's values (``names``, by attname; None: every concrete
+    field but an auto-created primary key, which the database makes), and the statement that writes them: COPY on
+    PostgreSQL, a plain INSERT elsewhere. Built once per model and field list."""
     connection = connection_now()
-    fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.auto_created)]
+    if names is None:
+        fields = [field for field in model._meta.concrete_fields if not (field.primary_key and field.auto_created)]
+    else:
+        by_attname = {field.attname: field for field in model._meta.concrete_fields}
+        fields = [by_attname[name] for name in names]
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     if vendor == "postgresql":
         return fields, f"COPY {table(model)} ({columns}) FROM STDIN"
     return fields, f"INSERT INTO {table(model)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
 
 
-def rows_insert(model, objects: list) -> None:
-    """Insert new rows of ``model`` in the caller's transaction: PostgreSQL's COPY where we run on it (no SQL to
-    build, no parameters to bind: several times faster for ingestion batches), one prepared INSERT run per row
-    elsewhere. Rows are written as given: no signals, no primary keys read back (an auto-created key stays None).
-    The instances are marked saved, as ``create()`` would leave them."""
-    if not objects:
+def rows_copy(model, names: tuple[str, ...], rows: list[Sequence]) -> None:
+    """Insert new rows of ``model``, each a sequence of values for the fields ``names`` (attnames: ``branch_id``,
+    not ``branch``), in the caller's transaction: PostgreSQL's COPY where we run on it (no SQL to build, no
+    parameters to bind: several times faster for ingestion batches), one prepared INSERT run per row elsewhere. No
+    model instance is built: at ingestion rates, making one cost more than writing its row (docs/scale.md, "The
+    catch-up's CPU"). No signals, no defaults: every value the table needs is in the row."""
+    if not rows:
         return
     connection = connection_now()
-    for obj in objects:
-        obj._state.adding, obj._state.db = False, connection.alias
-    fields, sql = _insert_plan(model, connection.vendor)
+    fields, sql = _insert_plan(model, connection.vendor, names)
     if connection.vendor != "postgresql":
         # The values prepared as bulk_create prepares them, without its query compiler, which cost more than the
         # insert on a sale's path (docs/profiles/branch-sale.txt).
@@ -78,35 +83,47 @@ def rows_insert(model, objects: list) -> None:
             cursor.executemany(
                 sql,
                 [
-                    [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for field in fields]
-                    for obj in objects
+                    [field.get_db_prep_save(value, connection) for field, value in zip(fields, row, strict=True)]
+                    for row in rows
                 ],
             )
         return
+    # psycopg adapts str, int, bool, Decimal, UUID and aware datetimes itself; only JSON needs Django's preparation,
+    # whose per-value work was the largest part of an ingestion batch's CPU time when every value went through it.
+    as_json = [index for index, field in enumerate(fields) if isinstance(field, models.JSONField)]
     with connection.cursor() as cursor, cursor.connection.cursor().copy(sql) as copy:
-        # psycopg adapts str, int, bool, Decimal, UUID and aware datetimes itself; only the fields that compute
-        # their value (auto_now...) or change its form (JSON) go through Django, whose per-value preparation was
-        # the largest part of an ingestion batch's CPU time (docs/profiles/).
-        prepared = [
-            (
-                field.attname,
-                field
-                if isinstance(field, models.JSONField)
-                or getattr(field, "auto_now", False)
-                or getattr(field, "auto_now_add", False)
-                else None,
-            )
-            for field in fields
-        ]
-        for obj in objects:
-            copy.write_row(
-                [
-                    getattr(obj, attname)
-                    if field is None
-                    else field.get_db_prep_save(field.pre_save(obj, add=True), connection)
-                    for attname, field in prepared
-                ]
-            )
+        for row in rows:
+            if as_json:
+                row = list(row)
+                for index in as_json:
+                    row[index] = fields[index].get_db_prep_save(row[index], connection)
+            copy.write_row(row)
+
+
+def rows_insert(model, objects: list) -> None:
+    """Insert new rows of ``model`` from unsaved instances, in the caller's transaction, as ``rows_copy`` writes
+    them. Rows are written as given: no signals, no primary keys read back (an auto-created key stays None). The
+    instances are marked saved, as ``create()`` would leave them."""
+    if not objects:
+        return
+    connection = connection_now()
+    for obj in objects:
+        obj._state.adding, obj._state.db = False, connection.alias
+    fields, _ = _insert_plan(model, connection.vendor, None)
+    computed = {  # the fields that compute their value as the row is saved
+        field.attname for field in fields if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+    }
+    rows_copy(
+        model,
+        tuple(field.attname for field in fields),
+        [
+            [
+                field.pre_save(obj, add=True) if field.attname in computed else getattr(obj, field.attname)
+                for field in fields
+            ]
+            for obj in objects
+        ],
+    )
 
 
 def rows_accumulate(model, *, keys: tuple[str, ...], rows: list[dict], highest: tuple[str, ...] = ()) -> None:
