@@ -17,7 +17,7 @@ Everything is bounded (phases in seconds, drains with deadlines) and on loopback
 
     SCALE_BRANCHES=500 SCALE_SALE_INTERVAL_S=2 SCALE_STEADY_S=60 SCALE_OUTAGE_S=60 SCALE_RETURN_DEADLINE_S=300
     SCALE_WEB_WORKERS=2 SCALE_SYNC_WORKERS=12 SCALE_SLOTS=4 SCALE_PULL_SLOTS=2 SCALE_QUEUE=4 SCALE_WAIT_S=1
-    SCALE_MANAGERS_NICE=-6 SCALE_PGBOUNCER=1
+    SCALE_MANAGERS_NICE=-6 SCALE_CELERY_NICE=6 SCALE_PGBOUNCER=1
     SCALE_PULL_INTERVAL_S=10 SCALE_RECONCILE_INTERVAL_S=15 SCALE_SNAPSHOT_INTERVAL_S=60 SCALE_KICK_INTERVAL_S=0.25
     SCALE_PROTOTYPE=1
 
@@ -25,8 +25,8 @@ SCALE_WEB_WORKERS is the managers' pool, SCALE_SYNC_WORKERS the branches' (12 wo
 and 4 places to wait up to 1 s for one, as ecomarket-sync.service and deploy/env/central.env deploy them; keep the
 slots and places below it); SCALE_SYNC_WORKERS=0 runs one gunicorn of SCALE_WEB_WORKERS for both, as the runs
 before the split did (SCALE_WEB_WORKERS=4 then).
-SCALE_MANAGERS_NICE stands in for ecomarket-web.service's CPUWeight=400 (see managers_first); 0 leaves the
-priorities alone.
+SCALE_MANAGERS_NICE stands in for ecomarket-web.service's CPUWeight=400, SCALE_CELERY_NICE for
+ecomarket-worker.service's CPUWeight=25 (see weighted); 0 leaves a priority alone.
 """
 
 import asyncio
@@ -61,6 +61,7 @@ RETURN_DEADLINE_S = float(os.environ.get("SCALE_RETURN_DEADLINE_S", "300"))
 WEB_WORKERS = int(os.environ.get("SCALE_WEB_WORKERS", "2"))
 SYNC_WORKERS = int(os.environ.get("SCALE_SYNC_WORKERS", "12"))
 MANAGERS_NICE = int(os.environ.get("SCALE_MANAGERS_NICE", "-6"))
+CELERY_NICE = int(os.environ.get("SCALE_CELERY_NICE", "6"))
 SLOTS = int(os.environ.get("SCALE_SLOTS", "4"))
 PULL_SLOTS = int(os.environ.get("SCALE_PULL_SLOTS", "2"))
 QUEUE = int(os.environ.get("SCALE_QUEUE", "4"))
@@ -408,23 +409,24 @@ def boot(webs: list[WebServer]) -> None:
             what=f"central's {web.name} answering",
         )
     if MANAGERS_NICE and len(webs) > 1:
-        managers_first(webs[0])
+        weighted(webs[0], MANAGERS_NICE, "the managers' pool")
 
 
-def managers_first(web: WebServer) -> None:
-    """The managers' pool gets the CPU first, as ecomarket-web.service's CPUWeight=400 does in production (four
-    times the weight of every other service). Here every process started in its own session is an autogroup when
-    the kernel has autogroups on, and a process's nice only orders it within its group: so the pool's autogroup is
-    given the nice (-6: 3.8 times the weight of nice 0), and each of its processes too, for a kernel without them.
-    Raising a priority needs root (or CAP_SYS_NICE)."""
-    root = psutil.Process(web.popen.pid)
+def weighted(server: Process, nice: int, what: str) -> None:
+    """Give a server's processes the CPU weight its unit gives it in production: the managers' pool first
+    (ecomarket-web.service's CPUWeight=400, four times every other service's; nice -6 is 3.8 times the weight of nice
+    0), the Celery worker last (ecomarket-worker.service's CPUWeight=25; nice 6 is 0.26 times). Here every process
+    started in its own session is an autogroup when the kernel has autogroups on, and a process's nice only orders
+    it within its group: so the server's autogroup is given the nice, and each of its processes too, for a kernel
+    without them. Raising a priority needs root (or CAP_SYS_NICE)."""
+    root = psutil.Process(server.popen.pid)
     try:
         for process in [root, *root.children(recursive=True)]:
-            process.nice(MANAGERS_NICE)
+            process.nice(nice)
         with suppress(FileNotFoundError):  # no autogroups in this kernel
-            Path(f"/proc/{root.pid}/autogroup").write_text(str(MANAGERS_NICE))
+            Path(f"/proc/{root.pid}/autogroup").write_text(str(nice))
     except (psutil.Error, OSError) as error:
-        print(f"the managers' pool keeps the default priority: {error!r}", flush=True)
+        print(f"{what} keeps the default priority: {error!r}", flush=True)
 
 
 @contextmanager
@@ -451,6 +453,8 @@ def central_running(root: Path):
         celery = [CeleryWorker(chain.central), CeleryBeat(chain.central)]
         for process in celery:
             process.start()
+        if CELERY_NICE:
+            weighted(celery[0], CELERY_NICE, "the Celery worker")
         # Started here rather than by chain.start(), to give a loaded machine longer to boot the workers.
         chain.central_web = WebServer(chain.central, port=chain.central_port, workers=WEB_WORKERS)
         if SYNC_WORKERS:
@@ -466,7 +470,8 @@ def main() -> None:
     # A SIGTERM (a timeout, Ctrl-C from a supervisor) unwinds like an exception, so every server started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     pools = (
-        f"gunicorn pools: managers {WEB_WORKERS} workers (nice {MANAGERS_NICE}), sync {SYNC_WORKERS} workers"
+        f"gunicorn pools: managers {WEB_WORKERS} workers (nice {MANAGERS_NICE}), sync {SYNC_WORKERS} workers, "
+        f"Celery nice {CELERY_NICE}"
         if SYNC_WORKERS
         else f"one gunicorn of {WEB_WORKERS} workers for managers and branches"
     )

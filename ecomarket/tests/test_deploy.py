@@ -167,7 +167,8 @@ def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_it
     """Two gunicorns on one machine (docs/scale.md, point 2): each on its own port, the sync pool with more workers
     than the machine's admission slots and places to wait for one (a free worker answers the refused at once), each
     with its own metric files
-    (a pool's /metrics counts its own requests; Prometheus adds them up), and the managers' pool first for the CPU."""
+    (a pool's /metrics counts its own requests; Prometheus adds them up), the managers' pool first for the CPU and the
+    Celery worker last."""
     web, sync = (_unit(UNITS / "central" / f"ecomarket-{name}.service") for name in ("web", "sync"))
     assert _gunicorn_option(web, "--bind") == "127.0.0.1:8000"
     assert _gunicorn_option(sync, "--bind") == "127.0.0.1:8002"
@@ -180,6 +181,9 @@ def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_it
     assert sync["Service"]["Environment"] == "METRICS_DIR=/var/lib/ecomarket/metrics-sync"
     assert "Environment" not in web["Service"]  # DATA_DIR/metrics, where the Celery worker's files are too
     assert int(web["Service"]["CPUWeight"]) > int(sync["Service"].get("CPUWeight", "100"))
+    # Reconciliation and the roll-up yield the CPU to the pushes in a catch-up (docs/scale.md, "Waiting for a slot").
+    worker = _unit(UNITS / "central" / "ecomarket-worker.service")
+    assert int(worker["Service"]["CPUWeight"]) < int(sync["Service"].get("CPUWeight", "100"))
 
 
 def test_prometheus_scrapes_both_central_pools_where_nginx_serves_their_metrics():
