@@ -7,6 +7,7 @@ requests made it do), so run it with nothing else using that server. Wall time p
 and does depend on the load.
 
     .venv/bin/python bench/push_cost.py     (BENCH_POSTGRES_URL: the server, default the local one)
+    PUSH_COST_JOBS=0 .venv/bin/python bench/push_cost.py     (the requests only, not the periodic jobs)
     PUSH_COST_PROFILE=n .venv/bin/python bench/push_cost.py     (also: where the CPU of a push of n events goes;
                                                                  1 and 500 are the steady state's and the catch-up's)
 """
@@ -106,7 +107,8 @@ def main() -> None:
                 f"{cpu / size:.2f} | {database:.2f} | {database / size:.2f}" if size else f"– | {database:.2f} | –"
             )
             print(f"| {name} | {count} | {cpu:.2f} | {per_event} | {wall:.1f} |", flush=True)
-        periodic_jobs_cost(branches, push)
+        if os.environ.get("PUSH_COST_JOBS", "1") == "1":
+            periodic_jobs_cost(branches, push)
         if os.environ.get("PUSH_COST_PROFILE"):
             size = int(os.environ["PUSH_COST_PROFILE"])
             profile_pushes(lambda number: push(branches[number % BRANCHES], size), count=REQUESTS.get(size, 400))
