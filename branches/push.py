@@ -268,7 +268,6 @@ def _push_answered(*, batch: list[OutboxEvent], answer: dict, summary: PushSumma
     summary.parked += len(parked)
     summary.high_water_seq = high_water
     state.last_push_ok_at, state.push_failures, state.next_push_at, state.last_push_error = now, 0, None, ""
-    state.push_refusals = 0
     state.save()
 
 
@@ -280,15 +279,10 @@ def _push_failed(*, ids: list[uuid.UUID], error: str, retry_after: float = 0.0) 
     )
     state = SyncState.objects.select_for_update().get(pk=1)
     state.push_failures += 1
-    # Central answering "busy, come back in n s" (a 429/503 with Retry-After) ends a streak of failures to reach it:
-    # the exponential then counts the refusals alone. After a ten-minute outage it would otherwise sit at its cap
-    # (7.5-15 s) for every refusal of the catch-up, when central asked for 2-4 s (docs/scale.md, "Waiting for a
-    # slot"); a branch refused again and again still backs off to the cap.
-    state.push_refusals = state.push_refusals + 1 if retry_after > 0 else 0
     state.last_push_error = error[:1000]
     state.last_push_error_at = now
     state.next_push_at = state.last_push_error_at + timedelta(
-        seconds=backoff_delay(state.push_refusals or state.push_failures, retry_after=retry_after)
+        seconds=backoff_delay(state.push_failures, retry_after=retry_after)
     )
     state.save()
     log.warning("push to central failed (%s in a row): %s", state.push_failures, error)

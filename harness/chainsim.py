@@ -96,7 +96,6 @@ class SimBranch:
         self.open_sales: list[dict] = []  # sale payloads still voidable / returnable
         self.cursor = 0
         self.failures = 0
-        self.refusals = 0  # the last failures in a row that were central answering busy (429/503 + Retry-After)
         self.next_push_at = 0.0
         self.last_push_started = 0.0
         self.kicked = asyncio.Event()
@@ -265,16 +264,13 @@ class SimBranch:
             self.pending.difference_update(seqs)
             missing = [seq for seq in answer.get("missing_seqs", []) if seq in self.history]
             self.pending.update(missing)
-            self.failures, self.refusals, self.next_push_at = 0, 0, 0.0
+            self.failures, self.next_push_at = 0, 0.0
             if len(seqs) < BATCH and not missing:
                 return
 
     def _failed(self, retry_after: float) -> None:
         self.failures += 1
-        self.refusals = self.refusals + 1 if retry_after > 0 else 0  # as branches/push.py::_push_failed counts them
-        delay = jittered_backoff(
-            self.refusals or self.failures, cap=self.settings.backoff_cap_s, retry_after=retry_after
-        )
+        delay = jittered_backoff(self.failures, cap=self.settings.backoff_cap_s, retry_after=retry_after)
         self.next_push_at = time.monotonic() + delay
 
     # ------------------------------------------------------------------------------------------------------
