@@ -11,7 +11,7 @@ One more waits for a slot of its kind to free up, in one of ``SYNC_ADMISSION_QUE
 for at most ``SYNC_ADMISSION_WAIT_S``, and takes the first slot released. Refusing it at once instead made admission
 a lottery: a slot busy for the next 20 ms sent a store away for its whole backoff (7.5-15 s after an outage), while
 the slot it could have had stood idle until someone else happened to arrive. In a 10-minute-outage run, 4,432 of
-7,745 pushes in the return were refused that way, and the last store in waited 50 s for its turn. With every place
+7,745 pushes in the return were refused that way, and the last store in was alone behind for 40 s. With every place
 taken, or after the wait, the request is answered with 503, a JSON error and ``Retry-After``, which the branch
 honours (branches/central_client.py) on top of its own jittered backoff.
 
