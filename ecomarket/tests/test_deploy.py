@@ -163,20 +163,29 @@ def _gunicorn_option(unit: configparser.ConfigParser, option: str) -> str:
     return re.search(rf"{option}[ =](\S+)", unit["Service"]["ExecStart"]).group(1)
 
 
+def _central_env() -> dict[str, str]:
+    return dict(line.split("=", 1) for line in (DEPLOY / "env" / "central.env").read_text().splitlines() if "=" in line)
+
+
+def _admitted_or_waiting() -> int:
+    """How many sync requests central.env lets a machine serve or keep waiting at once: both kinds' slots and the
+    queue's places."""
+    central_env = _central_env()
+    return sum(int(central_env[f"SYNC_ADMISSION_{name}"]) for name in ("SLOTS", "PULL_SLOTS", "QUEUE"))
+
+
 def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_its_own():
     """Two gunicorns on one machine (docs/scale.md, point 2): each on its own port, the sync pool with more workers
     than the machine's admission slots and places to wait for one (a free worker answers the refused at once), each
-    with its own metric files
-    (a pool's /metrics counts its own requests; Prometheus adds them up), the managers' pool first for the CPU and the
-    Celery worker last."""
+    with its own metric files (a pool's /metrics counts its own requests; Prometheus adds them up), the managers'
+    pool first for the CPU and the Celery worker last."""
     web, sync = (_unit(UNITS / "central" / f"ecomarket-{name}.service") for name in ("web", "sync"))
     assert _gunicorn_option(web, "--bind") == "127.0.0.1:8000"
     assert _gunicorn_option(sync, "--bind") == "127.0.0.1:8002"
-    central_env = dict(
-        line.split("=", 1) for line in (DEPLOY / "env" / "central.env").read_text().splitlines() if "=" in line
+    central_env = _central_env()
+    assert (
+        0 < int(central_env["SYNC_ADMISSION_SLOTS"]) < _admitted_or_waiting() < int(_gunicorn_option(sync, "--workers"))
     )
-    admitted_or_waiting = sum(int(central_env[f"SYNC_ADMISSION_{name}"]) for name in ("SLOTS", "PULL_SLOTS", "QUEUE"))
-    assert 0 < int(central_env["SYNC_ADMISSION_SLOTS"]) < admitted_or_waiting < int(_gunicorn_option(sync, "--workers"))
     assert "METRICS_DIR" not in central_env  # set per pool, never for the whole machine
     assert sync["Service"]["Environment"] == "METRICS_DIR=/var/lib/ecomarket/metrics-sync"
     assert "Environment" not in web["Service"]  # DATA_DIR/metrics, where the Celery worker's files are too
@@ -369,6 +378,10 @@ def test_compose_runs_central_from_the_image_with_postgres_and_redis():
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "install_schedule" in " ".join(services["migrate"]["command"])
     assert "beat" in services["beat"]["command"] and "worker" in services["worker"]["command"]
+    # One gunicorn serves the stores and the managers here, with central.env's admission settings (compose's
+    # env_file is a copy of it): a worker for every slot and place, and more for the pages.
+    web = services["web"]["command"]
+    assert int(web[web.index("--workers") + 1]) > _admitted_or_waiting()
 
 
 # ---------------------------------------------------------------------------------------------------------------
