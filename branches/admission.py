@@ -50,9 +50,11 @@ def _paths(kind: str, count: int) -> list[str]:
 
 
 def slot_paths(kind: str) -> list[str]:
-    """The slots of one kind of request, "push" or "pull"."""
-    count = settings.SYNC_ADMISSION_SLOTS if kind == "push" else settings.SYNC_ADMISSION_PULL_SLOTS
-    return _paths(f"{kind}-slot", count)
+    """The slots of one kind of request, "push" or "pull". The pushes' keep the files all sync requests used before
+    pulls had slots of their own, so workers of both versions count the same slots during a reload."""
+    if kind == "push":
+        return _paths("slot", settings.SYNC_ADMISSION_SLOTS)
+    return _paths("pull-slot", settings.SYNC_ADMISSION_PULL_SLOTS)
 
 
 def place_paths() -> list[str]:
@@ -95,21 +97,20 @@ def waiting_place() -> Iterator[bool]:
 @contextmanager
 def sync_slot(kind: str = "push", wait_s: float = 0.0) -> Iterator[bool]:
     """Hold one of the machine's slots for ``kind`` of sync request for the block; yields False (holding nothing)
-    when none is free and,
-    with ``wait_s``, none was released within ``wait_s`` while this request held a place in the queue (or there was
-    no place to hold). The place is given up as soon as the slot is taken."""
+    when none is free and, with ``wait_s``, none was released within ``wait_s`` while this request held a place in
+    the queue (or there was no place to hold). The place is given up as soon as the slot is taken."""
     slots = slot_paths(kind)
-    fd = _lock_any(slots)
+    fd, waited = _lock_any(slots), None
     if fd is None and wait_s > 0:
         began = time.monotonic()
         with waiting_place() as placed:
             while placed and fd is None and time.monotonic() - began < wait_s:
                 time.sleep(random.uniform(*LOOK_EVERY_S))
                 fd = _lock_any(slots)
-        if placed:
-            outcome = "admitted" if fd is not None else "refused"
-            metrics.ADMISSION_WAIT.labels(kind, outcome).observe(time.monotonic() - began)
+        waited = time.monotonic() - began if placed else None
     with _holding(fd) as admitted:
+        if waited is not None:
+            metrics.ADMISSION_WAIT.labels(kind, "admitted" if admitted else "refused").observe(waited)
         yield admitted
 
 

@@ -70,8 +70,8 @@ def rows_copy(model, names: tuple[str, ...], rows: list[Sequence]) -> None:
     """Insert new rows of ``model``, each a sequence of values for the fields ``names`` (attnames: ``branch_id``,
     not ``branch``), in the caller's transaction: PostgreSQL's COPY where we run on it (no SQL to build, no
     parameters to bind: several times faster for ingestion batches), one prepared INSERT run per row elsewhere. No
-    model instance is built: at ingestion rates, making one cost more than writing its row (docs/scale.md, "The
-    catch-up's CPU"). No signals, no defaults: every value the table needs is in the row."""
+    model instance is built: at ingestion rates, making one cost more than writing its row (docs/scale.md, "Waiting
+    for a slot", point 3). No signals, no defaults: every value the table needs is in the row."""
     if not rows:
         return
     connection = connection_now()
