@@ -49,12 +49,15 @@ def _paths(kind: str, count: int) -> list[str]:
     return [str(folder / f"{kind}-{index}.lock") for index in range(count)]
 
 
+def slot_count(kind: str) -> int:
+    """How many slots one kind of request, "push" or "pull", has on this machine (0: that kind is not limited)."""
+    return settings.SYNC_ADMISSION_SLOTS if kind == "push" else settings.SYNC_ADMISSION_PULL_SLOTS
+
+
 def slot_paths(kind: str) -> list[str]:
-    """The slots of one kind of request, "push" or "pull". The pushes' keep the files all sync requests used before
-    pulls had slots of their own, so workers of both versions count the same slots during a reload."""
-    if kind == "push":
-        return _paths("slot", settings.SYNC_ADMISSION_SLOTS)
-    return _paths("pull-slot", settings.SYNC_ADMISSION_PULL_SLOTS)
+    """The slots of one kind of request. The pushes' keep the files all sync requests used before pulls had slots of
+    their own, so workers of both versions count the same slots during a reload."""
+    return _paths("slot" if kind == "push" else "pull-slot", slot_count(kind))
 
 
 def place_paths() -> list[str]:
@@ -131,7 +134,7 @@ class SyncAdmissionMiddleware:
 
     def __call__(self, request):
         kind = GUARDED_PATHS.get(request.path)
-        if kind is None or not slot_paths(kind):  # no slots of its kind: not limited
+        if kind is None or slot_count(kind) <= 0:  # no slots of its kind: not limited
             return self.get_response(request)
         with sync_slot(kind, wait_s=settings.SYNC_ADMISSION_WAIT_S) as admitted:
             if admitted:

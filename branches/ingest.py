@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -42,21 +43,23 @@ from inventory.ledger import Movement, stock_ledger_write
 from inventory.models import MovementKind, Product
 
 MAX_MISSING_REPORTED = 1000
-# The BranchEvent fields an ingested event's row fills, in the order _store gives them.
-_EVENT_FIELDS = (
-    "id",
-    "branch_id",
-    "seq",
-    "type",
-    "occurred_at",
-    "schema",
-    "payload",
-    "body_hash",
-    "received_at",
-    "ingest_mark",
-    "sale_ref",
-    "applied",
-)
+
+
+class _EventRow(NamedTuple):
+    """An ingested event's BranchEvent row, by attname, as ``rows_copy`` writes it (no model instance per row)."""
+
+    id: uuid.UUID
+    branch_id: str
+    seq: int
+    type: str
+    occurred_at: datetime
+    schema: int
+    payload: dict
+    body_hash: str
+    received_at: datetime
+    ingest_mark: int
+    sale_ref: uuid.UUID | None
+    applied: bool
 
 
 @dataclass
@@ -239,21 +242,21 @@ def _store(*, branch: Branch, new: list, waiting_voids: list[BranchEvent], now: 
     """Insert the new events and write their ledger rows; apply voids whose sale is (now) known."""
     rows_copy(
         BranchEvent,
-        _EVENT_FIELDS,
+        _EventRow._fields,
         [
-            (
-                envelope.id,
-                branch.code,
-                envelope.seq,
-                envelope.type,
-                envelope.occurred_at,
-                envelope.schema,
-                envelope.payload,
-                envelope.hash,
-                now,
-                branch.ingest_mark,
-                sale_ref,
-                deltas is not None,
+            _EventRow(
+                id=envelope.id,
+                branch_id=branch.code,
+                seq=envelope.seq,
+                type=envelope.type,
+                occurred_at=envelope.occurred_at,
+                schema=envelope.schema,
+                payload=envelope.payload,
+                body_hash=envelope.hash,
+                received_at=now,
+                ingest_mark=branch.ingest_mark,
+                sale_ref=sale_ref,
+                applied=deltas is not None,
             )
             for envelope, deltas, sale_ref in new
         ],

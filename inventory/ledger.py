@@ -32,19 +32,15 @@ from inventory.quantities import quantity
 
 class Movement(NamedTuple):
     """One ledger row to write (a StockMovement without the model instance, which cost more to make than its row
-    to write at ingestion rates)."""
+    to write at ingestion rates). The fields are StockMovement's, by attname, in the order ``rows_copy`` is told."""
 
     branch: str
-    sku: str
+    product_id: str  # the SKU
     quantity: Decimal
     kind: str
     reference: str
     occurred_at: datetime
     seq: int
-
-
-# The StockMovement fields a Movement fills, after the id each row is given.
-_MOVEMENT_FIELDS = ("id", "branch", "product_id", "quantity", "kind", "reference", "occurred_at", "seq")
 
 
 def stock_movements_apply(
@@ -65,10 +61,10 @@ def stock_ledger_write(*, movements: list[Movement]) -> None:
     on the order events arrive in. Runs in the caller's transaction."""
     if not movements:
         return
-    rows_copy(StockMovement, _MOVEMENT_FIELDS, [(uuid.uuid4(), *movement) for movement in movements])
+    rows_copy(StockMovement, ("id", *Movement._fields), [(uuid.uuid4(), *movement) for movement in movements])
     totals: dict[tuple[str, str], Decimal] = {}
     for movement in movements:
-        key = (movement.branch, movement.sku)
+        key = (movement.branch, movement.product_id)
         totals[key] = totals.get(key, Decimal("0")) + movement.quantity
     sql.stock_levels_add(deltas=totals, now=timezone.now())
     if settings.IS_CENTRAL:

@@ -36,7 +36,7 @@ def _held(paths: list[str]) -> int:
     return len(inodes & held)
 
 
-def _slot_held_until_someone_waits(done: threading.Event) -> tuple[threading.Thread, threading.Event]:
+def _slot_held_until_someone_waits(done: threading.Event) -> threading.Thread:
     """A thread holding the machine's one slot (another worker busy with a sync request) until a request sits in the
     queue, then releasing it; ``done`` ends it early."""
     holding = threading.Event()
@@ -52,7 +52,7 @@ def _slot_held_until_someone_waits(done: threading.Event) -> tuple[threading.Thr
     thread = threading.Thread(target=hold, daemon=True)
     thread.start()
     assert holding.wait(timeout=20)
-    return thread, holding
+    return thread
 
 
 def test_a_push_beyond_the_slots_gets_503_with_retry_after_and_nothing_is_stored(one_slot):
@@ -78,7 +78,7 @@ def test_a_push_finding_every_slot_busy_waits_for_one_and_is_stored_when_it_free
     client, _ = branch_client("B001")
     body = {"branch": "B001", "events": [Events("B001").received(FRU_BANANA="5")]}
     done = threading.Event()
-    holder, _ = _slot_held_until_someone_waits(done)
+    holder = _slot_held_until_someone_waits(done)
 
     try:
         stored = client.post("/api/v1/sync/events", body, format="json")
