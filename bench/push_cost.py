@@ -98,13 +98,13 @@ def main() -> None:
             for branch in branches[:count]:  # the events to push, made before the clocks start
                 while len(branch.pending) < size:
                     branch.sale()
-            wall, cpu, database = time.perf_counter(), time.process_time(), postgres_cpu_s()
+            wall, cpu, postgres = time.perf_counter(), time.process_time(), postgres_cpu_s()
             for number in range(count):
                 action(branches[number % BRANCHES], size)
-            database = (postgres_cpu_s() - database) / count * 1000
+            postgres = (postgres_cpu_s() - postgres) / count * 1000
             wall, cpu = (time.perf_counter() - wall) / count * 1000, (time.process_time() - cpu) / count * 1000
             per_event = (
-                f"{cpu / size:.2f} | {database:.2f} | {database / size:.2f}" if size else f"– | {database:.2f} | –"
+                f"{cpu / size:.2f} | {postgres:.2f} | {postgres / size:.2f}" if size else f"– | {postgres:.2f} | –"
             )
             print(f"| {name} | {count} | {cpu:.2f} | {per_event} | {wall:.1f} |", flush=True)
         if os.environ.get("PUSH_COST_JOBS", "1") == "1":
