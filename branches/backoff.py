@@ -1,5 +1,5 @@
-"""Branch side: how long a branch waits after a failed exchange with head office. Free of Django so the chain simulator
-(bench/chain_scale.py) backs off with exactly the branch's formula."""
+"""Branch side: how long a branch waits after a failed exchange with head office, and between two push requests.
+Free of Django so the chain simulator (bench/chain_scale.py) backs off and paces with exactly the branch's formulas."""
 
 import random
 from datetime import UTC, datetime
@@ -15,6 +15,14 @@ def jittered_backoff(failures: int, *, cap: float, retry_after: float = 0.0) -> 
     and never sooner than central asked (``retry_after``, from a 429/503's Retry-After header)."""
     jittered = random.uniform(0.5, 1.0) * min(cap, BACKOFF_BASE_S * 2 ** max(0, failures - 1))
     return max(jittered, min(retry_after, RETRY_AFTER_MAX_S))
+
+
+def kick_pause(interval: float) -> float:
+    """How long a branch's push pacing rests after asking for a push: ``interval`` on average, drawn between half
+    and one and a half of it, so stores that started selling at the same moment (opening time, the end of an outage)
+    drift out of step instead of pushing in lockstep. Without it, 500 stores that began together pushed within the
+    same two seconds of every ten (docs/scale.md, "In step")."""
+    return interval * random.uniform(0.5, 1.5)
 
 
 def retry_after_parse(value: str | None, *, now: datetime | None = None) -> float:

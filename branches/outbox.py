@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from branches.backoff import kick_pause
 from branches.models import OutboxEvent, OutboxState, SyncState
 from branches.protocol import SCHEMA_VERSION, EventType, envelope_build
 from ecomarket.db import rows_insert, scalar, table
@@ -124,7 +125,8 @@ def _push_publisher() -> None:
             current_app.send_task(PUSH_TASK, retry=False, expires=60)
         except Exception as error:
             log.warning("could not publish outbox_push_task (the beat sweep will push): %s", error)
-        # Pacing, not synchronisation: at most one push request per interval per process. The sales committed
+        # Pacing, not synchronisation: about one push request per interval per process. The sales committed
         # meanwhile set the flag again and travel in the next push together, so a busy till pushes a few batches a
-        # second instead of one per sale, each taking the branch's write lock and a worker's CPU.
-        time.sleep(settings.SYNC_KICK_INTERVAL_S)
+        # second instead of one per sale, each taking the branch's write lock and a worker's CPU. The pause is
+        # jittered (kick_pause), so stores that start selling together do not reach central in lockstep.
+        time.sleep(kick_pause(settings.SYNC_KICK_INTERVAL_S))

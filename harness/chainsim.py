@@ -5,7 +5,7 @@ the chain-scale benchmark (bench/chain_scale.py) and its small exactly-once chec
 Each simulated branch does what a branch server's outbox, push and pull do (branches/outbox.py, push.py, pull.py),
 without a database of its own: gapless seqs, sale events of 1-5 lines, voids and returns of its own earlier sales,
 stock snapshots of what it believes it holds; pushes its pending events in seq order, 500 at a time, kicked by a
-sale at most every ``kick_interval_s`` and swept every ``sweep_s``; marks events delivered only from central's
+sale about every ``kick_interval_s`` (the branch's jittered pause) and swept every ``sweep_s``; marks events delivered only from central's
 answer and queues ``missing_seqs`` again; backs off after a failure with the branch's own formula
 (branches/backoff.py: jitter, and never sooner than a 429/503's Retry-After); pulls the change feed every
 ``pull_interval_s`` from its cursor until a page comes back empty, and queues resend requests again. Its history
@@ -29,7 +29,7 @@ from decimal import Decimal
 
 import aiohttp
 
-from branches.backoff import jittered_backoff, retry_after_parse
+from branches.backoff import jittered_backoff, kick_pause, retry_after_parse
 
 BATCH = 500
 # The demo catalog (inventory/demo.py): weighed goods take 3 decimals, the rest whole units.
@@ -97,7 +97,7 @@ class SimBranch:
         self.cursor = 0
         self.failures = 0
         self.next_push_at = 0.0
-        self.last_push_started = 0.0
+        self.next_kick_at = 0.0  # the pacing: no push before this (branches/outbox.py's publisher)
         self.kicked = asyncio.Event()
         self.selling = True
         self.pulls = 0
@@ -216,12 +216,12 @@ class SimBranch:
             self.kicked.clear()
             wait = max(
                 self.next_push_at - time.monotonic(),
-                self.last_push_started + self.settings.kick_interval_s - time.monotonic(),
+                self.next_kick_at - time.monotonic(),
             )
             if wait > 0:
                 await asyncio.sleep(wait)
             if self.pending:
-                self.last_push_started = time.monotonic()
+                self.next_kick_at = time.monotonic() + kick_pause(self.settings.kick_interval_s)
                 await self.push(client, url)
 
     def body(self, seqs: list[int]) -> bytes:
