@@ -5,11 +5,11 @@ the chain-scale benchmark (bench/chain_scale.py) and its small exactly-once chec
 Each simulated branch does what a branch server's outbox, push and pull do (branches/outbox.py, push.py, pull.py),
 without a database of its own: gapless seqs, sale events of 1-5 lines, voids and returns of its own earlier sales,
 stock snapshots of what it believes it holds; pushes its pending events in seq order, 500 at a time, kicked by a
-sale about every ``kick_interval_s`` (the branch's jittered pause) and swept every ``sweep_s``; marks events delivered only from central's
-answer and queues ``missing_seqs`` again; backs off after a failure with the branch's own formula
-(branches/backoff.py: jitter, and never sooner than a 429/503's Retry-After); pulls the change feed every
-``pull_interval_s`` from its cursor until a page comes back empty, and queues resend requests again. Its history
-(every event it ever made) is what the run is checked against: central must hold each exactly once.
+sale about every ``kick_interval_s`` (the branch's jittered pause) and swept every ``sweep_s``; marks events
+delivered only from central's answer and queues ``missing_seqs`` again; backs off after a failure with the branch's
+own formula (branches/backoff.py: jitter, and never sooner than a 429/503's Retry-After); pulls the change feed
+every ``pull_interval_s`` from its cursor until a page comes back empty, and queues resend requests again. Its
+history (every event it ever made) is what the run is checked against: central must hold each exactly once.
 
 Differences from a real branch, on purpose: a branch whose push failed waits out its backoff and then pushes,
 where the real one pushes at the first kick or sweep after its backoff (at 1 sale / 2 s, within a few hundred ms
