@@ -15,12 +15,6 @@ the slot it could have had stood idle until someone else happened to arrive. In 
 taken, or after the wait, the request is answered with 503, a JSON error and ``Retry-After``, which the branch
 honours (branches/central_client.py) on top of its own jittered backoff.
 
-A push whose branch reports more than ``SYNC_ADMISSION_BACKLOG_EVENTS`` events pending (its X-Outbox-Pending header)
-may also wait in one of ``SYNC_ADMISSION_BACKLOG_PLACES`` places kept for backlogs. Late in a catch-up the last
-stores behind compete with the steady pushes of all the stores already caught up, a few events each; without a
-place of their own they met every place taken and were refused into another 7.5-15 s of backoff, while the
-steady pushes, refused, lose a few seconds and nothing else (docs/scale.md, "A place kept for the backlogs").
-
 Size the gunicorn serving the sync endpoints (in production central's sync pool, ecomarket-sync.service; managers'
 pages have a pool of their own) above both kinds' slots plus the places, so a free worker answers the refused at
 once instead of leaving them in the accept queue.

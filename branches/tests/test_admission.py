@@ -37,11 +37,9 @@ def _held(paths: list[str]) -> int:
     return len(inodes & held)
 
 
-def _slot_held_until_someone_waits(
-    done: threading.Event, places: list[str] | None = None, waiting: int = 1
-) -> threading.Thread:
-    """A thread holding the machine's one slot (another worker busy with a sync request) until ``waiting`` requests
-    sit in ``places`` (the machine's places), then releasing it; ``done`` ends it early."""
+def _slot_held_until_someone_waits(done: threading.Event) -> threading.Thread:
+    """A thread holding the machine's one slot (another worker busy with a sync request) until a request sits in the
+    queue, then releasing it; ``done`` ends it early."""
     holding = threading.Event()
 
     def hold() -> None:
@@ -49,7 +47,7 @@ def _slot_held_until_someone_waits(
             assert held
             holding.set()
             deadline = time.monotonic() + 20
-            while _held(places or place_paths()) < waiting and not done.is_set() and time.monotonic() < deadline:
+            while not _held(place_paths()) and not done.is_set() and time.monotonic() < deadline:
                 time.sleep(0.005)
 
     thread = threading.Thread(target=hold, daemon=True)
@@ -151,7 +149,7 @@ def test_a_store_still_catching_up_waits_in_a_place_kept_for_backlogs_while_stea
         steady = client.post("/api/v1/sync/events", body, format="json", HTTP_X_OUTBOX_PENDING="100")
     done = threading.Event()
     with waiting_place() as placed_again:  # the shared place taken again, and the slot busy until someone waits
-        holder = _slot_held_until_someone_waits(done, place_paths(backlog=True), waiting=2)
+        holder = _held_until_a_backlog_waits(done)
         try:
             behind = client.post("/api/v1/sync/events", body, format="json", HTTP_X_OUTBOX_PENDING="320")
         finally:
@@ -163,6 +161,23 @@ def test_a_store_still_catching_up_waits_in_a_place_kept_for_backlogs_while_stea
     assert behind.status_code == 200, behind.content
     assert behind.json()["accepted"] == 1
     assert not _held(place_paths(backlog=True))  # it left the place when it took the slot
+
+
+def _held_until_a_backlog_waits(done: threading.Event) -> threading.Thread:
+    holding = threading.Event()
+
+    def hold() -> None:
+        with sync_slot() as held:
+            assert held
+            holding.set()
+            deadline = time.monotonic() + 20
+            while _held(place_paths(backlog=True)) < 2 and not done.is_set() and time.monotonic() < deadline:
+                time.sleep(0.005)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(timeout=20)
+    return thread
 
 
 def test_the_push_is_admitted_once_the_slot_is_free(one_slot):
