@@ -16,16 +16,15 @@ reconciliation pass times, dashboard page loads; at the end, the simulator's his
 Everything is bounded (phases in seconds, drains with deadlines) and on loopback. Environment:
 
     SCALE_BRANCHES=500 SCALE_SALE_INTERVAL_S=2 SCALE_STEADY_S=60 SCALE_OUTAGE_S=60 SCALE_RETURN_DEADLINE_S=300
-    SCALE_WEB_WORKERS=2 SCALE_SYNC_WORKERS=13 SCALE_SLOTS=4 SCALE_PULL_SLOTS=2 SCALE_QUEUE=4 SCALE_BACKLOG_PLACES=1
-    SCALE_WAIT_S=1
+    SCALE_WEB_WORKERS=2 SCALE_SYNC_WORKERS=12 SCALE_SLOTS=4 SCALE_PULL_SLOTS=2 SCALE_QUEUE=4 SCALE_WAIT_S=1
     SCALE_MANAGERS_NICE=-6 SCALE_CELERY_NICE=6 SCALE_PGBOUNCER=1
     SCALE_PULL_INTERVAL_S=10 SCALE_RECONCILE_INTERVAL_S=15 SCALE_SNAPSHOT_INTERVAL_S=60 SCALE_KICK_INTERVAL_S=0.25
     SCALE_PROTOTYPE=1
 
-SCALE_WEB_WORKERS is the managers' pool, SCALE_SYNC_WORKERS the branches' (13 workers, 4 push slots, 2 pull slots
-and 4 places to wait up to 1 s for one and 1 more for a push carrying a backlog, as ecomarket-sync.service and
-deploy/env/central.env deploy them; keep the slots and places below it); SCALE_SYNC_WORKERS=0 runs one gunicorn of
-SCALE_WEB_WORKERS for both, as the runs before the split did (SCALE_WEB_WORKERS=4 then).
+SCALE_WEB_WORKERS is the managers' pool, SCALE_SYNC_WORKERS the branches' (12 workers, 4 push slots, 2 pull slots
+and 4 places to wait up to 1 s for one, as ecomarket-sync.service and deploy/env/central.env deploy them; keep the
+slots and places below it); SCALE_SYNC_WORKERS=0 runs one gunicorn of SCALE_WEB_WORKERS for both, as the runs
+before the split did (SCALE_WEB_WORKERS=4 then).
 SCALE_MANAGERS_NICE stands in for ecomarket-web.service's CPUWeight=400, SCALE_CELERY_NICE for
 ecomarket-worker.service's CPUWeight=25 (see weighted); 0 leaves a priority alone.
 """
@@ -60,13 +59,12 @@ STEADY_S = float(os.environ.get("SCALE_STEADY_S", "60"))
 OUTAGE_S = float(os.environ.get("SCALE_OUTAGE_S", "60"))
 RETURN_DEADLINE_S = float(os.environ.get("SCALE_RETURN_DEADLINE_S", "300"))
 WEB_WORKERS = int(os.environ.get("SCALE_WEB_WORKERS", "2"))
-SYNC_WORKERS = int(os.environ.get("SCALE_SYNC_WORKERS", "13"))
+SYNC_WORKERS = int(os.environ.get("SCALE_SYNC_WORKERS", "12"))
 MANAGERS_NICE = int(os.environ.get("SCALE_MANAGERS_NICE", "-6"))
 CELERY_NICE = int(os.environ.get("SCALE_CELERY_NICE", "6"))
 SLOTS = int(os.environ.get("SCALE_SLOTS", "4"))
 PULL_SLOTS = int(os.environ.get("SCALE_PULL_SLOTS", "2"))
 QUEUE = int(os.environ.get("SCALE_QUEUE", "4"))
-BACKLOG_PLACES = int(os.environ.get("SCALE_BACKLOG_PLACES", "1"))
 WAIT_S = os.environ.get("SCALE_WAIT_S", "1")
 PGBOUNCER = os.environ.get("SCALE_PGBOUNCER", "1") == "1"
 PROTOTYPE = os.environ.get("SCALE_PROTOTYPE", "1") == "1"
@@ -441,7 +439,6 @@ def central_running(root: Path):
             "SYNC_ADMISSION_SLOTS": str(SLOTS),
             "SYNC_ADMISSION_PULL_SLOTS": str(PULL_SLOTS),
             "SYNC_ADMISSION_QUEUE": str(QUEUE),
-            "SYNC_ADMISSION_BACKLOG_PLACES": str(BACKLOG_PLACES),
             "SYNC_ADMISSION_WAIT_S": WAIT_S,
             "RECONCILE_INTERVAL_S": RECONCILE_INTERVAL_S,
             "LOG_LEVEL": "WARNING",
@@ -481,8 +478,7 @@ def main() -> None:
     root = begin(
         f"chain scale: {BRANCHES} branches, 1 sale / {SALE_INTERVAL_S:g} s each, steady {STEADY_S:.0f} s, "
         f"outage {OUTAGE_S:.0f} s, kick every {SIM.kick_interval_s:g} s; {pools}, "
-        f"{SLOTS} push and {PULL_SLOTS} pull slots, {QUEUE} places (and {BACKLOG_PLACES} for backlogs) "
-        f"waiting up to {WAIT_S} s, "
+        f"{SLOTS} push and {PULL_SLOTS} pull slots, {QUEUE} places waiting up to {WAIT_S} s, "
         f"PgBouncer {'on' if PGBOUNCER else 'off'}; "
         f"load before: {os.getloadavg()}"
     )

@@ -60,11 +60,8 @@ def slot_paths(kind: str) -> list[str]:
     return _paths("slot" if kind == "push" else "pull-slot", slot_count(kind))
 
 
-def place_paths(backlog: bool = False) -> list[str]:
-    """Where a request may wait for a slot: the machine's places, and for a push carrying a backlog also the places
-    kept for those (``backlog``, see ``SyncAdmissionMiddleware``)."""
-    shared = _paths("place", settings.SYNC_ADMISSION_QUEUE)
-    return shared + _paths("backlog-place", settings.SYNC_ADMISSION_BACKLOG_PLACES) if backlog else shared
+def place_paths() -> list[str]:
+    return _paths("place", settings.SYNC_ADMISSION_QUEUE)
 
 
 def _lock_any(paths: list[str]) -> int | None:
@@ -94,15 +91,14 @@ def _holding(fd: int | None) -> Iterator[bool]:
 
 
 @contextmanager
-def waiting_place(backlog: bool = False) -> Iterator[bool]:
-    """Hold one of the machine's places in the queue for a slot for the block (with ``backlog``, possibly one of
-    those kept for backlogs); yields False when all are taken."""
-    with _holding(_lock_any(place_paths(backlog))) as placed:
+def waiting_place() -> Iterator[bool]:
+    """Hold one of the machine's places in the queue for a slot for the block; yields False when all are taken."""
+    with _holding(_lock_any(place_paths())) as placed:
         yield placed
 
 
 @contextmanager
-def sync_slot(kind: str = "push", wait_s: float = 0.0, backlog: bool = False) -> Iterator[bool]:
+def sync_slot(kind: str = "push", wait_s: float = 0.0) -> Iterator[bool]:
     """Hold one of the machine's slots for ``kind`` of sync request for the block; yields False (holding nothing)
     when none is free and, with ``wait_s``, none was released within ``wait_s`` while this request held a place in
     the queue (or there was no place to hold). The place is given up as soon as the slot is taken."""
@@ -110,7 +106,7 @@ def sync_slot(kind: str = "push", wait_s: float = 0.0, backlog: bool = False) ->
     fd, waited = _lock_any(slots), None
     if fd is None and wait_s > 0:
         began = time.monotonic()
-        with waiting_place(backlog) as placed:
+        with waiting_place() as placed:
             while placed and fd is None and time.monotonic() - began < wait_s:
                 time.sleep(random.uniform(*LOOK_EVERY_S))
                 fd = _lock_any(slots)
@@ -128,16 +124,6 @@ def retry_after_s() -> int:
     return random.randint(base, 2 * base)
 
 
-def _carries_backlog(request) -> bool:
-    """A push from a branch with more than ``SYNC_ADMISSION_BACKLOG_EVENTS`` events waiting (its X-Outbox-Pending
-    header, which every push carries): a store still catching up after an outage, not one of the steady pushes of
-    a few events each."""
-    if GUARDED_PATHS.get(request.path) != "push":
-        return False
-    pending = request.headers.get("X-Outbox-Pending", "")
-    return pending.isdigit() and len(pending) <= 12 and int(pending) > settings.SYNC_ADMISSION_BACKLOG_EVENTS
-
-
 class SyncAdmissionMiddleware:
     """Answer 503 + ``Retry-After`` to a sync request when no sync slot of the machine is free, nor freed within
     its wait in the queue (module docstring). Only the sync endpoints are limited; pages, the dashboard and the staff
@@ -150,7 +136,7 @@ class SyncAdmissionMiddleware:
         kind = GUARDED_PATHS.get(request.path)
         if kind is None or slot_count(kind) <= 0:  # no slots of its kind: not limited
             return self.get_response(request)
-        with sync_slot(kind, wait_s=settings.SYNC_ADMISSION_WAIT_S, backlog=_carries_backlog(request)) as admitted:
+        with sync_slot(kind, wait_s=settings.SYNC_ADMISSION_WAIT_S) as admitted:
             if admitted:
                 return self.get_response(request)
         response = json_error(

@@ -417,11 +417,6 @@ RECONCILE_STALE_AFTER_S = env.int("RECONCILE_STALE_AFTER_S", default=900)
 SYNC_ADMISSION_SLOTS = env.int("SYNC_ADMISSION_SLOTS", default=4)
 SYNC_ADMISSION_PULL_SLOTS = env.int("SYNC_ADMISSION_PULL_SLOTS", default=2)
 SYNC_ADMISSION_QUEUE = env.int("SYNC_ADMISSION_QUEUE", default=4)
-# A push carrying a backlog (more than BACKLOG_EVENTS events pending at its branch) may also wait in one of
-# BACKLOG_PLACES places kept for those: after an outage the last stores behind are not refused into another 7.5-15 s
-# of backoff because the steady pushes of the stores already caught up took every place.
-SYNC_ADMISSION_BACKLOG_PLACES = env.int("SYNC_ADMISSION_BACKLOG_PLACES", default=1)
-SYNC_ADMISSION_BACKLOG_EVENTS = env.int("SYNC_ADMISSION_BACKLOG_EVENTS", default=100)
 SYNC_ADMISSION_WAIT_S = env.float("SYNC_ADMISSION_WAIT_S", default=1.0)
 SYNC_ADMISSION_RETRY_AFTER_S = env.int("SYNC_ADMISSION_RETRY_AFTER_S", default=2)
 

@@ -24,7 +24,6 @@ def one_slot(settings, db):
     settings.SYNC_ADMISSION_SLOTS = 1
     settings.SYNC_ADMISSION_PULL_SLOTS = 1
     settings.SYNC_ADMISSION_QUEUE = 0  # no waiting: the tests that wait set their own
-    settings.SYNC_ADMISSION_BACKLOG_PLACES = 0
     settings.SYNC_ADMISSION_RETRY_AFTER_S = 3
 
 
@@ -131,53 +130,6 @@ def test_a_push_finding_the_queue_full_is_refused_without_waiting(one_slot, sett
     assert held and placed
     assert answers and answers[0].status_code == 503
     assert BranchEvent.objects.count() == 0
-
-
-def test_a_store_still_catching_up_waits_in_a_place_kept_for_backlogs_while_steady_pushes_fill_the_others(
-    one_slot, settings
-):
-    """After an outage the last stores behind met every place taken by the steady pushes of the stores already
-    caught up, and each refusal cost them another 7.5-15 s of backoff (docs/scale.md, "A place kept for the
-    backlogs"). A push whose branch reports a backlog may wait in a place kept for those; a steady push is refused
-    as before."""
-    settings.SYNC_ADMISSION_QUEUE, settings.SYNC_ADMISSION_WAIT_S = 1, 60
-    settings.SYNC_ADMISSION_BACKLOG_PLACES, settings.SYNC_ADMISSION_BACKLOG_EVENTS = 1, 100
-    client, _ = branch_client("B001")
-    body = {"branch": "B001", "events": [Events("B001").received(FRU_BANANA="5")]}
-
-    with sync_slot() as held, waiting_place() as placed:  # the slot busy, and a steady push waiting for it
-        steady = client.post("/api/v1/sync/events", body, format="json", HTTP_X_OUTBOX_PENDING="100")
-    done = threading.Event()
-    with waiting_place() as placed_again:  # the shared place taken again, and the slot busy until someone waits
-        holder = _held_until_a_backlog_waits(done)
-        try:
-            behind = client.post("/api/v1/sync/events", body, format="json", HTTP_X_OUTBOX_PENDING="320")
-        finally:
-            done.set()
-            holder.join(timeout=20)
-
-    assert held and placed and placed_again
-    assert steady.status_code == 503
-    assert behind.status_code == 200, behind.content
-    assert behind.json()["accepted"] == 1
-    assert not _held(place_paths(backlog=True))  # it left the place when it took the slot
-
-
-def _held_until_a_backlog_waits(done: threading.Event) -> threading.Thread:
-    holding = threading.Event()
-
-    def hold() -> None:
-        with sync_slot() as held:
-            assert held
-            holding.set()
-            deadline = time.monotonic() + 20
-            while _held(place_paths(backlog=True)) < 2 and not done.is_set() and time.monotonic() < deadline:
-                time.sleep(0.005)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert holding.wait(timeout=20)
-    return thread
 
 
 def test_the_push_is_admitted_once_the_slot_is_free(one_slot):

@@ -171,9 +171,7 @@ def _admitted_or_waiting() -> int:
     """How many sync requests central.env lets a machine serve or keep waiting at once: both kinds' slots and the
     queue's places."""
     central_env = _central_env()
-    return sum(
-        int(central_env[f"SYNC_ADMISSION_{name}"]) for name in ("SLOTS", "PULL_SLOTS", "QUEUE", "BACKLOG_PLACES")
-    )
+    return sum(int(central_env[f"SYNC_ADMISSION_{name}"]) for name in ("SLOTS", "PULL_SLOTS", "QUEUE"))
 
 
 def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_its_own():
