@@ -111,16 +111,19 @@ def _publisher_ensure() -> None:
     with _guard:
         if _publisher_pid != os.getpid():
             _push_wanted.clear()
-            threading.Thread(target=_push_publisher, name="outbox-push-publisher", daemon=True).start()
+            threading.Thread(
+                target=_push_publisher, args=(_push_wanted,), name="outbox-push-publisher", daemon=True
+            ).start()
             _publisher_pid = os.getpid()
 
 
-def _push_publisher() -> None:
+def _push_publisher(wanted: threading.Event) -> None:
+    """Turn each setting of ``wanted`` (the process's flag) into one publish of the push task, then rest."""
     from celery import current_app
 
     while True:
-        _push_wanted.wait()
-        _push_wanted.clear()
+        wanted.wait()
+        wanted.clear()
         try:
             current_app.send_task(PUSH_TASK, retry=False, expires=60)
         except Exception as error:

@@ -46,7 +46,8 @@ class _Stop(Exception):
 
 def test_the_push_publisher_rests_a_jittered_pause_between_push_requests(monkeypatch, settings):
     settings.SYNC_KICK_INTERVAL_S = 10
-    this_thread, pauses, published = threading.current_thread(), [], []
+    # A flag of the test's own: a publisher an earlier test started in this process waits on the module's.
+    this_thread, wanted, pauses, published = threading.current_thread(), threading.Event(), [], []
 
     class _Clock:
         """outbox's view of the time module: this thread's pauses are recorded (and end the loop after 50),
@@ -58,14 +59,14 @@ def test_the_push_publisher_rests_a_jittered_pause_between_push_requests(monkeyp
             pauses.append(seconds)
             if len(pauses) == 50:
                 raise _Stop
-            outbox._push_wanted.set()  # a sale committed during the pause
+            wanted.set()  # a sale committed during the pause
 
     monkeypatch.setattr(outbox, "time", _Clock())
     monkeypatch.setattr("celery.current_app.send_task", lambda *args, **kwargs: published.append(args))
-    outbox._push_wanted.set()
+    wanted.set()
 
     with pytest.raises(_Stop):
-        outbox._push_publisher()
+        outbox._push_publisher(wanted)
 
     assert len(published) == 50
     assert all(5 <= pause <= 15 for pause in pauses)
