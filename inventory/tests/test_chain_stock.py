@@ -9,13 +9,14 @@ from decimal import Decimal
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 
 from branches.tests.factories import Events, branch_client, push
-from inventory.ledger import chain_stock_fold, chain_stock_rebuild, stock_movements_apply
+from inventory import sql
+from inventory.ledger import CHAIN_FOLD_ROWS, chain_stock_fold, chain_stock_rebuild, stock_movements_apply
 from inventory.models import ChainStock, ChainStockChange, StockLevel, Unit
 from inventory.tests.factories import product_make
-from reconciliation.tests.concurrency import TIMEOUT, Worker
+from reconciliation.tests.concurrency import TIMEOUT, Blocker, Worker
 
 pytestmark = pytest.mark.mode("central")
 
@@ -108,6 +109,44 @@ def test_a_write_committing_after_a_fold_or_rebuild_read_is_counted_once(chain, 
     assert totals(manager_client) == {"FRU-BANANA": "17.750", "LAC-LECHE-1L": "6.000"} == level_sums()
     chain_stock_fold()
     assert totals(manager_client) == {"FRU-BANANA": "17.750", "LAC-LECHE-1L": "6.000"}
+
+
+def _rows_visited(plan: dict) -> int:
+    """Rows every node of an EXPLAIN ANALYZE plan produced, times the loops it ran: the work the statement did."""
+    return plan["Actual Rows"] * plan["Actual Loops"] + sum(_rows_visited(child) for child in plan.get("Plans", []))
+
+
+def test_a_fold_reads_each_change_a_bounded_number_of_times_when_the_planner_believes_the_table_empty(transactional_db):
+    # The state the fold's own VACUUM leaves whenever a REPEATABLE READ transaction (a reconciliation pass, a
+    # report) overlaps it: the deleted rows cannot be removed yet, so the table keeps its pages, and VACUUM records
+    # it as holding no rows. The planner then estimates one row, and a nested loop costs changes x changes.
+    ChainStockChange.objects.bulk_create(ChainStockChange(sku="FRU-BANANA", delta=Decimal("1")) for _ in range(3000))
+    holder = Blocker("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    try:
+        holder.connection.execute("SELECT count(*) FROM inventory_chainstock")  # takes its snapshot
+        ChainStockChange.objects.all().delete()
+        sql.chain_stock_vacuum()
+    finally:
+        holder.release()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples, relpages FROM pg_class WHERE relname = 'inventory_chainstockchange'")
+        assert cursor.fetchone()[0] == 0  # what the planner believes ...
+    changes = 2000
+    ChainStockChange.objects.bulk_create(
+        ChainStockChange(sku="FRU-BANANA", delta=Decimal("-1")) for _ in range(changes)
+    )
+
+    take = sql._CHAIN_CHANGES_TAKE_SQL.format(changes="inventory_chainstockchange")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {take}", [CHAIN_FOLD_ROWS])
+        (plan,) = cursor.fetchone()[0]
+        transaction.set_rollback(True)
+
+    # ... and the work stays proportional to the changes taken (a hash join or a range scan visits each a few
+    # times; the nested loop visited them 2,000 x 1,000 times).
+    assert plan["Plan"]["Actual Rows"] == changes
+    assert _rows_visited(plan["Plan"]) <= 10 * changes
+    assert chain_stock_fold() == changes
 
 
 def test_rebuilding_the_levels_brings_the_chain_totals_back_to_the_ledger(chain, manager_client):
