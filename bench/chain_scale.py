@@ -140,7 +140,9 @@ class Sampler(threading.Thread):
                     with psycopg.connect(self.chain.central.env["DATABASE_URL"], autocommit=True) as db:
                         # Each branch's gapless prefix stored (the simulator pushes in seq order): the same figure
                         # as count(*) of the ledger, without a scan of it every second (70 ms of PostgreSQL's).
-                        count = db.execute("SELECT coalesce(sum(high_water_seq), 0) FROM branches_branch").fetchone()[0]
+                        count = db.execute(
+                            "SELECT coalesce(sum(high_water_seq), 0)::bigint FROM branches_branch"
+                        ).fetchone()[0]
                     self.stored.append((now, count))
                 except psycopg.Error:
                     pass
