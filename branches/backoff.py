@@ -17,6 +17,17 @@ def jittered_backoff(failures: int, *, cap: float, retry_after: float = 0.0) -> 
     return max(jittered, min(retry_after, RETRY_AFTER_MAX_S))
 
 
+def backoff_after_failure(failures: int, refusals: int, *, cap: float, retry_after: float) -> float:
+    """The wait after a failed push. ``failures``: the pushes failed in a row, this one included; ``refusals``: of
+    those, the last ones in a row that central answered asking for a wait (a 429/503 with Retry-After), this one
+    included if it was one. While central answers that way it is up and pacing the chain, so the exponent is the
+    refusals: how long it was unreachable before (an outage's failures, which hold the backoff at its cap) says
+    nothing about when one of its slots frees, and kept a store idle for 7.5-15 s per refusal after an outage, the
+    tail of the catch-up (docs/scale.md, "Refused, not down"). Refused again and again, the store still backs off to
+    the cap. Without a Retry-After (no answer, a proxy's 502) the exponent is every failure."""
+    return jittered_backoff(refusals if retry_after > 0 else failures, cap=cap, retry_after=retry_after)
+
+
 def kick_pause(interval: float) -> float:
     """How long a branch's push pacing rests after asking for a push: ``interval`` on average, drawn between half
     and one and a half of it, so stores that started selling at the same moment (opening time, the end of an outage)

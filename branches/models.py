@@ -54,6 +54,9 @@ class SyncState(models.Model):
     last_push_error = models.TextField(blank=True)
     last_push_error_at = models.DateTimeField(null=True, blank=True)
     push_failures = models.PositiveIntegerField(default=0, help_text="consecutive failed pushes")
+    push_refusals = models.PositiveIntegerField(
+        default=0, help_text="of those, the latest in a row central answered asking for a wait (429/503 Retry-After)"
+    )
     next_push_at = models.DateTimeField(null=True, blank=True, help_text="backoff: no push before this time")
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_pull_error = models.TextField(blank=True)

@@ -20,7 +20,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from branches import recovery
-from branches.backoff import RETRY_AFTER_MAX_S, jittered_backoff
+from branches.backoff import RETRY_AFTER_MAX_S, backoff_after_failure
 from branches.central_client import (
     CentralRefused,
     CentralUnavailable,
@@ -39,11 +39,12 @@ log = logging.getLogger(__name__)
 BACKOFF_CLOCK_MARGIN_S = 5.0
 
 
-def backoff_delay(failures: int, *, retry_after: float = 0.0) -> float:
+def backoff_delay(failures: int, *, retry_after: float = 0.0, refusals: int = 0) -> float:
     """Exponential backoff with jitter, capped: 1 s, 2 s, 4 s ... up to SYNC_BACKOFF_CAP_S (15 s by default: the
     cap is also how long a branch may stay idle after central comes back), each between half and all of it; never
-    sooner than central's Retry-After (``CentralUnavailable.retry_after``), which spreads a returning chain out."""
-    return jittered_backoff(failures, cap=settings.SYNC_BACKOFF_CAP_S, retry_after=retry_after)
+    sooner than central's Retry-After (``CentralUnavailable.retry_after``), which spreads a returning chain out.
+    While central answers asking for a wait, the exponent counts those ``refusals`` only (backoff_after_failure)."""
+    return backoff_after_failure(failures, refusals, cap=settings.SYNC_BACKOFF_CAP_S, retry_after=retry_after)
 
 
 def backing_off(state: SyncState) -> bool:
@@ -267,7 +268,8 @@ def _push_answered(*, batch: list[OutboxEvent], answer: dict, summary: PushSumma
     summary.duplicates += int(answer.get("duplicates", 0))
     summary.parked += len(parked)
     summary.high_water_seq = high_water
-    state.last_push_ok_at, state.push_failures, state.next_push_at, state.last_push_error = now, 0, None, ""
+    state.last_push_ok_at, state.push_failures, state.push_refusals = now, 0, 0
+    state.next_push_at, state.last_push_error = None, ""
     state.save()
 
 
@@ -279,10 +281,11 @@ def _push_failed(*, ids: list[uuid.UUID], error: str, retry_after: float = 0.0) 
     )
     state = SyncState.objects.select_for_update().get(pk=1)
     state.push_failures += 1
+    state.push_refusals = state.push_refusals + 1 if retry_after > 0 else 0
     state.last_push_error = error[:1000]
     state.last_push_error_at = now
     state.next_push_at = state.last_push_error_at + timedelta(
-        seconds=backoff_delay(state.push_failures, retry_after=retry_after)
+        seconds=backoff_delay(state.push_failures, retry_after=retry_after, refusals=state.push_refusals)
     )
     state.save()
     log.warning("push to central failed (%s in a row): %s", state.push_failures, error)

@@ -29,7 +29,7 @@ from decimal import Decimal
 
 import aiohttp
 
-from branches.backoff import jittered_backoff, kick_pause, retry_after_parse
+from branches.backoff import backoff_after_failure, kick_pause, retry_after_parse
 
 BATCH = 500
 # The demo catalog (inventory/demo.py): weighed goods take 3 decimals, the rest whole units.
@@ -96,6 +96,7 @@ class SimBranch:
         self.open_sales: list[dict] = []  # sale payloads still voidable / returnable
         self.cursor = 0
         self.failures = 0
+        self.refusals = 0  # of the failures, the latest in a row answered with a Retry-After
         self.next_push_at = 0.0
         self.next_kick_at = 0.0  # the pacing: no push before this (branches/outbox.py's publisher)
         self.kicked = asyncio.Event()
@@ -264,13 +265,16 @@ class SimBranch:
             self.pending.difference_update(seqs)
             missing = [seq for seq in answer.get("missing_seqs", []) if seq in self.history]
             self.pending.update(missing)
-            self.failures, self.next_push_at = 0, 0.0
+            self.failures, self.refusals, self.next_push_at = 0, 0, 0.0
             if len(seqs) < BATCH and not missing:
                 return
 
     def _failed(self, retry_after: float) -> None:
         self.failures += 1
-        delay = jittered_backoff(self.failures, cap=self.settings.backoff_cap_s, retry_after=retry_after)
+        self.refusals = self.refusals + 1 if retry_after > 0 else 0
+        delay = backoff_after_failure(
+            self.failures, self.refusals, cap=self.settings.backoff_cap_s, retry_after=retry_after
+        )
         self.next_push_at = time.monotonic() + delay
 
     # ------------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The branch honours central's Retry-After: a 429/503 carries it into CentralUnavailable, and the backoff waits at
-least that long on top of its own jitter. Against a real HTTP server on loopback."""
+least that long on top of its own jitter; while central answers asking for a wait, the backoff grows with those
+refusals, not with the outage before them. Against a real HTTP server on loopback."""
 
 import threading
 from datetime import UTC, datetime, timedelta
@@ -7,10 +8,12 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.utils import timezone
 
 from branches.backoff import retry_after_parse
 from branches.central_client import CentralUnavailable, central_call, central_session
-from branches.push import backoff_delay
+from branches.models import SyncState
+from branches.push import backoff_delay, outbox_push
 
 pytestmark = pytest.mark.mode("branch")
 
@@ -28,6 +31,8 @@ class _Answer(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    do_POST = do_GET
 
     def log_message(self, *args):
         pass
@@ -93,3 +98,50 @@ def test_an_unreadable_or_absurd_retry_after_is_bounded():
     assert retry_after_parse("soon") == 0
     assert retry_after_parse(None) == 0
     assert backoff_delay(1, retry_after=10**9) <= 300
+
+
+def _push_waits(pushes: int) -> list[float]:
+    """The backoff each of ``pushes`` refused pushes set, in seconds from just before it."""
+    waits = []
+    for _ in range(pushes):
+        SyncState.objects.filter(pk=1).update(next_push_at=None)
+        before = timezone.now()
+        outbox_push()
+        waits.append((SyncState.objects.get().next_push_at - before).total_seconds())
+    return waits
+
+
+@pytest.mark.django_db
+def test_a_store_back_from_an_outage_waits_what_a_busy_central_asks_not_its_outage_backoff(central, shelf, settings):
+    settings.SYNC_BACKOFF_CAP_S = 15
+    SyncState.objects.update_or_create(pk=1, defaults={"push_failures": 40})  # central was down for ten minutes
+    central.status, central.headers_out = 503, {"Retry-After": "2"}  # now it answers, busy with the others
+
+    waits = _push_waits(3)
+
+    # The refusals' own exponential (1, 2, 4 s jittered), never sooner than the 2 s asked: not the 7.5-15 s of the
+    # outage's forty failures, which would leave the store idle while a slot frees in a fraction of a second.
+    assert all(2 <= wait <= 4.5 for wait in waits), waits
+    assert SyncState.objects.get().push_failures == 43  # still failing in a row, for the alerts
+
+
+@pytest.mark.django_db
+def test_refused_again_and_again_the_store_backs_off_to_the_cap(central, shelf, settings):
+    settings.SYNC_BACKOFF_CAP_S = 15
+    central.status, central.headers_out = 503, {"Retry-After": "2"}
+
+    waits = _push_waits(7)
+
+    assert min(waits[5:]) >= 7.5  # a central that stays busy is not asked every 2 s by every store
+
+
+@pytest.mark.django_db
+def test_an_answer_that_asks_no_wait_backs_off_by_every_failure(central, shelf, settings):
+    settings.SYNC_BACKOFF_CAP_S = 15
+    central.status, central.headers_out = 503, {"Retry-After": "2"}
+    _push_waits(3)
+    central.status, central.headers_out = 502, {}  # a proxy in front of a central that is down again
+
+    (wait,) = _push_waits(1)
+
+    assert wait >= 4  # the fourth failure in a row: 8 s jittered, not the first refusal's 1 s
