@@ -51,6 +51,7 @@ class SyncStateAdmin(ReadOnlyAdmin):
     list_display = [
         "last_push_ok_at",
         "push_failures",
+        "push_refusals",
         "next_push_at",
         "last_push_error",
         "last_pull_at",
