@@ -174,7 +174,7 @@ class Activity(threading.Thread):
                     self.samples.append((now, f"{f'{wait_type}:{wait}' if wait_type else 'running'} · {what}"))
 
     def busiest(self, window: "Window", top: int = 8) -> str:
-        counts = Counter(key for key in window.within(self.samples))
+        counts = Counter(window.within(self.samples))
         rows = [[f"{n * self.INTERVAL_S / window.seconds:.2f}", key] for key, n in counts.most_common(top)]
         return table(["backends busy (mean)", "waiting on · statement"], rows)
 

@@ -23,9 +23,16 @@ def backoff_after_failure(failures: int, refusals: int, *, cap: float, retry_aft
     included if it was one. While central answers that way it is up and pacing the chain, so the exponent is the
     refusals: how long it was unreachable before (an outage's failures, which hold the backoff at its cap) says
     nothing about when one of its slots frees, and kept a store idle for 7.5-15 s per refusal after an outage, the
-    tail of the catch-up (docs/scale.md, "Refused, not down"). Refused again and again, the store still backs off to
-    the cap. Without a Retry-After (no answer, a proxy's 502) the exponent is every failure."""
+    tail of the catch-up (docs/scale.md, "Half a core in a fold, and refused is not down"). Refused again and again,
+    the store still backs off to the cap. Without a Retry-After (no answer, a proxy's 502) the exponent is every
+    failure."""
     return jittered_backoff(refusals if retry_after > 0 else failures, cap=cap, retry_after=retry_after)
+
+
+def refusals_counted(refusals: int, *, retry_after: float) -> int:
+    """The refusals in a row after one more failed push: one more if central asked for a wait (``retry_after``),
+    none if it did not (any other failure ends the run)."""
+    return refusals + 1 if retry_after > 0 else 0
 
 
 def kick_pause(interval: float) -> float:

@@ -20,7 +20,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from branches import recovery
-from branches.backoff import RETRY_AFTER_MAX_S, backoff_after_failure
+from branches.backoff import RETRY_AFTER_MAX_S, backoff_after_failure, refusals_counted
 from branches.central_client import (
     CentralRefused,
     CentralUnavailable,
@@ -281,7 +281,7 @@ def _push_failed(*, ids: list[uuid.UUID], error: str, retry_after: float = 0.0) 
     )
     state = SyncState.objects.select_for_update().get(pk=1)
     state.push_failures += 1
-    state.push_refusals = state.push_refusals + 1 if retry_after > 0 else 0
+    state.push_refusals = refusals_counted(state.push_refusals, retry_after=retry_after)
     state.last_push_error = error[:1000]
     state.last_push_error_at = now
     state.next_push_at = state.last_push_error_at + timedelta(

@@ -29,7 +29,7 @@ from decimal import Decimal
 
 import aiohttp
 
-from branches.backoff import backoff_after_failure, kick_pause, retry_after_parse
+from branches.backoff import backoff_after_failure, kick_pause, refusals_counted, retry_after_parse
 
 BATCH = 500
 # The demo catalog (inventory/demo.py): weighed goods take 3 decimals, the rest whole units.
@@ -271,7 +271,7 @@ class SimBranch:
 
     def _failed(self, retry_after: float) -> None:
         self.failures += 1
-        self.refusals = self.refusals + 1 if retry_after > 0 else 0
+        self.refusals = refusals_counted(self.refusals, retry_after=retry_after)
         delay = backoff_after_failure(
             self.failures, self.refusals, cap=self.settings.backoff_cap_s, retry_after=retry_after
         )

@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from branches.tests.factories import Events, branch_client, push
+from ecomarket.db import table
 from inventory import sql
 from inventory.ledger import CHAIN_FOLD_ROWS, chain_stock_fold, chain_stock_rebuild, stock_movements_apply
 from inventory.models import ChainStock, ChainStockChange, StockLevel, Unit
@@ -129,14 +130,14 @@ def test_a_fold_reads_each_change_a_bounded_number_of_times_when_the_planner_bel
     finally:
         holder.release()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples, relpages FROM pg_class WHERE relname = 'inventory_chainstockchange'")
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [ChainStockChange._meta.db_table])
         assert cursor.fetchone()[0] == 0  # what the planner believes ...
     changes = 2000
     ChainStockChange.objects.bulk_create(
         ChainStockChange(sku="FRU-BANANA", delta=Decimal("-1")) for _ in range(changes)
     )
 
-    take = sql._CHAIN_CHANGES_TAKE_SQL.format(changes="inventory_chainstockchange")
+    take = sql._CHAIN_CHANGES_TAKE_SQL.format(changes=table(ChainStockChange))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {take}", [CHAIN_FOLD_ROWS])
         (plan,) = cursor.fetchone()[0]
