@@ -5,9 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 # Central-mode tests run on a real PostgreSQL; pytest-django makes its own test_<name> database there.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
-TEST_ENV := ENV_FILE= SECRET_KEY=test-only-secret TEST_REDIS_URL=$(TEST_REDIS_URL) TEST_DATABASE_URL=$(TEST_DATABASE_URL)
+TEST_ENV := ENV_FILE= SECRET_KEY=test-only-secret TEST_DATABASE_URL=$(TEST_DATABASE_URL)
+# Each run gets a data folder of its own (admission locks, metric files, the filesystem broker, the SQLite test
+# database), kept only if the run failed; conftest.py gives it a Redis server of its own. Two runs on one machine
+# then share nothing but PostgreSQL, where each test database is named apart (TEST_DATABASE_URL).
+define run_in_own_data_dir
+	@mkdir -p var && dir=$$(mktemp -d $(CURDIR)/var/test-$(1).XXXXXX) && \
+	$(TEST_ENV) ECOMARKET_MODE=$(1) DATA_DIR=$$dir $(2) $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	status=$$?; if [ $$status -eq 0 ]; then rm -rf $$dir; else echo "test data kept in $$dir"; fi; exit $$status
+endef
 
 .PHONY: run test chromium prometheus pgbouncer nginx test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger
 
@@ -47,11 +54,10 @@ nginx:
 	test -x /usr/sbin/nginx
 
 test-branch: $(STAMP) chromium prometheus pgbouncer
-	$(TEST_ENV) ECOMARKET_MODE=branch DATA_DIR=var/test-branch $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(call run_in_own_data_dir,branch,)
 
 test-central: $(STAMP) pgbouncer nginx
-	$(TEST_ENV) ECOMARKET_MODE=central DATA_DIR=var/test-central DATABASE_URL=$(TEST_DATABASE_URL) \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(call run_in_own_data_dir,central,DATABASE_URL=$(TEST_DATABASE_URL))
 
 # The benchmarks' own tools: wrk (Debian) and the seed prototype's stack (FastAPI, uvicorn, httpx).
 bench-setup: $(STAMP)

@@ -4,11 +4,43 @@ The suite runs once per mode (``make test`` runs both): a test marked ``@pytest.
 deselected in the branch run and the other way round; unmarked tests run in both.
 """
 
+import os
+import shutil
+
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
 from ecomarket.roles import Role, staff_user_create
+
+_redis = None
+
+
+def pytest_configure(config):
+    """The run's own Redis server (harness/redis_server.py): every Celery and whole-chain test reads its broker from
+    ``TEST_REDIS_URL``, so two runs on one machine never flush each other's queues. No Redis, no run: a missing
+    service fails loudly, it never skips a test."""
+    global _redis
+    if shutil.which("redis-server") is None and not os.path.exists("/usr/bin/redis-server"):
+        pytest.exit("redis-server is required by the Celery and whole-chain tests and is not installed", returncode=3)
+    from harness.redis_server import RedisServer
+
+    _redis = RedisServer().start()
+    os.environ["TEST_REDIS_URL"] = _redis.url(15)
+
+
+def pytest_unconfigure(config):
+    if _redis is not None:
+        _redis.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings():
+    """A PostgreSQL test database named for this run (``test_<name>_<pid>``), so two central runs against one
+    server never drop each other's database. SQLite's test file already lies in the run's own DATA_DIR."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "ecomarket.sqlite":
+        database.setdefault("TEST", {})["NAME"] = f"test_{database['NAME']}_{os.getpid()}"
 
 
 def pytest_sessionstart(session):

@@ -53,9 +53,12 @@ def _task_context_end(**_):
 
 
 @signals.beat_init.connect
-def _beat_started(**_):
+def _beat_started(sender=None, **_):
     global _in_beat
     _in_beat = True
+    from ecomarket.beat import stop_signals_install
+
+    stop_signals_install(sender)
 
 
 @signals.after_task_publish.connect
