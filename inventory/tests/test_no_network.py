@@ -27,12 +27,18 @@ def no_network(monkeypatch):
     return attempts
 
 
-def test_every_branch_endpoint_answers_without_the_network(shelf, cashier_client, manager_client, no_network):
-    answers = []
+def test_every_branch_endpoint_answers_without_the_network(
+    shelf, cashier_client, manager_client, no_network, django_capture_on_commit_callbacks
+):
+    answers, hooks = [], []
 
     def call(client, method, path, body=None):
-        response = getattr(client, method)(path, body, format="json") if body else getattr(client, method)(path)
+        # Each request's commit hooks run as they would in production (the test's transaction never commits):
+        # the write asks for a push there, and the asking must not reach for the network either.
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = getattr(client, method)(path, body, format="json") if body else getattr(client, method)(path)
         answers.append((path, response.status_code))
+        hooks.extend(callbacks)
         return response
 
     sale = call(cashier_client, "post", "/api/v1/sales", {"lines": [{"sku": "FRU-BANANA", "quantity": "2"}]}).json()
@@ -55,6 +61,7 @@ def test_every_branch_endpoint_answers_without_the_network(shelf, cashier_client
 
     assert no_network == []
     assert all(status < 300 for _, status in answers), answers
+    assert hooks, "no write asked for a push: the hooks this test means to run never ran"
 
 
 def test_the_guard_does_catch_network_use(no_network):
