@@ -39,6 +39,9 @@ class EventType(models.TextChoices):
     STOCK_COUNTED = "stock.counted"
     STOCK_ADJUSTED = "stock.adjusted"
     STOCK_SNAPSHOT = "stock.snapshot"
+    # Not a fact of the shop: what a branch sends in place of an event it cannot deliver whole (too large for any
+    # request, or refused alone), under that event's id and seq, so central accounts the seq as a known hole.
+    EVENT_UNDELIVERABLE = "event.undeliverable"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -197,9 +200,45 @@ def stock_adjusted_payload(
     return payload
 
 
-def stock_snapshot_payload(*, as_of_seq: int, levels: Iterable[tuple[str, Decimal]]) -> dict:
-    """What the branch believes it holds (sku, on_hand) once every event up to ``as_of_seq`` is applied."""
-    return {"as_of_seq": as_of_seq, "levels": [{"sku": sku, "on_hand": quantity_text(q)} for sku, q in levels]}
+def stock_snapshot_payload(
+    *, as_of_seq: int, levels: Iterable[tuple[str, Decimal]], part: int | None = None, parts: int | None = None
+) -> dict:
+    """What the branch believes it holds (sku, on_hand) once every event up to ``as_of_seq`` is applied.
+    ``part`` of ``parts`` (optional in schema 1): a snapshot too large for one request is written as consecutive
+    events right after ``as_of_seq``, each with a range of the SKUs (see :func:`stock_snapshot_parts`)."""
+    payload = {"as_of_seq": as_of_seq, "levels": [{"sku": sku, "on_hand": quantity_text(q)} for sku, q in levels]}
+    if parts is not None:
+        payload.update(part=part, parts=parts)
+    return payload
+
+
+def stock_snapshot_parts(*, as_of_seq: int, levels: Iterable[tuple[str, Decimal]], max_bytes: int) -> list[dict]:
+    """A snapshot as one payload, or as several whose levels each take at most ``max_bytes`` once encoded (a
+    store's whole catalog grows past any request's limit: 24,000 SKUs were 1 MiB). ``levels`` in SKU order, so each
+    part is a range of SKUs."""
+    chunks: list[list[tuple[str, Decimal]]] = [[]]
+    size = 0
+    for sku, on_hand in levels:
+        cost = len(json.dumps({"sku": sku, "on_hand": quantity_text(on_hand)}, separators=(",", ":"))) + 1
+        if chunks[-1] and size + cost > max_bytes:
+            chunks.append([])
+            size = 0
+        chunks[-1].append((sku, on_hand))
+        size += cost
+    if len(chunks) == 1:
+        return [stock_snapshot_payload(as_of_seq=as_of_seq, levels=chunks[0])]
+    return [
+        stock_snapshot_payload(as_of_seq=as_of_seq, levels=chunk, part=number, parts=len(chunks))
+        for number, chunk in enumerate(chunks, start=1)
+    ]
+
+
+def event_undeliverable_payload(*, type: str, size: int, body_hash: str, reason: str) -> dict:
+    """The stand-in for an event the branch cannot deliver whole: its ``type``, its encoded ``size`` in bytes, its
+    ``body_hash`` (:func:`body_hash` of the event as it would have travelled) and why (``reason``). Central records it
+    as a rejection, so its seq is accounted and the high-water mark moves past it; the event stays parked at the
+    branch, and once its cause is fixed it is sent again, whole, under the same id and seq."""
+    return {"type": type, "size": size, "body_hash": body_hash, "reason": reason[:500]}
 
 
 PAYLOAD_BUILDERS = {
@@ -210,6 +249,7 @@ PAYLOAD_BUILDERS = {
     EventType.STOCK_COUNTED: stock_counted_payload,
     EventType.STOCK_ADJUSTED: stock_adjusted_payload,
     EventType.STOCK_SNAPSHOT: stock_snapshot_payload,
+    EventType.EVENT_UNDELIVERABLE: event_undeliverable_payload,
 }
 
 
@@ -331,6 +371,12 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
         case EventType.STOCK_SNAPSHOT:
             _snapshot_validate(envelope)
             return {}, None
+        case EventType.EVENT_UNDELIVERABLE:
+            raise Rejection(
+                "undeliverable",
+                f"the branch could not deliver this {str(payload.get('type'))[:40]} event "
+                f"({payload.get('size')} bytes): {str(payload.get('reason'))[:500]}",
+            )
     raise Rejection("unknown_type", f"event type {envelope.type!r} is not known")
 
 
@@ -340,6 +386,12 @@ def _snapshot_validate(envelope: Envelope) -> None:
     as_of = payload.get("as_of_seq")
     if not isinstance(as_of, int) or isinstance(as_of, bool) or not 0 <= as_of < envelope.seq:
         raise Rejection("invalid_payload", "payload.as_of_seq must be an integer from 0 to the snapshot's seq - 1")
+    if "parts" in payload or "part" in payload:
+        part, parts = payload.get("part"), payload.get("parts")
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (part, parts)) or not 1 <= part <= parts:
+            raise Rejection("invalid_payload", "payload.part must be an integer from 1 to payload.parts")
+        if envelope.seq != as_of + part:
+            raise Rejection("invalid_payload", "a snapshot's parts are the events right after its as_of_seq, in order")
     levels = payload.get("levels")
     if not isinstance(levels, list):
         raise Rejection("invalid_payload", "payload.levels must be a list")

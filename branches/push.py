@@ -2,7 +2,10 @@
 
 Pending events go in seq order, in batches bounded in count and in bytes; an event becomes delivered only from
 central's answer, what central reports missing goes back to pending, and what it can never take is parked with the
-reason (a dead letter, never deleted). Failures back off (SyncState, so a restart forgets nothing). This runs in
+reason (a dead letter, never deleted). An event that cannot even be delivered whole (too large for any request, or
+refused alone) travels as a small stand-in under its id and seq (``event.undeliverable``), which central records as a
+rejection: the seq is then a known hole there, not a missing one, and the branch's high-water mark, reports and
+snapshot checks go on past it. Failures back off (SyncState, so a restart forgets nothing). This runs in
 Celery tasks and ``manage.py sync_now``, never in a request: a sale only appends its outbox row and requests a push
 (branches/outbox.py). Every HTTP call happens outside any database transaction.
 """
@@ -30,7 +33,7 @@ from branches.central_client import (
 )
 from branches.models import OutboxEvent, OutboxState, RecoveryState, SyncState
 from branches.outbox import outbox_event_envelope
-from branches.protocol import MAX_BATCH
+from branches.protocol import MAX_BATCH, EventType, body_hash, event_undeliverable_payload
 from branches.sync_status import sync_state
 from ecomarket.modes import Mode, only
 
@@ -74,15 +77,30 @@ class PushSummary:
 
 @dataclass
 class _Outgoing:
-    """One event ready to travel: the row, and its envelope already encoded (its size decides the batches)."""
+    """One event ready to travel: the row, and its envelope already encoded (its size decides the batches), or the
+    stand-in sent in its place."""
 
     event: OutboxEvent
     body: bytes
+    stand_in: bool = False
+
+
+def _encoded(envelope: dict) -> bytes:
+    return json.dumps(envelope, separators=(",", ":")).encode()
 
 
 def _outgoing(event: OutboxEvent) -> _Outgoing:
-    envelope = outbox_event_envelope(event=event, branch=settings.BRANCH_CODE)
-    return _Outgoing(event=event, body=json.dumps(envelope, separators=(",", ":")).encode())
+    return _Outgoing(event=event, body=_encoded(outbox_event_envelope(event=event, branch=settings.BRANCH_CODE)))
+
+
+def _stand_in(item: _Outgoing, *, reason: str) -> _Outgoing:
+    """The ``event.undeliverable`` sent under ``item``'s id and seq, naming its type, size, body hash and ``reason``."""
+    envelope = outbox_event_envelope(event=item.event, branch=settings.BRANCH_CODE)
+    envelope["payload"] = event_undeliverable_payload(
+        type=envelope["type"], size=len(item.body), body_hash=body_hash(envelope), reason=reason
+    )
+    envelope["type"] = EventType.EVENT_UNDELIVERABLE
+    return _Outgoing(event=item.event, body=_encoded(envelope), stand_in=True)
 
 
 def _batch_body(batch: list[_Outgoing]) -> bytes:
@@ -94,20 +112,22 @@ def _batch_body(batch: list[_Outgoing]) -> bytes:
 _ENVELOPE_OVERHEAD = 64
 
 
-def _batches(events: list[OutboxEvent]) -> tuple[list[list[_Outgoing]], list[_Outgoing]]:
+def _batches(events: list[OutboxEvent]) -> list[list[_Outgoing]]:
     """Cut pending events (in seq order) into batches bounded by MAX_BATCH events and SYNC_BATCH_MAX_BYTES bytes, the
     branch's side of central's body limit (MAX_REQUEST_BODY_BYTES there). An event that alone exceeds the bound can
-    never be delivered: it is returned apart, to be parked with the reason."""
+    never be delivered: its stand-in travels in its place."""
     limit = settings.SYNC_BATCH_MAX_BYTES - _ENVELOPE_OVERHEAD - len(settings.BRANCH_CODE)
     batches: list[list[_Outgoing]] = []
-    too_large: list[_Outgoing] = []
     current: list[_Outgoing] = []
     size = 0
     for event in events:
         item = _outgoing(event)
         if len(item.body) > limit:
-            too_large.append(item)
-            continue
+            item = _stand_in(
+                item,
+                reason=f"too_large: {len(item.body)} bytes, more than SYNC_BATCH_MAX_BYTES "
+                f"({settings.SYNC_BATCH_MAX_BYTES}) allows in one request",
+            )
         if current and (len(current) == MAX_BATCH or size + len(item.body) + 1 > limit):
             batches.append(current)
             current, size = [], 0
@@ -115,7 +135,7 @@ def _batches(events: list[OutboxEvent]) -> tuple[list[list[_Outgoing]], list[_Ou
         size += len(item.body) + 1
     if current:
         batches.append(current)
-    return batches, too_large
+    return batches
 
 
 @only(Mode.BRANCH)
@@ -152,16 +172,7 @@ def outbox_push(
             events = list(OutboxEvent.objects.filter(state=OutboxState.PENDING).order_by("seq")[:MAX_BATCH])
             if not events:
                 break
-            batches, too_large = _batches(events)
-            if too_large:
-                _events_park(
-                    troubles={
-                        item.event.id: f"too_large: {len(item.body)} bytes, more than SYNC_BATCH_MAX_BYTES "
-                        f"({settings.SYNC_BATCH_MAX_BYTES}) allows in one request"
-                        for item in too_large
-                    },
-                    summary=summary,
-                )
+            batches = _batches(events)
             failed = False
             for batch in batches[: max_batches - sent_batches]:
                 if not _batch_deliver(session, batch, summary, progress):
@@ -179,7 +190,8 @@ def outbox_push(
 
 def _batch_deliver(session, batch: list[_Outgoing], summary: PushSummary, progress) -> bool:
     """Send one batch; a batch central refuses as a whole is halved until each refused event stands alone, and
-    that one is parked. Returns False if central could not be reached (the caller stops and backs off)."""
+    that one is sent as its stand-in (parked from central's answer, like any rejection). Returns False if central
+    could not be reached (the caller stops and backs off)."""
     todo = [batch]
     while todo:
         part = todo.pop(0)
@@ -197,6 +209,12 @@ def _batch_deliver(session, batch: list[_Outgoing], summary: PushSummary, progre
                 half = len(part) // 2
                 todo[:0] = [part[:half], part[half:]]
                 continue
+            if not part[0].stand_in:
+                todo.insert(0, [_stand_in(part[0], reason=f"refused: {refusal}")])
+                continue
+            # Not even the stand-in is taken (a central that refuses every request of this branch as malformed):
+            # parked all the same, so the rest flows, but central cannot account the seq.
+            log.error("the stand-in of event %s was refused too: %s", part[0].event.id, refusal)
             _events_park(troubles={part[0].event.id: f"refused: {refusal}"[:1000]}, summary=summary)
             continue
         except CentralUnavailable as error:

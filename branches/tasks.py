@@ -42,9 +42,9 @@ def stock_snapshot_task() -> int | None:
     count mismatch."""
     if sync_state().recovery_state != RecoveryState.IDLE:
         return None
-    event = stock_snapshot_record()
+    parts = stock_snapshot_record()
     outbox_push()
-    return event.seq
+    return parts[-1].seq
 
 
 @shared_task(ignore_result=True)

@@ -466,17 +466,21 @@ def stock_adjustment_record(
 
 @only(Mode.BRANCH)
 @transaction.atomic
-def stock_snapshot_record() -> OutboxEvent:
+def stock_snapshot_record() -> list[OutboxEvent]:
     """Record what this branch believes it holds, as of the last event before the snapshot, for central's
-    reconciliation. Read under the write lock, so no sale slips between the levels and ``as_of_seq``."""
+    reconciliation: one event, or consecutive parts by SKU range when the levels would not fit in half a push
+    request (SYNC_BATCH_MAX_BYTES), so no snapshot is too large to deliver whatever the catalog's size. Read under
+    the write lock, so no sale slips between the levels and ``as_of_seq``."""
     as_of = OutboxEvent.objects.aggregate(last=Max("seq"))["last"] or 0
     levels = (
         StockLevel.objects.filter(branch=settings.BRANCH_CODE)
         .order_by("product_id")
         .values_list("product_id", "on_hand")
     )
-    return outbox_event_append(
-        type=EventType.STOCK_SNAPSHOT,
-        payload=protocol.stock_snapshot_payload(as_of_seq=as_of, levels=levels),
-        occurred_at=timezone.now(),
-    )
+    now = timezone.now()
+    return [
+        outbox_event_append(type=EventType.STOCK_SNAPSHOT, payload=payload, occurred_at=now)
+        for payload in protocol.stock_snapshot_parts(
+            as_of_seq=as_of, levels=levels.iterator(chunk_size=5000), max_bytes=settings.SYNC_BATCH_MAX_BYTES // 2
+        )
+    ]

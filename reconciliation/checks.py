@@ -91,7 +91,11 @@ def _event_problems(*, branch: Branch, state: PassState, kind: str) -> list[Even
 def _event_problems_flag(discrepancies: OpenDiscrepancies, problems: list[EventProblem]) -> None:
     if problems:
         discrepancies.flag(
-            detail={"events": [{"seq": p.seq, "event_id": str(p.event_id), "code": p.code} for p in problems]}
+            detail={
+                "events": [
+                    {"seq": p.seq, "event_id": str(p.event_id), "code": p.code, "why": p.detail[:300]} for p in problems
+                ]
+            }
         )
     else:
         discrepancies.clear(note="the events were stored after all")
@@ -130,9 +134,10 @@ def count_mismatch_check(*, branch: Branch, state: PassState, check: BranchCheck
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A branch's stock snapshot to judge: its event, its seq, and the seq whose stock its levels are."""
+    """A branch's stock snapshot to judge: its events (one, or its parts by SKU range), its seq (its last part's),
+    and the seq whose stock its levels are."""
 
-    id: uuid.UUID
+    ids: tuple[uuid.UUID, ...]
     seq: int
     as_of: int
 
@@ -155,12 +160,14 @@ def snapshots_to_judge(looks: Iterable[tuple[Branch, BranchCheck, int | None]]) 
     )
     rows = BranchEvent.objects.filter(
         pk__in=Branch.objects.filter(pk__in=list(looks)).values(snapshot=Subquery(newest))
-    ).values_list("branch_id", "id", "seq", "payload__as_of_seq")
-    snapshots = {
-        code: Snapshot(id=id_, seq=seq, as_of=as_of)
-        for code, id_, seq, as_of in rows
-        if as_of <= looks[code][0].high_water_seq
-    }
+    ).values_list("branch_id", "id", "seq", "payload__as_of_seq", "payload__parts")
+    snapshots = {}
+    for code, id_, seq, as_of, parts in rows:
+        if as_of > looks[code][0].high_water_seq:
+            continue
+        snapshot = Snapshot(ids=(id_,), seq=seq, as_of=as_of) if parts is None else _parts_all(code, as_of, parts)
+        if snapshot is not None:
+            snapshots[code] = snapshot
     judged = {
         code: (looks[code][2], snapshot.as_of)
         for code, snapshot in snapshots.items()
@@ -173,16 +180,27 @@ def snapshots_to_judge(looks: Iterable[tuple[Branch, BranchCheck, int | None]]) 
     return snapshots
 
 
+def _parts_all(code: str, as_of: int, parts: int) -> Snapshot | None:
+    """A snapshot written in parts (the events right after its ``as_of_seq``), once central holds every part: until
+    then it is not judged, since the SKUs of a missing part would look like stock gone."""
+    held = list(
+        BranchEvent.objects.filter(
+            branch=code, type=EventType.STOCK_SNAPSHOT, seq__gt=as_of, seq__lte=as_of + parts, payload__as_of_seq=as_of
+        ).values_list("id", flat=True)
+    )
+    return Snapshot(ids=tuple(held), seq=as_of + parts, as_of=as_of) if len(held) == parts else None
+
+
 def ledger_differences(snapshots: dict[str, Snapshot]) -> dict[str, dict[str, tuple[Decimal, Decimal]]]:
-    """{branch: {sku: (central's ledger, the snapshot)}} where the two differ, for each branch's snapshot, central's
-    ledger summed up to the snapshot's ``as_of_seq``. Two queries, however many branches."""
+    """{branch: {sku: (central's ledger, the snapshot)}} where the two differ, for each branch's snapshot (all its
+    parts), central's ledger summed up to the snapshot's ``as_of_seq``. Two queries, however many branches."""
     if not snapshots:
         return {}
-    levels = dict(
-        BranchEvent.objects.filter(pk__in=[s.id for s in snapshots.values()]).values_list(
-            "branch_id", "payload__levels"
-        )
-    )
+    levels: dict[str, list] = {code: [] for code in snapshots}
+    for code, part_levels in BranchEvent.objects.filter(
+        pk__in=[id_ for s in snapshots.values() for id_ in s.ids]
+    ).values_list("branch_id", "payload__levels"):
+        levels[code] += part_levels
     where, params = _any_of("branch = %s AND seq <= %s", {code: (s.as_of,) for code, s in snapshots.items()})
     ledgers: dict[str, dict] = {code: {} for code in snapshots}
     for code, sku, total in _rows(

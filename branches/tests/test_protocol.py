@@ -2,6 +2,7 @@
 payload fields as the module, what a branch writes is what the builders build, the parser accepts what they build,
 and a malformed envelope gets the same answer as before it had a code."""
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime
@@ -42,10 +43,12 @@ REQUIRED = {
     EventType.STOCK_COUNTED: dict(count_id=uuid.uuid4(), lines=[("FRU-BANANA", Decimal("8.7"), Decimal("-1"))]),
     EventType.STOCK_ADJUSTED: dict(reason="broken", lines=[("FRU-BANANA", Decimal("-2"))]),
     EventType.STOCK_SNAPSHOT: dict(as_of_seq=3, levels=[("FRU-BANANA", Decimal("8.7"))]),
+    EventType.EVENT_UNDELIVERABLE: dict(type="sale.completed", size=2_000_000, body_hash=DIGEST, reason="too_large"),
 }
 OPTIONAL = {
     EventType.SALE_COMPLETED: dict(customer={"name": "Ana", "phone": "+54 11 5555-0101", "email": "ana@example.com"}),
     EventType.STOCK_ADJUSTED: dict(change_id=12, change_digest=DIGEST),
+    EventType.STOCK_SNAPSHOT: dict(part=2, parts=2),
 }
 
 
@@ -91,21 +94,56 @@ def test_the_protocol_table_names_every_event_type_and_the_fields_its_builder_wr
         assert written(build(**REQUIRED[type_], **OPTIONAL.get(type_, {}))) == required | optional, type_
 
 
+def _built(type_: str, arguments: dict, *, seq: int = 9) -> protocol.Envelope:
+    # A snapshot's part k is the event right after as_of_seq + k - 1.
+    seq = arguments["as_of_seq"] + arguments.get("part", 1) if "as_of_seq" in arguments else seq
+    raw = protocol.envelope_build(
+        id=uuid.uuid4(),
+        branch="B001",
+        seq=seq,
+        type=type_,
+        occurred_at=datetime(2026, 11, 28, 12, 0, tzinfo=UTC),
+        schema=protocol.SCHEMA_VERSION,
+        payload=protocol.PAYLOAD_BUILDERS[type_](**arguments),
+    )
+    return protocol.envelope_parse(raw, branch="B001", index=0)
+
+
 def test_every_payload_a_builder_makes_is_one_the_parser_accepts():
-    known = {"FRU-BANANA"}
-    for seq, (type_, build) in enumerate(protocol.PAYLOAD_BUILDERS.items(), start=5):
+    for type_ in set(protocol.PAYLOAD_BUILDERS) - {EventType.EVENT_UNDELIVERABLE}:
         for arguments in (REQUIRED[type_], REQUIRED[type_] | OPTIONAL.get(type_, {})):
-            raw = protocol.envelope_build(
-                id=uuid.uuid4(),
-                branch="B001",
-                seq=seq,
-                type=type_,
-                occurred_at=datetime(2026, 11, 28, 12, 0, tzinfo=UTC),
-                schema=protocol.SCHEMA_VERSION,
-                payload=build(**arguments),
-            )
-            envelope = protocol.envelope_parse(raw, branch="B001", index=0)
-            protocol.event_effect(envelope, known)  # raises Rejection if it refuses it
+            protocol.event_effect(_built(type_, arguments), {"FRU-BANANA"})  # raises Rejection if it refuses it
+
+
+def test_an_undeliverable_events_stand_in_is_always_rejected_naming_why():
+    with pytest.raises(protocol.Rejection) as rejected:
+        protocol.event_effect(_built(EventType.EVENT_UNDELIVERABLE, REQUIRED[EventType.EVENT_UNDELIVERABLE]), set())
+
+    assert rejected.value.code == "undeliverable"
+    assert "sale.completed" in rejected.value.detail and "too_large" in rejected.value.detail
+
+
+def test_a_snapshot_part_must_be_the_event_right_after_its_as_of_seq_plus_the_parts_before_it():
+    envelope = _built(EventType.STOCK_SNAPSHOT, REQUIRED[EventType.STOCK_SNAPSHOT] | {"part": 2, "parts": 3})
+    protocol.event_effect(envelope, set())
+    for wrong in ({"part": 2, "parts": 1}, {"part": 0, "parts": 2}, {"part": "1", "parts": 2}):
+        misplaced = protocol.Envelope(**{**envelope.__dict__, "payload": {**envelope.payload, **wrong}})
+        with pytest.raises(protocol.Rejection):
+            protocol.event_effect(misplaced, set())
+
+
+def test_a_snapshot_too_large_for_half_a_request_is_cut_into_parts_by_sku_range():
+    levels = [(f"SKU-{i:05d}", Decimal(i)) for i in range(3000)]
+
+    parts = protocol.stock_snapshot_parts(as_of_seq=41, levels=levels, max_bytes=20_000)
+
+    assert len(parts) > 1
+    assert [(p["part"], p["parts"]) for p in parts] == [(k, len(parts)) for k in range(1, len(parts) + 1)]
+    assert [level["sku"] for p in parts for level in p["levels"]] == [sku for sku, _ in levels]
+    assert all(len(json.dumps(p["levels"], separators=(",", ":"))) <= 20_000 for p in parts)
+    assert protocol.stock_snapshot_parts(as_of_seq=41, levels=levels[:10], max_bytes=20_000) == [
+        protocol.stock_snapshot_payload(as_of_seq=41, levels=levels[:10])
+    ]
 
 
 def _rebuilt(type_: str, payload: dict) -> dict:
@@ -150,6 +188,7 @@ def _rebuilt(type_: str, payload: dict) -> dict:
             return protocol.stock_snapshot_payload(
                 as_of_seq=payload["as_of_seq"],
                 levels=[(level["sku"], Decimal(level["on_hand"])) for level in payload["levels"]],
+                **{key: payload[key] for key in ("part", "parts") if key in payload},
             )
     raise AssertionError(type_)
 
@@ -162,7 +201,8 @@ def _post(client, path, body):
 
 @pytest.mark.mode("branch")
 @pytest.mark.django_db
-@override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True)
+# SYNC_BATCH_MAX_BYTES: the count's snapshot of the two SKUs is written in two parts.
+@override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True, SYNC_BATCH_MAX_BYTES=100)
 def test_what_the_branch_writes_for_each_type_is_what_its_builder_builds(shelf, cashier_client, manager_client):
     contact = {"name": "Ana", "phone": "+54 11 5555-0101"}
     sale = _post(cashier_client, "/api/v1/sales", {"lines": [{"sku": "FRU-BANANA", "quantity": "1.5"}]})
@@ -182,8 +222,10 @@ def test_what_the_branch_writes_for_each_type_is_what_its_builder_builds(shelf, 
         )
 
     events = list(OutboxEvent.objects.order_by("seq"))
-    assert {event.type for event in events} == set(EventType.values)
+    # A stand-in for an undeliverable event travels in its place and is never written.
+    assert {event.type for event in events} == set(EventType.values) - {EventType.EVENT_UNDELIVERABLE}
     assert any("customer" in event.payload for event in events)
+    assert [e.payload.get("part") for e in events if e.type == EventType.STOCK_SNAPSHOT] == [1, 2]
     for event in events:
         assert _rebuilt(event.type, event.payload) == event.payload, event
 

@@ -1,6 +1,7 @@
 """The push never sends a body central will refuse, and never resends a refused batch for ever (DESIGN.md §4: no
 batch that is too large may stop a branch's sync)."""
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -26,14 +27,18 @@ def event(seq: int, levels: int) -> OutboxEvent:
 
 
 @override_settings(SYNC_BATCH_MAX_BYTES=10_000)
-def test_batches_stay_under_the_byte_bound_and_an_event_over_it_is_set_apart():
+def test_batches_stay_under_the_byte_bound_and_an_event_over_it_travels_as_its_stand_in():
     events = [event(1, 50), event(2, 50), event(3, 400), event(4, 50), event(5, 50), event(6, 50)]
 
-    batches, too_large = _batches(events)
+    batches = _batches(events)
 
-    assert [item.event.seq for item in too_large] == [3]
-    assert [item.event.seq for batch in batches for item in batch] == [1, 2, 4, 5, 6]
-    assert len(batches) == 2, "five 2 kB events need two 10 kB bodies"
+    sent = [item for batch in batches for item in batch]
+    assert [item.event.seq for item in sent] == [1, 2, 3, 4, 5, 6]
+    assert [item.event.seq for item in sent if item.stand_in] == [3]
+    stand_in = json.loads(next(item.body for item in sent if item.stand_in))
+    assert (stand_in["id"], stand_in["seq"], stand_in["type"]) == (str(events[2].id), 3, "event.undeliverable")
+    assert stand_in["payload"]["type"] == "stock.snapshot" and stand_in["payload"]["size"] > 10_000
+    assert stand_in["payload"]["reason"].startswith("too_large")
     assert all(len(_batch_body(batch)) <= 10_000 for batch in batches)
 
 
@@ -127,7 +132,69 @@ def test_a_batch_refused_as_a_whole_is_split_until_the_bad_event_is_parked_and_t
     poll(lambda: chain.sync_status(code)["pending_events"] == 0, timeout=60, what="B001 drained")
     parked = chain.branch_sql(code, "SELECT seq, last_error FROM branches_outboxevent WHERE state = 'parked'")
     assert [seq for seq, _ in parked] == [bad_seq]
-    assert "invalid_event" in parked[0][1]
+    assert "undeliverable" in parked[0][1] and "invalid_event" in parked[0][1]
     sql = "SELECT payload->>'sale_id' FROM branches_branchevent WHERE branch = 'B001'"
     at_central = {row[0] for row in chain.central_sql(sql)}
     assert set(before + after) <= at_central
+    # Central accounts the hole the parked event leaves: the high-water mark moves past it, so the reports fold
+    # the five sales after it, and reconciliation names the seq and why for a manager.
+    last_seq = chain.branch_sql(code, "SELECT max(seq) FROM branches_outboxevent")[0][0]
+    assert chain.central_sql("SELECT high_water_seq FROM branches_branch WHERE code = 'B001'") == [(last_seq,)]
+    assert chain.central_sql(
+        "SELECT code FROM branches_eventproblem WHERE branch = 'B001' AND seq = %s AND kind = 'rejected'", bad_seq
+    ) == [("undeliverable",)]
+    chain.central.manage("report_rollup")
+    chain.central.manage("reconcile")
+    assert chain.central_sql("SELECT rolled_seq FROM reports_rollupcursor WHERE branch = 'B001'") == [(last_seq,)]
+    [(detail,)] = chain.central_sql(
+        "SELECT detail FROM reconciliation_discrepancy WHERE branch = 'B001' AND kind = 'rejected_event' "
+        "AND status = 'open'"
+    )
+    assert [(e["seq"], e["code"]) for e in detail["events"]] == [(bad_seq, "undeliverable")]
+    assert "invalid_event" in detail["events"][0]["why"]
+
+
+BIG = 60_000
+BIG_CATALOG = (
+    "from inventory.models import Product\n"
+    "Product.objects.bulk_create([Product(sku=f'BIG-{i:05d}', name=f'Big {i}', unit='unit', price='1.00') "
+    f"for i in range({BIG})], batch_size=5000, ignore_conflicts=True)\n"
+)
+# A store's stock arrives in deliveries: 5,000 lines each, every one of them deliverable.
+BIG_STOCK = (
+    "from decimal import Decimal\n"
+    "from django.db import transaction\n"
+    "from inventory.services import Line, stock_receipt_record, stock_snapshot_record\n"
+    f"for start in range(0, {BIG}, 5000):\n"
+    "    stock_receipt_record(receipt_id=None, transfer_id=None, user=None, "
+    "lines=[Line(sku=f'BIG-{i:05d}', quantity=Decimal(i % 7 + 1)) for i in range(start, start + 5000)])\n"
+    "parts = stock_snapshot_record()\n"
+    "print('snapshot', parts[0].seq, parts[-1].seq)\n"
+)
+
+
+@pytest.mark.processes
+@pytest.mark.mode("branch")
+def test_a_store_with_60000_skus_delivers_its_snapshot_in_parts_and_central_judges_it(tmp_path):
+    chain = ProcessChain(tmp_path, branches=("B001",))
+    try:
+        chain.prepare()
+        chain.central.manage("shell", "-c", BIG_CATALOG)
+        node = chain.branch_nodes["B001"]
+        node.manage("shell", "-c", BIG_CATALOG)
+        first, last = map(int, node.manage("shell", "-c", BIG_STOCK, timeout=300).split()[-2:])
+        chain.start()
+        poll(lambda: chain.sync_status("B001")["pending_events"] == 0, timeout=180, what="B001 drained")
+
+        assert last - first >= 3, "2.4 MB of levels in parts of at most half a request"
+        assert chain.sync_status("B001")["parked_events"] == 0
+        assert chain.central_sql("SELECT high_water_seq FROM branches_branch WHERE code = 'B001'") == [(last,)]
+        chain.central.manage("reconcile", timeout=300)
+        assert chain.central_sql("SELECT snapshot_seq FROM reconciliation_branchcheck WHERE branch = 'B001'") == [
+            (last,)
+        ]
+        assert chain.central_sql(
+            "SELECT count(*) FROM reconciliation_discrepancy WHERE branch = 'B001' AND kind = 'count_mismatch'"
+        ) == [(0,)]
+    finally:
+        chain.stop()

@@ -63,6 +63,39 @@ def test_a_late_event_never_produces_a_false_count_mismatch(b001):
     assert open_records("count_mismatch") == []
 
 
+def snapshot_parts(stream: Events, as_of: int, *parts: dict) -> list[dict]:
+    """A snapshot written in parts, each a dict of levels (the events right after ``as_of``)."""
+    return [
+        stream.make(
+            "stock.snapshot",
+            {
+                "as_of_seq": as_of,
+                "levels": [{"sku": s.replace("_", "-"), "on_hand": q} for s, q in levels.items()],
+                "part": number,
+                "parts": len(parts),
+            },
+        )
+        for number, levels in enumerate(parts, start=1)
+    ]
+
+
+def test_a_snapshot_in_parts_is_judged_once_every_part_is_held_and_each_parts_skus_count(b001):
+    client, stream = b001
+    push(client, [stream.received(FRU_BANANA="10", LAC_LECHE_1L="4"), stream.sale(LAC_LECHE_1L="1")])
+    first, second = snapshot_parts(stream, 2, {"FRU_BANANA": "10.000"}, {"LAC_LECHE_1L": "2"})
+
+    push(client, [first])  # alone, LAC-LECHE-1L would look gone: not judged yet
+    reconcile(full=True)
+    assert open_records("count_mismatch") == []
+    assert BranchCheck.objects.get(branch="B001").snapshot_seq is None
+    push(client, [second])
+    reconcile()
+
+    [record] = open_records("count_mismatch")
+    assert (record.sku, record.expected, record.actual) == ("LAC-LECHE-1L", Decimal("3"), Decimal("2"))
+    assert BranchCheck.objects.get(branch="B001").snapshot_seq == second["seq"]
+
+
 def test_a_count_mismatch_is_flagged_once_and_auto_resolved_by_a_later_snapshot(b001):
     client, stream = b001
     push(client, [stream.received(FRU_BANANA="10"), stream.sale(FRU_BANANA="2")])
