@@ -87,10 +87,13 @@ class BranchHour(models.Model):
 
 
 class RollupCursor(models.Model):
-    """How far each branch's events are rolled up: every event with seq <= ``rolled_seq`` is in the tables above."""
+    """How far each branch's events are rolled up: every event with seq <= ``rolled_seq`` that central had stored by
+    its ingest mark ``rolled_mark`` is in the tables above. One stored later below ``rolled_seq`` (rejected, then
+    re-sent and accepted once its cause was fixed) has a higher mark, and is folded by the next run."""
 
     branch = models.CharField(max_length=16, primary_key=True)
     rolled_seq = models.PositiveBigIntegerField(default=0)
+    rolled_mark = models.PositiveBigIntegerField(default=0)
     rolled_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

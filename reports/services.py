@@ -82,11 +82,13 @@ def report_rollup_refresh(*, branch: str = "") -> int:
 
 
 def _branches_behind(branch: str) -> list[str]:
-    """The branches (``branch`` alone if given) with stored events past their roll-up cursor, in code order."""
-    rolled = RollupCursor.objects.filter(branch=OuterRef("code")).values("rolled_seq")
+    """The branches (``branch`` alone if given) with events to fold: stored past their roll-up cursor, or stored
+    since it last looked (a higher ingest mark), in code order."""
+    cursor = RollupCursor.objects.filter(branch=OuterRef("code"))
     behind = Branch.objects.annotate(
-        rolled=Coalesce(Subquery(rolled), Value(0), output_field=BigIntegerField())
-    ).filter(high_water_seq__gt=F("rolled"))
+        rolled=Coalesce(Subquery(cursor.values("rolled_seq")), Value(0), output_field=BigIntegerField()),
+        rolled_mark=Coalesce(Subquery(cursor.values("rolled_mark")), Value(0), output_field=BigIntegerField()),
+    ).filter(Q(high_water_seq__gt=F("rolled")) | Q(ingest_mark__gt=F("rolled_mark")))
     if branch:
         behind = behind.filter(code=branch)
     return list(behind.order_by("code").values_list("code", flat=True))
@@ -100,28 +102,47 @@ def _group_fold(codes: list[str]) -> tuple[int, list[str]]:
         # In code order, so two runs lock a group's cursors in the same order and never wait on each other in a cycle.
         cursors = list(RollupCursor.objects.select_for_update().filter(branch__in=codes).order_by("branch"))
         # Only below the high-water mark: every event there is stored, so a void always finds its sale and a late
-        # event is never skipped by a cursor that already moved past it.
-        high_water = dict(Branch.objects.filter(code__in=codes).values_list("code", "high_water_seq"))
+        # event is never skipped by a cursor that already moved past it. Only up to the ingest mark read here: an
+        # event stored meanwhile is left to the next run, whatever its seq, so the two folds below never overlap.
+        stored = {
+            code: (high_water, mark)
+            for code, high_water, mark in Branch.objects.filter(code__in=codes).values_list(
+                "code", "high_water_seq", "ingest_mark"
+            )
+        }
+        high_water = {code: high for code, (high, _) in stored.items()}
         ranges = {
             cursor.branch: (cursor.rolled_seq, min(high_water[cursor.branch], cursor.rolled_seq + PER_BRANCH))
             for cursor in cursors
             if high_water[cursor.branch] > cursor.rolled_seq
         }
-        if not ranges:  # another run folded them meanwhile
+        # Events accepted below the cursor after it passed them: a rejected event re-sent once its cause was fixed.
+        late = {
+            cursor.branch: (cursor.rolled_seq, cursor.rolled_mark)
+            for cursor in cursors
+            if stored[cursor.branch][1] > cursor.rolled_mark
+        }
+        if not ranges and not late:  # another run folded them meanwhile
             return 0, []
+        wanted = [
+            Q(branch_id=code, seq__gt=low, seq__lte=high, ingest_mark__lte=stored[code][1])
+            for code, (low, high) in ranges.items()
+        ] + [
+            Q(branch_id=code, seq__lte=rolled, ingest_mark__gt=mark, ingest_mark__lte=stored[code][1])
+            for code, (rolled, mark) in late.items()
+        ]
         events = list(
-            BranchEvent.objects.filter(
-                reduce(or_, (Q(branch_id=code, seq__gt=low, seq__lte=high) for code, (low, high) in ranges.items()))
-            )
+            BranchEvent.objects.filter(reduce(or_, wanted))
             .order_by("branch_id", "seq")
             .values_list("branch_id", "type", "occurred_at", "received_at", "payload", "sale_ref")
         )
         _rows_add(_fold(events))
         now = timezone.now()
-        moved = [cursor for cursor in cursors if cursor.branch in ranges]
+        moved = [cursor for cursor in cursors if cursor.branch in ranges or cursor.branch in late]
         for cursor in moved:
-            cursor.rolled_seq, cursor.rolled_at = ranges[cursor.branch][1], now
-        rows_update(RollupCursor, moved, ("rolled_seq", "rolled_at"))
+            cursor.rolled_seq = ranges[cursor.branch][1] if cursor.branch in ranges else cursor.rolled_seq
+            cursor.rolled_mark, cursor.rolled_at = stored[cursor.branch][1], now
+        rows_update(RollupCursor, moved, ("rolled_seq", "rolled_mark", "rolled_at"))
     return len(events), [code for code, (low, high) in ranges.items() if high < high_water[code]]
 
 

@@ -190,6 +190,26 @@ def test_roll_up_twice_counts_nothing_twice_and_waits_for_a_hole(chain, manager_
     assert [r["amount"] for r in report(manager_client, "sales", branch="B002")] == ["16.00"]
 
 
+def test_a_sale_rejected_then_resent_and_accepted_below_the_cursor_is_folded_once(chain, manager_client):
+    """The documented remedy for a rejected event (fix the cause, re-send it) stores it below the roll-up cursor,
+    which has already passed its seq: it is folded all the same, once."""
+    b2, _ = branch_client("B002")
+    stream = Events("B002")
+    stream.seq = 2
+    cheese = sale(stream, 12, QUE_CREMOSO=("1", "7.00"))  # not in the catalog yet: rejected
+    bread = sale(stream, 13, PAN_FLAUTA=("1", "2.00"))
+    assert push(b2, [cheese, bread], branch="B002").json()["rejected"][0]["code"] == "unknown_sku"
+    assert report_rollup_refresh() == 1
+    assert RollupCursor.objects.get(branch="B002").rolled_seq == 4  # past the rejected seq 3
+    product_make(sku="QUE-CREMOSO", unit=Unit.UNIT, price="7.00", name="Cremoso")
+
+    assert push(b2, [cheese], branch="B002").json()["accepted"] == 1
+    assert report_rollup_refresh() == 1
+    assert report_rollup_refresh() == 0
+
+    assert [r["amount"] for r in report(manager_client, "sales", branch="B002")] == ["19.00"]  # 10.00 + 7 + 2
+
+
 def _rolled_up() -> list[list[dict]]:
     """Every roll-up row, without the ids a second fold gives other values."""
     return [
