@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import OuterRef, Subquery
+from django.db.models import Min, OuterRef, Subquery
 
 from branches.change_feed import resend_request_create
 from branches.ingest import accounted_seqs
@@ -228,7 +228,7 @@ def oversell_check(*, branch: Branch, state: PassState, since: int | None) -> No
     for sku, (lowest, on_hand) in sorted(moved.items()):
         if lowest >= 0:
             continue
-        episode = _oversell_episode(branch=branch, sku=sku)
+        episode = _oversell_episodes(branch=branch, sku=sku, since=since)
         case = oversell_case_upsert(
             state=state, branch=branch, sku=sku, episode=episode, sales=_episode_sales(episode=episode)
         )
@@ -314,21 +314,41 @@ def _table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def _oversell_episode(*, branch: Branch, sku: str) -> OversellEpisode:
-    """The current episode: the last one, since the balance last stood at or above zero. Every sale in it sold
-    goods that were not there (the part of its quantity below zero); its source is what took the balance below."""
-    balance, episode = ZERO, None
+def _oversell_episodes(*, branch: Branch, sku: str, since: int | None) -> OversellEpisode:
+    """The episodes since the pass last looked (``since``: its ingest mark; None: the whole ledger), as one: the
+    current one (the last, since the balance last stood at or above zero), which gives its start and source, and
+    the sales of every episode that ended at or after the first seq that arrived since. A store back from a day
+    offline may have sold below zero in the morning, been restocked, and sold below zero again in the evening:
+    both customers are followed up. Every sale in an episode sold goods that were not there (the part of its
+    quantity below zero); its source is what took the balance below."""
+    from_seq = 0 if since is None else _first_fresh_seq(branch=branch, sku=sku, since=since)
+    balance, episodes, current = ZERO, [], None
     rows = StockMovement.objects.filter(branch=branch.code, product_id=sku).order_by("seq")
     for seq, moved, kind, reference in rows.values_list("seq", "quantity", "kind", "reference"):
         before, balance = balance, balance + moved
         if balance >= 0:
+            if current is not None:
+                current.end_seq, current = seq, None
             continue
         if before >= 0:
-            episode = OversellEpisode(start_seq=seq, source=OVERSELL_SOURCES.get(kind, kind))
-        episode.deepest = max(episode.deepest, -balance)
+            current = OversellEpisode(start_seq=seq, source=OVERSELL_SOURCES.get(kind, kind))
+            episodes.append(current)
+        current.deepest = max(current.deepest, -balance)
         if kind == MovementKind.SALE:
-            episode.sales[reference] = (seq, -moved, min(-moved, -balance) if before >= 0 else -moved)
-    return episode
+            current.sales[reference] = (seq, -moved, min(-moved, -balance) if before >= 0 else -moved)
+    last = episodes[-1]
+    for episode in episodes[:-1]:
+        if episode.end_seq >= from_seq:
+            last.sales = {**episode.sales, **last.sales}
+            last.deepest = max(last.deepest, episode.deepest)
+    return last
+
+
+def _first_fresh_seq(*, branch: Branch, sku: str, since: int) -> int:
+    """The lowest seq of ``sku``'s movements whose event central stored after ingest mark ``since``."""
+    fresh = BranchEvent.objects.filter(branch=branch, ingest_mark__gt=since).values("seq")
+    first = StockMovement.objects.filter(branch=branch.code, product_id=sku, seq__in=fresh).aggregate(first=Min("seq"))
+    return first["first"] if first["first"] is not None else 0
 
 
 def _episode_sales(*, episode: OversellEpisode) -> list[dict]:

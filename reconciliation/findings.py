@@ -197,6 +197,7 @@ class OversellEpisode:
     source: str
     deepest: Decimal = ZERO
     sales: dict = field(default_factory=dict)  # sale event id -> (seq, quantity, oversold)
+    end_seq: int | None = None  # the movement that brought the balance back to zero or above; None: still below
 
 
 def oversell_case_upsert(

@@ -183,6 +183,26 @@ def test_selling_into_negative_opens_an_oversell_case_naming_the_sales(b001):
     assert [r.sku for r in open_records("oversell")] == ["FRU-BANANA"]
 
 
+def test_two_episodes_between_passes_both_name_their_customers(b001):
+    """A store back from a day offline: below zero in the morning, restocked, below zero again in the evening."""
+    client, stream = b001
+    push(client, [stream.received(FRU_BANANA="1")])
+    reconcile()
+    morning = stream.sale(FRU_BANANA="2")  # 1 -> -1
+    restock = stream.received(FRU_BANANA="5")  # -> 4
+    evening = stream.sale(FRU_BANANA="6")  # -> -2
+    push(client, [morning, restock, evening])
+
+    reconcile()
+
+    case = OversellCase.objects.get()
+    assert [(s["sale_id"], s["oversold"]) for s in case.sales] == [
+        (morning["payload"]["sale_id"], "1.000"),
+        (evening["payload"]["sale_id"], "2.000"),
+    ]
+    assert reconcile(full=True).summary["oversell_cases_updated"] == 0  # the whole ledger says the same
+
+
 def test_stock_back_above_zero_resolves_the_discrepancy_but_not_the_customer_follow_up(b001):
     client, stream = b001
     push(client, [stream.received(FRU_BANANA="1"), stream.sale(FRU_BANANA="3")])
