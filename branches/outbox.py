@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from branches.backoff import kick_pause
@@ -65,16 +66,20 @@ def outbox_event_envelope(*, event: OutboxEvent, branch: str) -> dict:
 
 @only(Mode.BRANCH)
 def outbox_customer_contacts_erase(*, now: datetime | None = None) -> int:
-    """Erase the customer contact of oversold sales' events delivered more than CUSTOMER_CONTACT_RETENTION_DAYS
-    ago; returns how many. Head office holds the working copy from delivery on (and erases it after the oversell
-    case is resolved); the store keeps it no longer than that. Safe to run twice: an erased contact is gone."""
+    """Erase the customer contact of oversold sales' events that left the queue (delivered, or parked) and whose
+    sale is more than CUSTOMER_CONTACT_RETENTION_DAYS old; returns how many. Head office holds the working copy from
+    delivery on (and erases it after the oversell case is resolved); the store keeps it no longer than that. The
+    clock is the sale's own time, so an event replayed from central after a restore (delivered again, that day)
+    does not start it again; or its delivery or parking, for a sale stamped by a clock that ran ahead. An event still
+    pending keeps its contact: it is the customer's only way to head office. Safe to run twice: an erased contact is
+    gone."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.CUSTOMER_CONTACT_RETENTION_DAYS)
     with transaction.atomic():
         events = list(
             OutboxEvent.objects.filter(
+                Q(occurred_at__lte=cutoff) | Q(delivered_at__lte=cutoff) | Q(last_attempt_at__lte=cutoff),
                 type=EventType.SALE_COMPLETED,
-                state=OutboxState.DELIVERED,
-                delivered_at__lte=cutoff,
+                state__in=[OutboxState.DELIVERED, OutboxState.PARKED],
                 payload__has_key="customer",
             )
         )

@@ -467,5 +467,9 @@ REPORTS_ROLLUP_INTERVAL_S = env.int("REPORTS_ROLLUP_INTERVAL_S", default=30)
 # into the per-SKU totals this often keeps what a read adds up small (inventory/ledger.py; install_schedule).
 CHAIN_STOCK_FOLD_INTERVAL_S = env.int("CHAIN_STOCK_FOLD_INTERVAL_S", default=30)
 # An oversold sale's customer contact (both modes): head office erases it this long after the sale's oversell case
-# is resolved (reconciliation/contacts.py, nightly), a branch this long after delivering it (branches/outbox.py).
+# is resolved (reconciliation/contacts.py, nightly), and from the raw bodies it keeps of rejected or conflicting
+# events this long after it first saw them; a branch this long after the sale, once it delivered or parked the
+# event (branches/outbox.py). Whatever a case's status, no contact is kept longer than CUSTOMER_CONTACT_MAX_DAYS
+# after it reached head office.
 CUSTOMER_CONTACT_RETENTION_DAYS = env.int("CUSTOMER_CONTACT_RETENTION_DAYS", default=30)
+CUSTOMER_CONTACT_MAX_DAYS = env.int("CUSTOMER_CONTACT_MAX_DAYS", default=180)

@@ -1,9 +1,12 @@
 """Central only: the customer contact a till took for an oversold sale (optional ``customer`` in the sale event's
 payload: ``{name, phone, email}``), so head office can reach the customer.
 
-Privacy: a branch sends a contact only with a sale that went below zero; central keeps it in that event's payload
-(nowhere else), shows it only on manager pages and APIs, and erases it CUSTOMER_CONTACT_RETENTION_DAYS after the
-oversell case naming the sale is resolved (or after the sale arrived, when no case ever named it).
+Privacy: a branch sends a contact only with a sale that went below zero; central keeps it in that event's payload,
+shows it only on manager pages and APIs, and erases it CUSTOMER_CONTACT_RETENTION_DAYS after the oversell case
+naming the sale is resolved (or after the sale arrived, when no case ever named it), and in any case
+CUSTOMER_CONTACT_MAX_DAYS after it arrived, whatever the case's status. The raw body central keeps of an event it
+rejected or found in conflict (EventProblem, for diagnosis) loses its contact CUSTOMER_CONTACT_RETENTION_DAYS after
+central first saw it.
 """
 
 from datetime import datetime, timedelta
@@ -13,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from branches.models import BranchEvent
+from branches.models import BranchEvent, EventProblem
 from branches.protocol import EventType
 from ecomarket.modes import Mode, only
 from reconciliation.models import CaseAction, OversellCase, OversellStatus
@@ -48,9 +51,11 @@ def customer_contacts_erase(*, now: datetime | None = None) -> int:
     a second run finds nothing. Each erasure is written on the case's audit trail."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.CUSTOMER_CONTACT_RETENTION_DAYS)
+    longest = now - timedelta(days=settings.CUSTOMER_CONTACT_MAX_DAYS)
+    erased = _problem_bodies_erase(cutoff=cutoff)
     held = list(_with_contact().values_list("id", "branch_id", "sale_ref", "received_at"))
     if not held:
-        return 0
+        return erased
     cases_of: dict[tuple[str, str], list[OversellCase]] = {}
     for case in OversellCase.objects.filter(branch_id__in={code for _, code, _, _ in held}).only(
         "branch", "status", "sales", "updated_at"
@@ -60,7 +65,9 @@ def customer_contacts_erase(*, now: datetime | None = None) -> int:
     expired, audited = [], {}
     for event_id, code, sale_ref, received_at in held:
         cases = cases_of.get((code, str(sale_ref)), [])
-        if cases:
+        if received_at <= longest:
+            due = True
+        elif cases:
             due = all(case.status == OversellStatus.RESOLVED and case.updated_at <= cutoff for case in cases)
         else:
             due = received_at <= cutoff
@@ -77,11 +84,29 @@ def customer_contacts_erase(*, now: datetime | None = None) -> int:
                 CaseAction(
                     oversell_case=case,
                     action="customer_contact_erased",
-                    note=f"kept {settings.CUSTOMER_CONTACT_RETENTION_DAYS} days after resolution",
+                    note=(
+                        f"kept {settings.CUSTOMER_CONTACT_RETENTION_DAYS} days after resolution"
+                        if case.status == OversellStatus.RESOLVED
+                        else f"kept the longest allowed, {settings.CUSTOMER_CONTACT_MAX_DAYS} days"
+                    ),
                     actor=ERASER,
                     at=now,
                 )
                 for case in audited.values()
             ]
         )
-    return len(events)
+    return erased + len(events)
+
+
+def _problem_bodies_erase(*, cutoff: datetime) -> int:
+    """The contacts in the raw bodies of rejected or conflicting sale events first seen before ``cutoff``."""
+    with transaction.atomic():
+        problems = list(
+            EventProblem.objects.select_for_update().filter(
+                first_seen_at__lte=cutoff, body__type=EventType.SALE_COMPLETED, body__payload__has_key="customer"
+            )
+        )
+        for problem in problems:
+            del problem.body["payload"]["customer"]
+        EventProblem.objects.bulk_update(problems, ["body"])
+    return len(problems)

@@ -102,3 +102,25 @@ def test_the_store_erases_a_contact_30_days_after_head_office_received_it(shelf,
     assert "customer" not in event_of(delivered)
     assert event_of(pending)["customer"] == CONTACT  # not yet at head office: still needed
     assert outbox_customer_contacts_erase(now=now + timedelta(days=60)) == 0
+
+
+@override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True, CUSTOMER_CONTACT_RETENTION_DAYS=30)
+def test_the_store_erases_a_parked_or_replayed_events_contact_30_days_after_the_sale(shelf, cashier_client):
+    """A parked event is out of the queue (central rejected it); an event replayed from central after a restore was
+    delivered again today: neither restarts the clock, which is the sale's own."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from branches.models import OutboxState
+    from branches.outbox import outbox_customer_contacts_erase
+
+    parked, replayed = (sell(cashier_client, "7", customer=CONTACT).json()["id"] for _ in range(2))
+    sold = timezone.now()
+    later = sold + timedelta(days=20)
+    OutboxEvent.objects.filter(payload__sale_id=parked).update(state=OutboxState.PARKED, last_attempt_at=later)
+    OutboxEvent.objects.filter(payload__sale_id=replayed).update(state=OutboxState.DELIVERED, delivered_at=later)
+
+    assert outbox_customer_contacts_erase(now=sold + timedelta(days=29)) == 0
+    assert outbox_customer_contacts_erase(now=sold + timedelta(days=30, seconds=1)) == 2
+    assert "customer" not in event_of(parked) and "customer" not in event_of(replayed)

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from django.utils import timezone
 
-from branches.models import BranchEvent
+from branches.models import BranchEvent, EventProblem
 from branches.tests.factories import Events, branch_client, push
 from inventory.models import Unit
 from inventory.tests.factories import product_make
@@ -90,9 +90,28 @@ def test_the_contact_is_erased_30_days_after_the_case_is_resolved_and_not_before
     assert customer_contacts_erase(now=resolved_at + timedelta(days=60)) == 0  # a second run finds nothing
 
 
+@override_settings(CUSTOMER_CONTACT_RETENTION_DAYS=30, CUSTOMER_CONTACT_MAX_DAYS=180)
+def test_an_unresolved_case_keeps_its_contact_until_the_longest_retention_and_no_longer(case):
+    oversell, sale_id = case
+    assert customer_contacts_erase(now=timezone.now() + timedelta(days=179)) == 0
+
+    assert customer_contacts_erase(now=timezone.now() + timedelta(days=181)) == 1
+    assert "customer" not in BranchEvent.objects.get(sale_ref=sale_id).payload
+    [erased] = CaseAction.objects.filter(oversell_case=oversell, action="customer_contact_erased")
+    assert "180 days" in erased.note
+
+
 @override_settings(CUSTOMER_CONTACT_RETENTION_DAYS=30)
-def test_an_unresolved_case_keeps_its_contact_however_old(case):
-    assert customer_contacts_erase(now=timezone.now() + timedelta(days=400)) == 0
+def test_the_raw_body_of_a_rejected_sale_loses_its_contact_after_the_retention(db):
+    client, _ = branch_client("B001")
+    stream = Events("B001")
+    rejected = push(client, [oversold_sale(stream, uuid.uuid4(), CONTACT)]).json()["rejected"]  # unknown SKU
+    assert [r["code"] for r in rejected] == ["unknown_sku"]
+    assert "customer" in EventProblem.objects.get().body["payload"]
+
+    assert customer_contacts_erase(now=timezone.now() + timedelta(days=29)) == 0
+    assert customer_contacts_erase(now=timezone.now() + timedelta(days=31)) == 1
+    assert "customer" not in EventProblem.objects.get().body["payload"]
 
 
 @override_settings(CUSTOMER_CONTACT_RETENTION_DAYS=30)
