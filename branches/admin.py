@@ -86,6 +86,10 @@ class FailedChangeAdmin(ReadOnlyAdmin):
 
 
 class BranchAdmin(admin.ModelAdmin):
+    """A person edits a branch's name only. Everything else is the link's bookkeeping, which ingestion, pulls and
+    the credential services write under the row's lock or by named field while the form stands open: posting the
+    form back must never write what the page showed when it was opened."""
+
     list_display = [
         "code",
         "name",
@@ -104,8 +108,23 @@ class BranchAdmin(admin.ModelAdmin):
         "high_water_seq",
         "max_seq_seen",
         "duplicates_absorbed",
+        "pending_reported",
+        "ingest_mark",
+        "feed_applied_cursor",
+        "created_at",
     ]
     search_fields = ["code", "name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code is the branch's identity (its events, its credential): set once, when the branch is added.
+        return [*self.readonly_fields, "code"] if obj is not None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Only what the person changed, by name: a plain save() would write every field as read at the post.
+            obj.save(update_fields=[name for name in form.changed_data if name in form.base_fields])
+        else:
+            obj.save()
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
