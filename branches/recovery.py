@@ -7,7 +7,8 @@ recovers:
 
 1. in one transaction it sets its floors: new events take seqs above the highest seq central holds, new sales
    numbers above central's last sale number. Tills go on selling from that moment, never refused, and nothing they
-   do can collide with what is being replayed;
+   do can collide with what is being replayed. Writes that depend on the history (counts, returns, voids,
+   receipts) are refused with 409 ``recovering`` until the replay is done (inventory/services.py);
 2. page by page, each page in short transactions, it replays the missing events (inventory/replay.py) with their
    original ids, seqs and sale numbers, and records them in the outbox as delivered. A local event that took a seq
    (or a sale number) central holds for another event, made here before the floors were set, is moved above the
