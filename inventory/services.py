@@ -349,7 +349,7 @@ def stock_receipt_record(
     transfer reached this branch are received against its id, and the transfer then arrives already received."""
     receipt_id = receipt_id or uuid.uuid4()
     payload = protocol.stock_received_payload(
-        transfer_id=transfer_id, lines=[(line.sku, line.quantity) for line in lines]
+        transfer_id=transfer_id, lines=[(line.sku, line.quantity) for line in lines], receipt_id=receipt_id
     )
     stored_lines = payload["lines"]
     fingerprint = request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=stored_lines)
