@@ -11,6 +11,7 @@ from branches.models import (
     FailedChange,
     IncomingTransfer,
     OutboxEvent,
+    ReplayFailure,
     SyncState,
     Transfer,
 )
@@ -61,6 +62,12 @@ class SyncStateAdmin(ReadOnlyAdmin):
         "recovery_target_seq",
         "recovery_error",
     ]
+
+
+class ReplayFailureAdmin(ReadOnlyAdmin):
+    list_display = ["seq", "type", "code", "detail", "failed_at"]
+    list_filter = ["code", "type"]
+    search_fields = ["=seq", "=event_id"]
 
 
 class IncomingTransferAdmin(ReadOnlyAdmin):
@@ -160,6 +167,7 @@ if settings.IS_BRANCH:
     for model, model_admin in [
         (OutboxEvent, OutboxEventAdmin),
         (SyncState, SyncStateAdmin),
+        (ReplayFailure, ReplayFailureAdmin),
         (IncomingTransfer, IncomingTransferAdmin),
         (AppliedChange, AppliedChangeAdmin),
         (FailedChange, FailedChangeAdmin),
