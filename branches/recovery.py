@@ -188,6 +188,7 @@ def _recovery_run(*, session, summary: RecoverySummary, state: SyncState, progre
             # A box rebuilt from a catalog older than its events: take central's. An event naming a SKU central no
             # longer has either is recorded as not replayed (ReplayFailure) and the rest goes on.
             catalog_restore(session=session)
+        summary.renumbered += _stale_copies_drop(events)
         for start in range(0, len(events), REPLAY_CHUNK):
             chunk = events[start : start + REPLAY_CHUNK]
             replayed, renumbered = _chunk_replay(chunk)
@@ -376,7 +377,12 @@ def _document_take_back(event: dict) -> None:
             "not counted here; central refuses this one as a duplicate"
         )
         log.warning("local event %s took back: central holds %s %s as %s", holder.id, key, document, event["id"])
-    match event["type"]:
+    _document_drop(event["type"], row)
+
+
+def _document_drop(type_: str, row) -> None:
+    """Take back the document row an event of ``type_`` made (its ledger rows are taken back by the caller)."""
+    match type_:
         case EventType.SALE_COMPLETED:
             SyncState.objects.filter(pk=1, sale_number_floor__lt=row.number).update(sale_number_floor=row.number)
             row.delete()
@@ -390,6 +396,27 @@ def _document_take_back(event: dict) -> None:
                     state=IncomingTransfer.State.IN_TRANSIT, received_at=None
                 )
             row.delete()
+
+
+@transaction.atomic
+def _stale_copies_drop(events: list[dict]) -> int:
+    """Local events central holds under another seq than this box does (a box restored from a backup taken while
+    it was cut off from central: its events were renumbered above central's when it recovered then, and this older
+    copy still has them at their first seqs and sale numbers). Central's copy is the one the chain knows: the local
+    one is taken back, effect and document, and central's is replayed in its place, seq, number and all. Before a
+    page is replayed, so the local copy is not first moved above the floor as if central never had it (its seq
+    would then be a hole). Returns how many."""
+    central_seq = {uuid.UUID(event["id"]): event["seq"] for event in events}
+    stale = [event for event in OutboxEvent.objects.filter(id__in=central_seq) if event.seq != central_seq[event.id]]
+    for event in stale:
+        _event_effect_undo(event)
+        probe = {"id": str(uuid.uuid4()), "seq": event.seq, "type": event.type, "payload": event.payload}
+        _, row = _held_document(probe)
+        if row is not None:
+            _document_drop(event.type, row)
+        OutboxEvent.objects.filter(id=event.id).delete()
+        log.warning("local event %s at seq %s: central holds it at seq %s", event.id, event.seq, central_seq[event.id])
+    return len(stale)
 
 
 def _event_effect_undo(event: OutboxEvent) -> None:
