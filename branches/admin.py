@@ -11,6 +11,7 @@ from branches.models import (
     FailedChange,
     IncomingTransfer,
     OutboxEvent,
+    ReplayFailure,
     SyncState,
     Transfer,
 )
@@ -63,6 +64,12 @@ class SyncStateAdmin(ReadOnlyAdmin):
     ]
 
 
+class ReplayFailureAdmin(ReadOnlyAdmin):
+    list_display = ["seq", "type", "code", "detail", "failed_at"]
+    list_filter = ["code", "type"]
+    search_fields = ["=seq", "=event_id"]
+
+
 class IncomingTransferAdmin(ReadOnlyAdmin):
     list_display = ["id", "state", "sent_at", "received_at", "note"]
     list_filter = ["state"]
@@ -86,6 +93,10 @@ class FailedChangeAdmin(ReadOnlyAdmin):
 
 
 class BranchAdmin(admin.ModelAdmin):
+    """A person edits a branch's name only. Everything else is the link's bookkeeping, which ingestion, pulls and
+    the credential services write under the row's lock or by named field while the form stands open: posting the
+    form back must never write what the page showed when it was opened."""
+
     list_display = [
         "code",
         "name",
@@ -104,8 +115,23 @@ class BranchAdmin(admin.ModelAdmin):
         "high_water_seq",
         "max_seq_seen",
         "duplicates_absorbed",
+        "pending_reported",
+        "ingest_mark",
+        "feed_applied_cursor",
+        "created_at",
     ]
     search_fields = ["code", "name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code is the branch's identity (its events, its credential): set once, when the branch is added.
+        return [*self.readonly_fields, "code"] if obj is not None else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Only what the person changed, by name: a plain save() would write every field as read at the post.
+            obj.save(update_fields=[name for name in form.changed_data if name in form.base_fields])
+        else:
+            obj.save()
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -141,6 +167,7 @@ if settings.IS_BRANCH:
     for model, model_admin in [
         (OutboxEvent, OutboxEventAdmin),
         (SyncState, SyncStateAdmin),
+        (ReplayFailure, ReplayFailureAdmin),
         (IncomingTransfer, IncomingTransferAdmin),
         (AppliedChange, AppliedChangeAdmin),
         (FailedChange, FailedChangeAdmin),

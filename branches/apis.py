@@ -224,6 +224,7 @@ class SyncStatusApi(APIView):
                         },
                     ),
                     "recovery_error": serializers.CharField(),
+                    "replay_failures": serializers.IntegerField(),
                     "last_backup_at": serializers.DateTimeField(allow_null=True),
                     "last_backup_age_s": serializers.FloatField(allow_null=True),
                     "failed_changes": serializers.IntegerField(),

@@ -38,7 +38,8 @@ def change_append(*, kind: str, payload: dict, branch: Branch | None = None) -> 
     return Change.objects.create(kind=kind, payload=payload, branch=branch)
 
 
-def _visible(branch: Branch):
+def changes_visible(branch: Branch):
+    """The feed as ``branch`` reads it: changes for every branch and its own."""
     return Change.objects.filter(Q(branch__isnull=True) | Q(branch=branch))
 
 
@@ -54,7 +55,7 @@ def branches_lock(*branches: Branch) -> None:
 
 def changes_since(*, branch: Branch, cursor: int, limit: int = PAGE) -> tuple[list[Change], int]:
     """The changes for ``branch`` after ``cursor``, oldest first, and the cursor to ask with next."""
-    changes = list(_visible(branch).filter(id__gt=cursor).order_by("id")[:limit])
+    changes = list(changes_visible(branch).filter(id__gt=cursor).order_by("id")[:limit])
     return changes, (changes[-1].id if changes else cursor)
 
 
@@ -77,12 +78,12 @@ def changes_page(*, branch: Branch, cursor: int, digest: str = "") -> dict:
     applied (``cursor_changed``, checked when the branch sends that change's ``digest``), is told so in
     ``resync`` instead of being silently skipped past new changes; it starts again from 0, and applies nothing
     twice (branches/pull.py). Read only."""
-    newest = _visible(branch).aggregate(newest=Max("id"))["newest"] or 0
+    newest = changes_visible(branch).aggregate(newest=Max("id"))["newest"] or 0
     resync = None
     if cursor > newest:
         resync = "cursor_ahead"
     elif cursor and digest:
-        held = _visible(branch).filter(id=cursor).first()
+        held = changes_visible(branch).filter(id=cursor).first()
         if held is None or change_digest(change_body(held)) != digest:
             resync = "cursor_changed"
     # Nothing after the cursor (most pulls: 500 stores ask every 10 s): no need to read the page.

@@ -25,14 +25,18 @@ def credential_hash(credential: str) -> str:
 def branch_register(*, code: str, name: str = "") -> tuple[Branch, str]:
     """Create a branch (or update its name) and issue a new credential, returned once; any older one stops
     working. Returns ``(branch, credential)``."""
-    branch, _ = Branch.objects.get_or_create(code=code, defaults={"name": name or code})
+    Branch.objects.get_or_create(code=code, defaults={"name": name or code})
+    # Under the row's lock and by named fields: ingestion and pulls write the branch's bookkeeping meanwhile.
+    branch = Branch.objects.select_for_update().get(code=code)
+    fields = ["credential_hash", "credential_issued_at", "revoked_at"]
     if name:
         branch.name = name
+        fields.append("name")
     credential = f"{PREFIX}{secrets.token_urlsafe(32)}"
     branch.credential_hash = credential_hash(credential)
     branch.credential_issued_at = timezone.now()
     branch.revoked_at = None
-    branch.save()
+    branch.save(update_fields=fields)
     return branch, credential
 
 

@@ -5,7 +5,8 @@ after the other while different branches ingest in parallel. Every event of the 
 
 - new: stored, and its stock effect written to central's ledger with the event's seq;
 - duplicate: the same id with the same body is already stored (a resend) — counted, nothing written;
-- conflict: the id (or the seq) is already stored with another body — recorded in EventProblem, never merged;
+- conflict: the id (or the seq) is already stored with another body, or the document it records (a sale, void,
+  return, count or receipt id) is already stored under another event — recorded in EventProblem, never merged;
 - rejected: it can never be applied (unknown SKU, bad payload) — recorded in EventProblem and answered, so the
   branch parks it and keeps delivering the rest.
 
@@ -26,11 +27,13 @@ from django.utils import timezone
 
 from branches.models import Branch, BranchEvent, EventProblem, Transfer
 from branches.protocol import (
+    DOCUMENT_KEYS,
     MAX_BATCH,
     Envelope,
     EnvelopeError,
     EventType,
     Rejection,
+    document_id,
     envelope_parse,
     event_effect,
     lines_sum,
@@ -121,6 +124,7 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
         problems: list[tuple[Envelope, str, str, str]] = []
         batch_ids: dict[uuid.UUID, str] = {}
         taken_seqs = stored.seqs
+        documents = stored.documents
         for envelope in envelopes:
             earlier = stored.by_id.get(envelope.id)
             if earlier is not None or envelope.id in batch_ids:
@@ -141,6 +145,15 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
                 result.conflicts.append(str(envelope.id))
                 problems.append((envelope, EventProblem.Kind.CONFLICT, "seq_conflict", "seq stored with another id"))
                 continue
+            document = document_id(envelope.type, envelope.payload)
+            holder = documents.get((envelope.type, document)) if document else None
+            if holder is not None:
+                # Another event already counted this document (a till's retry that reached a restored box before
+                # its replay did): counting it again would sell the goods twice.
+                result.conflicts.append(str(envelope.id))
+                detail = f"{DOCUMENT_KEYS[envelope.type]} {document} is stored as event {holder[0]} (seq {holder[1]})"
+                problems.append((envelope, EventProblem.Kind.CONFLICT, DUPLICATE_DOCUMENT, detail))
+                continue
             try:
                 deltas, sale_ref = event_effect(envelope, known)
                 _receipt_check(envelope, deltas, branch=branch, transfers=transfers)
@@ -150,6 +163,8 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
                 continue
             batch_ids[envelope.id] = envelope.hash
             taken_seqs.add(envelope.seq)
+            if document:
+                documents[(envelope.type, document)] = (envelope.id, envelope.seq)
             new.append((envelope, deltas, sale_ref))
             result.accepted.append(str(envelope.id))
 
@@ -164,7 +179,7 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
             branch=branch,
             seqs=[e.seq for e in envelopes],
             now_accounted={e.seq for e, _, _ in new}
-            | {e.seq for e, kind, _, _ in problems if kind == EventProblem.Kind.REJECTED},
+            | {e.seq for e, kind, code, _ in problems if _hole_known(kind, code)},
             now=now,
         )
         fields = ["high_water_seq", "max_seq_seen", "last_seen_at", "ingest_mark"]
@@ -179,13 +194,24 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
     return result
 
 
+DUPLICATE_DOCUMENT = "duplicate_document"
+
+
+def _hole_known(kind: str, code: str) -> bool:
+    """A seq central will never store but knows why: a rejection, or an event refused because its document is
+    stored under another event. The branch parks either, so the high-water mark moves over it."""
+    return kind == EventProblem.Kind.REJECTED or code == DUPLICATE_DOCUMENT
+
+
 @dataclass
 class _Stored:
-    """What central already holds that a batch is classified against, read in one query."""
+    """What central already holds that a batch is classified against, read in one query (two when the batch
+    records returns, counts or receipts)."""
 
     by_id: dict[uuid.UUID, BranchEvent]  # events stored under one of the batch's ids (any branch)
     seqs: set[int]  # the branch's seqs the batch names that are taken
     waiting_voids: list[BranchEvent]  # the branch's voids still waiting for their sale
+    documents: dict[tuple[str, uuid.UUID], tuple[uuid.UUID, int]]  # (type, document id) -> the (id, seq) storing it
 
 
 def _stored_read(*, branch: Branch, envelopes: list[Envelope]) -> _Stored:
@@ -195,10 +221,21 @@ def _stored_read(*, branch: Branch, envelopes: list[Envelope]) -> _Stored:
     over the three indexes."""
     ids = {envelope.id for envelope in envelopes}
     seqs = {envelope.seq for envelope in envelopes}
+    named: dict[str, set[uuid.UUID]] = {}  # type -> the documents the batch records
+    for envelope in envelopes:
+        document = document_id(envelope.type, envelope.payload)
+        if document:
+            named.setdefault(envelope.type, set()).add(document)
+    sales = {EventType.SALE_COMPLETED, EventType.SALE_VOIDED}
+    # A sale's and a void's document is their sale_ref (the branch's sale_ref index), so they join the one query.
+    sold = named.get(EventType.SALE_COMPLETED, set()) | named.get(EventType.SALE_VOIDED, set())
     rows = BranchEvent.objects.filter(
-        Q(id__in=ids) | Q(branch=branch, seq__in=seqs) | Q(branch=branch, applied=False, type=EventType.SALE_VOIDED)
+        Q(id__in=ids)
+        | Q(branch=branch, seq__in=seqs)
+        | Q(branch=branch, applied=False, type=EventType.SALE_VOIDED)
+        | Q(branch=branch, type__in=sales, sale_ref__in=sold)
     ).only("id", "branch", "seq", "body_hash", "type", "applied", "sale_ref", "occurred_at")
-    stored = _Stored(by_id={}, seqs=set(), waiting_voids=[])
+    stored = _Stored(by_id={}, seqs=set(), waiting_voids=[], documents={})
     for row in rows:
         if row.id in ids:
             stored.by_id[row.id] = row
@@ -207,6 +244,18 @@ def _stored_read(*, branch: Branch, envelopes: list[Envelope]) -> _Stored:
                 stored.seqs.add(row.seq)
             if row.type == EventType.SALE_VOIDED and not row.applied:
                 stored.waiting_voids.append(row)
+            if row.type in sales and row.sale_ref in named.get(row.type, ()):
+                stored.documents[(row.type, row.sale_ref)] = (row.id, row.seq)
+    # Returns, counts and receipts are a few a day per store: their ids are read from the payload of the branch's
+    # events of that type, and only when the batch records one.
+    for type_, documents in named.items():
+        if type_ in sales:
+            continue
+        key = DOCUMENT_KEYS[type_]
+        for event_id, seq, value in BranchEvent.objects.filter(
+            branch=branch, type=type_, **{f"payload__{key}__in": [str(document) for document in documents]}
+        ).values_list("id", "seq", f"payload__{key}"):
+            stored.documents[(type_, uuid.UUID(str(value)))] = (event_id, seq)
     return stored
 
 
@@ -350,11 +399,12 @@ def _problems_record(*, branch: Branch, problems: list, now: datetime) -> None:
 
 
 def accounted_seqs(branch: Branch, above: int) -> set[int]:
-    """Seqs above ``above`` that central holds: stored, or recorded as rejected (a known hole, not a missing one)."""
+    """Seqs above ``above`` that central holds: stored, or recorded as a known hole (:func:`_hole_known`), not a
+    missing one."""
     stored = BranchEvent.objects.filter(branch=branch, seq__gt=above).values_list("seq", flat=True)
-    rejected = EventProblem.objects.filter(branch=branch, kind=EventProblem.Kind.REJECTED, seq__gt=above).values_list(
-        "seq", flat=True
-    )
+    rejected = EventProblem.objects.filter(
+        Q(kind=EventProblem.Kind.REJECTED) | Q(code=DUPLICATE_DOCUMENT), branch=branch, seq__gt=above
+    ).values_list("seq", flat=True)
     return set(stored) | set(rejected)
 
 

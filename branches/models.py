@@ -124,6 +124,27 @@ class FailedChange(models.Model):
         return f"change {self.id} {self.kind} failed: {self.code}"
 
 
+class ReplayFailure(models.Model):
+    """Branch side: one of this branch's events, fetched back from central after a restore, that the replay could
+    not apply here (it names a SKU the catalog lacks, its payload cannot be read, its seq is held here by another
+    delivered event). It is recorded in the outbox as delivered all the same (central holds it), so the replay
+    goes on with the rest instead of stopping the branch for good; this row says what is missing from the box's
+    figures, for a manager (admin, sync status, /metrics)."""
+
+    event_id = models.UUIDField(primary_key=True)
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=32)
+    code = models.CharField(max_length=40)
+    detail = models.TextField()
+    failed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type} not replayed: {self.code}"
+
+
 class IncomingTransfer(models.Model):
     """Branch side: a transfer head office sent, waiting for the goods to be received here."""
 

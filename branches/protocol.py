@@ -170,11 +170,16 @@ def return_completed_payload(*, return_id: uuid.UUID, sale_id: uuid.UUID, lines:
     }
 
 
-def stock_received_payload(*, transfer_id: uuid.UUID | None, lines: Iterable[tuple[str, Decimal]]) -> dict:
-    """``transfer_id``: the transfer head office sent, or None for a supplier's delivery."""
+def stock_received_payload(
+    *, transfer_id: uuid.UUID | None, lines: Iterable[tuple[str, Decimal]], receipt_id: uuid.UUID | None = None
+) -> dict:
+    """``transfer_id``: the transfer head office sent, or None for a supplier's delivery. ``receipt_id`` (optional
+    in schema 1): the receipt's own id, the one a form submitted again carries, so a receipt is counted once by it
+    at central and recognised by it when a restored branch replays the event."""
     return {
         "transfer_id": str(transfer_id) if transfer_id else None,
         "lines": [{"sku": sku, "quantity": quantity_text(quantity)} for sku, quantity in lines],
+        **({"receipt_id": str(receipt_id)} if receipt_id else {}),
     }
 
 
@@ -341,6 +346,28 @@ def _change_reference_check(payload: dict) -> None:
         raise Rejection("invalid_payload", "payload.change_digest must be the change's sha256 digest in hex")
 
 
+# The id of the document each type records, as its payload names it: the sale a sale or a void is about, the return,
+# the count, the receipt. Every such id is counted once per branch, however many events carry it (DESIGN.md §4).
+DOCUMENT_KEYS = {
+    EventType.SALE_COMPLETED: "sale_id",
+    EventType.SALE_VOIDED: "sale_id",
+    EventType.RETURN_COMPLETED: "return_id",
+    EventType.STOCK_COUNTED: "count_id",
+    EventType.STOCK_RECEIVED: "receipt_id",
+}
+
+
+def document_id(type_: str, payload: dict) -> uuid.UUID | None:
+    """The document an event records (``DOCUMENT_KEYS``), or None: a type without one, a receipt written before it
+    carried its id, a malformed value (which :func:`event_effect` rejects)."""
+    key = DOCUMENT_KEYS.get(type_)
+    value = payload.get(key) if key and isinstance(payload, dict) else None
+    try:
+        return uuid.UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
 def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal] | None, uuid.UUID | None]:
     """What an event does to stock, as (deltas per SKU, the sale it concerns), its payload checked against its
     type; ``known``: the SKUs of the catalog it may name. ``None`` deltas: the effect depends on another event (a
@@ -360,6 +387,7 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
             return lines_sum(_lines(payload, known, "quantity", positive=True)), _uuid_field(payload, "sale_id")
         case EventType.STOCK_RECEIVED:
             _uuid_field(payload, "transfer_id", nullable=True)
+            _uuid_field(payload, "receipt_id", nullable=True)
             return lines_sum(_lines(payload, known, "quantity", positive=True)), None
         case EventType.STOCK_COUNTED:
             counted = dict(_lines(payload, known, "counted"))

@@ -7,7 +7,8 @@ recovers:
 
 1. in one transaction it sets its floors: new events take seqs above the highest seq central holds, new sales
    numbers above central's last sale number. Tills go on selling from that moment, never refused, and nothing they
-   do can collide with what is being replayed;
+   do can collide with what is being replayed. Writes that depend on the history (counts, returns, voids,
+   receipts) are refused with 409 ``recovering`` until the replay is done (inventory/services.py);
 2. page by page, each page in short transactions, it replays the missing events (inventory/replay.py) with their
    original ids, seqs and sale numbers, and records them in the outbox as delivered. A local event that took a seq
    (or a sale number) central holds for another event, made here before the floors were set, is moved above the
@@ -23,23 +24,34 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from branches.central_client import CentralUnavailable, central_call, central_session, sync_lock
 from branches.change_apply import change_applied_record, change_try, product_apply
-from branches.models import ChangeKind, OutboxEvent, OutboxState, RecoveryState, SyncState
+from branches.models import (
+    ChangeKind,
+    IncomingTransfer,
+    OutboxEvent,
+    OutboxState,
+    RecoveryState,
+    ReplayFailure,
+    SyncState,
+)
 from branches.outbox import NEXT_SEQ_SQL
-from branches.protocol import EventType, change_digest
+from branches.protocol import DOCUMENT_KEYS, EventType, change_digest, document_id
 from branches.sync_status import sync_state
 from ecomarket.db import scalar, table
 from ecomarket.modes import Mode, only
-from inventory.models import Product, Sale, StockMovement
-from inventory.replay import event_skus, stock_event_replay
+from inventory import sql as inventory_sql
+from inventory.models import Product, Return, Sale, SaleStatus, StockDocument, StockMovement
+from inventory.replay import event_skus, receipt_document_id, stock_event_replay
 from inventory.sql import NEXT_NUMBER_SQL
 
 log = logging.getLogger(__name__)
@@ -173,10 +185,10 @@ def _recovery_run(*, session, summary: RecoverySummary, state: SyncState, progre
             ).values_list("sku", flat=True)
         )
         if missing:
+            # A box rebuilt from a catalog older than its events: take central's. An event naming a SKU central no
+            # longer has either is recorded as not replayed (ReplayFailure) and the rest goes on.
             catalog_restore(session=session)
-            still = missing - set(Product.objects.filter(sku__in=missing).values_list("sku", flat=True))
-            if still:
-                raise RecoveryError(f"central's events name SKUs not in this branch's catalog: {sorted(still)[:5]}")
+        summary.renumbered += _stale_copies_drop(events)
         for start in range(0, len(events), REPLAY_CHUNK):
             chunk = events[start : start + REPLAY_CHUNK]
             replayed, renumbered = _chunk_replay(chunk)
@@ -227,10 +239,19 @@ def recovery_failed(*, error: str) -> None:
 @transaction.atomic
 def _chunk_replay(events: list[dict]) -> tuple[int, int]:
     """Replay a chunk of central's events in one transaction (BEGIN IMMEDIATE: the write lock, briefly) and move
-    the recovery's progress with it. Returns (replayed, renumbered)."""
+    the recovery's progress with it. Returns (replayed, renumbered).
+
+    Every event ends up in the outbox as delivered (central holds it), applied or not: one the box cannot apply is
+    recorded in ReplayFailure and the rest goes on, so no event stops the replay, and a chunk replayed again (a
+    worker killed after the commit) finds its events in the outbox and changes nothing."""
     ids = [uuid.UUID(event["id"]) for event in events]
     local = {event.id: event for event in OutboxEvent.objects.filter(id__in=ids)}
     by_seq = {event.seq: event for event in OutboxEvent.objects.filter(seq__in=[e["seq"] for e in events])}
+    catalog = set(
+        Product.objects.filter(sku__in={sku for e in events for sku in event_skus(e["payload"])}).values_list(
+            "sku", flat=True
+        )
+    )
     now = timezone.now()
     replayed = renumbered = 0
     for event, event_id in zip(events, ids, strict=True):
@@ -241,12 +262,14 @@ def _chunk_replay(events: list[dict]) -> tuple[int, int]:
             continue
         taken = by_seq.get(event["seq"])
         if taken is not None:
+            if taken.state == OutboxState.DELIVERED:
+                # Central holds this seq as another event than the one delivered here: nothing to write it under.
+                _replay_failed(event, code="seq_taken", detail=f"seq {taken.seq} is delivered here as {taken.id}")
+                continue
             _event_renumber(taken)
             renumbered += 1
-        if event["type"] == EventType.SALE_COMPLETED:
-            _sale_number_free(event["payload"].get("number"), sale_id=event["payload"].get("sale_id"))
         occurred_at = parse_datetime(event["occurred_at"])
-        stock_event_replay(seq=event["seq"], type=event["type"], occurred_at=occurred_at, payload=event["payload"])
+        failure = _event_apply(event, occurred_at=occurred_at, catalog=catalog)
         _change_replayed(event, now=now)
         OutboxEvent.objects.create(
             id=event_id,
@@ -257,13 +280,155 @@ def _chunk_replay(events: list[dict]) -> tuple[int, int]:
             payload=event["payload"],
             state=OutboxState.DELIVERED,
             delivered_at=now,
+            last_error=f"not replayed here: {failure[1]}"[:1000] if failure else "",
         )
+        if failure:
+            _replay_failed(event, code=failure[0], detail=failure[1])
         replayed += 1
     state = SyncState.objects.select_for_update().get(pk=1)
     state.recovery_done_seq = max(state.recovery_done_seq, events[-1]["seq"])
     state.recovery_replayed += replayed
     state.save(update_fields=["recovery_done_seq", "recovery_replayed"])
     return replayed, renumbered
+
+
+# What a payload this box cannot read raises while it is replayed. A database that cannot be written (a full disk)
+# is not among them: that stops the recovery, which the next push resumes.
+_UNREADABLE = (LookupError, TypeError, ValueError, ArithmeticError, AttributeError, IntegrityError, ObjectDoesNotExist)
+
+
+def _event_apply(event: dict, *, occurred_at, catalog: set[str]) -> tuple[str, str] | None:
+    """Apply one of central's events here, in a savepoint; (code, detail) if it cannot be, with nothing of it
+    written. A document this box already holds from a local event central never had (a till's retry, a form
+    submitted again, before the box knew it was restored) is first taken back (:func:`_document_take_back`):
+    central's event is the one counted, at both ends."""
+    missing = event_skus(event["payload"]) - catalog
+    if missing:
+        return "unknown_sku", f"names SKUs not in this branch's catalog: {', '.join(sorted(missing)[:5])}"
+    try:
+        with transaction.atomic():
+            _document_take_back(event)
+            if event["type"] == EventType.SALE_COMPLETED:
+                _sale_number_free(event["payload"].get("number"), sale_id=event["payload"].get("sale_id"))
+            stock_event_replay(seq=event["seq"], type=event["type"], occurred_at=occurred_at, payload=event["payload"])
+    except _UNREADABLE as error:
+        log.exception("central's event %s (seq %s) could not be replayed here", event["id"], event["seq"])
+        return "not_applied", f"{type(error).__name__}: {error}"[:1000]
+    return None
+
+
+def _replay_failed(event: dict, *, code: str, detail: str) -> None:
+    ReplayFailure.objects.update_or_create(
+        event_id=event["id"],
+        defaults={
+            "seq": event["seq"],
+            "type": event["type"],
+            "code": code,
+            "detail": detail[:1000],
+            "failed_at": timezone.now(),
+        },
+    )
+    log.error("event %s (seq %s) not replayed: %s: %s", event["id"], event["seq"], code, detail)
+
+
+def _held_document(event: dict):
+    """The row of the document ``event`` records, if this box holds it already (looked up by primary key: the
+    outbox is searched only when it is found, which is rare)."""
+    payload, type_ = event["payload"], event["type"]
+    document = document_id(type_, payload)
+    if type_ == EventType.STOCK_RECEIVED and document is None:
+        document = receipt_document_id(seq=event["seq"])
+    if document is None:
+        return None, None
+    match type_:
+        case EventType.SALE_COMPLETED:
+            return document, Sale.objects.filter(pk=document).first()
+        case EventType.SALE_VOIDED:
+            return document, Sale.objects.filter(pk=document, status=SaleStatus.VOIDED).first()
+        case EventType.RETURN_COMPLETED:
+            return document, Return.objects.filter(pk=document).first()
+        case EventType.STOCK_COUNTED | EventType.STOCK_RECEIVED:
+            return document, StockDocument.objects.filter(pk=document).first()
+    return None, None
+
+
+def _document_take_back(event: dict) -> None:
+    """If this box holds the document ``event`` records, made here by a local event central never had, take that
+    local event's effect and document back, so central's event (replayed next) is the one counted. The local event
+    stays in the outbox, marked: it goes to central, which refuses it as a duplicate document, and the push parks
+    it. A sale's number the till showed for the retry stays spent (the floor moves above it)."""
+    document, row = _held_document(event)
+    if row is None:
+        return
+    key = DOCUMENT_KEYS[event["type"]]
+    holder = (
+        OutboxEvent.objects.filter(type=event["type"], **{f"payload__{key}": str(document)})
+        .exclude(id=event["id"])
+        .first()
+        if key in event["payload"]
+        else None
+    )
+    if holder is not None and holder.state == OutboxState.DELIVERED:
+        raise IntegrityError(f"{key} {document} is delivered here as event {holder.id}, another event than central's")
+    if holder is not None:
+        _event_effect_undo(holder)
+        OutboxEvent.objects.filter(id=holder.id).update(
+            last_error=f"central holds this {key} {document} as event {event['id']} (seq {event['seq']}): "
+            "not counted here; central refuses this one as a duplicate"
+        )
+        log.warning("local event %s took back: central holds %s %s as %s", holder.id, key, document, event["id"])
+    _document_drop(event["type"], row)
+
+
+def _document_drop(type_: str, row) -> None:
+    """Take back the document row an event of ``type_`` made (its ledger rows are taken back by the caller)."""
+    match type_:
+        case EventType.SALE_COMPLETED:
+            SyncState.objects.filter(pk=1, sale_number_floor__lt=row.number).update(sale_number_floor=row.number)
+            row.delete()
+        case EventType.SALE_VOIDED:
+            Sale.objects.filter(pk=row.pk).update(status=SaleStatus.COMPLETED, voided_at=None, void_reason="")
+        case EventType.RETURN_COMPLETED:
+            row.delete()
+        case _:
+            if row.transfer_id:
+                IncomingTransfer.objects.filter(id=row.transfer_id).update(
+                    state=IncomingTransfer.State.IN_TRANSIT, received_at=None
+                )
+            row.delete()
+
+
+@transaction.atomic
+def _stale_copies_drop(events: list[dict]) -> int:
+    """Local events central holds under another seq than this box does (a box restored from a backup taken while
+    it was cut off from central: its events were renumbered above central's when it recovered then, and this older
+    copy still has them at their first seqs and sale numbers). Central's copy is the one the chain knows: the local
+    one is taken back, effect and document, and central's is replayed in its place, seq, number and all. Before a
+    page is replayed, so the local copy is not first moved above the floor as if central never had it (its seq
+    would then be a hole). Returns how many."""
+    central_seq = {uuid.UUID(event["id"]): event["seq"] for event in events}
+    stale = [event for event in OutboxEvent.objects.filter(id__in=central_seq) if event.seq != central_seq[event.id]]
+    for event in stale:
+        _event_effect_undo(event)
+        probe = {"id": str(uuid.uuid4()), "seq": event.seq, "type": event.type, "payload": event.payload}
+        _, row = _held_document(probe)
+        if row is not None:
+            _document_drop(event.type, row)
+        OutboxEvent.objects.filter(id=event.id).delete()
+        log.warning("local event %s at seq %s: central holds it at seq %s", event.id, event.seq, central_seq[event.id])
+    return len(stale)
+
+
+def _event_effect_undo(event: OutboxEvent) -> None:
+    """Take a local event's ledger rows out, and their amounts out of the on-hand projection."""
+    movements = list(StockMovement.objects.filter(branch=settings.BRANCH_CODE, seq=event.seq))
+    totals: dict[tuple[str, str], Decimal] = {}
+    for movement in movements:
+        key = (movement.branch, movement.product_id)
+        totals[key] = totals.get(key, Decimal("0")) - movement.quantity
+    StockMovement.objects.filter(pk__in=[movement.pk for movement in movements]).delete()
+    if totals:
+        inventory_sql.stock_levels_add(deltas=totals, now=timezone.now())
 
 
 def _change_replayed(event: dict, *, now) -> None:

@@ -5,8 +5,8 @@ from datetime import UTC
 
 from django.db.models import Max, QuerySet
 
-from branches.change_feed import product_payload
-from branches.models import Branch, BranchEvent, Change, IncomingTransfer, RecountRequest
+from branches.change_feed import changes_visible, product_payload
+from branches.models import Branch, BranchEvent, IncomingTransfer, RecountRequest
 from branches.protocol import EventType, envelope_build
 from ecomarket.modes import Mode, only
 from inventory.models import Product, StockDocument, StockDocumentKind
@@ -87,11 +87,13 @@ CATALOG_PAGE = 1000
 
 @only(Mode.CENTRAL)
 def catalog_page(*, branch: Branch, after: str, limit: int = CATALOG_PAGE) -> dict:
-    """Central's catalog by SKU after ``after``, each product as the change feed carries it, the feed's newest
-    change id, and how far ``branch`` applied the feed (branches/change_feed.py feed_applied_record). Both are read
-    first: a product changed meanwhile is in the feed after them, so a branch that pulls from there misses
-    nothing. Central mode; read only."""
-    newest = Change.objects.aggregate(newest=Max("id"))["newest"] or 0
+    """Central's catalog by SKU after ``after``, each product as the change feed carries it, the newest change of
+    the feed as ``branch`` reads it, and how far ``branch`` applied the feed (branches/change_feed.py
+    feed_applied_record). Both are read first: a product changed meanwhile is in the feed after them, so a branch
+    that pulls from there misses nothing. The newest change is the branch's own view of the feed, never another
+    branch's change: a pull from a cursor beyond what the branch can see is told ``cursor_ahead`` and starts over
+    from 0. Central mode; read only."""
+    newest = changes_visible(branch).aggregate(newest=Max("id"))["newest"] or 0
     applied = Branch.objects.filter(pk=branch.pk).values_list("feed_applied_cursor", flat=True).first()
     products = list(Product.objects.filter(sku__gt=after).order_by("sku")[:limit])
     return {

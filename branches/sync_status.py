@@ -6,7 +6,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from branches.backup import branch_backup_last_at
-from branches.models import FailedChange, OutboxEvent, OutboxState, RecoveryState, SyncState
+from branches.models import FailedChange, OutboxEvent, OutboxState, RecoveryState, ReplayFailure, SyncState
 from ecomarket.modes import Mode, only
 
 
@@ -56,6 +56,9 @@ def _recovery_status(state: SyncState) -> dict:
             "fraction": round(min(1.0, done / span), 3) if recovering and span > 0 else (0.0 if recovering else 1.0),
         },
         "recovery_error": state.recovery_error,
+        # Events central holds that the replay could not apply here (admin: replay failures): the box's figures
+        # lack them until a manager acts.
+        "replay_failures": ReplayFailure.objects.count(),
     }
 
 

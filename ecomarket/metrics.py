@@ -240,7 +240,7 @@ def _branch_state(now) -> list:
     from django.apps import apps
     from django.db.models import Count, Min
 
-    from branches.models import OutboxEvent, OutboxState, SyncState
+    from branches.models import OutboxEvent, OutboxState, ReplayFailure, SyncState
 
     rows = {
         row["state"]: row
@@ -268,6 +268,11 @@ def _branch_state(now) -> list:
         GaugeMetricFamily("ecomarket_push_consecutive_failures", "Pushes that failed in a row", state.push_failures),
         GaugeMetricFamily(
             "ecomarket_changes_cursor", "The change-feed cursor this branch has applied up to", state.pull_cursor
+        ),
+        GaugeMetricFamily(
+            "ecomarket_replay_failures",
+            "Events central holds that this branch's replay after a restore could not apply here",
+            ReplayFailure.objects.count(),
         ),
     ]
     ages = (

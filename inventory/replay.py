@@ -156,12 +156,17 @@ def _document(*, id, kind: str, lines: list[dict], fingerprint: str, occurred_at
     )
 
 
+def receipt_document_id(*, seq: int) -> uuid.UUID:
+    """The id a replayed receipt takes when its event does not carry the receipt's own (written before it did):
+    derived from the event's seq, stable across replays of the same event."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"ecomarket:{settings.BRANCH_CODE}:receipt:{seq}")
+
+
 def _receipt_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
     transfer_id = payload.get("transfer_id")
-    # The event does not carry the receipt's own id: the document takes the event's seq-derived id, stable
-    # across replays of the same event.
+    receipt_id = payload.get("receipt_id")
     document = _document(
-        id=uuid.uuid5(uuid.NAMESPACE_URL, f"ecomarket:{settings.BRANCH_CODE}:receipt:{seq}"),
+        id=uuid.UUID(receipt_id) if receipt_id else receipt_document_id(seq=seq),
         kind=StockDocumentKind.RECEIPT,
         lines=payload["lines"],
         fingerprint=request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=payload["lines"]),

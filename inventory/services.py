@@ -22,7 +22,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from branches import protocol
-from branches.models import IncomingTransfer, OutboxEvent
+from branches.models import IncomingTransfer, OutboxEvent, RecoveryState, SyncState
 from branches.outbox import outbox_event_append
 from branches.protocol import EventType
 from ecomarket import metrics
@@ -92,6 +92,22 @@ def _already_recorded(model, *, pk: uuid.UUID, fingerprint: str):
             status=status.HTTP_409_CONFLICT,
         )
     return existing
+
+
+def _history_whole() -> None:
+    """Refuse (409 ``recovering``) a write that depends on this branch's history while the box is recovering it
+    from central (restored from a backup, or rebuilt): a count would set a baseline the replayed events are then
+    added on top of, a return or a void would be checked against sales and returns not replayed yet, a receipt
+    against transfers not yet received here. Sales depend on nothing replayed (a sale's stock effect is a delta,
+    and its number is above the floor the recovery set), so they go on. Read under the caller's write lock: the
+    recovery takes the same lock to begin."""
+    if SyncState.objects.filter(pk=1).exclude(recovery_state=RecoveryState.IDLE).exists():
+        raise DomainError(
+            "recovering",
+            "This store is recovering its history from head office after a restore; counts, returns, voids and "
+            "receipts wait until it is done (a minute or two). Sales go on. Try again shortly.",
+            status=status.HTTP_409_CONFLICT,
+        )
 
 
 def _catalog_entries(lines: list[Line], *, active_only: bool = True) -> dict[str, CatalogEntry]:
@@ -240,6 +256,7 @@ def sale_void(*, sale_id: uuid.UUID, reason: str, user) -> tuple[Sale, bool]:
             raise DomainError("not_found", f"No sale {sale_id} at this branch.", status=status.HTTP_404_NOT_FOUND)
         if sale.status == SaleStatus.VOIDED:
             return sale, False
+        _history_whole()
         if sale.returns.exists():
             raise DomainError(
                 "sale_has_returns",
@@ -275,6 +292,7 @@ def return_create(
         existing = _already_recorded(Return, pk=return_id, fingerprint=fingerprint)
         if existing is not None:
             return existing, False
+        _history_whole()
         sale = Sale.objects.filter(pk=sale_id, branch=settings.BRANCH_CODE).first()
         if sale is None:
             raise DomainError("unknown_sale", f"No sale {sale_id} at this branch.", fields={"sale_id": ["Unknown."]})
@@ -331,7 +349,7 @@ def stock_receipt_record(
     transfer reached this branch are received against its id, and the transfer then arrives already received."""
     receipt_id = receipt_id or uuid.uuid4()
     payload = protocol.stock_received_payload(
-        transfer_id=transfer_id, lines=[(line.sku, line.quantity) for line in lines]
+        transfer_id=transfer_id, lines=[(line.sku, line.quantity) for line in lines], receipt_id=receipt_id
     )
     stored_lines = payload["lines"]
     fingerprint = request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=stored_lines)
@@ -339,6 +357,7 @@ def stock_receipt_record(
         existing = _already_recorded(StockDocument, pk=receipt_id, fingerprint=fingerprint)
         if existing is not None:
             return existing, False
+        _history_whole()
         _catalog_entries(lines)
         if transfer_id:
             _transfer_receipt_check(transfer_id=transfer_id, lines=lines)
@@ -407,6 +426,7 @@ def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -
         existing = _already_recorded(StockDocument, pk=count_id, fingerprint=fingerprint)
         if existing is not None:
             return existing, False
+        _history_whole()
         _catalog_entries(lines)
         previous = sql.stock_on_hand(branch=branch, skus=list(counted))
         payload = protocol.stock_counted_payload(

@@ -4,8 +4,10 @@
 from datetime import UTC, datetime
 
 import pytest
+from django.db import transaction
 
-from branches.models import BranchEvent
+from branches.change_feed import change_append
+from branches.models import BranchEvent, ChangeKind
 from branches.protocol import body_hash
 from branches.tests.factories import Events, branch_client, push
 from inventory.models import Unit
@@ -72,3 +74,17 @@ def test_the_catalog_comes_back_by_sku_with_the_feeds_newest_change(catalog):
 
     assert [product["sku"] for product in answer["products"]] == ["FRU-BANANA", "LAC-LECHE-1L"]
     assert answer["more"] is False and answer["newest_change_id"] >= 0
+
+
+def test_a_rebuilt_box_starts_at_a_cursor_its_first_pull_can_use_when_the_newest_change_is_another_branchs(catalog):
+    b001, branch_1 = branch_client("B001")
+    _, branch_2 = branch_client("B002")
+    with transaction.atomic():
+        mine = change_append(kind=ChangeKind.RESEND, branch=branch_1, payload={"seqs": [1]})
+        change_append(kind=ChangeKind.RESEND, branch=branch_2, payload={"seqs": [1]})  # the feed's newest
+
+    start = b001.get("/api/v1/sync/catalog").json()["newest_change_id"]
+    first_pull = b001.get("/api/v1/sync/changes", {"since": start}).json()
+
+    assert start == mine.id
+    assert first_pull["resync"] is None

@@ -281,3 +281,60 @@ def test_an_adjustment_naming_the_change_it_applied_is_accepted_and_a_malformed_
     assert [(item["id"], item["code"]) for item in answer["rejected"]] == [(malformed["id"], "invalid_payload")]
     assert BranchEvent.objects.get(id=adjusted["id"]).payload["change_id"] == 41
     assert on_hand() == {"LAC-LECHE-1L": Decimal("-2")}
+
+
+def _document_events(stream: Events, kind: str, document: uuid.UUID) -> dict:
+    """An event of ``kind`` recording ``document``, as a branch writes it."""
+    match kind:
+        case "sale":
+            return stream.sale(sale_id=document, FRU_BANANA="3")
+        case "void":
+            return stream.void(document)
+        case "return":
+            return stream.make(
+                "return.completed",
+                {
+                    "return_id": str(document),
+                    "sale_id": str(uuid.uuid4()),
+                    "lines": [{"sku": "FRU-BANANA", "quantity": "1"}],
+                },
+            )
+        case "count":
+            return stream.make(
+                "stock.counted",
+                {"count_id": str(document), "lines": [{"sku": "FRU-BANANA", "counted": "5", "previous": "7"}]},
+            )
+        case "receipt":
+            return stream.make(
+                "stock.received",
+                {"transfer_id": None, "receipt_id": str(document), "lines": [{"sku": "FRU-BANANA", "quantity": "4"}]},
+            )
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["sale", "void", "return", "count", "receipt"])
+@pytest.mark.parametrize("together", [False, True], ids=["later", "same_batch"])
+def test_a_second_event_for_a_document_already_stored_is_a_recorded_conflict_never_counted(b001, kind, together):
+    client, _ = b001
+    stream = Events("B001")
+    sold = stream.sale(FRU_BANANA="1")
+    push(client, [stream.received(FRU_BANANA="20"), sold])
+    document = uuid.UUID(sold["payload"]["sale_id"]) if kind == "void" else uuid.uuid4()
+    first, second = _document_events(stream, kind, document), _document_events(stream, kind, document)
+    if together:
+        answer = push(client, [first, second]).json()
+    else:
+        push(client, [first])
+        answer = push(client, [second]).json()
+    counted_once = on_hand()
+
+    assert answer["conflicts"] == [second["id"]]
+    assert answer["high_water_seq"] == second["seq"], "the refused seq is a known hole, not a missing one"
+    assert answer["missing_seqs"] == []
+    assert not BranchEvent.objects.filter(id=second["id"]).exists()
+    problem = EventProblem.objects.get(event_id=second["id"])
+    assert (problem.kind, problem.code) == ("conflict", "duplicate_document")
+    assert first["id"] in problem.detail
+    assert push(client, [second]).json()["conflicts"] == [second["id"]], "sent again: still refused"
+    assert on_hand() == counted_once
+    assert EventProblem.objects.get(event_id=second["id"]).times_seen == 2

@@ -49,6 +49,7 @@ OPTIONAL = {
     EventType.SALE_COMPLETED: dict(customer={"name": "Ana", "phone": "+54 11 5555-0101", "email": "ana@example.com"}),
     EventType.STOCK_ADJUSTED: dict(change_id=12, change_digest=DIGEST),
     EventType.STOCK_SNAPSHOT: dict(part=2, parts=2),
+    EventType.STOCK_RECEIVED: dict(receipt_id=uuid.uuid4()),
 }
 
 
@@ -172,6 +173,7 @@ def _rebuilt(type_: str, payload: dict) -> dict:
             return protocol.stock_received_payload(
                 transfer_id=payload["transfer_id"] and uuid.UUID(payload["transfer_id"]),
                 lines=[(line["sku"], Decimal(line["quantity"])) for line in lines],
+                receipt_id=payload.get("receipt_id") and uuid.UUID(payload["receipt_id"]),
             )
         case EventType.STOCK_COUNTED:
             return protocol.stock_counted_payload(
