@@ -243,7 +243,8 @@ def _events_park(*, troubles: dict[uuid.UUID, str], summary: PushSummary) -> Non
 @transaction.atomic
 def _push_answered(*, batch: list[OutboxEvent], answer: dict, summary: PushSummary) -> None:
     now = timezone.now()
-    troubles = {str(event_id): "conflict: central holds this id, or the document it records, with another body" for event_id in answer["conflicts"]}
+    conflict = "conflict: central holds this id, or the document it records, with another body"
+    troubles = {str(event_id): conflict for event_id in answer["conflicts"]}
     troubles.update({item["id"]: f"rejected: {item['code']}: {item['detail']}" for item in answer["rejected"]})
     # The attempt is counted with its outcome, in the same UPDATE: this transaction holds the branch's write lock,
     # which every till is queuing for, so a delivered batch is one statement, not one for the attempt and one more
