@@ -38,6 +38,7 @@ from branches.protocol import (
     event_effect,
     lines_sum,
     payload_lines,
+    void_deltas,
 )
 from ecomarket import metrics
 from ecomarket.db import rows_copy
@@ -368,7 +369,7 @@ def _voids_apply(*, branch: Branch, new: list, waiting_voids: list[BranchEvent])
         lines = sale_lines.get(void.sale_ref)
         if lines is None:
             continue
-        for sku, quantity in lines_sum((line["sku"], Decimal(line["quantity"])) for line in lines).items():
+        for sku, quantity in void_deltas((line["sku"], Decimal(line["quantity"])) for line in lines).items():
             movements.append(_movement(branch.code, void.seq, void.type, void.occurred_at, str(void.id), sku, quantity))
         applied.append(void.id)
     if applied:

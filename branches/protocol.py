@@ -371,31 +371,29 @@ def document_id(type_: str, payload: dict) -> uuid.UUID | None:
 def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal] | None, uuid.UUID | None]:
     """What an event does to stock, as (deltas per SKU, the sale it concerns), its payload checked against its
     type; ``known``: the SKUs of the catalog it may name. ``None`` deltas: the effect depends on another event (a
-    void). Raises Rejection for an event central can never apply."""
+    void). Raises Rejection for an event central can never apply. The effect is :data:`LINE_EFFECTS`' (or a
+    count's), as :func:`payload_deltas` computes it from a payload already checked."""
     if envelope.schema != SCHEMA_VERSION:
         raise Rejection("unsupported_schema", f"schema {envelope.schema} is not supported (this central speaks 1)")
-    payload = envelope.payload
-    match envelope.type:
+    payload, type_ = envelope.payload, envelope.type
+    sale = None
+    match type_:
         case EventType.SALE_COMPLETED:
             sale = _uuid_field(payload, "sale_id")
             _customer_check(payload)
-            return lines_sum((sku, -q) for sku, q in _lines(payload, known, "quantity", positive=True)), sale
         case EventType.SALE_VOIDED:
             return None, _uuid_field(payload, "sale_id")
         case EventType.RETURN_COMPLETED:
-            _uuid_field(payload, "sale_id")
-            return lines_sum(_lines(payload, known, "quantity", positive=True)), _uuid_field(payload, "sale_id")
+            sale = _uuid_field(payload, "sale_id")
         case EventType.STOCK_RECEIVED:
             _uuid_field(payload, "transfer_id", nullable=True)
             _uuid_field(payload, "receipt_id", nullable=True)
-            return lines_sum(_lines(payload, known, "quantity", positive=True)), None
         case EventType.STOCK_COUNTED:
-            counted = dict(_lines(payload, known, "counted"))
+            counted = _lines(payload, known, "counted")
             previous = dict(_lines(payload, known, "previous", allow_negative=True))
-            return {sku: counted[sku] - previous[sku] for sku in counted}, None
+            return _count_deltas((sku, q, previous[sku]) for sku, q in counted), None
         case EventType.STOCK_ADJUSTED:
             _change_reference_check(payload)
-            return lines_sum(_lines(payload, known, "delta", allow_negative=True)), None
         case EventType.STOCK_SNAPSHOT:
             _snapshot_validate(envelope)
             return {}, None
@@ -405,7 +403,10 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
                 f"the branch could not deliver this {str(payload.get('type'))[:40]} event "
                 f"({payload.get('size')} bytes): {str(payload.get('reason'))[:500]}",
             )
-    raise Rejection("unknown_type", f"event type {envelope.type!r} is not known")
+        case _:
+            raise Rejection("unknown_type", f"event type {type_!r} is not known")
+    key, sign, rules = LINE_EFFECTS[type_]
+    return lines_sum((sku, sign * q) for sku, q in _lines(payload, known, key, **rules)), sale
 
 
 def _snapshot_validate(envelope: Envelope) -> None:
@@ -442,6 +443,96 @@ def payload_lines(payload: dict) -> list[dict]:
         if isinstance(lines, list)
         else []
     )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# What each type means: its stock effect and the request it answers (the branch's services, the replay of a
+# restored branch, central's ingest and the chain simulator all ask here)
+# ----------------------------------------------------------------------------------------------------------------
+
+# The types whose lines move stock by one field of theirs: (that field, its sign, how it is checked). A void moves
+# its sale's lines back (another event's: see payload_deltas), a count moves each SKU by counted less previous, a
+# snapshot moves nothing.
+LINE_EFFECTS = {
+    EventType.SALE_COMPLETED: ("quantity", -1, {"positive": True}),
+    EventType.RETURN_COMPLETED: ("quantity", 1, {"positive": True}),
+    EventType.STOCK_RECEIVED: ("quantity", 1, {"positive": True}),
+    EventType.STOCK_ADJUSTED: ("delta", 1, {"allow_negative": True}),
+}
+
+
+def _count_deltas(lines: Iterable[tuple[str, Decimal, Decimal]]) -> dict[str, Decimal]:
+    """(sku, counted, previous): each SKU moves to what was counted; a SKU counted twice keeps its last line."""
+    return {sku: counted - previous for sku, counted, previous in lines}
+
+
+def payload_deltas(type_: str, payload: dict) -> dict[str, Decimal] | None:
+    """The stock effect of a well-formed payload (one the branch wrote, or central stored), per SKU: what
+    :func:`event_effect` computes after checking it. None for a void, whose effect is its sale's lines reversed."""
+    if type_ in LINE_EFFECTS:
+        key, sign, _ = LINE_EFFECTS[type_]
+        return lines_sum((line["sku"], sign * Decimal(line[key])) for line in payload["lines"])
+    if type_ == EventType.STOCK_COUNTED:
+        return _count_deltas(
+            (line["sku"], Decimal(line["counted"]), Decimal(line["previous"])) for line in payload["lines"]
+        )
+    return None if type_ == EventType.SALE_VOIDED else {}
+
+
+def void_deltas(sale_lines: Iterable[tuple[str, Decimal]]) -> dict[str, Decimal]:
+    """A void's stock effect: its sale's lines, (sku, quantity sold), back on the shelf; two lines of one SKU (two
+    bags of one fruit) both go back."""
+    return lines_sum(sale_lines)
+
+
+def request_fingerprint(**request) -> str:
+    """What makes two requests with the same id the same request: a hash of the fields that matter."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _quantities(lines: Iterable[tuple[str, Decimal]]) -> list[tuple[str, str]]:
+    return sorted((sku, quantity_text(quantity)) for sku, quantity in lines)
+
+
+def sale_fingerprint(*, lines: Iterable[tuple[str, Decimal]], payment_method: str) -> str:
+    """A sale request, ``lines`` as (sku, quantity). What the event carries, so a till retrying a sale on a box
+    restored from central gets it back (200); a customer's contact is no part of it (the event keeps one only for an
+    oversold sale, and only for a while)."""
+    return request_fingerprint(lines=_quantities(lines), payment_method=payment_method)
+
+
+def return_fingerprint(*, sale_id, lines: Iterable[tuple[str, Decimal]]) -> str:
+    return request_fingerprint(sale_id=str(sale_id), lines=_quantities(lines))
+
+
+def receipt_fingerprint(*, transfer_id, lines: list[dict]) -> str:
+    """``lines``: as the payload writes them (:func:`stock_received_payload`)."""
+    return request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=lines)
+
+
+def count_fingerprint(*, counted: Iterable[tuple[str, Decimal]]) -> str:
+    return request_fingerprint(kind="count", lines=_quantities(counted))
+
+
+def payload_fingerprint(type_: str, payload: dict) -> str | None:
+    """The fingerprint of the request that wrote this payload, as its service computed it (None for a type that
+    records no document of its own)."""
+    lines = payload.get("lines", [])
+    match type_:
+        case EventType.SALE_COMPLETED:
+            return sale_fingerprint(
+                lines=((line["sku"], Decimal(line["quantity"])) for line in lines),
+                payment_method=payload.get("payment_method", "cash"),
+            )
+        case EventType.RETURN_COMPLETED:
+            return return_fingerprint(
+                sale_id=payload["sale_id"], lines=((line["sku"], Decimal(line["quantity"])) for line in lines)
+            )
+        case EventType.STOCK_RECEIVED:
+            return receipt_fingerprint(transfer_id=payload.get("transfer_id"), lines=lines)
+        case EventType.STOCK_COUNTED:
+            return count_fingerprint(counted=((line["sku"], Decimal(line["counted"])) for line in lines))
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------------

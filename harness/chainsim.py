@@ -30,6 +30,7 @@ from decimal import Decimal
 import aiohttp
 
 from branches.backoff import backoff_after_failure, kick_pause, refusals_counted, retry_after_parse
+from branches.protocol import payload_deltas, void_deltas
 
 BATCH = 500
 # The demo catalog (inventory/demo.py): weighed goods take 3 decimals, the rest whole units.
@@ -107,7 +108,16 @@ class SimBranch:
     # Making events (what the branch's services write to its outbox)
     # ------------------------------------------------------------------------------------------------------
 
-    def _append(self, type_: str, payload: dict) -> dict:
+    def _append(self, type_: str, payload: dict, *, voided_sale: dict | None = None) -> dict:
+        """Write an event and move the simulated on-hand as the protocol module says the event does (a void by its
+        ``voided_sale``'s lines), the same recipe the branch, its replay and central's ingest use."""
+        effect = (
+            void_deltas((line["sku"], Decimal(line["quantity"])) for line in voided_sale["lines"])
+            if voided_sale is not None
+            else payload_deltas(type_, payload)
+        )
+        for sku, delta in effect.items():
+            self.on_hand[sku] = self.on_hand.get(sku, Decimal("0")) + delta
         self.seq += 1
         event = {
             "id": str(uuid.uuid4()),
@@ -125,13 +135,8 @@ class SimBranch:
         self.kicked.set()
         return event
 
-    def _move(self, sku: str, delta: Decimal) -> None:
-        self.on_hand[sku] = self.on_hand.get(sku, Decimal("0")) + delta
-
     def opening_stock(self) -> None:
         lines = [{"sku": sku, "quantity": "100000"} for sku in WEIGHED + UNITS]
-        for line in lines:
-            self._move(line["sku"], Decimal(line["quantity"]))
         self._append("stock.received", {"transfer_id": None, "lines": lines})
 
     def sale(self) -> None:
@@ -140,7 +145,6 @@ class SimBranch:
         for sku in skus:
             quantity = Decimal(random.randint(100, 3000)) * MILLI if sku in WEIGHED else Decimal(random.randint(1, 4))
             lines.append({"sku": sku, "quantity": str(quantity.quantize(MILLI)), "unit_price": "1.00"})
-            self._move(sku, -quantity)
         payload = {
             "sale_id": str(uuid.uuid4()),
             "number": self.stats.sales_made + 1,
@@ -157,16 +161,15 @@ class SimBranch:
         if not self.open_sales:
             return
         sale = self.open_sales.pop(random.randrange(len(self.open_sales)))
-        for line in sale["lines"]:
-            self._move(line["sku"], Decimal(line["quantity"]))
-        self._append("sale.voided", {"sale_id": sale["sale_id"], "reason": "customer changed their mind"})
+        self._append(
+            "sale.voided", {"sale_id": sale["sale_id"], "reason": "customer changed their mind"}, voided_sale=sale
+        )
 
     def give_back(self) -> None:
         if not self.open_sales:
             return
         sale = self.open_sales.pop(random.randrange(len(self.open_sales)))  # one return per sale, then closed
         line = random.choice(sale["lines"])
-        self._move(line["sku"], Decimal(line["quantity"]))
         self._append(
             "return.completed",
             {

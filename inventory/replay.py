@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from branches.models import IncomingTransfer
-from branches.protocol import EventType
+from branches.protocol import EventType, payload_deltas, payload_fingerprint, void_deltas
 from ecomarket.db import rows_insert
 from ecomarket.modes import Mode, only
 from inventory.ledger import stock_movements_apply
@@ -29,8 +29,7 @@ from inventory.models import (
     StockDocument,
     StockDocumentKind,
 )
-from inventory.quantities import money, quantity_text
-from inventory.services import request_fingerprint
+from inventory.quantities import money
 
 
 @only(Mode.BRANCH)
@@ -46,13 +45,6 @@ def _apply(*, seq: int, kind: str, reference: str, occurred_at: datetime, deltas
     stock_movements_apply(
         branch=settings.BRANCH_CODE, seq=seq, kind=kind, reference=reference, occurred_at=occurred_at, deltas=deltas
     )
-
-
-def _sum(lines: list[dict], key: str, sign: int = 1) -> dict[str, Decimal]:
-    deltas: dict[str, Decimal] = {}
-    for line in lines:
-        deltas[line["sku"]] = deltas.get(line["sku"], Decimal("0")) + sign * Decimal(line[key])
-    return deltas
 
 
 def _user(username: str):
@@ -73,10 +65,7 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
             cashier=_user(payload.get("cashier", "")),
             oversold=False,
             # As sale_create computes it, so a till retrying this sale with the same body gets it back (200).
-            fingerprint=request_fingerprint(
-                lines=sorted((line["sku"], quantity_text(Decimal(line["quantity"]))) for line in lines),
-                payment_method=payload.get("payment_method", "cash"),
-            ),
+            fingerprint=payload_fingerprint(EventType.SALE_COMPLETED, payload),
             created_at=occurred_at,
         )
         rows_insert(Sale, [sale])
@@ -98,7 +87,7 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         kind=MovementKind.SALE,
         reference=str(sale_id),
         occurred_at=occurred_at,
-        deltas=_sum(lines, "quantity", -1),
+        deltas=payload_deltas(EventType.SALE_COMPLETED, payload),
     )
 
 
@@ -114,7 +103,7 @@ def _void_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         kind=MovementKind.VOID,
         reference=str(sale.id),
         occurred_at=occurred_at,
-        deltas={line.product_id: line.quantity for line in sale.lines.all()},
+        deltas=void_deltas((line.product_id, line.quantity) for line in sale.lines.all()),
     )
 
 
@@ -125,11 +114,7 @@ def _return_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
             id=payload["return_id"],
             sale_id=payload["sale_id"],
             reason="",
-            fingerprint=request_fingerprint(
-                sale_id=payload["sale_id"],
-                lines=sorted((line["sku"], quantity_text(Decimal(line["quantity"]))) for line in lines),
-                reason="",
-            ),
+            fingerprint=payload_fingerprint(EventType.RETURN_COMPLETED, payload),
             created_at=occurred_at,
         )
         ReturnLine.objects.bulk_create(
@@ -140,7 +125,7 @@ def _return_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         kind=MovementKind.RETURN,
         reference=payload["return_id"],
         occurred_at=occurred_at,
-        deltas=_sum(lines, "quantity"),
+        deltas=payload_deltas(EventType.RETURN_COMPLETED, payload),
     )
 
 
@@ -169,7 +154,7 @@ def _receipt_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         id=uuid.UUID(receipt_id) if receipt_id else receipt_document_id(seq=seq),
         kind=StockDocumentKind.RECEIPT,
         lines=payload["lines"],
-        fingerprint=request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=payload["lines"]),
+        fingerprint=payload_fingerprint(EventType.STOCK_RECEIVED, payload),
         occurred_at=occurred_at,
         transfer_id=transfer_id,
     )
@@ -182,7 +167,7 @@ def _receipt_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         kind=MovementKind.RECEIPT,
         reference=str(document.id),
         occurred_at=occurred_at,
-        deltas=_sum(payload["lines"], "quantity"),
+        deltas=payload_deltas(EventType.STOCK_RECEIVED, payload),
     )
 
 
@@ -192,9 +177,7 @@ def _count_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         id=payload["count_id"],
         kind=StockDocumentKind.COUNT,
         lines=lines,
-        fingerprint=request_fingerprint(
-            kind="count", lines=sorted((line["sku"], quantity_text(Decimal(line["counted"]))) for line in lines)
-        ),
+        fingerprint=payload_fingerprint(EventType.STOCK_COUNTED, payload),
         occurred_at=occurred_at,
     )
     _apply(
@@ -202,7 +185,7 @@ def _count_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         kind=MovementKind.COUNT,
         reference=payload["count_id"],
         occurred_at=occurred_at,
-        deltas={line["sku"]: Decimal(line["counted"]) - Decimal(line["previous"]) for line in lines},
+        deltas=payload_deltas(EventType.STOCK_COUNTED, payload),
     )
 
 
@@ -212,7 +195,7 @@ def _adjustment_replay(*, seq: int, occurred_at: datetime, payload: dict) -> Non
         kind=MovementKind.ADJUSTMENT,
         reference=payload.get("reason", "")[:64],
         occurred_at=occurred_at,
-        deltas=_sum(payload["lines"], "delta"),
+        deltas=payload_deltas(EventType.STOCK_ADJUSTED, payload),
     )
 
 

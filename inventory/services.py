@@ -8,8 +8,6 @@ its first statement, so what it reads stays true until it commits) and are idemp
 for a void on the sale. An adjustment runs in the transaction of the pull that brought it.
 """
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,11 +70,6 @@ class CatalogEntry:
     name: str
     price: Decimal
     sold_by_weight: bool
-
-
-def request_fingerprint(**request) -> str:
-    """What makes two requests with the same id the same request: a hash of the fields that matter."""
-    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _already_recorded(model, *, pk: uuid.UUID, fingerprint: str):
@@ -178,12 +171,8 @@ def sale_create(
     the sale is oversold, so it can reach the customer; for any other sale it is dropped, never stored.
     """
     sale_id = sale_id or uuid.uuid4()
-    fingerprint = request_fingerprint(
-        lines=sorted((line.sku, quantity_text(line.quantity)) for line in lines),
-        payment_method=payment_method,
-        # Whether a contact came, not the contact: the fingerprint outlives it (and a hashed phone number is
-        # easily guessed back). Absent: the fingerprint every earlier sale got.
-        **({"customer": True} if customer else {}),
+    fingerprint = protocol.sale_fingerprint(
+        lines=((line.sku, line.quantity) for line in lines), payment_method=payment_method
     )
     branch = settings.BRANCH_CODE
     with transaction.atomic():
@@ -193,16 +182,16 @@ def sale_create(
         products = _catalog_entries(lines)
         on_hand = sql.stock_on_hand(branch=branch, skus=[line.sku for line in lines])
         oversold = False
-        for line in lines:
-            available = on_hand.get(line.sku, Decimal("0"))
-            if line.quantity > available:
+        # Per SKU, not per line: two bags of one fruit are two lines of one SKU, and together they may be too many.
+        for sku, wanted in protocol.lines_sum((line.sku, line.quantity) for line in lines).items():
+            available = on_hand.get(sku, Decimal("0"))
+            if wanted > available:
                 if not settings.BRANCH_ALLOW_NEGATIVE_STOCK:
                     raise DomainError(
                         "insufficient_stock",
-                        f"Only {quantity_text(available)} of {line.sku} in stock, "
-                        f"{quantity_text(line.quantity)} asked.",
+                        f"Only {quantity_text(available)} of {sku} in stock, {quantity_text(wanted)} asked.",
                         status=status.HTTP_409_CONFLICT,
-                        extra={"sku": line.sku, "available": quantity_text(available)},
+                        extra={"sku": sku, "available": quantity_text(available)},
                     )
                 oversold = True
         now = timezone.now()
@@ -271,7 +260,7 @@ def sale_void(*, sale_id: uuid.UUID, reason: str, user) -> tuple[Sale, bool]:
             payload=protocol.sale_voided_payload(sale_id=sale.id, reason=reason),
             kind=MovementKind.VOID,
             reference=str(sale.id),
-            deltas={line.product_id: line.quantity for line in sale.lines.all()},
+            deltas=protocol.void_deltas((line.product_id, line.quantity) for line in sale.lines.all()),
             occurred_at=now,
         )
     metrics.VOIDS.inc()
@@ -285,9 +274,7 @@ def return_create(
     """Take goods back from a sale. Each line may return at most what the sale sold less what earlier returns took
     back; a voided sale takes no returns. Idempotent on ``return_id``."""
     return_id = return_id or uuid.uuid4()
-    fingerprint = request_fingerprint(
-        sale_id=str(sale_id), lines=sorted((line.sku, quantity_text(line.quantity)) for line in lines), reason=reason
-    )
+    fingerprint = protocol.return_fingerprint(sale_id=sale_id, lines=((line.sku, line.quantity) for line in lines))
     with transaction.atomic():
         existing = _already_recorded(Return, pk=return_id, fingerprint=fingerprint)
         if existing is not None:
@@ -352,7 +339,7 @@ def stock_receipt_record(
         transfer_id=transfer_id, lines=[(line.sku, line.quantity) for line in lines], receipt_id=receipt_id
     )
     stored_lines = payload["lines"]
-    fingerprint = request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=stored_lines)
+    fingerprint = protocol.receipt_fingerprint(transfer_id=transfer_id, lines=stored_lines)
     with transaction.atomic():
         existing = _already_recorded(StockDocument, pk=receipt_id, fingerprint=fingerprint)
         if existing is not None:
@@ -420,7 +407,7 @@ def stock_count_record(*, count_id: uuid.UUID | None, lines: list[Line], user) -
     ``Line.quantity`` is the counted quantity. Idempotent on ``count_id``."""
     count_id = count_id or uuid.uuid4()
     counted = {line.sku: line.quantity for line in lines}
-    fingerprint = request_fingerprint(kind="count", lines=sorted((sku, quantity_text(q)) for sku, q in counted.items()))
+    fingerprint = protocol.count_fingerprint(counted=counted.items())
     branch = settings.BRANCH_CODE
     with transaction.atomic():
         existing = _already_recorded(StockDocument, pk=count_id, fingerprint=fingerprint)

@@ -232,6 +232,45 @@ def test_what_the_branch_writes_for_each_type_is_what_its_builder_builds(shelf, 
         assert _rebuilt(event.type, event.payload) == event.payload, event
 
 
+@override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True)
+def test_each_event_says_once_what_its_service_did_to_stock_and_which_request_it_answers(
+    shelf, cashier_client, manager_client
+):
+    """One recipe per event: for every event the branch wrote, the protocol module's stock effect is the ledger rows
+    its service wrote, and its fingerprint is the one its document stored (what a restored box's replay gives the
+    document, so a till retrying the same request there gets it back)."""
+    from inventory.models import Return, Sale, StockDocument, StockMovement
+
+    sale = _post(
+        cashier_client,
+        "/api/v1/sales",
+        {"lines": [{"sku": "LAC-LECHE-1L", "quantity": "7"}], "customer": {"name": "Ana", "phone": "+54 11 5555-0101"}},
+    )
+    _post(
+        cashier_client, "/api/v1/returns", {"sale_id": sale["id"], "lines": [{"sku": "LAC-LECHE-1L", "quantity": "2"}]}
+    )
+    other = _post(cashier_client, "/api/v1/sales", {"lines": [{"sku": "FRU-BANANA", "quantity": "1.5"}]})
+    _post(manager_client, f"/api/v1/sales/{other['id']}/void", {"reason": "customer left"})
+    _post(cashier_client, "/api/v1/stock/receipts", {"lines": [{"sku": "LAC-LECHE-1L", "quantity": "12"}]})
+    _post(cashier_client, "/api/v1/stock/counts", {"lines": [{"sku": "FRU-BANANA", "counted": "8.7"}]})
+
+    stored = {
+        **dict(Sale.objects.values_list("id", "fingerprint")),
+        **dict(Return.objects.values_list("id", "fingerprint")),
+        **dict(StockDocument.objects.values_list("id", "fingerprint")),
+    }
+    for event in OutboxEvent.objects.order_by("seq"):
+        moved = {sku: q for sku, q in StockMovement.objects.filter(seq=event.seq).values_list("product_id", "quantity")}
+        effect = protocol.payload_deltas(event.type, event.payload)
+        if event.type == EventType.SALE_VOIDED:
+            sold = OutboxEvent.objects.get(type=EventType.SALE_COMPLETED, payload__sale_id=event.payload["sale_id"])
+            effect = protocol.void_deltas((line["sku"], Decimal(line["quantity"])) for line in sold.payload["lines"])
+        assert moved == {sku: q for sku, q in effect.items() if q}, event
+        document = protocol.document_id(event.type, event.payload)
+        if event.type != EventType.SALE_VOIDED and document is not None:
+            assert protocol.payload_fingerprint(event.type, event.payload) == stored[document], event
+
+
 @pytest.mark.mode("central")
 @pytest.mark.django_db
 @pytest.mark.parametrize(

@@ -81,6 +81,20 @@ def test_selling_more_than_on_hand_is_refused_with_409(shelf, cashier_client):
     assert on_hand("LAC-LECHE-1L") == Decimal("5")
 
 
+def test_two_lines_of_one_sku_are_checked_together_against_on_hand(shelf, cashier):
+    """Two bags of bananas (the API asks for one line per SKU; the service does not rely on it): 6 and 5 kg are
+    each under the 10 kg on hand, together they are not."""
+    from ecomarket.errors import DomainError
+    from inventory.services import Line, sale_create
+
+    bags = [Line(sku="FRU-BANANA", quantity=Decimal("6")), Line(sku="FRU-BANANA", quantity=Decimal("5"))]
+    with pytest.raises(DomainError) as refused:
+        sale_create(sale_id=None, lines=bags, payment_method="cash", cashier=cashier)
+
+    assert refused.value.code == "insufficient_stock"
+    assert on_hand("FRU-BANANA") == Decimal("10")
+
+
 @override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True)
 def test_branch_that_allows_negative_stock_accepts_and_flags_the_sale(shelf, cashier_client):
     response = sell(cashier_client, ("LAC-LECHE-1L", "7"))
