@@ -23,11 +23,13 @@ def whole_number(value: str | None, *, digits: int = 17) -> int | None:
     return None
 
 
-def input_valid(serializer_class, request) -> dict:
-    """Validate a JSON object body with ``serializer_class``; anything else is a 400 with field errors."""
-    if not isinstance(request.data, dict):
+def input_valid(serializer_class, request_or_body) -> dict:
+    """Validate a JSON object body (a request's, or one already read from it) with ``serializer_class``; anything
+    else is a 400 with field errors."""
+    body = request_or_body if isinstance(request_or_body, dict) else request_or_body.data
+    if not isinstance(body, dict):
         raise DomainError("invalid", "The body must be a JSON object.")
-    serializer = serializer_class(data=request.data)
+    serializer = serializer_class(data=body)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
