@@ -96,7 +96,10 @@ class DiscrepancyActInputSerializer(serializers.Serializer):
 
 class OversellCaseActInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["contact", "resolve"])
-    resolution = serializers.ChoiceField(choices=OversellResolution.choices, required=False, default="")
+    # Blank as the dashboard's form sends it with "contact"; "resolve" without one is refused by the action.
+    resolution = serializers.ChoiceField(
+        choices=OversellResolution.choices, required=False, default="", allow_blank=True
+    )
     note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
 

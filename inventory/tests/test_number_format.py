@@ -83,27 +83,13 @@ def test_the_seed_sale_refuses_anything_else(shelf, cashier_client, cantidad):
     assert written() == before
 
 
+@pytest.mark.parametrize(("page", "field"), [("/stock/count/", "counted"), ("/stock/receive/", "quantity")])
 @bad_typed
 @pytest.mark.django_db
-def test_the_count_page_refuses_it_and_writes_nothing(shelf, cashier, text):
+def test_the_count_and_receive_pages_refuse_it_and_write_nothing(shelf, cashier, page, field, text):
     before = written()
 
-    response = page_client(cashier).post(
-        "/stock/count/", {"id": str(uuid.uuid4()), "sku": ["FRU-BANANA"], "counted": [text]}
-    )
-
-    assert response.status_code == 200 and messages_of(response)
-    assert written() == before
-
-
-@bad_typed
-@pytest.mark.django_db
-def test_the_receive_page_refuses_it_and_writes_nothing(shelf, cashier, text):
-    before = written()
-
-    response = page_client(cashier).post(
-        "/stock/receive/", {"id": str(uuid.uuid4()), "sku": ["FRU-BANANA"], "quantity": [text]}
-    )
+    response = page_client(cashier).post(page, {"id": str(uuid.uuid4()), "sku": ["FRU-BANANA"], field: [text]})
 
     assert response.status_code == 200 and messages_of(response)
     assert written() == before
