@@ -265,8 +265,8 @@ class ProductSaveApi(APIView):
         if Product.objects.filter(sku=sku).exists():
             data = input_valid(ProductSaveInputSerializer, request)
         else:  # a new product: name, unit and price required, and the SKU of the URL held to the SKU rules
-            body = request.data
-            data = input_valid(ProductCreateInputSerializer, {**body, "sku": sku} if isinstance(body, dict) else body)
+            body = {**request.data, "sku": sku} if isinstance(request.data, dict) else request.data
+            data = input_valid(ProductCreateInputSerializer, request, body=body)
             del data["sku"]
         product, created = change_feed.product_save(sku=sku, **data)
         return Response(

@@ -25,10 +25,13 @@ def whole_number(value: str | None, *, digits: int = 17) -> int | None:
     return None
 
 
-def input_valid(serializer_class, request_or_body) -> dict:
-    """Validate a JSON object body (a request's, or one already read from it) with ``serializer_class``; anything
-    else is a 400 with field errors."""
-    body = request_or_body if isinstance(request_or_body, dict) else request_or_body.data
+_BODY = object()
+
+
+def input_valid(serializer_class, request, *, body=_BODY) -> dict:
+    """Validate a JSON object body with ``serializer_class`` (``request.data``, or ``body`` where the view had to
+    adjust it first); anything else is a 400 with field errors."""
+    body = request.data if body is _BODY else body
     if not isinstance(body, dict):
         raise DomainError("invalid", "The body must be a JSON object.")
     serializer = serializer_class(data=body)

@@ -53,7 +53,7 @@ class SeedSaleApi(APIView):
             # The prototype took ``cantidad`` as a JSON integer (its clients send 1, not "1"): the one door that
             # reads a JSON number, turned into the decimal string every other door takes before the same check.
             body = {**body, "cantidad": str(body["cantidad"])}
-        data = input_valid(self.SeedSaleInputSerializer, body)
+        data = input_valid(self.SeedSaleInputSerializer, request, body=body)
         product = selectors.product_find(term=data["producto"])
         try:
             if product is None:
