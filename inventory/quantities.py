@@ -41,7 +41,13 @@ def money_text(value) -> str:
 
 
 class NumberFormatError(ValueError):
-    """A number that is not a decimal string in the one format; the message says what is wrong with it."""
+    """A number that is not a decimal string in the one format; the message says what is wrong with it, ``reason``
+    names it as DRF's DecimalField does (``invalid``, ``max_whole_digits``, ``max_decimal_places``), so a form can
+    show DRF's own translated message."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def decimal_parse(value, *, digits: tuple[int, int]) -> Decimal:
@@ -51,11 +57,15 @@ def decimal_parse(value, *, digits: tuple[int, int]) -> Decimal:
     whole, places = digits
     match = _DECIMAL.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise NumberFormatError("Enter a number written as digits with an optional '-' and '.', such as \"1.250\".")
+        raise NumberFormatError(
+            "invalid", "Enter a number written as digits with an optional '-' and '.', such as \"1.250\"."
+        )
     if len(match[1]) > whole:
-        raise NumberFormatError(f"Ensure that there are no more than {whole} digits before the decimal point.")
+        raise NumberFormatError(
+            "max_whole_digits", f"Ensure that there are no more than {whole} digits before the decimal point."
+        )
     if len(match[2] or "") > places:
-        raise NumberFormatError(f"Ensure that there are no more than {places} decimal places.")
+        raise NumberFormatError("max_decimal_places", f"Ensure that there are no more than {places} decimal places.")
     return Decimal(value)
 
 
@@ -74,5 +84,5 @@ def quantity_check(value: Decimal) -> Decimal:
     """A quantity a caller computed or passed as a ``Decimal``, held to the limits of one read from outside (a
     service called from code must not write what no door would take); raises :class:`NumberFormatError`."""
     if not isinstance(value, Decimal) or not value.is_finite():
-        raise NumberFormatError("Enter a finite number.")
+        raise NumberFormatError("invalid", "Enter a finite number.")
     return quantity_parse(format(value.normalize(), "f"))

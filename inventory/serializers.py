@@ -39,7 +39,9 @@ class _DecimalTextField(serializers.DecimalField):
         try:
             value = decimal_parse(data, digits=self.digits)
         except NumberFormatError as error:
-            raise serializers.ValidationError(str(error), code="invalid") from None
+            if error.reason == "invalid":  # DRF's own words ("A valid number is required") say less than these
+                raise serializers.ValidationError(str(error), code="invalid") from None
+            self.fail(error.reason, max_whole_digits=self.max_whole_digits, max_decimal_places=self.decimal_places)
         return self.quantize(value) + 0  # "-0" is zero
 
 
