@@ -90,7 +90,7 @@ class OversellCaseOutputSerializer(serializers.ModelSerializer):
 class DiscrepancyActInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["acknowledge", "resolve", "adjust_stock", "request_recount", "comment"])
     note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
-    sku = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
+    sku = serializers.CharField(max_length=32, required=False, default="", allow_blank=True, trim_whitespace=False)
     delta = QuantityField(required=False)
 
 
