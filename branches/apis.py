@@ -1,8 +1,6 @@
 """The sync API, of both sides. Central side: event ingestion, the change feed and the catalog for the branches,
 head office's catalog and transfer writes that feed them. Branch side: the sync status (DESIGN.md §5)."""
 
-from decimal import Decimal
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -16,8 +14,13 @@ from branches.sync_status import sync_status
 from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
-from inventory.models import Product, Unit
-from inventory.serializers import LineInputSerializer, distinct_skus
+from inventory.models import Product
+from inventory.serializers import (
+    LineInputSerializer,
+    ProductCreateInputSerializer,
+    ProductSaveInputSerializer,
+    distinct_skus,
+)
 
 # A malformed envelope refuses the whole request: 400, or 403 for an event that speaks for another branch.
 ENVELOPE_ERROR_STATUS = {
@@ -252,13 +255,6 @@ class ProductOutputSerializer(serializers.ModelSerializer):
 class ProductSaveApi(APIView):
     permission_classes = [IsManager]
 
-    class ProductSaveInputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=120, required=False)
-        unit = serializers.ChoiceField(choices=Unit.choices, required=False)
-        price = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"), required=False)
-        barcode = serializers.CharField(max_length=32, required=False, allow_blank=True)
-        active = serializers.BooleanField(required=False)
-
     @extend_schema(
         operation_id="product_save",
         request=ProductSaveInputSerializer,
@@ -267,11 +263,12 @@ class ProductSaveApi(APIView):
         "through the change feed.",
     )
     def put(self, request, sku):
-        data = input_valid(self.ProductSaveInputSerializer, request)
-        if len(sku) > 32:
-            raise DomainError("invalid", "SKU is at most 32 characters.", fields={"sku": ["Too long."]})
-        if not Product.objects.filter(sku=sku).exists() and not {"name", "unit", "price"} <= set(data):
-            raise DomainError("invalid", "A new product needs name, unit and price.", fields={"name": ["Required."]})
+        if Product.objects.filter(sku=sku).exists():
+            data = input_valid(ProductSaveInputSerializer, request)
+        else:  # a new product: name, unit and price required, and the SKU of the URL held to the SKU rules
+            body = {**request.data, "sku": sku} if isinstance(request.data, dict) else request.data
+            data = input_valid(ProductCreateInputSerializer, request, body=body)
+            del data["sku"]
         product, created = change_feed.product_save(sku=sku, **data)
         return Response(
             ProductOutputSerializer(product).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK

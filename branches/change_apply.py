@@ -5,7 +5,6 @@ history again (branches/recovery.py).
 """
 
 import logging
-from decimal import Decimal
 
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
@@ -21,9 +20,10 @@ from branches.models import (
     OutboxState,
     RecountRequest,
 )
-from branches.protocol import change_digest
+from branches.protocol import change_digest, decimal_read
 from ecomarket.modes import Mode, only
 from inventory.models import Product, StockDocument, StockDocumentKind
+from inventory.quantities import MONEY_DIGITS
 from inventory.services import Line, stock_adjustment_record
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def product_apply(payload: dict) -> None:
         defaults={
             "name": payload["name"],
             "unit": payload["unit"],
-            "price": Decimal(payload["price"]),
+            "price": decimal_read(payload["price"], "payload.price", digits=MONEY_DIGITS),
             "barcode": payload.get("barcode", ""),
             "active": payload.get("active", True),
         },
@@ -103,6 +103,8 @@ def change_apply(change: dict, *, digest: str = "") -> None:
         case ChangeKind.PRODUCT:
             product_apply(payload)
         case ChangeKind.TRANSFER:
+            for line in payload["lines"]:  # read again when the goods arrive: refused now, not then
+                decimal_read(line["quantity"], "payload.lines.quantity", positive=True)
             # Goods that arrived before the transfer did (a receipt naming it already) are not in transit.
             received = StockDocument.objects.filter(
                 kind=StockDocumentKind.RECEIPT, transfer_id=payload["transfer_id"]
@@ -127,7 +129,13 @@ def change_apply(change: dict, *, digest: str = "") -> None:
         case ChangeKind.ADJUSTMENT:
             stock_adjustment_record(
                 reason=payload["reason"],
-                lines=[Line(sku=line["sku"], quantity=Decimal(line["delta"])) for line in payload["lines"]],
+                lines=[
+                    Line(
+                        sku=line["sku"],
+                        quantity=decimal_read(line["delta"], "payload.lines.delta", allow_negative=True),
+                    )
+                    for line in payload["lines"]
+                ],
                 change_id=change["id"],
                 change_digest=digest,
             )

@@ -16,6 +16,7 @@ from branches.protocol import change_digest
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
 from inventory.models import Product
+from inventory.quantities import NumberFormatError, quantity_check
 
 PAGE = 500
 
@@ -112,14 +113,23 @@ def feed_applied_record(*, branch: Branch, cursor: int) -> None:
 
 
 def feed_lines_check(*, lines: list[tuple[str, Decimal]], single: bool = False) -> None:
-    """Refuse (400) what a branch could never apply: every SKU known and active, whole units for a product sold by
-    the unit. ``single``: the lines are one ``sku``/``delta`` pair of the request, not a ``lines`` list."""
+    """Refuse (400) what a branch could never apply: a quantity outside the ledger's format (the branch's stock
+    list could no longer read its on-hand), an SKU unknown or inactive, a fraction of a product sold by the unit.
+    ``single``: the lines are one ``sku``/``delta`` pair of the request, not a ``lines`` list."""
     products = Product.objects.in_bulk([sku for sku, _ in lines])
 
     def where(index: int, name: str, message: str) -> dict:
         return {name: [message]} if single else {"lines": {str(index): {name: [message]}}}
 
     for index, (sku, quantity) in enumerate(lines):
+        try:
+            quantity_check(quantity)
+        except NumberFormatError as error:
+            raise DomainError(
+                "invalid",
+                f"{sku}: {quantity} is not a quantity a branch can hold: {error}",
+                fields=where(index, "delta" if single else "quantity", str(error)),
+            ) from None
         product = products.get(sku)
         if product is None or not product.active:
             raise DomainError(

@@ -19,16 +19,22 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import models
 from django.utils.dateparse import parse_datetime
 
-from inventory.quantities import MILLI, money_text, quantity_text
+from inventory.quantities import (
+    MONEY_DIGITS,
+    QUANTITY_DIGITS,
+    NumberFormatError,
+    decimal_parse,
+    money_text,
+    quantity_text,
+)
 
 SCHEMA_VERSION = 1
 MAX_BATCH = 500  # events in one POST /api/v1/sync/events (DESIGN.md §5)
-LIMIT = Decimal("1e9")  # no quantity reaches this: a larger one is a malformed payload
 
 
 class EventType(models.TextChoices):
@@ -273,18 +279,20 @@ class Rejection(Exception):
         self.detail = detail
 
 
-def _decimal(value, what: str, *, positive: bool = False, allow_negative: bool = False) -> Decimal:
+def decimal_read(
+    value, what: str, *, digits: tuple[int, int] = QUANTITY_DIGITS, positive: bool = False, allow_negative: bool = False
+) -> Decimal:
+    """A quantity (or, with ``digits=MONEY_DIGITS``, an amount) of a payload, in the one strict format of
+    inventory/quantities.py, which every builder here writes; used for the change feed's payloads too."""
     try:
-        number = Decimal(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite() or abs(number) >= LIMIT or number != number.quantize(MILLI):
-        raise Rejection("invalid_payload", f"{what} must be a decimal string with at most 3 decimals")
+        number = decimal_parse(value, digits=digits)
+    except NumberFormatError as error:
+        raise Rejection("invalid_payload", f"{what} must be a decimal string: {error}") from None
     if positive and number <= 0:
         raise Rejection("invalid_payload", f"{what} must be positive")
     if not allow_negative and number < 0:
         raise Rejection("invalid_payload", f"{what} must not be negative")
-    return number
+    return number + 0  # "-0.000" is zero
 
 
 def _lines(payload: dict, known: set[str], key: str, **rules) -> list[tuple[str, Decimal]]:
@@ -297,7 +305,7 @@ def _lines(payload: dict, known: set[str], key: str, **rules) -> list[tuple[str,
             raise Rejection("invalid_payload", f"payload.lines[{index}] needs a sku")
         if line["sku"] not in known:
             raise Rejection("unknown_sku", f"payload.lines[{index}].sku {line['sku']!r} is not in the catalog")
-        result.append((line["sku"], _decimal(line.get(key), f"payload.lines[{index}].{key}", **rules)))
+        result.append((line["sku"], decimal_read(line.get(key), f"payload.lines[{index}].{key}", **rules)))
     return result
 
 
@@ -332,6 +340,16 @@ def _customer_check(payload: dict) -> None:
     for key, value in customer.items():
         if not isinstance(value, str) or not 0 < len(value) <= CUSTOMER_FIELDS[key]:
             raise Rejection("invalid_payload", f"payload.customer.{key} must be a non-empty string")
+
+
+def _money_check(payload: dict) -> None:
+    """A sale's amounts, held to the format its quantities are (older centrals never read them, so a branch never
+    had reason to write them otherwise: every builder writes :func:`money_text`)."""
+    if "total" in payload:
+        decimal_read(payload["total"], "payload.total", digits=MONEY_DIGITS)
+    for index, line in enumerate(payload_lines(payload)):
+        if "unit_price" in line:
+            decimal_read(line["unit_price"], f"payload.lines[{index}].unit_price", digits=MONEY_DIGITS)
 
 
 def _change_reference_check(payload: dict) -> None:
@@ -381,6 +399,7 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
         case EventType.SALE_COMPLETED:
             sale = _uuid_field(payload, "sale_id")
             _customer_check(payload)
+            _money_check(payload)
         case EventType.SALE_VOIDED:
             return None, _uuid_field(payload, "sale_id")
         case EventType.RETURN_COMPLETED:
@@ -431,7 +450,7 @@ def _snapshot_validate(envelope: Envelope) -> None:
         if level["sku"] in seen:
             raise Rejection("invalid_payload", f"payload.levels[{index}].sku {level['sku']!r} is listed twice")
         seen.add(level["sku"])
-        _decimal(level.get("on_hand"), f"payload.levels[{index}].on_hand", allow_negative=True)
+        decimal_read(level.get("on_hand"), f"payload.levels[{index}].on_hand", allow_negative=True)
 
 
 def payload_lines(payload: dict) -> list[dict]:

@@ -11,6 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from ecomarket.parsers import NestedTooDeep
 from ecomarket.sqlite.busy import DatabaseBusy
 
 
@@ -40,6 +41,7 @@ class DomainError(Exception):
 
 # DRF exception class -> our error code, where DRF's own code is not the clearest word for a POS developer.
 _CODES = {
+    NestedTooDeep: "too_deeply_nested",
     exceptions.ParseError: "malformed_json",
     exceptions.ValidationError: "invalid",
     exceptions.NotAuthenticated: "not_authenticated",

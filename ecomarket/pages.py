@@ -1,16 +1,19 @@
-"""What every server-rendered page shares: who may open it, and the number formats the page's script uses."""
+"""What every server-rendered page shares: who may open it, the number formats the page's script uses, and how a
+form's values go through the API's own input serializer (a page is one more door to the same rules)."""
 
 import functools
 import re
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.shortcuts import redirect
 from django.utils import formats
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ecomarket.errors import DomainError
@@ -111,3 +114,51 @@ def redirect_back(request, fallback: str):
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return redirect(target)
     return redirect(fallback)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Forms
+# --------------------------------------------------------------------------------------------------------------
+
+
+def form_decimal(value: str) -> str:
+    """A number as typed in the user's language ("1,250" in Spanish) in the API's form ("1.250"), before the API's
+    serializer judges it: the one place a page's number differs from the API's. Nothing else is forgiven (no
+    thousands separator is removed: "1.250" typed in Spanish stays one and a quarter, never 1250)."""
+    return formats.sanitize_separators(value.strip())
+
+
+def form_valid(request, serializer_class, body: dict) -> dict | None:
+    """The API's validation on a form's values; on failure, a message per problem and None."""
+    serializer = serializer_class(data=body)
+    if serializer.is_valid():
+        return serializer.validated_data
+    for problem in form_problems(serializer.errors):
+        messages.error(request, problem)
+    return None
+
+
+def form_errors_add(form, errors: dict) -> None:
+    """A serializer's errors on a Django form (admin): on the field they name, or on the form."""
+    for key, value in errors.items():
+        field = key if key in form.fields else None
+        for problem in form_problems(value):
+            form.add_error(field, problem)
+
+
+def form_problems(errors, where: str = "") -> list[str]:
+    """A serializer's errors as sentences a person can act on: "line 2 quantity: ..."."""
+    if isinstance(errors, dict):
+        return [problem for key, value in errors.items() for problem in form_problems(value, _where(where, key))]
+    if isinstance(errors, list):
+        if all(isinstance(item, str) for item in errors):
+            return [f"{where}: {item}" if where else str(item) for item in errors]
+        return [problem for index, value in enumerate(errors) for problem in form_problems(value, _where(where, index))]
+    return [f"{where}: {errors}" if where else str(errors)]
+
+
+def _where(where: str, key) -> str:
+    if isinstance(key, int):
+        return f"{where} {key + 1}"
+    label = {"lines": gettext("line"), "non_field_errors": ""}.get(key, key)
+    return f"{where} {label}".strip()

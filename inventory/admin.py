@@ -1,12 +1,39 @@
+from django import forms
 from django.conf import settings
 from django.contrib import admin
 
 from ecomarket.admin import ReadOnlyAdmin, ReadOnlyInline
+from ecomarket.pages import form_decimal, form_errors_add
 from inventory.models import Product, Return, ReturnLine, Sale, SaleLine, StockDocument, StockLevel, StockMovement
+from inventory.serializers import ProductCreateInputSerializer, ProductSaveInputSerializer
+
+
+class ProductForm(forms.ModelForm):
+    """Admin's product form checks what the product API checks, with the API's serializer: the form's own fields
+    would take a price of "1E+2" or a SKU with a tab in it."""
+
+    class Meta:
+        model = Product
+        fields = ["sku", "name", "unit", "price", "barcode", "active"]
+
+    def clean(self):
+        cleaned = super().clean()
+        adding = self.instance._state.adding
+        body = {name: self.data.get(self.add_prefix(name), "") for name in ("name", "unit", "price", "barcode")}
+        body["price"] = form_decimal(body["price"])
+        body["active"] = cleaned.get("active", False)
+        if adding:
+            body["sku"] = self.data.get(self.add_prefix("sku"), "")
+        serializer = (ProductCreateInputSerializer if adding else ProductSaveInputSerializer)(data=body)
+        if not serializer.is_valid():
+            form_errors_add(self, serializer.errors)
+            return cleaned
+        return {**cleaned, **serializer.validated_data}
 
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
+    form = ProductForm
     list_display = ["sku", "name", "unit", "price", "barcode", "active", "updated_at"]
     list_filter = ["unit", "active"]
     search_fields = ["sku", "name", "barcode"]
@@ -20,6 +47,10 @@ class ProductAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        # A SKU is the key every branch knows the product by: editing it would make another product.
+        return ["sku"] if obj is not None else []
 
     def save_model(self, request, obj, form, change):
         """Through the service, so every branch hears of the change in its feed."""

@@ -5,21 +5,89 @@ rule)."""
 
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory.models import Sale, SaleLine
+from inventory.models import Sale, SaleLine, Unit
+from inventory.names import name_problem, sku_problem
+from inventory.quantities import MONEY_DIGITS, QUANTITY_DIGITS, NumberFormatError, decimal_parse
 from inventory.services import Line
 
 MAX_LINES = 200
 
+
+# --------------------------------------------------------------------------------------------------------------
+# Fields: every quantity, amount, new SKU and product name that arrives, whichever door it comes through
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _decimal_schema(digits: tuple[int, int]) -> dict:
+    whole, places = digits
+    return {"type": "string", "format": "decimal", "pattern": f"^-?[0-9]{{1,{whole}}}(\\.[0-9]{{1,{places}}})?$"}
+
+
+class _DecimalTextField(serializers.DecimalField):
+    """A decimal string in the one strict format of inventory/quantities.py (DRF's DecimalField also takes JSON
+    numbers, "1_0", "1E+2", " 1" and fullwidth digits). Written out as DecimalField writes it."""
+
+    digits: tuple[int, int]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_digits=sum(self.digits), decimal_places=self.digits[1], **kwargs)
+
+    def to_internal_value(self, data) -> Decimal:
+        try:
+            value = decimal_parse(data, digits=self.digits)
+        except NumberFormatError as error:
+            if error.reason == "invalid":  # DRF's own words ("A valid number is required") say less than these
+                raise serializers.ValidationError(str(error), code="invalid") from None
+            self.fail(error.reason, max_whole_digits=self.max_whole_digits, max_decimal_places=self.decimal_places)
+        return self.quantize(value) + 0  # "-0" is zero
+
+
+@extend_schema_field(_decimal_schema(QUANTITY_DIGITS))
+class QuantityField(_DecimalTextField):
+    digits = QUANTITY_DIGITS
+
+
+@extend_schema_field(_decimal_schema(MONEY_DIGITS))
+class MoneyField(_DecimalTextField):
+    digits = MONEY_DIGITS
+
+
+def quantity_field(**kwargs) -> QuantityField:
+    return QuantityField(**kwargs)
+
+
+class SkuField(serializers.CharField):
+    """A SKU to create a product with (inventory/names.py). A SKU that names an existing product is checked against
+    the catalog instead, so a product stored before the rule can still be sold and counted."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=32, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        sku = super().to_internal_value(data)
+        if problem := sku_problem(sku):
+            raise serializers.ValidationError(problem, code="invalid")
+        return sku
+
+
+class ProductNameField(serializers.CharField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=120, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        name = super().to_internal_value(data)
+        if problem := name_problem(name):
+            raise serializers.ValidationError(problem, code="invalid")
+        return name
+
+
 # The shapes of the bodies below, converted as the serializers convert them.
-_QUANTITY = serializers.DecimalField(max_digits=12, decimal_places=3)
-_MONEY = serializers.DecimalField(max_digits=12, decimal_places=2)
+_QUANTITY = QuantityField()
+_MONEY = MoneyField()
 _TIME = serializers.DateTimeField()
-
-
-def quantity_field(**kwargs) -> serializers.DecimalField:
-    return serializers.DecimalField(max_digits=12, decimal_places=3, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -27,13 +95,19 @@ def quantity_field(**kwargs) -> serializers.DecimalField:
 # --------------------------------------------------------------------------------------------------------------
 
 
+def sku_reference_field() -> serializers.CharField:
+    """A SKU that must name a product already in the catalog (the service says ``unknown_sku`` otherwise); taken as
+    sent, blanks included, as the till's fast path takes it."""
+    return serializers.CharField(max_length=32, trim_whitespace=False)
+
+
 class LineInputSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=32)
+    sku = sku_reference_field()
     quantity = quantity_field(min_value=Decimal("0.001"))
 
 
 class CountLineInputSerializer(serializers.Serializer):
-    sku = serializers.CharField(max_length=32)
+    sku = sku_reference_field()
     counted = quantity_field(min_value=Decimal("0"))
 
 
@@ -52,6 +126,25 @@ def distinct_skus(lines: list[dict]) -> list[dict]:
 def service_lines(data: list[dict], field: str = "quantity") -> list[Line]:
     """Validated lines as the services take them; ``field`` names the quantity (``counted`` in a count)."""
     return [Line(sku=line["sku"], quantity=line[field]) for line in data]
+
+
+class ProductSaveInputSerializer(serializers.Serializer):
+    """A product changed at head office, by the API or in admin: the fields given change."""
+
+    name = ProductNameField(required=False)
+    unit = serializers.ChoiceField(choices=Unit.choices, required=False)
+    price = MoneyField(min_value=Decimal("0"), required=False)
+    barcode = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    active = serializers.BooleanField(required=False)
+
+
+class ProductCreateInputSerializer(ProductSaveInputSerializer):
+    """A new product: its SKU is checked here, once (an existing product keeps the SKU every branch knows it by)."""
+
+    sku = SkuField()
+    name = ProductNameField()
+    unit = serializers.ChoiceField(choices=Unit.choices)
+    price = MoneyField(min_value=Decimal("0"))
 
 
 class CustomerInputSerializer(serializers.Serializer):
@@ -108,8 +201,8 @@ class StockCountInputSerializer(serializers.Serializer):
 class SaleLineOutputSerializer(serializers.Serializer):
     sku = serializers.CharField(source="product_id")
     quantity = quantity_field()
-    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
-    line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    unit_price = MoneyField()
+    line_total = MoneyField()
 
 
 class SaleOutputSerializer(serializers.ModelSerializer):
@@ -179,7 +272,7 @@ class StockOutputSerializer(serializers.Serializer):
     sku = serializers.CharField()
     name = serializers.CharField()
     unit = serializers.CharField()
-    price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    price = MoneyField()
     barcode = serializers.CharField()
     on_hand = quantity_field()
 

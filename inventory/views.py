@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -18,7 +17,15 @@ from rest_framework import serializers
 from branches import selectors as branch_selectors
 from branches.models import IncomingTransfer
 from ecomarket.errors import DomainError
-from ecomarket.pages import REFUSALS, first_rows, refusal_message, role_required
+from ecomarket.pages import (
+    REFUSALS,
+    first_rows,
+    form_decimal,
+    form_problems,
+    form_valid,
+    refusal_message,
+    role_required,
+)
 from ecomarket.roles import Role, user_has_role
 from inventory import selectors, services
 from inventory.models import PaymentMethod, Sale
@@ -71,7 +78,7 @@ def stock_receive(request):
             body = {"id": request.POST.get("id"), "transfer_id": str(transfer.pk), "lines": transfer.lines}
         else:
             body = {"id": request.POST.get("id"), "lines": _rows(request, "quantity")}
-        data = _form_valid(request, StockReceiptInputSerializer, body)
+        data = form_valid(request, StockReceiptInputSerializer, body)
         if data is not None and _done(
             request,
             lambda: services.stock_receipt_record(
@@ -96,7 +103,7 @@ def stock_receive(request):
 def stock_count(request):
     if request.method == "POST":
         body = {"id": request.POST.get("id"), "lines": _rows(request, "counted")}
-        data = _form_valid(request, StockCountInputSerializer, body)
+        data = form_valid(request, StockCountInputSerializer, body)
         if data is not None and _done(
             request,
             lambda: services.stock_count_record(
@@ -152,7 +159,7 @@ def sale_detail(request, number: int):
 @role_required(Role.MANAGER)
 def sale_void(request, number: int):
     sale = _sale(number)
-    data = _form_valid(request, SaleVoidInputSerializer, {"reason": request.POST.get("reason", "")})
+    data = form_valid(request, SaleVoidInputSerializer, {"reason": request.POST.get("reason", "")})
     if data is not None and _done(
         request, lambda: services.sale_void(sale_id=sale.pk, reason=data["reason"], user=request.user)
     ):
@@ -165,7 +172,7 @@ def sale_void(request, number: int):
 def sale_return(request, number: int):
     sale = _sale(number)
     lines = [
-        {"sku": line.product_id, "quantity": _decimal_text(request.POST.get(f"return-{line.product_id}", ""))}
+        {"sku": line.product_id, "quantity": form_decimal(request.POST.get(f"return-{line.product_id}", ""))}
         for line in sale.lines.all()
         if request.POST.get(f"return-{line.product_id}", "").strip() not in ("", "0")
     ]
@@ -178,7 +185,7 @@ def sale_return(request, number: int):
         "lines": lines,
         "reason": request.POST.get("reason", ""),
     }
-    data = _form_valid(request, ReturnCreateInputSerializer, body)
+    data = form_valid(request, ReturnCreateInputSerializer, body)
     if data is not None and _done(
         request,
         lambda: services.return_create(
@@ -210,15 +217,10 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return None
 
 
-def _decimal_text(value: str) -> str:
-    """A number as typed in the user's language ("1,250" in Spanish) in the API's form ("1.250")."""
-    return formats.sanitize_separators(value.strip())
-
-
 def _rows(request, field: str) -> list[dict]:
     """The form's SKU/quantity rows that were filled in."""
     return [
-        {"sku": sku.strip(), field: _decimal_text(value)}
+        {"sku": sku.strip(), field: form_decimal(value)}
         for sku, value in zip(request.POST.getlist("sku"), request.POST.getlist(field), strict=False)
         if sku.strip() or value.strip()
     ]
@@ -236,33 +238,6 @@ def _filled_rows(request, field: str, prefill: list[str] = ()) -> list[dict]:
     ]
 
 
-def _form_valid(request, serializer_class, body: dict) -> dict | None:
-    """The API's validation on a form's values; on failure, a message per field and None."""
-    serializer = serializer_class(data=body)
-    if serializer.is_valid():
-        return serializer.validated_data
-    for problem in _flatten(serializer.errors):
-        messages.error(request, problem)
-    return None
-
-
-def _flatten(errors, where: str = "") -> list[str]:
-    if isinstance(errors, dict):
-        return [problem for key, value in errors.items() for problem in _flatten(value, _where(where, key))]
-    if isinstance(errors, list):
-        if all(isinstance(item, str) for item in errors):
-            return [f"{where}: {item}" if where else str(item) for item in errors]
-        return [problem for index, value in enumerate(errors) for problem in _flatten(value, _where(where, index))]
-    return [f"{where}: {errors}" if where else str(errors)]
-
-
-def _where(where: str, key) -> str:
-    if isinstance(key, int):
-        return f"{where} {key + 1}"
-    label = {"lines": _("line"), "non_field_errors": ""}.get(key, key)
-    return f"{where} {label}".strip()
-
-
 def _done(request, write) -> bool:
     """Run the service; a refusal becomes a message in the user's language."""
     try:
@@ -271,7 +246,7 @@ def _done(request, write) -> bool:
         messages.error(request, refusal_message(error))
         return False
     except serializers.ValidationError as error:
-        for problem in _flatten(error.detail):
+        for problem in form_problems(error.detail):
             messages.error(request, problem)
         return False
     return True

@@ -69,9 +69,12 @@ def discrepancy_act(
         )
     elif action == "adjust_stock":
         sku = sku or record.sku
-        if not sku or delta is None or delta == 0:
+        if not sku or delta is None:
             raise _refused("a stock adjustment needs a SKU and a non-zero delta")
-        feed_lines_check(lines=[(sku, delta)], single=True)  # what the branch could never apply: 400 here
+        # What the branch could never apply (an unknown SKU, a delta out of the ledger's range, "sNaN"): 400 here.
+        feed_lines_check(lines=[(sku, delta)], single=True)
+        if delta == 0:
+            raise _refused("a stock adjustment needs a SKU and a non-zero delta")
         adjustment_id = str(uuid.uuid4())
         change_append(
             kind=ChangeKind.ADJUSTMENT,

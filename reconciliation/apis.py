@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from ecomarket.api import ERRORS, cursor_page, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsManager
+from inventory.serializers import QuantityField
 from reconciliation import actions, selectors
 from reconciliation.contacts import oversell_customers
 from reconciliation.models import (
@@ -85,6 +86,23 @@ class OversellCaseOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+# What a manager sends to act on a record: read by the API and by the dashboard's forms (reconciliation/views.py).
+class DiscrepancyActInputSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["acknowledge", "resolve", "adjust_stock", "request_recount", "comment"])
+    note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    sku = serializers.CharField(max_length=32, required=False, default="", allow_blank=True, trim_whitespace=False)
+    delta = QuantityField(required=False)
+
+
+class OversellCaseActInputSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["contact", "resolve"])
+    # Blank as the dashboard's form sends it with "contact"; "resolve" without one is refused by the action.
+    resolution = serializers.ChoiceField(
+        choices=OversellResolution.choices, required=False, default="", allow_blank=True
+    )
+    note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
 def _get(model, pk: str):
     number = whole_number(pk)
     record = model.objects.filter(pk=number).first() if number is not None else None
@@ -130,14 +148,6 @@ class DiscrepancyListApi(ListAPIView):
 class DiscrepancyActApi(APIView):
     permission_classes = [IsManager]
 
-    class DiscrepancyActInputSerializer(serializers.Serializer):
-        action = serializers.ChoiceField(
-            choices=["acknowledge", "resolve", "adjust_stock", "request_recount", "comment"]
-        )
-        note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
-        sku = serializers.CharField(max_length=32, required=False, default="", allow_blank=True)
-        delta = serializers.DecimalField(max_digits=12, decimal_places=3, required=False)
-
     @extend_schema(
         operation_id="discrepancy_act",
         request=DiscrepancyActInputSerializer,
@@ -147,7 +157,7 @@ class DiscrepancyActApi(APIView):
     )
     def patch(self, request, discrepancy_id):
         record = _get(Discrepancy, discrepancy_id)
-        data = input_valid(self.DiscrepancyActInputSerializer, request)
+        data = input_valid(DiscrepancyActInputSerializer, request)
         record = actions.discrepancy_act(discrepancy_id=record.pk, user=request.user, **data)
         return Response(DiscrepancyOutputSerializer(record).data)
 
@@ -183,11 +193,6 @@ class OversellCaseListApi(ListAPIView):
 class OversellCaseActApi(APIView):
     permission_classes = [IsManager]
 
-    class OversellCaseActInputSerializer(serializers.Serializer):
-        action = serializers.ChoiceField(choices=["contact", "resolve"])
-        resolution = serializers.ChoiceField(choices=OversellResolution.choices, required=False, default="")
-        note = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
-
     @extend_schema(
         operation_id="oversell_case_act",
         request=OversellCaseActInputSerializer,
@@ -195,6 +200,6 @@ class OversellCaseActApi(APIView):
     )
     def patch(self, request, case_id):
         case = _get(OversellCase, case_id)
-        data = input_valid(self.OversellCaseActInputSerializer, request)
+        data = input_valid(OversellCaseActInputSerializer, request)
         case = actions.oversell_case_act(case_id=case.pk, user=request.user, **data)
         return Response(OversellCaseOutputSerializer(case, context={"customers": oversell_customers([case])}).data)

@@ -1,7 +1,5 @@
 """Central only: the managers' dashboard (server-rendered, offline-safe)."""
 
-from decimal import Decimal, InvalidOperation
-
 from django.contrib import messages
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
@@ -10,11 +8,23 @@ from django.views.decorators.http import require_GET, require_POST
 
 from branches.models import Branch
 from ecomarket.errors import DomainError
-from ecomarket.pages import FirstRows, first_rows, redirect_back, refusal_message, role_required
+from ecomarket.pages import (
+    FirstRows,
+    first_rows,
+    form_decimal,
+    form_valid,
+    redirect_back,
+    refusal_message,
+    role_required,
+)
 from ecomarket.roles import Role
 from ecomarket.spreadsheets import csv_download
 from reconciliation import actions, charts, selectors
-from reconciliation.apis import DiscrepancyOutputSerializer
+from reconciliation.apis import (
+    DiscrepancyActInputSerializer,
+    DiscrepancyOutputSerializer,
+    OversellCaseActInputSerializer,
+)
 from reconciliation.contacts import oversell_customers
 from reconciliation.models import DiscrepancyKind, DiscrepancyStatus, OversellResolution
 
@@ -91,22 +101,15 @@ def discrepancies_csv(request):
 @require_POST
 @manager_required
 def discrepancy_act(request, discrepancy_id: int):
-    delta = None
-    if request.POST.get("delta"):
-        try:
-            delta = Decimal(request.POST["delta"])
-        except InvalidOperation:
-            messages.error(request, _("The adjustment must be a number."))
-            return redirect_back(request, "dashboard")
+    body = {key: request.POST[key] for key in ("action", "note", "sku") if key in request.POST}
+    if request.POST.get("delta", "").strip():  # the form sends an empty field for any other action
+        body["delta"] = form_decimal(request.POST["delta"])
+    data = form_valid(request, DiscrepancyActInputSerializer, body)
+    if data is None:
+        return redirect_back(request, "dashboard")
     return _acted(
         request,
-        lambda: actions.discrepancy_act(
-            discrepancy_id=discrepancy_id,
-            action=request.POST.get("action", ""),
-            user=request.user,
-            note=request.POST.get("note", "").strip(),
-            delta=delta,
-        ),
+        lambda: actions.discrepancy_act(discrepancy_id=discrepancy_id, user=request.user, **data),
         done=_("Discrepancy %(id)s updated.") % {"id": discrepancy_id},
     )
 
@@ -114,15 +117,13 @@ def discrepancy_act(request, discrepancy_id: int):
 @require_POST
 @manager_required
 def oversell_case_act(request, case_id: int):
+    body = {key: request.POST[key] for key in ("action", "note", "resolution") if key in request.POST}
+    data = form_valid(request, OversellCaseActInputSerializer, body)
+    if data is None:
+        return redirect_back(request, "dashboard")
     return _acted(
         request,
-        lambda: actions.oversell_case_act(
-            case_id=case_id,
-            action=request.POST.get("action", ""),
-            user=request.user,
-            note=request.POST.get("note", "").strip(),
-            resolution=request.POST.get("resolution", ""),
-        ),
+        lambda: actions.oversell_case_act(case_id=case_id, user=request.user, **data),
         done=_("Oversell case %(id)s updated.") % {"id": case_id},
     )
 

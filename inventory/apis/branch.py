@@ -1,6 +1,5 @@
 """Branch mode: the POS API (DESIGN.md §5): sales, voids, returns, receipts, counts and the local stock reads."""
 
-import re
 import uuid
 
 from django.conf import settings
@@ -15,7 +14,7 @@ from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
 from inventory import selectors, services
 from inventory.models import PaymentMethod
-from inventory.quantities import quantity
+from inventory.quantities import NumberFormatError, quantity_parse
 from inventory.serializers import (
     MAX_LINES,
     CustomerInputSerializer,
@@ -53,8 +52,6 @@ def _sale_id(value: str) -> uuid.UUID:
 # --------------------------------------------------------------------------------------------------------------
 
 
-# A quantity as a till sends it: at most 9 whole digits and 3 decimals (max_digits 12, decimal_places 3).
-_PLAIN_QUANTITY = re.compile(r"[0-9]{1,9}(\.[0-9]{1,3})?")
 _SALE_KEYS = {"id", "lines", "payment_method"}
 _LINE_KEYS = {"sku", "quantity"}
 
@@ -75,10 +72,13 @@ def sale_input_plain(data) -> dict | None:
         sku, text = line["sku"], line["quantity"]
         if not (isinstance(sku, str) and 0 < len(sku) <= 32 and sku.isascii() and sku.isprintable()):
             return None
-        if sku != sku.strip() or not isinstance(text, str) or not _PLAIN_QUANTITY.fullmatch(text):
+        if sku != sku.strip():
             return None
-        line_quantity = quantity(text)
-        if not line_quantity:
+        try:
+            line_quantity = quantity_parse(text)  # the serializer's own format (inventory/quantities.py)
+        except NumberFormatError:
+            return None
+        if line_quantity <= 0:
             return None
         valid.append({"sku": sku, "quantity": line_quantity})
     if len({line["sku"] for line in valid}) != len(valid):

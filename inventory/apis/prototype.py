@@ -48,7 +48,12 @@ class SeedSaleApi(APIView):
         },
     )
     def post(self, request):
-        data = input_valid(self.SeedSaleInputSerializer, request)
+        body = request.data
+        if isinstance(body, dict) and type(body.get("cantidad")) is int:
+            # The prototype took ``cantidad`` as a JSON integer (its clients send 1, not "1"): the one door that
+            # reads a JSON number, turned into the decimal string every other door takes before the same check.
+            body = {**body, "cantidad": str(body["cantidad"])}
+        data = input_valid(self.SeedSaleInputSerializer, request, body=body)
         product = selectors.product_find(term=data["producto"])
         try:
             if product is None:

@@ -105,6 +105,7 @@ def test_oversized_body_gets_413_and_writes_nothing(shelf, cashier_client):
         ),
         ("/venta", {"producto": "banana", "cantidad": "muchas"}),
         ("/venta", {"producto": "no existe", "cantidad": 1}),
+        ("/venta", [{"producto": "banana", "cantidad": 1}]),
     ],
 )
 def test_bad_stock_documents_get_a_json_400_and_write_nothing(shelf, cashier_client, path, body):

@@ -1,12 +1,17 @@
 """Head office cannot order a stock adjustment that no branch could apply: it is refused at the source (400)."""
 
+from decimal import Decimal
+
 import pytest
 from django.utils import timezone
 
 from branches.models import Change
 from branches.tests.factories import branch_client
+from branches.tests.test_feed_source import OUT_OF_RANGE
+from ecomarket.errors import DomainError
 from inventory.models import Unit
 from inventory.tests.factories import product_make
+from reconciliation.actions import discrepancy_act
 from reconciliation.models import Discrepancy
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
@@ -52,3 +57,12 @@ def test_whole_units_and_weights_are_accepted(milk_mismatch, manager_client):
 
     assert whole.status_code == 200
     assert Change.objects.get(kind="adjustment").payload["lines"] == [{"sku": "LAC-LECHE-1L", "delta": "-2.000"}]
+
+
+@pytest.mark.parametrize("delta", OUT_OF_RANGE)
+def test_a_delta_out_of_the_ledgers_range_is_refused_by_the_service_itself(milk_mismatch, manager, delta):
+    with pytest.raises(DomainError) as refused:
+        discrepancy_act(discrepancy_id=milk_mismatch.pk, action="adjust_stock", user=manager, delta=Decimal(delta))
+
+    assert (refused.value.status, list(refused.value.fields)) == (400, ["delta"])
+    assert not Change.objects.exists()

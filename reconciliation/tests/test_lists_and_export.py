@@ -89,8 +89,7 @@ def test_oversell_case_list_pages_by_cursor(manager_client):
 def test_an_invalid_cursor_is_a_clear_error(manager_client):
     answer = manager_client.get("/api/v1/discrepancies", {"cursor": "not-a-cursor"})
 
-    assert answer.status_code == 404
-    assert answer.json()["code"]
+    assert (answer.status_code, answer.json()["code"]) == (400, "invalid_cursor")
 
 
 def test_dashboard_says_how_many_discrepancies_it_does_not_show(web_manager):
