@@ -5,12 +5,12 @@
 
 Central under gunicorn on a fresh PostgreSQL database, three branches under gunicorn on SQLite, each with a Celery
 worker and beat on Redis and a FaultProxy between it and central. POS clients sell at every branch the whole time
-(each sale with a client-chosen id, retried with the same id after a network error, as a real till would), while
-the fault schedule kills and restarts central, blackholes and heals each link, cuts answers after central
-committed, SIGKILLs a worker mid-push and a branch server mid-load, terminates central's database connections
-mid-ingest, flushes the broker, has a stale credential fail authentication 50 times from the tills' own address
-at central and at each branch, puts a change no branch can apply in the feed and rewinds the feed as a restore of
-central would. Then everything heals, the outboxes drain, and the checks run:
+(each sale with a client-chosen id, retried with the same id after a network error, as a real till would), while the
+fault schedule kills and restarts central, blackholes and heals each link, cuts answers after central committed,
+SIGKILLs a worker mid-push and a branch server mid-load, terminates central's database connections mid-ingest,
+flushes the broker, has each store write a stock snapshot in parts, has a stale credential fail authentication 50
+times from the tills' own address at central and at each branch, puts a change no branch can apply in the feed and
+rewinds the feed as a restore of central would. Then everything heals, the outboxes drain, and the checks run:
 
 - every sale that got a 2xx is stored at its branch, and exactly once at central;
 - central's on-hand equals each branch's for every SKU;
@@ -43,6 +43,13 @@ PUSH = b"POST /api/v1/sync/events"
 LOAD_SKUS = [("FRU-BANANA", "0.750"), ("LAC-LECHE-1L", "1"), ("ALM-ARROZ-1K", "2"), ("VER-TOMATE", "1.135")]
 OVERSOLD = ("B003", "PAN-MOLDE")
 PRICED_SKU = "FRU-LIMON"  # its price changes during the soak; no till sells it
+SNAPSHOT_IN_PARTS = (
+    "from django.test import override_settings\n"
+    "from inventory.services import stock_snapshot_record\n"
+    "with override_settings(SYNC_BATCH_MAX_BYTES=400):\n"
+    "    parts = stock_snapshot_record()\n"
+    "print(len(parts), parts[-1].seq)\n"
+)
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,25 @@ class FaultSchedule:
             redis.Redis.from_url(url).flushdb()
         self.injected["broker flushed (queued messages lost)"] += 1
 
+    def snapshot_in_parts(self) -> None:
+        """A store whose stock snapshot is larger than half a request writes it in parts mid-load (here a tiny
+        byte bound stands in for a catalog of tens of thousands of SKUs): central holds every part, and the
+        final reconciliation judges it like any snapshot."""
+        for code in self.chain.branch_codes:
+            output = self.chain.branch_nodes[code].manage("shell", "-c", SNAPSHOT_IN_PARTS)
+            parts, last = map(int, output.split()[-2:])
+            if parts < 2:
+                raise RuntimeError(f"{code}'s snapshot was not cut into parts: {output!r}")
+            poll(
+                lambda c=code, seq=last: (
+                    self.chain.central_sql("SELECT high_water_seq FROM branches_branch WHERE code = %s", c)[0][0] >= seq
+                ),
+                timeout=FAULT_DEADLINE_S,
+                interval=0.2,
+                what=f"every part of {code}'s snapshot at central",
+            )
+            self.injected["stock snapshot written in parts"] += 1
+
     def credentials_stormed(self) -> None:
         """A client with a stale credential keeps failing authentication from the very address every till and push
         comes from (loopback here, the load balancer in production): it is throttled, and the valid callers at
@@ -299,6 +325,7 @@ class FaultSchedule:
             self.database_connections_terminated,
             self.branch_server_killed,
             self.broker_flushed,
+            self.snapshot_in_parts,
             self.credentials_stormed,
             self.unappliable_change,
             self.change_feed_rewound,

@@ -23,6 +23,7 @@ def test_nothing_is_lost_or_doubled_under_faults(tmp_path):
         "fault: central database connections terminated",
         "fault: branch server SIGKILLed mid-load and restarted",
         "fault: broker flushed (queued messages lost)",
+        "fault: stock snapshot written in parts",
         "fault: unappliable change in the feed",
         "fault: change feed rewound (central restored)",
     ):
