@@ -21,7 +21,7 @@ from ecomarket.errors import DomainError
 from ecomarket.pages import REFUSALS, first_rows, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
 from inventory import selectors, services
-from inventory.models import PaymentMethod, Sale
+from inventory.models import PaymentMethod, Sale, Unit
 from inventory.serializers import (
     ReturnCreateInputSerializer,
     SaleVoidInputSerializer,
@@ -31,6 +31,9 @@ from inventory.serializers import (
 )
 
 FORM_ROWS = 8
+# A typed quantity above these is asked about at the till before it is charged: more than any one customer buys at
+# once, and what a barcode scanned into the quantity field or a key held down looks like.
+CONFIRM_ABOVE = {Unit.UNIT: "99", Unit.KILOGRAM: "20"}
 PAYMENT_LABELS = {
     PaymentMethod.CASH: gettext_lazy("Cash"),
     PaymentMethod.CARD: gettext_lazy("Card"),
@@ -48,6 +51,7 @@ def pos(request):
         "payments": payments,
         # Selling below zero is allowed here: the till then asks for the customer's contact before charging.
         "allow_negative": settings.BRANCH_ALLOW_NEGATIVE_STOCK,
+        "confirm_above": {str(unit): limit for unit, limit in CONFIRM_ABOVE.items()},
     }
     return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
 
