@@ -574,9 +574,58 @@ def test_staff_pages_receive_count_return_and_void_from_the_browser(chain, brows
     page.goto(f"{base}/sales/{other['number']}/")
     page.locator("#void-reason").fill("cliente arrepentido")
     page.get_by_role("button", name="Anular venta").click()
+    expect(page.locator("h1")).to_have_text(f"¿Anular toda la venta #{other['number']}?")  # asked first
+    page.get_by_role("button", name=f"Sí, anular la venta #{other['number']}").click()
     expect(page.locator("ul.messages")).to_contain_text("anulada")
     screenshot(page, "branch-sale-voided")
     assert on_hand(chain, "ALM-ARROZ-1K") == 47
+
+
+def test_staff_pages_round_stock_to_its_unit_name_the_wrong_count_row_and_confirm_a_void(chain, browser):
+    base = chain.webs["B001"].url
+    for _ in range(3):  # a tenth of a kilo, three times: SQLite sums the stock projection in floating point
+        assert chain.sell("B001", "VER-TOMATE", "0.1").status_code == 201
+    page = logged_in(browser, base, "gerente")
+
+    page.goto(f"{base}/stock/?q=tomate")
+    tomatoes = page.locator('#stock tr[data-sku="VER-TOMATE"] .on-hand')
+    expect(tomatoes).to_have_text(re.compile(r"^\d+(,\d{1,3})? kg$"))
+    assert Decimal(tomatoes.inner_text().removesuffix(" kg").replace(",", ".")) == on_hand(chain, "VER-TOMATE")
+    assert tomatoes.evaluate("cell => getComputedStyle(cell).textAlign") == "right"
+    screenshot(page, "branch-stock-rounded")
+
+    # The count form takes a barcode where the SKU goes, and says which row is wrong.
+    page.goto(f"{base}/stock/count/")
+    codes, counts = page.locator("input[name=sku]"), page.locator("input[name=counted]")
+    codes.nth(0).fill("7790387013037")  # yerba mate's barcode
+    counts.nth(0).fill("40")
+    codes.nth(1).fill("7798085680118")  # mineral water, sold by the unit
+    counts.nth(1).fill("12,5")
+    assert counts.nth(1).evaluate("input => getComputedStyle(input).textAlign") == "right"
+    page.get_by_role("button", name="Registrar conteo").click()
+    expect(page.locator("ul.messages")).to_contain_text("Fila 2 (7798085680118): Ese producto se vende por unidad")
+    expect(page.locator("input[name=sku]").nth(1)).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("input[name=sku]").nth(0)).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("input[name=counted]").nth(1)).to_have_value("12,5")  # as typed, to mend
+    screenshot(page, "branch-count-wrong-row")
+    page.locator("input[name=counted]").nth(1).fill("12")
+    page.get_by_role("button", name="Registrar conteo").click()
+    expect(page.locator("ul.messages")).to_contain_text("Conteo registrado")
+    assert on_hand(chain, "ALM-YERBA-1K") == 40 and on_hand(chain, "BEB-AGUA-2L") == 12
+
+    # A void asks first; "no" keeps the sale.
+    sale = chain.sell("B001", "ALM-YERBA-1K", "1").json()
+    language(page, "en")
+    page.goto(f"{base}/sales/{sale['number']}/")
+    page.locator("#void-reason").fill("wrong customer")
+    page.get_by_role("button", name="Void sale").click()
+    expect(page.locator("h1")).to_have_text(f"Void the whole of sale #{sale['number']}?")
+    expect(page.locator("#void-lines")).to_contain_text("Yerba mate 1 kg")
+    screenshot(page, "branch-void-confirm-en")
+    page.get_by_role("link", name="No, keep the sale").click()
+    expect(page).to_have_url(re.compile(rf"/sales/{sale['number']}/$"))
+    expect(page.locator("h1")).not_to_contain_text("voided")
+    assert on_hand(chain, "ALM-YERBA-1K") == 39
 
 
 @pytest.mark.parametrize("viewport", [TILL, *TABLETS], ids=lambda v: f"{v['width']}x{v['height']}")
