@@ -749,3 +749,29 @@ def test_manager_reads_the_reports_in_spanish_and_english(chain, browser):
     expect(page.locator("h2", has_text="Sales by product")).to_be_visible()
     expect(page.locator("#report-filters input[name=branch][value=B002]")).to_be_checked()  # the filters stay
     screenshot(page, "central-reports-en")
+
+
+def test_a_bad_report_filter_is_a_message_on_the_page_naming_what_was_left_out(chain, browser):
+    page = logged_in(browser, chain.central_web.url, "jefa")
+    page.goto(f"{chain.central_web.url}/reports/")
+    # The manager picks a first day after the last one in the date inputs, and a product by its SKU.
+    page.locator("#report-filters input[name=to]").fill("2026-11-20")
+    page.locator("#report-filters input[name=from]").fill("2026-11-28")
+    page.locator("#report-filters input[name=sku]").fill("ALM-YERBA-1K,NO-EXISTE")
+    page.get_by_role("button", name="Mostrar").click()
+
+    problems = page.locator("#report-problems")
+    expect(problems).to_contain_text("El primer día es posterior al último")
+    expect(problems).to_contain_text("Ningún producto con SKU NO-EXISTE")
+    expect(page.locator("h1").first).to_have_text("Informes")  # the page, not an error in JSON
+    expect(page.locator("#report-filters input[name=from]")).to_have_value("2026-11-14")  # the week up to the last day
+    expect(page.locator("#report-chosen")).to_have_text("Yerba mate 1 kg (ALM-YERBA-1K)")
+    screenshot(page, "central-reports-bad-filter")
+    assert fits(page)
+
+    language(page, "en")
+    page.goto(f"{chain.central_web.url}/reports/?from=yesterday&branch=B001&product=yerba")
+    expect(problems).to_contain_text("There is no filter “product”")
+    expect(problems).to_contain_text("“yesterday” is not a date")
+    expect(page.locator("#report-filters input[name=branch][value=B001]")).to_be_checked()
+    screenshot(page, "central-reports-bad-filter-en")
