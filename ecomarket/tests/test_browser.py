@@ -197,6 +197,61 @@ def test_badge_shows_head_office_unreachable_while_central_is_down_then_drains(c
     chain.wait_converged(timeout=30)
 
 
+# What /api/v1/sync/status may answer, and how the badge must take it: red only when something waits and cannot go.
+SYNC_STATES = [
+    ("just started, nothing to send", {"last_push_ok_at": None}, "idle", "Casa central: nada para enviar todavía"),
+    (
+        "restarted after a failed push, nothing to send",
+        {"last_push_error": "connection refused", "central_reachable": False},
+        "ok",
+        "Casa central: al día",
+    ),
+    ("sales on their way", {"pending_events": 2}, "pending", "Casa central: 2 por enviar"),
+    (
+        "sales waiting, head office away",
+        {"pending_events": 2, "central_reachable": False, "last_push_error": "connection refused"},
+        "unreachable",
+        "Casa central sin conexión: 2 por enviar",
+    ),
+    ("events head office refused", {"parked_events": 1}, "refused", "Eventos que casa central rechazó: 1"),
+]
+
+
+def test_the_sync_badge_is_red_only_when_something_waits_and_cannot_be_sent(chain, browser):
+    answer = {}
+
+    def sync_status(route):
+        if answer.get("down"):
+            return route.abort()
+        body = {"pending_events": 0, "parked_events": 0, "central_reachable": True, "last_push_error": ""}
+        body["last_push_ok_at"] = "2026-11-28T12:00:00Z"
+        route.fulfill(json={**body, **answer}, status=200)
+
+    page = logged_in(browser, chain.webs["B001"].url, "caja")
+    page.route("**/api/v1/sync/status", sync_status)
+    red = re.compile(r"badge-(unreachable|refused|offline)")
+    for what, fields, state, label in SYNC_STATES:
+        answer.clear()
+        answer.update(fields)
+        badge(page, state, timeout_s=15)
+        expect(page.locator("#sync-badge"), what).to_contain_text(label)
+        if state in ("unreachable", "refused"):
+            expect(page.locator("#sync-badge"), what).to_have_class(red)
+        else:
+            expect(page.locator("#sync-badge"), what).not_to_have_class(red)
+        screenshot(page, f"branch-badge-{state}")
+    answer["down"] = True  # the branch server itself does not answer: the till cannot sell
+    badge(page, "offline", timeout_s=15)
+    expect(page.locator("#sync-badge")).to_have_class(red)
+
+    answer.clear()
+    answer.update({"last_push_ok_at": None})
+    language(page, "en")
+    badge(page, "idle", timeout_s=15)
+    expect(page.locator("#sync-badge")).to_have_text("Head office: nothing to send yet")
+    screenshot(page, "branch-badge-idle-en")
+
+
 def test_a_refused_sale_says_why_in_the_users_language_and_nothing_is_sold(chain, browser):
     page = logged_in(browser, chain.webs["B001"].url, "caja")
     page.select_option("select[name=language]", "en")
