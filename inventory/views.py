@@ -22,7 +22,7 @@ from ecomarket.errors import DomainError
 from ecomarket.pages import REFUSALS, first_rows, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
 from inventory import selectors, services
-from inventory.models import PaymentMethod, Sale, SaleStatus, Unit
+from inventory.models import PaymentMethod, Product, Sale, SaleStatus, Unit
 from inventory.serializers import (
     ReturnCreateInputSerializer,
     SaleVoidInputSerializer,
@@ -90,8 +90,12 @@ def stock_receive(request):
         ):
             messages.success(request, _("Goods received: stock updated."))
             return redirect("page-stock-receive")
+    transfers = list(branch_selectors.transfers_in_transit())
+    names = _product_names(line["sku"] for transfer in transfers for line in transfer.lines)
+    for transfer in transfers:
+        transfer.goods = [{**line, "name": names.get(line["sku"], "")} for line in transfer.lines]
     context = {
-        "transfers": branch_selectors.transfers_in_transit(),
+        "transfers": transfers,
         "document_id": uuid.uuid4(),
         "rows": _padded(rows),
     }
@@ -114,8 +118,12 @@ def stock_count(request):
         ):
             messages.success(request, _("Count recorded: stock set to what was counted."))
             return redirect("page-stock-count")
+    recounts = branch_selectors.recount_requests_open()
+    names = _product_names(sku for recount in recounts for sku in recount.skus)
+    for recount in recounts:
+        recount.products = [{"sku": sku, "name": names.get(sku, "")} for sku in recount.skus]
     context = {
-        "recounts": branch_selectors.recount_requests_open(),
+        "recounts": recounts,
         "document_id": uuid.uuid4(),
         "rows": _padded(rows),
     }
@@ -212,6 +220,11 @@ def _sale(number: int) -> Sale:
     if sale is None:
         raise Http404("no such sale")
     return sale
+
+
+def _product_names(skus) -> dict[str, str]:
+    """Names to show beside SKUs on a page: a person reads the name, a scanner the SKU."""
+    return dict(Product.objects.filter(sku__in=set(skus)).values_list("sku", "name"))
 
 
 def _uuid_or_none(value: str) -> uuid.UUID | None:

@@ -226,7 +226,9 @@ def test_a_transfer_from_head_office_is_received_in_full_with_one_click(cashier_
     transfer = IncomingTransfer.objects.create(
         id=uuid.uuid4(), lines=[{"sku": "LAC-LECHE-1L", "quantity": "24"}], sent_at="2026-11-28T10:00:00Z"
     )
-    assert f"transfer-{transfer.pk}" in cashier_page.get("/stock/receive/").content.decode()
+    page = cashier_page.get("/stock/receive/").content.decode()
+    assert f"transfer-{transfer.pk}" in page
+    assert 'Leche entera 1 L <span class="hint">LAC-LECHE-1L</span> × 24' in page
 
     cashier_page.post("/stock/receive/", {"id": str(uuid.uuid4()), "transfer_id": str(transfer.pk)})
 
@@ -285,6 +287,7 @@ def test_a_recount_head_office_asked_for_is_listed_until_counted(cashier_page, s
     RecountRequest.objects.create(id=7, skus=["FRU-BANANA"], note="revisar", requested_at="2026-11-28T10:00:00Z")
     page = cashier_page.get("/stock/count/").content.decode()
     assert "revisar" in page and "?skus=FRU-BANANA" in page
+    assert 'Banana <span class="hint">FRU-BANANA</span>' in page  # by name, beside its SKU
     assert 'value="FRU-BANANA"' in cashier_page.get("/stock/count/", {"skus": "FRU-BANANA"}).content.decode()
 
     cashier_page.post("/stock/count/", {"id": str(uuid.uuid4()), "sku": ["FRU-BANANA"], "counted": ["9"]})
