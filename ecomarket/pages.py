@@ -72,6 +72,11 @@ def refusal_message(error: DomainError) -> str:
     if not template:
         return error.detail
     values = {key: quantity(value) if _is_decimal(value) else value for key, value in error.extra.items()}
+    if isinstance(values.get("sku"), str):
+        from inventory.models import Product
+
+        # A person reads the product's name; the SKU is for the API's body.
+        values["sku"] = Product.objects.filter(pk=values["sku"]).values_list("name", flat=True).first() or values["sku"]
     try:
         return template % values if "%(" in template else template
     except KeyError:
@@ -160,5 +165,11 @@ def form_problems(errors, where: str = "") -> list[str]:
 def _where(where: str, key) -> str:
     if isinstance(key, int):
         return f"{where} {key + 1}"
-    label = {"lines": gettext("line"), "non_field_errors": ""}.get(key, key)
+    label = {
+        "lines": gettext("line"),
+        "non_field_errors": "",
+        "sku": "SKU",
+        "quantity": gettext("quantity"),
+        "counted": gettext("quantity counted"),
+    }.get(key, key)
     return f"{where} {label}".strip()

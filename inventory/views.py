@@ -2,6 +2,7 @@
 validate with the API's own input serializers and call the same services, so a rule holds the same way whether a
 till, a script or a person at a page asks."""
 
+import dataclasses
 import uuid
 from decimal import Decimal
 
@@ -17,18 +18,10 @@ from rest_framework import serializers
 from branches import selectors as branch_selectors
 from branches.models import IncomingTransfer
 from ecomarket.errors import DomainError
-from ecomarket.pages import (
-    REFUSALS,
-    first_rows,
-    form_decimal,
-    form_problems,
-    form_valid,
-    refusal_message,
-    role_required,
-)
+from ecomarket.pages import REFUSALS, first_rows, form_decimal, form_problems, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
 from inventory import selectors, services
-from inventory.models import PaymentMethod, Sale
+from inventory.models import PaymentMethod, Product, Sale, SaleStatus, Unit
 from inventory.serializers import (
     ReturnCreateInputSerializer,
     SaleVoidInputSerializer,
@@ -38,6 +31,9 @@ from inventory.serializers import (
 )
 
 FORM_ROWS = 8
+# A typed quantity above these is asked about at the till before it is charged: more than any one customer buys at
+# once, and what a barcode scanned into the quantity field or a key held down looks like.
+CONFIRM_ABOVE = {Unit.UNIT: "99", Unit.KILOGRAM: "20"}
 PAYMENT_LABELS = {
     PaymentMethod.CASH: gettext_lazy("Cash"),
     PaymentMethod.CARD: gettext_lazy("Card"),
@@ -55,6 +51,7 @@ def pos(request):
         "payments": payments,
         # Selling below zero is allowed here: the till then asks for the customer's contact before charging.
         "allow_negative": settings.BRANCH_ALLOW_NEGATIVE_STOCK,
+        "confirm_above": {str(unit): limit for unit, limit in CONFIRM_ABOVE.items()},
     }
     return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
 
@@ -70,6 +67,7 @@ def stock_list(request):
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CASHIER)
 def stock_receive(request):
+    rows = _typed_rows(request, "quantity")
     if request.method == "POST":
         if request.POST.get("transfer_id"):
             transfer = IncomingTransfer.objects.filter(pk=_uuid_or_none(request.POST["transfer_id"])).first()
@@ -77,8 +75,8 @@ def stock_receive(request):
                 raise Http404("no such transfer")
             body = {"id": request.POST.get("id"), "transfer_id": str(transfer.pk), "lines": transfer.lines}
         else:
-            body = {"id": request.POST.get("id"), "lines": _rows(request, "quantity")}
-        data = form_valid(request, StockReceiptInputSerializer, body)
+            body = {"id": request.POST.get("id"), "lines": _lines(rows)}
+        data = _form_valid(request, StockReceiptInputSerializer, body, rows)
         if data is not None and _done(
             request,
             lambda: services.stock_receipt_record(
@@ -87,13 +85,18 @@ def stock_receive(request):
                 lines=service_lines(data["lines"]),
                 user=request.user,
             ),
+            rows,
         ):
             messages.success(request, _("Goods received: stock updated."))
             return redirect("page-stock-receive")
+    transfers = list(branch_selectors.transfers_in_transit())
+    names = _product_names(line["sku"] for transfer in transfers for line in transfer.lines)
+    for transfer in transfers:
+        transfer.goods = [{**line, "name": names.get(line["sku"], "")} for line in transfer.lines]
     context = {
-        "transfers": branch_selectors.transfers_in_transit(),
+        "transfers": transfers,
         "document_id": uuid.uuid4(),
-        "rows": _filled_rows(request, "quantity"),
+        "rows": _padded(rows),
     }
     return render(request, "inventory/stock_receive.html", context)
 
@@ -101,22 +104,27 @@ def stock_receive(request):
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CASHIER)
 def stock_count(request):
+    rows = _typed_rows(request, "counted")
     if request.method == "POST":
-        body = {"id": request.POST.get("id"), "lines": _rows(request, "counted")}
-        data = form_valid(request, StockCountInputSerializer, body)
+        body = {"id": request.POST.get("id"), "lines": _lines(rows, "counted")}
+        data = _form_valid(request, StockCountInputSerializer, body, rows)
         if data is not None and _done(
             request,
             lambda: services.stock_count_record(
                 count_id=data["id"], lines=service_lines(data["lines"], "counted"), user=request.user
             ),
+            rows,
         ):
             messages.success(request, _("Count recorded: stock set to what was counted."))
             return redirect("page-stock-count")
-    prefill = [sku for sku in request.GET.get("skus", "").split(",") if sku][:FORM_ROWS]
+    recounts = branch_selectors.recount_requests_open()
+    names = _product_names(sku for recount in recounts for sku in recount.skus)
+    for recount in recounts:
+        recount.products = [{"sku": sku, "name": names.get(sku, "")} for sku in recount.skus]
     context = {
-        "recounts": branch_selectors.recount_requests_open(),
+        "recounts": recounts,
         "document_id": uuid.uuid4(),
-        "rows": _filled_rows(request, "counted", prefill=prefill),
+        "rows": _padded(rows),
     }
     return render(request, "inventory/stock_count.html", context)
 
@@ -159,7 +167,10 @@ def sale_detail(request, number: int):
 @role_required(Role.MANAGER)
 def sale_void(request, number: int):
     sale = _sale(number)
-    data = form_valid(request, SaleVoidInputSerializer, {"reason": request.POST.get("reason", "")})
+    data = _form_valid(request, SaleVoidInputSerializer, {"reason": request.POST.get("reason", "")})
+    if data is not None and request.POST.get("confirm") != "yes" and sale.status != SaleStatus.VOIDED:
+        # A void undoes the whole sale: the manager sees what goes back on the shelf and says so once more.
+        return render(request, "inventory/sale_void_confirm.html", {"sale": sale, "reason": data["reason"]})
     if data is not None and _done(
         request, lambda: services.sale_void(sale_id=sale.pk, reason=data["reason"], user=request.user)
     ):
@@ -185,7 +196,7 @@ def sale_return(request, number: int):
         "lines": lines,
         "reason": request.POST.get("reason", ""),
     }
-    data = form_valid(request, ReturnCreateInputSerializer, body)
+    data = _form_valid(request, ReturnCreateInputSerializer, body)
     if data is not None and _done(
         request,
         lambda: services.return_create(
@@ -210,6 +221,11 @@ def _sale(number: int) -> Sale:
     return sale
 
 
+def _product_names(skus) -> dict[str, str]:
+    """Names to show beside SKUs on a page: a person reads the name, a scanner the SKU."""
+    return dict(Product.objects.filter(sku__in=set(skus)).values_list("sku", "name"))
+
+
 def _uuid_or_none(value: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
@@ -217,36 +233,92 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return None
 
 
-def _rows(request, field: str) -> list[dict]:
-    """The form's SKU/quantity rows that were filled in."""
-    return [
-        {"sku": sku.strip(), field: form_decimal(value)}
-        for sku, value in zip(request.POST.getlist("sku"), request.POST.getlist(field), strict=False)
-        if sku.strip() or value.strip()
-    ]
+@dataclasses.dataclass
+class FormRow:
+    """One filled row of a receipt or count form: what was typed, the SKU it names, and what is wrong with it."""
+
+    code: str
+    value: str
+    sku: str = ""
+    problems: list[str] = dataclasses.field(default_factory=list)
 
 
-def _filled_rows(request, field: str, prefill: list[str] = ()) -> list[dict]:
-    """What the form shows again after a refusal (so nothing typed is lost), padded with empty rows."""
+def _typed_rows(request, field: str) -> list[FormRow]:
+    """The rows typed in a receipt or count form, empty ones left out; the form shows them again in this order after
+    a refusal, so "row 2" in a message is the second row on the page. A GET may name SKUs to count (a recount)."""
     if request.method == "POST":
-        typed = list(zip(request.POST.getlist("sku"), request.POST.getlist(field), strict=False))
+        typed = zip(request.POST.getlist("sku"), request.POST.getlist(field), strict=False)
     else:
-        typed = [(sku, "") for sku in prefill]
-    typed = [(sku, value) for sku, value in typed if sku or value]
-    return [{"sku": sku, "value": value} for sku, value in typed] + [
-        {"sku": "", "value": ""} for _ in range(max(FORM_ROWS - len(typed), 2))
-    ]
+        typed = [(sku, "") for sku in request.GET.get("skus", "").split(",") if sku][:FORM_ROWS]
+    return [FormRow(code=code.strip(), value=value.strip()) for code, value in typed if code.strip() or value.strip()]
 
 
-def _done(request, write) -> bool:
-    """Run the service; a refusal becomes a message in the user's language."""
+def _lines(rows: list[FormRow], field: str = "quantity") -> list[dict]:
+    """The rows as the API's lines. The form asks for a SKU or a barcode: a code that names a product (its SKU in any
+    case, its barcode) is sent as that product's SKU; any other code is sent as typed, for the service to refuse."""
+    for row in rows:
+        product = selectors.product_find(term=row.code) if row.code else None
+        row.sku = product.sku if product else row.code
+    return [{"sku": row.sku, field: form_decimal(row.value)} for row in rows]
+
+
+def _padded(rows: list[FormRow]) -> list[FormRow]:
+    """What the form shows: the rows typed (so nothing typed is lost after a refusal), then empty ones."""
+    return rows + [FormRow(code="", value="") for _ in range(max(FORM_ROWS - len(rows), 2))]
+
+
+def _row_problems(request, rows: list[FormRow], errors) -> bool:
+    """Problems with the form's lines (``{"lines": {index: ...}}`` from the serializer or a refusal) as messages
+    naming the row and what was typed in it, each row marked; False when the errors name no line."""
+    lines = errors.get("lines") if isinstance(errors, dict) else None
+    if (
+        not isinstance(lines, dict | list)
+        or not rows
+        or (isinstance(lines, list) and any(isinstance(item, str) for item in lines))
+    ):
+        return False  # about the lines as a whole (a SKU twice), not one of them
+    per_line = lines.items() if isinstance(lines, dict) else enumerate(lines)
+    found = False
+    for index, problem in per_line:
+        if not str(index).isdigit() or int(index) >= len(rows) or not problem:
+            continue
+        row = rows[int(index)]
+        for text in form_problems(problem):
+            row.problems.append(text)
+            messages.error(
+                request,
+                _("Row %(row)s (%(code)s): %(problem)s")
+                % {"row": int(index) + 1, "code": row.code or "–", "problem": text},
+            )
+            found = True
+    return found
+
+
+def _form_valid(request, serializer_class, body: dict, rows: list[FormRow] = ()) -> dict | None:
+    """The API's validation on a form's values; on failure, a message per field (per row of the form's lines) and
+    None."""
+    serializer = serializer_class(data=body)
+    if serializer.is_valid():
+        return serializer.validated_data
+    if not _row_problems(request, rows, serializer.errors):
+        for problem in form_problems(serializer.errors):
+            messages.error(request, problem)
+    return None
+
+
+def _done(request, write, rows: list[FormRow] = ()) -> bool:
+    """Run the service; a refusal becomes a message in the user's language, naming the form's row it is about."""
     try:
         write()
     except DomainError as error:
-        messages.error(request, refusal_message(error))
+        if not _row_problems(
+            request, rows, {"lines": {key: [refusal_message(error)] for key in error.fields.get("lines", {})}}
+        ):
+            messages.error(request, refusal_message(error))
         return False
     except serializers.ValidationError as error:
-        for problem in form_problems(error.detail):
-            messages.error(request, problem)
+        if not _row_problems(request, rows, error.detail):
+            for problem in form_problems(error.detail):
+                messages.error(request, problem)
         return False
     return True

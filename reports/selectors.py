@@ -22,9 +22,13 @@ ZERO = Decimal("0")
 
 
 class FilterError(ValueError):
-    def __init__(self, name: str, message: str) -> None:
+    """A filter that cannot be read: ``name`` is its parameter, ``reason`` says why in a word a page can put into
+    its user's language (the message is the API's)."""
+
+    def __init__(self, name: str, message: str, reason: str) -> None:
         super().__init__(message)
         self.name = name
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,7 @@ def _date(params, name: str, default: date) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise FilterError(name, f"{name} must be a date (YYYY-MM-DD).") from None
+        raise FilterError(name, f"{name} must be a date (YYYY-MM-DD).", "not_a_date") from None
 
 
 def filters_parse(params, *, today: date | None = None) -> ReportFilters:
@@ -76,18 +80,18 @@ def filters_parse(params, *, today: date | None = None) -> ReportFilters:
     date_to = _date(params, "to", today)
     date_from = _date(params, "from", date_to - timedelta(days=6))
     if date_from > date_to:
-        raise FilterError("from", "from must not be after to.")
+        raise FilterError("from", "from must not be after to.", "from_after_to")
     if (date_to - date_from).days >= MAX_DAYS:
-        raise FilterError("from", f"A report covers at most {MAX_DAYS} days.")
+        raise FilterError("from", f"A report covers at most {MAX_DAYS} days.", "too_many_days")
     grain = params.get("grain", "day") or "day"
     if grain not in GRAINS:
-        raise FilterError("grain", "grain must be day or hour.")
+        raise FilterError("grain", "grain must be day or hour.", "not_a_grain")
     if grain == "hour" and (date_to - date_from).days >= MAX_HOURLY_DAYS:
-        raise FilterError("grain", f"Per hour, a report covers at most {MAX_HOURLY_DAYS} days.")
+        raise FilterError("grain", f"Per hour, a report covers at most {MAX_HOURLY_DAYS} days.", "too_many_hours")
     branches, skus = _list(params, "branch"), _list(params, "sku")
     for name, values in (("branch", branches), ("sku", skus)):
         if any(len(value) > 32 for value in values) or len(values) > 200:
-            raise FilterError(name, f"{name}: at most 200 codes of at most 32 characters.")
+            raise FilterError(name, f"{name}: at most 200 codes of at most 32 characters.", "too_many_codes")
     return ReportFilters(date_from=date_from, date_to=date_to, branches=branches, skus=skus, grain=grain)
 
 

@@ -7,6 +7,8 @@ from django import template
 from django.conf import settings
 from django.utils import formats
 
+from inventory import quantities
+
 register = template.Library()
 
 
@@ -21,7 +23,8 @@ def money(value) -> str:
 def quantity(value) -> str:
     if value in (None, ""):
         return ""
-    value = Decimal(value)
+    # On the ledger's scale first: SQLite answers a sum on the stock projection as a float (290.957000000214).
+    value = quantities.quantity(value)
     # As many decimals as the value needs (1,25 kg; 3 units): "1,250" would read as a thousand and a quarter.
     places = max(0, -value.normalize().as_tuple().exponent)
     return formats.number_format(value, places, force_grouping=True)

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from branches.models import IncomingTransfer, OutboxEvent, RecountRequest
-from inventory.models import Product, Sale, StockDocument, Unit
+from inventory.models import Product, Sale, StockDocument, StockLevel, Unit
 from inventory.tests.test_sales_api import on_hand, sell
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
@@ -133,6 +133,15 @@ def test_stock_list_searches_and_formats_quantities_per_language(cashier, shelf)
     assert ">10 kg<" in spanish
 
 
+def test_stock_list_shows_on_hand_on_the_ledgers_scale_whatever_sqlite_summed(cashier_page, shelf):
+    # SQLite adds the stock projection up in floating point.
+    StockLevel.objects.filter(product_id="FRU-BANANA").update(on_hand=290.957000000214)
+
+    html = cashier_page.get("/stock/", {"q": "banana"}).content.decode()
+
+    assert '<td class="num on-hand">290,957 kg</td>' in html
+
+
 def test_stock_list_finds_by_barcode(cashier_page, shelf):
     html = cashier_page.get("/stock/", {"q": "7790742023001"}).content.decode()
 
@@ -217,7 +226,9 @@ def test_a_transfer_from_head_office_is_received_in_full_with_one_click(cashier_
     transfer = IncomingTransfer.objects.create(
         id=uuid.uuid4(), lines=[{"sku": "LAC-LECHE-1L", "quantity": "24"}], sent_at="2026-11-28T10:00:00Z"
     )
-    assert f"transfer-{transfer.pk}" in cashier_page.get("/stock/receive/").content.decode()
+    page = cashier_page.get("/stock/receive/").content.decode()
+    assert f"transfer-{transfer.pk}" in page
+    assert 'Leche entera 1 L <span class="hint">LAC-LECHE-1L</span> × 24' in page
 
     cashier_page.post("/stock/receive/", {"id": str(uuid.uuid4()), "transfer_id": str(transfer.pk)})
 
@@ -243,10 +254,40 @@ def test_a_count_sets_stock_to_what_was_counted(cashier_page, shelf):
     assert OutboxEvent.objects.filter(type="stock.counted").count() == 1
 
 
+def test_a_count_takes_a_barcode_where_the_sku_goes(cashier_page, shelf):
+    form = {"id": str(uuid.uuid4()), "sku": ["7790742023001", "fru-banana"], "counted": ["12", "3,5"]}
+
+    response = cashier_page.post("/stock/count/", form, follow=True)
+
+    assert "Conteo registrado" in " ".join(messages_of(response))
+    assert on_hand("LAC-LECHE-1L") == Decimal("12") and on_hand("FRU-BANANA") == Decimal("3.500")
+
+
+@pytest.mark.parametrize(
+    ("code", "counted", "says"),
+    [("NO-SUCH", "1", "Ningún producto con ese SKU"), ("7790742023001", "1,5", "por unidad"), ("4011", "-2", "0")],
+    ids=["unknown-code", "fraction-of-a-unit", "negative"],
+)
+def test_a_count_names_the_row_that_is_wrong_and_counts_nothing(cashier_page, shelf, code, counted, says):
+    events = OutboxEvent.objects.count()
+    form = {"id": str(uuid.uuid4()), "sku": ["FRU-BANANA", "", code], "counted": ["4", "", counted]}
+
+    response = cashier_page.post("/stock/count/", form)
+
+    [problem] = messages_of(response)
+    assert problem.startswith(f"Fila 2 ({code}): ") and says in problem
+    html = response.content.decode()
+    # The rows come back as typed, the wrong one marked with its problem beside it.
+    assert re.search(rf'<tr class="invalid"><td><input name="sku" value="{code}"[^>]* aria-invalid="true"', html)
+    assert html.count('aria-invalid="true"') == 2  # its code and its quantity
+    assert on_hand("FRU-BANANA") == Decimal("10.000") and OutboxEvent.objects.count() == events
+
+
 def test_a_recount_head_office_asked_for_is_listed_until_counted(cashier_page, shelf):
     RecountRequest.objects.create(id=7, skus=["FRU-BANANA"], note="revisar", requested_at="2026-11-28T10:00:00Z")
     page = cashier_page.get("/stock/count/").content.decode()
     assert "revisar" in page and "?skus=FRU-BANANA" in page
+    assert 'Banana <span class="hint">FRU-BANANA</span>' in page  # by name, beside its SKU
     assert 'value="FRU-BANANA"' in cashier_page.get("/stock/count/", {"skus": "FRU-BANANA"}).content.decode()
 
     cashier_page.post("/stock/count/", {"id": str(uuid.uuid4()), "sku": ["FRU-BANANA"], "counted": ["9"]})
@@ -277,15 +318,27 @@ def test_a_return_from_the_sale_page_puts_goods_back_up_to_what_was_sold(cashier
     )
 
     assert "Devolución registrada" in " ".join(messages_of(done))
-    assert "Solo se pueden devolver 1,5 de FRU-BANANA" in " ".join(messages_of(too_much))
+    assert "Solo se pueden devolver 1,5 de Banana" in " ".join(messages_of(too_much))
     assert on_hand("FRU-BANANA") == Decimal("8.500")
 
 
 def test_a_manager_voids_a_sale_from_its_page(manager_page, cashier_client, shelf):
     number = sell(cashier_client, ("LAC-LECHE-1L", "2")).json()["number"]
 
-    response = manager_page.post(f"/sales/{number}/void", {"reason": "error de caja"}, follow=True)
+    response = manager_page.post(f"/sales/{number}/void", {"reason": "error de caja", "confirm": "yes"}, follow=True)
 
     assert "anulada" in " ".join(messages_of(response))
     assert Sale.objects.get(number=number).status == "voided"
     assert on_hand("LAC-LECHE-1L") == Decimal("5")
+
+
+def test_a_void_asks_for_confirmation_showing_what_goes_back_and_voids_nothing_yet(manager_page, cashier_client, shelf):
+    number = sell(cashier_client, ("LAC-LECHE-1L", "2")).json()["number"]
+
+    response = manager_page.post(f"/sales/{number}/void", {"reason": "error de caja"})
+
+    html = response.content.decode()
+    assert response.status_code == 200 and f"¿Anular toda la venta #{number}?" in html
+    assert "Leche entera 1 L" in html and 'name="confirm" value="yes"' in html and 'value="error de caja"' in html
+    assert Sale.objects.get(number=number).status == "completed"
+    assert on_hand("LAC-LECHE-1L") == Decimal("3")

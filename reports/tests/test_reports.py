@@ -276,6 +276,42 @@ def test_bad_filters_get_a_400_with_the_field(chain, manager_client):
         assert field in response.json()["fields"]
 
 
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"from": "2026-12-01", "to": DAY}, "El primer día es posterior al último"),
+        ({"from": "ayer", "to": DAY}, "«ayer» no es una fecha"),
+        ({"from": "2026-11-01", "to": DAY, "grain": "hour"}, "Por hora, un informe abarca como máximo 7 días"),
+        ({"to": DAY, "grain": "semana"}, "por día o por hora"),
+    ],
+    ids=["from-after-to", "not-a-date", "too-many-hours", "unknown-grain"],
+)
+def test_the_page_says_what_is_wrong_with_a_filter_and_keeps_the_others(chain, manager, client, params, says):
+    client.force_login(manager)
+
+    response = client.get("/reports/", {**params, "branch": "B002"})
+
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    problems = page[page.index('id="report-problems"') : page.index("</ul>", page.index('id="report-problems"'))]
+    assert says in problems
+    assert 'value="B002" checked' in page and 'value="B001" checked' not in page  # the branch chosen is kept
+
+
+def test_the_page_says_which_filters_branches_and_products_it_does_not_know(chain, manager, client):
+    client.force_login(manager)
+
+    page = client.get(
+        "/reports/", {**RANGE, "branch": "B001,B999", "sku": "PAN-FLAUTA,NO-SUCH", "sucursal": "B001"}
+    ).content.decode()
+
+    assert "No hay un filtro «sucursal»" in page
+    assert "No hay sucursal B999" in page
+    assert "Ningún producto con SKU NO-SUCH" in page
+    assert "Flauta (PAN-FLAUTA)" in page  # the product chosen, by its name
+    assert "LAC-LECHE-1L" not in page[page.index('id="report-products"') :]
+
+
 def test_only_managers_see_reports(chain, cashier_client, anonymous_client, cashier, client):
     assert cashier_client.get("/api/v1/reports/sales").status_code == 403
     assert anonymous_client.get("/api/v1/reports/sales").status_code in (401, 403)

@@ -17,23 +17,76 @@
   const customerBox = document.getElementById("pos-customer");
   const customerInputs = ["name", "phone", "email"].map((key) => document.getElementById(`customer-${key}`));
 
-  const basket = new Map(); // sku -> {product, quantity: text as typed}
+  // The basket in scan order. Each line is one row: a second bag of a weighed product is a line of its own, while the
+  // sale sends one line per SKU (the quantities added up), as the protocol has it.
+  const lines = []; // {product, quantity: text as typed, confirmed: the large quantity the cashier confirmed, row, input}
   let saleId = null; // kept across retries of one charge, so a retry can never sell twice
   let charging = false;
+  let messageLine = null; // the line the message is about, so fixing that line clears it
 
-  // ---- amounts: cents and thousandths as integers, rounded half up like the server ----
-  const cents = (price) => BigInt(Math.round(Number(price) * 100));
-  const thousandths = (quantity) => BigInt(Math.round(Number(quantity) * 1000));
-  function lineCents(item) {
-    const quantity = shop.parseQuantity(item.quantity);
-    if (quantity === null) return null;
-    return (cents(item.product.price) * thousandths(quantity) + 500n) / 1000n;
+  // ---- amounts: exact integers from the decimal strings (cents; thousandths of a unit), rounded half up like the
+  // server, so the till never shows a cent the sale would not charge ----
+  function scaled(decimal, places) {
+    const match = /^(\d+)(?:\.(\d+))?$/.exec(String(decimal));
+    if (!match || (match[2] || "").length > places) return null;
+    return BigInt(match[1]) * 10n ** BigInt(places) + BigInt((match[2] || "").padEnd(places, "0") || "0");
   }
-  const asDecimal = (c) => `${c < 0n ? "-" : ""}${(c < 0n ? -c : c) / 100n}.${String((c < 0n ? -c : c) % 100n).padStart(2, "0")}`;
+  const asDecimal = (value, places) => {
+    const text = value.toString().padStart(places + 1, "0");
+    return `${text.slice(0, -places)}.${text.slice(-places)}`;
+  };
+  const byWeight = (product) => product.unit === "kg";
+  const withUnit = (product, quantity) => shop.quantity(quantity) + (byWeight(product) ? " kg" : "");
 
-  function say(textToShow, kind = "error") {
+  // A large typed quantity is asked about once (a barcode or a stray key in the quantity field); scanning item after
+  // item is deliberate and is never asked about.
+  const large = (product, milli) => milli > scaled(config.confirm_above[product.unit] ?? config.confirm_above.unit, 3);
+
+  /* What a line's typed quantity means: {milli, quantity (the API's decimal string), problem, kind}. `kind` is
+     "typing" while the text can still become a quantity, "bad" when it cannot, "fraction" for part of a product sold
+     by the unit, "large" for a large quantity not confirmed yet; `problem` is the message naming the product. */
+  function check(line) {
+    const name = line.product.name;
+    const quantity = shop.parseQuantity(line.quantity);
+    const milli = quantity === null ? null : scaled(quantity, 3);
+    if (milli === null || milli === 0n) {
+      const plain = String(line.quantity).trim().split(shop.formats.decimal).join(".");
+      const typing = milli === null && /^\d{0,9}(\.\d{0,3})?$/.test(plain);
+      const empty = byWeight(line.product) && !plain;
+      return { kind: typing ? "typing" : "bad", problem: shop.fill(empty ? text.weigh : text.badQuantity, { name }) };
+    }
+    if (!byWeight(line.product) && milli % 1000n) return { kind: "fraction", problem: shop.fill(text.fraction, { name }) };
+    if (large(line.product, milli) && line.confirmed !== quantity) {
+      const problem = shop.fill(text.large, { name, quantity: withUnit(line.product, quantity) });
+      return { kind: "large", problem, milli, quantity };
+    }
+    return { kind: "", problem: "", milli, quantity };
+  }
+
+  /* Each line's amount and the total, as the sale will charge them: per SKU the server rounds the sum of its lines,
+     so the n-th bag of a product shows what the first n cost minus what the first n-1 cost, and the amounts drawn
+     always add up to the total charged. A line that cannot be charged yet has no amount and adds nothing. */
+  function amounts() {
+    const sold = new Map(); // sku -> thousandths so far
+    const each = new Map();
+    let total = 0n;
+    for (const line of lines) {
+      const { milli } = check(line);
+      if (milli === undefined) continue;
+      const price = scaled(line.product.price, 2);
+      const before = sold.get(line.product.sku) || 0n;
+      const cost = (milli2) => (milli2 * price + 500n) / 1000n;
+      sold.set(line.product.sku, before + milli);
+      each.set(line, cost(before + milli) - cost(before));
+      total += each.get(line);
+    }
+    return { each, total };
+  }
+
+  function say(textToShow, kind = "error", line = null) {
     message.textContent = textToShow;
     message.className = `message ${textToShow ? kind : ""}`;
+    messageLine = textToShow ? line : null;
   }
 
   // ---- finding products ----
@@ -99,6 +152,18 @@
       results.firstElementChild.focus();
     }
   }
+
+  /* Scans are looked up one after another and a charge waits for them: a scanner is faster than the network. The
+     chain always goes on: a scan that failed says so, and neither the next scan nor F9 waits on it for ever. */
+  function queueLookup(term) {
+    lookups = lookups
+      .then(() => lookup(term))
+      .catch((error) => {
+        console.error(error);
+        say(shop.fill(text.notAdded, { term }));
+      });
+  }
+
   search.addEventListener("input", () => {
     clearTimeout(typing);
     const term = search.value.trim();
@@ -106,18 +171,17 @@
     typing = setTimeout(async () => showResults(await find(term)), 150);
   });
 
-  search.addEventListener("keydown", async (event) => {
+  search.addEventListener("keydown", (event) => {
     if (event.key === "ArrowDown" && results.firstElementChild) {
       event.preventDefault();
       results.firstElementChild.focus();
-    } else if (event.key === "Enter") {
+    } else if (event.key === "Enter" && !event.ctrlKey) {
       event.preventDefault();
       clearTimeout(typing);
       const term = search.value.trim();
       if (!term) return;
       search.value = "";
-      // Scans are looked up one after another and a charge waits for them: a scanner is faster than the network.
-      lookups = lookups.then(() => lookup(term));
+      queueLookup(term);
     } else if (event.key === "Escape") {
       search.value = "";
       showResults([]);
@@ -127,103 +191,138 @@
   // ---- the basket ----
   function add(product) {
     saleId = null;
-    const current = basket.get(product.sku);
-    const byWeight = product.unit === "kg";
-    if (current && !byWeight) {
-      current.quantity = String(Number(shop.parseQuantity(current.quantity) || 0) + 1);
-    } else if (!current) {
-      basket.set(product.sku, { product, quantity: byWeight ? "" : "1" });
+    // One more of a product sold by the unit goes on its line; a weighed product is weighed again (a second bag).
+    const current = byWeight(product) ? null : lines.findLast((line) => line.product.sku === product.sku && !check(line).problem);
+    let line = current;
+    if (current) {
+      current.quantity = String(check(current).milli / 1000n + 1n);
+      current.confirmed = current.quantity; // scanned, not typed
+      current.input.value = shop.quantity(current.quantity);
+      mark(current);
+    } else {
+      line = newLine(product, byWeight(product) ? "" : "1");
     }
     if (results.products && results.products.includes(product)) search.value = ""; // chosen from the list
     showResults([]);
     say(shop.fill(text.added, { name: product.name }), "info");
-    render();
-    if (byWeight) {
+    totals();
+    if (byWeight(product)) {
       // A weighed item: the cashier types the weight the scale shows, then Enter goes back to scanning.
-      const input = basketBody.querySelector(`input[data-sku="${CSS.escape(product.sku)}"]`);
-      input.focus();
-      input.select();
+      line.input.focus();
+      line.input.select();
     } else {
       search.focus();
     }
   }
 
-  function render() {
-    basketBody.replaceChildren(
-      ...[...basket.values()].map((item) => {
-        const row = document.createElement("tr");
-        row.dataset.sku = item.product.sku;
-        row.innerHTML =
-          '<td class="name"></td><td class="num"><input class="qty" inputmode="decimal" size="7"> <span class="unit"></span></td>' +
-          '<td class="num price"></td><td class="num amount"></td><td><button type="button" class="remove">✕</button></td>';
-        row.querySelector(".name").textContent = item.product.name;
-        row.querySelector(".unit").textContent = item.product.unit === "kg" ? "kg" : "";
-        row.querySelector(".price").textContent = shop.money(item.product.price);
-        const input = row.querySelector("input");
-        input.value = item.quantity === "" ? "" : shop.quantity(shop.parseQuantity(item.quantity) ?? item.quantity);
-        input.dataset.sku = item.product.sku;
-        input.setAttribute("aria-label", shop.fill(text.quantityOf, { name: item.product.name }));
-        input.addEventListener("input", () => {
-          item.quantity = input.value;
-          saleId = null;
-          totals();
-        });
-        input.addEventListener("keydown", (event) => {
-          if (event.key === "Enter") {
-            event.preventDefault();
-            if (shop.parseQuantity(input.value) === null || Number(shop.parseQuantity(input.value)) <= 0) {
-              input.setAttribute("aria-invalid", "true");
-              say(shop.fill(text.badQuantity, { name: item.product.name }));
-              return;
-            }
-            input.removeAttribute("aria-invalid");
-            say("");
-            search.focus();
-          }
-        });
-        const remove = row.querySelector(".remove");
-        remove.setAttribute("aria-label", shop.fill(text.remove, { name: item.product.name }));
-        remove.addEventListener("click", () => {
-          basket.delete(item.product.sku);
-          saleId = null;
-          render();
-          search.focus();
-        });
-        return row;
-      }),
-    );
+  function newLine(product, quantity) {
+    const row = document.createElement("tr");
+    row.dataset.sku = product.sku;
+    row.innerHTML =
+      '<td class="name"></td><td class="num"><input class="qty" inputmode="decimal" size="7" autocomplete="off"> <span class="unit"></span></td>' +
+      '<td class="num price"></td><td class="num amount"></td><td><button type="button" class="remove">✕</button></td>';
+    row.querySelector(".name").textContent = product.name;
+    row.querySelector(".unit").textContent = byWeight(product) ? "kg" : "";
+    row.querySelector(".price").textContent = shop.money(product.price) + (byWeight(product) ? " / kg" : "");
+    const input = row.querySelector("input");
+    const line = { product, quantity, confirmed: null, row, input, typedFrom: quantity };
+    input.value = quantity ? shop.quantity(quantity) : "";
+    input.dataset.sku = product.sku;
+    input.setAttribute("aria-label", shop.fill(text.quantityOf, { name: product.name }));
+    input.addEventListener("focus", () => {
+      line.typedFrom = line.quantity;
+    });
+    input.addEventListener("input", () => {
+      line.quantity = input.value;
+      saleId = null;
+      // Checked as it is typed: a quantity that can no longer become right is marked at once, naming the product.
+      const { kind, problem } = check(line);
+      mark(line);
+      if (kind === "bad" || kind === "fraction") say(problem, "error", line);
+      else if (messageLine === line) say("");
+      totals();
+    });
+    input.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" || event.ctrlKey) return;
+      event.preventDefault();
+      const typed = input.value.trim();
+      if (/^\d{8,}$/.test(typed)) {
+        // A barcode scanned while the cursor was still in this field: the line keeps its quantity, the item is added.
+        line.quantity = line.typedFrom;
+        input.value = line.quantity === "" ? "" : shop.quantity(shop.parseQuantity(line.quantity) ?? line.quantity);
+        mark(line);
+        totals();
+        queueLookup(typed);
+        search.focus();
+        return;
+      }
+      if (settled(line)) {
+        say("");
+        search.focus();
+      }
+    });
+    const remove = row.querySelector(".remove");
+    remove.setAttribute("aria-label", shop.fill(text.remove, { name: product.name }));
+    remove.addEventListener("click", () => {
+      lines.splice(lines.indexOf(line), 1);
+      row.remove();
+      saleId = null;
+      if (messageLine === line) say("");
+      totals();
+      search.focus();
+    });
+    lines.push(line);
+    basketBody.append(row);
+    return line;
+  }
+
+  /* Enter on a line, or F9: a line that cannot be charged is marked and named, and keeps the cursor; a large
+     quantity asked about is confirmed by a second Enter (or F9) with the same quantity. */
+  function settled(line) {
+    const { kind, problem, quantity } = check(line);
+    if (kind === "large" && line.asked === quantity) line.confirmed = quantity;
+    else if (problem) {
+      line.asked = kind === "large" ? quantity : null;
+      mark(line, true);
+      say(problem, kind === "large" ? "ask" : "error", line);
+      line.input.focus();
+      return false;
+    }
+    mark(line);
     totals();
+    return true;
+  }
+
+  // Marks what is wrong with a line; an empty weight or a half-typed number only once Enter or F9 asked for it.
+  function mark(line, loud = false) {
+    const { kind } = check(line);
+    const wrong = kind === "bad" || kind === "fraction" || (loud && kind === "typing");
+    if (wrong) line.input.setAttribute("aria-invalid", "true");
+    else line.input.removeAttribute("aria-invalid");
+    line.row.classList.toggle("ask", kind === "large");
   }
 
   function totals() {
-    let sum = 0n;
-    for (const row of basketBody.rows) {
-      const amount = lineCents(basket.get(row.dataset.sku));
-      row.querySelector(".amount").textContent = amount === null ? "–" : shop.money(asDecimal(amount));
-      sum += amount || 0n;
+    const { each, total } = amounts();
+    for (const line of lines) {
+      const amount = each.get(line);
+      line.row.querySelector(".amount").textContent = amount === undefined ? "–" : shop.money(asDecimal(amount, 2));
     }
-    totalOut.textContent = basket.size ? shop.money(asDecimal(sum)) : "–";
+    totalOut.textContent = lines.length ? shop.money(asDecimal(total, 2)) : "–";
   }
 
   // ---- charging ----
   async function charge() {
     if (charging || !receipt.hidden) return;
     charging = true;
-    await lookups;
+    await lookups; // never rejects
     charging = false;
-    if (!basket.size) return say(text.empty);
-    const lines = [];
-    for (const item of basket.values()) {
-      const quantity = shop.parseQuantity(item.quantity);
-      if (quantity === null || Number(quantity) <= 0) {
-        say(shop.fill(text.badQuantity, { name: item.product.name }));
-        const input = basketBody.querySelector(`input[data-sku="${CSS.escape(item.product.sku)}"]`);
-        input.setAttribute("aria-invalid", "true");
-        return input.focus();
-      }
-      lines.push({ sku: item.product.sku, quantity });
-    }
-    const customer = customerAsked(lines);
+    if (!lines.length) return say(text.empty);
+    for (const line of lines) if (!settled(line)) return;
+    const sold = new Map(); // one sale line per SKU
+    for (const line of lines) sold.set(line.product.sku, (sold.get(line.product.sku) || 0n) + check(line).milli);
+    const saleLines = [...sold].map(([sku, milli]) => ({ sku, quantity: asDecimal(milli, 3) }));
+    const customer = customerAsked(saleLines);
     if (customer === false) return;
     const payment = document.querySelector('input[name="payment"]:checked').value;
     saleId = saleId || shop.uuid();
@@ -232,17 +331,12 @@
     try {
       const { status, body } = await shop.api(text.salesUrl, {
         method: "POST",
-        body: { id: saleId, lines, payment_method: payment, ...(customer ? { customer } : {}) },
+        body: { id: saleId, lines: saleLines, payment_method: payment, ...(customer ? { customer } : {}) },
       });
       if (status === 200 || status === 201) {
         showReceipt(body);
       } else {
-        const template = body && config.refusals[body.code];
-        const values = Object.fromEntries(
-          Object.entries(body || {}).map(([key, value]) => [key, /^-?\d+(\.\d+)?$/.test(value) ? shop.quantity(value) : value]),
-        );
-        const contactRefused = body && body.fields && body.fields.customer;
-        say(contactRefused ? text.badContact : template ? shop.fill(template, values) : (body && body.detail) || `HTTP ${status}`);
+        refused(status, body);
         // Refused: nothing was stored, so the next attempt (after a change) is a new sale.
         saleId = null;
       }
@@ -255,17 +349,32 @@
     }
   }
 
+  // The server's refusal in the cashier's words: the product by its name, and its line marked.
+  function refused(status, body) {
+    const template = body && config.refusals[body.code];
+    const values = Object.fromEntries(
+      Object.entries(body || {}).map(([key, value]) => [key, /^-?\d+(\.\d+)?$/.test(value) ? shop.quantity(value) : value]),
+    );
+    const named = body && lines.find((line) => line.product.sku === body.sku);
+    if (named) {
+      values.sku = named.product.name;
+      named.input.setAttribute("aria-invalid", "true");
+    }
+    const contactRefused = body && body.fields && body.fields.customer;
+    say(contactRefused ? text.badContact : template ? shop.fill(template, values) : (body && body.detail) || `HTTP ${status}`, "error", named);
+  }
+
   // ---- the customer of a sale that goes below zero (only where the branch's policy allows it) ----
   // Returns the contact to send (or null for none), or false when the cashier must first see the contact form.
-  function customerAsked(lines) {
-    const short = lines.filter((line) => Number(line.quantity) > Number(basket.get(line.sku).product.on_hand));
+  function customerAsked(saleLines) {
+    const short = saleLines.filter((line) => Number(line.quantity) > Number(productOf(line.sku).on_hand));
     if (!config.allow_negative || !short.length) {
       customerClear();
       return null;
     }
     if (customerBox.hidden) {
       customerBox.hidden = false;
-      const names = short.map((line) => basket.get(line.sku).product.name).join(", ");
+      const names = short.map((line) => productOf(line.sku).name).join(", ");
       say(shop.fill(text.oversell, { names }), "info");
       customerInputs[0].focus();
       return false;
@@ -279,6 +388,8 @@
     }
     return Object.fromEntries(Object.entries({ name, phone, email }).filter(([, value]) => value));
   }
+
+  const productOf = (sku) => lines.find((line) => line.product.sku === sku)?.product;
 
   function customerClear() {
     customerBox.hidden = true;
@@ -294,8 +405,7 @@
       ...sale.lines.map((line) => {
         const row = document.createElement("tr");
         row.innerHTML = '<td></td><td class="num"></td><td class="num"></td>';
-        const name = basket.get(line.sku) ? basket.get(line.sku).product.name : line.sku;
-        row.cells[0].textContent = name;
+        row.cells[0].textContent = productOf(line.sku)?.name ?? line.sku;
         row.cells[1].textContent = `${shop.quantity(line.quantity)} × ${shop.money(line.unit_price)}`;
         row.cells[2].textContent = shop.money(line.line_total);
         return row;
@@ -310,12 +420,15 @@
   }
 
   function nextSale() {
-    basket.clear();
+    lines.length = 0;
+    basketBody.replaceChildren();
     saleId = null;
     receipt.hidden = true;
     customerClear();
+    // Each sale starts on the payment the page starts with (cash), never on the last customer's card.
+    for (const input of document.querySelectorAll('input[name="payment"]')) input.checked = input.defaultChecked;
     root.classList.remove("done");
-    render();
+    totals();
     say("");
     search.focus();
   }
@@ -339,5 +452,5 @@
       nextSale();
     }
   });
-  render();
+  totals();
 })();

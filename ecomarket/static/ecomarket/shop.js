@@ -11,6 +11,8 @@
 
   /* A decimal string ("1234.5") with `places` decimals, rounded half up, as the user's language writes it. */
   function number(value, places) {
+    // Anything but a decimal string (a half-typed quantity) is shown as it is: a page never stops drawing on it.
+    if (!/^\s*-?\d*(\.\d*)?\s*$/.test(String(value))) return String(value);
     const negative = String(value).trim().startsWith("-");
     const [whole, fraction = ""] = String(value).trim().replace("-", "").split(".");
     let digits = BigInt(whole || "0") * 10n ** BigInt(places);

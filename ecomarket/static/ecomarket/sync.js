@@ -18,22 +18,36 @@
     }
   }
 
+  /* Red only when something waits and cannot go: events waiting while the last push failed, or events head office
+     refused (parked until someone fixes their cause). Nothing to send is calm, whatever happened before: right after
+     start-up a branch has often never pushed, or remembers a push that failed before it stopped. */
+  function verdict(body) {
+    const count = String(body.pending_events);
+    if (body.parked_events > 0) return ["refused", window.shop.fill(text.parked, { count: String(body.parked_events) })];
+    if (body.pending_events > 0 && !body.central_reachable && body.last_push_error)
+      return ["unreachable", window.shop.fill(text.unreachable, { count })];
+    if (body.pending_events > 0) return ["pending", window.shop.fill(text.pendingText, { count })];
+    if (!body.last_push_ok_at) return ["idle", text.idle];
+    return ["ok", text.ok];
+  }
+
+  let misses = 0;
+
   async function refresh() {
     clearTimeout(timer);
     try {
       const { status, body } = await window.shop.api(text.url);
       if (status !== 200 || !body) throw new Error(`status ${status}`);
-      const count = String(body.pending_events);
-      badge.dataset.pending = count;
-      const last = window.shop.fill(text.lastPush, {
-        time: body.last_push_ok_at ? window.shop.clock(body.last_push_ok_at) : text.never,
-      });
-      // Never pushed and never failed (a new branch with nothing to send) is not "unreachable".
-      if (!body.central_reachable && body.last_push_error) show("unreachable", window.shop.fill(text.unreachable, { count }), last);
-      else if (body.pending_events > 0) show("pending", window.shop.fill(text.pendingText, { count }), last);
-      else show("ok", text.ok, last);
+      misses = 0;
+      badge.dataset.pending = String(body.pending_events);
+      const last = body.last_push_ok_at
+        ? window.shop.fill(text.lastPush, { time: window.shop.clock(body.last_push_ok_at) })
+        : "";
+      show(...verdict(body), last);
     } catch (error) {
-      show("offline", text.offline);
+      // One unanswered poll is a busy moment, not a dead server: the badge turns red on the second in a row.
+      misses += 1;
+      if (misses > 1 || !badge.dataset.state) show("offline", text.offline);
     }
     timer = setTimeout(refresh, Number(text.interval) || 2000);
   }
