@@ -453,6 +453,12 @@ def test_compose_runs_central_from_the_image_with_postgres_and_redis():
     for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "install_schedule" in " ".join(services["migrate"]["command"])
+    # The static files go where the env file's STATIC_ROOT says, on the volume every service shares.
+    env_file = services["web"]["env_file"]
+    assert env_file == "central.env" and _central_env()["STATIC_ROOT"].startswith(
+        services["web"]["volumes"][0].split(":")[1]
+    )
+    assert "collectstatic" in " ".join(services["migrate"]["command"])
     assert "beat" in services["beat"]["command"] and "worker" in services["worker"]["command"]
     # One gunicorn serves the stores and the managers here, with central.env's admission settings (compose's
     # env_file is a copy of it): a worker for every slot and place, and more for the pages.
