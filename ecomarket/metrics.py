@@ -412,6 +412,7 @@ def scraper_refusal(request) -> HttpResponse | None:
     is in ``METRICS_ALLOW_FROM`` and sends no credential. Anyone else gets 401 (a token would be accepted) or
     403 (this address may not scrape)."""
     from ecomarket.errors import json_error  # not at import: the SQLite backend imports this module early
+    from ecomarket.middleware import client_address
 
     token = settings.METRICS_TOKEN
     header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -419,7 +420,8 @@ def scraper_refusal(request) -> HttpResponse | None:
         scheme, _, offered = header.partition(" ")
         if token and scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), token.encode()):
             return None
-    elif _address_allowed(request.META.get("REMOTE_ADDR", "")):
+    # The scraper's own address, not nginx's: behind the shipped sites every request comes from 127.0.0.1.
+    elif _address_allowed(client_address(request)):
         return None
     if token or header:
         response = json_error("not_authenticated", "Metrics need 'Authorization: Bearer <METRICS_TOKEN>'.", 401)

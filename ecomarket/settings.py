@@ -201,6 +201,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The ledger's covering index (inventory.StockMovement) carries `quantity` for central's reconciliation on
 # PostgreSQL; SQLite builds it without the extra column, which is all a branch needs.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
+# `check --deploy` asks for HSTS preloading, which binds the whole domain to HTTPS for months: the domain's owner
+# decides it (HSTS_PRELOAD), not the check.
+SILENCED_SYSTEM_CHECKS += ["security.W021"]
 
 # ---------------------------------------------------------------------------------------------------------------
 # Internationalisation: Spanish by default (the chain's language), English selectable.

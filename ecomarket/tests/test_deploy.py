@@ -111,6 +111,12 @@ def _unit(path: Path) -> configparser.ConfigParser:
     return parser
 
 
+def _unit_values(path: Path, key: str) -> list[str]:
+    """Every value of a setting a unit repeats (Environment=, ExecStart=), in order, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", path.read_text())
+    return [line.split("=", 1)[1] for line in text.splitlines() if line.startswith(f"{key}=")]
+
+
 @pytest.mark.parametrize("mode", ["branch", "central"])
 def test_systemd_units_verify(mode, runtime_venv, tmp_path):
     """systemd-analyze verify: syntax, dependencies between the units, and that every command exists in an
@@ -136,15 +142,24 @@ def test_systemd_units_verify(mode, runtime_venv, tmp_path):
 
 @pytest.mark.parametrize("mode", ["branch", "central"])
 def test_systemd_units_order_restart_and_stop_the_way_production_needs(mode):
-    units = {path.stem: _unit(path) for path in (UNITS / mode).glob("*.service")}
+    paths = {path.stem: path for path in (UNITS / mode).glob("*.service")}
+    units = {name: _unit(path) for name, path in paths.items()}
     for name, unit in units.items():
         assert unit["Service"]["EnvironmentFile"] == "/etc/ecomarket/ecomarket.env", name
+        assert "ENV_FILE=" in _unit_values(paths[name], "Environment"), name  # no stray .env fills in a gap
         assert unit["Service"]["User"] == "ecomarket", name
+        assert unit["Service"]["UMask"] == "0027", name  # the database and its backups hold customers' contacts
+        assert unit["Service"]["StateDirectoryMode"] == "0750", name
         assert "network-online.target" in unit["Unit"]["After"], name
         if name != "ecomarket-migrate":
+            # A migration that failed at boot (the database not up yet) leaves nothing down: the services do not
+            # require it, restart until their database answers, and systemd never stops restarting them.
             assert unit["Service"]["Restart"] == "always", name
+            assert unit["Unit"]["StartLimitIntervalSec"] == "0", name
+            assert "Requires" not in unit["Unit"], name
             assert "redis-server.service" in unit["Unit"]["After"], name
-            assert "ecomarket-migrate.service" in unit["Unit"]["Requires"], name
+            assert "ecomarket-migrate.service" in unit["Unit"]["After"], name  # when started together, it goes first
+            assert unit["Install"]["WantedBy"] == "multi-user.target", name
     gunicorns = ["ecomarket-web", *(["ecomarket-sync"] if mode == "central" else [])]
     for name in (*gunicorns, "ecomarket-worker"):
         assert units[name]["Service"]["KillMode"] == "mixed", name  # DESIGN.md §8
@@ -152,11 +167,49 @@ def test_systemd_units_order_restart_and_stop_the_way_production_needs(mode):
             assert units[name]["Service"]["LimitNICE"] == "-10", name  # the SQLite writer boost
     for name in gunicorns:
         assert "python:ecomarket.gunicorn_conf" in units[name]["Service"]["ExecStart"], name
-    # Inactive once done, so restarting the services runs the new release's migrations first.
+    # Run by the installer and the upgrade, never at boot: on several central machines, only where started.
     assert units["ecomarket-migrate"]["Service"]["Type"] == "oneshot"
     assert "RemainAfterExit" not in units["ecomarket-migrate"]["Service"]
+    assert "Install" not in units["ecomarket-migrate"]
     if mode == "central":
         assert "install_schedule" in units["ecomarket-migrate"]["Service"]["ExecStart"]
+
+
+@pytest.mark.parametrize("mode", ["branch", "central"])
+def test_systemd_units_are_sandboxed_at_most_medium_exposure(mode, tmp_path):
+    """`systemd-analyze security` scores each unit's sandbox from 0 (locked down) to 10 ("UNSAFE"); 5.9 is the
+    top of "MEDIUM". --threshold makes it fail above that."""
+    units = sorted(str(path) for path in (UNITS / mode).glob("*.service"))
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--threshold=59", "--no-pager", *units],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    scores = re.findall(r"Overall exposure level for (\S+): ([0-9.]+)", result.stdout)
+    assert len(scores) == len(units) and all(float(score) <= 5.9 for _, score in scores), result.stdout
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _env(name: str) -> dict[str, str]:
+    text = (DEPLOY / "env" / f"{name}.env").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+
+def test_the_branch_worker_may_write_its_backups_where_the_env_file_puts_them():
+    """ProtectSystem=strict leaves only the state folder writable: the backup folder, on another disk by the
+    README's advice, must be listed too, in the unit that takes the backups."""
+    backups = _env("branch")["BACKUP_DIR"]
+    assert not backups.startswith("/var/lib/ecomarket")
+    assert f"-{backups}" in _unit_values(UNITS / "branch" / "ecomarket-worker.service", "ReadWritePaths")
+
+
+@pytest.mark.parametrize("mode", ["branch", "central"])
+def test_env_files_trust_the_one_proxy_leave_preload_to_the_owner_and_have_a_metrics_token(mode):
+    values = _env(mode)
+    assert values["TRUSTED_PROXY_COUNT"] == "1"  # nginx on the box writes the caller as the only X-Forwarded-For
+    assert values["HSTS_PRELOAD"] == "false"
+    assert "METRICS_TOKEN" in values and "METRICS_ALLOW_FROM" not in values
 
 
 def _gunicorn_option(unit: configparser.ConfigParser, option: str) -> str:
@@ -187,8 +240,12 @@ def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_it
         0 < int(central_env["SYNC_ADMISSION_SLOTS"]) < _admitted_or_waiting() < int(_gunicorn_option(sync, "--workers"))
     )
     assert "METRICS_DIR" not in central_env  # set per pool, never for the whole machine
-    assert sync["Service"]["Environment"] == "METRICS_DIR=/var/lib/ecomarket/metrics-sync"
-    assert "Environment" not in web["Service"]  # DATA_DIR/metrics, where the Celery worker's files are too
+    assert _unit_values(UNITS / "central" / "ecomarket-sync.service", "Environment") == [
+        "ENV_FILE=",
+        "METRICS_DIR=/var/lib/ecomarket/metrics-sync",
+    ]
+    # DATA_DIR/metrics, where the Celery worker's files are too
+    assert _unit_values(UNITS / "central" / "ecomarket-web.service", "Environment") == ["ENV_FILE="]
     assert int(web["Service"]["CPUWeight"]) > int(sync["Service"].get("CPUWeight", "100"))
     # Reconciliation and the roll-up yield the CPU to the pushes in a catch-up (docs/scale.md, "Waiting for a slot").
     worker = _unit(UNITS / "central" / "ecomarket-worker.service")
@@ -205,6 +262,21 @@ def test_prometheus_scrapes_both_central_pools_where_nginx_serves_their_metrics(
     assert paths == {"web": "/metrics", "sync": "/metrics/sync"}
     site = (DEPLOY / "nginx" / "ecomarket-central.conf").read_text()
     assert "location = /metrics/sync {" in site and "proxy_pass http://ecomarket_central_sync/metrics;" in site
+
+
+@pytest.mark.parametrize("mode", ["branch", "central"])
+def test_prometheus_scrapes_each_site_over_https_with_a_token(mode):
+    """What the sample config sends is what the sites let through: HTTPS, the chain's CA, a bearer token; and
+    nginx passes /metrics on to gunicorn instead of refusing it itself."""
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [
+        job for job in config["scrape_configs"] if job["job_name"] == f"ecomarket-{mode}{'es' * (mode == 'branch')}"
+    ]
+    assert job["scheme"] == "https" and job["tls_config"]["ca_file"] == "/etc/ssl/ecomarket/ca.crt"
+    assert job["authorization"]["credentials_file"].startswith("/etc/prometheus/")
+    site = (DEPLOY / "nginx" / f"ecomarket-{mode}.conf").read_text()
+    block = re.search(r"location = /metrics \{([^}]*)\}", site)[1]
+    assert "proxy_pass" in block and "deny" not in block
 
 
 def test_readme_names_every_unit_and_site():
@@ -292,8 +364,11 @@ def test_nginx_accepts_the_site(mode, tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+METRICS_TOKEN = "deploy-test-metrics-token"
+
+
 def _route_counts(server: WebServer) -> str:
-    return requests.get(f"{server.url}/metrics", timeout=10).text
+    return requests.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10).text
 
 
 def test_nginx_sends_the_branches_to_the_sync_pool_and_everything_else_to_the_managers_pool(tmp_path):
@@ -303,7 +378,7 @@ def test_nginx_sends_the_branches_to_the_sync_pool_and_everything_else_to_the_ma
     node = Node(
         mode="central",
         data_dir=tmp_path / "central",
-        env={"METRICS_ALLOW_FROM": "127.0.0.1", "CELERY_BROKER_URL": "filesystem://"},
+        env={"METRICS_TOKEN": METRICS_TOKEN, "TRUSTED_PROXY_COUNT": "1", "CELERY_BROKER_URL": "filesystem://"},
     )
     node.manage("migrate", "--no-input", "-v", "0")
     web, sync = WebServer(node, workers=1), WebServer(node, workers=1, pool="sync")
@@ -314,8 +389,9 @@ def test_nginx_sends_the_branches_to_the_sync_pool_and_everything_else_to_the_ma
         nginx.start()
         assert nginx.get("/api/v1/sync/changes", params={"since": "0"}).status_code in (401, 403)
         assert nginx.get("/dashboard/").status_code == 302  # to the login page
-        assert nginx.get("/metrics").status_code == 403  # nginx's own refusal
-        assert nginx.get("/metrics/sync").status_code == 403
+        for path in ("/metrics", "/metrics/sync"):
+            assert nginx.get(path).status_code == 401  # Django's refusal: no token
+            assert nginx.get(path, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).status_code == 200
         by_sync, by_web = _route_counts(sync), _route_counts(web)
         assert 'route="api/v1/sync/changes"' in by_sync and 'route="api/v1/sync/changes"' not in by_web
         assert 'route="dashboard/"' in by_web and 'route="dashboard/"' not in by_sync
@@ -377,6 +453,12 @@ def test_compose_runs_central_from_the_image_with_postgres_and_redis():
     for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "install_schedule" in " ".join(services["migrate"]["command"])
+    # The static files go where the env file's STATIC_ROOT says, on the volume every service shares.
+    env_file = services["web"]["env_file"]
+    assert env_file == "central.env" and _central_env()["STATIC_ROOT"].startswith(
+        services["web"]["volumes"][0].split(":")[1]
+    )
+    assert "collectstatic" in " ".join(services["migrate"]["command"])
     assert "beat" in services["beat"]["command"] and "worker" in services["worker"]["command"]
     # One gunicorn serves the stores and the managers here, with central.env's admission settings (compose's
     # env_file is a copy of it): a worker for every slot and place, and more for the pages.

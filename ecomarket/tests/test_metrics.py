@@ -70,6 +70,15 @@ def test_an_allowed_network_scrapes_without_a_token_and_others_may_not(db):
     assert Client(REMOTE_ADDR="192.0.2.1").get("/metrics").status_code == 403
 
 
+@override_settings(METRICS_TOKEN="", METRICS_ALLOW_FROM=["127.0.0.1/32"], TRUSTED_PROXY_COUNT=1)
+def test_behind_the_proxy_the_allow_list_judges_the_caller_not_the_proxy(db):
+    """The shipped nginx sites proxy /metrics from 127.0.0.1 and name the caller in X-Forwarded-For: allowing the
+    box's own Prometheus must not let the whole store network in through nginx."""
+    through_nginx = Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="192.168.10.23")
+    assert through_nginx.get("/metrics").status_code == 403
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/metrics").status_code == 200  # gunicorn scraped on the box itself
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Both modes
 # ----------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,350 @@
+"""The README's install, run as written: head office's block, then a store's, read from README.md (so the README
+cannot drift from what is tested), on this machine as far as it goes without systemd as PID 1.
+
+The installers put everything under a scratch root (ECOMARKET_ROOT) and leave systemctl and the machine's nginx
+alone; the service user is ``nobody`` (no user is added to this machine). Then each service is started from its
+installed unit's own ExecStart, User, Group, UMask, WorkingDirectory, EnvironmentFile and Environment lines, and
+Debian's nginx serves the installed sites with the certificates deploy/chain-ca made. What a test machine must
+change is changed in the installed files and said here: the ports (free loopback ones, IPv4 only), the Redis (this
+run's own, through the installers' --set), the names (localhost), CSRF_TRUSTED_ORIGINS (an origin with that port).
+Then a cashier logs in through the store's nginx over HTTPS and sells (HTTP requests, not a browser), the manager
+logs in at head office through its nginx and sees the sale in central's stock, and Debian's Prometheus scrapes
+both through the shipped prometheus.yml, with the token files the installer wrote.
+"""
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from harness.processes import ROOT, poll, port_free
+
+pytestmark = [pytest.mark.mode("central"), pytest.mark.processes]
+
+POSTGRES = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+SERVICE_USER = "nobody"  # exists on every Debian machine; the installer makes `ecomarket` in production
+MILK = "LAC-LECHE-1L"
+
+
+def readme_block(heading: str) -> list[str]:
+    """The commands of the first ```sh block after ``heading``, continuation lines joined."""
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```sh\n(.*?)```", text[text.index(heading) :], re.DOTALL)[1]
+    return [line for line in re.sub(r"\\\n\s*", "", block).splitlines() if line.strip()]
+
+
+def machine_steps(block: list[str]) -> list[str]:
+    """What the installers can do here: apt-get and the clone are the machine's, done already (the checkout is
+    copied into the scratch root instead)."""
+    return [line for line in block if not line.startswith(("apt-get ", "git clone "))]
+
+
+def _unit(path: Path) -> dict[str, list[str]]:
+    text = re.sub(r"\\\n\s*", " ", path.read_text())
+    values: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            values.setdefault(key, []).append(value)
+    return values
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith(("#", ";")))
+
+
+class Box:
+    """One machine: a scratch root with a copy of the checkout at opt/ecomarket, as `git clone` would leave it."""
+
+    def __init__(self, base: Path, name: str) -> None:
+        self.root = base / name
+        self.app = self.root / "opt" / "ecomarket"
+        self.app.mkdir(parents=True)
+        files = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.split(b"\0")
+        for name_ in filter(None, files):
+            source = ROOT / name_.decode()
+            if source.is_file():
+                target = self.app / name_.decode()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)
+        self.processes: list[subprocess.Popen] = []
+        self.logs: list[Path] = []
+
+    def run(self, command: str, env: dict) -> str:
+        result = subprocess.run(
+            ["sh", "-c", command],
+            cwd=self.app,
+            env={"PATH": os.environ["PATH"], "ECOMARKET_ROOT": str(self.root), "ECOMARKET_USER": SERVICE_USER, **env},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return result.stdout
+
+    @property
+    def manage(self) -> str:
+        return str(self.root / "usr" / "local" / "bin" / "ecomarket-manage")
+
+    def unit_path(self, name: str) -> Path:
+        return self.root / "etc" / "systemd" / "system" / f"{name}.service"
+
+    def replace(self, path: Path, old: str, new: str) -> None:
+        text = path.read_text()
+        assert old in text, (path, old)
+        path.write_text(text.replace(old, new))
+
+    def start_unit(self, name: str) -> None:
+        """The unit as systemd would run it, short of the sandbox (no systemd here)."""
+        unit = _unit(self.unit_path(name))
+        environment = {"PATH": "/usr/bin:/bin"}
+        for env_file in unit["EnvironmentFile"]:
+            environment.update(_env_file(Path(env_file)))
+        for assignment in unit.get("Environment", []):
+            key, value = assignment.split("=", 1)
+            environment[key] = value
+        (exec_start,) = unit["ExecStart"]
+        argv = shlex.split(exec_start.replace("%H", socket.gethostname()))
+        log = self.root / f"{name}.log"
+        self.logs.append(log)
+        with open(log, "wb") as output:
+            self.processes.append(
+                subprocess.Popen(
+                    argv,
+                    cwd=unit["WorkingDirectory"][0],
+                    env=environment,
+                    user=unit["User"][0],
+                    group=unit["Group"][0],
+                    extra_groups=[],
+                    umask=int(unit["UMask"][0], 8),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+
+    def nginx(self, ports: dict[str, int]) -> None:
+        """Debian's nginx with the installed site, on this machine's free ports instead of 80 and 443."""
+        site = self.root / "etc" / "nginx" / "sites-available" / "ecomarket"
+        text = re.sub(r"\n *listen \[::\]:\d+[^;]*;", "", site.read_text())
+        text = text.replace("listen 80;", f"listen 127.0.0.1:{ports['http']};")
+        text = text.replace("listen 443 ", f"listen 127.0.0.1:{ports['https']} ")
+        for production, test in ports.items():
+            if isinstance(production, int):
+                text = text.replace(f"server 127.0.0.1:{production};", f"server 127.0.0.1:{test};")
+        site.write_text(text)
+        folder = self.root / "nginx"
+        folder.mkdir()
+        temp = " ".join(
+            f"{kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        enabled = self.root / "etc" / "nginx" / "sites-enabled"
+        (folder / "nginx.conf").write_text(
+            f"daemon off;\nmaster_process off;\npid {folder / 'nginx.pid'};\nerror_log {folder / 'error.log'};\n"
+            f"events {{}}\nhttp {{\n    access_log {folder / 'access.log'};\n    {temp}\n    include {enabled}/*;\n}}\n"
+        )
+        argv = ["/usr/sbin/nginx", "-p", str(folder), "-e", str(folder / "error.log"), "-c", str(folder / "nginx.conf")]
+        subprocess.run([*argv, "-t"], check=True, capture_output=True)
+        self.logs.append(folder / "error.log")
+        self.processes.append(subprocess.Popen(argv, start_new_session=True))
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, 15)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+
+    def print_logs(self) -> None:
+        for log in self.logs:
+            if log.exists():
+                print(f"--- {log}\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def _printed(output: str, label: str) -> str:
+    return re.search(rf"{label}:? (\S+)$", output, re.MULTILINE)[1]
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", POSTGRES, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True)
+
+
+def _logged_in(url: str, ca: Path, username: str, password: str) -> requests.Session:
+    """A person at the login form, over HTTPS through nginx (the CSRF check wants the page's own Referer)."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(ca)
+    session.headers["Referer"] = f"{url}/login/"
+    session.get(f"{url}/login/", timeout=20).raise_for_status()
+    csrf = next(value for name, value in session.cookies.items() if name.endswith("csrftoken"))
+    answer = session.post(
+        f"{url}/login/", data={"username": username, "password": password, "csrfmiddlewaretoken": csrf}, timeout=20
+    )
+    assert answer.status_code == 200 and "/login/" not in answer.url, answer.text[:500]
+    session.headers["X-CSRFToken"] = next(v for n, v in session.cookies.items() if n.endswith("csrftoken"))
+    return session
+
+
+@pytest.fixture
+def scratch():
+    # Not pytest's tmp_path: its folders are 0700 root, and the services run as another user.
+    base = Path(tempfile.mkdtemp(prefix="ecomarket-install-", dir="/tmp"))
+    base.chmod(0o755)
+    database = f"ecomarket_install_{uuid.uuid4().hex[:10]}"
+    yield base, database
+    _psql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    _psql(f'DROP ROLE IF EXISTS "{database}"')
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_readme_install_gives_a_chain_where_a_cashier_sells_and_head_office_sees_it(scratch):
+    base, database = scratch
+    redis = os.environ["TEST_REDIS_URL"].rsplit("/", 1)[0]
+    ports = {
+        "central": {"http": port_free(), "https": port_free(), 8000: port_free(), 8002: port_free()},
+        "branch": {"http": port_free(), "https": port_free(), 8001: port_free()},
+    }
+    central_url = f"https://localhost:{ports['central']['https']}"
+    branch_url = f"https://localhost:{ports['branch']['https']}"
+    ca_folder = base / "ca"
+    names = {
+        "/root/ecomarket-ca": str(ca_folder),
+        "/root/": f"{ca_folder}/",
+        "https://central.ecomarket.example": central_url,
+        "central.ecomarket.example": "localhost",
+        "b002.tiendas.ecomarket.example": "localhost",
+        "192.168.10.5": "127.0.0.1",
+        "ecomarket-manage ": None,  # the installed wrapper, per box
+    }
+
+    def as_here(line: str, box: Box, **printed: str) -> str:
+        for production, here in {**names, "ecomarket-manage ": f"{box.manage} ", **printed}.items():
+            line = line.replace(production, here)
+        if line.startswith("deploy/install-"):
+            at_central = line.startswith("deploy/install-central")
+            origin = central_url if at_central else branch_url
+            line += f" --set CELERY_BROKER_URL={redis}/{3 if at_central else 5}"
+            line += f" --set CACHE_URL={redis}/{4 if at_central else 6} --set CSRF_TRUSTED_ORIGINS={origin}"
+        return line
+
+    central, branch = Box(base, "central"), Box(base, "branch")
+    (central.root / "etc" / "prometheus").mkdir(parents=True)  # Prometheus runs at head office: its token files
+    installer_env = {"ECOMARKET_DB_NAME": database, "ECOMARKET_PSQL": f"psql {POSTGRES}"}
+    try:
+        output = ""
+        for line in machine_steps(readme_block("### Head office (central)")):
+            output += central.run(as_here(line, central), installer_env)
+        admin_password = _printed(output, "password")
+        credential = _printed(output, "credential")
+        stores_token = _printed(output, r"metrics token for every store \(install-branch --metrics-token\)")
+        central.run(f"{central.manage} load_demo_catalog", {})
+
+        output = ""
+        printed = {"<printed by register_branch>": credential, "<printed by install-central>": stores_token}
+        for line in machine_steps(readme_block("### A store's box (branch)")):
+            output += branch.run(as_here(line, branch, **printed), {})
+        cashier_password = _printed(output, "password")
+        branch.run(f"{branch.manage} load_demo_catalog", {})
+
+        for box, role in ((central, "central"), (branch, "branch")):
+            for production, test in ports[role].items():
+                if isinstance(production, int):
+                    for unit in box.unit_path("x").parent.glob("*.service"):
+                        if f"127.0.0.1:{production} " in unit.read_text():
+                            box.replace(unit, f"127.0.0.1:{production} ", f"127.0.0.1:{test} ")
+        for name in ("web", "sync", "worker", "beat"):
+            central.start_unit(f"ecomarket-{name}")
+        for name in ("web", "worker", "beat"):
+            branch.start_unit(f"ecomarket-{name}")
+        central.nginx(ports["central"])
+        branch.nginx(ports["branch"])
+        ca = ca_folder / "ca.crt"
+        for url in (central_url, branch_url):
+            poll(lambda url=url: requests.get(f"{url}/healthz", verify=ca, timeout=5).ok, timeout=60, what=url)
+
+        till = _logged_in(branch_url, ca, "caja1", cashier_password)
+        sold = till.post(f"{branch_url}/api/v1/sales", json={"lines": [{"sku": MILK, "quantity": "2"}]}, timeout=20)
+        assert sold.status_code == 201, sold.text
+        on_hand = till.get(f"{branch_url}/api/v1/stock/{MILK}", timeout=20).json()["on_hand"]
+
+        office = _logged_in(central_url, ca, "admin", admin_password)
+
+        def central_sees_the_sale() -> bool:
+            rows = office.get(f"{central_url}/api/v1/inventory", params={"branch": "B002", "sku": MILK}, timeout=20)
+            rows = rows.json()
+            rows = rows.get("results", rows) if isinstance(rows, dict) else rows
+            return rows and rows[0]["on_hand"] == on_hand
+
+        poll(central_sees_the_sale, timeout=90, interval=1, what="the sale at head office")
+        assert office.get(f"{central_url}/dashboard/", timeout=20).status_code == 200
+
+        _prometheus_scrapes_both(base, central, ca, ports)
+    except BaseException:
+        central.print_logs()
+        branch.print_logs()
+        raise
+    finally:
+        branch.stop()
+        central.stop()
+
+
+def _prometheus_scrapes_both(base: Path, central: Box, ca: Path, ports: dict) -> None:
+    """Debian's Prometheus with the shipped prometheus.yml: only its targets point here, the CA and the token files
+    where the installer (and chain-ca) put them in the scratch root."""
+    text = (ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text()
+    text = text.replace("/etc/ssl/ecomarket/ca.crt", str(ca))
+    text = text.replace("/etc/prometheus/", f"{central.root}/etc/prometheus/")
+    text = text.replace("central.ecomarket.example:443", f"localhost:{ports['central']['https']}")
+    text = re.sub(r"\[[^\]]*tiendas[^\]]*\]", f'["localhost:{ports["branch"]["https"]}"]', text)
+    config = yaml.safe_load(text)
+    config["global"] = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
+    config["rule_files"] = [str(ROOT / "deploy" / "prometheus" / "alerts.yml")]
+    folder = base / "prometheus"
+    folder.mkdir()
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = port_free()
+    process = subprocess.Popen(
+        ["/usr/bin/prometheus", f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}"]
+        + [f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "prometheus.log", "wb"),  # noqa: SIM115 (closed with the process)
+        start_new_session=True,
+    )
+
+    def all_up() -> bool:
+        targets = requests.get(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+        return len(targets) == 3 and all(target["health"] == "up" for target in targets)
+
+    try:
+        poll(all_up, timeout=60, interval=1, what="Prometheus scraping both boxes")
+        query = requests.get(
+            f"http://127.0.0.1:{port}/api/v1/query", params={"query": "count by (job) (up == 1)"}, timeout=5
+        ).json()
+        assert {row["metric"]["job"] for row in query["data"]["result"]} == {"ecomarket-central", "ecomarket-branches"}
+    except BaseException:
+        print((folder / "prometheus.log").read_text()[-3000:])
+        targets = requests.get(f"http://127.0.0.1:{port}/api/v1/targets", timeout=5).text
+        print(targets[-3000:])
+        raise
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
