@@ -232,6 +232,8 @@ def test_what_the_branch_writes_for_each_type_is_what_its_builder_builds(shelf, 
         assert _rebuilt(event.type, event.payload) == event.payload, event
 
 
+@pytest.mark.mode("branch")
+@pytest.mark.django_db
 @override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True)
 def test_each_event_says_once_what_its_service_did_to_stock_and_which_request_it_answers(
     shelf, cashier_client, manager_client
