@@ -11,6 +11,22 @@ from ecomarket.api import whole_number
 from ecomarket.errors import json_error
 
 
+class PrivateResponsesMiddleware:
+    """``Cache-Control: no-store, private`` on every answer a view makes, unless the view chose its own: the pages,
+    CSVs and API answers of a store or head office carry sales, stock and the contacts of oversold sales' customers,
+    none of which a browser's disk cache or a proxy on the way should keep. Placed after whitenoise, so the static
+    files keep their long cache lifetimes."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if "Cache-Control" not in response:
+            response["Cache-Control"] = "no-store, private"
+        return response
+
+
 class UnprintableInputMiddleware:
     """Refuse a path or query string carrying a NUL byte with 400: no database can store one in a text column
     (PostgreSQL refuses it outright), so it must never get as far as a query."""

@@ -119,6 +119,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "ecomarket.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ecomarket.middleware.PrivateResponsesMiddleware",  # no-store for all but static files
     "ecomarket.middleware.UnprintableInputMiddleware",
     "ecomarket.middleware.AuthFailureThrottleMiddleware",
     "ecomarket.middleware.BodySizeLimitMiddleware",
