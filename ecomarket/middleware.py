@@ -1,9 +1,15 @@
 import hashlib
+import os
+import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, suppress
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 from django.utils import translation
 
 from ecomarket import logs
@@ -44,29 +50,117 @@ class UnprintableInputMiddleware:
         return self.get_response(request)
 
 
-class BodySizeLimitMiddleware:
-    """Answer 413 with a JSON error for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, before any view runs.
+class _Watch:
+    __slots__ = ("deadline", "sock", "expired")
+
+    def __init__(self, deadline: float, sock) -> None:
+        self.deadline, self.sock, self.expired = deadline, sock, False
+
+
+class BodyDeadlines:
+    """Ends the body reads that outlast their deadline, by shutting the reading side of their socket: the blocked
+    ``recv()`` returns at once, as if the client had stopped sending. A socket timeout cannot do it: it bounds each
+    ``recv()``, and a client trickling a byte a second satisfies every one of them while holding the worker (and,
+    before this, an admission slot) for as long as it likes.
+
+    One thread per process looks every ``TICK_S`` while reads are being watched and sleeps when none has been
+    for a tick: a request adds and removes its entry under a lock and wakes the thread only when it sleeps, so a
+    busy till's sales pay no thread switch each."""
+
+    TICK_S = 0.25
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._watched: dict[int, _Watch] = {}
+        self._pid = 0
+        self._asleep = False
+
+    @contextmanager
+    def watching(self, sock, seconds: float) -> Iterator[_Watch]:
+        watch = _Watch(time.monotonic() + seconds, sock)
+        with self._condition:
+            if self._pid != os.getpid():  # a forked worker starts its own thread (the parent's is not inherited)
+                self._pid = os.getpid()
+                self._watched.clear()
+                threading.Thread(target=self._run, name="body-deadlines", daemon=True).start()
+            self._watched[id(watch)] = watch
+            if self._asleep:
+                self._condition.notify()
+        try:
+            yield watch
+        finally:
+            with self._condition:
+                self._watched.pop(id(watch), None)
+
+    def _run(self) -> None:
+        with self._condition:
+            while True:
+                if not self._watched:
+                    self._asleep = True
+                    self._condition.wait()
+                    self._asleep = False
+                    continue
+                now = time.monotonic()
+                for key, watch in list(self._watched.items()):
+                    if watch.deadline <= now:
+                        del self._watched[key]
+                        watch.expired = True
+                        with suppress(OSError):  # the client may have gone already
+                            watch.sock.shutdown(socket.SHUT_RD)
+                self._condition.wait(self.TICK_S)
+
+
+body_deadlines = BodyDeadlines()
+
+
+def request_body_refusal(request) -> HttpResponse | None:
+    """Read the body of a POST, PUT or PATCH once, before any view, and answer what is wrong with it: 413 with a
+    JSON error over DATA_UPLOAD_MAX_MEMORY_SIZE, 408 when it did not arrive within REQUEST_BODY_TIMEOUT_S (under
+    gunicorn, the one server that hands us its socket). None: the body is read (or needs no reading here).
 
     DRF reads the request stream directly, which bypasses Django's own size check, so the body is read (and
-    bounded) here once; DRF then parses the cached copy.
-    """
+    bounded) here once; DRF then parses the cached copy. In production nginx buffers the whole body before it
+    passes the request on (README, "Installing for real"), so the time bound is for a server reached directly."""
+    if request.method not in ("POST", "PUT", "PATCH") or hasattr(request, "_body"):
+        return None
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    declared = whole_number(request.META.get("CONTENT_LENGTH") or "0") or 0
+    if declared > limit:
+        return _too_large(limit)
+    if request.content_type.startswith("multipart/"):
+        return None
+    sock = request.META.get("gunicorn.socket")
+    watched = body_deadlines.watching(sock, settings.REQUEST_BODY_TIMEOUT_S) if sock is not None else nullcontext()
+    with watched as watch:
+        try:
+            received = len(request.body)  # reading enforces the size limit for chunked bodies too
+        except RequestDataTooBig:
+            return _too_large(limit)
+        except OSError:  # Django's UnreadablePostError: the client went away, or its deadline cut the read short
+            if watch is None or not watch.expired:
+                raise
+            received = -1
+    if watch is not None and watch.expired and received < declared:
+        return json_error(
+            "request_timeout",
+            f"The request body did not arrive within {settings.REQUEST_BODY_TIMEOUT_S:g} s; nothing was done.",
+            408,
+        )
+    return None
+
+
+def _too_large(limit: int) -> HttpResponse:
+    return json_error("payload_too_large", f"Request body is larger than {limit} bytes.", 413)
+
+
+class BodySizeLimitMiddleware:
+    """Read each request body once before any view runs, bounded in size and time (``request_body_refusal``)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method in ("POST", "PUT", "PATCH"):
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            declared = request.META.get("CONTENT_LENGTH") or "0"
-            too_big = (whole_number(declared) or 0) > limit
-            if not too_big and not request.content_type.startswith("multipart/"):
-                try:
-                    request.body  # noqa: B018 - reading enforces the limit for chunked bodies too
-                except RequestDataTooBig:
-                    too_big = True
-            if too_big:
-                return json_error("payload_too_large", f"Request body is larger than {limit} bytes.", 413)
-        return self.get_response(request)
+        return request_body_refusal(request) or self.get_response(request)
 
 
 def client_address(request) -> str:

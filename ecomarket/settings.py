@@ -91,6 +91,10 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # A POS request is small; a sync batch of 500 events fits well inside 2 MiB. Larger bodies get 413 (see
 # ecomarket.middleware.BodySizeLimitMiddleware), never a 500.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=2 * 1024 * 1024)
+# A body that has not arrived this long after the server began reading it gets 408 (under gunicorn; see
+# ecomarket.middleware.request_body_refusal). Long enough for a 1 MiB sync batch over a slow store uplink; in
+# production nginx buffers the body first anyway (its client_body_timeout, deploy/nginx/).
+REQUEST_BODY_TIMEOUT_S = env.float("REQUEST_BODY_TIMEOUT_S", default=30.0)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Applications. Models are shared by both modes (the ledger has the same shape at a branch and at head office);
@@ -133,9 +137,11 @@ MIDDLEWARE = [
 ]
 
 if IS_CENTRAL:
-    # Right after static files: a sync request refused for want of a slot costs no session, auth or body parsing.
+    # After the throttle of failing credentials (a credential that keeps failing is refused before any lookup), before
+    # the body is read: a sync request shows a valid branch credential, then its whole body, and only then takes a
+    # slot (branches/admission.py). A refused one costs no session or body parsing.
     MIDDLEWARE.insert(
-        MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1, "branches.admission.SyncAdmissionMiddleware"
+        MIDDLEWARE.index("ecomarket.middleware.BodySizeLimitMiddleware"), "branches.admission.SyncAdmissionMiddleware"
     )
 
 ROOT_URLCONF = "ecomarket.urls"
