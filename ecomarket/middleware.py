@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY, logout
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
@@ -211,6 +212,47 @@ class AuthFailureThrottleMiddleware:
             except ValueError:
                 cache.set(key, 1, timeout=settings.AUTH_FAILURE_WINDOW_S)
         return response
+
+
+# When the session's user logged in, and when it was last seen using it (epoch seconds, kept in the session).
+SESSION_BEGAN = "ecomarket_began_at"
+SESSION_SEEN = "ecomarket_seen_at"
+# What a page asks by itself, with nobody at it: the sync badge every branch page polls (static/ecomarket/sync.js).
+# Answered as usual, but it does not count as use, or an open page would never be idle.
+UNATTENDED_PATHS = frozenset({"/api/v1/sync/status"})
+
+
+def session_lifetime_begin(sender, request, user, **kwargs) -> None:
+    """Connected to ``user_logged_in``: a login starts both clocks afresh."""
+    request.session[SESSION_BEGAN] = request.session[SESSION_SEEN] = int(time.time())
+
+
+class SessionLifetimeMiddleware:
+    """Staff sessions (the pages' login and admin's) end ``SESSION_IDLE_TIMEOUT_S`` after they were last used and
+    ``SESSION_MAX_AGE_S`` after the login, whichever comes first (ASVS 3.3.2): the next request finds itself logged
+    out (a page redirects to the login, the API answers 401). A till in use keeps its session until the absolute limit.
+
+    "Last used" is written to the session at most every minute (a quarter of the idle timeout if that is shorter),
+    not on every request: each write is a database write, at a branch one more writer queued for SQLite's lock
+    beside the sales. So the idle timeout ends a session up to that much early. SESSION_COOKIE_AGE equals the idle
+    timeout, so the stored session and its cookie lapse with it even when no request comes to find it stale."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = request.session
+        if SESSION_KEY in session:  # a logged-in session (API tokens have none)
+            now = int(time.time())
+            began = session.get(SESSION_BEGAN)
+            seen = session.get(SESSION_SEEN, began)
+            if began is None:  # logged in before these limits existed: they count from now
+                session[SESSION_BEGAN] = session[SESSION_SEEN] = now
+            elif now - began >= settings.SESSION_MAX_AGE_S or now - seen >= settings.SESSION_IDLE_TIMEOUT_S:
+                logout(request)
+            elif request.path not in UNATTENDED_PATHS and now - seen >= min(60, settings.SESSION_IDLE_TIMEOUT_S // 4):
+                session[SESSION_SEEN] = now
+        return self.get_response(request)
 
 
 class ChainLanguageMiddleware:

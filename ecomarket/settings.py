@@ -59,6 +59,16 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Staff sessions end after this long unused, and this long after the login whatever happens (ASVS 3.3.2, with
+# NIST SP 800-63B's AAL2 figures: 30 minutes idle, 12 hours): a till in use keeps its session for a whole shift, one
+# left alone asks for the password again (ecomarket.middleware.SessionLifetimeMiddleware). The cookie and the stored
+# session lapse with the idle timeout too. API tokens have limits of their own (STAFF_TOKEN_MAX_AGE_DAYS).
+SESSION_IDLE_TIMEOUT_S = env.int("SESSION_IDLE_TIMEOUT_S", default=30 * 60)
+SESSION_MAX_AGE_S = env.int("SESSION_MAX_AGE_S", default=12 * 3600)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_S
+# A staff API token (a till's, a script's) issued from now on expires this many days after it was issued (create_staff
+# --rotate-token or the user's admin page issue the next); 0: it lasts until it is rotated or revoked.
+STAFF_TOKEN_MAX_AGE_DAYS = env.int("STAFF_TOKEN_MAX_AGE_DAYS", default=0)
 CSRF_COOKIE_HTTPONLY = False  # the POS page reads it to send X-CSRFToken
 # Cookies do not tell ports apart: central (:8000) and a branch (:8001) on one host would log each other out.
 _SERVER_NAME = BRANCH_CODE.lower() if IS_BRANCH else "central"
@@ -132,6 +142,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ecomarket.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
