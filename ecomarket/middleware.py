@@ -117,7 +117,8 @@ body_deadlines = BodyDeadlines()
 def request_body_refusal(request) -> HttpResponse | None:
     """Read the body of a POST, PUT or PATCH once, before any view, and answer what is wrong with it: 413 with a
     JSON error over DATA_UPLOAD_MAX_MEMORY_SIZE, 408 when it did not arrive within REQUEST_BODY_TIMEOUT_S (under
-    gunicorn, the one server that hands us its socket). None: the body is read (or needs no reading here).
+    gunicorn, the one server that hands us its socket; 0 turns the bound off). None: the body is read (or needs no
+    reading here).
 
     DRF reads the request stream directly, which bypasses Django's own size check, so the body is read (and
     bounded) here once; DRF then parses the cached copy. In production nginx buffers the whole body before it
@@ -130,7 +131,7 @@ def request_body_refusal(request) -> HttpResponse | None:
         return _too_large(limit)
     if request.content_type.startswith("multipart/"):
         return None
-    sock = request.META.get("gunicorn.socket")
+    sock = request.META.get("gunicorn.socket") if settings.REQUEST_BODY_TIMEOUT_S > 0 else None
     watched = body_deadlines.watching(sock, settings.REQUEST_BODY_TIMEOUT_S) if sock is not None else nullcontext()
     with watched as watch:
         try:
