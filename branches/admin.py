@@ -107,8 +107,10 @@ class BranchAdmin(admin.ModelAdmin):
         "duplicates_absorbed",
         "revoked_at",
     ]
+    # Not even the credential's hash is shown: the page says whether one is in force; `register_branch` rotates it.
+    exclude = ["credential_hash"]
     readonly_fields = [
-        "credential_hash",
+        "credential",
         "credential_issued_at",
         "revoked_at",
         "last_seen_at",
@@ -121,6 +123,12 @@ class BranchAdmin(admin.ModelAdmin):
         "created_at",
     ]
     search_fields = ["code", "name"]
+
+    @admin.display(description="credential")
+    def credential(self, obj) -> str:
+        if obj.revoked_at:
+            return "revoked"
+        return "issued" if obj.credential_hash else "none"
 
     def get_readonly_fields(self, request, obj=None):
         # The code is the branch's identity (its events, its credential): set once, when the branch is added.

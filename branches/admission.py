@@ -19,6 +19,13 @@ Size the gunicorn serving the sync endpoints (in production central's sync pool,
 pages have a pool of their own) above both kinds' slots plus the places, so a free worker answers the refused at
 once instead of leaving them in the accept queue.
 
+A slot is for the work of a sync request, never for waiting on its client: a request first shows a valid branch
+credential (one indexed lookup, reused by the view; anything else is answered 401 at once, its body unread), then its
+whole body arrives (within ``REQUEST_BODY_TIMEOUT_S``, else 408: ecomarket.middleware.request_body_refusal), and only
+then does it take a slot or a place. Handed out first, two anonymous sockets trickling a body a byte a second held
+every slot while a valid branch's push waited its time out. In production nginx buffers the whole body before the
+request reaches gunicorn; the order holds without it.
+
 A slot, and a place in the queue, is an ``flock`` on one of the files under ``DATA_DIR/admission/``: shared by every
 worker process of the machine with no server to run, and released by the kernel when its holder dies, so a worker
 killed mid-request never leaks one (a counter in Redis or PostgreSQL would need a lease for that). A waiting request
@@ -34,9 +41,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
+from django.http import HttpResponse
+from django.urls import resolve
+from rest_framework import exceptions
 
+from branches.credentials import BranchCredentialAuthentication
 from ecomarket import metrics
 from ecomarket.errors import json_error
+from ecomarket.middleware import request_body_refusal
 
 GUARDED_PATHS = {"/api/v1/sync/events": "push", "/api/v1/sync/changes": "pull"}
 # How often a waiting request looks for a free slot: between these, at random, so waiters do not look in step.
@@ -124,10 +136,24 @@ def retry_after_s() -> int:
     return random.randint(base, 2 * base)
 
 
+def branch_refusal(request) -> HttpResponse | None:
+    """401 unless the request carries a valid branch credential, answered as the sync views would (DRF's codes and
+    ``WWW-Authenticate: Branch``); None for a branch, whose identity the view then reuses."""
+    authentication = BranchCredentialAuthentication()
+    try:
+        if authentication.authenticate(request) is not None:
+            return None
+        response = json_error("not_authenticated", "Authentication credentials were not provided.", 401)
+    except exceptions.AuthenticationFailed as error:
+        response = json_error("authentication_failed", str(error.detail), 401)
+    response["WWW-Authenticate"] = authentication.authenticate_header(request)
+    return response
+
+
 class SyncAdmissionMiddleware:
     """Answer 503 + ``Retry-After`` to a sync request when no sync slot of the machine is free, nor freed within
-    its wait in the queue (module docstring). Only the sync endpoints are limited; pages, the dashboard and the staff
-    API are never refused here."""
+    its wait in the queue (module docstring); only a branch whose body has arrived waits for one. Only the sync
+    endpoints are limited; pages, the dashboard and the staff API are never refused here."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -136,6 +162,12 @@ class SyncAdmissionMiddleware:
         kind = GUARDED_PATHS.get(request.path)
         if kind is None or slot_count(kind) <= 0:  # no slots of its kind: not limited
             return self.get_response(request)
+        # Resolved here (Django would only do it after the middleware): what is refused here is counted under its
+        # route in the request metrics, not as "unmatched".
+        request.resolver_match = resolve(request.path_info)
+        refusal = branch_refusal(request) or request_body_refusal(request)
+        if refusal is not None:
+            return refusal
         with sync_slot(kind, wait_s=settings.SYNC_ADMISSION_WAIT_S) as admitted:
             if admitted:
                 return self.get_response(request)

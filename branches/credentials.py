@@ -77,11 +77,21 @@ class _NoGroups:
 
 
 class BranchCredentialAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Branch <credential>``. A revoked or unknown credential is 401."""
+    """``Authorization: Branch <credential>``. A revoked or unknown credential is 401.
+
+    Central's admission (branches/admission.py) authenticates a sync request before it takes a slot; the identity
+    is kept on the request, so the view does not look the credential up a second time."""
 
     keyword = "Branch"
 
     def authenticate(self, request):
+        underlying = getattr(request, "_request", request)  # DRF's Request wraps Django's
+        identity = getattr(underlying, "branch_identity", None)
+        if identity is None:
+            identity = underlying.branch_identity = self._identity(request)
+        return identity
+
+    def _identity(self, request):
         header = authentication.get_authorization_header(request).split()
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None

@@ -6,9 +6,11 @@ class EcomarketConfig(AppConfig):
     verbose_name = "EcoMarket"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
         from django.core.signals import request_finished
 
-        from ecomarket import db, logs
+        from ecomarket import db, logs, middleware
 
         db.connect_checks_install()
         request_finished.connect(logs.context_clear, dispatch_uid="ecomarket.logs.context_clear")
+        user_logged_in.connect(middleware.session_lifetime_begin, dispatch_uid="ecomarket.session_lifetime_begin")

@@ -1,13 +1,18 @@
-"""Staff API tokens, stored hashed (see StaffToken)."""
+"""Staff API tokens, stored hashed (see StaffToken): issued, rotated and revoked here, by ``create_staff`` and
+from the user's admin page alike, with an optional expiry (``STAFF_TOKEN_MAX_AGE_DAYS``). Branch credentials are
+central's and have their own rotation (branches/credentials.py, ``register_branch``)."""
 
 import hashlib
 import secrets
+from datetime import timedelta
 from functools import cache
 
 from axes.backends import AxesStandaloneBackend
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection, transaction
+from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
@@ -20,11 +25,21 @@ def token_hash(key: str) -> str:
 
 @transaction.atomic
 def staff_token_issue(*, user) -> str:
-    """Issue a new token for ``user``, replacing any older one, and return it: the only time it is visible."""
+    """Issue a new token for ``user``, replacing any older one (which stops working at once), and return it: the
+    only time it is visible. It expires ``STAFF_TOKEN_MAX_AGE_DAYS`` from now, or never when that is 0."""
     key = secrets.token_hex(20)
+    days = settings.STAFF_TOKEN_MAX_AGE_DAYS
     StaffToken.objects.filter(user=user).delete()
-    StaffToken.objects.create(user=user, key_hash=token_hash(key))
+    StaffToken.objects.create(
+        user=user, key_hash=token_hash(key), expires_at=timezone.now() + timedelta(days=days) if days > 0 else None
+    )
     return key
+
+
+def staff_token_revoke(*, user) -> bool:
+    """Retire ``user``'s token, if it has one; True when one was retired. Idempotent."""
+    deleted, _ = StaffToken.objects.filter(user=user).delete()
+    return deleted > 0
 
 
 class HashedTokenAuthentication(TokenAuthentication):
@@ -37,10 +52,10 @@ class HashedTokenAuthentication(TokenAuthentication):
         user_model = get_user_model()
         sql, names, active = _token_query(connection.vendor)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [token_hash(key)])
+            cursor.execute(sql, [token_hash(key), connection.ops.adapt_datetimefield_value(timezone.now())])
             rows = cursor.fetchall()
         if not rows or not rows[0][active]:
-            raise exceptions.AuthenticationFailed("Invalid token.")
+            raise exceptions.AuthenticationFailed("Invalid or expired token.")
         user = user_model.from_db(connection.alias, names, rows[0][: len(names)])
         user._role_names = {row[-1] for row in rows if row[-1]}  # read by ecomarket.roles.user_has_role
         return user, StaffToken(key_hash=token_hash(key), user=user)
@@ -64,7 +79,8 @@ def _token_query(vendor: str) -> tuple[str, list[str], int]:
         f"SELECT {', '.join('u.' + connection.ops.quote_name(n) for n in names)}, g.name "
         f"FROM {quoted['token']} t JOIN {quoted['user']} u ON u.id = t.user_id "
         f"LEFT JOIN {quoted['user_groups']} ug ON ug.user_id = u.id "
-        f"LEFT JOIN {quoted['group']} g ON g.id = ug.group_id WHERE t.key_hash = %s"
+        f"LEFT JOIN {quoted['group']} g ON g.id = ug.group_id "
+        "WHERE t.key_hash = %s AND (t.expires_at IS NULL OR t.expires_at > %s)"
     )
     return sql, names, names.index("is_active")
 

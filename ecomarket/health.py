@@ -4,6 +4,10 @@
 do its job, component by component, and answers 503 when one cannot: the database, the broker, a Celery worker
 and beat that still turn (their heartbeat rows are fresh), and at a branch an outbox that is not falling behind.
 A load balancer or supervisor polls it; the JSON body tells a person which part is wrong.
+
+Anyone may poll ``/readyz``, so a stranger gets the verdicts and the ages they were judged on, nothing more: the
+host names and pids of the heartbeats and the text of a failed check's exception (which can name a database host or
+a broker's address) go only to those who may scrape ``/metrics`` (ecomarket/metrics.py, the same rule).
 """
 
 import os
@@ -103,10 +107,20 @@ def _checked(check) -> dict:
         return {"ok": False, "error": f"{error.__class__.__name__}: {error}"[:200]}
 
 
+# What a verdict shows a caller who may not scrape metrics: numbers it was judged on, no host, pid or error text.
+PUBLIC_FIELDS = {"ok", "age_s", "threshold_s", "oldest_pending_age_s", "transport"}
+
+
+def _public(verdict: dict) -> dict:
+    return {key: value for key, value in verdict.items() if key in PUBLIC_FIELDS}
+
+
 @require_GET
 def readyz(request):
     """200 when every component is ready, else 503; the body has a verdict per component. No authentication (a
-    load balancer polls it) and nothing secret in it."""
+    load balancer polls it); the details that would help a stranger map the deployment only for allowed scrapers."""
+    from ecomarket.metrics import scraper_allowed  # at call time: prometheus-client loads after settings
+
     components = {"database": _checked(_database), "broker": _checked(_broker)}
     heartbeats = _checked(_heartbeats)
     if "error" in heartbeats and "ok" in heartbeats:  # the heartbeat table could not be read at all
@@ -116,6 +130,8 @@ def readyz(request):
     if settings.IS_BRANCH:
         components["outbox"] = _checked(_outbox)
     ready = all(component["ok"] for component in components.values())
+    if not scraper_allowed(request):
+        components = {name: _public(verdict) for name, verdict in components.items()}
     body = {"status": "ready" if ready else "not_ready", "mode": settings.ECOMARKET_MODE.value}
     if settings.IS_BRANCH:
         body["branch"] = settings.BRANCH_CODE

@@ -7,7 +7,8 @@ can be followed from the branch's worker log to central's. ``LOG_FORMAT=json`` w
 (python-json-logger); ``text`` is for a terminal (``make run``).
 
 Nothing here reads a credential: the user is a username (or ``branch:<code>`` for a branch credential), never a
-token, and the access log's format names no request header.
+token, and the access log's format names no request header. A client that puts a secret in the query string
+(``?token=...``) gets its value written as ``[redacted]``: the request line is the one place a URL is logged.
 """
 
 import contextvars
@@ -110,12 +111,29 @@ def _identity() -> tuple[str, str]:
         return "", ""
 
 
+# A query parameter whose name says it holds a secret (token, api_key, password, credential, signature, ...).
+_SECRET_PARAMETER = re.compile(
+    r"(?i)((?:^|[?&;])[^=&;\s'\"]*(?:token|key|secret|passw|pwd|credential|auth|session|sig)[^=&;\s'\"]*=)"
+    r"[^&;\s'\"]*"
+)
+
+
+def query_redacted(text: str) -> str:
+    """``text`` (a query string, or a request line holding one) with the values of secret-named parameters
+    replaced by ``[redacted]``; the other parameters stay, they are what an operator searches by."""
+    return _SECRET_PARAMETER.sub(r"\1[redacted]", text) if "=" in text else text
+
+
 class AccessLogFilter(logging.Filter):
     """gunicorn's access log record carries its atoms as ``args``: lift the useful ones into fields, the request
-    id from the response header our middleware set."""
+    id from the response header our middleware set, and redact secrets from the request line and query string
+    before the message is formatted from them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         atoms = record.args if isinstance(record.args, dict) else {}
+        for atom in ("r", "q"):  # the request line, the query string
+            if atoms.get(atom):
+                atoms[atom] = query_redacted(atoms[atom])
         record.request_id = atoms.get("{x-request-id}o", "") or ""
         record.method = atoms.get("m", "")
         record.path = atoms.get("U", "")
@@ -133,6 +151,12 @@ class JsonFormatter(_JsonFormatter):
         kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger"})
         kwargs.setdefault("timestamp", True)
         super().__init__(*args, **kwargs)
+
+    def add_fields(self, log_record: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        super().add_fields(log_record, record, message_dict)
+        # Django logs each 4xx/5xx answer with the request as an extra, whose text is the full path and its query.
+        if "request" in log_record:
+            log_record["request"] = query_redacted(str(log_record["request"]))
 
 
 def logging_config(*, log_format: str, level: str) -> dict:

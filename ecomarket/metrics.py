@@ -407,22 +407,31 @@ def _address_allowed(address: str) -> bool:
     return any(ip in network for network in _networks(tuple(settings.METRICS_ALLOW_FROM)))
 
 
-def scraper_refusal(request) -> HttpResponse | None:
-    """None for an allowed scraper: one that sends ``Authorization: Bearer <METRICS_TOKEN>``, or one whose address
-    is in ``METRICS_ALLOW_FROM`` and sends no credential. Anyone else gets 401 (a token would be accepted) or
-    403 (this address may not scrape)."""
-    from ecomarket.errors import json_error  # not at import: the SQLite backend imports this module early
-    from ecomarket.middleware import client_address
+def scraper_allowed(request) -> bool:
+    """Whether the caller may scrape: it sends ``Authorization: Bearer <METRICS_TOKEN>``, or its address is in
+    ``METRICS_ALLOW_FROM`` and it sends no credential. ``/readyz`` shows its details by the same rule."""
+    from ecomarket.middleware import client_address  # not at import: the SQLite backend imports this module early
 
     token = settings.METRICS_TOKEN
     header = request.META.get("HTTP_AUTHORIZATION", "")
     if header:
         scheme, _, offered = header.partition(" ")
-        if token and scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), token.encode()):
-            return None
+        return (
+            bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(offered.strip().encode(), token.encode())
+        )
     # The scraper's own address, not nginx's: behind the shipped sites every request comes from 127.0.0.1.
-    elif _address_allowed(client_address(request)):
+    return _address_allowed(client_address(request))
+
+
+def scraper_refusal(request) -> HttpResponse | None:
+    """None for an allowed scraper (``scraper_allowed``). Anyone else gets 401 (a token would be accepted) or 403
+    (this address may not scrape)."""
+    from ecomarket.errors import json_error  # not at import: the SQLite backend imports this module early
+
+    if scraper_allowed(request):
         return None
+    token = settings.METRICS_TOKEN
+    header = request.META.get("HTTP_AUTHORIZATION", "")
     if token or header:
         response = json_error("not_authenticated", "Metrics need 'Authorization: Bearer <METRICS_TOKEN>'.", 401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'

@@ -59,6 +59,16 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# Staff sessions end after this long unused, and this long after the login whatever happens (ASVS 3.3.2, with
+# NIST SP 800-63B's AAL2 figures: 30 minutes idle, 12 hours): a till in use keeps its session for a whole shift, one
+# left alone asks for the password again (ecomarket.middleware.SessionLifetimeMiddleware). The cookie and the stored
+# session lapse with the idle timeout too. API tokens have limits of their own (STAFF_TOKEN_MAX_AGE_DAYS).
+SESSION_IDLE_TIMEOUT_S = env.int("SESSION_IDLE_TIMEOUT_S", default=30 * 60)
+SESSION_MAX_AGE_S = env.int("SESSION_MAX_AGE_S", default=12 * 3600)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_S
+# A staff API token (a till's, a script's) issued from now on expires this many days after it was issued (create_staff
+# --rotate-token or the user's admin page issue the next); 0: it lasts until it is rotated or revoked.
+STAFF_TOKEN_MAX_AGE_DAYS = env.int("STAFF_TOKEN_MAX_AGE_DAYS", default=0)
 CSRF_COOKIE_HTTPONLY = False  # the POS page reads it to send X-CSRFToken
 # Cookies do not tell ports apart: central (:8000) and a branch (:8001) on one host would log each other out.
 _SERVER_NAME = BRANCH_CODE.lower() if IS_BRANCH else "central"
@@ -91,6 +101,10 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 # A POS request is small; a sync batch of 500 events fits well inside 2 MiB. Larger bodies get 413 (see
 # ecomarket.middleware.BodySizeLimitMiddleware), never a 500.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("MAX_REQUEST_BODY_BYTES", default=2 * 1024 * 1024)
+# A body that has not arrived this long after the server began reading it gets 408 (under gunicorn; see
+# ecomarket.middleware.request_body_refusal). Long enough for a 1 MiB sync batch over a slow store uplink; in
+# production nginx buffers the body first anyway (its client_body_timeout, deploy/nginx/).
+REQUEST_BODY_TIMEOUT_S = env.float("REQUEST_BODY_TIMEOUT_S", default=30.0)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Applications. Models are shared by both modes (the ledger has the same shape at a branch and at head office);
@@ -119,6 +133,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "ecomarket.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "ecomarket.middleware.PrivateResponsesMiddleware",  # no-store for all but static files
     "ecomarket.middleware.UnprintableInputMiddleware",
     "ecomarket.middleware.AuthFailureThrottleMiddleware",
     "ecomarket.middleware.BodySizeLimitMiddleware",
@@ -127,14 +142,17 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "ecomarket.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 if IS_CENTRAL:
-    # Right after static files: a sync request refused for want of a slot costs no session, auth or body parsing.
+    # After the throttle of failing credentials (a credential that keeps failing is refused before any lookup), before
+    # the body is read: a sync request shows a valid branch credential, then its whole body, and only then takes a
+    # slot (branches/admission.py). A refused one costs no session or body parsing.
     MIDDLEWARE.insert(
-        MIDDLEWARE.index("whitenoise.middleware.WhiteNoiseMiddleware") + 1, "branches.admission.SyncAdmissionMiddleware"
+        MIDDLEWARE.index("ecomarket.middleware.BodySizeLimitMiddleware"), "branches.admission.SyncAdmissionMiddleware"
     )
 
 ROOT_URLCONF = "ecomarket.urls"

@@ -177,3 +177,64 @@ class FaultProxy:
             silent, self._silent = self._silent, set()
         for sock in silent:
             sock.close()
+
+
+class SlowBody:
+    """A client that sends a POST's headers, declares a ``length``-byte JSON body and sends it one byte every
+    ``every_s`` (a slow-body attack, or a link that stalls): at most ``max_bytes`` bytes and ``give_up_s`` seconds,
+    and it stops once the server answers or closes. ``status()`` reads the answer's status."""
+
+    def __init__(
+        self,
+        port: int,
+        path: str,
+        authorization: str | None,
+        *,
+        length: int = 100_000,
+        every_s: float = 0.1,
+        max_bytes: int = 600,
+        give_up_s: float = 60,
+    ) -> None:
+        self.sock = socket.create_connection((LOOPBACK, port), timeout=10)
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {LOOPBACK}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\n" + (f"Authorization: {authorization}\r\n" if authorization else "")
+        )
+        self.sock.sendall(f"{head}\r\n{{".encode())
+        self.stop = threading.Event()
+        self.thread = threading.Thread(
+            target=self._trickle, args=(every_s, max_bytes, time.monotonic() + give_up_s), daemon=True
+        )
+        self.thread.start()
+
+    def _trickle(self, every_s: float, max_bytes: int, give_up: float) -> None:
+        for _ in range(max_bytes):
+            if self.stop.wait(every_s) or time.monotonic() > give_up:
+                return
+            try:
+                self.sock.send(b" ")
+            except OSError:  # answered and closed by the server
+                return
+
+    def status(self, timeout: float) -> int | None:
+        """The status of the server's answer, or None if none came within ``timeout`` seconds."""
+        received, deadline = b"", time.monotonic() + timeout
+        while b"\r\n" not in received and time.monotonic() < deadline:
+            self.sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                chunk = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        self.stop.set()
+        status = received.split(b" ", 2)[1] if received.startswith(b"HTTP/1.") and b" " in received else b""
+        return int(status) if status.isdigit() else None
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.sock.close()

@@ -3,15 +3,19 @@ one more waits in one of SYNC_ADMISSION_QUEUE places for a slot to free up, at m
 or after that wait, it is refused with 503, a JSON error and Retry-After, and nothing of it is stored."""
 
 import os
+import re
 import threading
 import time
 
 import pytest
+import requests
 from django.db import connections
 
 from branches.admission import place_paths, sync_slot, waiting_place
 from branches.models import BranchEvent
 from branches.tests.factories import Events, branch_client
+from harness.faults import SlowBody
+from harness.processes import Node, WebServer
 from inventory.models import Unit
 from inventory.tests.factories import product_make
 
@@ -201,3 +205,95 @@ def test_zero_slots_means_no_limit(settings):
     answer = client.get("/api/v1/sync/changes", {"since": 0})
 
     assert answer.status_code == 200
+
+
+def test_a_sync_request_without_a_valid_branch_credential_is_refused_before_it_takes_a_slot(one_slot):
+    """Admission authenticates first: with every slot held, a stranger is told 401 (as the view would), not 503."""
+    branch_client("B001")
+    stranger = branch_client("B009")[0]
+    stranger.credentials(HTTP_AUTHORIZATION="Branch ecb_made-up")
+
+    with sync_slot() as held:
+        made_up = stranger.post("/api/v1/sync/events", {"branch": "B001", "events": []}, format="json")
+        anonymous = type(stranger)().post("/api/v1/sync/events", {"branch": "B001", "events": []}, format="json")
+
+    assert held
+    assert (made_up.status_code, made_up.json()["code"]) == (401, "authentication_failed")
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "not_authenticated")
+    assert made_up["WWW-Authenticate"] == anonymous["WWW-Authenticate"] == "Branch"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# A real central under gunicorn: clients that send a body slowly hold no slot
+# --------------------------------------------------------------------------------------------------------------
+
+BODY_TIMEOUT_S = 4
+PUSH = "/api/v1/sync/events"
+
+
+@pytest.fixture
+def central_server(tmp_path):
+    """Central under gunicorn with sync workers (as its sync pool runs) on the embedded SQLite: one push slot, one
+    place in the queue, a second's wait, and a body timeout of a few seconds."""
+    node = Node(
+        mode="central",
+        data_dir=tmp_path / "central",
+        env={
+            "SYNC_ADMISSION_SLOTS": "1",
+            "SYNC_ADMISSION_PULL_SLOTS": "1",
+            "SYNC_ADMISSION_QUEUE": "1",
+            "SYNC_ADMISSION_WAIT_S": "1",
+            "REQUEST_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        },
+    )
+    node.manage("migrate", "--no-input", "-v", "0")
+    node.manage("load_demo_catalog")
+    credentials = dict(
+        re.findall(r"branch: (\S+).*\ncredential: (\S+)", node.manage("register_branch", "B001", "B002"))
+    )
+    server = WebServer(node, workers=4).start()
+    try:
+        yield server, credentials
+    finally:
+        server.stop()
+
+
+def _push(server: WebServer, credential: str) -> requests.Response:
+    body = {"branch": "B001", "events": [Events("B001").received(FRU_BANANA="5")]}
+    return requests.post(
+        f"{server.url}/api/v1/sync/events", json=body, headers={"Authorization": f"Branch {credential}"}, timeout=30
+    )
+
+
+@pytest.mark.processes
+def test_anonymous_clients_trickling_a_body_are_refused_at_once_and_a_branch_push_goes_through(central_server):
+    """Two sockets trickling a 100,000-byte body a byte at a time, one with no credential and one with a made-up one:
+    admitted before authentication they held the slot and the place, and the branch's push was refused."""
+    server, credentials = central_server
+    trickles = [SlowBody(server.port, PUSH, None), SlowBody(server.port, PUSH, "Branch ecb_made-up")]
+    try:
+        pushed = _push(server, credentials["B001"])
+        refused = [trickle.status(timeout=20) for trickle in trickles]
+    finally:
+        for trickle in trickles:
+            trickle.close()
+
+    assert pushed.status_code == 200, pushed.text
+    assert pushed.json()["accepted"] == 1
+    assert refused == [401, 401]
+
+
+@pytest.mark.processes
+def test_a_branch_whose_body_trickles_holds_no_slot_and_gets_408_after_the_body_timeout(central_server):
+    """A valid credential gets as far as reading its body, which must arrive within REQUEST_BODY_TIMEOUT_S and
+    holds no slot meanwhile: another branch's push is admitted while it trickles."""
+    server, credentials = central_server
+    trickle = SlowBody(server.port, PUSH, f"Branch {credentials['B002']}")
+    try:
+        pushed = _push(server, credentials["B001"])
+        timed_out = trickle.status(timeout=BODY_TIMEOUT_S + 30)
+    finally:
+        trickle.close()
+
+    assert pushed.status_code == 200, pushed.text
+    assert timed_out == 408

@@ -109,3 +109,16 @@ class CaptureUpdates:
 
     def __exit__(self, *exc):
         self._wrapper.__exit__(*exc)
+
+
+def test_the_branch_admin_never_shows_the_credential_hash(admin_client):
+    _, credential = branch_register(code="B001", name="Sucursal B001")
+    stored = Branch.objects.get(pk="B001").credential_hash
+
+    pages = [
+        admin_client.get("/admin/branches/branch/").content.decode(),
+        admin_client.get("/admin/branches/branch/B001/change/").content.decode(),
+    ]
+
+    assert all(stored not in page and credential not in page for page in pages)
+    assert "issued" in pages[1]

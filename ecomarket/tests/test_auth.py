@@ -88,3 +88,86 @@ def test_staff_tokens_are_stored_only_as_hashes(cashier):
     stored = StaffToken.objects.get(user=cashier)
 
     assert stored.key_hash != cashier.token and len(stored.key_hash) == 64
+
+
+def _token_client(token: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return client
+
+
+def test_an_expired_token_is_refused(cashier, shelf):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ecomarket.models import StaffToken
+
+    client = _token_client(cashier.token)
+    assert client.get("/api/v1/stock").status_code == 200
+    StaffToken.objects.filter(user=cashier).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    refused = client.get("/api/v1/stock")
+
+    assert (refused.status_code, refused.json()["code"]) == (401, "authentication_failed")
+
+
+def test_a_token_issued_with_a_maximum_age_works_until_then(settings, shelf):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ecomarket.models import StaffToken
+    from ecomarket.roles import Role, staff_user_create
+
+    settings.STAFF_TOKEN_MAX_AGE_DAYS = 90
+    user, token = staff_user_create(username="temporal", role=Role.CASHIER)
+
+    expires_at = StaffToken.objects.get(user=user).expires_at
+    assert timedelta(days=89) < expires_at - timezone.now() <= timedelta(days=90)
+    assert _token_client(token).get("/api/v1/stock").status_code == 200
+
+
+def test_tokens_last_until_rotated_unless_a_maximum_age_is_set(cashier):
+    from ecomarket.models import StaffToken
+
+    assert StaffToken.objects.get(user=cashier).expires_at is None
+
+
+@pytest.fixture
+def superuser_client(db, client, django_user_model):
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "a-long-pass-1"))
+    return client
+
+
+def test_admin_issues_a_new_token_shown_once_and_the_old_one_stops_working(superuser_client, cashier, shelf):
+    answered = superuser_client.post(
+        "/admin/auth/user/", {"action": "api_token_rotate", "_selected_action": [cashier.pk]}
+    )
+
+    page = answered.content.decode()
+    new = re.search(r"<code>([0-9a-f]{40})</code>", page).group(1)
+    assert new != cashier.token
+    assert _token_client(cashier.token).get("/api/v1/stock").status_code == 401
+    assert _token_client(new).get("/api/v1/stock").status_code == 200
+    assert "no-store" in answered["Cache-Control"]
+
+
+def test_admin_revokes_a_token(superuser_client, cashier, shelf):
+    superuser_client.post("/admin/auth/user/", {"action": "api_token_revoke", "_selected_action": [cashier.pk]})
+
+    assert _token_client(cashier.token).get("/api/v1/stock").status_code == 401
+
+
+def test_the_user_admin_shows_when_a_token_was_issued_never_its_hash(superuser_client, cashier):
+    from ecomarket.models import StaffToken
+
+    stored = StaffToken.objects.get(user=cashier).key_hash
+
+    pages = [
+        superuser_client.get("/admin/auth/user/").content.decode(),
+        superuser_client.get(f"/admin/auth/user/{cashier.pk}/change/").content.decode(),
+    ]
+
+    assert all(stored not in page and cashier.token not in page for page in pages)
+    assert "valid until rotated or revoked" in pages[1]

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
+from harness.faults import SlowBody
 from harness.processes import WebServer
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes]
@@ -109,3 +110,22 @@ def test_a_broker_that_never_answers_neither_fails_nor_holds_up_a_sale(branch_no
 
     assert statuses == [201] * 20
     assert status["pending_events"] == 21  # the starting stock and 20 sales, all kept for the sweep
+
+
+def test_a_request_whose_body_stalls_gets_408_and_lets_go_of_the_worker(branch_node):
+    """One worker with one thread: a till (or anything else) that starts a sale and stops sending mid-body would
+    hold it, and every till behind it, for as long as it liked. After REQUEST_BODY_TIMEOUT_S it is answered 408."""
+    branch_node.env["REQUEST_BODY_TIMEOUT_S"] = "2"
+    server = WebServer(branch_node, workers=1, threads=1).start()
+    stalled = SlowBody(server.port, "/api/v1/sales", f"Token {branch_node.token}", every_s=1)
+    try:
+        timed_out = stalled.status(timeout=30)
+        sold = pos(branch_node).post(
+            f"{server.url}/api/v1/sales", json={"lines": [{"sku": "FRU-MANZANA", "quantity": "1"}]}, timeout=30
+        )
+    finally:
+        stalled.close()
+        server.stop()
+
+    assert timed_out == 408
+    assert sold.status_code == 201, sold.text

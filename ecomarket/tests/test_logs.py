@@ -35,6 +35,7 @@ def test_every_line_is_json_with_request_id_mode_branch_and_user_and_no_credenti
         made_up = requests.get(
             f"{server.url}/api/v1/stock", headers={"Authorization": f"Token {wrong_token}"}, timeout=10
         )
+        in_the_url = requests.get(f"{server.url}/api/v1/stock?search=MANZ&token={branch_node.token}", timeout=10)
         forged = requests.get(f"{server.url}/healthz", headers={"X-Request-ID": 'x" {"forged": 1}'}, timeout=10)
         scraped = requests.get(
             f"{server.url}/metrics", headers={"Authorization": f"Bearer {metrics_token}"}, timeout=10
@@ -42,7 +43,7 @@ def test_every_line_is_json_with_request_id_mode_branch_and_user_and_no_credenti
     finally:
         server.stop()
 
-    assert (sold.status_code, too_much.status_code, made_up.status_code) == (201, 409, 401)
+    assert (sold.status_code, too_much.status_code, made_up.status_code, in_the_url.status_code) == (201, 409, 401, 401)
     assert sold.headers["X-Request-ID"] == "till-7-0001"
     assert made_up.headers["X-Request-ID"]  # one was made for a client that sent none
     assert forged.headers["X-Request-ID"] != forged.request.headers["X-Request-ID"]  # not a plain token: replaced
@@ -56,6 +57,7 @@ def test_every_line_is_json_with_request_id_mode_branch_and_user_and_no_credenti
     assert access["till-7-0001"]["status"] == "201"
     assert access["till-7-0001"]["path"] == "/api/v1/sales"
     assert access[made_up.headers["X-Request-ID"]]["status"] == "401"
+    assert "search=MANZ&token=[redacted]" in access[in_the_url.headers["X-Request-ID"]]["message"]
     refused = [
         record for record in records if record["request_id"] == "till-7-0002" and record["logger"] == "django.request"
     ]

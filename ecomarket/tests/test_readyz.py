@@ -12,9 +12,13 @@ from django.utils import timezone
 from ecomarket.models import Heartbeat
 from harness.processes import CeleryBeat, CeleryWorker, WebServer, poll
 
+SCRAPER_TOKEN = "readyz-scraper-secret"
 
+
+@override_settings(METRICS_TOKEN=SCRAPER_TOKEN)
 def readyz() -> tuple[int, dict]:
-    response = Client().get("/readyz")
+    """/readyz as an operator reads it: with the metrics token, so every detail is shown."""
+    response = Client(HTTP_AUTHORIZATION=f"Bearer {SCRAPER_TOKEN}").get("/readyz")
     return response.status_code, response.json()
 
 
@@ -69,6 +73,37 @@ def test_an_unreachable_broker_makes_it_not_ready(db):
     assert status == 503
     assert body["components"]["broker"]["ok"] is False
     assert body["components"]["broker"]["error"]
+
+
+@override_settings(CELERY_BROKER_URL="redis://127.0.0.1:1/0", METRICS_TOKEN=SCRAPER_TOKEN, METRICS_ALLOW_FROM=[])
+def test_a_stranger_sees_the_verdicts_but_no_host_pid_or_exception_text(db):
+    """Anyone may poll /readyz: which component is down is theirs to see, not where it runs nor what it said."""
+    beats()
+    Heartbeat.objects.update(host="store-box-7.internal:4242")
+
+    stranger = Client().get("/readyz")
+    wrong_token = Client(HTTP_AUTHORIZATION="Bearer not-the-token").get("/readyz")
+    operator = Client(HTTP_AUTHORIZATION=f"Bearer {SCRAPER_TOKEN}").get("/readyz")
+
+    assert stranger.status_code == wrong_token.status_code == operator.status_code == 503
+    for answer in (stranger, wrong_token):
+        body = answer.json()
+        assert body["components"]["broker"] == {"ok": False}
+        assert body["components"]["worker"]["ok"] is True and "age_s" in body["components"]["worker"]
+        assert "store-box-7" not in answer.content.decode()
+        assert "4242" not in answer.content.decode()
+        assert "Error" not in answer.content.decode()
+    assert operator.json()["components"]["broker"]["error"]
+    assert operator.json()["components"]["worker"]["host"] == "store-box-7.internal:4242"
+
+
+@override_settings(METRICS_TOKEN="", METRICS_ALLOW_FROM=["127.0.0.1"])
+def test_an_address_allowed_to_scrape_sees_the_details_without_a_token(db):
+    beats()
+
+    body = Client().get("/readyz").json()
+
+    assert "host" in body["components"]["worker"]
 
 
 def test_liveness_does_not_depend_on_workers(db):
