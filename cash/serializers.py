@@ -5,17 +5,12 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from cash.models import REGISTER_CODE, CashMovement, CashSession, Register
+from cash.models import CashMovement, CashSession, Register
 from inventory.models import PaymentMethod
 from inventory.quantities import money_text
-from inventory.serializers import MoneyField
+from inventory.serializers import MoneyField, RegisterCodeField
 
 MAX_PAYMENTS = 8
-
-
-class RegisterCodeField(serializers.RegexField):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(REGISTER_CODE, max_length=16, **kwargs)
 
 
 class PaymentInputSerializer(serializers.Serializer):

@@ -217,7 +217,7 @@ def cash_session_close(
         expected = report.expected_cash
         variance = counted_cash - expected
         approver = None
-        if abs(variance) > settings.CASH_VARIANCE_APPROVAL:
+        if abs(variance) > Decimal(str(settings.CASH_VARIANCE_APPROVAL)):
             approver = _manager(user, approval)
             if approver is None:
                 # The amount is not said: the close stays blind for whoever counts again.

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cash.models import REGISTER_CODE
-from cash.serializers import MAX_PAYMENTS, RegisterCodeField, distinct_methods, payments_field, service_payments
+from cash.serializers import MAX_PAYMENTS, distinct_methods, payments_field, service_payments
 from ecomarket.api import ERRORS, cursor_page, input_valid
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
@@ -23,6 +23,7 @@ from inventory.serializers import (
     MAX_LINES,
     CustomerInputSerializer,
     LineInputSerializer,
+    RegisterCodeField,
     ReturnCreateInputSerializer,
     ReturnOutputSerializer,
     SaleOutputSerializer,
