@@ -40,6 +40,7 @@ from branches.protocol import (
     payload_lines,
     void_deltas,
 )
+from cash.records import session_records_write
 from ecomarket import metrics
 from ecomarket.db import rows_copy
 from ecomarket.modes import Mode, only
@@ -320,6 +321,7 @@ def _store(*, branch: Branch, new: list, waiting_voids: list[BranchEvent], now: 
     ]
     movements += _voids_apply(branch=branch, new=new, waiting_voids=waiting_voids)
     stock_ledger_write(movements=movements)
+    session_records_write(branch=branch, envelopes=[envelope for envelope, _, _ in new])
     received = [
         envelope.payload["transfer_id"]
         for envelope, _, _ in new

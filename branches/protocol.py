@@ -45,6 +45,11 @@ class EventType(models.TextChoices):
     STOCK_COUNTED = "stock.counted"
     STOCK_ADJUSTED = "stock.adjusted"
     STOCK_SNAPSHOT = "stock.snapshot"
+    # The cash drawer (cash/): they move no stock. A central older than them rejects them as unknown, and the branch
+    # parks them and re-sends them once central is upgraded.
+    CASH_SESSION_OPENED = "cash.session_opened"
+    CASH_MOVED = "cash.moved"
+    CASH_SESSION_CLOSED = "cash.session_closed"
     # Not a fact of the shop: what a branch sends in place of an event it cannot deliver whole (too large for any
     # request, or refused alone), under that event's id and seq, so central accounts the seq as a known hole.
     EVENT_UNDELIVERABLE = "event.undeliverable"
@@ -146,9 +151,16 @@ def sale_completed_payload(
     payment_method: str,
     cashier: str,
     customer: dict | None = None,
+    register: str = "",
+    session_id: uuid.UUID | None = None,
+    payments: Iterable[tuple[str, Decimal]] | None = None,
+    change: Decimal | None = None,
 ) -> dict:
     """``lines``: (sku, quantity, unit_price). ``customer`` ({name, phone, email}, optional in schema 1): the contact
-    of an oversold sale's customer; the caller passes it only for such a sale."""
+    of an oversold sale's customer; the caller passes it only for such a sale. Optional in schema 1 too: the
+    ``register`` (till) it was rung up on and its open cash ``session_id``; ``payments`` (method, amount kept) summing
+    to the total, with the ``change`` given back in cash, only for a sale that was paid with them (a sale without
+    them was paid in full by ``payment_method``)."""
     return {
         "sale_id": str(sale_id),
         "number": number,
@@ -160,19 +172,127 @@ def sale_completed_payload(
         "payment_method": payment_method,
         "cashier": cashier,
         **({"customer": customer} if customer else {}),
+        **_till_fields(register=register, session_id=session_id),
+        **({"payments": _amounts(payments), "change": money_text(change or 0)} if payments is not None else {}),
     }
 
 
-def sale_voided_payload(*, sale_id: uuid.UUID, reason: str) -> dict:
-    return {"sale_id": str(sale_id), "reason": reason}
+def _till_fields(*, register: str, session_id: uuid.UUID | None) -> dict:
+    return {
+        **({"register": register} if register else {}),
+        **({"session_id": str(session_id)} if session_id else {}),
+    }
 
 
-def return_completed_payload(*, return_id: uuid.UUID, sale_id: uuid.UUID, lines: Iterable[tuple[str, Decimal]]) -> dict:
-    """``lines``: (sku, quantity taken back)."""
+def _amounts(pairs: Iterable[tuple[str, Decimal]]) -> list[dict]:
+    """(method, amount) pairs as a payload writes them."""
+    return [{"method": method, "amount": money_text(amount)} for method, amount in pairs]
+
+
+def sale_voided_payload(
+    *,
+    sale_id: uuid.UUID,
+    reason: str,
+    register: str = "",
+    session_id: uuid.UUID | None = None,
+    refunds: Iterable[tuple[str, Decimal]] | None = None,
+) -> dict:
+    """``refunds`` (method, amount paid back; optional in schema 1), from the drawer of ``register``'s open cash
+    ``session_id`` when there was one."""
+    return {
+        "sale_id": str(sale_id),
+        "reason": reason,
+        **_till_fields(register=register, session_id=session_id),
+        **({"refunds": _amounts(refunds)} if refunds is not None else {}),
+    }
+
+
+def return_completed_payload(
+    *,
+    return_id: uuid.UUID,
+    sale_id: uuid.UUID,
+    lines: Iterable[tuple[str, Decimal]],
+    register: str = "",
+    session_id: uuid.UUID | None = None,
+    refunds: Iterable[tuple[str, Decimal]] | None = None,
+) -> dict:
+    """``lines``: (sku, quantity taken back). ``refunds`` as for a void."""
     return {
         "return_id": str(return_id),
         "sale_id": str(sale_id),
         "lines": [{"sku": sku, "quantity": quantity_text(quantity)} for sku, quantity in lines],
+        **_till_fields(register=register, session_id=session_id),
+        **({"refunds": _amounts(refunds)} if refunds is not None else {}),
+    }
+
+
+def cash_session_opened_payload(
+    *, session_id: uuid.UUID, register: str, opening_float: Decimal, opened_by: str
+) -> dict:
+    return {
+        "session_id": str(session_id),
+        "register": register,
+        "opening_float": money_text(opening_float),
+        "opened_by": opened_by,
+    }
+
+
+def cash_moved_payload(
+    *, movement_id: uuid.UUID, session_id: uuid.UUID, register: str, kind: str, amount: Decimal, reason: str
+) -> dict:
+    """``kind``: ``in`` (cash put in the drawer) or ``out`` (taken out: a pickup to the safe)."""
+    return {
+        "movement_id": str(movement_id),
+        "session_id": str(session_id),
+        "register": register,
+        "kind": kind,
+        "amount": money_text(amount),
+        "reason": reason,
+    }
+
+
+def cash_session_closed_payload(
+    *,
+    session_id: uuid.UUID,
+    register: str,
+    z_number: int,
+    first_seq: int,
+    last_seq: int,
+    sales_count: int,
+    first_sale_number: int | None,
+    last_sale_number: int | None,
+    sales: Iterable[tuple[str, Decimal]],
+    refunds: Iterable[tuple[str, Decimal]],
+    cash_in: Decimal,
+    cash_out: Decimal,
+    opening_float: Decimal,
+    expected_cash: Decimal,
+    counted_cash: Decimal,
+    closed_by: str,
+    approved_by: str = "",
+) -> dict:
+    """The Z report's figures. Its events are the branch's seqs ``first_seq`` (the session's opening) to ``last_seq``
+    (the last before the close): central checks them once it holds every seq up to ``last_seq``. ``sales``: what its
+    sales kept by method (change deducted); ``refunds``: what its returns and voids paid back by method."""
+    return {
+        "session_id": str(session_id),
+        "register": register,
+        "z_number": z_number,
+        "first_seq": first_seq,
+        "last_seq": last_seq,
+        "sales_count": sales_count,
+        "first_sale_number": first_sale_number,
+        "last_sale_number": last_sale_number,
+        "sales": _amounts(sales),
+        "refunds": _amounts(refunds),
+        "cash_in": money_text(cash_in),
+        "cash_out": money_text(cash_out),
+        "opening_float": money_text(opening_float),
+        "expected_cash": money_text(expected_cash),
+        "counted_cash": money_text(counted_cash),
+        "variance": money_text(counted_cash - expected_cash),
+        "closed_by": closed_by,
+        **({"approved_by": approved_by} if approved_by else {}),
     }
 
 
@@ -260,6 +380,9 @@ PAYLOAD_BUILDERS = {
     EventType.STOCK_COUNTED: stock_counted_payload,
     EventType.STOCK_ADJUSTED: stock_adjusted_payload,
     EventType.STOCK_SNAPSHOT: stock_snapshot_payload,
+    EventType.CASH_SESSION_OPENED: cash_session_opened_payload,
+    EventType.CASH_MOVED: cash_moved_payload,
+    EventType.CASH_SESSION_CLOSED: cash_session_closed_payload,
     EventType.EVENT_UNDELIVERABLE: event_undeliverable_payload,
 }
 
@@ -372,6 +495,9 @@ DOCUMENT_KEYS = {
     EventType.RETURN_COMPLETED: "return_id",
     EventType.STOCK_COUNTED: "count_id",
     EventType.STOCK_RECEIVED: "receipt_id",
+    EventType.CASH_SESSION_OPENED: "session_id",
+    EventType.CASH_MOVED: "movement_id",
+    EventType.CASH_SESSION_CLOSED: "session_id",
 }
 
 
@@ -400,10 +526,19 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
             sale = _uuid_field(payload, "sale_id")
             _customer_check(payload)
             _money_check(payload)
+            _till_check(payload)
+            _payments_check(payload)
         case EventType.SALE_VOIDED:
+            _till_check(payload)
+            _amounts_read(payload, "refunds")
             return None, _uuid_field(payload, "sale_id")
         case EventType.RETURN_COMPLETED:
             sale = _uuid_field(payload, "sale_id")
+            _till_check(payload)
+            _amounts_read(payload, "refunds")
+        case EventType.CASH_SESSION_OPENED | EventType.CASH_MOVED | EventType.CASH_SESSION_CLOSED:
+            _cash_check(envelope)
+            return {}, None
         case EventType.STOCK_RECEIVED:
             _uuid_field(payload, "transfer_id", nullable=True)
             _uuid_field(payload, "receipt_id", nullable=True)
@@ -426,6 +561,91 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
             raise Rejection("unknown_type", f"event type {type_!r} is not known")
     key, sign, rules = LINE_EFFECTS[type_]
     return lines_sum((sku, sign * q) for sku, q in _lines(payload, known, key, **rules)), sale
+
+
+def _till_check(payload: dict) -> None:
+    """The optional till of a sale, return or void: its register's code and its open cash session."""
+    if "register" in payload and not _register_code(payload["register"]):
+        raise Rejection("invalid_payload", "payload.register must be a register code (1 to 16 letters, digits, - or _)")
+    if "session_id" in payload:
+        _uuid_field(payload, "session_id")
+
+
+def _register_code(value) -> bool:
+    return isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,16}", value) is not None
+
+
+def _amounts_read(payload: dict, key: str, *, required: bool = False) -> list[tuple[str, Decimal]]:
+    """A list of ``{method, amount}`` (payments, refunds, a Z report's totals): each method once, amounts not
+    negative. Absent and not ``required``: an empty list."""
+    if key not in payload and not required:
+        return []
+    items = payload.get(key)
+    if not isinstance(items, list):
+        raise Rejection("invalid_payload", f"payload.{key} must be a list of {{method, amount}}")
+    pairs = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("method"), str) or not 0 < len(item["method"]) <= 12:
+            raise Rejection("invalid_payload", f"payload.{key}[{index}] needs a method")
+        pairs.append(
+            (item["method"], decimal_read(item.get("amount"), f"payload.{key}[{index}].amount", digits=MONEY_DIGITS))
+        )
+    if len({method for method, _ in pairs}) != len(pairs):
+        raise Rejection("invalid_payload", f"payload.{key} names a method twice")
+    return pairs
+
+
+def _payments_check(payload: dict) -> None:
+    """A sale's optional payments add up to its total (cash handed over beyond it went back as ``change``)."""
+    if "payments" not in payload:
+        return
+    paid = sum((amount for _, amount in _amounts_read(payload, "payments")), Decimal("0"))
+    decimal_read(payload.get("change"), "payload.change", digits=MONEY_DIGITS)
+    if paid != decimal_read(payload.get("total"), "payload.total", digits=MONEY_DIGITS):
+        raise Rejection("invalid_payload", "payload.payments must add up to payload.total")
+
+
+def _whole(payload: dict, key: str, *, nullable: bool = False, low: int = 0, high: int = 2**62) -> int | None:
+    value = payload.get(key)
+    if value is None and nullable:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise Rejection("invalid_payload", f"payload.{key} must be an integer from {low}")
+    return value
+
+
+def _cash_check(envelope: Envelope) -> None:
+    """The cash drawer's events: a session opened, cash moved in or out of it, its Z report."""
+    payload, type_ = envelope.payload, envelope.type
+    _uuid_field(payload, "session_id")
+    if not _register_code(payload.get("register")):
+        raise Rejection("invalid_payload", "payload.register must be a register code (1 to 16 letters, digits, - or _)")
+    if type_ == EventType.CASH_SESSION_OPENED:
+        decimal_read(payload.get("opening_float"), "payload.opening_float", digits=MONEY_DIGITS)
+        return
+    if type_ == EventType.CASH_MOVED:
+        _uuid_field(payload, "movement_id")
+        if payload.get("kind") not in ("in", "out"):
+            raise Rejection("invalid_payload", "payload.kind must be in or out")
+        decimal_read(payload.get("amount"), "payload.amount", digits=MONEY_DIGITS, positive=True)
+        return
+    _whole(payload, "z_number", low=1)
+    first = _whole(payload, "first_seq", low=1)
+    _whole(payload, "last_seq", low=first, high=envelope.seq - 1)
+    _whole(payload, "sales_count")
+    for key in ("first_sale_number", "last_sale_number"):
+        _whole(payload, key, nullable=True, low=1)
+    _amounts_read(payload, "sales", required=True)
+    _amounts_read(payload, "refunds", required=True)
+    figures = {
+        key: decimal_read(payload.get(key), f"payload.{key}", digits=MONEY_DIGITS, allow_negative=key == "variance")
+        for key in ("cash_in", "cash_out", "opening_float", "counted_cash", "variance")
+    }
+    expected = decimal_read(
+        payload.get("expected_cash"), "payload.expected_cash", digits=MONEY_DIGITS, allow_negative=True
+    )
+    if figures["variance"] != figures["counted_cash"] - expected:
+        raise Rejection("invalid_payload", "payload.variance must be counted_cash less expected_cash")
 
 
 def _snapshot_validate(envelope: Envelope) -> None:
@@ -513,11 +733,49 @@ def _quantities(lines: Iterable[tuple[str, Decimal]]) -> list[tuple[str, str]]:
     return sorted((sku, quantity_text(quantity)) for sku, quantity in lines)
 
 
-def sale_fingerprint(*, lines: Iterable[tuple[str, Decimal]], payment_method: str) -> str:
+def sale_fingerprint(
+    *,
+    lines: Iterable[tuple[str, Decimal]],
+    payment_method: str,
+    register: str = "",
+    tendered: Iterable[tuple[str, Decimal]] | None = None,
+) -> str:
     """A sale request, ``lines`` as (sku, quantity). What the event carries, so a till retrying a sale on a box
     restored from central gets it back (200); a customer's contact is no part of it (the event keeps one only for an
-    oversold sale, and only for a while)."""
-    return request_fingerprint(lines=_quantities(lines), payment_method=payment_method)
+    oversold sale, and only for a while). ``tendered``: the payments as the till sent them, (method, amount handed
+    over); with them the payment method is theirs. A sale without a register or payments has the fingerprint it
+    always had."""
+    till = {"register": register} if register else {}
+    if tendered is not None:
+        return request_fingerprint(lines=_quantities(lines), tendered=sorted(_amounts(tendered), key=str), **till)
+    return request_fingerprint(lines=_quantities(lines), payment_method=payment_method, **till)
+
+
+def sale_tendered(payload: dict) -> list[tuple[str, Decimal]] | None:
+    """What the till handed over for a sale, from its payload: its payments, with the change back on the cash one;
+    None for a sale paid by ``payment_method`` alone."""
+    if "payments" not in payload:
+        return None
+    change = Decimal(payload.get("change", "0"))
+    return [
+        (item["method"], Decimal(item["amount"]) + (change if item["method"] == CASH else 0))
+        for item in payload["payments"]
+    ] + ([(CASH, change)] if change and CASH not in {item["method"] for item in payload["payments"]} else [])
+
+
+CASH = "cash"  # the one payment method that may exceed what it pays: the drawer gives change
+
+
+def sale_payments(payload: dict) -> list[tuple[str, Decimal]]:
+    """What a sale kept by method: its payments, or its whole total by ``payment_method``."""
+    if "payments" in payload:
+        return [(item["method"], Decimal(item["amount"])) for item in payload["payments"]]
+    return [(payload.get("payment_method", CASH), Decimal(payload["total"]))]
+
+
+def cash_fingerprint(*, kind: str, **fields) -> str:
+    """A cash drawer request (a session opened, cash moved, a close): the fields that make it the same request."""
+    return request_fingerprint(kind=f"cash.{kind}", **{key: str(value) for key, value in fields.items()})
 
 
 def return_fingerprint(*, sale_id, lines: Iterable[tuple[str, Decimal]]) -> str:
@@ -542,6 +800,8 @@ def payload_fingerprint(type_: str, payload: dict) -> str | None:
             return sale_fingerprint(
                 lines=((line["sku"], Decimal(line["quantity"])) for line in lines),
                 payment_method=payload.get("payment_method", "cash"),
+                register=payload.get("register", ""),
+                tendered=sale_tendered(payload),
             )
         case EventType.RETURN_COMPLETED:
             return return_fingerprint(
@@ -551,6 +811,20 @@ def payload_fingerprint(type_: str, payload: dict) -> str | None:
             return receipt_fingerprint(transfer_id=payload.get("transfer_id"), lines=lines)
         case EventType.STOCK_COUNTED:
             return count_fingerprint(counted=((line["sku"], Decimal(line["counted"])) for line in lines))
+        case EventType.CASH_SESSION_OPENED:
+            return cash_fingerprint(
+                kind="open", register=payload["register"], opening_float=Decimal(payload["opening_float"])
+            )
+        case EventType.CASH_MOVED:
+            return cash_fingerprint(
+                kind="move",
+                session=payload["session_id"],
+                direction=payload["kind"],
+                amount=Decimal(payload["amount"]),
+                reason=payload["reason"],
+            )
+        case EventType.CASH_SESSION_CLOSED:
+            return cash_fingerprint(kind="close", counted=Decimal(payload["counted_cash"]))
     return None
 
 

@@ -7,6 +7,7 @@ scheduled (DESIGN.md §1-§2).
 import ipaddress
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -38,6 +39,13 @@ BRANCH_CODE = env.str("BRANCH_CODE", default="B001" if IS_BRANCH else "")
 # Selling into negative stock: False keeps the prototype's rule (409 insufficient_stock); True accepts the sale and
 # flags it as oversold so head office follows the customer up.
 BRANCH_ALLOW_NEGATIVE_STOCK = env.bool("BRANCH_ALLOW_NEGATIVE_STOCK", default=False)
+# The cash drawer (cash/, README "Tills and the cash drawer"). Where required, a sale, return or void that names a
+# register needs an open cash session on it (409 no_open_session); one that names none is not a till's and is
+# taken as before. A close whose count differs from what the drawer should hold by more than CASH_VARIANCE_APPROVAL
+# needs a manager. At head office, a session still open after CASH_SESSION_OPEN_MAX_S is a finding.
+CASH_SESSIONS_REQUIRED = env.bool("CASH_SESSIONS_REQUIRED", default=True)
+CASH_VARIANCE_APPROVAL = Decimal(env.str("CASH_VARIANCE_APPROVAL", default="5.00"))
+CASH_SESSION_OPEN_MAX_S = env.int("CASH_SESSION_OPEN_MAX_S", default=16 * 3600)
 
 # Where this server keeps its SQLite file, its embedded broker and its beat schedule.
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var" / ECOMARKET_MODE.value)))
@@ -124,6 +132,7 @@ INSTALLED_APPS = [
     "ecomarket",
     "inventory",
     "branches",
+    "cash",
 ]
 if IS_CENTRAL:
     INSTALLED_APPS += ["django_celery_beat", "reconciliation", "reports"]

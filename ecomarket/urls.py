@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from branches import urls as branch_urls
+from cash import urls as cash_urls
 from ecomarket import health, metrics, views
 from ecomarket.csp import csp_policy
 from inventory import urls as inventory_urls
@@ -40,15 +41,22 @@ if settings.IS_CENTRAL:
 
 if settings.IS_BRANCH:
     urlpatterns += [
-        path("api/v1/", include(inventory_urls.branch_api + branch_urls.branch_api)),
+        path("api/v1/", include(inventory_urls.branch_api + branch_urls.branch_api + cash_urls.branch_api)),
         *inventory_urls.branch_seed,
         *inventory_urls.branch_pages,
+        *cash_urls.branch_pages,
     ]
 else:
     urlpatterns += [
         path(
             "api/v1/",
-            include(inventory_urls.central_api + branch_urls.central_api + reconciliation_urls.api + reports_urls.api),
+            include(
+                inventory_urls.central_api
+                + branch_urls.central_api
+                + cash_urls.central_api
+                + reconciliation_urls.api
+                + reports_urls.api
+            ),
         ),
         *inventory_urls.central_seed,
         *reconciliation_urls.pages,

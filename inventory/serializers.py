@@ -8,10 +8,11 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cash.models import REGISTER_CODE, SaleTender
 from inventory.models import Sale, SaleLine, Unit
 from inventory.names import name_problem, sku_problem
 from inventory.quantities import MONEY_DIGITS, QUANTITY_DIGITS, NumberFormatError, decimal_parse
-from inventory.services import Line
+from inventory.services import NO_TENDER, Line
 
 MAX_LINES = 200
 
@@ -162,8 +163,26 @@ class CustomerInputSerializer(serializers.Serializer):
         return {key: value.strip() for key, value in data.items() if value.strip()}
 
 
+class RegisterCodeField(serializers.RegexField):
+    """A register's (till's) code, as sent: a JSON string, blanks not trimmed (the till's fast path takes it so)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(REGISTER_CODE, max_length=16, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def register_field() -> RegisterCodeField:
+    """The till a sale, return or void is rung up on (cash/)."""
+    return RegisterCodeField(required=False)
+
+
 class SaleVoidInputSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    register = register_field()
 
 
 class ReturnCreateInputSerializer(serializers.Serializer):
@@ -171,6 +190,7 @@ class ReturnCreateInputSerializer(serializers.Serializer):
     sale_id = serializers.UUIDField()
     lines = lines_field(LineInputSerializer)
     reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    register = register_field()
 
     def validate_lines(self, lines):
         return distinct_skus(lines)
@@ -205,9 +225,28 @@ class SaleLineOutputSerializer(serializers.Serializer):
     line_total = MoneyField()
 
 
+class PaymentOutputSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    amount = MoneyField()
+
+
 class SaleOutputSerializer(serializers.ModelSerializer):
     lines = SaleLineOutputSerializer(many=True)
     cashier = serializers.CharField(source="cashier.username", default="")
+    register = serializers.SerializerMethodField()
+    payments = serializers.SerializerMethodField()
+    change = serializers.SerializerMethodField()
+
+    def get_register(self, sale) -> str:
+        return _tender_fields(sale, _tender_read(sale))["register"]
+
+    @extend_schema_field(PaymentOutputSerializer(many=True))
+    def get_payments(self, sale):
+        return _tender_fields(sale, _tender_read(sale))["payments"]
+
+    @extend_schema_field(MoneyField())
+    def get_change(self, sale):
+        return _tender_fields(sale, _tender_read(sale))["change"]
 
     class Meta:
         model = Sale
@@ -224,13 +263,39 @@ class SaleOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "voided_at",
             "void_reason",
+            "register",
+            "payments",
+            "change",
         ]
 
 
-def sale_body(sale: Sale, lines: list[SaleLine] | None = None) -> dict:
+_UNREAD = object()
+
+
+def _tender_read(sale: Sale) -> SaleTender | None:
+    return SaleTender.objects.filter(sale=sale).first()
+
+
+def _tender_fields(sale: Sale, tender: SaleTender | None) -> dict:
+    """How a sale was paid and on which till (cash.SaleTender); a sale without one was paid in full by its payment
+    method."""
+    if tender is None:
+        payments = [{"method": sale.payment_method, "amount": _MONEY.to_representation(sale.total)}]
+        return {"register": "", "payments": payments, "change": "0.00"}
+    return {
+        "register": tender.register,
+        "payments": tender.payments,
+        "change": _MONEY.to_representation(tender.change),
+    }
+
+
+def sale_body(sale: Sale, lines: list[SaleLine] | None = None, tender=_UNREAD) -> dict:
     """The sale as SaleOutputSerializer describes it, built directly: the POS waits for this answer, and a
     ModelSerializer spends more time building its fields than the sale took to write (docs/benchmarks.md).
-    ``lines``: the sale's lines where the caller holds them (a sale just written); otherwise they are read."""
+    ``lines``: the sale's lines where the caller holds them (a sale just written); otherwise they are read. So is
+    ``tender`` (None: the sale has none)."""
+    if tender is _UNREAD or tender is NO_TENDER:
+        tender = _tender_read(sale)
     return {
         "id": str(sale.id),
         "branch": sale.branch,
@@ -252,6 +317,7 @@ def sale_body(sale: Sale, lines: list[SaleLine] | None = None) -> dict:
         "created_at": _TIME.to_representation(sale.created_at),
         "voided_at": _TIME.to_representation(sale.voided_at) if sale.voided_at else None,
         "void_reason": sale.void_reason,
+        **_tender_fields(sale, tender),
     }
 
 

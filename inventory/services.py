@@ -23,6 +23,8 @@ from branches import protocol
 from branches.models import IncomingTransfer, OutboxEvent, RecoveryState, SyncState
 from branches.outbox import outbox_event_append
 from branches.protocol import EventType
+from cash import services as cash_services
+from cash.models import RefundKind
 from ecomarket import metrics
 from ecomarket.db import rows_insert
 from ecomarket.errors import DomainError
@@ -53,6 +55,9 @@ class Line:
     quantity: Decimal
 
 
+NO_TENDER = object()
+
+
 @dataclass(frozen=True)
 class SaleWithLines:
     """A sale and its lines, what the answer to the till shows. A new sale carries the lines just written, so the
@@ -60,6 +65,7 @@ class SaleWithLines:
 
     sale: Sale
     lines: list[SaleLine]
+    tender: object = NO_TENDER  # cash.SaleTender, None when the sale has none, or not read yet
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,14 @@ def stock_change_record(
 
 @only(Mode.BRANCH)
 def sale_create(
-    *, sale_id: uuid.UUID | None, lines: list[Line], payment_method: str, cashier, customer: dict | None = None
+    *,
+    sale_id: uuid.UUID | None,
+    lines: list[Line],
+    payment_method: str,
+    cashier,
+    customer: dict | None = None,
+    register: str = "",
+    payments: list[tuple[str, Decimal]] | None = None,
 ) -> tuple[SaleWithLines, bool]:
     """Record a sale and return ``(the sale with its lines, created)``.
 
@@ -169,16 +182,26 @@ def sale_create(
     ``insufficient_stock``; with ``BRANCH_ALLOW_NEGATIVE_STOCK`` the sale goes through and is flagged oversold.
     ``customer`` ({name, phone, email}, as the till took it) travels to head office in the sale event only when
     the sale is oversold, so it can reach the customer; for any other sale it is dropped, never stored.
+
+    ``register``: the till it is rung up on; where CASH_SESSIONS_REQUIRED is on, a register without an open cash
+    session refuses it (409 ``no_open_session``). ``payments``: (method, amount handed over), covering the total
+    (only cash beyond it: the answer's ``change``); then the sale's payment method is that of its largest payment.
+    Without them the sale is paid in full by ``payment_method``. How it was paid is kept beside it (cash.SaleTender)
+    when it names either.
     """
     sale_id = sale_id or uuid.uuid4()
     fingerprint = protocol.sale_fingerprint(
-        lines=((line.sku, line.quantity) for line in lines), payment_method=payment_method
+        lines=((line.sku, line.quantity) for line in lines),
+        payment_method=payment_method,
+        register=register,
+        tendered=payments,
     )
     branch = settings.BRANCH_CODE
     with transaction.atomic():
         existing = _already_recorded(Sale, pk=sale_id, fingerprint=fingerprint)
         if existing is not None:
             return SaleWithLines(sale=existing, lines=list(existing.lines.all())), False
+        till = cash_services.till_resolve(register=register, required=True)
         products = _catalog_entries(lines)
         on_hand = sql.stock_on_hand(branch=branch, skus=[line.sku for line in lines])
         oversold = False
@@ -197,12 +220,17 @@ def sale_create(
         now = timezone.now()
         number = sql.sale_number_highest(branch=branch) + 1
         priced = [(line, products[line.sku].price, money(line.quantity * products[line.sku].price)) for line in lines]
+        total = sum((line_total for _, _, line_total in priced), Decimal("0.00"))
+        kept, change = None, Decimal("0.00")
+        if payments is not None:
+            kept, change = cash_services.payments_settle(total=total, tendered=payments)
+            payment_method = max(kept, key=lambda pair: pair[1])[0] if kept else payment_method
         sale = Sale(
             id=sale_id,
             branch=branch,
             number=number,
             payment_method=payment_method,
-            total=sum((line_total for _, _, line_total in priced), Decimal("0.00")),
+            total=total,
             cashier=cashier,
             oversold=oversold,
             fingerprint=fingerprint,
@@ -215,6 +243,9 @@ def sale_create(
         # Plain inserts (ecomarket.db.rows_insert): the ORM's create() and bulk_create() compile a query per call.
         rows_insert(Sale, [sale])
         rows_insert(SaleLine, sale_lines)
+        tender = None
+        if register or payments is not None:
+            tender = cash_services.sale_tender_record(sale=sale, till=till, payments=kept, change=change)
         stock_change_record(
             event_type=EventType.SALE_COMPLETED,
             payload=protocol.sale_completed_payload(
@@ -225,6 +256,10 @@ def sale_create(
                 payment_method=payment_method,
                 cashier=cashier.get_username() if cashier else "",
                 customer=customer if oversold else None,
+                register=till.register,
+                session_id=till.session.id if till.session else None,
+                payments=kept,
+                change=change if kept is not None else None,
             ),
             kind=MovementKind.SALE,
             reference=str(sale.id),
@@ -232,13 +267,15 @@ def sale_create(
             occurred_at=now,
         )
     metrics.SALES.inc()
-    return SaleWithLines(sale=sale, lines=sale_lines), True
+    return SaleWithLines(sale=sale, lines=sale_lines, tender=tender), True
 
 
 @only(Mode.BRANCH)
-def sale_void(*, sale_id: uuid.UUID, reason: str, user) -> tuple[Sale, bool]:
-    """Void a whole sale: its stock goes back on the shelf. Idempotent: voiding a voided sale changes nothing and
-    returns ``(sale, False)``. A sale with returns cannot be voided (the returned goods are already back)."""
+def sale_void(*, sale_id: uuid.UUID, reason: str, user, register: str = "") -> tuple[Sale, bool]:
+    """Void a whole sale: its stock goes back on the shelf and its payments are paid back by method, from the
+    drawer of ``register``'s open session (cash.services.refund_record). Idempotent: voiding a voided sale changes
+    nothing and returns ``(sale, False)``. A sale with returns cannot be voided (the returned goods are already
+    back)."""
     with transaction.atomic():
         sale = Sale.objects.filter(pk=sale_id, branch=settings.BRANCH_CODE).first()
         if sale is None:
@@ -253,11 +290,20 @@ def sale_void(*, sale_id: uuid.UUID, reason: str, user) -> tuple[Sale, bool]:
                 status=status.HTTP_409_CONFLICT,
             )
         now = timezone.now()
+        till, refunds = cash_services.refund_record(
+            refund_id=sale.id, kind=RefundKind.VOID, sale=sale, amount=sale.total, register=register
+        )
         sale.status, sale.voided_at, sale.void_reason = SaleStatus.VOIDED, now, reason
         sale.save(update_fields=["status", "voided_at", "void_reason"])
         stock_change_record(
             event_type=EventType.SALE_VOIDED,
-            payload=protocol.sale_voided_payload(sale_id=sale.id, reason=reason),
+            payload=protocol.sale_voided_payload(
+                sale_id=sale.id,
+                reason=reason,
+                register=till.register,
+                session_id=till.session.id if till.session else None,
+                refunds=refunds,
+            ),
             kind=MovementKind.VOID,
             reference=str(sale.id),
             deltas=protocol.void_deltas((line.product_id, line.quantity) for line in sale.lines.all()),
@@ -269,10 +315,11 @@ def sale_void(*, sale_id: uuid.UUID, reason: str, user) -> tuple[Sale, bool]:
 
 @only(Mode.BRANCH)
 def return_create(
-    *, return_id: uuid.UUID | None, sale_id: uuid.UUID, lines: list[Line], reason: str, cashier
+    *, return_id: uuid.UUID | None, sale_id: uuid.UUID, lines: list[Line], reason: str, cashier, register: str = ""
 ) -> tuple[Return, bool]:
     """Take goods back from a sale. Each line may return at most what the sale sold less what earlier returns took
-    back; a voided sale takes no returns. Idempotent on ``return_id``."""
+    back; a voided sale takes no returns. The goods' value at the sale's prices is paid back by method, from the
+    drawer of ``register``'s open session (cash.services.refund_record). Idempotent on ``return_id``."""
     return_id = return_id or uuid.uuid4()
     fingerprint = protocol.return_fingerprint(sale_id=sale_id, lines=((line.sku, line.quantity) for line in lines))
     with transaction.atomic():
@@ -302,6 +349,14 @@ def return_create(
                     extra={"sku": line.sku, "returnable": quantity_text(left)},
                 )
         now = timezone.now()
+        prices = {line.product_id: line.unit_price for line in sale.lines.all()}
+        till, refunds = cash_services.refund_record(
+            refund_id=return_id,
+            kind=RefundKind.RETURN,
+            sale=sale,
+            amount=sum((money(line.quantity * prices[line.sku]) for line in lines), Decimal("0.00")),
+            register=register,
+        )
         ret = Return.objects.create(
             id=return_id, sale=sale, reason=reason, cashier=cashier, fingerprint=fingerprint, created_at=now
         )
@@ -311,7 +366,12 @@ def return_create(
         stock_change_record(
             event_type=EventType.RETURN_COMPLETED,
             payload=protocol.return_completed_payload(
-                return_id=ret.id, sale_id=sale.id, lines=[(line.sku, line.quantity) for line in lines]
+                return_id=ret.id,
+                sale_id=sale.id,
+                lines=[(line.sku, line.quantity) for line in lines],
+                register=till.register,
+                session_id=till.session.id if till.session else None,
+                refunds=refunds,
             ),
             kind=MovementKind.RETURN,
             reference=str(ret.id),

@@ -15,12 +15,14 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Min, OuterRef, Subquery
+from django.db.models import Min, OuterRef, Q, Subquery
 
 from branches.change_feed import resend_request_create
 from branches.ingest import accounted_seqs
 from branches.models import Branch, BranchEvent, EventProblem
 from branches.protocol import EventType
+from cash.models import SessionRecord, Verdict
+from cash.records import cash_expected, z_differences
 from inventory.models import MovementKind, StockLevel, StockMovement
 from inventory.quantities import quantity, quantity_text
 from reconciliation.findings import (
@@ -112,6 +114,59 @@ def stale_branch_check(*, branch: Branch, state: PassState) -> None:
         discrepancies.flag(detail={"last_seen_at": since})
     else:
         discrepancies.clear(note="the branch is in contact again")
+
+
+def cash_mismatch_check(*, branch: Branch, state: PassState) -> None:
+    """Each Z report against the sales, returns, voids and cash movements central holds for its session, judged
+    only once central holds every seq up to the Z's ``last_seq`` (the high-water mark, as for counts: a late sale is
+    never mistaken for a missing one). A Z that differs is judged again each pass, so the late event that explains
+    it (a parked sale re-sent once its cause was fixed) clears it; one that agrees is settled."""
+    discrepancies = state.discrepancies(branch, DiscrepancyKind.CASH_MISMATCH)
+    for record in SessionRecord.objects.filter(
+        branch=branch,
+        verdict__in=[Verdict.PENDING, Verdict.MISMATCH],
+        z_report__isnull=False,
+        last_seq__lte=branch.high_water_seq,
+    ):
+        key = f"{record.register} Z{record.z_number}"
+        differences = z_differences(record=record)
+        if differences:
+            discrepancies.flag(
+                sku=key,
+                expected=cash_expected(record),
+                actual=record.expected_cash,
+                detail={"session_id": str(record.session_id), "register": record.register, "differences": differences},
+            )
+        else:
+            discrepancies.clear(key, note="the Z agrees with the sales, returns and voids head office holds")
+        verdict = Verdict.MISMATCH if differences else Verdict.AGREES
+        if record.verdict != verdict:
+            record.verdict, record.judged_at = verdict, state.now
+            record.save(update_fields=["verdict", "judged_at"])
+
+
+def cash_session_open_check(*, branch: Branch, state: PassState) -> None:
+    """A register whose session stays open past CASH_SESSION_OPEN_MAX_S: nobody closed the drawer (or its Z has
+    not reached head office)."""
+    discrepancies = state.discrepancies(branch, DiscrepancyKind.CASH_SESSION_OPEN)
+    threshold = state.now - timedelta(seconds=settings.CASH_SESSION_OPEN_MAX_S)
+    for record in SessionRecord.objects.filter(branch=branch, z_report__isnull=True, opened_at__lt=threshold):
+        discrepancies.flag(
+            sku=record.register,
+            detail={"session_id": str(record.session_id), "opened_at": record.opened_at.isoformat()},
+        )
+    discrepancies.clear_unseen(note="the session was closed")
+
+
+def cash_due(*, now) -> set[str]:
+    """The branches the cash checks have something to look at: a Z not judged yet or that differed, a session open
+    past the threshold."""
+    threshold = now - timedelta(seconds=settings.CASH_SESSION_OPEN_MAX_S)
+    due = SessionRecord.objects.filter(
+        Q(z_report__isnull=False, verdict__in=[Verdict.PENDING, Verdict.MISMATCH])
+        | Q(z_report__isnull=True, opened_at__lt=threshold)
+    )
+    return set(due.values_list("branch_id", flat=True).distinct())
 
 
 def count_mismatch_check(*, branch: Branch, state: PassState, check: BranchCheck, since: int | None) -> None:

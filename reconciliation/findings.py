@@ -72,6 +72,7 @@ class PassState:
     checks: dict = field(default_factory=dict)  # branch -> BranchCheck
     watched: set = field(default_factory=set)  # branches with SeqWatch rows
     with_problems: set = field(default_factory=set)  # branches with EventProblem rows
+    cash_due: set = field(default_factory=set)  # branches with a Z to judge or a cash session open too long
 
     @classmethod
     def load(cls, *, now: datetime, findings: Findings) -> "PassState":

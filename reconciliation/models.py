@@ -15,6 +15,8 @@ class DiscrepancyKind(models.TextChoices):
     STALE_BRANCH = "stale_branch", _("stale branch")
     REJECTED_EVENT = "rejected_event", _("event central rejected")
     EVENT_CONFLICT = "event_conflict", _("conflicting event")
+    CASH_MISMATCH = "cash_mismatch", _("cash close differs from sales")
+    CASH_SESSION_OPEN = "cash_session_open", _("cash session left open")
 
 
 class DiscrepancyStatus(models.TextChoices):

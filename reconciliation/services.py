@@ -106,6 +106,7 @@ def _pass_run(*, full: bool, now: datetime, progress: Callable[[str], None] | No
     run = ReconciliationRun.objects.create(started_at=now, full=full)
     with _snapshot_read():
         state = PassState.load(now=now, findings=Findings())
+        state.cash_due = checks.cash_due(now=now)
         seen_rows = list(Branch.objects.order_by("code"))
         settled = {} if full else _screen(branches=seen_rows, state=state)
     with transaction.atomic():  # where the pass now stands with the settled branches
@@ -218,6 +219,7 @@ def _idle(*, branch: Branch, state: PassState) -> bool:
         branch.max_seq_seen > branch.high_water_seq
         or branch.code in state.watched
         or branch.code in state.with_problems
+        or branch.code in state.cash_due
     ):
         return False
     kinds = (
@@ -225,6 +227,8 @@ def _idle(*, branch: Branch, state: PassState) -> bool:
         DiscrepancyKind.REJECTED_EVENT,
         DiscrepancyKind.EVENT_CONFLICT,
         DiscrepancyKind.STALE_BRANCH,
+        DiscrepancyKind.CASH_MISMATCH,
+        DiscrepancyKind.CASH_SESSION_OPEN,
     )
     if any(state.open_records.get((branch.code, kind)) for kind in kinds):
         return False
@@ -242,6 +246,8 @@ def _branch_reconcile(*, branch: Branch, state: PassState, full: bool) -> None:
     checks.rejected_events_check(branch=branch, state=state)
     checks.conflicting_events_check(branch=branch, state=state)
     checks.stale_branch_check(branch=branch, state=state)
+    checks.cash_mismatch_check(branch=branch, state=state)
+    checks.cash_session_open_check(branch=branch, state=state)
     if since is None or branch.ingest_mark > since:
         checks.count_mismatch_check(branch=branch, state=state, check=check, since=since)
         checks.oversell_check(branch=branch, state=state, since=since)

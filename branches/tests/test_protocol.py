@@ -44,9 +44,47 @@ REQUIRED = {
     EventType.STOCK_ADJUSTED: dict(reason="broken", lines=[("FRU-BANANA", Decimal("-2"))]),
     EventType.STOCK_SNAPSHOT: dict(as_of_seq=3, levels=[("FRU-BANANA", Decimal("8.7"))]),
     EventType.EVENT_UNDELIVERABLE: dict(type="sale.completed", size=2_000_000, body_hash=DIGEST, reason="too_large"),
+    EventType.CASH_SESSION_OPENED: dict(
+        session_id=uuid.uuid4(), register="T1", opening_float=Decimal("100"), opened_by="carla"
+    ),
+    EventType.CASH_MOVED: dict(
+        movement_id=uuid.uuid4(),
+        session_id=uuid.uuid4(),
+        register="T1",
+        kind="out",
+        amount=Decimal("50"),
+        reason="pickup",
+    ),
+    EventType.CASH_SESSION_CLOSED: dict(
+        session_id=uuid.uuid4(),
+        register="T1",
+        z_number=1,
+        first_seq=2,
+        last_seq=8,
+        sales_count=1,
+        first_sale_number=7,
+        last_sale_number=7,
+        sales=[("card", Decimal("2")), ("cash", Decimal("0.7"))],
+        refunds=[("card", Decimal("1"))],
+        cash_in=Decimal("0"),
+        cash_out=Decimal("50"),
+        opening_float=Decimal("100"),
+        expected_cash=Decimal("50.7"),
+        counted_cash=Decimal("49.7"),
+        closed_by="carla",
+    ),
 }
+TILL = dict(register="T1", session_id=uuid.uuid4())
 OPTIONAL = {
-    EventType.SALE_COMPLETED: dict(customer={"name": "Ana", "phone": "+54 11 5555-0101", "email": "ana@example.com"}),
+    EventType.SALE_COMPLETED: dict(
+        customer={"name": "Ana", "phone": "+54 11 5555-0101", "email": "ana@example.com"},
+        payments=[("card", Decimal("2")), ("cash", Decimal("0.7"))],
+        change=Decimal("0.3"),
+        **TILL,
+    ),
+    EventType.SALE_VOIDED: dict(refunds=[("cash", Decimal("2.7"))], **TILL),
+    EventType.RETURN_COMPLETED: dict(refunds=[("cash", Decimal("0.9"))], **TILL),
+    EventType.CASH_SESSION_CLOSED: dict(approved_by="mario"),
     EventType.STOCK_ADJUSTED: dict(change_id=12, change_digest=DIGEST),
     EventType.STOCK_SNAPSHOT: dict(part=2, parts=2),
     EventType.STOCK_RECEIVED: dict(receipt_id=uuid.uuid4()),
@@ -67,7 +105,7 @@ def documented() -> dict[str, tuple[dict, dict]]:
     rows = {}
     for line in DOC.read_text().splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 3 and re.fullmatch(r"`[a-z]+\.[a-z]+`", cells[0]):
+        if len(cells) == 3 and re.fullmatch(r"`[a-z]+\.[a-z_]+`", cells[0]):
             rows[cells[0].strip("`")] = (_fields(cells[1]), _fields(cells[2]))
     return rows
 
@@ -160,14 +198,50 @@ def _rebuilt(type_: str, payload: dict) -> dict:
                 payment_method=payload["payment_method"],
                 cashier=payload["cashier"],
                 customer=payload.get("customer"),
+                payments=_pairs(payload["payments"]) if "payments" in payload else None,
+                change=Decimal(payload["change"]) if "change" in payload else None,
+                **_till(payload),
             )
         case EventType.SALE_VOIDED:
-            return protocol.sale_voided_payload(sale_id=uuid.UUID(payload["sale_id"]), reason=payload["reason"])
+            return protocol.sale_voided_payload(
+                sale_id=uuid.UUID(payload["sale_id"]), reason=payload["reason"], **_till(payload), **_refunds(payload)
+            )
         case EventType.RETURN_COMPLETED:
             return protocol.return_completed_payload(
                 return_id=uuid.UUID(payload["return_id"]),
                 sale_id=uuid.UUID(payload["sale_id"]),
                 lines=[(line["sku"], Decimal(line["quantity"])) for line in lines],
+                **_till(payload),
+                **_refunds(payload),
+            )
+        case EventType.CASH_SESSION_OPENED:
+            return protocol.cash_session_opened_payload(
+                session_id=uuid.UUID(payload["session_id"]),
+                register=payload["register"],
+                opening_float=Decimal(payload["opening_float"]),
+                opened_by=payload["opened_by"],
+            )
+        case EventType.CASH_MOVED:
+            return protocol.cash_moved_payload(
+                movement_id=uuid.UUID(payload["movement_id"]),
+                session_id=uuid.UUID(payload["session_id"]),
+                register=payload["register"],
+                kind=payload["kind"],
+                amount=Decimal(payload["amount"]),
+                reason=payload["reason"],
+            )
+        case EventType.CASH_SESSION_CLOSED:
+            money = ("cash_in", "cash_out", "opening_float", "expected_cash", "counted_cash")
+            whole = ("z_number", "first_seq", "last_seq", "sales_count", "first_sale_number", "last_sale_number")
+            return protocol.cash_session_closed_payload(
+                session_id=uuid.UUID(payload["session_id"]),
+                register=payload["register"],
+                sales=_pairs(payload["sales"]),
+                refunds=_pairs(payload["refunds"]),
+                closed_by=payload["closed_by"],
+                approved_by=payload.get("approved_by", ""),
+                **{key: payload[key] for key in whole},
+                **{key: Decimal(payload[key]) for key in money},
             )
         case EventType.STOCK_RECEIVED:
             return protocol.stock_received_payload(
@@ -195,6 +269,21 @@ def _rebuilt(type_: str, payload: dict) -> dict:
     raise AssertionError(type_)
 
 
+def _pairs(items: list[dict]) -> list[tuple[str, Decimal]]:
+    return [(item["method"], Decimal(item["amount"])) for item in items]
+
+
+def _till(payload: dict) -> dict:
+    return {
+        **({"register": payload["register"]} if "register" in payload else {}),
+        **({"session_id": uuid.UUID(payload["session_id"])} if "session_id" in payload else {}),
+    }
+
+
+def _refunds(payload: dict) -> dict:
+    return {"refunds": _pairs(payload["refunds"])} if "refunds" in payload else {}
+
+
 def _post(client, path, body):
     response = client.post(path, body, format="json")
     assert response.status_code in (200, 201), response.content
@@ -207,7 +296,18 @@ def _post(client, path, body):
 @override_settings(BRANCH_ALLOW_NEGATIVE_STOCK=True, SYNC_BATCH_MAX_BYTES=100)
 def test_what_the_branch_writes_for_each_type_is_what_its_builder_builds(shelf, cashier_client, manager_client):
     contact = {"name": "Ana", "phone": "+54 11 5555-0101"}
-    sale = _post(cashier_client, "/api/v1/sales", {"lines": [{"sku": "FRU-BANANA", "quantity": "1.5"}]})
+    _post(manager_client, "/api/v1/registers", {"code": "T1", "name": "Caja 1"})
+    session = _post(cashier_client, "/api/v1/cash-sessions", {"register": "T1", "opening_float": "100.00"})
+    _post(cashier_client, f"/api/v1/cash-sessions/{session['id']}/movements", {"kind": "out", "amount": "20.00"})
+    sale = _post(
+        cashier_client,
+        "/api/v1/sales",
+        {
+            "lines": [{"sku": "FRU-BANANA", "quantity": "1.5"}],
+            "register": "T1",
+            "payments": [{"method": "card", "amount": "1.00"}, {"method": "cash", "amount": "5.00"}],
+        },
+    )
     _post(
         cashier_client, "/api/v1/returns", {"sale_id": sale["id"], "lines": [{"sku": "FRU-BANANA", "quantity": "0.5"}]}
     )
@@ -217,6 +317,7 @@ def test_what_the_branch_writes_for_each_type_is_what_its_builder_builds(shelf, 
     _post(manager_client, f"/api/v1/sales/{other['id']}/void", {"reason": "customer left"})
     _post(cashier_client, "/api/v1/stock/receipts", {"lines": [{"sku": "LAC-LECHE-1L", "quantity": "12"}]})
     _post(cashier_client, "/api/v1/stock/counts", {"lines": [{"sku": "FRU-BANANA", "counted": "8.7"}]})
+    _post(cashier_client, f"/api/v1/cash-sessions/{session['id']}/close", {"counted": {"cash": "81.70"}})
     with transaction.atomic():
         stock_adjustment_record(reason="broken", lines=[Line(sku="LAC-LECHE-1L", quantity=Decimal("-2"))])
         stock_adjustment_record(
@@ -227,6 +328,7 @@ def test_what_the_branch_writes_for_each_type_is_what_its_builder_builds(shelf, 
     # A stand-in for an undeliverable event travels in its place and is never written.
     assert {event.type for event in events} == set(EventType.values) - {EventType.EVENT_UNDELIVERABLE}
     assert any("customer" in event.payload for event in events)
+    assert any("payments" in event.payload for event in events)
     assert [e.payload.get("part") for e in events if e.type == EventType.STOCK_SNAPSHOT] == [1, 2]
     for event in events:
         assert _rebuilt(event.type, event.payload) == event.payload, event

@@ -1,6 +1,8 @@
 """Branch mode: the POS API (DESIGN.md §5): sales, voids, returns, receipts, counts and the local stock reads."""
 
+import re
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -9,16 +11,19 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cash.models import REGISTER_CODE
+from cash.serializers import MAX_PAYMENTS, distinct_methods, payments_field, service_payments
 from ecomarket.api import ERRORS, cursor_page, input_valid
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
 from inventory import selectors, services
 from inventory.models import PaymentMethod
-from inventory.quantities import NumberFormatError, quantity_parse
+from inventory.quantities import NumberFormatError, money_parse, quantity_parse
 from inventory.serializers import (
     MAX_LINES,
     CustomerInputSerializer,
     LineInputSerializer,
+    RegisterCodeField,
     ReturnCreateInputSerializer,
     ReturnOutputSerializer,
     SaleOutputSerializer,
@@ -52,8 +57,32 @@ def _sale_id(value: str) -> uuid.UUID:
 # --------------------------------------------------------------------------------------------------------------
 
 
-_SALE_KEYS = {"id", "lines", "payment_method"}
+_SALE_KEYS = {"id", "lines", "payment_method", "register", "payments"}
 _LINE_KEYS = {"sku", "quantity"}
+_PAYMENT_KEYS = {"method", "amount"}
+_REGISTER = re.compile(REGISTER_CODE)
+
+
+def _payments_plain(payments) -> list[dict] | None:
+    """A sale's payments as ``PaymentInputSerializer`` would give them, or None for anything it would judge."""
+    if not isinstance(payments, list) or not 0 < len(payments) <= MAX_PAYMENTS:
+        return None
+    valid = []
+    for payment in payments:
+        if not isinstance(payment, dict) or payment.keys() != _PAYMENT_KEYS:
+            return None
+        if payment["method"] not in PaymentMethod.values:
+            return None
+        try:
+            amount = money_parse(payment["amount"])
+        except NumberFormatError:
+            return None
+        if amount < Decimal("0.01"):
+            return None
+        valid.append({"method": payment["method"], "amount": amount})
+    if len({payment["method"] for payment in valid}) != len(valid):
+        return None
+    return valid
 
 
 def sale_input_plain(data) -> dict | None:
@@ -86,6 +115,16 @@ def sale_input_plain(data) -> dict | None:
     result = {"lines": valid, "payment_method": data.get("payment_method", PaymentMethod.CASH)}
     if result["payment_method"] not in PaymentMethod.values:
         return None
+    if "payments" in data:
+        if "payment_method" in data:
+            return None
+        result["payments"] = _payments_plain(data["payments"])
+        if result["payments"] is None:
+            return None
+    if "register" in data:
+        if not isinstance(data["register"], str) or not _REGISTER.fullmatch(data["register"]):
+            return None
+        result["register"] = data["register"]
     if "id" in data:
         if not isinstance(data["id"], str):
             return None
@@ -103,10 +142,20 @@ class SaleCreateApi(APIView):
         id = serializers.UUIDField(required=False)
         lines = lines_field(LineInputSerializer)
         payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.CASH)
+        payments = payments_field()
+        register = RegisterCodeField(required=False)
         customer = CustomerInputSerializer(required=False, allow_null=True)
 
         def validate_lines(self, lines):
             return distinct_skus(lines)
+
+        def validate_payments(self, payments):
+            return distinct_methods(payments)
+
+        def validate(self, data):
+            if "payments" in self.initial_data and "payment_method" in self.initial_data:
+                raise serializers.ValidationError({"payments": ["Give payments or payment_method, not both."]})
+            return data
 
     @extend_schema(
         operation_id="sale_create",
@@ -114,7 +163,9 @@ class SaleCreateApi(APIView):
         responses={201: SaleOutputSerializer, 200: SaleOutputSerializer, **ERRORS},
         description="Record a sale. The same id again returns the stored sale with 200; with another body, 409. "
         "`customer` (a phone or an e-mail, and a name) is kept only if the sale goes below zero, for head office "
-        "to reach the customer.",
+        "to reach the customer. `register`: the till; where CASH_SESSIONS_REQUIRED is on, one without an open cash "
+        "session refuses the sale (409 `no_open_session`). `payments` (instead of `payment_method`): each method "
+        "once, adding up to the total; cash may exceed it, and the answer's `change` says what to hand back.",
     )
     def post(self, request):
         data = sale_input_plain(request.data) or input_valid(self.SaleCreateInputSerializer, request)
@@ -124,8 +175,10 @@ class SaleCreateApi(APIView):
             payment_method=data["payment_method"],
             cashier=request.user,
             customer=data.get("customer"),
+            register=data.get("register", ""),
+            payments=service_payments(data.get("payments")),
         )
-        return _written(sale_body(recorded.sale, recorded.lines), created)
+        return _written(sale_body(recorded.sale, recorded.lines, tender=recorded.tender), created)
 
 
 class SaleDetailApi(APIView):
@@ -150,7 +203,9 @@ class SaleVoidApi(APIView):
     )
     def post(self, request, sale_id):
         data = input_valid(SaleVoidInputSerializer, request)
-        sale, _ = services.sale_void(sale_id=_sale_id(sale_id), reason=data["reason"], user=request.user)
+        sale, _ = services.sale_void(
+            sale_id=_sale_id(sale_id), reason=data["reason"], user=request.user, register=data.get("register", "")
+        )
         return _written(sale_body(sale), created=False)
 
 
@@ -170,6 +225,7 @@ class ReturnCreateApi(APIView):
             lines=service_lines(data["lines"]),
             reason=data["reason"],
             cashier=request.user,
+            register=data.get("register", ""),
         )
         return _written(ReturnOutputSerializer(ret).data, created)
 

@@ -8,12 +8,35 @@ from inventory.apis.branch import SaleCreateApi, sale_input_plain
 
 pytestmark = pytest.mark.mode("branch")
 
+# A till's register and payments the serializer refuses (and so the fast path leaves to it).
+TILL_BODIES_REFUSED = [
+    {"lines": [{"sku": "A", "quantity": "1"}], "register": " T1"},
+    {"lines": [{"sku": "A", "quantity": "1"}], "register": "T" * 17},
+    {"lines": [{"sku": "A", "quantity": "1"}], "register": 1},
+    {"lines": [{"sku": "A", "quantity": "1"}], "payments": []},
+    {"lines": [{"sku": "A", "quantity": "1"}], "payments": [{"method": "card", "amount": "0"}]},
+    {"lines": [{"sku": "A", "quantity": "1"}], "payments": [{"method": "card", "amount": 1}]},
+    {"lines": [{"sku": "A", "quantity": "1"}], "payments": [{"method": "cheque", "amount": "1"}]},
+    {"lines": [{"sku": "A", "quantity": "1"}], "payments": [{"method": "card", "amount": "1.001"}]},
+    {
+        "lines": [{"sku": "A", "quantity": "1"}],
+        "payments": [{"method": "card", "amount": "1"}, {"method": "card", "amount": "2"}],
+    },
+    {
+        "lines": [{"sku": "A", "quantity": "1"}],
+        "payments": [{"method": "card", "amount": "1"}],
+        "payment_method": "card",
+    },
+]
+
 
 def _serializer_data(body: dict) -> dict:
     serializer = SaleCreateApi.SaleCreateInputSerializer(data=body)
     assert serializer.is_valid(), serializer.errors
     data = dict(serializer.validated_data)
     data["lines"] = [dict(line) for line in data["lines"]]
+    if "payments" in data:
+        data["payments"] = [dict(payment) for payment in data["payments"]]
     return data
 
 
@@ -25,6 +48,12 @@ def _serializer_data(body: dict) -> dict:
         {"lines": [{"sku": "A", "quantity": "007.50"}], "payment_method": "card"},
         {"id": str(uuid.uuid4()), "lines": [{"sku": "A", "quantity": "2"}], "payment_method": "cash"},
         {"id": uuid.uuid4().hex, "lines": [{"sku": "A", "quantity": "2"}]},
+        {"lines": [{"sku": "A", "quantity": "2"}], "register": "T1"},
+        {
+            "lines": [{"sku": "A", "quantity": "2"}],
+            "register": "caja_2-B",
+            "payments": [{"method": "card", "amount": "1.5"}, {"method": "cash", "amount": "10"}],
+        },
     ],
 )
 def test_plain_body_validates_as_the_serializer_does(body):
@@ -61,7 +90,13 @@ def test_plain_body_validates_as_the_serializer_does(body):
         {"lines": [{"sku": "A", "quantity": "1"}], "id": None},
         {"lines": [{"sku": "A", "quantity": "1"}], "extra": True},
         {"lines": [{"sku": f"S{n}", "quantity": "1"} for n in range(201)]},
+        *TILL_BODIES_REFUSED,
     ],
 )
 def test_anything_else_is_left_to_the_serializer(body):
     assert sale_input_plain(body) is None
+
+
+@pytest.mark.parametrize("body", TILL_BODIES_REFUSED)
+def test_a_till_body_the_fast_path_leaves_is_refused_by_the_serializer(body):
+    assert not SaleCreateApi.SaleCreateInputSerializer(data=body).is_valid()
