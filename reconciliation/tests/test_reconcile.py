@@ -427,7 +427,7 @@ def test_a_check_failing_for_one_branch_is_recorded_for_it_and_the_others_are_ch
     [row] = [row for row in branch_health() if row["branch"].code == "B002"]
     assert row["check_error"] == "KeyError: 'on_hand'"
     client.force_login(manager)
-    assert "check failed" in client.get("/dashboard/").content.decode()
+    assert "falló el control" in client.get("/dashboard/").content.decode()
     assert reconcile().summary["failed"] == {"B002": "KeyError: 'on_hand'"}
 
 
