@@ -110,7 +110,7 @@ class BranchAdmin(admin.ModelAdmin):
         "last_seen_at",
         "high_water_seq",
         "max_seq_seen",
-        "lag",
+        "events_missing",
         "duplicates_absorbed",
         "revoked_at",
     ]
@@ -128,6 +128,10 @@ class BranchAdmin(admin.ModelAdmin):
         "created_at",
     ]
     search_fields = ["code", "name"]
+
+    @admin.display(description=gettext_lazy("lag (events)"))
+    def events_missing(self, branch) -> int:
+        return branch.lag
 
     def get_readonly_fields(self, request, obj=None):
         # The code is the branch's identity (its events, its credential): set once, when the branch is added.

@@ -9,6 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -87,7 +88,7 @@ class SyncState(models.Model):
         constraints = [models.CheckConstraint(condition=Q(id=1), name="one_sync_state")]
 
     def __str__(self) -> str:
-        return "sync state"
+        return str(self._meta.verbose_name)
 
 
 class AppliedChange(models.Model):
@@ -101,7 +102,7 @@ class AppliedChange(models.Model):
     applied_at = models.DateTimeField()
 
     def __str__(self) -> str:
-        return f"change {self.id} {self.kind} applied"
+        return gettext("change %(id)s %(kind)s applied") % {"id": self.id, "kind": self.kind}
 
 
 class FailedChange(models.Model):
@@ -123,7 +124,8 @@ class FailedChange(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"change {self.id} {self.kind} failed: {self.code}"
+        values = {"id": self.id, "kind": self.kind, "code": self.code}
+        return gettext("change %(id)s %(kind)s failed: %(code)s") % values
 
 
 class ReplayFailure(models.Model):
@@ -144,7 +146,8 @@ class ReplayFailure(models.Model):
         ordering = ["seq"]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.type} not replayed: {self.code}"
+        values = {"seq": self.seq, "type": self.type, "code": self.code}
+        return gettext("#%(seq)s %(type)s not replayed: %(code)s") % values
 
 
 class IncomingTransfer(models.Model):
@@ -162,7 +165,7 @@ class IncomingTransfer(models.Model):
     received_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"transfer {self.id} ({self.state})"
+        return gettext("transfer %(id)s (%(state)s)") % {"id": self.id, "state": self.get_state_display()}
 
 
 class RecountRequest(models.Model):
@@ -175,7 +178,7 @@ class RecountRequest(models.Model):
     done_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"recount {', '.join(self.skus)}"
+        return gettext("recount %(skus)s") % {"skus": ", ".join(self.skus)}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -318,7 +321,8 @@ class Change(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"change {self.id} {self.kind} -> {self.branch_id or 'all'}"
+        values = {"id": self.id, "kind": self.kind, "branch": self.branch_id or gettext("all")}
+        return gettext("change %(id)s %(kind)s -> %(branch)s") % values
 
 
 class BranchChangeFailure(models.Model):
@@ -339,7 +343,8 @@ class BranchChangeFailure(models.Model):
         constraints = [models.UniqueConstraint(fields=["branch", "change_id"], name="one_failure_per_branch_change")]
 
     def __str__(self) -> str:
-        return f"{self.branch_id} change {self.change_id} failed: {self.code}"
+        values = {"branch": self.branch_id, "id": self.change_id, "code": self.code}
+        return gettext("%(branch)s change %(id)s failed: %(code)s") % values
 
 
 class Transfer(models.Model):
@@ -362,4 +367,4 @@ class Transfer(models.Model):
     received_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"transfer {self.id} -> {self.to_branch_id}"
+        return gettext("transfer %(id)s -> %(branch)s") % {"id": self.id, "branch": self.to_branch_id}

@@ -11,8 +11,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 QUANTITY = {"max_digits": 12, "decimal_places": 3}
 MONEY = {"max_digits": 12, "decimal_places": 2}
@@ -152,7 +152,7 @@ class Sale(models.Model):
         constraints = [models.UniqueConstraint(fields=["branch", "number"], name="one_sale_number_per_branch")]
 
     def __str__(self) -> str:
-        return f"{self.branch} sale {self.number}"
+        return gettext("%(branch)s sale %(number)s") % {"branch": self.branch, "number": self.number}
 
 
 class SaleLine(models.Model):
