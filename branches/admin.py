@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.contrib import admin, messages
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from branches.models import (
     AppliedChange,
@@ -24,7 +26,7 @@ class OutboxEventAdmin(ReadOnlyAdmin):
     search_fields = ["=seq", "=id"]
     actions = ["push_now", "retry_parked"]
 
-    @admin.action(description="Push now (all pending events, ignoring backoff)")
+    @admin.action(description=gettext_lazy("Push now (all pending events, ignoring backoff)"))
     def push_now(self, request, queryset):
         from branches.push import outbox_push
 
@@ -32,17 +34,20 @@ class OutboxEventAdmin(ReadOnlyAdmin):
         level = messages.ERROR if summary.error else messages.SUCCESS
         self.message_user(
             request,
-            f"Sent {summary.sent}, delivered {summary.delivered}, parked {summary.parked}"
-            + (f"; central unavailable: {summary.error}" if summary.error else "")
+            _("Sent %(sent)s, delivered %(delivered)s, parked %(parked)s")
+            % {"sent": summary.sent, "delivered": summary.delivered, "parked": summary.parked}
+            + (_("; central unavailable: %(error)s") % {"error": summary.error} if summary.error else "")
             + (f"; {summary.skipped}" if summary.skipped else ""),
             level,
         )
 
-    @admin.action(description="Re-send parked events (after fixing their cause)")
+    @admin.action(description=gettext_lazy("Re-send parked events (after fixing their cause)"))
     def retry_parked(self, request, queryset):
         from branches.push import parked_events_retry
 
-        self.message_user(request, f"{parked_events_retry()} parked event(s) queued again.", messages.SUCCESS)
+        self.message_user(
+            request, _("Parked events queued again: %(count)s.") % {"count": parked_events_retry()}, messages.SUCCESS
+        )
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -85,11 +90,13 @@ class FailedChangeAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "code"]
     actions = ["retry"]
 
-    @admin.action(description="Apply again (after fixing their cause)")
+    @admin.action(description=gettext_lazy("Apply again (after fixing their cause)"))
     def retry(self, request, queryset):
         from branches.change_apply import failed_changes_retry
 
-        self.message_user(request, f"{failed_changes_retry()} failed change(s) applied now.", messages.SUCCESS)
+        self.message_user(
+            request, _("Failed changes applied now: %(count)s.") % {"count": failed_changes_retry()}, messages.SUCCESS
+        )
 
 
 class BranchAdmin(admin.ModelAdmin):
@@ -103,7 +110,7 @@ class BranchAdmin(admin.ModelAdmin):
         "last_seen_at",
         "high_water_seq",
         "max_seq_seen",
-        "lag",
+        "events_missing",
         "duplicates_absorbed",
         "revoked_at",
     ]
@@ -124,11 +131,15 @@ class BranchAdmin(admin.ModelAdmin):
     ]
     search_fields = ["code", "name"]
 
-    @admin.display(description="credential")
+    @admin.display(description=gettext_lazy("credential"))
     def credential(self, obj) -> str:
         if obj.revoked_at:
-            return "revoked"
-        return "issued" if obj.credential_hash else "none"
+            return _("revoked")
+        return _("issued") if obj.credential_hash else _("none")
+
+    @admin.display(description=gettext_lazy("lag (events)"))
+    def events_missing(self, branch) -> int:
+        return branch.lag
 
     def get_readonly_fields(self, request, obj=None):
         # The code is the branch's identity (its events, its credential): set once, when the branch is added.

@@ -9,12 +9,14 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class OutboxState(models.TextChoices):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    PARKED = "parked", "parked (central rejected it)"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    PARKED = "parked", _("parked (central rejected it)")
 
 
 class OutboxEvent(models.Model):
@@ -40,9 +42,9 @@ class OutboxEvent(models.Model):
 
 
 class RecoveryState(models.TextChoices):
-    IDLE = "idle"
-    CHECK = "check", "ask central before the next push"
-    RECOVERING = "recovering"
+    IDLE = "idle", _("Idle")
+    CHECK = "check", _("ask central before the next push")
+    RECOVERING = "recovering", _("Recovering")
 
 
 class SyncState(models.Model):
@@ -53,39 +55,40 @@ class SyncState(models.Model):
     last_push_ok_at = models.DateTimeField(null=True, blank=True)
     last_push_error = models.TextField(blank=True)
     last_push_error_at = models.DateTimeField(null=True, blank=True)
-    push_failures = models.PositiveIntegerField(default=0, help_text="consecutive failed pushes")
+    push_failures = models.PositiveIntegerField(default=0, help_text=_("consecutive failed pushes"))
     push_refusals = models.PositiveIntegerField(
-        default=0, help_text="of those, the latest in a row central answered asking for a wait (429/503 Retry-After)"
+        default=0, help_text=_("of those, the latest in a row central answered asking for a wait (429/503 Retry-After)")
     )
-    next_push_at = models.DateTimeField(null=True, blank=True, help_text="backoff: no push before this time")
+    next_push_at = models.DateTimeField(null=True, blank=True, help_text=_("backoff: no push before this time"))
     last_pull_at = models.DateTimeField(null=True, blank=True)
     last_pull_error = models.TextField(blank=True)
     last_pull_error_at = models.DateTimeField(null=True, blank=True)
     pull_cursor = models.PositiveBigIntegerField(default=0)
     last_pull_resync_at = models.DateTimeField(
-        null=True, blank=True, help_text="when central last said the cursor names no change it holds (restored)"
+        null=True, blank=True, help_text=_("when central last said the cursor names no change it holds (restored)")
     )
     last_pull_resync_reason = models.CharField(max_length=32, blank=True)
     central_high_water = models.PositiveBigIntegerField(
-        default=0, help_text="the highest high_water_seq central answered: an answer below it means central lost events"
+        default=0,
+        help_text=_("the highest high_water_seq central answered: an answer below it means central lost events"),
     )
     # Recovery (branch restored from a backup, or rebuilt from nothing): central holds events of this branch that
     # this database does not. They are fetched back and replayed; new events take seqs and sale numbers above the
     # floors, so nothing central holds is ever numbered again.
     recovery_state = models.CharField(max_length=12, choices=RecoveryState.choices, default=RecoveryState.IDLE)
     recovery_from_seq = models.PositiveBigIntegerField(default=0)
-    recovery_done_seq = models.PositiveBigIntegerField(default=0, help_text="replayed up to this seq")
-    recovery_target_seq = models.PositiveBigIntegerField(default=0, help_text="the highest seq central holds")
+    recovery_done_seq = models.PositiveBigIntegerField(default=0, help_text=_("replayed up to this seq"))
+    recovery_target_seq = models.PositiveBigIntegerField(default=0, help_text=_("the highest seq central holds"))
     recovery_replayed = models.PositiveBigIntegerField(default=0)
     recovery_error = models.TextField(blank=True)
-    seq_floor = models.PositiveBigIntegerField(default=0, help_text="new events take seqs above this")
-    sale_number_floor = models.PositiveIntegerField(default=0, help_text="new sales take numbers above this")
+    seq_floor = models.PositiveBigIntegerField(default=0, help_text=_("new events take seqs above this"))
+    sale_number_floor = models.PositiveIntegerField(default=0, help_text=_("new sales take numbers above this"))
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="one_sync_state")]
 
     def __str__(self) -> str:
-        return "sync state"
+        return str(self._meta.verbose_name)
 
 
 class AppliedChange(models.Model):
@@ -93,20 +96,20 @@ class AppliedChange(models.Model):
     again (a cursor reset after central was restored, a restored box) finds it here and applies nothing twice.
     ``digest`` tells a change from another one that a restored central later gave the same id."""
 
-    id = models.BigIntegerField(primary_key=True, help_text="the change feed id")
+    id = models.BigIntegerField(primary_key=True, help_text=_("the change feed id"))
     kind = models.CharField(max_length=16)
     digest = models.CharField(max_length=64)
     applied_at = models.DateTimeField()
 
     def __str__(self) -> str:
-        return f"change {self.id} {self.kind} applied"
+        return gettext("change %(id)s %(kind)s applied") % {"id": self.id, "kind": self.kind}
 
 
 class FailedChange(models.Model):
     """Branch side: a change-feed item this branch could not apply (an unknown SKU, a fraction of a unit-sold
     product). It is skipped so later changes still apply, kept with its payload, and reported to central."""
 
-    id = models.BigIntegerField(primary_key=True, help_text="the change feed id")
+    id = models.BigIntegerField(primary_key=True, help_text=_("the change feed id"))
     kind = models.CharField(max_length=16)
     digest = models.CharField(max_length=64)
     payload = models.JSONField()
@@ -114,14 +117,15 @@ class FailedChange(models.Model):
     detail = models.TextField()
     failed_at = models.DateTimeField()
     attempts = models.PositiveIntegerField(default=1)
-    resolved_at = models.DateTimeField(null=True, blank=True, help_text="applied after all (a later retry)")
-    reported_at = models.DateTimeField(null=True, blank=True, help_text="when central last heard of its state")
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text=_("applied after all (a later retry)"))
+    reported_at = models.DateTimeField(null=True, blank=True, help_text=_("when central last heard of its state"))
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"change {self.id} {self.kind} failed: {self.code}"
+        values = {"id": self.id, "kind": self.kind, "code": self.code}
+        return gettext("change %(id)s %(kind)s failed: %(code)s") % values
 
 
 class ReplayFailure(models.Model):
@@ -142,15 +146,16 @@ class ReplayFailure(models.Model):
         ordering = ["seq"]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.type} not replayed: {self.code}"
+        values = {"seq": self.seq, "type": self.type, "code": self.code}
+        return gettext("#%(seq)s %(type)s not replayed: %(code)s") % values
 
 
 class IncomingTransfer(models.Model):
     """Branch side: a transfer head office sent, waiting for the goods to be received here."""
 
     class State(models.TextChoices):
-        IN_TRANSIT = "in_transit"
-        RECEIVED = "received"
+        IN_TRANSIT = "in_transit", _("In Transit")
+        RECEIVED = "received", _("Received")
 
     id = models.UUIDField(primary_key=True)
     lines = models.JSONField()
@@ -160,20 +165,20 @@ class IncomingTransfer(models.Model):
     received_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"transfer {self.id} ({self.state})"
+        return gettext("transfer %(id)s (%(state)s)") % {"id": self.id, "state": self.get_state_display()}
 
 
 class RecountRequest(models.Model):
     """Branch side: head office asks the store to count these SKUs again."""
 
-    id = models.BigIntegerField(primary_key=True, help_text="the change feed id it came with")
+    id = models.BigIntegerField(primary_key=True, help_text=_("the change feed id it came with"))
     skus = models.JSONField()
     note = models.TextField(blank=True)
     requested_at = models.DateTimeField()
     done_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"recount {', '.join(self.skus)}"
+        return gettext("recount %(skus)s") % {"skus": ", ".join(self.skus)}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -191,20 +196,22 @@ class Branch(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     high_water_seq = models.PositiveBigIntegerField(
-        default=0, help_text="the largest S such that events 1..S of this branch are all stored"
+        default=0, help_text=_("the largest S such that events 1..S of this branch are all stored")
     )
     max_seq_seen = models.PositiveBigIntegerField(default=0)
     duplicates_absorbed = models.PositiveBigIntegerField(default=0)
     pending_reported = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="events waiting in the branch's outbox, as it said on its last push"
+        null=True, blank=True, help_text=_("events waiting in the branch's outbox, as it said on its last push")
     )
     ingest_mark = models.PositiveBigIntegerField(
-        default=0, help_text="counts the batches that stored new events; taken under this row's lock (ingest.py)"
+        default=0, help_text=_("counts the batches that stored new events; taken under this row's lock (ingest.py)")
     )
     feed_applied_cursor = models.PositiveBigIntegerField(
         null=True,
         blank=True,
-        help_text="the branch applied the change feed up to here (the cursor of its latest pull); null: never pulled",
+        help_text=_(
+            "the branch applied the change feed up to here (the cursor of its latest pull); null: never pulled"
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -243,7 +250,7 @@ class BranchEvent(models.Model):
     # The branch's ingest_mark of the batch that stored it: marks of one branch commit in order (they are taken
     # under the branch's row lock), so "mark > m" is exactly what arrived since a pass that saw mark m.
     ingest_mark = models.PositiveBigIntegerField(default=0)
-    sale_ref = models.UUIDField(null=True, blank=True, help_text="the sale a sale or void event is about")
+    sale_ref = models.UUIDField(null=True, blank=True, help_text=_("the sale a sale or void event is about"))
     # A void whose sale has not arrived yet waits here; it is applied when the sale arrives (order independence).
     applied = models.BooleanField(default=True)
 
@@ -267,8 +274,8 @@ class EventProblem(models.Model):
     another body) or a rejection (it failed validation); either way it is recorded, never silently dropped."""
 
     class Kind(models.TextChoices):
-        CONFLICT = "conflict"
-        REJECTED = "rejected"
+        CONFLICT = "conflict", _("Conflict")
+        REJECTED = "rejected", _("Rejected")
 
     branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="problems", db_column="branch")
     event_id = models.UUIDField()
@@ -291,11 +298,11 @@ class EventProblem(models.Model):
 
 
 class ChangeKind(models.TextChoices):
-    PRODUCT = "product", "catalog or price change"
-    TRANSFER = "transfer", "transfer sent to the branch"
-    RESEND = "resend", "resend request"
-    ADJUSTMENT = "adjustment", "stock adjustment ordered by head office"
-    RECOUNT = "recount", "recount request"
+    PRODUCT = "product", _("catalog or price change")
+    TRANSFER = "transfer", _("transfer sent to the branch")
+    RESEND = "resend", _("resend request")
+    ADJUSTMENT = "adjustment", _("stock adjustment ordered by head office")
+    RECOUNT = "recount", _("recount request")
 
 
 class Change(models.Model):
@@ -304,7 +311,7 @@ class Change(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     branch = models.ForeignKey(
-        Branch, null=True, blank=True, on_delete=models.PROTECT, db_column="branch", help_text="empty: every branch"
+        Branch, null=True, blank=True, on_delete=models.PROTECT, db_column="branch", help_text=_("empty: every branch")
     )
     kind = models.CharField(max_length=16, choices=ChangeKind.choices)
     payload = models.JSONField()
@@ -314,7 +321,8 @@ class Change(models.Model):
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"change {self.id} {self.kind} -> {self.branch_id or 'all'}"
+        values = {"id": self.id, "kind": self.kind, "branch": self.branch_id or gettext("all")}
+        return gettext("change %(id)s %(kind)s -> %(branch)s") % values
 
 
 class BranchChangeFailure(models.Model):
@@ -327,7 +335,7 @@ class BranchChangeFailure(models.Model):
     code = models.CharField(max_length=40)
     detail = models.TextField()
     failed_at = models.DateTimeField()
-    resolved_at = models.DateTimeField(null=True, blank=True, help_text="the branch applied it after all")
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text=_("the branch applied it after all"))
     reported_at = models.DateTimeField()
 
     class Meta:
@@ -335,15 +343,16 @@ class BranchChangeFailure(models.Model):
         constraints = [models.UniqueConstraint(fields=["branch", "change_id"], name="one_failure_per_branch_change")]
 
     def __str__(self) -> str:
-        return f"{self.branch_id} change {self.change_id} failed: {self.code}"
+        values = {"branch": self.branch_id, "id": self.change_id, "code": self.code}
+        return gettext("%(branch)s change %(id)s failed: %(code)s") % values
 
 
 class Transfer(models.Model):
     """Central side: goods head office sends to a branch. The branch confirms arrival with ``stock.received``."""
 
     class State(models.TextChoices):
-        SENT = "sent"
-        RECEIVED = "received"
+        SENT = "sent", _("Sent")
+        RECEIVED = "received", _("Received")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     to_branch = models.ForeignKey(Branch, on_delete=models.PROTECT, related_name="transfers_in")
@@ -358,4 +367,4 @@ class Transfer(models.Model):
     received_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
-        return f"transfer {self.id} -> {self.to_branch_id}"
+        return gettext("transfer %(id)s -> %(branch)s") % {"id": self.id, "branch": self.to_branch_id}

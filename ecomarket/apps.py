@@ -9,8 +9,9 @@ class EcomarketConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
         from django.core.signals import request_finished
 
-        from ecomarket import db, logs, middleware
+        from ecomarket import db, labels, logs, middleware
 
         db.connect_checks_install()
+        labels.labels_install()
         request_finished.connect(logs.context_clear, dispatch_uid="ecomarket.logs.context_clear")
         user_logged_in.connect(middleware.session_lifetime_begin, dispatch_uid="ecomarket.session_lifetime_begin")

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class StaffToken(models.Model):
@@ -21,12 +22,12 @@ class Heartbeat(models.Model):
     worker writes it from a task beat schedules, so a fresh row proves the broker, beat and a worker all turn."""
 
     class Component(models.TextChoices):
-        WORKER = "worker"
-        BEAT = "beat"
+        WORKER = "worker", _("Worker")
+        BEAT = "beat", _("Beat")
 
     component = models.CharField(max_length=16, choices=Component.choices, primary_key=True)
     seen_at = models.DateTimeField()
-    host = models.CharField(max_length=200, blank=True, help_text="hostname and pid of the process that wrote it")
+    host = models.CharField(max_length=200, blank=True, help_text=_("hostname and pid of the process that wrote it"))
 
     def __str__(self) -> str:
         return f"{self.component} seen {self.seen_at:%Y-%m-%d %H:%M:%S}"

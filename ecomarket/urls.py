@@ -5,6 +5,8 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -66,5 +68,5 @@ else:
 handler404 = "ecomarket.errors.not_found_view"
 handler500 = "ecomarket.errors.server_error_view"
 
-admin.site.site_header = f"EcoMarket {settings.BRANCH_CODE if settings.IS_BRANCH else 'head office'}"
+admin.site.site_header = format_lazy("EcoMarket {}", settings.BRANCH_CODE if settings.IS_BRANCH else _("Head office"))
 admin.site.site_title = "EcoMarket"

@@ -11,14 +11,16 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 QUANTITY = {"max_digits": 12, "decimal_places": 3}
 MONEY = {"max_digits": 12, "decimal_places": 2}
 
 
 class Unit(models.TextChoices):
-    KILOGRAM = "kg", "kilogram"
-    UNIT = "unit", "unit"
+    KILOGRAM = "kg", _("kilogram")
+    UNIT = "unit", _("unit")
 
 
 class Product(models.Model):
@@ -43,12 +45,12 @@ class Product(models.Model):
 
 
 class MovementKind(models.TextChoices):
-    SALE = "sale"
-    VOID = "void"
-    RETURN = "return"
-    RECEIPT = "receipt"
-    COUNT = "count"
-    ADJUSTMENT = "adjustment"
+    SALE = "sale", _("Sale")
+    VOID = "void", _("Void")
+    RETURN = "return", _("Return")
+    RECEIPT = "receipt", _("Receipt")
+    COUNT = "count", pgettext_lazy("stock record", "Count")
+    ADJUSTMENT = "adjustment", _("Adjustment")
 
 
 class StockMovement(models.Model):
@@ -59,7 +61,7 @@ class StockMovement(models.Model):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, db_column="sku", related_name="+")
     quantity = models.DecimalField(**QUANTITY)
     kind = models.CharField(max_length=16, choices=MovementKind.choices)
-    reference = models.CharField(max_length=64, help_text="the sale, return, receipt or count that moved the stock")
+    reference = models.CharField(max_length=64, help_text=_("the sale, return, receipt or count that moved the stock"))
     occurred_at = models.DateTimeField()
     # The branch event's seq: the ledger at central and at the branch line up row for row.
     seq = models.PositiveBigIntegerField()
@@ -119,26 +121,26 @@ class ChainStockChange(models.Model):
 
 
 class PaymentMethod(models.TextChoices):
-    CASH = "cash"
-    CARD = "card"
-    TRANSFER = "transfer"
-    VOUCHER = "voucher"
+    CASH = "cash", _("Cash")
+    CARD = "card", _("Card")
+    TRANSFER = "transfer", _("Transfer")
+    VOUCHER = "voucher", _("Voucher")
 
 
 class SaleStatus(models.TextChoices):
-    COMPLETED = "completed"
-    VOIDED = "voided"
+    COMPLETED = "completed", _("Completed")
+    VOIDED = "voided", _("Voided")
 
 
 class Sale(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     branch = models.CharField(max_length=16)
-    number = models.PositiveIntegerField(help_text="the ticket number printed on the receipt, per branch")
+    number = models.PositiveIntegerField(help_text=_("the ticket number printed on the receipt, per branch"))
     status = models.CharField(max_length=12, choices=SaleStatus.choices, default=SaleStatus.COMPLETED)
     payment_method = models.CharField(max_length=12, choices=PaymentMethod.choices, default=PaymentMethod.CASH)
     total = models.DecimalField(**MONEY)
     cashier = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    oversold = models.BooleanField(default=False, help_text="sold below zero stock under the branch's policy")
+    oversold = models.BooleanField(default=False, help_text=_("sold below zero stock under the branch's policy"))
     # SHA-256 of the normalised request: the same id with a different body is refused, never merged.
     fingerprint = models.CharField(max_length=64)
     created_at = models.DateTimeField()
@@ -150,7 +152,7 @@ class Sale(models.Model):
         constraints = [models.UniqueConstraint(fields=["branch", "number"], name="one_sale_number_per_branch")]
 
     def __str__(self) -> str:
-        return f"{self.branch} sale {self.number}"
+        return gettext("%(branch)s sale %(number)s") % {"branch": self.branch, "number": self.number}
 
 
 class SaleLine(models.Model):
@@ -196,8 +198,8 @@ class ReturnLine(models.Model):
 
 
 class StockDocumentKind(models.TextChoices):
-    RECEIPT = "receipt"
-    COUNT = "count"
+    RECEIPT = "receipt", _("Receipt")
+    COUNT = "count", pgettext_lazy("stock record", "Count")
 
 
 class StockDocument(models.Model):
@@ -206,7 +208,7 @@ class StockDocument(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     branch = models.CharField(max_length=16)
     kind = models.CharField(max_length=12, choices=StockDocumentKind.choices)
-    transfer_id = models.UUIDField(null=True, blank=True, help_text="a receipt of a transfer head office sent")
+    transfer_id = models.UUIDField(null=True, blank=True, help_text=_("a receipt of a transfer head office sent"))
     lines = models.JSONField()
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     fingerprint = models.CharField(max_length=64)

@@ -5,6 +5,8 @@ to them."""
 
 import unicodedata
 
+from django.utils.translation import gettext as _
+
 # Characters that reorder the text around them (Unicode's bidirectional embeddings, overrides and isolates, and
 # the invisible marks that steer them): "A\u202eB" displays as another string than the one stored.
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -15,9 +17,9 @@ def sku_problem(sku: str) -> str:
     SKU is typed, scanned and matched exactly: a tab, a carriage return or a trailing space makes one that looks
     like another."""
     if not sku:
-        return "A SKU cannot be empty."
+        return _("A SKU cannot be empty.")
     if not sku.isprintable() or any(char.isspace() for char in sku):
-        return "A SKU is printable characters without spaces, tabs, line breaks or control characters."
+        return _("A SKU is printable characters without spaces, tabs, line breaks or control characters.")
     return ""
 
 
@@ -26,5 +28,5 @@ def name_problem(name: str) -> str:
     character; spaces and any script's letters are fine."""
     for char in name:
         if char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Zl", "Zp"):
-            return f"A product name cannot hold the control character U+{ord(char):04X}."
+            return _("A product name cannot hold the control character U+%(code)04X.") % {"code": ord(char)}
     return ""

@@ -5,6 +5,7 @@ rule)."""
 
 from decimal import Decimal
 
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -27,6 +28,11 @@ def _decimal_schema(digits: tuple[int, int]) -> dict:
     return {"type": "string", "format": "decimal", "pattern": f"^-?[0-9]{{1,{whole}}}(\\.[0-9]{{1,{places}}})?$"}
 
 
+# The person's words for inventory/quantities.py's "invalid": its own message stays English, as the event protocol
+# and the logs carry it.
+NUMBER_FORMAT = _("Enter a number written as digits with an optional '-' and '.', such as \"1.250\".")
+
+
 class _DecimalTextField(serializers.DecimalField):
     """A decimal string in the one strict format of inventory/quantities.py (DRF's DecimalField also takes JSON
     numbers, "1_0", "1E+2", " 1" and fullwidth digits). Written out as DecimalField writes it."""
@@ -41,7 +47,7 @@ class _DecimalTextField(serializers.DecimalField):
             value = decimal_parse(data, digits=self.digits)
         except NumberFormatError as error:
             if error.reason == "invalid":  # DRF's own words ("A valid number is required") say less than these
-                raise serializers.ValidationError(str(error), code="invalid") from None
+                raise serializers.ValidationError(NUMBER_FORMAT, code="invalid") from None
             self.fail(error.reason, max_whole_digits=self.max_whole_digits, max_decimal_places=self.decimal_places)
         return self.quantize(value) + 0  # "-0" is zero
 
@@ -153,13 +159,18 @@ class CustomerInputSerializer(serializers.Serializer):
 
     name = serializers.CharField(max_length=120, required=False, default="", allow_blank=True)
     phone = serializers.RegexField(
-        r"^\+?[0-9 ()./-]{4,30}$", max_length=30, required=False, default="", allow_blank=True
+        r"^\+?[0-9 ()./-]{4,30}$",
+        max_length=30,
+        required=False,
+        default="",
+        allow_blank=True,
+        error_messages={"invalid": _("Enter a phone number: digits, spaces and + ( ) . / - only.")},
     )
     email = serializers.EmailField(max_length=254, required=False, default="", allow_blank=True)
 
     def validate(self, data):
         if not (data["phone"] or data["email"]):
-            raise serializers.ValidationError({"phone": ["Give a phone number or an e-mail address."]})
+            raise serializers.ValidationError({"phone": [_("Give a phone number or an e-mail address.")]})
         return {key: value.strip() for key, value in data.items() if value.strip()}
 
 

@@ -1,4 +1,6 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ecomarket.admin import ReadOnlyAdmin, ReadOnlyInline
 from ecomarket.errors import DomainError
@@ -20,7 +22,7 @@ def _act(modeladmin, request, queryset, act):
             done += 1
         except DomainError as refusal:
             modeladmin.message_user(request, f"{record}: {refusal_message(refusal)}", messages.WARNING)
-    modeladmin.message_user(request, f"{done} record(s) updated.", messages.SUCCESS)
+    modeladmin.message_user(request, _("Records updated: %(count)s.") % {"count": done}, messages.SUCCESS)
 
 
 @admin.register(Discrepancy)
@@ -41,11 +43,11 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
     inlines = [CaseActionInline]
     actions = ["acknowledge", "request_recount"]
 
-    @admin.action(description="Acknowledge")
+    @admin.action(description=gettext_lazy("Acknowledge"))
     def acknowledge(self, request, queryset):
         _act(self, request, queryset, _discrepancy_action("acknowledge"))
 
-    @admin.action(description="Request a recount at the branch")
+    @admin.action(description=gettext_lazy("Request a recount at the branch"))
     def request_recount(self, request, queryset):
         _act(self, request, queryset, _discrepancy_action("request_recount"))
 
@@ -62,7 +64,7 @@ class OversellCaseAdmin(ReadOnlyAdmin):
     inlines = [CaseActionInline]
     actions = ["customer_contacted"]
 
-    @admin.action(description="Customer contacted")
+    @admin.action(description=gettext_lazy("Customer contacted"))
     def customer_contacted(self, request, queryset):
         _act(self, request, queryset, lambda pk, user: oversell_case_act(case_id=pk, action="contact", user=user))
 

@@ -37,8 +37,8 @@ class Discrepancy(models.Model):
     sku = models.CharField(max_length=32, blank=True)
     kind = models.CharField(max_length=20, choices=DiscrepancyKind.choices)
     status = models.CharField(max_length=16, choices=DiscrepancyStatus.choices, default=DiscrepancyStatus.OPEN)
-    expected = models.DecimalField(**QUANTITY, null=True, blank=True, help_text="what central's ledger says")
-    actual = models.DecimalField(**QUANTITY, null=True, blank=True, help_text="what the branch reported")
+    expected = models.DecimalField(**QUANTITY, null=True, blank=True, help_text=_("what central's ledger says"))
+    actual = models.DecimalField(**QUANTITY, null=True, blank=True, help_text=_("what the branch reported"))
     detail = models.JSONField(default=dict, blank=True)
     first_detected_at = models.DateTimeField()
     last_changed_at = models.DateTimeField()
@@ -92,11 +92,11 @@ class OversellCase(models.Model):
     sku = models.CharField(max_length=32)
     status = models.CharField(max_length=20, choices=OversellStatus.choices, default=OversellStatus.OPEN)
     resolution = models.CharField(max_length=16, choices=OversellResolution.choices, blank=True)
-    shortfall = models.DecimalField(**QUANTITY, help_text="how far below zero the branch went")
-    sales = models.JSONField(help_text="[{sale_id, number, occurred_at, quantity, oversold, cashier}]")
-    source = models.CharField(max_length=40, blank=True, help_text="what drove the stock below zero")
+    shortfall = models.DecimalField(**QUANTITY, help_text=_("how far below zero the branch went"))
+    sales = models.JSONField(help_text=_("[{sale_id, number, occurred_at, quantity, oversold, cashier}]"))
+    source = models.CharField(max_length=40, blank=True, help_text=_("what drove the stock below zero"))
     episode_seq = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="the seq that took the stock below zero in the episode this case is about"
+        null=True, blank=True, help_text=_("the seq that took the stock below zero in the episode this case is about")
     )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -164,7 +164,7 @@ class BranchCheck(models.Model):
     that branch's check failed (shown on the dashboard; the other branches were checked all the same)."""
 
     branch = models.OneToOneField(Branch, on_delete=models.CASCADE, primary_key=True, db_column="branch")
-    ingest_mark = models.PositiveBigIntegerField(null=True, blank=True, help_text="empty: never checked")
+    ingest_mark = models.PositiveBigIntegerField(null=True, blank=True, help_text=_("empty: never checked"))
     snapshot_seq = models.PositiveBigIntegerField(null=True, blank=True)
     checked_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -181,7 +181,7 @@ class ReconciliationRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     full = models.BooleanField(default=False)
     summary = models.JSONField(default=dict)
-    lag = models.JSONField(default=dict, help_text="{branch: {events, seconds_since_seen}} at the end of the run")
+    lag = models.JSONField(default=dict, help_text=_("{branch: {events, seconds_since_seen}} at the end of the run"))
 
     class Meta:
         ordering = ["-started_at"]

@@ -19,6 +19,7 @@ from ecomarket.pages import (
 )
 from ecomarket.roles import Role
 from ecomarket.spreadsheets import csv_download
+from inventory.models import Product
 from reconciliation import actions, charts, selectors
 from reconciliation.apis import (
     DiscrepancyActInputSerializer,
@@ -58,6 +59,14 @@ def dashboard(request):
     # branches"): the open counts once for the health table and the per-kind table, the branch codes for the filter.
     by_kind = selectors.open_by_kind_and_branch()
     health = selectors.branch_health(branch=filters["branch"], open_by_kind=by_kind)
+    # A person reads a product's name; the SKU stays beside it for the search and the spreadsheet.
+    names = dict(
+        Product.objects.filter(sku__in={row.sku for row in [*records.rows, *cases.rows] if row.sku}).values_list(
+            "sku", "name"
+        )
+    )
+    for row in [*records.rows, *cases.rows]:
+        row.product_name = names.get(row.sku, "")
     customers = oversell_customers(cases.rows)
     for case in cases.rows:  # shown with its sale, on this managers-only page (never stored back)
         for sale in case.sales:

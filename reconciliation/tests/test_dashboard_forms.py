@@ -101,3 +101,13 @@ def test_a_contact_from_the_form_sends_no_resolution_and_is_recorded(records, we
 
     records[1].refresh_from_db()
     assert (records[1].status, records[1].note) == ("customer_contacted", "ok")
+
+
+def test_the_dashboard_names_the_product_beside_its_sku(records, web_manager):
+    discrepancy, case = records
+
+    page = web_manager.get("/dashboard/").content.decode()
+
+    for row_id in (f"discrepancy-{discrepancy.pk}", f"oversell-{case.pk}"):
+        row = page[page.index(f'id="{row_id}"') :].split("</tr>", 1)[0]
+        assert 'Lac-Leche-1L <span class="hint">LAC-LECHE-1L</span>' in row
