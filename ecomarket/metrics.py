@@ -410,7 +410,7 @@ def _address_allowed(address: str) -> bool:
 def scraper_allowed(request) -> bool:
     """Whether the caller may scrape: it sends ``Authorization: Bearer <METRICS_TOKEN>``, or its address is in
     ``METRICS_ALLOW_FROM`` and it sends no credential. ``/readyz`` shows its details by the same rule."""
-    from ecomarket.middleware import client_address  # not at import: the SQLite backend imports this module early
+    from ecomarket.addresses import client_address  # not at import: the SQLite backend imports this module early
 
     token = settings.METRICS_TOKEN
     header = request.META.get("HTTP_AUTHORIZATION", "")

@@ -308,7 +308,7 @@ AUTHENTICATION_BACKENDS = ["ecomarket.auth.LoginThrottleBackend", "django.contri
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_S)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_CLIENT_IP_CALLABLE = "ecomarket.middleware.client_address"
+AXES_CLIENT_IP_CALLABLE = "ecomarket.addresses.client_address"
 AXES_LOCKOUT_CALLABLE = "ecomarket.views.login_locked_out"
 AXES_RESET_ON_SUCCESS = True
 # Checked by staff_user_create (create_staff --password), Django admin's password forms and changepassword.
