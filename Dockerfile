@@ -22,7 +22,7 @@ RUN pip install -r requirements.txt -c constraints.txt
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/ecomarket --create-home ecomarket
 
 # The product's code only: the test and dev harness (harness/), the benchmarks and the docs stay out (.dockerignore).
-COPY manage.py ./
+COPY manage.py pyproject.toml ./
 COPY ecomarket ./ecomarket
 COPY inventory ./inventory
 COPY branches ./branches

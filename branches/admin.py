@@ -112,6 +112,7 @@ class BranchAdmin(admin.ModelAdmin):
         "max_seq_seen",
         "events_missing",
         "duplicates_absorbed",
+        "software_version",
         "revoked_at",
     ]
     # Not even the credential's hash is shown: the page says whether one is in force; `register_branch` rotates it.
@@ -127,6 +128,7 @@ class BranchAdmin(admin.ModelAdmin):
         "pending_reported",
         "ingest_mark",
         "feed_applied_cursor",
+        "software_version",
         "created_at",
     ]
     search_fields = ["code", "name"]

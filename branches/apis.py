@@ -7,13 +7,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from branches import change_feed, ingest, selectors
-from branches.credentials import BranchCredentialAuthentication, IsBranch
+from branches.credentials import BranchCredentialAuthentication, IsBranch, branch_version_record
 from branches.models import Branch
 from branches.protocol import MAX_BATCH, EnvelopeError
 from branches.sync_status import sync_status
 from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
+from ecomarket.version import VERSION_HEADER, version_reported
 from inventory.models import Product
 from inventory.serializers import (
     LineInputSerializer,
@@ -34,6 +35,10 @@ class BranchOnlyApi(APIView):
 
     authentication_classes = [BranchCredentialAuthentication]
     permission_classes = [IsBranch]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authenticated: request.auth is the calling branch
+        branch_version_record(branch=request.auth, version=version_reported(request.headers.get(VERSION_HEADER)))
 
     @staticmethod
     def calling_branch(request, code: str) -> Branch:

@@ -15,6 +15,7 @@ from django.conf import settings
 
 from branches.backoff import retry_after_parse
 from ecomarket import metrics
+from ecomarket.version import VERSION, VERSION_HEADER
 
 CONNECT_TIMEOUT_S = 3
 READ_TIMEOUT_S = 20
@@ -56,6 +57,8 @@ def central_session() -> requests.Session:
     session = requests.Session()
     session.headers["Authorization"] = f"Branch {settings.BRANCH_CREDENTIAL}"
     session.headers["User-Agent"] = f"ecomarket-branch/{settings.BRANCH_CODE}"
+    # On every push and pull: head office keeps which release each store runs while a chain upgrades store by store.
+    session.headers[VERSION_HEADER] = VERSION
     # HTTPS_PROXY / NO_PROXY / REQUESTS_CA_BUNDLE from the environment: a store behind a corporate proxy (off for a
     # central on this machine, so a proxy meant for the internet never sees a loopback call).
     session.trust_env = settings.CENTRAL_TRUST_ENV

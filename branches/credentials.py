@@ -50,6 +50,19 @@ def branch_credential_revoke(*, code: str) -> Branch:
     return branch
 
 
+@only(Mode.CENTRAL)
+def branch_version_record(*, branch: Branch, version: str) -> bool:
+    """Keep the release ``branch`` named on a request (``''``: none) if it is not the one kept; whether it wrote.
+    Idempotent. Only when it changed, so a store's pulls do not queue for the row lock its pushes take, and by
+    that one column: ingestion writes the branch's bookkeeping meanwhile, and an instance read at authentication
+    must not put older values back."""
+    if branch.software_version == version:
+        return False
+    branch.software_version = version
+    branch.save(update_fields=["software_version"])
+    return True
+
+
 class BranchPrincipal:
     """``request.user`` for a request made with a branch credential."""
 

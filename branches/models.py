@@ -213,6 +213,15 @@ class Branch(models.Model):
             "the branch applied the change feed up to here (the cursor of its latest pull); null: never pulled"
         ),
     )
+    # A default in the database too: the previous release's code, run again on this database (a rollback), inserts
+    # branches without naming this column.
+    software_version = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        db_default="",
+        help_text=_("the release the branch named on its latest push or pull; empty: it named none (older than 0.2.0)"),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

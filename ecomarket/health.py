@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from ecomarket.models import Heartbeat
+from ecomarket.version import VERSION
 
 BROKER_TIMEOUT_S = 2.0
 
@@ -130,9 +131,12 @@ def readyz(request):
     if settings.IS_BRANCH:
         components["outbox"] = _checked(_outbox)
     ready = all(component["ok"] for component in components.values())
-    if not scraper_allowed(request):
+    allowed = scraper_allowed(request)
+    if not allowed:
         components = {name: _public(verdict) for name, verdict in components.items()}
     body = {"status": "ready" if ready else "not_ready", "mode": settings.ECOMARKET_MODE.value}
+    if allowed:  # an operator checking an upgrade; a stranger learns no release to look up known flaws of
+        body["version"] = VERSION
     if settings.IS_BRANCH:
         body["branch"] = settings.BRANCH_CODE
     body["components"] = components

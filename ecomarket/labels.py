@@ -119,6 +119,7 @@ FIELDS = {
     "session_hash": _("session hash"),
     "shortfall": _("short by"),
     "sku": _("SKU"),
+    "software_version": _("release"),
     "source": _("source"),
     "started_at": _("started at"),
     "state": _("state"),

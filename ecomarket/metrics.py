@@ -40,6 +40,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from ecomarket import logs
+from ecomarket.version import VERSION
 
 # prometheus-client picks single- or multi-process values when it is first imported, from the environment that
 # settings.py sets up. Imported earlier, each gunicorn worker would count on its own and a scrape see one of them.
@@ -210,6 +211,7 @@ class StateCollector:
         from django.utils import timezone
 
         now = timezone.now()
+        yield _build_info()
         try:
             families = [*_heartbeat_state(now), *(_branch_state(now) if settings.IS_BRANCH else _central_state(now))]
         except Exception as error:  # the database is down or a table is missing: say so, keep the rest
@@ -221,6 +223,18 @@ class StateCollector:
         if settings.IS_BRANCH:
             yield from _sqlite_files()
             yield from _backup_age()
+
+
+def _build_info() -> GaugeMetricFamily:
+    family = GaugeMetricFamily(
+        "ecomarket_build_info", "Always 1: the release this server runs and its mode", labels=["version", "mode"]
+    )
+    family.add_metric([VERSION, settings.ECOMARKET_MODE.value], 1)
+    return family
+
+
+# A branch that sent no version header (a release older than the header) is counted under this label.
+VERSION_UNKNOWN = "unknown"
 
 
 def _heartbeat_state(now) -> list:
@@ -344,10 +358,16 @@ def _central_state(now) -> list:
         "ecomarket_branch_pending_reported": "Events waiting in the branch's outbox, as it said on its last push",
     }
     families = {name: GaugeMetricFamily(name, text, labels=["branch"]) for name, text in per_branch.items()}
+    versions = GaugeMetricFamily(
+        "ecomarket_branch_version_info",
+        "Always 1: the release each branch named on its latest push or pull ('unknown': it named none)",
+        labels=["branch", "version"],
+    )
     for branch in Branch.objects.filter(revoked_at__isnull=True).only(
-        "code", "last_seen_at", "high_water_seq", "max_seq_seen", "pending_reported"
+        "code", "last_seen_at", "high_water_seq", "max_seq_seen", "pending_reported", "software_version"
     ):
         code = [branch.code]
+        versions.add_metric([branch.code, branch.software_version or VERSION_UNKNOWN], 1)
         if branch.last_seen_at:
             families["ecomarket_branch_last_seen_age_seconds"].add_metric(code, _age(branch.last_seen_at, now))
         families["ecomarket_branch_high_water_seq"].add_metric(code, branch.high_water_seq)
@@ -365,6 +385,7 @@ def _central_state(now) -> list:
         discrepancies.add_metric([kind], open_by_kind.get(kind, 0))
     result = [
         *families.values(),
+        versions,
         discrepancies,
         GaugeMetricFamily(
             "ecomarket_oversell_cases_open",

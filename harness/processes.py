@@ -55,6 +55,8 @@ class Node:
     # The interpreter every process of this node runs (another virtualenv's, to test an install made from
     # requirements.txt alone: ecomarket/tests/test_deploy.py).
     python: str = sys.executable
+    # The checkout its processes run from (another release's: ecomarket/tests/test_mixed_versions.py).
+    root: Path = ROOT
 
     def environ(self) -> dict:
         base = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "PYTEST"))}
@@ -74,8 +76,8 @@ class Node:
     def manage(self, *args: str, timeout: float = 120) -> str:
         """Run a management command to completion and return its output."""
         result = subprocess.run(
-            [self.python, str(ROOT / "manage.py"), *args],
-            cwd=ROOT,
+            [self.python, str(self.root / "manage.py"), *args],
+            cwd=self.root,
             env=self.environ(),
             capture_output=True,
             text=True,
@@ -103,7 +105,7 @@ class Process:
         log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
             self.argv,
-            cwd=ROOT,
+            cwd=self.node.root,
             env={**self.node.environ(), **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,

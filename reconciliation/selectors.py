@@ -100,6 +100,26 @@ def branch_health(
     return rows
 
 
+def branch_releases() -> list[tuple[str, int]]:
+    """How many branches (not revoked) run each release, as they named it on their latest push or pull ('': named
+    none, older than the version header), newest release first. One grouped query: a chain upgrading store by store
+    reads it from the dashboard's top, however many branches there are."""
+    counts = (
+        Branch.objects.filter(revoked_at__isnull=True)
+        .values_list("software_version")
+        .annotate(n=Count("code"))
+        .order_by()
+    )
+    return sorted(counts, key=lambda row: _release_key(row[0]), reverse=True)
+
+
+def _release_key(version: str) -> tuple:
+    # 0.10.0 after 0.9.0: numbers compared as numbers; a part that is not one (a suffix) compares as text after them.
+    if not version:
+        return ()
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in version.split("."))
+
+
 def _attention(row: dict) -> tuple:
     """How much a health row needs a look, most first when sorted in reverse."""
     return (

@@ -77,6 +77,7 @@ def dashboard(request):
         "kinds": DiscrepancyKind.choices,
         "statuses": [("open", _("open or acknowledged")), *DiscrepancyStatus.choices, ("", _("all"))],
         "health": FirstRows(health if request.GET.get("health") == "all" else health[:HEALTH_ROWS], len(health)),
+        "releases": selectors.branch_releases(),
         "by_kind": {DiscrepancyKind(kind).label: row for kind, row in by_kind.items()},
         "discrepancies": records,
         "cases": cases,
