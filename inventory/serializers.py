@@ -113,13 +113,26 @@ class LineInputSerializer(serializers.Serializer):
     quantity = quantity_field(min_value=Decimal("0.001"))
 
 
+class LabelField(serializers.CharField):
+    """A scanned label, as the scanner gave it: a JSON string (a number would lose a label's leading zeros), blanks
+    not trimmed (the till's fast path takes it so)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=32, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class SaleLineInputSerializer(serializers.Serializer):
     """A sale line: a SKU and a quantity, or a scale label alone (``{"barcode": ...}``), which the sale reads into
     its product and quantity (pricing/scale.py: ``invalid_barcode``, ``unknown_plu`` are the service's to say)."""
 
     sku = sku_reference_field(required=False)
     quantity = quantity_field(min_value=Decimal("0.001"), required=False)
-    barcode = serializers.CharField(max_length=32, trim_whitespace=False, required=False)
+    barcode = LabelField(required=False)
 
     def validate(self, data):
         if "barcode" in data:
@@ -167,7 +180,17 @@ class ProductSaveInputSerializer(serializers.Serializer):
     unit = serializers.ChoiceField(choices=Unit.choices, required=False)
     price = MoneyField(min_value=Decimal("0"), required=False)
     barcode = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    plu = serializers.RegexField(
+        r"^[0-9]{1,8}$",
+        required=False,
+        allow_blank=True,
+        help_text="the PLU its scale labels carry (pricing/scale.py), digits only; blank for none",
+    )
     active = serializers.BooleanField(required=False)
+
+    def validate_plu(self, plu: str) -> str:
+        # As a label's digits read (pricing/scale.py): 00102 and 102 are one PLU.
+        return str(int(plu)) if plu else ""
 
 
 class ProductCreateInputSerializer(ProductSaveInputSerializer):

@@ -29,7 +29,8 @@ class LabelFormat:
 
 @dataclass(frozen=True)
 class ScaleLabel:
-    """A label read: its PLU, and the weight (kilograms, thousandths) or the price (money) it carries."""
+    """A label read: its PLU (without leading zeros, as a product carries it), and the weight (kilograms, to the
+    gram) or the price it carries."""
 
     barcode: str
     plu: str
@@ -87,7 +88,7 @@ def label_read(barcode: str, *, index: int = 0) -> ScaleLabel:
         raise refuse("its check digit is wrong")
     plu_end = fmt.prefix_digits + fmt.plu_digits
     value = Decimal(int(barcode[plu_end : plu_end + fmt.value_digits]))
-    plu = barcode[fmt.prefix_digits : plu_end]
+    plu = str(int(barcode[fmt.prefix_digits : plu_end]))  # as products carry it: without leading zeros
     if fmt.carries == "weight":
         return ScaleLabel(barcode=barcode, plu=plu, weight=(value / 1000).quantize(Decimal("0.001")))
     return ScaleLabel(barcode=barcode, plu=plu, price=(value / 100).quantize(Decimal("0.01")))
