@@ -83,6 +83,9 @@ def scheduled_price_apply(payload: dict) -> None:
     """Keep a price head office scheduled, in the pull's transaction. Idempotent on its id (a schedule is never
     changed, so the same id brings the same row)."""
     fields = protocol.price_change_read(payload)
+    # Checked now: the foreign key would only fail at commit (SQLite defers it), taking the whole pull page with it.
+    if not Product.objects.filter(sku=fields["product_id"]).exists():
+        raise protocol.Rejection("unknown_sku", f"{fields['product_id']!r} is not in this branch's catalog yet")
     ScheduledPrice.objects.update_or_create(id=fields.pop("id"), defaults=fields)
 
 
