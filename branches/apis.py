@@ -254,7 +254,7 @@ class SyncStatusApi(APIView):
 class ProductOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Product
-        fields = ["sku", "name", "unit", "price", "barcode", "active", "updated_at"]
+        fields = ["sku", "name", "unit", "price", "barcode", "plu", "active", "updated_at"]
 
 
 class ProductSaveApi(APIView):
@@ -264,7 +264,7 @@ class ProductSaveApi(APIView):
         operation_id="product_save",
         request=ProductSaveInputSerializer,
         responses={200: ProductOutputSerializer, 201: ProductOutputSerializer, **ERRORS},
-        description="Create or change a product (name, unit, price, barcode, active). Every branch receives it "
+        description="Create or change a product (name, unit, price, barcode, plu, active). Every branch receives it "
         "through the change feed.",
     )
     def put(self, request, sku):

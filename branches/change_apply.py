@@ -1,7 +1,7 @@
 """Branch side: apply one item of head office's change feed here (a product, a transfer in transit, a resend
-request, an adjustment head office ordered, a recount request), recorded as applied in the same transaction, or
-as failed, to be reported to central and retried. Used by the pull, and by a recovery that takes the feed's
-history again (branches/recovery.py).
+request, an adjustment head office ordered, a recount request, a scheduled price, a promotion), recorded as applied
+in the same transaction, or as failed, to be reported to central and retried. Used by the pull, and by a recovery
+that takes the feed's history again (branches/recovery.py).
 """
 
 import logging
@@ -20,11 +20,12 @@ from branches.models import (
     OutboxState,
     RecountRequest,
 )
-from branches.protocol import change_digest, decimal_read
+from branches.protocol import Rejection, change_digest, decimal_read
 from ecomarket.modes import Mode, only
 from inventory.models import Product, StockDocument, StockDocumentKind
 from inventory.quantities import MONEY_DIGITS
 from inventory.services import Line, stock_adjustment_record
+from pricing.services import promotion_apply, scheduled_price_apply
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +90,16 @@ def product_apply(payload: dict) -> None:
             "unit": payload["unit"],
             "price": decimal_read(payload["price"], "payload.price", digits=MONEY_DIGITS),
             "barcode": payload.get("barcode", ""),
+            "plu": _plu_read(payload.get("plu", "")),
             "active": payload.get("active", True),
         },
     )
+
+
+def _plu_read(value) -> str:
+    if not isinstance(value, str) or len(value) > 8 or not (value == "" or (value.isascii() and value.isdigit())):
+        raise Rejection("invalid_payload", "payload.plu must be up to 8 digits")
+    return value
 
 
 def change_apply(change: dict, *, digest: str = "") -> None:
@@ -147,6 +155,11 @@ def change_apply(change: dict, *, digest: str = "") -> None:
                 id=change["id"],
                 defaults={"skus": payload["skus"], "note": payload.get("note", ""), "requested_at": requested_at},
             )
+        case ChangeKind.PRICE:
+            # Kept now, in force from its effective_at by this box's clock (pricing/selectors.py).
+            scheduled_price_apply(payload)
+        case ChangeKind.PROMOTION:
+            promotion_apply(payload)
         case _:
             log.warning("change %s of unknown kind %r ignored", change.get("id"), change["kind"])
 

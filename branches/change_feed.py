@@ -17,6 +17,8 @@ from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
 from inventory.models import Product
 from inventory.quantities import NumberFormatError, quantity_check
+from pricing.models import ScheduledPrice
+from pricing.services import price_schedule
 
 PAGE = 500
 
@@ -154,6 +156,7 @@ def product_payload(product: Product) -> dict:
         "unit": product.unit,
         "price": str(product.price),
         "barcode": product.barcode,
+        "plu": product.plu,
         "active": product.active,
     }
 
@@ -169,6 +172,9 @@ def product_save(*, sku: str, **fields) -> tuple[Product, bool]:
         product.full_clean()
         product.save()
     change_append(kind=ChangeKind.PRODUCT, payload=product_payload(product))
+    if not created and "price" in fields and ScheduledPrice.objects.filter(product=product).exists():
+        # A scheduled price in force would hide the new base price: the new price is scheduled from now too.
+        price_schedule(sku=sku, price=product.price, effective_at=timezone.now())
     return product, created
 
 

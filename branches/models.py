@@ -312,6 +312,8 @@ class ChangeKind(models.TextChoices):
     RESEND = "resend", _("resend request")
     ADJUSTMENT = "adjustment", _("stock adjustment ordered by head office")
     RECOUNT = "recount", _("recount request")
+    PRICE = "price", _("scheduled price")
+    PROMOTION = "promotion", _("promotion")
 
 
 class Change(models.Model):

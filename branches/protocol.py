@@ -29,6 +29,7 @@ from inventory.quantities import (
     QUANTITY_DIGITS,
     NumberFormatError,
     decimal_parse,
+    money,
     money_text,
     quantity_text,
 )
@@ -156,7 +157,8 @@ def sale_completed_payload(
     payments: Iterable[tuple[str, Decimal]] | None = None,
     change: Decimal | None = None,
 ) -> dict:
-    """``lines``: (sku, quantity, unit_price). ``customer`` ({name, phone, email}, optional in schema 1): the contact
+    """``lines``: (sku, quantity, unit_price), or with a fourth item, the line's optional fields
+    (:func:`sale_line_extras`). ``customer`` ({name, phone, email}, optional in schema 1): the contact
     of an oversold sale's customer; the caller passes it only for such a sale. Optional in schema 1 too: the
     ``register`` (till) it was rung up on and its open cash ``session_id``; ``payments`` (method, amount kept) summing
     to the total, with the ``change`` given back in cash, only for a sale that was paid with them (a sale without
@@ -165,8 +167,9 @@ def sale_completed_payload(
         "sale_id": str(sale_id),
         "number": number,
         "lines": [
-            {"sku": sku, "quantity": quantity_text(quantity), "unit_price": money_text(unit_price)}
-            for sku, quantity, unit_price in lines
+            {"sku": sku, "quantity": quantity_text(quantity), "unit_price": money_text(unit_price), **extra}
+            for sku, quantity, unit_price, *rest in lines
+            for extra in (rest[0] if rest else {},)
         ],
         "total": money_text(total),
         "payment_method": payment_method,
@@ -175,6 +178,30 @@ def sale_completed_payload(
         **_till_fields(register=register, session_id=session_id),
         **({"payments": _amounts(payments), "change": money_text(change or 0)} if payments is not None else {}),
     }
+
+
+def sale_line_extras(
+    *,
+    quantity: Decimal,
+    unit_price: Decimal,
+    gross: Decimal,
+    discount: Decimal,
+    promotion_id: uuid.UUID | None = None,
+    barcodes: Iterable[str] = (),
+) -> dict:
+    """A sale line's optional fields (schema 1), written only where the line is not simply quantity x unit price:
+    ``gross`` (before any discount: the scale label's price where it printed one), ``discount`` and the
+    ``line_total`` they leave, the ``promotion_id`` that took the discount, the scale labels (``barcodes``) that
+    named the line's product and quantity."""
+    barcodes = list(barcodes)
+    extra = {}
+    if discount or gross != money(quantity * unit_price):
+        extra.update(line_total=money_text(gross - discount), gross=money_text(gross), discount=money_text(discount))
+    if promotion_id is not None:
+        extra["promotion_id"] = str(promotion_id)
+    if barcodes:
+        extra["barcodes"] = barcodes
+    return extra
 
 
 def _till_fields(*, register: str, session_id: uuid.UUID | None) -> dict:
@@ -473,6 +500,31 @@ def _money_check(payload: dict) -> None:
     for index, line in enumerate(payload_lines(payload)):
         if "unit_price" in line:
             decimal_read(line["unit_price"], f"payload.lines[{index}].unit_price", digits=MONEY_DIGITS)
+        _line_extras_check(line, index)
+
+
+def _line_extras_check(line: dict, index: int) -> None:
+    """A sale line's optional pricing fields (:func:`sale_line_extras`): the three amounts together and adding up,
+    a promotion's id, the scale labels as a list of digit strings."""
+    amounts = [key for key in ("line_total", "gross", "discount") if key in line]
+    if amounts:
+        if len(amounts) != 3:
+            raise Rejection("invalid_payload", f"payload.lines[{index}] needs line_total, gross and discount together")
+        total, gross, discount = (
+            decimal_read(line[key], f"payload.lines[{index}].{key}", digits=MONEY_DIGITS) for key in amounts
+        )
+        if gross - discount != total:
+            raise Rejection("invalid_payload", f"payload.lines[{index}].line_total must be gross less discount")
+    if "promotion_id" in line:
+        _uuid_field(line, "promotion_id")
+    if "barcodes" in line:
+        labels = line["barcodes"]
+        if not isinstance(labels, list) or not labels or not all(_digits(code) for code in labels):
+            raise Rejection("invalid_payload", f"payload.lines[{index}].barcodes must be a list of scale labels")
+
+
+def _digits(value) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isdigit()
 
 
 def _change_reference_check(payload: dict) -> None:
@@ -739,13 +791,17 @@ def sale_fingerprint(
     payment_method: str,
     register: str = "",
     tendered: Iterable[tuple[str, Decimal]] | None = None,
+    labels: Iterable[str] = (),
 ) -> str:
-    """A sale request, ``lines`` as (sku, quantity). What the event carries, so a till retrying a sale on a box
-    restored from central gets it back (200); a customer's contact is no part of it (the event keeps one only for an
-    oversold sale, and only for a while). ``tendered``: the payments as the till sent them, (method, amount handed
-    over); with them the payment method is theirs. A sale without a register or payments has the fingerprint it
+    """A sale request, ``lines`` as (sku, quantity) and ``labels`` the scale labels scanned as lines (as scanned:
+    a retry after a price change is still the same request). What the event carries, so a till retrying a sale on a
+    box restored from central gets it back (200); a customer's contact is no part of it (the event keeps one only
+    for an oversold sale, and only for a while). ``tendered``: the payments as the till sent them, (method, amount
+    handed over); with them the payment method is theirs. A sale without a register or payments has the fingerprint it
     always had."""
     till = {"register": register} if register else {}
+    labels = sorted(labels)
+    till.update({"labels": labels} if labels else {})
     if tendered is not None:
         return request_fingerprint(lines=_quantities(lines), tendered=sorted(_amounts(tendered), key=str), **till)
     return request_fingerprint(lines=_quantities(lines), payment_method=payment_method, **till)
@@ -798,7 +854,8 @@ def payload_fingerprint(type_: str, payload: dict) -> str | None:
     match type_:
         case EventType.SALE_COMPLETED:
             return sale_fingerprint(
-                lines=((line["sku"], Decimal(line["quantity"])) for line in lines),
+                lines=((line["sku"], Decimal(line["quantity"])) for line in lines if "barcodes" not in line),
+                labels=[code for line in lines for code in line.get("barcodes", ())],
                 payment_method=payload.get("payment_method", "cash"),
                 register=payload.get("register", ""),
                 tendered=sale_tendered(payload),
@@ -831,6 +888,106 @@ def payload_fingerprint(type_: str, payload: dict) -> str | None:
 # ----------------------------------------------------------------------------------------------------------------
 # The change feed (head office to branch)
 # ----------------------------------------------------------------------------------------------------------------
+
+
+def price_change_payload(
+    *, price_id: uuid.UUID, sku: str, price: Decimal, effective_at: datetime, created_at: datetime
+) -> dict:
+    """A ``price`` change: ``sku`` costs ``price`` from ``effective_at`` on (sent ahead of time; each branch switches
+    by its own clock). ``created_at`` breaks a tie between two schedules with the same ``effective_at``."""
+    return {
+        "price_id": str(price_id),
+        "sku": sku,
+        "price": money_text(price),
+        "effective_at": effective_at.isoformat(),
+        "created_at": created_at.isoformat(),
+    }
+
+
+PROMOTION_KINDS = ("percent", "price", "multibuy", "nth_percent")
+
+
+def promotion_change_payload(
+    *,
+    promotion_id: uuid.UUID,
+    name: str,
+    kind: str,
+    skus: list[str],
+    starts_at: datetime,
+    ends_at: datetime,
+    percent: Decimal | None = None,
+    price: Decimal | None = None,
+    buy: int | None = None,
+    pay: int | None = None,
+) -> dict:
+    """A ``promotion`` change: the promotion as it now stands (the same id again replaces it, e.g. ended early).
+    Only the figures its kind uses are written."""
+    return {
+        "promotion_id": str(promotion_id),
+        "name": name,
+        "kind": kind,
+        "skus": sorted(skus),
+        "starts_at": starts_at.isoformat(),
+        "ends_at": ends_at.isoformat(),
+        **({"percent": money_text(percent)} if percent is not None else {}),
+        **({"price": money_text(price)} if price is not None else {}),
+        **({"buy": buy} if buy is not None else {}),
+        **({"pay": pay} if pay is not None else {}),
+    }
+
+
+def _time_read(payload: dict, key: str) -> datetime:
+    value = parse_datetime(payload[key]) if isinstance(payload.get(key), str) else None
+    if value is None or value.tzinfo is None:
+        raise Rejection("invalid_payload", f"payload.{key} must be an ISO 8601 time with an offset")
+    return value
+
+
+def price_change_read(payload: dict) -> dict:
+    """A ``price`` change's payload checked and read: the fields of pricing.ScheduledPrice."""
+    if not isinstance(payload.get("sku"), str) or not payload["sku"]:
+        raise Rejection("invalid_payload", "payload.sku must be a SKU")
+    return {
+        "id": _uuid_field(payload, "price_id"),
+        "product_id": payload["sku"],
+        "price": decimal_read(payload.get("price"), "payload.price", digits=MONEY_DIGITS),
+        "effective_at": _time_read(payload, "effective_at"),
+        "created_at": _time_read(payload, "created_at"),
+    }
+
+
+def promotion_change_read(payload: dict) -> dict:
+    """A ``promotion`` change's payload checked and read: the fields of pricing.Promotion."""
+    kind, skus = payload.get("kind"), payload.get("skus")
+    if kind not in PROMOTION_KINDS:
+        raise Rejection("invalid_payload", f"payload.kind must be one of {', '.join(PROMOTION_KINDS)}")
+    if not isinstance(skus, list) or not skus or not all(isinstance(sku, str) and sku for sku in skus):
+        raise Rejection("invalid_payload", "payload.skus must be a non-empty list of SKUs")
+    fields = {
+        "id": _uuid_field(payload, "promotion_id"),
+        "name": str(payload.get("name", ""))[:120],
+        "kind": kind,
+        "skus": skus,
+        "starts_at": _time_read(payload, "starts_at"),
+        "ends_at": _time_read(payload, "ends_at"),
+        "percent": None,
+        "price": None,
+        "buy": None,
+        "pay": None,
+    }
+    if fields["ends_at"] <= fields["starts_at"]:
+        raise Rejection("invalid_payload", "payload.ends_at must be after payload.starts_at")
+    if kind in ("percent", "nth_percent"):
+        fields["percent"] = decimal_read(payload.get("percent"), "payload.percent", digits=(3, 2), positive=True)
+        if fields["percent"] > 100:
+            raise Rejection("invalid_payload", "payload.percent must be at most 100")
+    if kind == "price":
+        fields["price"] = decimal_read(payload.get("price"), "payload.price", digits=MONEY_DIGITS)
+    if kind in ("multibuy", "nth_percent"):
+        fields["buy"] = _whole(payload, "buy", low=2, high=1000)
+    if kind == "multibuy":
+        fields["pay"] = _whole(payload, "pay", low=1, high=fields["buy"] - 1)
+    return fields
 
 
 def change_digest(body: dict) -> str:

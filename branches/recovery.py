@@ -475,10 +475,11 @@ def _sale_number_free(number, *, sale_id) -> None:
 # Catalog and change feed, for a box rebuilt from nothing
 # ----------------------------------------------------------------------------------------------------------------
 
-# What a new box takes from the feed's history, up to where the lost box applied it, besides the catalog: transfers
-# and recount requests. Adjustments and resend requests are not applied again: their effect is in the branch's own
-# events, replayed from central. The changes after that point are pulled as any pull takes them (every kind).
-REBUILD_KINDS = {ChangeKind.TRANSFER, ChangeKind.RECOUNT}
+# What a new box takes from the feed's history, up to where the lost box applied it, besides the catalog: transfers,
+# recount requests, scheduled prices and promotions (the catalog gives base prices only). Adjustments and resend
+# requests are not applied again: their effect is in the branch's own events, replayed from central. The changes
+# after that point are pulled as any pull takes them (every kind).
+REBUILD_KINDS = {ChangeKind.TRANSFER, ChangeKind.RECOUNT, ChangeKind.PRICE, ChangeKind.PROMOTION}
 
 
 @only(Mode.BRANCH)

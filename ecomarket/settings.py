@@ -46,6 +46,9 @@ BRANCH_ALLOW_NEGATIVE_STOCK = env.bool("BRANCH_ALLOW_NEGATIVE_STOCK", default=Fa
 CASH_SESSIONS_REQUIRED = env.bool("CASH_SESSIONS_REQUIRED", default=True)
 CASH_VARIANCE_APPROVAL = Decimal(env.str("CASH_VARIANCE_APPROVAL", default="5.00"))
 CASH_SESSION_OPEN_MAX_S = env.int("CASH_SESSION_OPEN_MAX_S", default=16 * 3600)
+# Scale labels a till may scan as a sale line (pricing/scale.py, README "Grocery pricing"): comma-separated
+# "<first prefix>-<last prefix>:<13 letters>", P prefix, I PLU, W weight in grams or $ price in cents, C check digit.
+SCALE_BARCODE_FORMATS = env.str("SCALE_BARCODE_FORMATS", default="20-29:PPIIIIIWWWWWC")
 
 # Where this server keeps its SQLite file, its embedded broker and its beat schedule.
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var" / ECOMARKET_MODE.value)))
@@ -133,6 +136,7 @@ INSTALLED_APPS = [
     "inventory",
     "branches",
     "cash",
+    "pricing",
 ]
 if IS_CENTRAL:
     INSTALLED_APPS += ["django_celery_beat", "reconciliation", "reports"]

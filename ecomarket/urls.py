@@ -15,6 +15,7 @@ from cash import urls as cash_urls
 from ecomarket import health, metrics, views
 from ecomarket.csp import csp_policy
 from inventory import urls as inventory_urls
+from pricing import urls as pricing_urls
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -56,6 +57,7 @@ else:
                 inventory_urls.central_api
                 + branch_urls.central_api
                 + cash_urls.central_api
+                + pricing_urls.central_api
                 + reconciliation_urls.api
                 + reports_urls.api
             ),

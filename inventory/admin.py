@@ -14,12 +14,12 @@ class ProductForm(forms.ModelForm):
 
     class Meta:
         model = Product
-        fields = ["sku", "name", "unit", "price", "barcode", "active"]
+        fields = ["sku", "name", "unit", "price", "barcode", "plu", "active"]
 
     def clean(self):
         cleaned = super().clean()
         adding = self.instance._state.adding
-        body = {name: self.data.get(self.add_prefix(name), "") for name in ("name", "unit", "price", "barcode")}
+        body = {name: self.data.get(self.add_prefix(name), "") for name in ("name", "unit", "price", "barcode", "plu")}
         body["price"] = form_decimal(body["price"])
         body["active"] = cleaned.get("active", False)
         if adding:
@@ -34,9 +34,9 @@ class ProductForm(forms.ModelForm):
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     form = ProductForm
-    list_display = ["sku", "name", "unit", "price", "barcode", "active", "updated_at"]
+    list_display = ["sku", "name", "unit", "price", "barcode", "plu", "active", "updated_at"]
     list_filter = ["unit", "active"]
-    search_fields = ["sku", "name", "barcode"]
+    search_fields = ["sku", "name", "barcode", "plu"]
 
     # Head office owns the catalog and prices; a branch shows them as they came.
     def has_add_permission(self, request) -> bool:
@@ -56,14 +56,14 @@ class ProductAdmin(admin.ModelAdmin):
         """Through the service, so every branch hears of the change in its feed."""
         from branches.change_feed import product_save
 
-        fields = {name: form.cleaned_data[name] for name in ("name", "unit", "price", "barcode", "active")}
+        fields = {name: form.cleaned_data[name] for name in ("name", "unit", "price", "barcode", "plu", "active")}
         product, _ = product_save(sku=obj.sku, **fields)
         obj.updated_at = product.updated_at
 
 
 class SaleLineInline(ReadOnlyInline):
     model = SaleLine
-    fields = ["product", "quantity", "unit_price", "line_total"]
+    fields = ["product", "quantity", "unit_price", "line_total", "discount", "promotion_id", "barcodes"]
 
 
 @admin.register(Sale)

@@ -8,6 +8,18 @@ from django.db import transaction
 from inventory.models import Product, StockLevel, Unit
 from inventory.services import Line, stock_receipt_record
 
+# The PLUs the store's scale prints on the labels of weighed goods (pricing/scale.py): 5 digits in the default format.
+# README "Grocery pricing" shows a label to try: 2000102012503 is 1.250 kg of bananas (PLU 102).
+PLUS = {
+    "FRU-MANZANA": "101",
+    "FRU-BANANA": "102",
+    "FRU-NARANJA": "103",
+    "FRU-LIMON": "104",
+    "VER-PAPA": "201",
+    "VER-TOMATE": "202",
+    "VER-CEBOLLA": "203",
+}
+
 # sku, name, unit, price, barcode (EAN-13 for packaged goods; PLU codes for produce), starting stock
 CATALOG = [
     ("FRU-MANZANA", "Manzana roja", Unit.KILOGRAM, "2.40", "4016", "120.000"),
@@ -35,7 +47,14 @@ def demo_catalog_load() -> int:
     created = 0
     for sku, name, unit, price, barcode, _ in CATALOG:
         _, was_created = Product.objects.update_or_create(
-            sku=sku, defaults={"name": name, "unit": unit, "price": Decimal(price), "barcode": barcode}
+            sku=sku,
+            defaults={
+                "name": name,
+                "unit": unit,
+                "price": Decimal(price),
+                "barcode": barcode,
+                "plu": PLUS.get(sku, ""),
+            },
         )
         created += was_created
     return created

@@ -29,6 +29,9 @@ class Product(models.Model):
     unit = models.CharField(max_length=8, choices=Unit.choices)
     price = models.DecimalField(**MONEY)
     barcode = models.CharField(max_length=32, blank=True, db_index=True)
+    # The number a scale prints on a weighed good's label (pricing/scale.py): digits only, as many as the chain's
+    # label formats give it; blank for goods sold without a scale.
+    plu = models.CharField(max_length=8, blank=True, db_index=True)
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -161,6 +164,13 @@ class SaleLine(models.Model):
     quantity = models.DecimalField(**QUANTITY)
     unit_price = models.DecimalField(**MONEY)
     line_total = models.DecimalField(**MONEY)
+    # What the line would cost without a promotion or an approved discount (the label's price, for a scale label
+    # that prints one), what came off it, and which promotion took it off; line_total = gross - discount.
+    gross = models.DecimalField(**MONEY, null=True, blank=True)
+    discount = models.DecimalField(**MONEY, default=Decimal("0"))
+    promotion_id = models.UUIDField(null=True, blank=True)
+    # The scale labels scanned for this line, in scan order (their PLU named its product).
+    barcodes = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["id"]

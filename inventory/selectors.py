@@ -3,20 +3,29 @@
 from decimal import Decimal
 from types import SimpleNamespace
 
-from django.db.models import DecimalField, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import DecimalField, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from inventory import sql
-from inventory.models import Product, ReturnLine, Sale, SaleLine, StockLevel
+from inventory.models import MONEY, Product, ReturnLine, Sale, SaleLine, StockLevel
+from pricing.models import ScheduledPrice
 
 
 def product_stock_list(*, branch: str, search: str = "") -> QuerySet[Product]:
-    """Every active product with its on-hand at ``branch`` (0 where the branch never held it)."""
+    """Every active product with its on-hand at ``branch`` (0 where the branch never held it) and the price in force
+    now (``price_in_force``: the latest scheduled price at or before now, else its own)."""
     on_hand = StockLevel.objects.filter(branch=branch, product=OuterRef("pk")).values("on_hand")[:1]
+    scheduled = (
+        ScheduledPrice.objects.filter(product=OuterRef("pk"), effective_at__lte=timezone.now())
+        .order_by("-effective_at", "-created_at")
+        .values("price")[:1]
+    )
     products = Product.objects.filter(active=True).annotate(
         on_hand=Coalesce(
             Subquery(on_hand), Value(Decimal("0")), output_field=DecimalField(max_digits=12, decimal_places=3)
-        )
+        ),
+        price_in_force=Coalesce(Subquery(scheduled), F("price"), output_field=DecimalField(**MONEY)),
     )
     if search:
         products = products.filter(Q(sku__iexact=search) | Q(barcode=search) | Q(name__icontains=search))
@@ -26,11 +35,20 @@ def product_stock_list(*, branch: str, search: str = "") -> QuerySet[Product]:
 def product_stock_get(*, branch: str, sku: str) -> SimpleNamespace | None:
     """One active product with its on-hand at ``branch``: the attributes ``product_stock_list`` gives each product.
     Plain SQL (inventory/sql.py): a till asks this for every item it scans."""
-    row = sql.product_stock_row(branch=branch, sku=sku)
+    row = sql.product_stock_row(branch=branch, sku=sku, now=timezone.now())
     if row is None:
         return None
-    sku, name, unit, price, barcode, on_hand = row
-    return SimpleNamespace(sku=sku, name=name, unit=unit, price=price, barcode=barcode, on_hand=on_hand)
+    sku, name, unit, price, barcode, plu, on_hand, price_in_force = row
+    return SimpleNamespace(
+        sku=sku,
+        name=name,
+        unit=unit,
+        price=price,
+        price_in_force=price_in_force,
+        barcode=barcode,
+        plu=plu,
+        on_hand=on_hand,
+    )
 
 
 def product_find(*, term: str) -> Product | None:

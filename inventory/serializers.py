@@ -102,15 +102,47 @@ _TIME = serializers.DateTimeField()
 # --------------------------------------------------------------------------------------------------------------
 
 
-def sku_reference_field() -> serializers.CharField:
+def sku_reference_field(**kwargs) -> serializers.CharField:
     """A SKU that must name a product already in the catalog (the service says ``unknown_sku`` otherwise); taken as
     sent, blanks included, as the till's fast path takes it."""
-    return serializers.CharField(max_length=32, trim_whitespace=False)
+    return serializers.CharField(max_length=32, trim_whitespace=False, **kwargs)
 
 
 class LineInputSerializer(serializers.Serializer):
     sku = sku_reference_field()
     quantity = quantity_field(min_value=Decimal("0.001"))
+
+
+class LabelField(serializers.CharField):
+    """A scanned label, as the scanner gave it: a JSON string (a number would lose a label's leading zeros), blanks
+    not trimmed (the till's fast path takes it so)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=32, trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class SaleLineInputSerializer(serializers.Serializer):
+    """A sale line: a SKU and a quantity, or a scale label alone (``{"barcode": ...}``), which the sale reads into
+    its product and quantity (pricing/scale.py: ``invalid_barcode``, ``unknown_plu`` are the service's to say)."""
+
+    sku = sku_reference_field(required=False)
+    quantity = quantity_field(min_value=Decimal("0.001"), required=False)
+    barcode = LabelField(required=False)
+
+    def validate(self, data):
+        if "barcode" in data:
+            if data.keys() != {"barcode"}:
+                raise serializers.ValidationError({"barcode": ["A scale label comes alone, without sku or quantity."]})
+            return data
+        missing = {"sku", "quantity"} - data.keys()
+        if missing:
+            raise serializers.ValidationError({name: [_("This field is required.")] for name in sorted(missing)})
+        return data
 
 
 class CountLineInputSerializer(serializers.Serializer):
@@ -123,7 +155,8 @@ def lines_field(child_class) -> serializers.ListSerializer:
 
 
 def distinct_skus(lines: list[dict]) -> list[dict]:
-    skus = [line["sku"] for line in lines]
+    """Each SKU typed once (scale labels of one product may repeat: two bags of apples)."""
+    skus = [line["sku"] for line in lines if "sku" in line]
     repeated = sorted({sku for sku in skus if skus.count(sku) > 1})
     if repeated:
         raise serializers.ValidationError(f"Each SKU may appear once; repeated: {', '.join(repeated)}.")
@@ -132,7 +165,12 @@ def distinct_skus(lines: list[dict]) -> list[dict]:
 
 def service_lines(data: list[dict], field: str = "quantity") -> list[Line]:
     """Validated lines as the services take them; ``field`` names the quantity (``counted`` in a count)."""
-    return [Line(sku=line["sku"], quantity=line[field]) for line in data]
+    return [
+        Line(sku="", quantity=Decimal("0"), barcode=line["barcode"])
+        if "barcode" in line
+        else Line(sku=line["sku"], quantity=line[field])
+        for line in data
+    ]
 
 
 class ProductSaveInputSerializer(serializers.Serializer):
@@ -142,7 +180,17 @@ class ProductSaveInputSerializer(serializers.Serializer):
     unit = serializers.ChoiceField(choices=Unit.choices, required=False)
     price = MoneyField(min_value=Decimal("0"), required=False)
     barcode = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    plu = serializers.RegexField(
+        r"^[0-9]{1,8}$",
+        required=False,
+        allow_blank=True,
+        help_text="the PLU its scale labels carry (pricing/scale.py), digits only; blank for none",
+    )
     active = serializers.BooleanField(required=False)
+
+    def validate_plu(self, plu: str) -> str:
+        # As a label's digits read (pricing/scale.py): 00102 and 102 are one PLU.
+        return str(int(plu)) if plu else ""
 
 
 class ProductCreateInputSerializer(ProductSaveInputSerializer):
@@ -234,6 +282,10 @@ class SaleLineOutputSerializer(serializers.Serializer):
     quantity = quantity_field()
     unit_price = MoneyField()
     line_total = MoneyField()
+    gross = MoneyField(help_text="before the discount: quantity x unit price, or the scale label's price")
+    discount = MoneyField()
+    promotion_id = serializers.UUIDField(allow_null=True)
+    barcodes = serializers.ListField(child=serializers.CharField(), help_text="the scale labels scanned")
 
 
 class PaymentOutputSerializer(serializers.Serializer):
@@ -247,6 +299,11 @@ class SaleOutputSerializer(serializers.ModelSerializer):
     register = serializers.SerializerMethodField()
     payments = serializers.SerializerMethodField()
     change = serializers.SerializerMethodField()
+    saving = serializers.SerializerMethodField(help_text="what promotions took off the sale: its lines' discounts")
+
+    @extend_schema_field(MoneyField())
+    def get_saving(self, sale):
+        return _MONEY.to_representation(sum((line.discount for line in sale.lines.all()), Decimal("0")))
 
     def get_register(self, sale) -> str:
         return _tender_fields(sale, _tender_read(sale))["register"]
@@ -269,6 +326,7 @@ class SaleOutputSerializer(serializers.ModelSerializer):
             "payment_method",
             "lines",
             "total",
+            "saving",
             "oversold",
             "cashier",
             "created_at",
@@ -307,6 +365,7 @@ def sale_body(sale: Sale, lines: list[SaleLine] | None = None, tender=_UNREAD) -
     ``tender`` (None: the sale has none)."""
     if tender is _UNREAD or tender is NO_TENDER:
         tender = _tender_read(sale)
+    lines = sale.lines.all() if lines is None else lines
     return {
         "id": str(sale.id),
         "branch": sale.branch,
@@ -319,10 +378,15 @@ def sale_body(sale: Sale, lines: list[SaleLine] | None = None, tender=_UNREAD) -
                 "quantity": _QUANTITY.to_representation(line.quantity),
                 "unit_price": _MONEY.to_representation(line.unit_price),
                 "line_total": _MONEY.to_representation(line.line_total),
+                "gross": _MONEY.to_representation(line.line_total + line.discount),
+                "discount": _MONEY.to_representation(line.discount),
+                "promotion_id": str(line.promotion_id) if line.promotion_id else None,
+                "barcodes": line.barcodes,
             }
-            for line in (sale.lines.all() if lines is None else lines)
+            for line in lines
         ],
         "total": _MONEY.to_representation(sale.total),
+        "saving": _MONEY.to_representation(sum((line.discount for line in lines), Decimal("0"))),
         "oversold": sale.oversold,
         "cashier": sale.cashier.username if sale.cashier_id else "",
         "created_at": _TIME.to_representation(sale.created_at),
@@ -349,8 +413,9 @@ class StockOutputSerializer(serializers.Serializer):
     sku = serializers.CharField()
     name = serializers.CharField()
     unit = serializers.CharField()
-    price = MoneyField()
+    price = MoneyField(source="price_in_force", help_text="the price in force now (a scheduled one, if any)")
     barcode = serializers.CharField()
+    plu = serializers.CharField(help_text="the PLU a scale prints on this product's labels, or blank")
     on_hand = quantity_field()
 
 
@@ -361,8 +426,9 @@ def stock_body(product) -> dict:
         "sku": product.sku,
         "name": product.name,
         "unit": product.unit,
-        "price": _MONEY.to_representation(product.price),
+        "price": _MONEY.to_representation(product.price_in_force),
         "barcode": product.barcode,
+        "plu": product.plu,
         "on_hand": _QUANTITY.to_representation(product.on_hand),
     }
 

@@ -11,7 +11,7 @@ for a void on the sale. An adjustment runs in the transaction of the pull that b
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -43,7 +43,10 @@ from inventory.models import (
     StockLevel,
     Unit,
 )
-from inventory.quantities import money, quantity_text
+from inventory.quantities import MILLI, money, quantity_text
+from pricing.scale import label_read
+from pricing.selectors import prices_in_force, products_by_plu, promotions_in_force
+from pricing.services import line_promotion
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,25 @@ class Line:
 
     sku: str
     quantity: Decimal
+    barcode: str = ""  # a sale line may be a scale label instead (sku and quantity then read from it)
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    """A sale line priced: the unit price in force, its gross (the label's price where a scale label printed one),
+    the promotion's discount, and the labels that named it."""
+
+    sku: str
+    quantity: Decimal
+    unit_price: Decimal
+    gross: Decimal
+    discount: Decimal = Decimal("0.00")
+    promotion_id: uuid.UUID | None = None
+    barcodes: tuple[str, ...] = ()
+
+    @property
+    def line_total(self) -> Decimal:
+        return self.gross - self.discount
 
 
 NO_TENDER = object()
@@ -174,8 +196,13 @@ def sale_create(
     customer: dict | None = None,
     register: str = "",
     payments: list[tuple[str, Decimal]] | None = None,
+    now: datetime | None = None,
 ) -> tuple[SaleWithLines, bool]:
     """Record a sale and return ``(the sale with its lines, created)``.
+
+    Priced by what is in force at ``now`` (the branch's clock; a test passes it): the latest scheduled price at or
+    before it, else the product's price, and the promotion that saves the most (pricing/services.py). A line may
+    be a scale label (``Line.barcode``), read here into its product and quantity (:func:`_sale_lines_price`).
 
     Idempotent on ``sale_id``: a retry after a lost answer gets the stored sale back (created False). Stock is
     checked under the write lock: with the default policy a line above on-hand is refused with 409
@@ -191,7 +218,8 @@ def sale_create(
     """
     sale_id = sale_id or uuid.uuid4()
     fingerprint = protocol.sale_fingerprint(
-        lines=((line.sku, line.quantity) for line in lines),
+        lines=((line.sku, line.quantity) for line in lines if not line.barcode),
+        labels=[line.barcode for line in lines if line.barcode],
         payment_method=payment_method,
         register=register,
         tendered=payments,
@@ -202,11 +230,11 @@ def sale_create(
         if existing is not None:
             return SaleWithLines(sale=existing, lines=list(existing.lines.all())), False
         till = cash_services.till_resolve(register=register, required=True)
-        products = _catalog_entries(lines)
-        on_hand = sql.stock_on_hand(branch=branch, skus=[line.sku for line in lines])
+        now = now or timezone.now()
+        priced = _sale_lines_price(lines, at=now)
+        on_hand = sql.stock_on_hand(branch=branch, skus=[line.sku for line in priced])
         oversold = False
-        # Per SKU, not per line: two bags of one fruit are two lines of one SKU, and together they may be too many.
-        for sku, wanted in protocol.lines_sum((line.sku, line.quantity) for line in lines).items():
+        for sku, wanted in protocol.lines_sum((line.sku, line.quantity) for line in priced).items():
             available = on_hand.get(sku, Decimal("0"))
             if wanted > available:
                 if not settings.BRANCH_ALLOW_NEGATIVE_STOCK:
@@ -217,10 +245,8 @@ def sale_create(
                         extra={"sku": sku, "available": quantity_text(available)},
                     )
                 oversold = True
-        now = timezone.now()
         number = sql.sale_number_highest(branch=branch) + 1
-        priced = [(line, products[line.sku].price, money(line.quantity * products[line.sku].price)) for line in lines]
-        total = sum((line_total for _, _, line_total in priced), Decimal("0.00"))
+        total = sum((line.line_total for line in priced), Decimal("0.00"))
         kept, change = None, Decimal("0.00")
         if payments is not None:
             kept, change = cash_services.payments_settle(total=total, tendered=payments)
@@ -237,8 +263,18 @@ def sale_create(
             created_at=now,
         )
         sale_lines = [
-            SaleLine(sale=sale, product_id=line.sku, quantity=line.quantity, unit_price=price, line_total=total)
-            for line, price, total in priced
+            SaleLine(
+                sale=sale,
+                product_id=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                line_total=line.line_total,
+                gross=line.gross,
+                discount=line.discount,
+                promotion_id=line.promotion_id,
+                barcodes=list(line.barcodes),
+            )
+            for line in priced
         ]
         # Plain inserts (ecomarket.db.rows_insert): the ORM's create() and bulk_create() compile a query per call.
         rows_insert(Sale, [sale])
@@ -251,7 +287,22 @@ def sale_create(
             payload=protocol.sale_completed_payload(
                 sale_id=sale.id,
                 number=number,
-                lines=[(line.sku, line.quantity, price) for line, price, _ in priced],
+                lines=[
+                    (
+                        line.sku,
+                        line.quantity,
+                        line.unit_price,
+                        protocol.sale_line_extras(
+                            quantity=line.quantity,
+                            unit_price=line.unit_price,
+                            gross=line.gross,
+                            discount=line.discount,
+                            promotion_id=line.promotion_id,
+                            barcodes=line.barcodes,
+                        ),
+                    )
+                    for line in priced
+                ],
                 total=sale.total,
                 payment_method=payment_method,
                 cashier=cashier.get_username() if cashier else "",
@@ -263,11 +314,88 @@ def sale_create(
             ),
             kind=MovementKind.SALE,
             reference=str(sale.id),
-            deltas={line.sku: -line.quantity for line in lines},
+            deltas={line.sku: -line.quantity for line in priced},
             occurred_at=now,
         )
     metrics.SALES.inc()
     return SaleWithLines(sale=sale, lines=sale_lines, tender=tender), True
+
+
+def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
+    """The sale's lines, one per SKU, priced at ``at``. Scale labels are read (pricing/scale.py): the PLU names the
+    product; a weight label gives the quantity, a price label keeps its price as the line's gross and gives the
+    quantity as price / unit price, rounded half up to the gram (to the unit for goods sold by the unit). Labels
+    of one product add up into one line (two bags of apples); a product both typed and scanned is refused, so the
+    receipt shows each product once. Errors: ``invalid_barcode``, ``unknown_plu``, ``duplicate_sku``, and those of
+    :func:`_catalog_entries`."""
+    labels = {index: label_read(line.barcode, index=index) for index, line in enumerate(lines) if line.barcode}
+    skus_by_plu = products_by_plu(plus=sorted({label.plu for label in labels.values()}))
+    for index, label in labels.items():
+        if label.plu not in skus_by_plu:
+            raise DomainError(
+                "unknown_plu",
+                f"No product has PLU {label.plu} (label {label.barcode}).",
+                fields={"lines": {str(index): {"barcode": [f"Unknown PLU {label.plu}."]}}},
+                extra={"plu": label.plu, "barcode": label.barcode},
+            )
+    typed = {line.sku for line in lines if not line.barcode}
+    order: list[str] = []
+    for index, line in enumerate(lines):
+        sku = skus_by_plu[labels[index].plu] if index in labels else line.sku
+        if index in labels and sku in typed:
+            raise DomainError(
+                "duplicate_sku",
+                f"{sku} is both typed and scanned; scan its labels or type its quantity, not both.",
+                fields={"lines": {str(index): {"barcode": [f"{sku} is also typed in this sale."]}}},
+                extra={"sku": sku},
+            )
+        if sku not in order:
+            order.append(sku)
+    weights = protocol.lines_sum(
+        (skus_by_plu[label.plu], label.weight) for label in labels.values() if label.weight is not None
+    )
+    # Typed lines of one SKU (the API asks for one each; a caller in code may not) add up too.
+    plain = protocol.lines_sum((line.sku, line.quantity) for line in lines if not line.barcode)
+    # Price labels' quantities depend on the unit price; the catalog check needs a quantity, so they stand at 1.
+    products = _catalog_entries(
+        [Line(sku=sku, quantity=plain.get(sku, weights.get(sku, Decimal("1")))) for sku in order]
+    )
+    prices = prices_in_force(skus=order, at=at)
+    promotions = promotions_in_force(skus=order, at=at)
+    priced = []
+    for sku in order:
+        product, unit_price = products[sku], prices.get(sku, products[sku].price)
+        mine = [label for label in labels.values() if skus_by_plu[label.plu] == sku]
+        # The weighed part (or the typed quantity) at the unit price; price labels then add what they print.
+        quantity = plain.get(sku, weights.get(sku, Decimal("0")))
+        gross = money(quantity * unit_price)
+        for label in mine:
+            if label.price is None:
+                continue
+            if unit_price <= 0:
+                raise DomainError("no_unit_price", f"{sku} has no price to read label {label.barcode} by.")
+            step = MILLI if product.sold_by_weight else Decimal("1")
+            quantity += max((label.price / unit_price).quantize(step, ROUND_HALF_UP), step)
+            gross += label.price
+        saving = line_promotion(
+            promotions.get(sku, []),
+            quantity=quantity,
+            unit_price=unit_price,
+            gross=gross,
+            sold_by_weight=product.sold_by_weight,
+        )
+        priced.append(
+            PricedLine(
+                sku=sku,
+                quantity=quantity,
+                unit_price=unit_price,
+                gross=gross,
+                discount=saving.discount,
+                promotion_id=saving.promotion_id,
+                barcodes=tuple(label.barcode for label in mine),
+            )
+        )
+    return priced
 
 
 @only(Mode.BRANCH)

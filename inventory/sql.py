@@ -16,6 +16,7 @@ from branches.models import SyncState
 from ecomarket.db import rows_accumulate, scalar, table
 from inventory.models import ChainStock, ChainStockChange, Product, Sale, StockLevel
 from inventory.quantities import quantity
+from pricing.models import ScheduledPrice
 
 # The highest sale number taken at a branch: its own sales', or the floor a restore set above the numbers central
 # holds for it (branches/recovery.py). The next sale takes the number after it. Plain SQL: one of a sale's reads
@@ -95,22 +96,30 @@ def stock_levels_add(*, deltas: dict[tuple[str, str], Decimal], now) -> None:
             cursor.execute(sql, params)
 
 
-def product_stock_row(*, branch: str, sku: str) -> tuple[str, str, str, Decimal, str, Decimal] | None:
-    """``(sku, name, unit, price, barcode, on_hand)`` of one active product at ``branch`` (on-hand 0 where the
-    branch never held it), or None. Plain SQL: a till asks this for every item it scans, and the ORM's
+def product_stock_row(*, branch: str, sku: str, now) -> tuple | None:
+    """``(sku, name, unit, price, barcode, plu, on_hand, price in force at now)`` of one active product at
+    ``branch`` (on-hand 0 where the branch never held it; the price in force is the latest scheduled price at or
+    before ``now``, else its own), or None. Plain SQL: a till asks this for every item it scans, and the ORM's
     ``Subquery`` annotation for the on-hand took longer to build than the query took to run."""
+    scheduled = (
+        f"SELECT sp.price FROM {table(ScheduledPrice)} sp WHERE sp.sku = p.sku AND sp.effective_at <= %s "
+        "ORDER BY sp.effective_at DESC, sp.created_at DESC LIMIT 1"
+    )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT p.sku, p.name, p.unit, p.price, p.barcode, COALESCE(s.on_hand, 0) FROM {table(Product)} p "
-            f"LEFT JOIN {table(StockLevel)} s ON s.sku = p.sku AND s.branch = %s WHERE p.sku = %s AND p.active",
-            [branch, sku],
+            f"SELECT p.sku, p.name, p.unit, p.price, p.barcode, p.plu, COALESCE(s.on_hand, 0), ({scheduled}) "
+            f"FROM {table(Product)} p LEFT JOIN {table(StockLevel)} s ON s.sku = p.sku AND s.branch = %s "
+            "WHERE p.sku = %s AND p.active",
+            [ScheduledPrice._meta.get_field("effective_at").get_db_prep_value(now, connection), branch, sku],
         )
         row = cursor.fetchone()
     if row is None:
         return None
     price, on_hand = Product._meta.get_field("price"), StockLevel._meta.get_field("on_hand")
-    sku, name, unit, price_value, barcode, on_hand_value = row
-    return sku, name, unit, price.to_python(price_value), barcode, on_hand.to_python(on_hand_value)
+    sku, name, unit, price_value, barcode, plu, on_hand_value, scheduled_value = row
+    base = price.to_python(price_value)
+    in_force = base if scheduled_value is None else price.to_python(scheduled_value)
+    return sku, name, unit, base, barcode, plu, on_hand.to_python(on_hand_value), in_force
 
 
 # The chain's on-hand per SKU: the folded totals plus the changes not folded yet, in one statement (one snapshot),

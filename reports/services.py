@@ -186,7 +186,9 @@ def _fold(events: list) -> _Totals:
         for line in lines:
             quantity = Decimal(line["quantity"])
             price = Decimal(line["unit_price"]) if "unit_price" in line else prices.get(line["sku"], ZERO)
-            totals.line(code, occurred_at, line["sku"], what, quantity, money(quantity * price))
+            # A line priced otherwise than quantity x unit price (a scale label's price, a promotion) says so.
+            amount = Decimal(line["line_total"]) if "line_total" in line else money(quantity * price)
+            totals.line(code, occurred_at, line["sku"], what, quantity, amount)
     return totals
 
 

@@ -22,10 +22,10 @@ from inventory.quantities import NumberFormatError, money_parse, quantity_parse
 from inventory.serializers import (
     MAX_LINES,
     CustomerInputSerializer,
-    LineInputSerializer,
     RegisterCodeField,
     ReturnCreateInputSerializer,
     ReturnOutputSerializer,
+    SaleLineInputSerializer,
     SaleOutputSerializer,
     SaleVoidInputSerializer,
     StockCountInputSerializer,
@@ -59,6 +59,7 @@ def _sale_id(value: str) -> uuid.UUID:
 
 _SALE_KEYS = {"id", "lines", "payment_method", "register", "payments"}
 _LINE_KEYS = {"sku", "quantity"}
+_LABEL_KEYS = {"barcode"}
 _PAYMENT_KEYS = {"method", "amount"}
 _REGISTER = re.compile(REGISTER_CODE)
 
@@ -96,6 +97,15 @@ def sale_input_plain(data) -> dict | None:
         return None
     valid = []
     for line in lines:
+        if isinstance(line, dict) and line.keys() == _LABEL_KEYS:
+            # A scale label, taken as sent: the sale reads it (invalid_barcode, unknown_plu), as after the serializer.
+            barcode = line["barcode"]
+            if not (isinstance(barcode, str) and 0 < len(barcode) <= 32 and barcode.isascii()):
+                return None
+            if not barcode.isprintable():
+                return None
+            valid.append({"barcode": barcode})
+            continue
         if not isinstance(line, dict) or line.keys() != _LINE_KEYS:
             return None
         sku, text = line["sku"], line["quantity"]
@@ -110,7 +120,8 @@ def sale_input_plain(data) -> dict | None:
         if line_quantity <= 0:
             return None
         valid.append({"sku": sku, "quantity": line_quantity})
-    if len({line["sku"] for line in valid}) != len(valid):
+    typed = [line["sku"] for line in valid if "sku" in line]
+    if len(set(typed)) != len(typed):
         return None
     result = {"lines": valid, "payment_method": data.get("payment_method", PaymentMethod.CASH)}
     if result["payment_method"] not in PaymentMethod.values:
@@ -140,7 +151,7 @@ class SaleCreateApi(APIView):
 
     class SaleCreateInputSerializer(serializers.Serializer):
         id = serializers.UUIDField(required=False)
-        lines = lines_field(LineInputSerializer)
+        lines = lines_field(SaleLineInputSerializer)
         payment_method = serializers.ChoiceField(choices=PaymentMethod.choices, default=PaymentMethod.CASH)
         payments = payments_field()
         register = RegisterCodeField(required=False)
@@ -165,7 +176,12 @@ class SaleCreateApi(APIView):
         "`customer` (a phone or an e-mail, and a name) is kept only if the sale goes below zero, for head office "
         "to reach the customer. `register`: the till; where CASH_SESSIONS_REQUIRED is on, one without an open cash "
         "session refuses the sale (409 `no_open_session`). `payments` (instead of `payment_method`): each method "
-        "once, adding up to the total; cash may exceed it, and the answer's `change` says what to hand back.",
+        "once, adding up to the total; cash may exceed it, and the answer's `change` says what to hand back. A line "
+        'may be a scale label, `{"barcode": "2000123012345"}`: its PLU names the product, its weight the '
+        "quantity (or its price the line's gross, the quantity being price / unit price); 400 `invalid_barcode` "
+        "(not a configured label, wrong check digit), `unknown_plu`, `duplicate_sku` (a product typed and scanned). "
+        "Prices are those in force at the branch's clock; promotions in force discount the lines (`gross`, "
+        "`discount`, `promotion_id`; the sale's `saving`).",
     )
     def post(self, request):
         data = sale_input_plain(request.data) or input_valid(self.SaleCreateInputSerializer, request)
