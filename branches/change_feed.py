@@ -7,10 +7,11 @@ reported back (:func:`change_failures_record`) and shown to managers."""
 
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from branches.feed_log import branches_lock, change_append
 from branches.models import Branch, BranchChangeFailure, Change, ChangeKind, Transfer
 from branches.protocol import change_digest
 from ecomarket.errors import DomainError
@@ -24,36 +25,9 @@ PAGE = 500
 
 
 @only(Mode.CENTRAL)
-def change_append(*, kind: str, payload: dict, branch: Branch | None = None) -> Change:
-    """Append one change in the caller's transaction.
-
-    Feed ids are the branches' cursor, so they must become visible in id order: a branch that has read id 10 must
-    never later find an id 9 committed behind it. Appends are therefore serialised with a table lock (they are
-    rare: catalog edits, transfers, resend requests); readers are not blocked. SQLite serialises writers anyway.
-    """
-    if not connection.in_atomic_block:
-        raise RuntimeError("change_append must run inside the transaction of the change it announces")
-    if branch is not None:
-        branches_lock(branch)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {Change._meta.db_table} IN EXCLUSIVE MODE")
-    return Change.objects.create(kind=kind, payload=payload, branch=branch)
-
-
 def changes_visible(branch: Branch):
     """The feed as ``branch`` reads it: changes for every branch and its own."""
     return Change.objects.filter(Q(branch__isnull=True) | Q(branch=branch))
-
-
-def branches_lock(*branches: Branch) -> None:
-    """Lock these branches' rows, in code order, in the caller's transaction. Every writer takes a branch's row
-    before the change feed's table lock (the lock order of reconciliation/services.py). Without this, the
-    feed row's foreign key would take its lock on the branch row only at commit (Django's foreign keys are
-    deferred), after the table lock: a cycle with an ingest or a reconciliation pass that holds the branch and
-    waits for the feed."""
-    codes = sorted({branch.pk for branch in branches})
-    list(Branch.objects.select_for_update().filter(pk__in=codes).order_by("code").values_list("pk"))
 
 
 def changes_since(*, branch: Branch, cursor: int, limit: int = PAGE) -> tuple[list[Change], int]:

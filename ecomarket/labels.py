@@ -84,6 +84,7 @@ FIELDS = {
     "payment_method": _("payment method"),
     "pending_reported": _("pending reported"),
     "post_data": _("POST data"),
+    "plu": _("PLU"),
     "price": _("price"),
     "product": _("product"),
     "pull_cursor": _("pull cursor"),

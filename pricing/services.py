@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from branches import protocol
+from branches.feed_log import change_append
 from branches.models import ChangeKind
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
@@ -116,7 +117,6 @@ def price_schedule(
     """Schedule ``sku``'s price from ``effective_at`` (a time already past means now) and announce it to every
     branch in the change feed now, so each switches by its own clock even if it cannot reach head office then.
     The id is made here, where the decision is taken; every branch keeps it."""
-    from branches.change_feed import change_append  # the feed imports the catalog's writes, which call this
 
     now = now or timezone.now()
     product = _product_active(sku)
@@ -159,7 +159,6 @@ def promotion_save(
     """Create a promotion (or, with ``promotion_id``, replace one: ended early, SKUs changed) and announce it to
     every branch in the change feed, ahead of ``starts_at``. The payload is checked as a branch will read it, so
     nothing reaches the feed that a branch could not apply."""
-    from branches.change_feed import change_append
 
     for sku in skus:
         _product_active(sku)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('branches', '0011_replay_failure'),
+        ('branches', '0012_branch_software_version'),
     ]
 
     operations = [
