@@ -16,7 +16,7 @@ define run_in_own_data_dir
 	status=$$?; if [ $$status -eq 0 ]; then rm -rf $$dir; else echo "test data kept in $$dir"; fi; exit $$status
 endef
 
-.PHONY: run test chromium prometheus pgbouncer nginx test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger
+.PHONY: run test chromium prometheus pgbouncer nginx test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger bench-chain-stock
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,6 +95,9 @@ bench-reports: $(STAMP)
 # Ledger growth (docs/scale.md): 10,000,000 branch events filled with SQL once; BENCH_REUSE=1 times them again.
 bench-ledger: $(STAMP)
 	$(BIN)/python bench/ledger_growth.py
+
+bench-chain-stock: $(STAMP)
+	$(BIN)/python bench/chain_stock.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

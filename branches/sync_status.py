@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from branches.backup import branch_backup_last_at
 from branches.models import FailedChange, OutboxEvent, OutboxState, RecoveryState, ReplayFailure, SyncState
+from chain.selectors import chain_replica_status
 from ecomarket.modes import Mode, only
 
 
@@ -40,6 +41,8 @@ def sync_status() -> dict:
         "last_pull_resync_at": state.last_pull_resync_at,
         **_recovery_status(state),
         **_backup_status(now),
+        # The replica of other stores' stock: when its figures were true at head office (chain/selectors.py).
+        **chain_replica_status(),
     }
 
 

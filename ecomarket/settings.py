@@ -137,6 +137,7 @@ INSTALLED_APPS = [
     "branches",
     "cash",
     "pricing",
+    "chain",
 ]
 if IS_CENTRAL:
     INSTALLED_APPS += ["django_celery_beat", "reconciliation", "reports"]
@@ -400,6 +401,17 @@ STOCK_SNAPSHOT_INTERVAL_S = env.float("STOCK_SNAPSHOT_INTERVAL_S", default=3600.
 # this on its own is parked with the reason instead of blocking the outbox.
 SYNC_BATCH_MAX_BYTES = env.int("SYNC_BATCH_MAX_BYTES", default=1024 * 1024)
 
+# The chain's stock at each branch (chain/): head office publishes the figures that changed at most every
+# CHAIN_STOCK_PUBLISH_S (when a branch asks), comparing levels written since the previous publication less
+# CHAIN_STOCK_OVERLAP_S (longer than any ingest transaction), and keeps CHAIN_STOCK_KEEP_S of publications; a branch
+# further behind copies them all again. A branch pulls them every CHAIN_STOCK_PULL_INTERVAL_S and calls its replica
+# stale past CHAIN_STOCK_STALE_S.
+CHAIN_STOCK_PUBLISH_S = env.float("CHAIN_STOCK_PUBLISH_S", default=5.0)
+CHAIN_STOCK_OVERLAP_S = env.float("CHAIN_STOCK_OVERLAP_S", default=120.0)
+CHAIN_STOCK_KEEP_S = env.float("CHAIN_STOCK_KEEP_S", default=86400.0)
+CHAIN_STOCK_PULL_INTERVAL_S = env.float("CHAIN_STOCK_PULL_INTERVAL_S", default=SYNC_PULL_INTERVAL_S)
+CHAIN_STOCK_STALE_S = env.float("CHAIN_STOCK_STALE_S", default=900.0)
+
 # Backups of the branch's SQLite file (manage.py backup / restore): an online, consistent copy every
 # BACKUP_INTERVAL_S into BACKUP_DIR, keeping the newest BACKUP_KEEP. Put BACKUP_DIR on another disk than DATA_DIR.
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(DATA_DIR / "backups")))
@@ -418,6 +430,11 @@ if IS_BRANCH:
             "task": "branches.tasks.changes_pull_task",
             "schedule": SYNC_PULL_INTERVAL_S,
             "options": {"expires": SYNC_PULL_INTERVAL_S},
+        },
+        "chain-stock-pull": {
+            "task": "chain.tasks.chain_replica_pull_task",
+            "schedule": CHAIN_STOCK_PULL_INTERVAL_S,
+            "options": {"expires": CHAIN_STOCK_PULL_INTERVAL_S},
         },
         "stock-snapshot": {
             "task": "branches.tasks.stock_snapshot_task",

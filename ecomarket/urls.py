@@ -12,6 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from branches import urls as branch_urls
 from cash import urls as cash_urls
+from chain import urls as chain_urls
 from ecomarket import health, metrics, views
 from ecomarket.csp import csp_policy
 from inventory import urls as inventory_urls
@@ -44,7 +45,10 @@ if settings.IS_CENTRAL:
 
 if settings.IS_BRANCH:
     urlpatterns += [
-        path("api/v1/", include(inventory_urls.branch_api + branch_urls.branch_api + cash_urls.branch_api)),
+        path(
+            "api/v1/",
+            include(chain_urls.branch_api + inventory_urls.branch_api + branch_urls.branch_api + cash_urls.branch_api),
+        ),
         *inventory_urls.branch_seed,
         *inventory_urls.branch_pages,
         *cash_urls.branch_pages,
@@ -56,6 +60,7 @@ else:
             include(
                 inventory_urls.central_api
                 + branch_urls.central_api
+                + chain_urls.central_api
                 + cash_urls.central_api
                 + pricing_urls.central_api
                 + reconciliation_urls.api

@@ -17,6 +17,7 @@ from rest_framework import serializers
 
 from branches import selectors as branch_selectors
 from branches.models import IncomingTransfer
+from chain import selectors as chain_selectors
 from ecomarket.errors import DomainError
 from ecomarket.pages import REFUSALS, first_rows, form_decimal, form_problems, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
@@ -56,12 +57,23 @@ def pos(request):
     return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
 
 
+# The stock page shows other stores' figures beside at most this many products.
+CHAIN_STOCK_ROWS = 20
+
+
 @require_GET
 @role_required(Role.CASHIER)
 def stock_list(request):
     search = request.GET.get("q", "").strip()[:64]
     products = first_rows(selectors.product_stock_list(branch=settings.BRANCH_CODE, search=search), 500)
-    return render(request, "inventory/stock_list.html", {"products": products, "search": search})
+    # Other stores' figures from the replica, for a list short enough to be a search (not the whole catalogue).
+    elsewhere = {}
+    if len(products.rows) <= CHAIN_STOCK_ROWS:
+        elsewhere = chain_selectors.chain_stock_elsewhere(skus=[product.sku for product in products.rows])
+    for product in products.rows:
+        product.elsewhere = elsewhere.get(product.sku)
+    context = {"products": products, "search": search, "chain": chain_selectors.chain_replica_status()}
+    return render(request, "inventory/stock_list.html", context)
 
 
 @require_http_methods(["GET", "POST"])

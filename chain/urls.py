@@ -1,0 +1,12 @@
+from django.urls import path
+
+from chain import apis
+
+branch_api = [
+    path("stock/<str:sku>/chain", apis.ChainStockApi.as_view(), name="stock-chain"),
+]
+
+central_api = [
+    path("sync/chain-stock", apis.ChainStockFeedApi.as_view(), name="sync-chain-stock"),
+    path("sync/chain-stock/snapshot", apis.ChainStockSnapshotApi.as_view(), name="sync-chain-stock-snapshot"),
+]
