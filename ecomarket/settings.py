@@ -46,6 +46,10 @@ BRANCH_ALLOW_NEGATIVE_STOCK = env.bool("BRANCH_ALLOW_NEGATIVE_STOCK", default=Fa
 CASH_SESSIONS_REQUIRED = env.bool("CASH_SESSIONS_REQUIRED", default=True)
 CASH_VARIANCE_APPROVAL = Decimal(env.str("CASH_VARIANCE_APPROVAL", default="5.00"))
 CASH_SESSION_OPEN_MAX_S = env.int("CASH_SESSION_OPEN_MAX_S", default=16 * 3600)
+# What a customer's receipt and a return slip print at their head: the store as the tax authority knows it.
+STORE_NAME = env.str("STORE_NAME", default="EcoMarket")
+STORE_ADDRESS = env.str("STORE_ADDRESS", default="")
+STORE_TAX_ID = env.str("STORE_TAX_ID", default="")
 
 # Where this server keeps its SQLite file, its embedded broker and its beat schedule.
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var" / ECOMARKET_MODE.value)))
