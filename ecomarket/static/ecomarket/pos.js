@@ -555,7 +555,13 @@
 
   // ---- park and recall: a basket kept on this device (localStorage, so a reload keeps it) while the next customer
   // is served; recalling one parks the basket on the till, if any, so nothing is ever thrown away ----
-  const basketState = () => lines.map((line) => ({ product: line.product, quantity: line.quantity, confirmed: line.confirmed }));
+  // Quantities kept in the API's form, so a basket recalled after the page changed language reads the same.
+  const basketState = () =>
+    lines.map((line) => ({
+      product: line.product,
+      quantity: shop.parseQuantity(line.quantity) ?? line.quantity,
+      confirmed: line.confirmed,
+    }));
 
   function basketLoad(state) {
     for (const item of state) {
@@ -589,7 +595,9 @@
     document.getElementById("parked-count").textContent = parked.length ? `(${parked.length})` : "";
   }
 
-  function park() {
+  async function park() {
+    if (!receipt.hidden) return;
+    await lookups; // what was scanned just before goes with this basket
     if (!receipt.hidden) return;
     if (!lines.length) return say(text.empty);
     const total = amounts().total;
