@@ -51,7 +51,9 @@
         return label;
       }),
     );
-    registerDialog.showModal();
+    // Not modal: in headless Chromium, a modal dialog shown at page load left the page taking no typing after it
+    // closed, and a till that cannot be scanned into is worse than one whose other controls stay clickable.
+    registerDialog.show();
   }
 
   document.getElementById("register-form").addEventListener("submit", () => {
