@@ -957,7 +957,7 @@ def test_the_till_is_pinned_to_a_register_sells_only_in_its_open_session_splits_
     page.locator("#close-counted").fill("20")
     page.locator("#close-submit").click()
     expect(page.locator("#close-approval")).to_be_visible()
-    expect(page.locator("#close-message")).to_contain_text("Un encargado debe aprobar este cierre")
+    expect(page.locator("#close-message")).to_contain_text("Un gerente debe aprobar este cierre")
     assert session_of(chain, "T2") is not None  # nothing was closed
     screenshots(page, "branch-pos-close-approval")
     page.locator("#approval-username").fill("gerente")
