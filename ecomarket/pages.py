@@ -33,6 +33,17 @@ REFUSALS = {
     "idempotency_conflict": _("This form was already sent with other values; reload the page and try again."),
     "invalid": _("Check the values entered."),
     "busy": _("Nothing was saved. Wait a few seconds and try again."),  # the write lock's 503 (ecomarket.errors)
+    # The cash drawer (cash.services)
+    "no_open_session": _("Register %(register)s has no open cash session: open one with its float first."),
+    "session_open": _("This register already has an open cash session."),
+    "session_closed": _("This cash session is already closed."),
+    "approval_required": _(
+        "The count is too far from what the drawer should hold: count again, or have a manager approve the close."
+    ),
+    "payments_short": _("The payments do not cover the total."),
+    "payments_exceed_total": _("Only cash may be more than the total: the change comes from the drawer."),
+    "unknown_register": _("No such register at this store."),
+    "registers_open": _("Close every register first; still open: %(registers)s."),
 }
 
 
@@ -61,6 +72,8 @@ def script_settings() -> dict:
         "thousands": formats.get_format("THOUSAND_SEPARATOR"),
         "currency": settings.CURRENCY_SYMBOL,
         "time_zone": settings.TIME_ZONE,
+        # Where a page's script sends the user whose session expired (the API then answers 401).
+        "login_url": settings.LOGIN_URL,
     }
 
 
@@ -71,7 +84,7 @@ def refusal_message(error: DomainError) -> str:
     template = str(REFUSALS.get(error.code, ""))
     if not template:
         return error.detail
-    values = {key: quantity(value) if _is_decimal(value) else value for key, value in error.extra.items()}
+    values = {key: _shown(value, quantity) for key, value in error.extra.items()}
     if isinstance(values.get("sku"), str):
         from inventory.models import Product
 
@@ -81,6 +94,13 @@ def refusal_message(error: DomainError) -> str:
         return template % values if "%(" in template else template
     except KeyError:
         return error.detail
+
+
+def _shown(value, quantity):
+    # A list in an error (the registers still open) reads as words, not as Python's repr.
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return quantity(value) if _is_decimal(value) else value
 
 
 def _is_decimal(value) -> bool:

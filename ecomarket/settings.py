@@ -49,6 +49,10 @@ CASH_SESSION_OPEN_MAX_S = env.int("CASH_SESSION_OPEN_MAX_S", default=16 * 3600)
 # Scale labels a till may scan as a sale line (pricing/scale.py, README "Grocery pricing"): comma-separated
 # "<first prefix>-<last prefix>:<13 letters>", P prefix, I PLU, W weight in grams or $ price in cents, C check digit.
 SCALE_BARCODE_FORMATS = env.str("SCALE_BARCODE_FORMATS", default="20-29:PPIIIIIWWWWWC")
+# What a customer's receipt and a return slip print at their head: the store as the tax authority knows it.
+STORE_NAME = env.str("STORE_NAME", default="EcoMarket")
+STORE_ADDRESS = env.str("STORE_ADDRESS", default="")
+STORE_TAX_ID = env.str("STORE_TAX_ID", default="")
 
 # Where this server keeps its SQLite file, its embedded broker and its beat schedule.
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var" / ECOMARKET_MODE.value)))

@@ -34,4 +34,6 @@ branch_pages = [
     path("sales/<int:number>/", views.sale_detail, name="page-sale-detail"),
     path("sales/<int:number>/void", views.sale_void, name="page-sale-void"),
     path("sales/<int:number>/return", views.sale_return, name="page-sale-return"),
+    path("sales/<int:number>/receipt/", views.sale_receipt, name="page-sale-receipt"),
+    path("returns/<uuid:return_id>/slip/", views.return_slip, name="page-return-slip"),
 ]

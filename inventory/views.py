@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,12 +18,13 @@ from rest_framework import serializers
 
 from branches import selectors as branch_selectors
 from branches.models import IncomingTransfer
+from cash.models import Refund, Register, SaleTender
 from chain import selectors as chain_selectors
 from ecomarket.errors import DomainError
 from ecomarket.pages import REFUSALS, first_rows, form_decimal, form_problems, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
 from inventory import selectors, services
-from inventory.models import PaymentMethod, Product, Sale, SaleStatus, Unit
+from inventory.models import PaymentMethod, Product, Return, Sale, SaleStatus, Unit
 from inventory.serializers import (
     ReturnCreateInputSerializer,
     SaleVoidInputSerializer,
@@ -47,18 +49,42 @@ PAYMENT_LABELS = {
 @role_required(Role.CASHIER)
 def pos(request):
     payments = {value: str(label) for value, label in PAYMENT_LABELS.items()}
+    no_session = uuid.UUID(int=0)
     config = {
         "refusals": {code: str(message) for code, message in REFUSALS.items()},
         "payments": payments,
         # Selling below zero is allowed here: the till then asks for the customer's contact before charging.
         "allow_negative": settings.BRANCH_ALLOW_NEGATIVE_STOCK,
         "confirm_above": {str(unit): limit for unit, limit in CONFIRM_ABOVE.items()},
+        # The till is pinned to one of these (chosen once per device); a store without registers sells as before.
+        "registers": [{"code": r.code, "name": r.name} for r in Register.objects.filter(active=True)],
+        "sessions_required": settings.CASH_SESSIONS_REQUIRED,
+        # Only a manager's X report shows the cash figures: a cashier closes blind.
+        "manager": user_has_role(request.user, Role.MANAGER),
+        "store": store_header(),
+        "urls": {
+            "sessions": reverse("cash-session-list"),
+            "session": reverse("cash-session-detail", args=[no_session]),
+            "z": reverse("page-cash-z", args=[no_session]),
+            "login": settings.LOGIN_URL,
+        },
+        "no_session": str(no_session),
     }
     return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
 
 
 # The stock page shows other stores' figures beside at most this many products.
 CHAIN_STOCK_ROWS = 20
+
+
+def store_header() -> dict:
+    """What a receipt prints at its head (branch settings)."""
+    return {
+        "name": settings.STORE_NAME,
+        "address": settings.STORE_ADDRESS,
+        "tax_id": settings.STORE_TAX_ID,
+        "branch": settings.BRANCH_CODE,
+    }
 
 
 @require_GET
@@ -168,6 +194,7 @@ def sale_detail(request, number: int):
     context = {
         "sale": sale,
         "lines": lines,
+        "returns": sale.returns.order_by("created_at"),
         "return_id": uuid.uuid4(),
         # A sale with returns is not voided (the rest comes back as another return): no button that would refuse.
         "can_void": user_has_role(request.user, Role.MANAGER) and not returned,
@@ -220,7 +247,61 @@ def sale_return(request, number: int):
         ),
     ):
         messages.success(request, _("Return recorded for sale %(number)s: stock updated.") % {"number": number})
+        return redirect(f"{reverse('page-sale-detail', args=[number])}#returns")
     return redirect("page-sale-detail", number=number)
+
+
+@require_GET
+@role_required(Role.CASHIER)
+def sale_receipt(request, number: int):
+    """The customer's receipt again (a reprint), laid out for the 80 mm receipt printer like the till's."""
+    sale = _sale(number)
+    tender = SaleTender.objects.filter(sale=sale).first()
+    kept = tender.payments if tender else [{"method": sale.payment_method, "amount": str(sale.total)}]
+    change = tender.change if tender else Decimal("0")
+    payments = [
+        {
+            "label": PAYMENT_LABELS.get(payment["method"], payment["method"]),
+            # Cash shows what was handed over: what the sale kept plus the change given back.
+            "amount": Decimal(payment["amount"]) + (change if payment["method"] == PaymentMethod.CASH else 0),
+            "tendered": payment["method"] == PaymentMethod.CASH and change > 0,
+        }
+        for payment in kept
+    ]
+    context = {
+        "sale": sale,
+        "lines": sale.lines.select_related("product"),
+        "register": tender.register if tender else "",
+        "payments": payments,
+        "change": change,
+        "store": store_header(),
+    }
+    return render(request, "inventory/sale_receipt.html", context)
+
+
+@require_GET
+@role_required(Role.CASHIER)
+def return_slip(request, return_id: uuid.UUID):
+    """The slip a customer takes for a return: what came back and the refund by method."""
+    ret = (
+        Return.objects.filter(pk=return_id, sale__branch=settings.BRANCH_CODE).select_related("sale", "cashier").first()
+    )
+    if ret is None:
+        raise Http404("no such return")
+    refund = Refund.objects.filter(pk=ret.pk).first()
+    refunds = [
+        {"label": PAYMENT_LABELS.get(item["method"], item["method"]), "amount": Decimal(item["amount"])}
+        for item in (refund.payments if refund else [])
+    ]
+    context = {
+        "ret": ret,
+        "lines": ret.lines.select_related("product"),
+        "refunds": refunds,
+        "refund_total": sum((item["amount"] for item in refunds), Decimal("0")),
+        "register": refund.register if refund else "",
+        "store": store_header(),
+    }
+    return render(request, "inventory/return_slip.html", context)
 
 
 # --------------------------------------------------------------------------------------------------------------

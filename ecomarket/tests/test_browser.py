@@ -36,6 +36,14 @@ TILL = {"width": 1280, "height": 800}
 TABLETS = [{"width": 768, "height": 1024}, {"width": 1024, "height": 768}]
 SCREENSHOTS = Path(os.environ.get("BROWSER_SCREENSHOTS", settings.BASE_DIR / "var" / "screenshots"))
 MILK = "7790742023001"  # Leche entera 1 L, $ 1,25 (inventory/demo.py)
+TABLET = TABLETS[0]
+REGISTER_KEY = "ecomarket.till.register"  # where till.js keeps the device's register
+# What B001's receipts print at their head (branch settings).
+STORE = {
+    "STORE_NAME": "EcoMarket Palermo",
+    "STORE_ADDRESS": "Av. Santa Fe 3253, CABA",
+    "STORE_TAX_ID": "CUIT 30-71234567-8",
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +52,7 @@ def chain(tmp_path_factory):
         tmp_path_factory.mktemp("chain"),
         # B002 may sell below zero: its till asks for the customer's contact (issue 19).
         branches=("B001", "B002"),
-        branch_env={"B002": {"BRANCH_ALLOW_NEGATIVE_STOCK": "true"}},
+        branch_env={"B001": STORE, "B002": {"BRANCH_ALLOW_NEGATIVE_STOCK": "true"}},
         postgres_url=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
         redis_url=os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15").rsplit("/", 1)[0],
     )
@@ -54,6 +62,15 @@ def chain(tmp_path_factory):
     chain.branch_nodes["B002"].manage("create_staff", "caja", "--role", "cashier", "--password", PASSWORD)
     chain.central.manage("create_staff", "jefa", "--role", "manager", "--password", PASSWORD)
     chain.start()
+    # The tills these tests use are T1's (the demo's registers; CASH_SESSIONS_REQUIRED by default): its session is
+    # open all along. T2 is the drawer tests' own.
+    for code in ("B001", "B002"):
+        answer = chain.pos(code).post(
+            f"{chain.webs[code].url}/api/v1/cash-sessions",
+            json={"register": "T1", "opening_float": "100.00"},
+            timeout=30,
+        )
+        assert answer.status_code == 201, answer.text
     yield chain
     chain.stop()
 
@@ -69,18 +86,39 @@ def browser():
         browser.close()
 
 
-def logged_in(browser, base_url: str, user: str, viewport=TILL) -> Page:
-    """A new browser (own cookies) that logged in through the login form with the keyboard only."""
-    page = browser.new_context(viewport=viewport, locale="en-US").new_page()
+def logged_in(browser, base_url: str, user: str, viewport=TILL, register: str | None = "T1") -> Page:
+    """A new browser (own cookies) that logged in through the login form with the keyboard only. Its till is pinned
+    to ``register`` already (a device's register is chosen once); None: not yet, the till asks."""
+    context = browser.new_context(viewport=viewport, locale="en-US")
+    if register:
+        context.add_init_script(
+            f"if (!localStorage.getItem('{REGISTER_KEY}')) localStorage.setItem('{REGISTER_KEY}', '{register}');"
+        )
+    page = context.new_page()
     page.goto(f"{base_url}/")
     expect(page).to_have_url(re.compile(r"/login/"))
     screenshot(page, f"login-{user}")
+    log_in(page, user)
+    return page
+
+
+def log_in(page: Page, user: str) -> None:
     page.keyboard.type(user)  # the user field has the focus
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"^http://[^/]+/(pos|dashboard)/$"))
-    return page
+
+
+def screenshots(page: Page, name: str) -> None:
+    """The page as the till (1280×800) and as an upright tablet (768×1024) show it, in the language it is in."""
+    for viewport in (TILL, TABLET):
+        page.set_viewport_size(viewport)
+        screenshot(
+            page, f"{name}-{page.locator('html').get_attribute('lang')}-{viewport['width']}x{viewport['height']}"
+        )
+        assert fits(page), name
+    page.set_viewport_size(TILL)
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -832,3 +870,255 @@ def test_a_bad_report_filter_is_a_message_on_the_page_naming_what_was_left_out(c
     expect(problems).to_contain_text("“yesterday” is not a date")
     expect(page.locator("#report-filters input[name=branch][value=B001]")).to_be_checked()
     screenshot(page, "central-reports-bad-filter-en")
+
+
+# ---- the till's register and cash drawer, receipts, park/recall and the keypad, an expired session ----
+
+
+def session_of(chain: ProcessChain, register: str, branch: str = "B001") -> dict | None:
+    answer = chain.pos(branch).get(
+        f"{chain.webs[branch].url}/api/v1/cash-sessions", params={"register": register, "status": "open"}, timeout=10
+    )
+    results = answer.json()["results"]
+    return results[0] if results else None
+
+
+def test_the_till_is_pinned_to_a_register_sells_only_in_its_open_session_splits_a_payment_and_closes_blind(
+    chain, browser
+):
+    base = chain.webs["B001"].url
+    page = logged_in(browser, base, "caja", register=None)
+    dialog = page.locator("#register-dialog")
+    expect(dialog).to_be_visible()  # a new device asks once which register it is
+    screenshots(page, "branch-pos-register-choose")
+    dialog.get_by_label("T2 · Caja 2").check()
+    page.locator("#register-use").click()
+    expect(page.locator("#till-register")).to_have_text("Caja T2 · Caja 2")
+    expect(page.locator("#till-session")).to_have_text(
+        "Esta caja no tiene una sesión abierta: ábrala con su fondo inicial para vender."
+    )
+    assert page.evaluate(f"localStorage.getItem('{REGISTER_KEY}')") == "T2"
+
+    page.locator("#pos-search").focus()
+    scan(page, MILK)
+    expect(page.locator("#basket tbody tr")).to_have_count(1)
+    page.keyboard.press("F9")
+    expect(page.locator("#pos-message")).to_have_text(
+        "Esta caja no tiene una sesión abierta: ábrala con su fondo inicial para vender."
+    )
+    expect(page.locator("#opening-float")).to_be_focused()
+    expect(page.locator("#receipt")).to_be_hidden()
+    screenshots(page, "branch-pos-no-session")
+    page.keyboard.type("50,00")
+    page.keyboard.press("Enter")
+    expect(page.locator("#till-session")).to_contain_text("fondo $ 50,00")
+    session = session_of(chain, "T2")
+    assert session["opening_float"] == "50.00"
+
+    # Two milks ($ 2,50): $ 1,00 on a card, the rest in cash from a $ 5 note.
+    scan(page, MILK)
+    expect(page.locator('#basket input[data-sku="LAC-LECHE-1L"]')).to_have_value("2")
+    page.locator("#pos-split").click()
+    page.keyboard.type("1,00")
+    page.locator("#pos-tendered").fill("5")
+    expect(page.locator("#pos-change")).to_have_text("Vuelto $ 3,50")
+    screenshots(page, "branch-pos-split")
+    page.keyboard.press("F9")
+    expect(page.locator("#receipt")).to_be_visible()
+    expect(page.locator("#receipt-payments")).to_have_text(
+        re.compile(r"Tarjeta\s*\$ 1,00\s*Efectivo recibido\s*\$ 5,00\s*Vuelto\s*\$ 3,50")
+    )
+    expect(page.locator("#receipt-store")).to_have_text(STORE["STORE_NAME"])
+    expect(page.locator("#receipt-tax-id")).to_have_text(STORE["STORE_TAX_ID"])
+    expect(page.locator("#receipt-register")).to_have_text("· T2")
+    screenshots(page, "branch-pos-split-receipt")
+    sale = charged_sale(chain, page)
+    assert sale["register"] == "T2"
+    assert sale["payments"] == [{"method": "card", "amount": "1.00"}, {"method": "cash", "amount": "1.50"}]
+    assert sale["change"] == "3.50"
+    page.keyboard.press("Enter")
+
+    # A pickup to the safe, the X report (a cashier's leaves the cash figures out), then the blind close.
+    page.locator("#till-move").click()
+    page.locator("#move-amount").fill("20")
+    page.locator("#move-reason").fill("caja fuerte")
+    page.locator("#move-record").click()
+    expect(page.locator("#pos-message")).to_have_text("Registrado: Retiro de efectivo $ 20,00.")
+    page.locator("#till-x").click()
+    report = page.locator("#x-report")
+    expect(report).to_contain_text("Ventas")
+    expect(report).to_contain_text("Tarjeta")
+    expect(report).to_contain_text("Sin importes en efectivo: el cajón se cierra a ciegas.")
+    screenshots(page, "branch-pos-x-report")
+    page.locator("#x-dialog button[type=submit]").click()
+
+    # Expected: 50 + 1,50 - 20 = 31,50; counted 20 is 11,50 short, beyond what a cashier closes alone.
+    page.locator("#till-close").click()
+    page.locator("#close-counted").fill("20")
+    page.locator("#close-submit").click()
+    expect(page.locator("#close-approval")).to_be_visible()
+    expect(page.locator("#close-message")).to_contain_text("Un gerente debe aprobar este cierre")
+    assert session_of(chain, "T2") is not None  # nothing was closed
+    screenshots(page, "branch-pos-close-approval")
+    page.locator("#approval-username").fill("gerente")
+    page.locator("#approval-password").fill(PASSWORD)
+    page.locator("#close-submit").click()
+    expect(page).to_have_url(re.compile(rf"/cash/sessions/{session['id']}/z/$"))
+    expect(page.locator("#z-variance")).to_have_text("-11.50")
+    expect(page.locator("#z-report")).to_contain_text("gerente")
+    screenshots(page, "branch-cash-z")
+
+    # In English: the session was closed behind the till's back, so the server refuses the sale and the till
+    # shows the register's state again.
+    page.goto(f"{base}/pos/")
+    language(page, "en")
+    page.locator("#opening-float").fill("10")
+    page.keyboard.press("Enter")
+    expect(page.locator("#till-session")).to_contain_text("float $ 10.00")
+    reopened = session_of(chain, "T2")
+    closed = chain.pos("B001").post(
+        f"{base}/api/v1/cash-sessions/{reopened['id']}/close", json={"counted": {"cash": "10.00"}}, timeout=10
+    )
+    assert closed.status_code == 201, closed.text
+    page.locator("#pos-search").focus()
+    scan(page, MILK)
+    page.keyboard.press("F9")
+    expect(page.locator("#pos-message")).to_have_text(
+        "Register T2 has no open cash session: open one with its float first."
+    )
+    expect(page.locator("#session-open")).to_be_visible()
+    expect(page.locator("#receipt")).to_be_hidden()
+    screenshots(page, "branch-pos-session-closed-elsewhere")
+
+
+def test_a_receipt_is_reprinted_from_the_sales_list_and_a_return_gives_a_slip_with_the_refund_by_method(chain, browser):
+    base = chain.webs["B001"].url
+    sold = chain.pos("B001").post(
+        f"{base}/api/v1/sales",
+        json={
+            "lines": [{"sku": "LAC-LECHE-1L", "quantity": "2"}],
+            "register": "T1",
+            "payments": [{"method": "card", "amount": "1.00"}, {"method": "cash", "amount": "2.00"}],
+        },
+        timeout=10,
+    )
+    assert sold.status_code == 201, sold.text
+    sale = sold.json()
+    page = logged_in(browser, base, "caja")
+    page.goto(f"{base}/sales/")
+    page.get_by_label(f"Reimprimir el ticket de la venta {sale['number']}").click()
+    expect(page).to_have_url(re.compile(rf"/sales/{sale['number']}/receipt/$"))
+    receipt = page.locator("#receipt")
+    for text in (*STORE.values(), f"#{sale['number']}", "T1", "Cajero caja", "Leche entera 1 L", "Reimpresión"):
+        expect(receipt).to_contain_text(text)
+    expect(page.locator("#receipt-payments")).to_have_text(
+        re.compile(r"Tarjeta\s*\$ 1,00\s*Efectivo recibido\s*\$ 2,00\s*Vuelto\s*\$ 0,50")
+    )
+    screenshots(page, "branch-sale-receipt")
+    page.emulate_media(media="print")
+    # 80 mm paper, 72 mm printable: 72 mm at 96 px per inch is 272 px.
+    assert page.locator("#receipt").bounding_box()["width"] <= 273
+    expect(page.locator("header.top")).to_be_hidden()
+    screenshot(page, "branch-sale-receipt-print-80mm")
+    page.emulate_media(media="screen")
+
+    page.goto(f"{base}/sales/{sale['number']}/")
+    page.locator("input[name='return-LAC-LECHE-1L']").fill("1")
+    page.get_by_role("button", name="Registrar devolución").click()
+    expect(page.locator("ul.messages")).to_contain_text("Devolución registrada")
+    page.locator("#return-slips a").first.click()
+    slip = page.locator("#return-slip")
+    expect(slip).to_contain_text(f"Devolución de la venta #{sale['number']}")
+    expect(slip).to_contain_text(STORE["STORE_NAME"])
+    # $ 1,25 back: the card first (as it was paid), the rest from the drawer.
+    expect(page.locator("#slip-refund")).to_have_text("$ 1,25")
+    expect(page.locator("#slip-refunds")).to_have_text(re.compile(r"Tarjeta\s*\$ 1,00\s*Efectivo\s*\$ 0,25"))
+    screenshots(page, "branch-return-slip")
+    language(page, "en")
+    expect(page.locator("#slip-refunds")).to_have_text(re.compile(r"Card\s*\$ 1.00\s*Cash\s*\$ 0.25"))
+    screenshots(page, "branch-return-slip")
+    page.goto(f"{base}/sales/{sale['number']}/receipt/")
+    expect(page.locator("#receipt-payments")).to_contain_text("Cash received")
+    screenshots(page, "branch-sale-receipt")
+
+
+def test_a_basket_is_parked_while_the_next_customer_is_served_and_a_weight_typed_on_the_keypad(chain, browser):
+    page, errors = till(browser, chain)
+    scan(page, MILK)
+    scan(page, MILK)
+    page.keyboard.press("F7")  # park
+    expect(page.locator("#basket tbody tr")).to_have_count(0)
+    expect(page.locator("#pos-message")).to_have_text(
+        "Compra en espera: atienda al siguiente cliente y luego recupérela."
+    )
+    expect(page.locator("#parked-count")).to_have_text("(1)")
+
+    # The next customer, on the touch keypad: bananas, 1,5 kg.
+    page.locator("#pos-keypad").click()
+    expect(page.locator("#keypad")).to_be_visible()
+    page.locator("#pos-search").fill("FRU-BANANA")
+    page.locator("#keypad button[data-key=Enter]").click()
+    expect(page.locator('#basket input[data-sku="FRU-BANANA"]')).to_be_focused()
+    for key in ("1", ",", "5"):
+        page.locator(f'#keypad button[data-key="{key}"]').click()
+    page.locator("#keypad button[data-key=Enter]").click()
+    expect(page.locator('#basket input[data-sku="FRU-BANANA"]')).to_have_value("1,5")
+    expect(page.locator("#pos-total")).to_have_text("$ 2,70")
+    screenshots(page, "branch-pos-keypad")
+    assert page.locator("#keypad button").first.bounding_box()["height"] >= 44  # a finger's size
+
+    # Recall the first customer's basket: the bananas wait in turn, nothing is lost.
+    page.keyboard.press("F8")
+    expect(page.locator("#recall-dialog")).to_be_visible()
+    expect(page.locator("#parked-list button")).to_have_count(1)
+    screenshots(page, "branch-pos-recall")
+    page.locator("#parked-list button").click()
+    expect(page.locator('#basket input[data-sku="LAC-LECHE-1L"]')).to_have_value("2")
+    expect(page.locator("#basket tbody tr")).to_have_count(1)
+    expect(page.locator("#parked-count")).to_have_text("(1)")
+    page.keyboard.press("F9")
+    expect(page.locator("#receipt-total")).to_have_text("$ 2,50")
+    assert [Decimal(line["quantity"]) for line in charged_sale(chain, page)["lines"]] == [2]
+    page.keyboard.press("Enter")
+
+    page.reload()  # parked baskets stay on the device
+    language(page, "en")
+    expect(page.locator("#keypad")).to_be_visible()  # as this till left it
+    page.locator("#pos-recall").click()
+    expect(page.locator("#parked-list button")).to_contain_text("1 items · $ 2.70")
+    screenshots(page, "branch-pos-recall")
+    page.locator("#parked-list button").click()
+    expect(page.locator('#basket input[data-sku="FRU-BANANA"]')).to_have_value("1.5")  # now in English
+    expect(page.locator("#pos-total")).to_have_text("$ 2.70")
+    screenshots(page, "branch-pos-keypad")
+    assert errors == []
+
+
+def test_a_cashier_whose_session_expired_logs_in_again_and_finds_the_basket_as_left(chain, browser):
+    base = chain.webs["B001"].url
+    page = logged_in(browser, base, "caja")
+    language(page, "en")
+    scan(page, MILK)
+    scan(page, "FRU-BANANA")
+    expect(page.locator('#basket input[data-sku="FRU-BANANA"]')).to_be_focused()
+    page.keyboard.type("0.75")
+    page.keyboard.press("Enter")
+    expect(page.locator("#pos-total")).to_have_text("$ 2.60")  # 1.25 + 0.75 kg x 1.80
+    page.context.clear_cookies(name="ecomarket_b001_session")  # the session ends (expired, or ended elsewhere)
+
+    page.locator("#pos-search").focus()
+    scan(page, MILK)
+    expect(page).to_have_url(re.compile(r"/login/\?next=%2Fpos%2F$"))
+    screenshots(page, "branch-login-expired")
+    page.locator("input[name=username]").focus()
+    log_in(page, "caja")
+    expect(page.locator("#pos-message")).to_have_text("You were signed in again: the basket is as you left it.")
+    expect(page.locator('#basket input[data-sku="LAC-LECHE-1L"]')).to_have_value("1")
+    expect(page.locator('#basket input[data-sku="FRU-BANANA"]')).to_have_value("0.75")
+    expect(page.locator("#pos-total")).to_have_text("$ 2.60")
+    screenshots(page, "branch-pos-basket-after-login")
+    page.keyboard.press("F9")
+    expect(page.locator("#receipt")).to_be_visible()
+    language(page, "es")
+    expect(page.locator("#pos-search")).to_be_visible()
+    screenshots(page, "branch-pos-after-login")

@@ -16,8 +16,14 @@ def po_entries() -> dict[str, str]:
     def joined(block: str) -> str:
         return "".join(re.findall(r'"(.*)"', block)).replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
 
-    pairs = re.findall(r'\nmsgid ((?:"[^\n]*"\n)+)msgstr ((?:"[^\n]*"\n)+)', text)
-    return {joined(msgid): joined(msgstr) for msgid, msgstr in pairs if joined(msgid)}
+    # A message with a context ("Change" as money given back) is another message than the same words without one:
+    # it is keyed "context\x04msgid", as gettext keys it in the compiled catalogue.
+    entries = re.findall(r'\n(?:msgctxt ((?:"[^\n]*"\n)+))?msgid ((?:"[^\n]*"\n)+)msgstr ((?:"[^\n]*"\n)+)', text)
+    return {
+        (f"{joined(context)}\x04" if context else "") + joined(msgid): joined(msgstr)
+        for context, msgid, msgstr in entries
+        if joined(msgid)
+    }
 
 
 def test_every_message_has_a_spanish_translation():

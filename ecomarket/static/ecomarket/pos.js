@@ -1,6 +1,7 @@
 /* The till. Talks only to this branch's POS API, so it sells the same whether head office is up or not.
    Keyboard: F2 find, Enter add (a scanner types the barcode and Enter), ↓/↑ choose among matches, F4 payment,
-   F9 or Ctrl+Enter charge, Esc clear the field (or start the next sale from the receipt). */
+   F9 or Ctrl+Enter charge, Esc clear the field (or start the next sale from the receipt).
+   The register, its cash session and the keypad are till.js's (window.till); the basket and the charge are here. */
 "use strict";
 (function () {
   const shop = window.shop;
@@ -16,6 +17,11 @@
   const receipt = document.getElementById("receipt");
   const customerBox = document.getElementById("pos-customer");
   const customerInputs = ["name", "phone", "email"].map((key) => document.getElementById(`customer-${key}`));
+  const tenderedInput = document.getElementById("pos-tendered");
+  const partsBox = document.getElementById("pos-parts");
+  const changeOut = document.getElementById("pos-change");
+  const PARKED = "ecomarket.till.parked"; // localStorage: baskets kept on this device while others are served
+  const SIGNED_OUT = "ecomarket.till.basket"; // sessionStorage: the basket across a login after the session expired
 
   // The basket in scan order. Each line is one row: a second bag of a weighed product is a line of its own, while the
   // sale sends one line per SKU (the quantities added up), as the protocol has it.
@@ -138,6 +144,7 @@
     } catch (error) {
       return say(text.offline);
     }
+    if (shop.signingIn) return; // on the way to the login page: the basket is kept, nothing "matched"
     const exact = products.find((p) => p.barcode === term || p.sku.toLowerCase() === term.toLowerCase());
     if (exact || products.length === 1) {
       add(exact || products[0]);
@@ -309,6 +316,76 @@
       line.row.querySelector(".amount").textContent = amount === undefined ? "–" : shop.money(asDecimal(amount, 2));
     }
     totalOut.textContent = lines.length ? shop.money(asDecimal(total, 2)) : "–";
+    tenderShow(total);
+  }
+
+  // ---- payment: one method for the whole, or part payments first and the chosen method for the rest; what the
+  // customer hands over for the rest (cash) gives the change ----
+  const paymentMethod = () => document.querySelector('input[name="payment"]:checked').value;
+
+  function cents(typed) {
+    const plain = String(typed).trim().split(shop.formats.decimal).join(".");
+    return /^\d{1,9}(\.\d{1,2})?$/.test(plain) ? scaled(plain, 2) : null;
+  }
+
+  /* {payments, change, rest, split} for a total in cents, or {problem, input} for an amount that is not one. `split`
+     is false when nothing but the method was chosen: the sale then goes as one payment of its total, as before. */
+  function tender(total) {
+    const parts = [...partsBox.querySelectorAll(".part")].map((row) => {
+      const input = row.querySelector("input");
+      return { method: row.querySelector("select").value, input, cents: cents(input.value) };
+    });
+    for (const part of parts) if (!part.cents) return { problem: text.badAmount, input: part.input };
+    const before = parts.reduce((sum, part) => sum + part.cents, 0n);
+    const typed = tenderedInput.value.trim();
+    const received = typed ? cents(typed) : total > before ? total - before : 0n;
+    if (received === null) return { problem: text.badAmount, input: tenderedInput };
+    const byMethod = new Map();
+    for (const part of [...parts, { method: paymentMethod(), cents: received }]) {
+      if (part.cents > 0n) byMethod.set(part.method, (byMethod.get(part.method) || 0n) + part.cents);
+    }
+    const paid = [...byMethod.values()].reduce((sum, value) => sum + value, 0n);
+    return {
+      payments: [...byMethod].map(([method, value]) => ({ method, amount: asDecimal(value, 2) })),
+      change: paid > total ? paid - total : 0n,
+      rest: total > paid ? total - paid : 0n,
+      split: parts.length > 0 || Boolean(typed),
+    };
+  }
+
+  function tenderShow(total = amounts().total) {
+    tenderedInput.closest("label").hidden = paymentMethod() !== "cash";
+    const paying = tender(total);
+    for (const input of [tenderedInput, ...partsBox.querySelectorAll("input")]) input.removeAttribute("aria-invalid");
+    if (paying.problem) {
+      if (paying.input.value.trim()) paying.input.setAttribute("aria-invalid", "true");
+      changeOut.textContent = "";
+    } else if (paying.split && paying.rest > 0n && lines.length) {
+      changeOut.textContent = shop.fill(text.rest, { amount: shop.money(asDecimal(paying.rest, 2)) });
+    } else if (paying.change > 0n && lines.length) {
+      changeOut.textContent = shop.fill(text.change, { amount: shop.money(asDecimal(paying.change, 2)) });
+    } else {
+      changeOut.textContent = "";
+    }
+  }
+
+  function partAdd() {
+    const row = document.getElementById("part-row").content.firstElementChild.cloneNode(true);
+    row.querySelector(".remove").addEventListener("click", () => {
+      row.remove();
+      tenderShow();
+    });
+    for (const control of row.querySelectorAll("input, select")) control.addEventListener("input", () => tenderShow());
+    partsBox.append(row);
+    row.querySelector("input").focus();
+  }
+
+  function tenderClear() {
+    partsBox.replaceChildren();
+    tenderedInput.value = "";
+    // Each sale starts on the payment the page starts with (cash), never on the last customer's card.
+    for (const input of document.querySelectorAll('input[name="payment"]')) input.checked = input.defaultChecked;
+    tenderShow();
   }
 
   // ---- charging ----
@@ -324,18 +401,35 @@
     const saleLines = [...sold].map(([sku, milli]) => ({ sku, quantity: asDecimal(milli, 3) }));
     const customer = customerAsked(saleLines);
     if (customer === false) return;
-    const payment = document.querySelector('input[name="payment"]:checked').value;
+    const total = amounts().total;
+    const paying = tender(total);
+    if (paying.problem) {
+      say(paying.problem);
+      return paying.input.focus();
+    }
+    if (paying.split && paying.rest > 0n) return say(config.refusals.payments_short);
+    // Where the store keeps cash sessions, the till sells only on its register's open one; the server says so too.
+    const till = window.till;
+    const blocked = till ? till.blocked() : "";
+    if (blocked) return say(blocked);
+    const register = till ? till.register() : "";
     saleId = saleId || shop.uuid();
     charging = true;
     chargeButton.disabled = true;
     try {
       const { status, body } = await shop.api(text.salesUrl, {
         method: "POST",
-        body: { id: saleId, lines: saleLines, payment_method: payment, ...(customer ? { customer } : {}) },
+        body: {
+          id: saleId,
+          lines: saleLines,
+          ...(paying.split ? { payments: paying.payments } : { payment_method: paymentMethod() }),
+          ...(register ? { register } : {}),
+          ...(customer ? { customer } : {}),
+        },
       });
       if (status === 200 || status === 201) {
         showReceipt(body);
-      } else {
+      } else if (status !== 401) {
         refused(status, body);
         // Refused: nothing was stored, so the next attempt (after a change) is a new sale.
         saleId = null;
@@ -360,6 +454,7 @@
       values.sku = named.product.name;
       named.input.setAttribute("aria-invalid", "true");
     }
+    if (body && ["no_open_session", "unknown_register"].includes(body.code) && window.till) window.till.refresh();
     const contactRefused = body && body.fields && body.fields.customer;
     say(contactRefused ? text.badContact : template ? shop.fill(template, values) : (body && body.detail) || `HTTP ${status}`, "error", named);
   }
@@ -396,11 +491,37 @@
     for (const input of customerInputs) input.value = "";
   }
 
+  const methodName = (method) => config.payments[method] || method;
+
+  function receiptRow(label, amount) {
+    const row = document.createElement("tr");
+    row.innerHTML = '<td></td><td class="num"></td>';
+    row.cells[0].textContent = label;
+    row.cells[1].textContent = shop.money(amount);
+    return row;
+  }
+
   function showReceipt(sale) {
+    const store = config.store;
+    document.getElementById("receipt-store").textContent = store.name;
+    document.getElementById("receipt-address").textContent = store.address;
+    document.getElementById("receipt-tax-id").textContent = store.tax_id;
     document.getElementById("receipt-number").textContent = `#${sale.number}`;
     document.getElementById("receipt-time").textContent = shop.time(sale.created_at);
+    document.getElementById("receipt-register").textContent = sale.register ? `· ${sale.register}` : "";
     document.getElementById("receipt-cashier").textContent = sale.cashier;
-    document.getElementById("receipt-payment").textContent = config.payments[sale.payment_method] || sale.payment_method;
+    const payments = sale.payments && sale.payments.length ? sale.payments : [{ method: sale.payment_method, amount: sale.total }];
+    document.getElementById("receipt-payment").textContent = payments.map((p) => methodName(p.method)).join(", ");
+    // What each method paid; for cash, what was handed over and the change given back.
+    const change = scaled(sale.change || "0", 2) || 0n;
+    document.getElementById("receipt-payments").replaceChildren(
+      ...payments.flatMap((p) =>
+        p.method === "cash" && change > 0n
+          ? [receiptRow(shop.fill(text.tendered, { method: methodName(p.method) }), asDecimal(scaled(p.amount, 2) + change, 2))]
+          : [receiptRow(methodName(p.method), p.amount)],
+      ),
+      ...(change > 0n ? [receiptRow(text.changeLabel, sale.change)] : []),
+    );
     document.getElementById("receipt-lines").replaceChildren(
       ...sale.lines.map((line) => {
         const row = document.createElement("tr");
@@ -425,14 +546,126 @@
     saleId = null;
     receipt.hidden = true;
     customerClear();
-    // Each sale starts on the payment the page starts with (cash), never on the last customer's card.
-    for (const input of document.querySelectorAll('input[name="payment"]')) input.checked = input.defaultChecked;
+    tenderClear();
     root.classList.remove("done");
     totals();
     say("");
     search.focus();
   }
 
+  // ---- park and recall: a basket kept on this device (localStorage, so a reload keeps it) while the next customer
+  // is served; recalling one parks the basket on the till, if any, so nothing is ever thrown away ----
+  // Quantities kept in the API's form, so a basket recalled after the page changed language reads the same.
+  const basketState = () =>
+    lines.map((line) => ({
+      product: line.product,
+      quantity: shop.parseQuantity(line.quantity) ?? line.quantity,
+      confirmed: line.confirmed,
+    }));
+
+  function basketLoad(state) {
+    for (const item of state) {
+      const line = newLine(item.product, item.quantity);
+      line.confirmed = item.confirmed;
+      mark(line);
+    }
+    totals();
+  }
+
+  function basketClear() {
+    lines.length = 0;
+    basketBody.replaceChildren();
+    saleId = null;
+    customerClear();
+    tenderClear();
+    totals();
+  }
+
+  function parkedRead() {
+    try {
+      const parked = JSON.parse(localStorage.getItem(PARKED) || "[]");
+      return Array.isArray(parked) ? parked : [];
+    } catch (error) {
+      return [];
+    }
+  }
+
+  function parkedWrite(parked) {
+    localStorage.setItem(PARKED, JSON.stringify(parked));
+    document.getElementById("parked-count").textContent = parked.length ? `(${parked.length})` : "";
+  }
+
+  async function park() {
+    if (!receipt.hidden) return;
+    await lookups; // what was scanned just before goes with this basket
+    if (!receipt.hidden) return;
+    if (!lines.length) return say(text.empty);
+    const total = amounts().total;
+    parkedWrite([...parkedRead(), { id: shop.uuid(), at: new Date().toISOString(), total: asDecimal(total, 2), lines: basketState() }]);
+    basketClear();
+    say(text.parked, "info");
+    search.focus();
+  }
+
+  function recallShow() {
+    if (!receipt.hidden) nextSale();
+    const parked = parkedRead();
+    const list = document.getElementById("parked-list");
+    list.replaceChildren(
+      ...parked.map((basket) => {
+        const item = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.parked = basket.id;
+        const count = basket.lines.length;
+        button.textContent = shop.fill(text.parkedItem, { time: shop.clock(basket.at), count, total: shop.money(basket.total) });
+        button.title = basket.lines.map((line) => line.product.name).join(", ");
+        button.addEventListener("click", () => recall(basket.id));
+        item.append(button);
+        return item;
+      }),
+    );
+    if (!parked.length) return say(text.nothingParked, "info");
+    document.getElementById("recall-dialog").showModal();
+  }
+
+  function recall(id) {
+    document.getElementById("recall-dialog").close();
+    const parked = parkedRead();
+    const chosen = parked.find((basket) => basket.id === id);
+    if (!chosen) return;
+    const kept = parked.filter((basket) => basket.id !== id);
+    if (lines.length) kept.push({ id: shop.uuid(), at: new Date().toISOString(), total: asDecimal(amounts().total, 2), lines: basketState() });
+    parkedWrite(kept);
+    basketClear();
+    basketLoad(chosen.lines);
+    say(text.recalled, "info");
+    search.focus();
+  }
+
+  document.getElementById("pos-park").addEventListener("click", park);
+  document.getElementById("pos-recall").addEventListener("click", recallShow);
+  parkedWrite(parkedRead());
+
+  // ---- a staff session that expired: the API answers 401 and shop.api sends the cashier to the login page; the
+  // basket waits in this tab's sessionStorage and comes back after the login ----
+  shop.beforeLogin = () => {
+    if (lines.length && receipt.hidden) sessionStorage.setItem(SIGNED_OUT, JSON.stringify(basketState()));
+  };
+  try {
+    const kept = JSON.parse(sessionStorage.getItem(SIGNED_OUT) || "null");
+    sessionStorage.removeItem(SIGNED_OUT);
+    if (Array.isArray(kept) && kept.length) {
+      basketLoad(kept);
+      say(text.restored, "info");
+    }
+  } catch (error) {
+    sessionStorage.removeItem(SIGNED_OUT);
+  }
+
+  for (const input of document.querySelectorAll('input[name="payment"]')) input.addEventListener("change", () => tenderShow());
+  tenderedInput.addEventListener("input", () => tenderShow());
+  document.getElementById("pos-split").addEventListener("click", partAdd);
   chargeButton.addEventListener("click", charge);
   document.getElementById("receipt-next").addEventListener("click", nextSale);
   document.getElementById("receipt-print").addEventListener("click", () => window.print());
@@ -447,6 +680,12 @@
     } else if (event.key === "F9" || (event.key === "Enter" && event.ctrlKey)) {
       event.preventDefault();
       charge();
+    } else if (event.key === "F7") {
+      event.preventDefault();
+      park();
+    } else if (event.key === "F8") {
+      event.preventDefault();
+      recallShow();
     } else if (event.key === "Escape" && !receipt.hidden) {
       event.preventDefault();
       nextSale();

@@ -51,6 +51,8 @@
       const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
       return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
     },
+    signingIn: false,
+    beforeLogin: null,
     /* fetch() against this server with the session cookie; resolves to {status, body}, rejects if unreachable. */
     async api(url, { method = "GET", body } = {}) {
       const csrf = document.cookie.match(new RegExp(`(?:^|;\\s*)${formats.csrf_cookie}=([^;]+)`));
@@ -64,6 +66,14 @@
         },
         body: body ? JSON.stringify(body) : undefined,
       });
+      if (response.status === 401 && !shop.signingIn) {
+        // The staff session expired (or was ended): off to the login page, which brings the user back here. A
+        // page keeps what it must first (shop.beforeLogin: the till's basket).
+        shop.signingIn = true;
+        if (shop.beforeLogin) shop.beforeLogin();
+        const back = window.location.pathname + window.location.search;
+        window.location.assign(`${formats.login_url}?next=${encodeURIComponent(back)}`);
+      }
       let data = null;
       try {
         data = await response.json();
@@ -74,4 +84,8 @@
     },
   };
   window.shop = shop;
+  // A page's print button (a receipt, a slip, a Z): the page's own script, since the policy allows no inline one.
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("button[data-print]")) window.print();
+  });
 })();
