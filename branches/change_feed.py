@@ -24,7 +24,6 @@ from pricing.services import price_schedule
 PAGE = 500
 
 
-@only(Mode.CENTRAL)
 def changes_visible(branch: Branch):
     """The feed as ``branch`` reads it: changes for every branch and its own."""
     return Change.objects.filter(Q(branch__isnull=True) | Q(branch=branch))

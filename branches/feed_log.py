@@ -5,8 +5,10 @@ itself calls (pricing/services.py) can write to it without an import cycle."""
 from django.db import connection
 
 from branches.models import Branch, Change
+from ecomarket.modes import Mode, only
 
 
+@only(Mode.CENTRAL)
 def change_append(*, kind: str, payload: dict, branch: Branch | None = None) -> Change:
     """Append one change in the caller's transaction.
 
