@@ -89,6 +89,42 @@ def outbox_customer_contacts_erase(*, now: datetime | None = None) -> int:
     return len(events)
 
 
+# Rows deleted per transaction: each one holds the branch's write lock, which the tills queue for.
+PRUNE_CHUNK = 2000
+
+
+@only(Mode.BRANCH)
+def outbox_delivered_prune(*, now: datetime | None = None) -> int:
+    """Delete delivered events older than OUTBOX_RETENTION_DAYS; returns how many. Head office holds every one of
+    them, so the store needs them only while head office could still lose them: a head office restored from a dump
+    taken after their delivery has them; one restored from an older dump asks for them again (the push resends what
+    lies above its high-water mark). The retention must therefore outlast the oldest head office backup anyone
+    would restore from.
+
+    Never deleted: a pending or parked event (the only copy); one above central's high-water mark (central may still
+    ask for it, or its answer was lost); the newest delivered event, whose seq tells the recovery check and the next
+    seq where this branch's history ends. The seq floor is raised past what goes, so no seq is handed out again
+    even if that row went too. Chunked, each chunk in its own short transaction. Safe to run twice: a second run
+    finds nothing more to delete."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.OUTBOX_RETENTION_DAYS)
+    deleted = 0
+    while True:
+        # The limits are read again in each transaction: a push may meanwhile have learnt that central went back.
+        with transaction.atomic():
+            high_water = SyncState.objects.filter(pk=1).values_list("central_high_water", flat=True).first() or 0
+            delivered = OutboxEvent.objects.filter(state=OutboxState.DELIVERED)
+            newest = delivered.order_by("-seq").values_list("seq", flat=True).first() or 0
+            seqs = list(
+                delivered.filter(delivered_at__lte=cutoff, seq__lte=min(newest - 1, high_water))
+                .order_by("seq")
+                .values_list("seq", flat=True)[:PRUNE_CHUNK]
+            )
+            if not seqs:
+                return deleted
+            SyncState.objects.filter(pk=1, seq_floor__lt=seqs[-1]).update(seq_floor=seqs[-1])
+            deleted += OutboxEvent.objects.filter(seq__in=seqs).delete()[0]
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # The push requested after a commit
 # ----------------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from celery import shared_task
 
 from branches.backup import branch_backup_create
 from branches.models import RecoveryState
-from branches.outbox import PUSH_TASK, outbox_customer_contacts_erase
+from branches.outbox import PUSH_TASK, outbox_customer_contacts_erase, outbox_delivered_prune
 from branches.pull import changes_pull, pull_overdue
 from branches.push import outbox_push
 from branches.sync_status import sync_state
@@ -59,3 +59,10 @@ def outbox_customer_contacts_erase_task() -> int:
     """Erase oversold customers' contacts from events delivered past CUSTOMER_CONTACT_RETENTION_DAYS. Safe to run
     twice: an erased contact is gone."""
     return outbox_customer_contacts_erase()
+
+
+@shared_task(ignore_result=True)
+def outbox_prune_task() -> int:
+    """Delete delivered events past OUTBOX_RETENTION_DAYS that central holds for good (branches/outbox.py). Safe to
+    run twice: a second run finds nothing more to delete, and it never touches what is pending or parked."""
+    return outbox_delivered_prune()

@@ -146,7 +146,8 @@ units() {
     role=$1
     shift
     install -d -m 755 "$R/etc/systemd/system"
-    for unit in "$APP/deploy/systemd/$role"/*.service; do
+    for unit in "$APP/deploy/systemd/$role"/*.service "$APP/deploy/systemd/$role"/*.timer; do
+        [ -e "$unit" ] || continue # a role without timers
         install -m 644 "$unit" "$R/etc/systemd/system/"
         rooted "$R/etc/systemd/system/$(basename "$unit")"
         [ "$SERVICE_USER" = ecomarket ] ||

@@ -421,6 +421,12 @@ CHAIN_STOCK_STALE_S = env.float("CHAIN_STOCK_STALE_S", default=900.0)
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(DATA_DIR / "backups")))
 BACKUP_INTERVAL_S = env.float("BACKUP_INTERVAL_S", default=3600.0)
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=48)
+# Housekeeping (ecomarket/housekeeping.py, branches/outbox.py; nightly). A branch deletes delivered outbox events
+# this many days after their delivery: head office holds them, and needs them back only if it is restored from a
+# dump older than that, so keep it above the age of the oldest head office backup (60 days against head office's
+# default 48 daily dumps). Both modes delete each login's record (django-axes' access log) this many days after it.
+OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=60)
+LOGIN_LOG_RETENTION_DAYS = env.int("LOGIN_LOG_RETENTION_DAYS", default=90)
 if IS_BRANCH:
     # `expires`: a beat message that waited longer than its own interval is dropped, so a worker that was down
     # does not wake up to a pile of identical sweeps.
@@ -452,6 +458,16 @@ if IS_BRANCH:
         },
         "customer-contacts-erase": {
             "task": "branches.tasks.outbox_customer_contacts_erase_task",
+            "schedule": 24 * 3600.0,
+            "options": {"expires": 3600},
+        },
+        "outbox-prune": {
+            "task": "branches.tasks.outbox_prune_task",
+            "schedule": 24 * 3600.0,
+            "options": {"expires": 3600},
+        },
+        "housekeeping": {
+            "task": "ecomarket.tasks.housekeeping_task",
             "schedule": 24 * 3600.0,
             "options": {"expires": 3600},
         },

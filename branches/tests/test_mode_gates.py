@@ -10,6 +10,7 @@ from inventory import replay
 BRANCH_ONLY = [
     outbox.outbox_event_append,
     outbox.outbox_customer_contacts_erase,
+    outbox.outbox_delivered_prune,
     push.outbox_push,
     push.parked_events_retry,
     pull.changes_pull,

@@ -121,13 +121,17 @@ def _unit_values(path: Path, key: str) -> list[str]:
 def test_systemd_units_verify(mode, runtime_venv, tmp_path):
     """systemd-analyze verify: syntax, dependencies between the units, and that every command exists in an
     install made from requirements.txt (the units' /opt/ecomarket paths mapped onto this checkout)."""
-    units = sorted((UNITS / mode).glob("*.service"))
+    units = sorted([*(UNITS / mode).glob("*.service"), *(UNITS / mode).glob("*.timer")])
     assert {unit.name for unit in units} == {
         "ecomarket-migrate.service",
         "ecomarket-web.service",
         "ecomarket-worker.service",
         "ecomarket-beat.service",
-        *(["ecomarket-sync.service"] if mode == "central" else []),
+        *(
+            ["ecomarket-sync.service", "ecomarket-backup.service", "ecomarket-backup.timer"]
+            if mode == "central"
+            else []
+        ),
     }
     for unit in units:
         text = unit.read_text().replace("/opt/ecomarket/venv", str(runtime_venv)).replace("/opt/ecomarket", str(ROOT))
@@ -138,6 +142,11 @@ def test_systemd_units_verify(mode, runtime_venv, tmp_path):
         text=True,
     )
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+# Run to completion when started, never restarted: the migration by the installer and each upgrade, the dump by
+# its timer.
+ONESHOTS = ("ecomarket-migrate", "ecomarket-backup")
 
 
 @pytest.mark.parametrize("mode", ["branch", "central"])
@@ -151,7 +160,7 @@ def test_systemd_units_order_restart_and_stop_the_way_production_needs(mode):
         assert unit["Service"]["UMask"] == "0027", name  # the database and its backups hold customers' contacts
         assert unit["Service"]["StateDirectoryMode"] == "0750", name
         assert "network-online.target" in unit["Unit"]["After"], name
-        if name != "ecomarket-migrate":
+        if name not in ONESHOTS:
             # A migration that failed at boot (the database not up yet) leaves nothing down: the services do not
             # require it, restart until their database answers, and systemd never stops restarting them.
             assert unit["Service"]["Restart"] == "always", name
@@ -173,6 +182,21 @@ def test_systemd_units_order_restart_and_stop_the_way_production_needs(mode):
     assert "Install" not in units["ecomarket-migrate"]
     if mode == "central":
         assert "install_schedule" in units["ecomarket-migrate"]["Service"]["ExecStart"]
+
+
+def test_head_office_dumps_its_database_nightly_from_a_timer_the_installer_enables():
+    """A oneshot that runs central_backup, started by a persistent timer (a machine off at that time dumps when it
+    is back) and never at boot by itself; the installer enables the timer, not the service."""
+    service = _unit(UNITS / "central" / "ecomarket-backup.service")
+    timer = _unit(UNITS / "central" / "ecomarket-backup.timer")
+    assert service["Service"]["Type"] == "oneshot" and "RemainAfterExit" not in service["Service"]
+    assert service["Service"]["ExecStart"].endswith("manage.py central_backup")
+    assert "Install" not in service
+    assert "-/var/backups/ecomarket" in _unit_values(UNITS / "central" / "ecomarket-backup.service", "ReadWritePaths")
+    assert timer["Timer"]["OnCalendar"] and timer["Timer"]["Persistent"] == "yes"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    enable = [line for line in (DEPLOY / "install-central").read_text().splitlines() if "enable --now" in line]
+    assert len(enable) == 1 and "ecomarket-backup.timer" in enable[0].split()
 
 
 @pytest.mark.parametrize("mode", ["branch", "central"])
@@ -281,7 +305,7 @@ def test_prometheus_scrapes_each_site_over_https_with_a_token(mode):
 
 def test_readme_names_every_unit_and_site():
     readme = (ROOT / "README.md").read_text()
-    for path in [*UNITS.glob("*/*.service"), *(DEPLOY / "nginx").glob("*.conf")]:
+    for path in [*UNITS.glob("*/*.service"), *UNITS.glob("*/*.timer"), *(DEPLOY / "nginx").glob("*.conf")]:
         assert path.stem in readme, path
 
 

@@ -11,7 +11,8 @@ class Command(BaseCommand):
         "Central: write the reconciliation schedule into django-celery-beat's tables (run on every deploy; safe "
         "to run again). Incremental every RECONCILE_INTERVAL_S seconds, a full pass every night at 03:30; the "
         "report roll-ups every REPORTS_ROLLUP_INTERVAL_S seconds; the chain's stock totals folded every "
-        "CHAIN_STOCK_FOLD_INTERVAL_S seconds; expired customer contacts erased nightly."
+        "CHAIN_STOCK_FOLD_INTERVAL_S seconds; expired customer contacts erased nightly, then expired sessions and old "
+        "login records (housekeeping)."
     )
 
     @only(Mode.CENTRAL)
@@ -32,6 +33,9 @@ class Command(BaseCommand):
         erase, _ = CrontabSchedule.objects.get_or_create(
             minute="45", hour="3", day_of_week="*", day_of_month="*", month_of_year="*", timezone=settings.TIME_ZONE
         )
+        housekeeping, _ = CrontabSchedule.objects.get_or_create(
+            minute="15", hour="4", day_of_week="*", day_of_month="*", month_of_year="*", timezone=settings.TIME_ZONE
+        )
         reconcile = "reconciliation.tasks.reconcile_task"
         for name, task_name, schedule, kwargs in (
             ("reconcile (incremental)", reconcile, {"interval": every, "crontab": None}, "{}"),
@@ -44,6 +48,7 @@ class Command(BaseCommand):
                 {"interval": None, "crontab": erase},
                 "{}",
             ),
+            ("housekeeping", "ecomarket.tasks.housekeeping_task", {"interval": None, "crontab": housekeeping}, "{}"),
         ):
             task, created = PeriodicTask.objects.update_or_create(
                 name=name, defaults={"task": task_name, "kwargs": kwargs, "enabled": True, **schedule}
