@@ -26,6 +26,9 @@ COPY manage.py pyproject.toml ./
 COPY ecomarket ./ecomarket
 COPY inventory ./inventory
 COPY branches ./branches
+COPY cash ./cash
+COPY chain ./chain
+COPY pricing ./pricing
 COPY reconciliation ./reconciliation
 COPY reports ./reports
 COPY templates ./templates

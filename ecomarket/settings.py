@@ -297,6 +297,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # A sale's payment_method and a payment's method (cash/) are one choice set: one name in the schema.
+    "ENUM_NAME_OVERRIDES": {"PaymentMethodEnum": "inventory.models.PaymentMethod"},
 }
 
 # ---------------------------------------------------------------------------------------------------------------
