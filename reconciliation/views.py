@@ -36,6 +36,9 @@ manager_required = role_required(Role.MANAGER)
 DISCREPANCY_ROWS = 100
 CASE_ROWS = 200
 HEALTH_ROWS = 50
+# Cash closes: two weeks of (day, branch, register) rows, the newest first; older ones through the cash-sessions API.
+CASH_DAYS = 14
+CASH_ROWS = 100
 
 
 def _filters(request) -> dict:
@@ -78,6 +81,8 @@ def dashboard(request):
         "statuses": [("open", _("open or acknowledged")), *DiscrepancyStatus.choices, ("", _("all"))],
         "health": FirstRows(health if request.GET.get("health") == "all" else health[:HEALTH_ROWS], len(health)),
         "releases": selectors.branch_releases(),
+        "cash": selectors.cash_variances(branch=filters["branch"], days=CASH_DAYS, limit=CASH_ROWS),
+        "cash_days": CASH_DAYS,
         "by_kind": {DiscrepancyKind(kind).label: row for kind, row in by_kind.items()},
         "discrepancies": records,
         "cases": cases,
