@@ -336,6 +336,66 @@ REPORTS = {
 }
 
 
+KPI_PRESETS = ("today", "yesterday", "week")
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One period's headline figures: net sales (sold less voided and returned), tickets, and the average basket
+    (sold over tickets: what a customer spends, before anything is voided or returned)."""
+
+    sales: Decimal
+    tickets: int
+    basket: Decimal
+
+
+def _kpi(first: date, last: date, branch: str) -> Kpi:
+    start = timezone.make_aware(datetime.combine(first, time.min))
+    end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min))
+    rows = BranchHour.objects.filter(hour__gte=start, hour__lt=end)
+    if branch:
+        rows = rows.filter(branch=branch)
+    total = rows.aggregate(
+        sold=Sum("sold_amount"), voided=Sum("voided_amount"), returned=Sum("returned_amount"), tickets=Sum("sales")
+    )
+    sold, tickets = total["sold"] or ZERO, total["tickets"] or 0
+    return Kpi(
+        sales=money(sold - (total["voided"] or ZERO) - (total["returned"] or ZERO)),
+        tickets=tickets,
+        basket=money(sold / tickets) if tickets else ZERO,
+    )
+
+
+def _change(now, before) -> Decimal | None:
+    """The change against the week before, in percent; None when there was nothing to compare with."""
+    return ((Decimal(now) - Decimal(before)) / Decimal(before) * 100).quantize(Decimal("0.1")) if before else None
+
+
+def kpi_tiles(*, preset: str = "today", branch: str = "", today: date | None = None) -> dict:
+    """Today's (yesterday's, this week's so far) sales, tickets and average basket, each against the same days a
+    week before, over whole days of the chain's time zone from the hourly roll-ups (so as current as they are)."""
+    today = today or timezone.localdate()
+    first, last = {
+        "yesterday": (today - timedelta(days=1), today - timedelta(days=1)),
+        "week": (today - timedelta(days=today.weekday()), today),
+    }.get(preset, (today, today))
+    week = timedelta(days=7)
+    now, before = _kpi(first, last, branch), _kpi(first - week, last - week, branch)
+    return {
+        "first": first,
+        "last": last,
+        "tiles": [
+            {
+                "name": name,
+                "value": getattr(now, name),
+                "before": getattr(before, name),
+                "change": _change(getattr(now, name), getattr(before, name)),
+            }
+            for name in ("sales", "tickets", "basket")
+        ],
+    }
+
+
 def rollup_state() -> dict:
     """How current the roll-ups are: when they last moved and how many stored events they do not hold yet."""
     rolled = dict(RollupCursor.objects.values_list("branch", "rolled_seq"))

@@ -86,3 +86,16 @@ def test_the_dashboard_s_branch_filter_applies_to_the_cash_closes(closes, web_ma
 
     assert row_id("B002", "T1") in html
     assert row_id("B001", "T1") not in html
+
+
+def test_the_dashboard_shows_today_s_tiles_and_its_presets_keep_the_other_filters(web_manager):  # noqa: F811
+    from reports.models import BranchHour
+
+    BranchHour.objects.create(branch="B001", hour=timezone.now().replace(minute=0, second=0, microsecond=0), sales=2)
+
+    html = web_manager.get("/dashboard/", {"branch": "B001", "period": "week"}).content.decode()
+
+    start = html.index('id="kpi-tickets"')
+    assert '<strong class="tile-value">2</strong>' in html[start : html.index("</div>", start)]
+    assert 'href="?branch=B001&amp;period=yesterday"' in html
+    assert 'id="kpi-period-week" href="?branch=B001&amp;period=week" aria-current="page"' in html
