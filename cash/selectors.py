@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from branches.protocol import CASH
@@ -18,6 +19,7 @@ from cash.models import (
     SaleTender,
     SessionRecord,
     SessionStatus,
+    Verdict,
 )
 from inventory.quantities import money_text
 
@@ -208,4 +210,46 @@ def z_report(*, session: CashSession) -> dict:
         "closed_at": z["closed_at"],
         "closed_by": z["closed_by"],
         "approved_by": z.get("approved_by", ""),
+    }
+
+
+def variances_by_register_day(*, branch: str = "", since: date) -> QuerySet:
+    """Central: per day (the chain's time zone, the day a session opened, or closed if central holds no opening),
+    branch and register, from ``since`` on: the sessions, how many are still open or differ from the sales central
+    holds, and the closed ones' expected and counted cash and variance. Newest day first, then by branch and
+    register, so the dashboard shows the latest closes and a chain's worth of rows is cut, never sorted in Python."""
+    records = SessionRecord.objects.annotate(
+        day=TruncDate(Coalesce("opened_at", "closed_at"), tzinfo=timezone.get_current_timezone())
+    ).filter(day__gte=since)
+    if branch:
+        records = records.filter(branch_id=branch)
+    return (
+        records.values("day", "branch_id", "register")
+        .annotate(
+            sessions=Count("id"),
+            still_open=Count("id", filter=Q(closed_at__isnull=True)),
+            mismatches=Count("id", filter=Q(verdict=Verdict.MISMATCH)),
+            unjudged=Count("id", filter=Q(verdict=Verdict.PENDING, closed_at__isnull=False)),
+            expected=Sum("expected_cash"),
+            counted=Sum("counted_cash"),
+            variance=Sum("variance"),
+        )
+        .order_by("-day", "branch_id", "register")
+    )
+
+
+def session_days(*, branch_sessions: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[date, str]]:
+    """Central: for (branch, session id) pairs, the day (as ``variances_by_register_day`` dates it) and register of
+    each session head office holds."""
+    if not branch_sessions:
+        return {}
+    wanted = Q()
+    for code, session_id in branch_sessions:
+        wanted |= Q(branch_id=code, session_id=session_id)
+    zone = timezone.get_current_timezone()
+    return {
+        (code, str(session_id)): (timezone.localtime(at, zone).date(), register)
+        for code, session_id, register, at in SessionRecord.objects.filter(wanted)
+        .annotate(at=Coalesce("opened_at", "closed_at"))
+        .values_list("branch_id", "session_id", "register", "at")
     }

@@ -8,11 +8,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from branches.models import Branch, BranchChangeFailure
+from cash.selectors import session_days, variances_by_register_day
+from ecomarket.pages import FirstRows, first_rows
 from reconciliation.models import (
     OPEN_STATUSES,
     BranchCheck,
     BranchLag,
     Discrepancy,
+    DiscrepancyKind,
     OversellCase,
     ReconciliationRun,
 )
@@ -186,3 +189,30 @@ def lag_history(*, runs: int = 48, branch: str = "") -> dict[str, list[tuple[str
     }
     labels = [(run_id, started_at.isoformat(timespec="minutes")) for run_id, started_at in window]
     return {code: [(label, behind.get((run_id, code), 0)) for run_id, label in labels] for code in codes}
+
+
+CASH_KINDS = (DiscrepancyKind.CASH_MISMATCH, DiscrepancyKind.CASH_SESSION_OPEN)
+
+
+def cash_variances(*, branch: str = "", days: int = 14, limit: int = 100) -> FirstRows:
+    """The cash closes of the last ``days`` days per day, branch and register (``variances_by_register_day``, the
+    first ``limit`` rows), each with the open cash findings (a Z that differs from the sales, a session left open)
+    of its sessions, so a manager sees a variance and what head office thinks of it on one row."""
+    since = timezone.localdate() - timedelta(days=days - 1)
+    table = first_rows(variances_by_register_day(branch=branch, since=since), limit)
+    findings = list(
+        discrepancy_list(branch=branch, status="open")
+        .filter(kind__in=CASH_KINDS)
+        .only("id", "branch", "kind", "detail")
+    )
+    where = session_days(
+        branch_sessions=[(f.branch_id, f.detail["session_id"]) for f in findings if f.detail.get("session_id")]
+    )
+    by_row: dict[tuple, list[Discrepancy]] = {}
+    for finding in findings:
+        if (day_register := where.get((finding.branch_id, finding.detail.get("session_id")))) is not None:
+            day, register = day_register
+            by_row.setdefault((day, finding.branch_id, register), []).append(finding)
+    for row in table.rows:
+        row["findings"] = by_row.get((row["day"], row["branch_id"], row["register"]), [])
+    return table

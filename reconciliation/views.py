@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from branches.models import Branch
@@ -28,6 +29,7 @@ from reconciliation.apis import (
 )
 from reconciliation.contacts import oversell_customers
 from reconciliation.models import DiscrepancyKind, DiscrepancyStatus, OversellResolution
+from reports.selectors import KPI_PRESETS, kpi_tiles
 
 manager_required = role_required(Role.MANAGER)
 
@@ -36,6 +38,16 @@ manager_required = role_required(Role.MANAGER)
 DISCREPANCY_ROWS = 100
 CASE_ROWS = 200
 HEALTH_ROWS = 50
+# The headline tiles: the days they cover, and each figure's name.
+KPI_NAMES = {"today": gettext_lazy("Today"), "yesterday": gettext_lazy("Yesterday"), "week": gettext_lazy("This week")}
+KPI_LABELS = {
+    "sales": gettext_lazy("Sales"),
+    "tickets": gettext_lazy("Tickets"),
+    "basket": gettext_lazy("Average basket"),
+}
+# Cash closes: two weeks of (day, branch, register) rows, the newest first; older ones through the cash-sessions API.
+CASH_DAYS = 14
+CASH_ROWS = 100
 
 
 def _filters(request) -> dict:
@@ -71,13 +83,26 @@ def dashboard(request):
     for case in cases.rows:  # shown with its sale, on this managers-only page (never stored back)
         for sale in case.sales:
             sale["customer"] = customers.get(sale.get("sale_id"))
+    preset = request.GET.get("period", "today")
+    preset = preset if preset in KPI_PRESETS else "today"
+    kpi = kpi_tiles(preset=preset, branch=filters["branch"])
+    for tile in kpi["tiles"]:
+        tile["label"] = KPI_LABELS[tile["name"]]
+    others = request.GET.copy()
+    others.pop("period", None)
     context = {
+        "kpi": kpi,
+        "kpi_preset": preset,
+        "kpi_presets": [(name, KPI_NAMES[name]) for name in KPI_PRESETS],
+        "other_filters": others.urlencode(),
         "filters": filters,
         "branches": Branch.objects.order_by("code").values_list("code", flat=True),
         "kinds": DiscrepancyKind.choices,
         "statuses": [("open", _("open or acknowledged")), *DiscrepancyStatus.choices, ("", _("all"))],
         "health": FirstRows(health if request.GET.get("health") == "all" else health[:HEALTH_ROWS], len(health)),
         "releases": selectors.branch_releases(),
+        "cash": selectors.cash_variances(branch=filters["branch"], days=CASH_DAYS, limit=CASH_ROWS),
+        "cash_days": CASH_DAYS,
         "by_kind": {DiscrepancyKind(kind).label: row for kind, row in by_kind.items()},
         "discrepancies": records,
         "cases": cases,

@@ -3,8 +3,8 @@ ledger that the head office reports read.
 
 A report over a million sale events cannot unpack every event's lines on each request, so
 ``reports.services.report_rollup_refresh`` folds each branch's events, in seq order and only up to the branch's
-high-water mark (every event below it is stored), into rows per (branch, hour), per (branch, day, SKU) and per
-(branch, hour, SKU). Days are the chain's (TIME_ZONE) at the time of folding.
+high-water mark (every event below it is stored), into rows per (branch, hour), per (branch, day, SKU), per
+(branch, hour, SKU) and per (branch, hour, payment method). Days are the chain's (TIME_ZONE) at the time of folding.
 The events stay the source of truth: dropping these tables and rolling up again gives the same figures.
 """
 
@@ -84,6 +84,25 @@ class BranchHour(models.Model):
 
     def __str__(self) -> str:
         return f"{self.branch} {self.hour:%Y-%m-%d %H}h"
+
+
+class PaymentsHour(models.Model):
+    """One branch's takings by payment method (cash, card, ...) in one hour (UTC): the sales paid with it, what they
+    kept by it (the cash net of the change given back) and what voids and returns paid back by it."""
+
+    branch = models.CharField(max_length=16)
+    hour = models.DateTimeField()
+    method = models.CharField(max_length=16)
+    payments = models.PositiveIntegerField(default=0)
+    paid_amount = models.DecimalField(**MONEY, **ZERO)
+    refunded_amount = models.DecimalField(**MONEY, **ZERO)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["branch", "hour", "method"], name="one_payments_hour")]
+        indexes = [models.Index(fields=["hour", "branch"], name="payments_hour_branch")]
+
+    def __str__(self) -> str:
+        return f"{self.branch} {self.hour:%Y-%m-%d %H}h {self.method}"
 
 
 class RollupCursor(models.Model):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from branches.models import Branch
 from inventory.models import MONEY, Product, StockLevel
 from inventory.quantities import CENT, money, quantity
-from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
+from reports.models import BranchHour, PaymentsHour, RollupCursor, SalesDay, SalesHour
 
 GRAINS = ("day", "hour")
 MAX_DAYS = 400
@@ -103,7 +103,7 @@ def _rows(model, filters: ReportFilters) -> QuerySet:
         rows = model.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
     if filters.branches:
         rows = rows.filter(branch__in=filters.branches)
-    if model is not BranchHour and filters.skus:
+    if model in (SalesDay, SalesHour) and filters.skus:
         rows = rows.filter(sku__in=filters.skus)
     return rows
 
@@ -281,6 +281,31 @@ def sync_health(filters: ReportFilters) -> list[dict]:
     ]
 
 
+def payments_by_method(filters: ReportFilters) -> list[dict]:
+    """Per day (or hour), branch and payment method: the sales paid with it, what they kept by it (cash net of
+    the change), what voids and returns paid back by it, and the net. Whole tickets: the product filter does not
+    apply (a payment is not split between products)."""
+    rows = (
+        _rows(PaymentsHour, filters)
+        .annotate(period=_period(filters, PaymentsHour.objects.none()))
+        .values("period", "branch", "method")
+        .annotate(payments=Sum("payments"), paid=Sum("paid_amount"), refunded=Sum("refunded_amount"))
+        .order_by("period", "branch", "method")
+    )
+    return [
+        {
+            "period": _label(row["period"]),
+            "branch": row["branch"],
+            "method": row["method"],
+            "payments": row["payments"],
+            "amount": money(row["paid"]),
+            "refunded_amount": money(row["refunded"]),
+            "net_amount": money(row["paid"] - row["refunded"]),
+        }
+        for row in rows
+    ]
+
+
 # Each report's columns, in order (the CSV's header even when a report has no rows).
 COLUMNS = {
     "sales": ["period", "branch", "units", "amount", "voided_amount", "returned_amount", "net_amount"],
@@ -296,6 +321,7 @@ COLUMNS = {
         "voids",
         "returns",
     ],
+    "payments": ["period", "branch", "method", "payments", "amount", "refunded_amount", "net_amount"],
     "stock": ["branch", "skus", "units", "value", "below_zero"],
     "sync": ["period", "branch", "events", "events_peak_hour", "lag_mean_s", "lag_max_s"],
 }
@@ -304,9 +330,70 @@ REPORTS = {
     "sales": sales_by_period,
     "products": sales_by_product,
     "returns-voids": returns_and_voids,
+    "payments": payments_by_method,
     "stock": stock_by_branch,
     "sync": sync_health,
 }
+
+
+KPI_PRESETS = ("today", "yesterday", "week")
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One period's headline figures: net sales (sold less voided and returned), tickets, and the average basket
+    (sold over tickets: what a customer spends, before anything is voided or returned)."""
+
+    sales: Decimal
+    tickets: int
+    basket: Decimal
+
+
+def _kpi(first: date, last: date, branch: str) -> Kpi:
+    start = timezone.make_aware(datetime.combine(first, time.min))
+    end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min))
+    rows = BranchHour.objects.filter(hour__gte=start, hour__lt=end)
+    if branch:
+        rows = rows.filter(branch=branch)
+    total = rows.aggregate(
+        sold=Sum("sold_amount"), voided=Sum("voided_amount"), returned=Sum("returned_amount"), tickets=Sum("sales")
+    )
+    sold, tickets = total["sold"] or ZERO, total["tickets"] or 0
+    return Kpi(
+        sales=money(sold - (total["voided"] or ZERO) - (total["returned"] or ZERO)),
+        tickets=tickets,
+        basket=money(sold / tickets) if tickets else ZERO,
+    )
+
+
+def _change(now, before) -> Decimal | None:
+    """The change against the week before, in percent; None when there was nothing to compare with."""
+    return ((Decimal(now) - Decimal(before)) / Decimal(before) * 100).quantize(Decimal("0.1")) if before else None
+
+
+def kpi_tiles(*, preset: str = "today", branch: str = "", today: date | None = None) -> dict:
+    """Today's (yesterday's, this week's so far) sales, tickets and average basket, each against the same days a
+    week before, over whole days of the chain's time zone from the hourly roll-ups (so as current as they are)."""
+    today = today or timezone.localdate()
+    first, last = {
+        "yesterday": (today - timedelta(days=1), today - timedelta(days=1)),
+        "week": (today - timedelta(days=today.weekday()), today),
+    }.get(preset, (today, today))
+    week = timedelta(days=7)
+    now, before = _kpi(first, last, branch), _kpi(first - week, last - week, branch)
+    return {
+        "first": first,
+        "last": last,
+        "tiles": [
+            {
+                "name": name,
+                "value": getattr(now, name),
+                "before": getattr(before, name),
+                "change": _change(getattr(now, name), getattr(before, name)),
+            }
+            for name in ("sales", "tickets", "basket")
+        ],
+    }
 
 
 def rollup_state() -> dict:

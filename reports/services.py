@@ -12,11 +12,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from branches.models import Branch, BranchEvent
-from branches.protocol import EventType
+from branches.protocol import CASH, EventType, sale_payments
 from ecomarket.db import rows_accumulate, rows_update
 from ecomarket.modes import Mode, only
 from inventory.quantities import money
-from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
+from reports.models import BranchHour, PaymentsHour, RollupCursor, SalesDay, SalesHour
 
 GROUP = 50  # branches folded in one transaction
 PER_BRANCH = 100  # events per branch per transaction: a long backlog is folded in short transactions (≤ 5,000 events)
@@ -24,7 +24,12 @@ ZERO = Decimal("0")
 
 
 # Each roll-up table and the fields that key its rows (besides the branch).
-TABLES = {SalesHour: ("hour", "sku"), SalesDay: ("day", "sku"), BranchHour: ("hour",)}
+TABLES = {
+    SalesHour: ("hour", "sku"),
+    SalesDay: ("day", "sku"),
+    BranchHour: ("hour",),
+    PaymentsHour: ("hour", "method"),
+}
 
 
 @dataclass
@@ -46,6 +51,16 @@ class _Totals:
         if what == "sold":
             _add(self.of(BranchHour, code, hour), "sold_units", quantity)
         _add(self.of(BranchHour, code, hour), f"{what}_amount", amount)
+
+    def paid(self, code: str, at: datetime, pairs: list[tuple[str, Decimal]], *, refund: bool) -> None:
+        """A sale's payments, or what a void or return paid back, by method."""
+        for method, amount in pairs:
+            row = self.of(PaymentsHour, code, _hour(at), method[:16])
+            if refund:
+                _add(row, "refunded_amount", amount)
+            else:
+                _add(row, "payments", 1)
+                _add(row, "paid_amount", amount)
 
 
 def _add(row: dict, name: str, value) -> None:
@@ -183,13 +198,32 @@ def _fold(events: list) -> _Totals:
             what, lines, prices = "returned", payload["lines"], _prices(sales.get((code, sale_ref)) or {})
         else:
             continue
+        value = ZERO
         for line in lines:
             quantity = Decimal(line["quantity"])
             price = Decimal(line["unit_price"]) if "unit_price" in line else prices.get(line["sku"], ZERO)
             # A line priced otherwise than quantity x unit price (a scale label's price, a promotion) says so.
             amount = Decimal(line["line_total"]) if "line_total" in line else money(quantity * price)
             totals.line(code, occurred_at, line["sku"], what, quantity, amount)
+            value += amount
+        if what == "sold":
+            # A sale without ``total`` (sent before it was) is worth its lines.
+            totals.paid(code, occurred_at, sale_payments({"total": str(value), **payload}), refund=False)
+        else:
+            totals.paid(code, occurred_at, _paid_back(payload, sales.get((code, sale_ref)), what, value), refund=True)
     return totals
+
+
+def _paid_back(payload: dict, sale: dict | None, what: str, value: Decimal) -> list[tuple[str, Decimal]]:
+    """What a void or return paid back by method: its ``refunds``; from a branch that does not send them, a void
+    pays the sale's payments back and a return its value by the sale's method."""
+    if "refunds" in payload:
+        return [(item["method"], Decimal(item["amount"])) for item in payload["refunds"]]
+    if sale is None:
+        return []
+    if what == "voided":
+        return sale_payments({"total": str(value), **sale})
+    return [(sale.get("payment_method", CASH), value)] if value else []
 
 
 def _rows_add(totals: _Totals) -> None:

@@ -6,6 +6,7 @@ api = [
     path("reports/sales", apis.SalesReportApi.as_view(), name="report-sales"),
     path("reports/products", apis.ProductsReportApi.as_view(), name="report-products"),
     path("reports/returns-voids", apis.ReturnsVoidsReportApi.as_view(), name="report-returns-voids"),
+    path("reports/payments", apis.PaymentsReportApi.as_view(), name="report-payments"),
     path("reports/stock", apis.StockReportApi.as_view(), name="report-stock"),
     path("reports/sync", apis.SyncReportApi.as_view(), name="report-sync"),
 ]

@@ -11,7 +11,7 @@ from branches.models import Branch
 from ecomarket.pages import role_required
 from ecomarket.roles import Role
 from ecomarket.spreadsheets import csv_download
-from inventory.models import Product
+from inventory.models import PaymentMethod, Product
 from reconciliation import charts
 from reports import selectors
 
@@ -28,6 +28,8 @@ def _series(rows: list[dict], value: str) -> dict[str, list[tuple[str, object]]]
         by_branch.setdefault(row["branch"], {})[row["period"]] = row[value]
     return {code: [(period, values.get(period, 0)) for period in periods] for code, values in by_branch.items()}
 
+
+METHOD_NAMES = dict(PaymentMethod.choices)
 
 FILTERS = ("from", "to", "branch", "sku", "grain")
 # What the page says about a filter it could not read, and what it shows instead (by FilterError.reason).
@@ -100,6 +102,11 @@ def reports_page(request):
         },
         "page_rows": PAGE_ROWS,
         "returns_voids": report["returns-voids"][:PAGE_ROWS],
+        # A method by its name in the reader's language; one the catalogue does not know (a newer till's) by its code.
+        "payments": [
+            {**row, "method_name": METHOD_NAMES.get(row["method"], row["method"])}
+            for row in report["payments"][:PAGE_ROWS]
+        ],
         "state": selectors.rollup_state(),
         "sales_chart": mark_safe(
             charts.line_chart(_series(report["sales"], "net_amount"), title=_("Net sales per branch"))

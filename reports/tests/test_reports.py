@@ -15,7 +15,7 @@ from branches.tests.factories import Events, branch_client, push
 from inventory.models import Unit
 from inventory.tests.factories import product_make
 from reports import services
-from reports.models import BranchHour, RollupCursor, SalesDay, SalesHour
+from reports.models import BranchHour, PaymentsHour, RollupCursor, SalesDay, SalesHour
 from reports.services import report_rollup_refresh
 
 pytestmark = [pytest.mark.mode("central"), pytest.mark.django_db]
@@ -218,12 +218,13 @@ def _rolled_up() -> list[list[dict]]:
             (SalesHour, ("branch", "hour", "sku")),
             (SalesDay, ("branch", "day", "sku")),
             (BranchHour, ("branch", "hour")),
+            (PaymentsHour, ("branch", "hour", "method")),
         )
     ]
 
 
 def _roll_up_again() -> None:
-    for model in (SalesHour, SalesDay, BranchHour, RollupCursor):
+    for model in (SalesHour, SalesDay, BranchHour, PaymentsHour, RollupCursor):
         model.objects.all().delete()
 
 
@@ -335,7 +336,7 @@ def test_the_page_and_the_csv_show_the_api_figures(chain, manager, manager_clien
     assert "Flauta" in page and "cdn" not in page.lower()
 
     client.post("/i18n/setlang/", {"language": "en"})  # the API's decimal points and commas between cells
-    for name in ("sales", "products", "returns-voids", "stock", "sync"):
+    for name in ("sales", "products", "returns-voids", "payments", "stock", "sync"):
         response = client.get(f"/reports/{name}.csv", RANGE)
         assert response["Content-Type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(_downloaded(response))))
