@@ -238,16 +238,21 @@ def return_completed_payload(
     *,
     return_id: uuid.UUID,
     sale_id: uuid.UUID,
-    lines: Iterable[tuple[str, Decimal]],
+    lines: Iterable[tuple[str, Decimal] | tuple[str, Decimal, Decimal]],
     register: str = "",
     session_id: uuid.UUID | None = None,
     refunds: Iterable[tuple[str, Decimal]] | None = None,
 ) -> dict:
-    """``lines``: (sku, quantity taken back). ``refunds`` as for a void."""
+    """``lines``: (sku, quantity taken back), or with a third item the ``line_total`` it paid back (optional in
+    schema 1: its share of what the sale line cost, promotions and discounts taken off). ``refunds`` as for a
+    void."""
     return {
         "return_id": str(return_id),
         "sale_id": str(sale_id),
-        "lines": [{"sku": sku, "quantity": quantity_text(quantity)} for sku, quantity in lines],
+        "lines": [
+            {"sku": sku, "quantity": quantity_text(quantity), **({"line_total": money_text(rest[0])} if rest else {})}
+            for sku, quantity, *rest in lines
+        ],
         **_till_fields(register=register, session_id=session_id),
         **({"refunds": _amounts(refunds)} if refunds is not None else {}),
     }
@@ -587,6 +592,9 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
         case EventType.RETURN_COMPLETED:
             sale = _uuid_field(payload, "sale_id")
             _till_check(payload)
+            for index, line in enumerate(payload_lines(payload)):
+                if "line_total" in line:
+                    decimal_read(line["line_total"], f"payload.lines[{index}].line_total", digits=MONEY_DIGITS)
             _amounts_read(payload, "refunds")
         case EventType.CASH_SESSION_OPENED | EventType.CASH_MOVED | EventType.CASH_SESSION_CLOSED:
             _cash_check(envelope)

@@ -77,7 +77,9 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
                     product_id=line["sku"],
                     quantity=Decimal(line["quantity"]),
                     unit_price=Decimal(line["unit_price"]),
-                    line_total=money(Decimal(line["quantity"]) * Decimal(line["unit_price"])),
+                    # What the line cost as the sale priced it (a promotion, a label's price), so a return from a
+                    # replayed sale pays back what the customer paid.
+                    **_line_amounts(line),
                 )
                 for line in lines
             ],
@@ -89,6 +91,13 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         occurred_at=occurred_at,
         deltas=payload_deltas(EventType.SALE_COMPLETED, payload),
     )
+
+
+def _line_amounts(line: dict) -> dict:
+    if "line_total" not in line:
+        return {"line_total": money(Decimal(line["quantity"]) * Decimal(line["unit_price"]))}
+    amounts = {key: Decimal(line[key]) for key in ("line_total", "gross", "discount")}
+    return amounts | ({"promotion_id": uuid.UUID(line["promotion_id"])} if "promotion_id" in line else {})
 
 
 def _void_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:

@@ -441,13 +441,26 @@ def sale_void(*, sale_id: uuid.UUID, reason: str, user, register: str = "") -> t
     return sale, True
 
 
+def return_line_refund(*, sold: Decimal, line_total: Decimal, returned_before: Decimal, quantity: Decimal) -> Decimal:
+    """What ``quantity`` units of a sale line pay back: the share of what the line cost (``line_total``, after its
+    promotion and any discount) that they are of the ``sold`` units, never its gross price. Rounded half up to the
+    cent on the running share, not on each part: with ``returned_before`` units already back, this return pays
+    round(total x (before + quantity) / sold) - round(total x before / sold), so the parts of a line returned in
+    several goes add up to exactly what it cost, and no return pays more than the line has left to pay back."""
+    if sold <= 0:
+        return Decimal("0.00")
+    upto = min(returned_before + quantity, sold)
+    return money(line_total * upto / sold) - money(line_total * returned_before / sold)
+
+
 @only(Mode.BRANCH)
 def return_create(
     *, return_id: uuid.UUID | None, sale_id: uuid.UUID, lines: list[Line], reason: str, cashier, register: str = ""
 ) -> tuple[Return, bool]:
     """Take goods back from a sale. Each line may return at most what the sale sold less what earlier returns took
-    back; a voided sale takes no returns. The goods' value at the sale's prices is paid back by method, from the
-    drawer of ``register``'s open session (cash.services.refund_record). Idempotent on ``return_id``."""
+    back; a voided sale takes no returns. What the customer paid for the goods (:func:`return_line_refund`: the
+    line's net price, promotions and discounts taken off) is paid back by method, from the drawer of
+    ``register``'s open session (cash.services.refund_record). Idempotent on ``return_id``."""
     return_id = return_id or uuid.uuid4()
     fingerprint = protocol.return_fingerprint(sale_id=sale_id, lines=((line.sku, line.quantity) for line in lines))
     with transaction.atomic():
@@ -477,12 +490,21 @@ def return_create(
                     extra={"sku": line.sku, "returnable": quantity_text(left)},
                 )
         now = timezone.now()
-        prices = {line.product_id: line.unit_price for line in sale.lines.all()}
+        paid = {line.product_id: (line.quantity, line.line_total) for line in sale.lines.all()}
+        amounts = {
+            line.sku: return_line_refund(
+                sold=paid[line.sku][0],
+                line_total=paid[line.sku][1],
+                returned_before=returned.get(line.sku, Decimal("0")),
+                quantity=line.quantity,
+            )
+            for line in lines
+        }
         till, refunds = cash_services.refund_record(
             refund_id=return_id,
             kind=RefundKind.RETURN,
             sale=sale,
-            amount=sum((money(line.quantity * prices[line.sku]) for line in lines), Decimal("0.00")),
+            amount=sum(amounts.values(), Decimal("0.00")),
             register=register,
         )
         ret = Return.objects.create(
@@ -496,7 +518,7 @@ def return_create(
             payload=protocol.return_completed_payload(
                 return_id=ret.id,
                 sale_id=sale.id,
-                lines=[(line.sku, line.quantity) for line in lines],
+                lines=[(line.sku, line.quantity, amounts[line.sku]) for line in lines],
                 register=till.register,
                 session_id=till.session.id if till.session else None,
                 refunds=refunds,

@@ -93,7 +93,9 @@ OPTIONAL = {
         **TILL,
     ),
     EventType.SALE_VOIDED: dict(refunds=[("cash", Decimal("2.7"))], **TILL),
-    EventType.RETURN_COMPLETED: dict(refunds=[("cash", Decimal("0.9"))], **TILL),
+    EventType.RETURN_COMPLETED: dict(
+        lines=[("FRU-BANANA", Decimal("0.5"), Decimal("0.9"))], refunds=[("cash", Decimal("0.9"))], **TILL
+    ),
     EventType.CASH_SESSION_CLOSED: dict(approved_by="mario"),
     EventType.STOCK_ADJUSTED: dict(change_id=12, change_digest=DIGEST),
     EventType.STOCK_SNAPSHOT: dict(part=2, parts=2),
@@ -220,7 +222,14 @@ def _rebuilt(type_: str, payload: dict) -> dict:
             return protocol.return_completed_payload(
                 return_id=uuid.UUID(payload["return_id"]),
                 sale_id=uuid.UUID(payload["sale_id"]),
-                lines=[(line["sku"], Decimal(line["quantity"])) for line in lines],
+                lines=[
+                    (
+                        line["sku"],
+                        Decimal(line["quantity"]),
+                        *([Decimal(line["line_total"])] if "line_total" in line else []),
+                    )
+                    for line in lines
+                ],
                 **_till(payload),
                 **_refunds(payload),
             )
