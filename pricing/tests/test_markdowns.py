@@ -15,6 +15,8 @@ from branches.change_apply import change_apply
 from branches.models import ChangeKind, OutboxEvent
 from branches.protocol import EventType
 from inventory.models import Sale
+from inventory.replay import stock_event_replay
+from inventory.serializers import sale_body
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
 
@@ -184,3 +186,19 @@ def test_a_scale_label_line_takes_no_markdown_of_its_own(shelf, manager_client):
     answer = _sell(manager_client, [{"barcode": "2000102012503", "markdown": NEAR_EXPIRY}])
 
     assert answer.status_code == 400
+
+
+def test_a_box_restored_from_head_office_rebuilds_a_marked_down_sale_as_it_was_sold(shelf, manager_client):
+    lines = [{"sku": "LAC-LECHE-1L", "quantity": "2", "markdown": NEAR_EXPIRY}, {"sku": "FRU-BANANA", "quantity": "1"}]
+    sold = _sell(manager_client, lines, markdown={"amount": "0.50", "reason": "loyal customer"}).json()
+    event = OutboxEvent.objects.get(type="sale.completed")
+    # The same event as head office sends it back, under another sale's id and number (this one is still here).
+    payload = {**event.payload, "sale_id": str(uuid.uuid4()), "number": sold["number"] + 1}
+
+    stock_event_replay(
+        seq=event.seq + 100, type=EventType.SALE_COMPLETED, occurred_at=event.occurred_at, payload=payload
+    )
+
+    rebuilt = sale_body(Sale.objects.get(pk=payload["sale_id"]))
+    for key in ("total", "saving", "markdown", "markdown_approved_by", "lines"):
+        assert rebuilt[key] == sold[key], key
