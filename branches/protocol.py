@@ -156,13 +156,17 @@ def sale_completed_payload(
     session_id: uuid.UUID | None = None,
     payments: Iterable[tuple[str, Decimal]] | None = None,
     change: Decimal | None = None,
+    markdown: dict | None = None,
+    markdown_approved_by: str = "",
 ) -> dict:
     """``lines``: (sku, quantity, unit_price), or with a fourth item, the line's optional fields
-    (:func:`sale_line_extras`). ``customer`` ({name, phone, email}, optional in schema 1): the contact
-    of an oversold sale's customer; the caller passes it only for such a sale. Optional in schema 1 too: the
+    (:func:`sale_line_extras`). ``customer`` ({name, phone, email}, optional in schema 1): the contact of an
+    oversold sale's customer; the caller passes it only for such a sale. Optional in schema 1 too: the
     ``register`` (till) it was rung up on and its open cash ``session_id``; ``payments`` (method, amount kept) summing
     to the total, with the ``change`` given back in cash, only for a sale that was paid with them (a sale without
-    them was paid in full by ``payment_method``)."""
+    them was paid in full by ``payment_method``); ``markdown`` (:func:`markdown_payload`): a discount the till gave
+    on the whole sale, shared out over its lines' ``markdown_discount``; ``markdown_approved_by``: the manager who
+    approved the sale's markdowns, where they needed one."""
     return {
         "sale_id": str(sale_id),
         "number": number,
@@ -177,7 +181,19 @@ def sale_completed_payload(
         **({"customer": customer} if customer else {}),
         **_till_fields(register=register, session_id=session_id),
         **({"payments": _amounts(payments), "change": money_text(change or 0)} if payments is not None else {}),
+        **({"markdown": markdown} if markdown else {}),
+        **({"markdown_approved_by": markdown_approved_by} if markdown_approved_by else {}),
     }
+
+
+MARKDOWN_REASON_MAX = 200
+
+
+def markdown_payload(*, reason: str, percent: Decimal | None = None, amount: Decimal | None = None) -> dict:
+    """A discount the till asked for, as the sale event and the sale's fingerprint write it: a ``percent`` off or
+    an ``amount`` off (one of them), and its ``reason``."""
+    figure = {"percent": money_text(percent)} if percent is not None else {"amount": money_text(amount)}
+    return {**figure, "reason": reason}
 
 
 def sale_line_extras(
@@ -188,17 +204,25 @@ def sale_line_extras(
     discount: Decimal,
     promotion_id: uuid.UUID | None = None,
     barcodes: Iterable[str] = (),
+    markdown: dict | None = None,
+    markdown_discount: Decimal = Decimal("0"),
 ) -> dict:
     """A sale line's optional fields (schema 1), written only where the line is not simply quantity x unit price:
     ``gross`` (before any discount: the scale label's price where it printed one), ``discount`` and the
     ``line_total`` they leave, the ``promotion_id`` that took the discount, the scale labels (``barcodes``) that
-    named the line's product and quantity."""
+    named the line's product and quantity. ``markdown_discount``: the part of ``discount`` the till's markdowns
+    took (the line's own ``markdown``, :func:`markdown_payload`, and its share of the sale's); the rest is the
+    promotion's."""
     barcodes = list(barcodes)
     extra = {}
     if discount or gross != money(quantity * unit_price):
         extra.update(line_total=money_text(gross - discount), gross=money_text(gross), discount=money_text(discount))
     if promotion_id is not None:
         extra["promotion_id"] = str(promotion_id)
+    if markdown:
+        extra["markdown"] = markdown
+    if markdown_discount:
+        extra["markdown_discount"] = money_text(markdown_discount)
     if barcodes:
         extra["barcodes"] = barcodes
     return extra
@@ -238,16 +262,21 @@ def return_completed_payload(
     *,
     return_id: uuid.UUID,
     sale_id: uuid.UUID,
-    lines: Iterable[tuple[str, Decimal]],
+    lines: Iterable[tuple[str, Decimal] | tuple[str, Decimal, Decimal]],
     register: str = "",
     session_id: uuid.UUID | None = None,
     refunds: Iterable[tuple[str, Decimal]] | None = None,
 ) -> dict:
-    """``lines``: (sku, quantity taken back). ``refunds`` as for a void."""
+    """``lines``: (sku, quantity taken back), or with a third item the ``line_total`` it paid back (optional in
+    schema 1: its share of what the sale line cost, promotions and discounts taken off). ``refunds`` as for a
+    void."""
     return {
         "return_id": str(return_id),
         "sale_id": str(sale_id),
-        "lines": [{"sku": sku, "quantity": quantity_text(quantity)} for sku, quantity in lines],
+        "lines": [
+            {"sku": sku, "quantity": quantity_text(quantity), **({"line_total": money_text(rest[0])} if rest else {})}
+            for sku, quantity, *rest in lines
+        ],
         **_till_fields(register=register, session_id=session_id),
         **({"refunds": _amounts(refunds)} if refunds is not None else {}),
     }
@@ -515,12 +544,39 @@ def _line_extras_check(line: dict, index: int) -> None:
         )
         if gross - discount != total:
             raise Rejection("invalid_payload", f"payload.lines[{index}].line_total must be gross less discount")
+        if "markdown_discount" in line:
+            taken = decimal_read(
+                line["markdown_discount"], f"payload.lines[{index}].markdown_discount", digits=MONEY_DIGITS
+            )
+            if taken > discount:
+                raise Rejection("invalid_payload", f"payload.lines[{index}].markdown_discount must be part of discount")
+    elif "markdown_discount" in line:
+        raise Rejection(
+            "invalid_payload", f"payload.lines[{index}].markdown_discount needs line_total, gross, discount"
+        )
+    if "markdown" in line:
+        _markdown_check(line["markdown"], f"payload.lines[{index}].markdown")
     if "promotion_id" in line:
         _uuid_field(line, "promotion_id")
     if "barcodes" in line:
         labels = line["barcodes"]
         if not isinstance(labels, list) or not labels or not all(_digits(code) for code in labels):
             raise Rejection("invalid_payload", f"payload.lines[{index}].barcodes must be a list of scale labels")
+
+
+def _markdown_check(markdown, where: str) -> None:
+    """A markdown as :func:`markdown_payload` writes it: a percent (up to 100) or an amount, and a reason."""
+    if not isinstance(markdown, dict) or len(markdown.keys() & {"percent", "amount"}) != 1:
+        raise Rejection("invalid_payload", f"{where} must give a percent or an amount")
+    if not markdown.keys() <= {"percent", "amount", "reason"}:
+        raise Rejection("invalid_payload", f"{where} has fields other than percent or amount and reason")
+    figure = "percent" if "percent" in markdown else "amount"
+    value = decimal_read(markdown[figure], f"{where}.{figure}", digits=MONEY_DIGITS)
+    if figure == "percent" and value > 100:
+        raise Rejection("invalid_payload", f"{where}.percent must be at most 100")
+    reason = markdown.get("reason")
+    if not isinstance(reason, str) or not 0 < len(reason) <= MARKDOWN_REASON_MAX:
+        raise Rejection("invalid_payload", f"{where}.reason must be a non-empty string")
 
 
 def _digits(value) -> bool:
@@ -580,6 +636,11 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
             _money_check(payload)
             _till_check(payload)
             _payments_check(payload)
+            if "markdown" in payload:
+                _markdown_check(payload["markdown"], "payload.markdown")
+            approver = payload.get("markdown_approved_by", "x")
+            if not isinstance(approver, str) or not 0 < len(approver) <= 150:
+                raise Rejection("invalid_payload", "payload.markdown_approved_by must be a username")
         case EventType.SALE_VOIDED:
             _till_check(payload)
             _amounts_read(payload, "refunds")
@@ -587,6 +648,9 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
         case EventType.RETURN_COMPLETED:
             sale = _uuid_field(payload, "sale_id")
             _till_check(payload)
+            for index, line in enumerate(payload_lines(payload)):
+                if "line_total" in line:
+                    decimal_read(line["line_total"], f"payload.lines[{index}].line_total", digits=MONEY_DIGITS)
             _amounts_read(payload, "refunds")
         case EventType.CASH_SESSION_OPENED | EventType.CASH_MOVED | EventType.CASH_SESSION_CLOSED:
             _cash_check(envelope)
@@ -792,16 +856,22 @@ def sale_fingerprint(
     register: str = "",
     tendered: Iterable[tuple[str, Decimal]] | None = None,
     labels: Iterable[str] = (),
+    markdowns: Iterable[tuple[str, dict]] = (),
+    markdown: dict | None = None,
 ) -> str:
     """A sale request, ``lines`` as (sku, quantity) and ``labels`` the scale labels scanned as lines (as scanned:
     a retry after a price change is still the same request). What the event carries, so a till retrying a sale on a
     box restored from central gets it back (200); a customer's contact is no part of it (the event keeps one only
     for an oversold sale, and only for a while). ``tendered``: the payments as the till sent them, (method, amount
-    handed over); with them the payment method is theirs. A sale without a register or payments has the fingerprint it
-    always had."""
+    handed over); with them the payment method is theirs. ``markdowns``: (sku, :func:`markdown_payload`) of the
+    lines that asked for one, ``markdown`` the sale's own; a manager's login approving them is no part of it. A sale
+    without a register, payments or markdowns has the fingerprint it always had."""
     till = {"register": register} if register else {}
     labels = sorted(labels)
     till.update({"labels": labels} if labels else {})
+    markdowns = sorted(markdowns, key=lambda pair: pair[0])
+    till.update({"markdowns": [[sku, item] for sku, item in markdowns]} if markdowns else {})
+    till.update({"markdown": markdown} if markdown else {})
     if tendered is not None:
         return request_fingerprint(lines=_quantities(lines), tendered=sorted(_amounts(tendered), key=str), **till)
     return request_fingerprint(lines=_quantities(lines), payment_method=payment_method, **till)
@@ -859,6 +929,8 @@ def payload_fingerprint(type_: str, payload: dict) -> str | None:
                 payment_method=payload.get("payment_method", "cash"),
                 register=payload.get("register", ""),
                 tendered=sale_tendered(payload),
+                markdowns=[(line["sku"], line["markdown"]) for line in lines if "markdown" in line],
+                markdown=payload.get("markdown"),
             )
         case EventType.RETURN_COMPLETED:
             return return_fingerprint(

@@ -180,9 +180,10 @@ def cash_movement_record(
     return movement, True
 
 
-def _manager(user, approval: dict | None):
-    """The manager approving a close: the user closing it, if a manager, or the manager whose name and password
-    came with it (typed at the till by the manager). None if neither."""
+def manager_approving(user, approval: dict | None):
+    """The manager approving what needs one (a close's variance, a markdown at the till): the user asking, if a
+    manager, or the manager whose name and password came with the request (typed at the till by the manager).
+    None if neither."""
     if user_has_role(user, Role.MANAGER):
         return user
     if approval:
@@ -218,7 +219,7 @@ def cash_session_close(
         variance = counted_cash - expected
         approver = None
         if abs(variance) > Decimal(str(settings.CASH_VARIANCE_APPROVAL)):
-            approver = _manager(user, approval)
+            approver = manager_approving(user, approval)
             if approver is None:
                 # The amount is not said: the close stays blind for whoever counts again.
                 raise DomainError(

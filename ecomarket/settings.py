@@ -46,6 +46,9 @@ BRANCH_ALLOW_NEGATIVE_STOCK = env.bool("BRANCH_ALLOW_NEGATIVE_STOCK", default=Fa
 CASH_SESSIONS_REQUIRED = env.bool("CASH_SESSIONS_REQUIRED", default=True)
 CASH_VARIANCE_APPROVAL = Decimal(env.str("CASH_VARIANCE_APPROVAL", default="5.00"))
 CASH_SESSION_OPEN_MAX_S = env.int("CASH_SESSION_OPEN_MAX_S", default=16 * 3600)
+# A markdown at the till (a line's or the sale's discount, README "Grocery pricing") taking more than this percent
+# of what it applies to needs a manager: the cashier being one, or a manager's login with the sale. 0: every one.
+MARKDOWN_APPROVAL_PERCENT = Decimal(env.str("MARKDOWN_APPROVAL_PERCENT", default="0"))
 # Scale labels a till may scan as a sale line (pricing/scale.py, README "Grocery pricing"): comma-separated
 # "<first prefix>-<last prefix>:<13 letters>", P prefix, I PLU, W weight in grams or $ price in cents, C check digit.
 SCALE_BARCODE_FORMATS = env.str("SCALE_BARCODE_FORMATS", default="20-29:PPIIIIIWWWWWC")

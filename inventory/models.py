@@ -149,6 +149,10 @@ class Sale(models.Model):
     created_at = models.DateTimeField()
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.CharField(max_length=200, blank=True)
+    # A discount the till gave on the whole sale ({percent or amount, reason}), shared out over its lines'
+    # markdown_discount, and the manager who approved the sale's markdowns where they needed one.
+    markdown = models.JSONField(null=True, blank=True)
+    markdown_approved_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-number"]
@@ -171,6 +175,10 @@ class SaleLine(models.Model):
     promotion_id = models.UUIDField(null=True, blank=True)
     # The scale labels scanned for this line, in scan order (their PLU named its product).
     barcodes = models.JSONField(default=list, blank=True)
+    # The line's own markdown ({percent or amount, reason}) and the part of discount the till's markdowns took
+    # (its own and its share of the sale's); the rest of discount is the promotion's.
+    markdown = models.JSONField(null=True, blank=True)
+    markdown_discount = models.DecimalField(**MONEY, default=Decimal("0"))
 
     class Meta:
         ordering = ["id"]

@@ -67,6 +67,8 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
             # As sale_create computes it, so a till retrying this sale with the same body gets it back (200).
             fingerprint=payload_fingerprint(EventType.SALE_COMPLETED, payload),
             created_at=occurred_at,
+            markdown=payload.get("markdown"),
+            markdown_approved_by=payload.get("markdown_approved_by", ""),
         )
         rows_insert(Sale, [sale])
         rows_insert(
@@ -77,7 +79,9 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
                     product_id=line["sku"],
                     quantity=Decimal(line["quantity"]),
                     unit_price=Decimal(line["unit_price"]),
-                    line_total=money(Decimal(line["quantity"]) * Decimal(line["unit_price"])),
+                    # What the line cost as the sale priced it (a promotion, a label's price), so a return from a
+                    # replayed sale pays back what the customer paid.
+                    **_line_amounts(line),
                 )
                 for line in lines
             ],
@@ -89,6 +93,15 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         occurred_at=occurred_at,
         deltas=payload_deltas(EventType.SALE_COMPLETED, payload),
     )
+
+
+def _line_amounts(line: dict) -> dict:
+    if "line_total" not in line:
+        return {"line_total": money(Decimal(line["quantity"]) * Decimal(line["unit_price"]))}
+    amounts = {key: Decimal(line[key]) for key in ("line_total", "gross", "discount")}
+    if "markdown_discount" in line:
+        amounts.update(markdown_discount=Decimal(line["markdown_discount"]), markdown=line.get("markdown"))
+    return amounts | ({"promotion_id": uuid.UUID(line["promotion_id"])} if "promotion_id" in line else {})
 
 
 def _void_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:

@@ -14,6 +14,7 @@ from inventory.models import Sale, SaleLine, Unit
 from inventory.names import name_problem, sku_problem
 from inventory.quantities import MONEY_DIGITS, QUANTITY_DIGITS, NumberFormatError, decimal_parse
 from inventory.services import NO_TENDER, Line
+from pricing.services import Markdown
 
 MAX_LINES = 200
 
@@ -126,13 +127,40 @@ class LabelField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+MARKDOWN_REASON_MAX = 200  # branches.protocol.MARKDOWN_REASON_MAX
+
+
+class MarkdownInputSerializer(serializers.Serializer):
+    """A discount at the till, on a line or the whole sale: ``percent`` off or ``amount`` off, and its ``reason``
+    (a near-expiry markdown, a damaged pack). Beyond MARKDOWN_APPROVAL_PERCENT it needs a manager (the sale's
+    ``approval``)."""
+
+    percent = MoneyField(min_value=Decimal("0.01"), max_value=Decimal("100"), required=False)
+    amount = MoneyField(min_value=Decimal("0.01"), required=False)
+    reason = serializers.CharField(max_length=MARKDOWN_REASON_MAX)
+
+    def validate(self, data):
+        if ("percent" in data) == ("amount" in data):
+            raise serializers.ValidationError({"percent": ["Give a percent or an amount, one of them."]})
+        return data
+
+
+def service_markdown(data: dict | None) -> Markdown | None:
+    """A validated markdown as the sale service takes it."""
+    if data is None:
+        return None
+    return Markdown(reason=data["reason"], percent=data.get("percent"), amount=data.get("amount"))
+
+
 class SaleLineInputSerializer(serializers.Serializer):
-    """A sale line: a SKU and a quantity, or a scale label alone (``{"barcode": ...}``), which the sale reads into
-    its product and quantity (pricing/scale.py: ``invalid_barcode``, ``unknown_plu`` are the service's to say)."""
+    """A sale line: a SKU and a quantity (and, optionally, its ``markdown``), or a scale label alone
+    (``{"barcode": ...}``), which the sale reads into its product and quantity (pricing/scale.py:
+    ``invalid_barcode``, ``unknown_plu`` are the service's to say)."""
 
     sku = sku_reference_field(required=False)
     quantity = quantity_field(min_value=Decimal("0.001"), required=False)
     barcode = LabelField(required=False)
+    markdown = MarkdownInputSerializer(required=False)
 
     def validate(self, data):
         if "barcode" in data:
@@ -168,7 +196,7 @@ def service_lines(data: list[dict], field: str = "quantity") -> list[Line]:
     return [
         Line(sku="", quantity=Decimal("0"), barcode=line["barcode"])
         if "barcode" in line
-        else Line(sku=line["sku"], quantity=line[field])
+        else Line(sku=line["sku"], quantity=line[field], markdown=service_markdown(line.get("markdown")))
         for line in data
     ]
 
@@ -286,6 +314,8 @@ class SaleLineOutputSerializer(serializers.Serializer):
     discount = MoneyField()
     promotion_id = serializers.UUIDField(allow_null=True)
     barcodes = serializers.ListField(child=serializers.CharField(), help_text="the scale labels scanned")
+    markdown = serializers.JSONField(allow_null=True, help_text="the line's own discount at the till, as asked")
+    markdown_discount = MoneyField(help_text="the part of discount the till's markdowns took, the sale's share too")
 
 
 class PaymentOutputSerializer(serializers.Serializer):
@@ -299,7 +329,11 @@ class SaleOutputSerializer(serializers.ModelSerializer):
     register = serializers.SerializerMethodField()
     payments = serializers.SerializerMethodField()
     change = serializers.SerializerMethodField()
-    saving = serializers.SerializerMethodField(help_text="what promotions took off the sale: its lines' discounts")
+    saving = serializers.SerializerMethodField(
+        help_text="what promotions and markdowns took off the sale: its lines' discounts"
+    )
+    markdown = serializers.JSONField(allow_null=True, help_text="the sale's own discount at the till, as asked")
+    markdown_approved_by = serializers.CharField(help_text="the manager who approved the markdowns, if one had to")
 
     @extend_schema_field(MoneyField())
     def get_saving(self, sale):
@@ -327,6 +361,8 @@ class SaleOutputSerializer(serializers.ModelSerializer):
             "lines",
             "total",
             "saving",
+            "markdown",
+            "markdown_approved_by",
             "oversold",
             "cashier",
             "created_at",
@@ -382,11 +418,15 @@ def sale_body(sale: Sale, lines: list[SaleLine] | None = None, tender=_UNREAD) -
                 "discount": _MONEY.to_representation(line.discount),
                 "promotion_id": str(line.promotion_id) if line.promotion_id else None,
                 "barcodes": line.barcodes,
+                "markdown": line.markdown,
+                "markdown_discount": _MONEY.to_representation(line.markdown_discount),
             }
             for line in lines
         ],
         "total": _MONEY.to_representation(sale.total),
         "saving": _MONEY.to_representation(sum((line.discount for line in lines), Decimal("0"))),
+        "markdown": sale.markdown,
+        "markdown_approved_by": sale.markdown_approved_by,
         "oversold": sale.oversold,
         "cashier": sale.cashier.username if sale.cashier_id else "",
         "created_at": _TIME.to_representation(sale.created_at),

@@ -9,7 +9,7 @@ for a void on the sale. An adjustment runs in the transaction of the pull that b
 """
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -46,7 +46,7 @@ from inventory.models import (
 from inventory.quantities import MILLI, money, quantity_text
 from pricing.scale import label_read
 from pricing.selectors import prices_in_force, products_by_plu, promotions_in_force
-from pricing.services import line_promotion
+from pricing.services import Markdown, line_promotion, markdown_needs_manager, markdown_shares
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class Line:
     sku: str
     quantity: Decimal
     barcode: str = ""  # a sale line may be a scale label instead (sku and quantity then read from it)
+    markdown: Markdown | None = None  # a typed sale line's discount at the till
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class PricedLine:
     discount: Decimal = Decimal("0.00")
     promotion_id: uuid.UUID | None = None
     barcodes: tuple[str, ...] = ()
+    markdown: Markdown | None = None
+    markdown_discount: Decimal = Decimal("0.00")  # the part of discount the till's markdowns took
 
     @property
     def line_total(self) -> Decimal:
@@ -196,6 +199,8 @@ def sale_create(
     customer: dict | None = None,
     register: str = "",
     payments: list[tuple[str, Decimal]] | None = None,
+    markdown: Markdown | None = None,
+    approval: dict | None = None,
     now: datetime | None = None,
 ) -> tuple[SaleWithLines, bool]:
     """Record a sale and return ``(the sale with its lines, created)``.
@@ -215,6 +220,10 @@ def sale_create(
     (only cash beyond it: the answer's ``change``); then the sale's payment method is that of its largest payment.
     Without them the sale is paid in full by ``payment_method``. How it was paid is kept beside it (cash.SaleTender)
     when it names either.
+
+    Markdowns (:func:`_markdowns_apply`): a typed line's ``Line.markdown`` and the sale's ``markdown`` come off
+    after the promotions; one beyond MARKDOWN_APPROVAL_PERCENT needs a manager (the cashier, or ``approval``'s
+    login: cash.services.manager_approving), else 409 ``approval_required`` and nothing is written.
     """
     sale_id = sale_id or uuid.uuid4()
     fingerprint = protocol.sale_fingerprint(
@@ -223,6 +232,8 @@ def sale_create(
         payment_method=payment_method,
         register=register,
         tendered=payments,
+        markdowns=[(line.sku, line.markdown.payload()) for line in lines if line.markdown and not line.barcode],
+        markdown=markdown.payload() if markdown else None,
     )
     branch = settings.BRANCH_CODE
     with transaction.atomic():
@@ -231,7 +242,13 @@ def sale_create(
             return SaleWithLines(sale=existing, lines=list(existing.lines.all())), False
         till = cash_services.till_resolve(register=register, required=True)
         now = now or timezone.now()
-        priced = _sale_lines_price(lines, at=now)
+        priced, approver = _markdowns_apply(
+            _sale_lines_price(lines, at=now),
+            asked={line.sku: line.markdown for line in lines if line.markdown and not line.barcode},
+            markdown=markdown,
+            cashier=cashier,
+            approval=approval,
+        )
         on_hand = sql.stock_on_hand(branch=branch, skus=[line.sku for line in priced])
         oversold = False
         for sku, wanted in protocol.lines_sum((line.sku, line.quantity) for line in priced).items():
@@ -261,6 +278,8 @@ def sale_create(
             oversold=oversold,
             fingerprint=fingerprint,
             created_at=now,
+            markdown=markdown.payload() if markdown else None,
+            markdown_approved_by=approver,
         )
         sale_lines = [
             SaleLine(
@@ -273,6 +292,8 @@ def sale_create(
                 discount=line.discount,
                 promotion_id=line.promotion_id,
                 barcodes=list(line.barcodes),
+                markdown=line.markdown.payload() if line.markdown else None,
+                markdown_discount=line.markdown_discount,
             )
             for line in priced
         ]
@@ -299,6 +320,8 @@ def sale_create(
                             discount=line.discount,
                             promotion_id=line.promotion_id,
                             barcodes=line.barcodes,
+                            markdown=line.markdown.payload() if line.markdown else None,
+                            markdown_discount=line.markdown_discount,
                         ),
                     )
                     for line in priced
@@ -311,6 +334,8 @@ def sale_create(
                 session_id=till.session.id if till.session else None,
                 payments=kept,
                 change=change if kept is not None else None,
+                markdown=markdown.payload() if markdown else None,
+                markdown_approved_by=approver,
             ),
             kind=MovementKind.SALE,
             reference=str(sale.id),
@@ -319,6 +344,45 @@ def sale_create(
         )
     metrics.SALES.inc()
     return SaleWithLines(sale=sale, lines=sale_lines, tender=tender), True
+
+
+def _markdowns_apply(
+    priced: list[PricedLine], *, asked: dict[str, Markdown], markdown: Markdown | None, cashier, approval: dict | None
+) -> tuple[list[PricedLine], str]:
+    """The lines with the till's markdowns taken off, and who approved them ("" where none needed a manager).
+    Each line's own markdown comes off what its promotion left; then the sale's markdown comes off what the lines
+    are left to pay, shared out over them (pricing.services.markdown_shares), so every line's ``line_total`` is what
+    the customer paid for it and a return pays back that. One that takes more than MARKDOWN_APPROVAL_PERCENT of what
+    it applies to needs a manager: the cashier, or the manager whose login came in ``approval``; without one, 409
+    ``approval_required``."""
+    needs_manager = False
+    lines = []
+    for line in priced:
+        wanted = asked.get(line.sku)
+        if wanted is not None:
+            taken = wanted.taken_from(line.line_total)
+            needs_manager |= markdown_needs_manager(taken=taken, net=line.line_total)
+            line = replace(line, discount=line.discount + taken, markdown=wanted, markdown_discount=taken)
+        lines.append(line)
+    if markdown is not None:
+        nets = [line.line_total for line in lines]
+        taken = markdown.taken_from(sum(nets, Decimal("0.00")))
+        needs_manager |= markdown_needs_manager(taken=taken, net=sum(nets, Decimal("0.00")))
+        lines = [
+            replace(line, discount=line.discount + share, markdown_discount=line.markdown_discount + share)
+            for line, share in zip(lines, markdown_shares(taken=taken, nets=nets), strict=True)
+        ]
+    if not needs_manager:
+        return lines, ""
+    approver = cash_services.manager_approving(cashier, approval)
+    if approver is None:
+        raise DomainError(
+            "approval_required",
+            "This discount needs a manager's approval: have a manager ring up the sale, or type their login.",
+            status=status.HTTP_409_CONFLICT,
+            fields={"approval": ["A manager's login is needed for this discount."]},
+        )
+    return lines, approver.get_username()
 
 
 def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
@@ -441,13 +505,26 @@ def sale_void(*, sale_id: uuid.UUID, reason: str, user, register: str = "") -> t
     return sale, True
 
 
+def return_line_refund(*, sold: Decimal, line_total: Decimal, returned_before: Decimal, quantity: Decimal) -> Decimal:
+    """What ``quantity`` units of a sale line pay back: the share of what the line cost (``line_total``, after its
+    promotion and any discount) that they are of the ``sold`` units, never its gross price. Rounded half up to the
+    cent on the running share, not on each part: with ``returned_before`` units already back, this return pays
+    round(total x (before + quantity) / sold) - round(total x before / sold), so the parts of a line returned in
+    several goes add up to exactly what it cost, and no return pays more than the line has left to pay back."""
+    if sold <= 0:
+        return Decimal("0.00")
+    upto = min(returned_before + quantity, sold)
+    return money(line_total * upto / sold) - money(line_total * returned_before / sold)
+
+
 @only(Mode.BRANCH)
 def return_create(
     *, return_id: uuid.UUID | None, sale_id: uuid.UUID, lines: list[Line], reason: str, cashier, register: str = ""
 ) -> tuple[Return, bool]:
     """Take goods back from a sale. Each line may return at most what the sale sold less what earlier returns took
-    back; a voided sale takes no returns. The goods' value at the sale's prices is paid back by method, from the
-    drawer of ``register``'s open session (cash.services.refund_record). Idempotent on ``return_id``."""
+    back; a voided sale takes no returns. What the customer paid for the goods (:func:`return_line_refund`: the
+    line's net price, promotions and discounts taken off) is paid back by method, from the drawer of
+    ``register``'s open session (cash.services.refund_record). Idempotent on ``return_id``."""
     return_id = return_id or uuid.uuid4()
     fingerprint = protocol.return_fingerprint(sale_id=sale_id, lines=((line.sku, line.quantity) for line in lines))
     with transaction.atomic():
@@ -477,12 +554,21 @@ def return_create(
                     extra={"sku": line.sku, "returnable": quantity_text(left)},
                 )
         now = timezone.now()
-        prices = {line.product_id: line.unit_price for line in sale.lines.all()}
+        paid = {line.product_id: (line.quantity, line.line_total) for line in sale.lines.all()}
+        amounts = {
+            line.sku: return_line_refund(
+                sold=paid[line.sku][0],
+                line_total=paid[line.sku][1],
+                returned_before=returned.get(line.sku, Decimal("0")),
+                quantity=line.quantity,
+            )
+            for line in lines
+        }
         till, refunds = cash_services.refund_record(
             refund_id=return_id,
             kind=RefundKind.RETURN,
             sale=sale,
-            amount=sum((money(line.quantity * prices[line.sku]) for line in lines), Decimal("0.00")),
+            amount=sum(amounts.values(), Decimal("0.00")),
             register=register,
         )
         ret = Return.objects.create(
@@ -496,7 +582,7 @@ def return_create(
             payload=protocol.return_completed_payload(
                 return_id=ret.id,
                 sale_id=sale.id,
-                lines=[(line.sku, line.quantity) for line in lines],
+                lines=[(line.sku, line.quantity, amounts[line.sku]) for line in lines],
                 register=till.register,
                 session_id=till.session.id if till.session else None,
                 refunds=refunds,

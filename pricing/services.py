@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -77,6 +78,45 @@ def line_promotion(
         if saving > best.discount:
             best = Saving(discount=saving, promotion_id=promotion.id)
     return best
+
+
+@dataclass(frozen=True)
+class Markdown:
+    """A discount the till gives a line or the whole sale (a near-expiry markdown, a damaged pack, a price
+    override): ``percent`` off or ``amount`` off (one of them), and why. It comes off after the line's promotion,
+    and never takes more than is left to pay."""
+
+    reason: str
+    percent: Decimal | None = None
+    amount: Decimal | None = None
+
+    def taken_from(self, net: Decimal) -> Decimal:
+        """What it takes off ``net`` (what is left to pay of the line, or of the sale)."""
+        off = money(net * self.percent / HUNDRED) if self.percent is not None else self.amount
+        return min(max(off, Decimal("0.00")), net)
+
+    def payload(self) -> dict:
+        return protocol.markdown_payload(reason=self.reason, percent=self.percent, amount=self.amount)
+
+
+def markdown_needs_manager(*, taken: Decimal, net: Decimal) -> bool:
+    """A markdown taking more than MARKDOWN_APPROVAL_PERCENT of what it applies to needs a manager's approval
+    (the default, 0, makes every markdown need one)."""
+    return taken > net * Decimal(str(settings.MARKDOWN_APPROVAL_PERCENT)) / HUNDRED
+
+
+def markdown_shares(*, taken: Decimal, nets: list[Decimal]) -> list[Decimal]:
+    """A sale's markdown shared out over its lines in proportion to what each is left to pay, rounded half up to
+    the cent on the running share so the shares add up to exactly ``taken`` (and a return pays back what each
+    line cost: inventory.services.return_line_refund)."""
+    whole = sum(nets, Decimal("0"))
+    if whole <= 0:
+        return [Decimal("0.00") for _ in nets]
+    shares, before = [], Decimal("0")
+    for net in nets:
+        shares.append(money(taken * (before + net) / whole) - money(taken * before / whole))
+        before += net
+    return shares
 
 
 @only(Mode.BRANCH)

@@ -84,21 +84,41 @@ PRICED_LINE = protocol.sale_line_extras(
     promotion_id=uuid.uuid4(),
     barcodes=["2000102015009"],
 )
+# A typed line with a promotion and the till's markdown: its own, and its share of the sale's.
+MARKED_DOWN_LINE = protocol.sale_line_extras(
+    quantity=Decimal("3"),
+    unit_price=Decimal("1.25"),
+    gross=Decimal("3.75"),
+    discount=Decimal("1.90"),
+    promotion_id=uuid.uuid4(),
+    markdown=protocol.markdown_payload(percent=Decimal("20"), reason="near expiry"),
+    markdown_discount=Decimal("0.65"),
+)
 OPTIONAL = {
     EventType.SALE_COMPLETED: dict(
-        lines=[("FRU-BANANA", Decimal("1.5"), Decimal("1.8"), PRICED_LINE)],
+        lines=[
+            ("FRU-BANANA", Decimal("1.5"), Decimal("1.8"), PRICED_LINE),
+            ("LAC-LECHE-1L", Decimal("3"), Decimal("1.25"), MARKED_DOWN_LINE),
+        ],
+        markdown=protocol.markdown_payload(amount=Decimal("0.15"), reason="loyal customer"),
+        markdown_approved_by="mario",
         customer={"name": "Ana", "phone": "+54 11 5555-0101", "email": "ana@example.com"},
         payments=[("card", Decimal("2")), ("cash", Decimal("0.7"))],
         change=Decimal("0.3"),
         **TILL,
     ),
     EventType.SALE_VOIDED: dict(refunds=[("cash", Decimal("2.7"))], **TILL),
-    EventType.RETURN_COMPLETED: dict(refunds=[("cash", Decimal("0.9"))], **TILL),
+    EventType.RETURN_COMPLETED: dict(
+        lines=[("FRU-BANANA", Decimal("0.5"), Decimal("0.9"))], refunds=[("cash", Decimal("0.9"))], **TILL
+    ),
     EventType.CASH_SESSION_CLOSED: dict(approved_by="mario"),
     EventType.STOCK_ADJUSTED: dict(change_id=12, change_digest=DIGEST),
     EventType.STOCK_SNAPSHOT: dict(part=2, parts=2),
     EventType.STOCK_RECEIVED: dict(receipt_id=uuid.uuid4()),
 }
+
+# The other form of an optional object (a markdown is a percent off or an amount off).
+ALTERNATIVE = {EventType.SALE_COMPLETED: dict(markdown=protocol.markdown_payload(percent=Decimal("5"), reason="x"))}
 
 
 def _fields(spec: str) -> dict:
@@ -140,7 +160,11 @@ def test_the_protocol_table_names_every_event_type_and_the_fields_its_builder_wr
     for type_, build in protocol.PAYLOAD_BUILDERS.items():
         required, optional = table[type_]
         assert written(build(**REQUIRED[type_])) == required, type_
-        assert written(build(**(REQUIRED[type_] | OPTIONAL.get(type_, {})))) == required | optional, type_
+        fields = written(build(**(REQUIRED[type_] | OPTIONAL.get(type_, {}))))
+        if type_ in ALTERNATIVE:  # an optional object that takes one of its fields or another
+            for name, keys in written(build(**(REQUIRED[type_] | OPTIONAL[type_] | ALTERNATIVE[type_]))).items():
+                fields[name] = keys if fields.get(name) is None else fields[name] | keys
+        assert fields == required | optional, type_
 
 
 def _built(type_: str, arguments: dict, *, seq: int = 9) -> protocol.Envelope:
@@ -161,7 +185,33 @@ def _built(type_: str, arguments: dict, *, seq: int = 9) -> protocol.Envelope:
 def test_every_payload_a_builder_makes_is_one_the_parser_accepts():
     for type_ in set(protocol.PAYLOAD_BUILDERS) - {EventType.EVENT_UNDELIVERABLE}:
         for arguments in (REQUIRED[type_], REQUIRED[type_] | OPTIONAL.get(type_, {})):
-            protocol.event_effect(_built(type_, arguments), {"FRU-BANANA"})  # raises Rejection if it refuses it
+            # raises Rejection if it refuses it
+            protocol.event_effect(_built(type_, arguments), {"FRU-BANANA", "LAC-LECHE-1L"})
+
+
+@pytest.mark.parametrize(
+    ("sale", "line"),
+    [
+        ({"markdown": {"percent": "10.00", "amount": "1.00", "reason": "x"}}, {}),
+        ({"markdown": {"percent": "100.01", "reason": "x"}}, {}),
+        ({"markdown": {"amount": "1.00"}}, {}),
+        ({"markdown": {"amount": "1.00", "reason": "x", "by": "y"}}, {}),
+        ({"markdown_approved_by": ""}, {}),
+        ({}, {"markdown_discount": "1.91"}),  # more than the line's discount, 1.90
+        ({}, {"line_total": None, "gross": None, "discount": None}),  # a markdown_discount alone
+        ({}, {"markdown": {"amount": 1, "reason": "x"}}),
+    ],
+)
+def test_a_sale_whose_markdowns_do_not_add_up_or_read_is_rejected(sale, line):
+    arguments = REQUIRED[EventType.SALE_COMPLETED] | OPTIONAL[EventType.SALE_COMPLETED]
+    envelope = _built(EventType.SALE_COMPLETED, arguments)
+    marked_down = {key: value for key, value in {**envelope.payload["lines"][1], **line}.items() if value is not None}
+    payload = {**envelope.payload, **sale, "lines": [envelope.payload["lines"][0], marked_down]}
+    spoilt = protocol.Envelope(**{**envelope.__dict__, "payload": payload})
+
+    with pytest.raises(protocol.Rejection) as rejected:
+        protocol.event_effect(spoilt, {"FRU-BANANA", "LAC-LECHE-1L"})
+    assert rejected.value.code == "invalid_payload"
 
 
 def test_an_undeliverable_events_stand_in_is_always_rejected_naming_why():
@@ -220,7 +270,14 @@ def _rebuilt(type_: str, payload: dict) -> dict:
             return protocol.return_completed_payload(
                 return_id=uuid.UUID(payload["return_id"]),
                 sale_id=uuid.UUID(payload["sale_id"]),
-                lines=[(line["sku"], Decimal(line["quantity"])) for line in lines],
+                lines=[
+                    (
+                        line["sku"],
+                        Decimal(line["quantity"]),
+                        *([Decimal(line["line_total"])] if "line_total" in line else []),
+                    )
+                    for line in lines
+                ],
                 **_till(payload),
                 **_refunds(payload),
             )

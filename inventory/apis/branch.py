@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cash.models import REGISTER_CODE
-from cash.serializers import MAX_PAYMENTS, distinct_methods, payments_field, service_payments
+from cash.serializers import MAX_PAYMENTS, ManagerApprovalSerializer, distinct_methods, payments_field, service_payments
 from ecomarket.api import ERRORS, cursor_page, input_valid
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
@@ -20,8 +20,10 @@ from inventory import selectors, services
 from inventory.models import PaymentMethod
 from inventory.quantities import NumberFormatError, money_parse, quantity_parse
 from inventory.serializers import (
+    MARKDOWN_REASON_MAX,
     MAX_LINES,
     CustomerInputSerializer,
+    MarkdownInputSerializer,
     RegisterCodeField,
     ReturnCreateInputSerializer,
     ReturnOutputSerializer,
@@ -36,6 +38,7 @@ from inventory.serializers import (
     lines_field,
     sale_body,
     service_lines,
+    service_markdown,
     stock_body,
 )
 
@@ -57,8 +60,9 @@ def _sale_id(value: str) -> uuid.UUID:
 # --------------------------------------------------------------------------------------------------------------
 
 
-_SALE_KEYS = {"id", "lines", "payment_method", "register", "payments"}
+_SALE_KEYS = {"id", "lines", "payment_method", "register", "payments", "markdown", "approval"}
 _LINE_KEYS = {"sku", "quantity"}
+_MARKDOWN_FIGURES = {"percent": (Decimal("0.01"), Decimal("100")), "amount": (Decimal("0.01"), None)}
 _LABEL_KEYS = {"barcode"}
 _PAYMENT_KEYS = {"method", "amount"}
 _REGISTER = re.compile(REGISTER_CODE)
@@ -86,6 +90,40 @@ def _payments_plain(payments) -> list[dict] | None:
     return valid
 
 
+def _text_plain(value, *, longest: int) -> bool:
+    """A string the serializer's CharField keeps as it is: printable, not blank, no blanks around it."""
+    return isinstance(value, str) and 0 < len(value) <= longest and value.isprintable() and value == value.strip()
+
+
+def _markdown_plain(markdown) -> dict | None:
+    """A markdown as ``MarkdownInputSerializer`` would give it, or None for anything it would judge."""
+    if not isinstance(markdown, dict) or len(markdown) != 2 or "reason" not in markdown:
+        return None
+    figure = next((key for key in _MARKDOWN_FIGURES if key in markdown), None)
+    if figure is None or not _text_plain(markdown["reason"], longest=MARKDOWN_REASON_MAX):
+        return None
+    try:
+        value = money_parse(markdown[figure])
+    except NumberFormatError:
+        return None
+    low, high = _MARKDOWN_FIGURES[figure]
+    if value < low or (high is not None and value > high):
+        return None
+    return {figure: value, "reason": markdown["reason"]}
+
+
+def _approval_plain(approval) -> dict | None:
+    """A manager's login as ``ManagerApprovalSerializer`` would give it, or None for anything it would judge."""
+    if not isinstance(approval, dict) or approval.keys() != {"username", "password"}:
+        return None
+    password = approval["password"]
+    if not _text_plain(approval["username"], longest=150):
+        return None
+    if not (isinstance(password, str) and 0 < len(password) <= 128 and password.isprintable()):
+        return None
+    return {"username": approval["username"], "password": password}
+
+
 def sale_input_plain(data) -> dict | None:
     """The validated data ``SaleCreateInputSerializer`` would give for the plain, well-formed body every till
     sends, or None for anything else, which the serializer then judges and words the errors for. DRF's nested
@@ -106,7 +144,10 @@ def sale_input_plain(data) -> dict | None:
                 return None
             valid.append({"barcode": barcode})
             continue
-        if not isinstance(line, dict) or line.keys() != _LINE_KEYS:
+        if not isinstance(line, dict) or line.keys() - {"markdown"} != _LINE_KEYS:
+            return None
+        markdown = _markdown_plain(line["markdown"]) if "markdown" in line else None
+        if "markdown" in line and markdown is None:
             return None
         sku, text = line["sku"], line["quantity"]
         if not (isinstance(sku, str) and 0 < len(sku) <= 32 and sku.isascii() and sku.isprintable()):
@@ -119,7 +160,7 @@ def sale_input_plain(data) -> dict | None:
             return None
         if line_quantity <= 0:
             return None
-        valid.append({"sku": sku, "quantity": line_quantity})
+        valid.append({"sku": sku, "quantity": line_quantity, **({"markdown": markdown} if markdown else {})})
     typed = [line["sku"] for line in valid if "sku" in line]
     if len(set(typed)) != len(typed):
         return None
@@ -136,6 +177,11 @@ def sale_input_plain(data) -> dict | None:
         if not isinstance(data["register"], str) or not _REGISTER.fullmatch(data["register"]):
             return None
         result["register"] = data["register"]
+    for key, plain in (("markdown", _markdown_plain), ("approval", _approval_plain)):
+        if key in data:
+            result[key] = plain(data[key])
+            if result[key] is None:
+                return None
     if "id" in data:
         if not isinstance(data["id"], str):
             return None
@@ -156,6 +202,8 @@ class SaleCreateApi(APIView):
         payments = payments_field()
         register = RegisterCodeField(required=False)
         customer = CustomerInputSerializer(required=False, allow_null=True)
+        markdown = MarkdownInputSerializer(required=False, help_text="a discount on the whole sale")
+        approval = ManagerApprovalSerializer(required=False, help_text="a manager's login, when a markdown needs one")
 
         def validate_lines(self, lines):
             return distinct_skus(lines)
@@ -181,7 +229,10 @@ class SaleCreateApi(APIView):
         "quantity (or its price the line's gross, the quantity being price / unit price); 400 `invalid_barcode` "
         "(not a configured label, wrong check digit), `unknown_plu`, `duplicate_sku` (a product typed and scanned). "
         "Prices are those in force at the branch's clock; promotions in force discount the lines (`gross`, "
-        "`discount`, `promotion_id`; the sale's `saving`).",
+        "`discount`, `promotion_id`; the sale's `saving`). A typed line, or the sale, may carry a `markdown` "
+        '`{"percent" or "amount", "reason"}` (a near-expiry markdown, a damaged pack), taken off after the promotions; '
+        "one beyond MARKDOWN_APPROVAL_PERCENT of what it applies to needs a manager: the caller, or `approval` with a "
+        "manager's login; otherwise 409 `approval_required`. The sale answers `markdown_approved_by`.",
     )
     def post(self, request):
         data = sale_input_plain(request.data) or input_valid(self.SaleCreateInputSerializer, request)
@@ -193,6 +244,8 @@ class SaleCreateApi(APIView):
             customer=data.get("customer"),
             register=data.get("register", ""),
             payments=service_payments(data.get("payments")),
+            markdown=service_markdown(data.get("markdown")),
+            approval=data.get("approval"),
         )
         return _written(sale_body(recorded.sale, recorded.lines, tender=recorded.tender), created)
 
