@@ -31,7 +31,9 @@ class Product(models.Model):
     barcode = models.CharField(max_length=32, blank=True, db_index=True)
     # The number a scale prints on a weighed good's label (pricing/scale.py): digits only, as many as the chain's
     # label formats give it; blank for goods sold without a scale.
-    plu = models.CharField(max_length=8, blank=True, db_index=True)
+    # Every column added after 0.1.0 has a database default: 0.1.0's code, rolled back onto this schema, inserts rows
+    # without it (CHANGELOG, "Rolling back").
+    plu = models.CharField(max_length=8, blank=True, db_index=True, db_default="")
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -152,7 +154,7 @@ class Sale(models.Model):
     # A discount the till gave on the whole sale ({percent or amount, reason}), shared out over its lines'
     # markdown_discount, and the manager who approved the sale's markdowns where they needed one.
     markdown = models.JSONField(null=True, blank=True)
-    markdown_approved_by = models.CharField(max_length=150, blank=True)
+    markdown_approved_by = models.CharField(max_length=150, blank=True, db_default="")
 
     class Meta:
         ordering = ["-number"]
@@ -171,14 +173,14 @@ class SaleLine(models.Model):
     # What the line would cost without a promotion or an approved discount (the label's price, for a scale label
     # that prints one), what came off it, and which promotion took it off; line_total = gross - discount.
     gross = models.DecimalField(**MONEY, null=True, blank=True)
-    discount = models.DecimalField(**MONEY, default=Decimal("0"))
+    discount = models.DecimalField(**MONEY, default=Decimal("0"), db_default=Decimal("0"))
     promotion_id = models.UUIDField(null=True, blank=True)
     # The scale labels scanned for this line, in scan order (their PLU named its product).
-    barcodes = models.JSONField(default=list, blank=True)
+    barcodes = models.JSONField(default=list, blank=True, db_default=[])
     # The line's own markdown ({percent or amount, reason}) and the part of discount the till's markdowns took
     # (its own and its share of the sale's); the rest of discount is the promotion's.
     markdown = models.JSONField(null=True, blank=True)
-    markdown_discount = models.DecimalField(**MONEY, default=Decimal("0"))
+    markdown_discount = models.DecimalField(**MONEY, default=Decimal("0"), db_default=Decimal("0"))
 
     class Meta:
         ordering = ["id"]
