@@ -27,6 +27,8 @@ central_seed = [
 ]
 branch_pages = [
     path("pos/", views.pos, name="page-pos"),
+    path("pos/sw.js", views.pos_service_worker, name="page-pos-sw"),
+    path("pos/manifest.webmanifest", views.pos_manifest, name="page-pos-manifest"),
     path("stock/", views.stock_list, name="page-stock"),
     path("stock/receive/", views.stock_receive, name="page-stock-receive"),
     path("stock/count/", views.stock_count, name="page-stock-count"),

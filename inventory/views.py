@@ -3,13 +3,17 @@ validate with the API's own input serializers and call the same services, so a r
 till, a script or a person at a page asks."""
 
 import dataclasses
+import hashlib
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404
+from django.contrib.staticfiles import finders
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -71,6 +75,51 @@ def pos(request):
         "no_session": str(no_session),
     }
     return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
+
+
+# What the till's service worker keeps, so the till opens and sells with the store's box unreachable: the page's own
+# scripts and styles (the page itself, in the language it was last opened in, is kept as it is fetched).
+TILL_ASSETS = [
+    "ecomarket/app.css",
+    "ecomarket/shop.js",
+    "ecomarket/sync.js",
+    "ecomarket/tillstore.js",
+    "ecomarket/pos.js",
+    "ecomarket/till.js",
+    "ecomarket/till.svg",
+]
+
+
+@require_GET
+def pos_service_worker(request):
+    """The till's service worker, served from /pos/ so its scope is the till. Not behind the login: it holds only
+    the names of public files, and the browser re-fetches it to look for a new version without asking anyone. Its
+    version is a digest of the files it keeps, so changing any of them installs a new worker with fresh copies."""
+    digest = hashlib.sha256()
+    for path in TILL_ASSETS:
+        found = finders.find(path)
+        digest.update(Path(found).read_bytes() if found else path.encode())
+    context = {"version": digest.hexdigest()[:16], "assets": [static(path) for path in TILL_ASSETS]}
+    response = render(request, "inventory/pos_sw.js", context, content_type="text/javascript")
+    # A stale worker would keep old scripts for as long as the browser's HTTP cache kept it.
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@require_GET
+def pos_manifest(request):
+    """The till as an installable app: it opens on /pos/ in a window of its own."""
+    manifest = {
+        "name": f"EcoMarket · {settings.BRANCH_CODE}",
+        "short_name": "EcoMarket",
+        "start_url": reverse("page-pos"),
+        "scope": reverse("page-pos"),
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#2e7d32",
+        "icons": [{"src": static("ecomarket/till.svg"), "sizes": "any", "type": "image/svg+xml"}],
+    }
+    return JsonResponse(manifest, content_type="application/manifest+json")
 
 
 # The stock page shows other stores' figures beside at most this many products.

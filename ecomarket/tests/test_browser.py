@@ -1176,3 +1176,91 @@ def test_head_office_sees_each_register_s_variance_and_its_cash_findings_on_the_
     expect(short.locator(".cash-check")).to_have_text("agrees")
     expect(left_open.locator(".cash-findings a")).to_contain_text("cash session left open")
     screenshots(page, "central-dashboard-cash")
+
+
+def till_ready(page: Page) -> None:
+    """The till's service worker controls the page and the catalog is kept on the device: the till can sell with
+    the branch server away."""
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    expect(page.locator("#pos")).to_have_attribute("data-catalog-at", re.compile(r"\d"))
+
+
+def sell_kept(page: Page, codes: list[str], weight: str | None = None) -> str:
+    """One sale rung up with the branch server away: its provisional receipt shows; answers the sale's id."""
+    for code in codes:
+        scan(page, code)
+        if weight and code == "FRU-BANANA":
+            expect(page.locator('#basket input[data-sku="FRU-BANANA"]')).to_be_focused()
+            page.keyboard.type(weight)
+            page.keyboard.press("Enter")
+    page.keyboard.press("F9")
+    expect(page.locator("#receipt-provisional")).to_be_visible()
+    return page.locator("#receipt").get_attribute("data-sale-id")
+
+
+def test_the_till_sells_with_the_branch_server_down_and_each_kept_sale_reaches_the_box_and_head_office_once(
+    chain, browser
+):
+    url = chain.webs["B001"].url
+    spanish = logged_in(browser, url, "caja")
+    english = logged_in(browser, url, "caja")
+    language(english, "en")
+    for page in (spanish, english):
+        till_ready(page)
+    scan(spanish, MILK)
+    spanish.keyboard.press("F9")
+    expect(spanish.locator("#receipt-number")).to_have_text(re.compile(r"^#\d+$"))
+    spanish.keyboard.press("Escape")
+    sales_before = chain.branch_sql("B001", "SELECT count(*) FROM inventory_sale")[0][0]
+
+    kept = []
+    chain.webs["B001"].stop()
+    try:
+        kept.append(sell_kept(spanish, [MILK, "FRU-BANANA"], weight="0,75"))
+        expect(spanish.locator("#receipt-number")).to_have_text(re.compile(r"^T1-\w{4}-\d{4}$"))
+        expect(spanish.locator("#till-queue")).to_have_attribute("data-count", "1")
+        screenshots(spanish, "branch-pos-provisional-receipt")
+        spanish.keyboard.press("Escape")
+        # What needs the box is refused, not queued.
+        spanish.locator("#till-x").click()
+        expect(spanish.locator("#pos-message")).to_contain_text("no responde")
+        spanish.keyboard.press("F2")  # back to the finder
+        for _ in range(3):
+            kept.append(sell_kept(spanish, [MILK]))
+            spanish.keyboard.press("Escape")
+        kept.append(sell_kept(english, [MILK]))
+        screenshots(english, "branch-pos-provisional-receipt")
+        english.keyboard.press("Escape")
+        # A tab opened again with the server still away: the page, its catalog and its queue are the device's.
+        spanish.reload()
+        expect(spanish.locator("#till-queue")).to_have_attribute("data-count", "4")
+        expect(spanish.locator("#till-queue")).to_have_text("4 ventas esperando en esta caja")
+        expect(english.locator("#till-queue")).to_have_text("1 sales waiting at this till")
+        screenshots(spanish, "branch-pos-offline-badge")
+        screenshots(english, "branch-pos-offline-badge")
+        kept.append(sell_kept(spanish, [MILK]))
+        expect(spanish.locator("#till-queue")).to_have_attribute("data-count", "5")
+        spanish.keyboard.press("Escape")
+    finally:
+        chain.webs["B001"].start()
+
+    for page in (spanish, english):
+        expect(page.locator("#till-queue")).to_have_attribute("data-count", "0", timeout=30_000)
+        expect(page.locator("#till-queue")).to_be_hidden()
+    assert len(set(kept)) == 6
+    assert chain.branch_sql("B001", "SELECT count(*) FROM inventory_sale")[0][0] == sales_before + 6
+    stored = [row[0] for row in chain.branch_sql("B001", "SELECT id FROM inventory_sale")]
+    assert all(stored.count(sale_id.replace("-", "")) == 1 for sale_id in kept)
+    # Each kept sale keeps its provisional number beside the definitive one the box gave it.
+    sent = spanish.evaluate("window.tillStore.sent()") + english.evaluate("window.tillStore.sent()")
+    assert {record["id"] for record in sent} == set(kept)
+    assert all(record["number"] and record["provisional"].startswith("T1-") for record in sent)
+
+    poll(lambda: chain.converged("B001"), timeout=60, interval=0.5, what="B001 converged")
+    at_central = [
+        row[0].hex
+        for row in chain.central_sql(
+            "SELECT sale_ref FROM branches_branchevent WHERE branch = 'B001' AND sale_ref IS NOT NULL"
+        )
+    ]
+    assert all(at_central.count(sale_id.replace("-", "")) == 1 for sale_id in kept)

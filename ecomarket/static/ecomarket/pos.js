@@ -1,7 +1,10 @@
 /* The till. Talks only to this branch's POS API, so it sells the same whether head office is up or not.
    Keyboard: F2 find, Enter add (a scanner types the barcode and Enter), ↓/↑ choose among matches, F4 payment,
    F9 or Ctrl+Enter charge, Esc clear the field (or start the next sale from the receipt).
-   The register, its cash session and the keypad are till.js's (window.till); the basket and the charge are here. */
+   The register, its cash session and the keypad are till.js's (window.till); the basket and the charge are here.
+   With the store's box unreachable, products are found in the catalog kept on this device and a sale goes into
+   the till's queue (tillstore.js, window.tillStore) with a provisional receipt; the queue goes to the box when it
+   answers again. */
 "use strict";
 (function () {
   const shop = window.shop;
@@ -29,6 +32,10 @@
   let saleId = null; // kept across retries of one charge, so a retry can never sell twice
   let charging = false;
   let messageLine = null; // the line the message is about, so fixing that line clears it
+  // How long the till waits for the box before it treats it as away: a hung box is as away as a stopped one. A sale
+  // kept after a timeout may have reached the box all the same: its id makes the replay count it once.
+  const FIND_MS = 4000;
+  const CHARGE_MS = 8000;
 
   // ---- amounts: exact integers from the decimal strings (cents; thousandths of a unit), rounded half up like the
   // server, so the till never shows a cent the sale would not charge ----
@@ -96,9 +103,21 @@
   }
 
   // ---- finding products ----
+  const boxAway = (status) => [502, 503, 504].includes(status);
+
+  /* Products matching a term: the box's own search while it answers; the kept catalog when it does not (those
+     products are marked `kept`: their stock figure is as old as the catalog, so the till does not show it). */
   async function find(term) {
-    // The stock list is paginated ({"next", "results"}); the till shows the first 30 matches.
-    const { status, body } = await shop.api(`${text.stockUrl}?page_size=30&search=${encodeURIComponent(term)}`);
+    const fromKept = async () => (await window.tillStore.catalogFind(term)).map((p) => ({ ...p, kept: true }));
+    let answer;
+    try {
+      // The stock list is paginated ({"next", "results"}); the till shows the first 30 matches.
+      answer = await shop.api(`${text.stockUrl}?page_size=30&search=${encodeURIComponent(term)}`, { timeout: FIND_MS });
+    } catch (error) {
+      return fromKept();
+    }
+    const { status, body } = answer;
+    if (boxAway(status)) return fromKept();
     return status === 200 && body && Array.isArray(body.results) ? body.results : [];
   }
 
@@ -114,7 +133,7 @@
         item.querySelector(".name").textContent = product.name;
         item.querySelector(".sku").textContent = product.sku;
         item.querySelector(".price").textContent = shop.money(product.price) + (product.unit === "kg" ? " / kg" : "");
-        item.querySelector(".stock").textContent = `${shop.quantity(product.on_hand)} ${text.onHand}`;
+        item.querySelector(".stock").textContent = product.kept ? "" : `${shop.quantity(product.on_hand)} ${text.onHand}`;
         item.addEventListener("click", () => add(product));
         item.addEventListener("keydown", (event) => {
           if (event.key === "Enter") {
@@ -416,32 +435,83 @@
     saleId = saleId || shop.uuid();
     charging = true;
     chargeButton.disabled = true;
+    const sale = {
+      id: saleId,
+      lines: saleLines,
+      ...(paying.split ? { payments: paying.payments } : { payment_method: paymentMethod() }),
+      ...(register ? { register } : {}),
+      ...(customer ? { customer } : {}),
+    };
     try {
-      const { status, body } = await shop.api(text.salesUrl, {
-        method: "POST",
-        body: {
-          id: saleId,
-          lines: saleLines,
-          ...(paying.split ? { payments: paying.payments } : { payment_method: paymentMethod() }),
-          ...(register ? { register } : {}),
-          ...(customer ? { customer } : {}),
-        },
-      });
-      if (status === 200 || status === 201) {
-        showReceipt(body);
-      } else if (status !== 401) {
-        refused(status, body);
+      let answer = null;
+      try {
+        answer = await shop.api(text.salesUrl, { method: "POST", body: sale, timeout: CHARGE_MS });
+      } catch (error) {
+        answer = null; // no answer: the box is away (or its answer was lost)
+      }
+      if (answer === null || boxAway(answer.status)) {
+        await keep(sale, register, total, paying);
+      } else if (answer.status === 200 || answer.status === 201) {
+        showReceipt(answer.body);
+      } else if (answer.status !== 401) {
+        refused(answer.status, answer.body);
         // Refused: nothing was stored, so the next attempt (after a change) is a new sale.
         saleId = null;
       }
     } catch (error) {
-      say(text.offline); // unknown outcome: keep saleId, so pressing F9 again cannot sell twice
+      // The sale could not even be kept on this device (storage refused): say so, keep saleId for F9 again.
+      console.error(error);
+      say(text.offline);
     } finally {
       charging = false;
       chargeButton.disabled = false;
       if (window.shopSync) window.shopSync.refresh();
     }
   }
+
+  /* The box did not answer: the sale goes into this till's queue under its own id and the customer gets a
+     provisional receipt, priced as the till showed it. */
+  async function keep(sale, register, total, paying) {
+    const record = await window.tillStore.enqueue(sale, register);
+    const lineTotal = (line) => {
+      const price = scaled(productOf(line.sku).price, 2);
+      return asDecimal((scaled(line.quantity, 3) * price + 500n) / 1000n, 2);
+    };
+    showReceipt(
+      {
+        id: record.id,
+        number: record.provisional,
+        created_at: record.occurred_at,
+        register,
+        cashier: document.querySelector("header .who")?.textContent || "",
+        payments: sale.payments || [{ method: sale.payment_method, amount: asDecimal(total, 2) }],
+        change: asDecimal(paying.change, 2),
+        total: asDecimal(total, 2),
+        lines: sale.lines.map((line) => ({
+          sku: line.sku,
+          quantity: line.quantity,
+          unit_price: productOf(line.sku).price,
+          line_total: lineTotal(line),
+        })),
+      },
+      true,
+    );
+    await window.tillStore.badge();
+  }
+
+  // What a queued sale the box refused on replay says to the manager, in the cashier's words.
+  window.tillRefusal = (body) => {
+    const template = config.refusals[body.code];
+    return template ? shop.fill(template, body) : body.detail || body.code;
+  };
+
+  // A kept sale the box has just confirmed: the receipt still on the screen shows its definitive number too.
+  document.addEventListener("till:sent", (event) => {
+    if (receipt.hidden || receipt.dataset.saleId !== event.detail.id) return;
+    const number = document.getElementById("receipt-number");
+    number.textContent = `#${event.detail.number} · ${number.dataset.provisional}`;
+    document.getElementById("receipt-provisional").hidden = true;
+  });
 
   // The server's refusal in the cashier's words: the product by its name, and its line marked.
   function refused(status, body) {
@@ -501,12 +571,16 @@
     return row;
   }
 
-  function showReceipt(sale) {
+  function showReceipt(sale, provisional = false) {
     const store = config.store;
     document.getElementById("receipt-store").textContent = store.name;
     document.getElementById("receipt-address").textContent = store.address;
     document.getElementById("receipt-tax-id").textContent = store.tax_id;
-    document.getElementById("receipt-number").textContent = `#${sale.number}`;
+    const number = document.getElementById("receipt-number");
+    number.textContent = provisional ? sale.number : `#${sale.number}`;
+    number.dataset.provisional = provisional ? sale.number : "";
+    document.getElementById("receipt-provisional").hidden = !provisional;
+    receipt.classList.toggle("provisional", provisional);
     document.getElementById("receipt-time").textContent = shop.time(sale.created_at);
     document.getElementById("receipt-register").textContent = sale.register ? `· ${sale.register}` : "";
     document.getElementById("receipt-cashier").textContent = sale.cashier;
@@ -536,7 +610,7 @@
     receipt.dataset.saleId = sale.id;
     receipt.hidden = false;
     root.classList.add("done");
-    say("");
+    say(provisional ? text.kept : "", "info");
     document.getElementById("receipt-next").focus();
   }
 

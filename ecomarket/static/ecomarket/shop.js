@@ -53,11 +53,13 @@
     },
     signingIn: false,
     beforeLogin: null,
-    /* fetch() against this server with the session cookie; resolves to {status, body}, rejects if unreachable. */
-    async api(url, { method = "GET", body } = {}) {
+    /* fetch() against this server with the session cookie; resolves to {status, body}, rejects if unreachable or
+       if no answer came within `timeout` milliseconds (when given). */
+    async api(url, { method = "GET", body, timeout } = {}) {
       const csrf = document.cookie.match(new RegExp(`(?:^|;\\s*)${formats.csrf_cookie}=([^;]+)`));
       const response = await fetch(url, {
         method,
+        ...(timeout ? { signal: AbortSignal.timeout(timeout) } : {}),
         credentials: "same-origin",
         headers: {
           Accept: "application/json",

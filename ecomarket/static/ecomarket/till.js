@@ -17,6 +17,7 @@
   const registerDialog = document.getElementById("register-dialog");
   let session = null; // this register's open session, as the API last answered
   let looked = false; // whether the API answered at all (an unreachable server is not "no session")
+  let kept = null; // with the box away: the session as the box last gave it, and when ({session, at})
 
   const sessionUrl = (id, tail = "") => config.urls.session.replace(config.no_session, id) + tail;
   const pinned = () => config.registers.find((register) => register.code === localStorage.getItem(REGISTER)) || null;
@@ -34,6 +35,22 @@
   function say(element, message, kind = "error") {
     element.textContent = message;
     element.className = `message ${message ? kind : ""}`;
+  }
+
+  /* The drawer needs the box: with it away, nothing is queued; the till says so and goes on selling. Answers
+     {status: null} when the box did not answer. */
+  async function boxOrSay(url, options) {
+    let answer;
+    try {
+      answer = await shop.api(url, options);
+    } catch (error) {
+      answer = { status: null, body: null };
+    }
+    if (answer.status === null || [502, 503, 504].includes(answer.status)) {
+      window.till.message(text.needsBox);
+      return { status: null, body: null };
+    }
+    return answer;
   }
 
   // ---- which register ----
@@ -68,6 +85,7 @@
     const register = pinned();
     session = null;
     looked = false;
+    kept = null;
     if (register) {
       try {
         const url = `${config.urls.sessions}?register=${encodeURIComponent(register.code)}&status=open`;
@@ -77,6 +95,9 @@
       } catch (error) {
         looked = false;
       }
+      // What the box said is kept for when it is away; then it is shown with the time it was true.
+      if (looked && window.tillStore) await window.tillStore.sessionKeep(register.code, session);
+      if (!looked && window.tillStore) kept = (await window.tillStore.sessionKept(register.code)) || null;
     }
     show();
   }
@@ -99,7 +120,9 @@
         })
       : register && looked
         ? text.noSession
-        : "";
+        : kept && kept.session
+          ? shop.fill(text.sessionKept, { time: shop.time(kept.session.opened_at), at: shop.clock(kept.at) })
+          : "";
     bar.classList.toggle("needs-session", Boolean(register && looked && !session && config.sessions_required));
   }
 
@@ -114,10 +137,11 @@
     input.removeAttribute("aria-invalid");
     // The id is kept until the session is open, so a second press after a lost answer cannot open two.
     openForm.dataset.id = openForm.dataset.id || shop.uuid();
-    const { status, body } = await shop.api(config.urls.sessions, {
+    const { status, body } = await boxOrSay(config.urls.sessions, {
       method: "POST",
       body: { id: openForm.dataset.id, register: pinned().code, opening_float: float },
     });
+    if (status === null) return;
     if (status === 200 || status === 201 || (body && body.code === "session_open")) {
       // Opened here, or on another device of the same register meanwhile: either way, show the open one.
       delete openForm.dataset.id;
@@ -150,10 +174,11 @@
     }
     amountInput.removeAttribute("aria-invalid");
     const kind = moveDialog.querySelector('input[name="move-kind"]:checked').value;
-    const { status, body } = await shop.api(sessionUrl(session.id, "/movements"), {
+    const { status, body } = await boxOrSay(sessionUrl(session.id, "/movements"), {
       method: "POST",
       body: { id: moveDialog.dataset.id, kind, amount, reason: document.getElementById("move-reason").value.trim() },
     });
+    if (status === null) return say(message, text.needsBox);
     if (status === 200 || status === 201) {
       moveDialog.close();
       window.till.message(
@@ -169,7 +194,8 @@
   // ---- the X report: a manager sees every figure; a cashier, none that tells what the drawer should hold ----
   const xDialog = document.getElementById("x-dialog");
   document.getElementById("till-x").addEventListener("click", async () => {
-    const { status, body } = await shop.api(sessionUrl(session.id, "/report"));
+    const { status, body } = await boxOrSay(sessionUrl(session.id, "/report"));
+    if (status === null) return;
     if (status !== 200) return status === 401 || window.till.message(refusal(body, status));
     const labels = xDialog.dataset;
     const rows = [
@@ -223,7 +249,8 @@
       counted: { cash: counted },
       ...(username ? { approval: { username, password: document.getElementById("approval-password").value } } : {}),
     };
-    const answer = await shop.api(sessionUrl(session.id, "/close"), { method: "POST", body });
+    const answer = await boxOrSay(sessionUrl(session.id, "/close"), { method: "POST", body });
+    if (answer.status === null) return say(message, text.needsBox);
     if (answer.status === 200 || answer.status === 201) {
       window.location.assign(config.urls.z.replace(config.no_session, session.id));
     } else if (answer.body && answer.body.code === "approval_required") {
