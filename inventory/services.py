@@ -393,7 +393,8 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
     receipt shows each product once. Errors: ``invalid_barcode``, ``unknown_plu``, ``duplicate_sku``, and those of
     :func:`_catalog_entries`."""
     labels = {index: label_read(line.barcode, index=index) for index, line in enumerate(lines) if line.barcode}
-    skus_by_plu = products_by_plu(plus=sorted({label.plu for label in labels.values()}))
+    # Most sales scan no scale label: no query for them.
+    skus_by_plu = products_by_plu(plus=sorted({label.plu for label in labels.values()})) if labels else {}
     for index, label in labels.items():
         if label.plu not in skus_by_plu:
             raise DomainError(
