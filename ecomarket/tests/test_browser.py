@@ -22,6 +22,10 @@ pytestmark = [pytest.mark.mode("branch"), pytest.mark.processes, pytest.mark.bro
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # As root in a container Chromium needs --no-sandbox; the network flags stop it calling Google at start-up.
+# Playwright's waits poll until this deadline (a bound, not a timing): a CI machine running two suites at once answered
+# a scan in more than the default 5 s.
+expect.set_options(timeout=15_000)
+
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -108,6 +112,14 @@ def log_in(page: Page, user: str) -> None:
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"^http://[^/]+/(pos|dashboard)/$"))
+    till_settled(page)
+
+
+def till_settled(page: Page) -> None:
+    """On the till, wait until it has asked its box about the drawer: keys typed before then (a loaded machine
+    makes that wait long) could reach a field the till then moves the cursor from."""
+    if page.url.endswith("/pos/"):
+        expect(page.locator('#till[data-checked="true"]')).to_have_count(1)
 
 
 def screenshots(page: Page, name: str) -> None:
@@ -162,6 +174,7 @@ def language(page: Page, code: str) -> None:
     page.select_option("select[name=language]", code)
     page.locator("#language-apply").click()
     expect(page.locator("html")).to_have_attribute("lang", code)
+    till_settled(page)
 
 
 def test_cashier_sells_with_the_keyboard_alone_and_sees_the_stock_drop(chain, browser):

@@ -100,6 +100,8 @@
       if (!looked && window.tillStore) kept = (await window.tillStore.sessionKept(register.code)) || null;
     }
     show();
+    // The till has asked its box about the drawer (or found it away): what it shows now is settled.
+    bar.dataset.checked = "true";
   }
 
   function show() {
