@@ -28,10 +28,13 @@ run: $(STAMP)
 
 test: test-alerts test-branch test-central
 
-# The browser tests drive Debian's Chromium (Playwright never downloads a browser of its own here).
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser of its own here); the install test
+# gives it the test CA with NSS's certutil.
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	command -v chromium >/dev/null
+	command -v certutil >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnss3-tools)
+	command -v certutil >/dev/null
 
 # Alert rules are unit-tested with promtool, and the real-scrape test runs Debian's Prometheus server.
 prometheus:
@@ -56,7 +59,7 @@ nginx:
 test-branch: $(STAMP) chromium prometheus pgbouncer
 	$(call run_in_own_data_dir,branch,)
 
-test-central: $(STAMP) pgbouncer nginx
+test-central: $(STAMP) chromium prometheus pgbouncer nginx
 	$(call run_in_own_data_dir,central,DATABASE_URL=$(TEST_DATABASE_URL))
 
 # The benchmarks' own tools: wrk (Debian) and the seed prototype's stack (FastAPI, uvicorn, httpx).
