@@ -16,7 +16,7 @@ define run_in_own_data_dir
 	status=$$?; if [ $$status -eq 0 ]; then rm -rf $$dir; else echo "test data kept in $$dir"; fi; exit $$status
 endef
 
-.PHONY: run test chromium prometheus pgbouncer nginx test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger bench-chain-stock
+.PHONY: run test chromium prometheus pgbouncer nginx compose test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger bench-chain-stock
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,13 @@ run: $(STAMP)
 
 test: test-alerts test-branch test-central
 
-# The browser tests drive Debian's Chromium (Playwright never downloads a browser of its own here).
+# The browser tests drive Debian's Chromium (Playwright never downloads a browser of its own here); the install test
+# gives it the test CA with NSS's certutil.
 chromium:
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	command -v chromium >/dev/null
+	command -v certutil >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libnss3-tools)
+	command -v certutil >/dev/null
 
 # Alert rules are unit-tested with promtool, and the real-scrape test runs Debian's Prometheus server.
 prometheus:
@@ -53,10 +56,15 @@ nginx:
 	test -x /usr/sbin/nginx || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx)
 	test -x /usr/sbin/nginx
 
+# ecomarket/tests/test_deploy.py validates compose.yaml with Debian's docker-compose (`config` needs no daemon).
+compose:
+	command -v docker-compose >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose)
+	command -v docker-compose >/dev/null
+
 test-branch: $(STAMP) chromium prometheus pgbouncer
 	$(call run_in_own_data_dir,branch,)
 
-test-central: $(STAMP) pgbouncer nginx
+test-central: $(STAMP) chromium prometheus pgbouncer nginx compose
 	$(call run_in_own_data_dir,central,DATABASE_URL=$(TEST_DATABASE_URL))
 
 # The benchmarks' own tools: wrk (Debian) and the seed prototype's stack (FastAPI, uvicorn, httpx).

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -459,6 +460,11 @@ def _manage_commands() -> set[str]:
     return {path.stem for path in ROOT.glob("*/management/commands/*.py") if path.stem != "__init__"}
 
 
+def _compose_env() -> dict[str, str]:
+    text = (DEPLOY / "env" / "compose.env").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+
+
 def test_compose_runs_central_from_the_image_with_postgres_and_redis():
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     services = compose["services"]
@@ -467,9 +473,8 @@ def test_compose_runs_central_from_the_image_with_postgres_and_redis():
     for name in ("migrate", "web", "worker", "beat"):
         service = services[name]
         assert service["build"] == ".", name
-        assert service["environment"]["ECOMARKET_MODE"] == "central", name
-        assert service["environment"]["DATABASE_URL"].startswith("postgres://"), name
-        assert service["environment"]["CELERY_BROKER_URL"].startswith("redis://"), name
+        # The env file alone: no `environment:` to override what it says.
+        assert service["env_file"] == "compose.env" and "environment" not in service, name
         command = " ".join(service.get("command", []))
         for used in re.findall(r"manage\.py (\w+)", command):
             assert used in django_commands, (name, used)
@@ -477,17 +482,125 @@ def test_compose_runs_central_from_the_image_with_postgres_and_redis():
     for name in ("web", "worker", "beat"):
         assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "install_schedule" in " ".join(services["migrate"]["command"])
-    # The static files go where the env file's STATIC_ROOT says, on the volume every service shares.
-    env_file = services["web"]["env_file"]
-    assert env_file == "central.env" and _central_env()["STATIC_ROOT"].startswith(
-        services["web"]["volumes"][0].split(":")[1]
-    )
-    assert "collectstatic" in " ".join(services["migrate"]["command"])
     assert "beat" in services["beat"]["command"] and "worker" in services["worker"]["command"]
-    # One gunicorn serves the stores and the managers here, with central.env's admission settings (compose's
-    # env_file is a copy of it): a worker for every slot and place, and more for the pages.
+    # The static files are the image's (collected at build time into the Dockerfile's STATIC_ROOT): the env file
+    # must not point STATIC_ROOT elsewhere, where nothing collected them.
+    assert "STATIC_ROOT" not in _compose_env()
+    assert any(op == "RUN" and "collectstatic" in args for op, args in _dockerfile_instructions())
+    # One gunicorn serves the stores and the managers here, with the env file's admission settings: a worker for
+    # every slot and place, and more for the pages.
     web = services["web"]["command"]
-    assert int(web[web.index("--workers") + 1]) > _admitted_or_waiting()
+    admitted = sum(int(_compose_env()[f"SYNC_ADMISSION_{name}"]) for name in ("SLOTS", "PULL_SLOTS", "QUEUE"))
+    assert int(web[web.index("--workers") + 1]) > admitted
+    assert {"compose.env", "central.env"} <= set((ROOT / ".dockerignore").read_text().split())  # secrets stay out
+
+
+def _compose_config(tmp_path: Path) -> tuple[dict, dict[str, str]]:
+    """compose.yaml as Debian's docker-compose reads and resolves it (validated, env_file loaded), with the env file
+    where the README's `cp` puts it, filled in as its CHANGE lines ask; and that file's values."""
+    if not shutil.which("docker-compose"):
+        pytest.fail("docker-compose is missing: make compose", pytrace=False)
+    shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")
+    password = secrets.token_hex(24)
+    text = (DEPLOY / "env" / "compose.env").read_text().replace("change-me-too", password)
+    text = text.replace("SECRET_KEY=change-me\n", f"SECRET_KEY={secrets.token_urlsafe(50)}\n")
+    text = text.replace("METRICS_TOKEN=\n", f"METRICS_TOKEN={secrets.token_urlsafe(32)}\n")
+    (tmp_path / "compose.env").write_text(text)
+    result = subprocess.run(
+        ["docker-compose", "--project-directory", str(tmp_path), "-f", str(tmp_path / "compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"]},  # interpolation sees nothing of this process's environment
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = text.splitlines()
+    return yaml.safe_load(result.stdout), dict(line.split("=", 1) for line in lines if line and line[0] != "#")
+
+
+def test_compose_config_is_valid_and_the_env_file_is_the_only_configuration(tmp_path):
+    """What each EcoMarket service runs with is exactly compose.env; PostgreSQL makes the role and database its
+    DATABASE_URL names, and the URLs name the project's own services."""
+    config, env = _compose_config(tmp_path)
+    services = config["services"]
+    for name in ("migrate", "web", "worker", "beat", "postgres"):
+        assert {key: str(value) for key, value in services[name]["environment"].items()} == env, name
+    database = urlparse(env["DATABASE_URL"])
+    assert (database.hostname, database.port, database.path) == ("postgres", 5432, f"/{env['POSTGRES_DB']}")
+    assert (database.username, database.password) == (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"])
+    for key in ("CELERY_BROKER_URL", "CACHE_URL"):
+        assert urlparse(env[key]).hostname == "redis" and "redis" in services, key
+    assert env["ECOMARKET_MODE"] == "central" and env["HSTS_PRELOAD"] == "false"
+    assert env["TRUSTED_PROXY_COUNT"] == "1" and "METRICS_TOKEN" in env
+
+
+def _image_env() -> dict[str, str]:
+    """The Dockerfile's ENV: the container's environment before compose adds the env file's."""
+    values = {}
+    for op, args in _dockerfile_instructions():
+        if op == "ENV":
+            values.update(item.split("=", 1) for item in shlex.split(args))
+    return values
+
+
+def test_compose_migrates_and_serves_the_images_static_files_with_the_env_file_alone(runtime_venv, tmp_path):
+    """The containers as compose would make them, short of Docker (no daemon here): the runtime venv and this
+    checkout stand in for the image, the Dockerfile's collectstatic line is run as the build runs it, then the migrate
+    and web services' commands with the image's ENV under the resolved env file. What a test machine must change is
+    changed and only that: the folders (the image's STATIC_ROOT, the volume), the database and Redis (this run's),
+    the port and the web's worker count."""
+    image = _image_env()
+    folders = {image["STATIC_ROOT"]: str(tmp_path / "static"), image["DATA_DIR"]: str(tmp_path / "data")}
+    path = f"{runtime_venv / 'bin'}:{os.environ['PATH']}"
+    build = {**image, "STATIC_ROOT": folders[image["STATIC_ROOT"]], "PATH": path}
+    (collect,) = [args for op, args in _dockerfile_instructions() if op == "RUN" and "collectstatic" in args]
+    subprocess.run(
+        ["sh", "-c", collect.replace("/tmp/collectstatic", str(tmp_path / "build"))],
+        cwd=ROOT,
+        env=build,
+        check=True,
+        timeout=300,
+    )
+    (tmp_path / "project").mkdir()
+    config, _ = _compose_config(tmp_path / "project")
+    database = f"test_compose_{uuid.uuid4().hex[:10]}"
+    server = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    redis = os.environ["TEST_REDIS_URL"].rsplit("/", 1)[0]
+    subprocess.run(["psql", server, "-qc", f'CREATE DATABASE "{database}"'], check=True, capture_output=True)
+    web = None
+    try:
+
+        def container(service: str) -> tuple[list[str], dict[str, str]]:
+            env = {**image, **{key: str(value) for key, value in config["services"][service]["environment"].items()}}
+            env = {key: folders.get(value, value) for key, value in env.items()}  # the volume, the image's files
+            env["DATABASE_URL"] = f"{server.rsplit('/', 1)[0]}/{database}"
+            env["CELERY_BROKER_URL"], env["CACHE_URL"] = f"{redis}/7", f"{redis}/8"
+            return config["services"][service]["command"], {**env, "PATH": path}
+
+        command, env = container("migrate")
+        migrated = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert migrated.returncode == 0, migrated.stdout[-3000:] + migrated.stderr[-3000:]
+
+        command, env = container("web")
+        port = port_free()
+        command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
+        command[command.index("--workers") + 1] = "2"
+        web = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        headers = {"Host": "localhost", "X-Forwarded-Proto": "https"}  # the proxy in front, as the env file says
+        poll(lambda: requests.get(f"{url}/healthz", timeout=5).status_code, timeout=60, what="the web service")
+        login = requests.get(f"{url}/login/", headers=headers, timeout=5)
+        assert login.status_code == 200, login.text[:500]
+        linked = re.findall(r'(?:href|src)="(/static/[^"]+)"', login.text)
+        assert linked
+        for asset in linked:
+            answer = requests.get(f"{url}{asset}", headers=headers, timeout=5)
+            assert answer.status_code == 200 and answer.content, asset
+    finally:
+        if web is not None:
+            os.killpg(web.pid, 15)
+            web.wait(timeout=30)
+        subprocess.run(["psql", server, "-qc", f'DROP DATABASE "{database}" WITH (FORCE)'], capture_output=True)
 
 
 # ---------------------------------------------------------------------------------------------------------------
