@@ -106,9 +106,7 @@ def _sale_completed(*, seq: int, occurred_at: datetime, payload: dict) -> None:
         defaults={
             "register": payload.get("register", ""),
             "session": _session(payload),
-            "payments": [
-                {"method": method, "amount": money_text(amount)} for method, amount in sale_payments(payload)
-            ],
+            "payments": [{"method": method, "amount": money_text(amount)} for method, amount in sale_payments(payload)],
             "change": Decimal(payload.get("change", "0")),
         },
     )
@@ -127,7 +125,8 @@ def _refund(kind: str, document_key: str):
                 "sale_id": payload["sale_id"],
                 "register": payload.get("register", ""),
                 "session": _session(payload),
-                "payments": payload["refunds"],
+                # As the service wrote them (central's database may give an object's keys back in another order).
+                "payments": [{"method": item["method"], "amount": item["amount"]} for item in payload["refunds"]],
                 "created_at": occurred_at,
             },
         )
