@@ -11,9 +11,10 @@ recovers:
    receipts, and the drawer's: opening a session, cash in or out, a close) are refused with 409 ``recovering``
    until the replay is done (inventory/services.py, cash/services.py);
 2. page by page, each page in short transactions, it replays the missing events (inventory/replay.py, and the
-   drawer's part of them, cash/replay.py) with their original ids, seqs and sale numbers, and records them in the outbox as delivered. A local event that took a seq
-   (or a sale number) central holds for another event, made here before the floors were set, is moved above the
-   floor first: it never reached central (central would have answered a conflict), so nobody else knows its seq;
+   drawer's part of them, cash/replay.py) with their original ids, seqs and sale numbers, and records them in the
+   outbox as delivered. A local event that took a seq (or a sale number) central holds for another event, made
+   here before the floors were set, is moved above the floor first: it never reached central (central would have
+   answered a conflict), so nobody else knows its seq;
 3. when the last page is in, the push carries on with whatever the tills sold meanwhile.
 
 Progress is kept in SyncState after every transaction, so a killed worker resumes where it stopped. The push lock
