@@ -8,11 +8,13 @@ recovers:
 1. in one transaction it sets its floors: new events take seqs above the highest seq central holds, new sales
    numbers above central's last sale number. Tills go on selling from that moment, never refused, and nothing they
    do can collide with what is being replayed. Writes that depend on the history (counts, returns, voids,
-   receipts) are refused with 409 ``recovering`` until the replay is done (inventory/services.py);
-2. page by page, each page in short transactions, it replays the missing events (inventory/replay.py) with their
-   original ids, seqs and sale numbers, and records them in the outbox as delivered. A local event that took a seq
-   (or a sale number) central holds for another event, made here before the floors were set, is moved above the
-   floor first: it never reached central (central would have answered a conflict), so nobody else knows its seq;
+   receipts, and the drawer's: opening a session, cash in or out, a close) are refused with 409 ``recovering``
+   until the replay is done (inventory/services.py, cash/services.py);
+2. page by page, each page in short transactions, it replays the missing events (inventory/replay.py, and the
+   drawer's part of them, cash/replay.py) with their original ids, seqs and sale numbers, and records them in the
+   outbox as delivered. A local event that took a seq (or a sale number) central holds for another event, made
+   here before the floors were set, is moved above the floor first: it never reached central (central would have
+   answered a conflict), so nobody else knows its seq;
 3. when the last page is in, the push carries on with whatever the tills sold meanwhile.
 
 Progress is kept in SyncState after every transaction, so a killed worker resumes where it stopped. The push lock
@@ -47,6 +49,7 @@ from branches.models import (
 from branches.outbox import NEXT_SEQ_SQL
 from branches.protocol import DOCUMENT_KEYS, EventType, change_digest, document_id
 from branches.sync_status import sync_state
+from cash.replay import cash_event_replay
 from ecomarket.db import scalar, table
 from ecomarket.modes import Mode, only
 from inventory import sql as inventory_sql
@@ -311,6 +314,7 @@ def _event_apply(event: dict, *, occurred_at, catalog: set[str]) -> tuple[str, s
             if event["type"] == EventType.SALE_COMPLETED:
                 _sale_number_free(event["payload"].get("number"), sale_id=event["payload"].get("sale_id"))
             stock_event_replay(seq=event["seq"], type=event["type"], occurred_at=occurred_at, payload=event["payload"])
+            cash_event_replay(seq=event["seq"], type=event["type"], occurred_at=occurred_at, payload=event["payload"])
     except _UNREADABLE as error:
         log.exception("central's event %s (seq %s) could not be replayed here", event["id"], event["seq"])
         return "not_applied", f"{type(error).__name__}: {error}"[:1000]

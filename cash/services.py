@@ -19,7 +19,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from branches import protocol
-from branches.models import OutboxEvent
+from branches.models import OutboxEvent, RecoveryState, SyncState
 from branches.outbox import outbox_event_append
 from branches.protocol import CASH, EventType
 from cash import selectors
@@ -51,6 +51,20 @@ def _same_request(row, fingerprint: str, what: str):
     if row.fingerprint != fingerprint:
         raise DomainError("idempotency_conflict", f"{what} {row.pk} already exists with a different body.", status=409)
     return row
+
+
+def _history_whole() -> None:
+    """Refuse (409 ``recovering``) a drawer write while this box is getting its history back from central after a
+    restore: a session central holds may be open or closed there already (an opening here would clash with it on
+    its register, a close would take a Z number central holds), and a close's figures need every sale of its
+    session. Sales go on, into a session the backup held open. Read under the caller's write lock."""
+    if SyncState.objects.filter(pk=1).exclude(recovery_state=RecoveryState.IDLE).exists():
+        raise DomainError(
+            "recovering",
+            "This store is recovering its history from head office after a restore; opening, cash in or out and "
+            "closing a drawer wait until it is done (a minute or two). Try again shortly.",
+            status=status.HTTP_409_CONFLICT,
+        )
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -101,6 +115,7 @@ def cash_session_open(
         existing = CashSession.objects.filter(pk=session_id).first()
         if existing is not None:
             return _same_request(existing, fingerprint, "Cash session"), False
+        _history_whole()
         _register_get(register)
         open_one = selectors.session_open_get(register=register)
         if open_one is not None:
@@ -151,6 +166,7 @@ def cash_movement_record(
         existing = CashMovement.objects.filter(pk=movement_id).first()
         if existing is not None:
             return _same_request(existing, fingerprint, "Cash movement"), False
+        _history_whole()
         session = _session_open(session_id)
         if session.status != SessionStatus.OPEN:
             raise DomainError("session_closed", f"Cash session {session_id} is closed.", status=409)
@@ -214,6 +230,7 @@ def cash_session_close(
                     status=409,
                 )
             return session, False
+        _history_whole()
         report = selectors.session_report(session=session)
         expected = report.expected_cash
         variance = counted_cash - expected

@@ -7,6 +7,7 @@ import uuid
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework import serializers
@@ -22,6 +23,7 @@ from cash.serializers import (
 from ecomarket.errors import DomainError
 from ecomarket.pages import form_decimal, form_problems, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
+from inventory.models import PaymentMethod
 
 
 def _submitted(request, serializer_class, body: dict, write) -> bool:
@@ -41,6 +43,19 @@ def _submitted(request, serializer_class, body: dict, write) -> bool:
             messages.error(request, problem)
         return False
     return True
+
+
+def _shown(report: dict) -> dict:
+    """A report as a page shows it: each method by its name in the reader's language, the Z's instants as dates."""
+    names = dict(PaymentMethod.choices)
+    shown = {
+        **report,
+        "by_method": [{**row, "label": names.get(row["method"], row["method"])} for row in report["by_method"]],
+    }
+    for key in ("opened_at", "closed_at"):
+        if isinstance(report.get(key), str):
+            shown[key] = parse_datetime(report[key])
+    return shown
 
 
 def _form_id(request) -> dict:
@@ -146,7 +161,7 @@ def cash_session(request, session_id):
             "session": session,
             "movements": session.movements.all(),
             # The expected figures only for a manager: the cashier closes blind.
-            "report": selectors.x_report(session=session) if manager else None,
+            "report": _shown(selectors.x_report(session=session)) if manager else None,
             "move_id": uuid.uuid4(),
         },
     )
@@ -158,4 +173,4 @@ def cash_z(request, session_id):
     session = _session(session_id)
     if session.status != SessionStatus.CLOSED:
         return redirect("page-cash-session", session_id=session.id)
-    return render(request, "cash/z.html", {"z": selectors.z_report(session=session), "session": session})
+    return render(request, "cash/z.html", {"z": _shown(selectors.z_report(session=session)), "session": session})

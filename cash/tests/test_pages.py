@@ -35,4 +35,4 @@ def test_a_cashier_opens_moves_and_closes_blind_and_gets_the_z(shelf, cashier, m
     closed = page.post(f"/cash/sessions/{session.id}/", {"action": "close", "counted": "69"})
     assert closed["Location"] == f"/cash/sessions/{session.id}/z/"
     z = page.get(closed["Location"])
-    assert b"z-report" in z.content and b'id="z-variance">-1.00<' in z.content
+    assert b"z-report" in z.content and b'id="z-variance">$ -1,00<' in z.content

@@ -977,7 +977,7 @@ def test_the_till_is_pinned_to_a_register_sells_only_in_its_open_session_splits_
     page.locator("#approval-password").fill(PASSWORD)
     page.locator("#close-submit").click()
     expect(page).to_have_url(re.compile(rf"/cash/sessions/{session['id']}/z/$"))
-    expect(page.locator("#z-variance")).to_have_text("-11.50")
+    expect(page.locator("#z-variance")).to_have_text("$ -11,50")
     expect(page.locator("#z-report")).to_contain_text("gerente")
     screenshots(page, "branch-cash-z")
 
