@@ -227,6 +227,10 @@ def sale_list(request):
             and selectors.sale_by_number(branch=settings.BRANCH_CODE, number=int(number))
         ):
             return redirect("page-sale-detail", number=int(number))
+        # A provisional receipt's number (a sale the till kept while the server was away) finds the sale too.
+        kept = selectors.sale_by_provisional_number(branch=settings.BRANCH_CODE, provisional_number=number[:32])
+        if kept is not None:
+            return redirect("page-sale-detail", number=kept.number)
         messages.error(request, _("No sale number %(number)s at this branch.") % {"number": number[:12]})
     sales = Sale.objects.filter(branch=settings.BRANCH_CODE).select_related("cashier").order_by("-number")[:50]
     return render(request, "inventory/sale_list.html", {"sales": sales})
