@@ -3,7 +3,6 @@ charged at the price the till showed, never refused for stock, found by its prov
 
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.test import Client
