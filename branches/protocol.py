@@ -158,6 +158,7 @@ def sale_completed_payload(
     change: Decimal | None = None,
     markdown: dict | None = None,
     markdown_approved_by: str = "",
+    provisional_number: str = "",
 ) -> dict:
     """``lines``: (sku, quantity, unit_price), or with a fourth item, the line's optional fields
     (:func:`sale_line_extras`). ``customer`` ({name, phone, email}, optional in schema 1): the contact of an
@@ -166,7 +167,9 @@ def sale_completed_payload(
     to the total, with the ``change`` given back in cash, only for a sale that was paid with them (a sale without
     them was paid in full by ``payment_method``); ``markdown`` (:func:`markdown_payload`): a discount the till gave
     on the whole sale, shared out over its lines' ``markdown_discount``; ``markdown_approved_by``: the manager who
-    approved the sale's markdowns, where they needed one."""
+    approved the sale's markdowns, where they needed one. ``provisional_number``: the number on the provisional
+    receipt of a sale the till kept while the branch server was away and sent later (the event's ``occurred_at`` is
+    then the till's time of the sale)."""
     return {
         "sale_id": str(sale_id),
         "number": number,
@@ -183,8 +186,12 @@ def sale_completed_payload(
         **({"payments": _amounts(payments), "change": money_text(change or 0)} if payments is not None else {}),
         **({"markdown": markdown} if markdown else {}),
         **({"markdown_approved_by": markdown_approved_by} if markdown_approved_by else {}),
+        **({"provisional_number": provisional_number} if provisional_number else {}),
     }
 
+
+# A provisional receipt's number, as a till makes it: its register, its device's tag and a counter (T1-3FA2-0007).
+PROVISIONAL_NUMBER = r"[A-Za-z0-9_-]{1,32}"
 
 MARKDOWN_REASON_MAX = 200
 
@@ -206,13 +213,16 @@ def sale_line_extras(
     barcodes: Iterable[str] = (),
     markdown: dict | None = None,
     markdown_discount: Decimal = Decimal("0"),
+    box_unit_price: Decimal | None = None,
 ) -> dict:
     """A sale line's optional fields (schema 1), written only where the line is not simply quantity x unit price:
     ``gross`` (before any discount: the scale label's price where it printed one), ``discount`` and the
     ``line_total`` they leave, the ``promotion_id`` that took the discount, the scale labels (``barcodes``) that
     named the line's product and quantity. ``markdown_discount``: the part of ``discount`` the till's markdowns
     took (the line's own ``markdown``, :func:`markdown_payload`, and its share of the sale's); the rest is the
-    promotion's."""
+    promotion's. ``box_unit_price``: for a sale the till kept while the branch server was away and charged at the
+    price it showed (``unit_price``), the branch's own price in force at the sale's time, written only where the
+    two differ."""
     barcodes = list(barcodes)
     extra = {}
     if discount or gross != money(quantity * unit_price):
@@ -225,6 +235,8 @@ def sale_line_extras(
         extra["markdown_discount"] = money_text(markdown_discount)
     if barcodes:
         extra["barcodes"] = barcodes
+    if box_unit_price is not None and box_unit_price != unit_price:
+        extra["box_unit_price"] = money_text(box_unit_price)
     return extra
 
 
@@ -558,6 +570,8 @@ def _line_extras_check(line: dict, index: int) -> None:
         _markdown_check(line["markdown"], f"payload.lines[{index}].markdown")
     if "promotion_id" in line:
         _uuid_field(line, "promotion_id")
+    if "box_unit_price" in line:
+        decimal_read(line["box_unit_price"], f"payload.lines[{index}].box_unit_price", digits=MONEY_DIGITS)
     if "barcodes" in line:
         labels = line["barcodes"]
         if not isinstance(labels, list) or not labels or not all(_digits(code) for code in labels):
@@ -641,6 +655,9 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
             approver = payload.get("markdown_approved_by", "x")
             if not isinstance(approver, str) or not 0 < len(approver) <= 150:
                 raise Rejection("invalid_payload", "payload.markdown_approved_by must be a username")
+            provisional = payload.get("provisional_number", "x")
+            if not isinstance(provisional, str) or not re.fullmatch(PROVISIONAL_NUMBER, provisional):
+                raise Rejection("invalid_payload", "payload.provisional_number must be a provisional receipt's number")
         case EventType.SALE_VOIDED:
             _till_check(payload)
             _amounts_read(payload, "refunds")

@@ -92,6 +92,7 @@ FIELDS = {
     "product": _("product"),
     "pull_cursor": _("pull cursor"),
     "push_failures": _("push failures"),
+    "provisional_number": _("provisional number"),
     "push_refusals": _("push refusals"),
     "quantity": _("quantity"),
     "line_total": _("line total"),

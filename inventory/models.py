@@ -155,6 +155,15 @@ class Sale(models.Model):
     # markdown_discount, and the manager who approved the sale's markdowns where they needed one.
     markdown = models.JSONField(null=True, blank=True)
     markdown_approved_by = models.CharField(max_length=150, blank=True, db_default="")
+    # A sale the till kept while this server was away: the number on the customer's provisional receipt (staff find
+    # the sale by it as well as by ``number``, given when it arrived); blank for a sale the server answered at once.
+    provisional_number = models.CharField(
+        max_length=32,
+        blank=True,
+        db_default="",
+        db_index=True,
+        help_text=_("the provisional receipt's number, for a sale the till kept while the branch server was away"),
+    )
 
     class Meta:
         ordering = ["-number"]

@@ -69,6 +69,7 @@ def _sale_replay(*, seq: int, occurred_at: datetime, payload: dict) -> None:
             created_at=occurred_at,
             markdown=payload.get("markdown"),
             markdown_approved_by=payload.get("markdown_approved_by", ""),
+            provisional_number=payload.get("provisional_number", ""),
         )
         rows_insert(Sale, [sale])
         rows_insert(

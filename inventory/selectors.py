@@ -89,6 +89,11 @@ def sale_by_number(*, branch: str, number: int) -> Sale | None:
     )
 
 
+def sale_by_provisional_number(*, branch: str, provisional_number: str) -> Sale | None:
+    """The sale a till kept while the server was away, by the number on its provisional receipt (any case)."""
+    return Sale.objects.filter(branch=branch, provisional_number__iexact=provisional_number).first()
+
+
 def sale_returned(*, sale: Sale) -> dict[str, Decimal]:
     """How much of each SKU of ``sale`` has come back so far."""
     rows = ReturnLine.objects.filter(ret__sale=sale).values("product_id").annotate(quantity=Sum("quantity"))

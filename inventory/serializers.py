@@ -155,16 +155,22 @@ def service_markdown(data: dict | None) -> Markdown | None:
 class SaleLineInputSerializer(serializers.Serializer):
     """A sale line: a SKU and a quantity (and, optionally, its ``markdown``), or a scale label alone
     (``{"barcode": ...}``), which the sale reads into its product and quantity (pricing/scale.py:
-    ``invalid_barcode``, ``unknown_plu`` are the service's to say)."""
+    ``invalid_barcode``, ``unknown_plu`` are the service's to say). Either may carry the ``unit_price`` the till
+    showed, only in a sale the till kept while the server was away (the sale's ``queued``)."""
 
     sku = sku_reference_field(required=False)
     quantity = quantity_field(min_value=Decimal("0.001"), required=False)
     barcode = LabelField(required=False)
     markdown = MarkdownInputSerializer(required=False)
+    unit_price = MoneyField(
+        min_value=Decimal("0"),
+        required=False,
+        help_text="the price the till showed the customer (its kept catalog's), only in a queued sale",
+    )
 
     def validate(self, data):
         if "barcode" in data:
-            if data.keys() != {"barcode"}:
+            if data.keys() - {"unit_price"} != {"barcode"}:
                 raise serializers.ValidationError({"barcode": ["A scale label comes alone, without sku or quantity."]})
             return data
         missing = {"sku", "quantity"} - data.keys()
@@ -194,9 +200,14 @@ def distinct_skus(lines: list[dict]) -> list[dict]:
 def service_lines(data: list[dict], field: str = "quantity") -> list[Line]:
     """Validated lines as the services take them; ``field`` names the quantity (``counted`` in a count)."""
     return [
-        Line(sku="", quantity=Decimal("0"), barcode=line["barcode"])
+        Line(sku="", quantity=Decimal("0"), barcode=line["barcode"], unit_price=line.get("unit_price"))
         if "barcode" in line
-        else Line(sku=line["sku"], quantity=line[field], markdown=service_markdown(line.get("markdown")))
+        else Line(
+            sku=line["sku"],
+            quantity=line[field],
+            markdown=service_markdown(line.get("markdown")),
+            unit_price=line.get("unit_price"),
+        )
         for line in data
     ]
 

@@ -58,6 +58,7 @@ class Line:
     quantity: Decimal
     barcode: str = ""  # a sale line may be a scale label instead (sku and quantity then read from it)
     markdown: Markdown | None = None  # a typed sale line's discount at the till
+    unit_price: Decimal | None = None  # the price a till showed for a sale it kept (QueuedSale), else None
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class PricedLine:
     barcodes: tuple[str, ...] = ()
     markdown: Markdown | None = None
     markdown_discount: Decimal = Decimal("0.00")  # the part of discount the till's markdowns took
+    box_unit_price: Decimal | None = None  # a till-priced line: the branch's own price in force at the sale's time
 
     @property
     def line_total(self) -> Decimal:
@@ -81,6 +83,16 @@ class PricedLine:
 
 
 NO_TENDER = object()
+
+
+@dataclass(frozen=True)
+class QueuedSale:
+    """A sale the till rang up while this server was away, kept in its queue and sent when the server answered
+    again: when the till recorded it and the number on the customer's provisional receipt. The API's serializer
+    holds ``occurred_at`` to a window around the server's clock (SaleCreateApi)."""
+
+    occurred_at: datetime
+    provisional_number: str
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,7 @@ def sale_create(
     payments: list[tuple[str, Decimal]] | None = None,
     markdown: Markdown | None = None,
     approval: dict | None = None,
+    queued: QueuedSale | None = None,
     now: datetime | None = None,
 ) -> tuple[SaleWithLines, bool]:
     """Record a sale and return ``(the sale with its lines, created)``.
@@ -224,6 +237,14 @@ def sale_create(
     Markdowns (:func:`_markdowns_apply`): a typed line's ``Line.markdown`` and the sale's ``markdown`` come off
     after the promotions; one beyond MARKDOWN_APPROVAL_PERCENT needs a manager (the cashier, or ``approval``'s
     login: cash.services.manager_approving), else 409 ``approval_required`` and nothing is written.
+
+    ``queued``: a sale the till kept while this server was away, now arriving. The customer has left with the goods
+    and a provisional receipt, so its stock is not refused (a line beyond on-hand flags it oversold, for
+    reconciliation); it is dated and priced at ``queued.occurred_at``, and a line whose ``Line.unit_price`` the till
+    sent is charged exactly that price by quantity, without promotions (the customer paid what the till showed),
+    the event carrying the branch's own price where it differs (``box_unit_price``). It keeps the provisional
+    receipt's number; a sale the server recorded but whose answer the till lost gets it on the till's retry.
+    Neither is part of the fingerprint: the queued retry of a charge is the same request.
     """
     sale_id = sale_id or uuid.uuid4()
     fingerprint = protocol.sale_fingerprint(
@@ -239,9 +260,13 @@ def sale_create(
     with transaction.atomic():
         existing = _already_recorded(Sale, pk=sale_id, fingerprint=fingerprint)
         if existing is not None:
+            if queued is not None and not existing.provisional_number:
+                # Recorded, but its answer never reached the till, which printed a provisional receipt.
+                existing.provisional_number = queued.provisional_number
+                Sale.objects.filter(pk=existing.pk).update(provisional_number=queued.provisional_number)
             return SaleWithLines(sale=existing, lines=list(existing.lines.all())), False
         till = cash_services.till_resolve(register=register, required=True)
-        now = now or timezone.now()
+        now = queued.occurred_at if queued is not None else now or timezone.now()
         priced, approver = _markdowns_apply(
             _sale_lines_price(lines, at=now),
             asked={line.sku: line.markdown for line in lines if line.markdown and not line.barcode},
@@ -254,7 +279,7 @@ def sale_create(
         for sku, wanted in protocol.lines_sum((line.sku, line.quantity) for line in priced).items():
             available = on_hand.get(sku, Decimal("0"))
             if wanted > available:
-                if not settings.BRANCH_ALLOW_NEGATIVE_STOCK:
+                if not settings.BRANCH_ALLOW_NEGATIVE_STOCK and queued is None:
                     raise DomainError(
                         "insufficient_stock",
                         f"Only {quantity_text(available)} of {sku} in stock, {quantity_text(wanted)} asked.",
@@ -280,6 +305,7 @@ def sale_create(
             created_at=now,
             markdown=markdown.payload() if markdown else None,
             markdown_approved_by=approver,
+            provisional_number=queued.provisional_number if queued is not None else "",
         )
         sale_lines = [
             SaleLine(
@@ -322,6 +348,7 @@ def sale_create(
                             barcodes=line.barcodes,
                             markdown=line.markdown.payload() if line.markdown else None,
                             markdown_discount=line.markdown_discount,
+                            box_unit_price=line.box_unit_price,
                         ),
                     )
                     for line in priced
@@ -336,6 +363,7 @@ def sale_create(
                 change=change if kept is not None else None,
                 markdown=markdown.payload() if markdown else None,
                 markdown_approved_by=approver,
+                provisional_number=sale.provisional_number,
             ),
             kind=MovementKind.SALE,
             reference=str(sale.id),
@@ -390,8 +418,9 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
     product; a weight label gives the quantity, a price label keeps its price as the line's gross and gives the
     quantity as price / unit price, rounded half up to the gram (to the unit for goods sold by the unit). Labels
     of one product add up into one line (two bags of apples); a product both typed and scanned is refused, so the
-    receipt shows each product once. Errors: ``invalid_barcode``, ``unknown_plu``, ``duplicate_sku``, and those of
-    :func:`_catalog_entries`."""
+    receipt shows each product once. A line that carries the till's ``unit_price`` (a queued sale) is priced at it,
+    without a promotion, and keeps the branch's own price beside it. Errors: ``invalid_barcode``, ``unknown_plu``,
+    ``duplicate_sku``, and those of :func:`_catalog_entries`."""
     labels = {index: label_read(line.barcode, index=index) for index, line in enumerate(lines) if line.barcode}
     # Most sales scan no scale label: no query for them.
     skus_by_plu = products_by_plu(plus=sorted({label.plu for label in labels.values()})) if labels else {}
@@ -405,6 +434,7 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
             )
     typed = {line.sku for line in lines if not line.barcode}
     order: list[str] = []
+    till_prices: dict[str, Decimal] = {}
     for index, line in enumerate(lines):
         sku = skus_by_plu[labels[index].plu] if index in labels else line.sku
         if index in labels and sku in typed:
@@ -416,6 +446,8 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
             )
         if sku not in order:
             order.append(sku)
+        if line.unit_price is not None:
+            till_prices.setdefault(sku, line.unit_price)
     weights = protocol.lines_sum(
         (skus_by_plu[label.plu], label.weight) for label in labels.values() if label.weight is not None
     )
@@ -430,6 +462,9 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
     priced = []
     for sku in order:
         product, unit_price = products[sku], prices.get(sku, products[sku].price)
+        box_unit_price = None
+        if sku in till_prices:
+            box_unit_price, unit_price = unit_price, till_prices[sku]
         mine = [label for label in labels.values() if skus_by_plu[label.plu] == sku]
         # The weighed part (or the typed quantity) at the unit price; price labels then add what they print.
         quantity = plain.get(sku, weights.get(sku, Decimal("0")))
@@ -443,7 +478,7 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
             quantity += max((label.price / unit_price).quantize(step, ROUND_HALF_UP), step)
             gross += label.price
         saving = line_promotion(
-            promotions.get(sku, []),
+            [] if box_unit_price is not None else promotions.get(sku, []),
             quantity=quantity,
             unit_price=unit_price,
             gross=gross,
@@ -458,6 +493,7 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
                 discount=saving.discount,
                 promotion_id=saving.promotion_id,
                 barcodes=tuple(label.barcode for label in mine),
+                box_unit_price=box_unit_price,
             )
         )
     return priced

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework import serializers
 
@@ -73,6 +73,23 @@ def pos(request):
             "login": settings.LOGIN_URL,
         },
         "no_session": str(no_session),
+        # The till's queue (tillstore.js) in the cashier's words: the singular and the plural form.
+        "queue": {
+            "waiting": [
+                ngettext("%(count)s sale waiting at this till", "%(count)s sales waiting at this till", n)
+                for n in (1, 2)
+            ],
+            "refused": [
+                ngettext(
+                    "%(count)s kept sale refused by the branch server: tell a manager",
+                    "%(count)s kept sales refused by the branch server: tell a manager",
+                    n,
+                )
+                for n in (1, 2)
+            ],
+        },
+        # A scale label scanned with the branch server away is read on the till (pricing/scale.py's formats).
+        "scale_formats": settings.SCALE_BARCODE_FORMATS,
     }
     return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
 
@@ -227,6 +244,10 @@ def sale_list(request):
             and selectors.sale_by_number(branch=settings.BRANCH_CODE, number=int(number))
         ):
             return redirect("page-sale-detail", number=int(number))
+        # A provisional receipt's number (a sale the till kept while the server was away) finds the sale too.
+        kept = selectors.sale_by_provisional_number(branch=settings.BRANCH_CODE, provisional_number=number[:32])
+        if kept is not None:
+            return redirect("page-sale-detail", number=kept.number)
         messages.error(request, _("No sale number %(number)s at this branch.") % {"number": number[:12]})
     sales = Sale.objects.filter(branch=settings.BRANCH_CODE).select_related("cashier").order_by("-number")[:50]
     return render(request, "inventory/sale_list.html", {"sales": sales})

@@ -94,12 +94,22 @@ MARKED_DOWN_LINE = protocol.sale_line_extras(
     markdown=protocol.markdown_payload(percent=Decimal("20"), reason="near expiry"),
     markdown_discount=Decimal("0.65"),
 )
+# A line of a sale the till kept while the branch server was away, charged at the till's older price.
+TILL_PRICED_LINE = protocol.sale_line_extras(
+    quantity=Decimal("2"),
+    unit_price=Decimal("1.20"),
+    gross=Decimal("2.40"),
+    discount=Decimal("0"),
+    box_unit_price=Decimal("1.25"),
+)
 OPTIONAL = {
     EventType.SALE_COMPLETED: dict(
         lines=[
             ("FRU-BANANA", Decimal("1.5"), Decimal("1.8"), PRICED_LINE),
             ("LAC-LECHE-1L", Decimal("3"), Decimal("1.25"), MARKED_DOWN_LINE),
+            ("LAC-YOGUR", Decimal("2"), Decimal("1.20"), TILL_PRICED_LINE),
         ],
+        provisional_number="T1-3FA2-0007",
         markdown=protocol.markdown_payload(amount=Decimal("0.15"), reason="loyal customer"),
         markdown_approved_by="mario",
         customer={"name": "Ana", "phone": "+54 11 5555-0101", "email": "ana@example.com"},
@@ -186,7 +196,7 @@ def test_every_payload_a_builder_makes_is_one_the_parser_accepts():
     for type_ in set(protocol.PAYLOAD_BUILDERS) - {EventType.EVENT_UNDELIVERABLE}:
         for arguments in (REQUIRED[type_], REQUIRED[type_] | OPTIONAL.get(type_, {})):
             # raises Rejection if it refuses it
-            protocol.event_effect(_built(type_, arguments), {"FRU-BANANA", "LAC-LECHE-1L"})
+            protocol.event_effect(_built(type_, arguments), {"FRU-BANANA", "LAC-LECHE-1L", "LAC-YOGUR"})
 
 
 @pytest.mark.parametrize(

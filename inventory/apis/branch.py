@@ -2,15 +2,19 @@
 
 import re
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from branches.protocol import PROVISIONAL_NUMBER
 from cash.models import REGISTER_CODE
 from cash.serializers import MAX_PAYMENTS, ManagerApprovalSerializer, distinct_methods, payments_field, service_payments
 from ecomarket.api import ERRORS, cursor_page, input_valid
@@ -192,6 +196,37 @@ def sale_input_plain(data) -> dict | None:
     return result
 
 
+# A sale the till kept while this server was away arrives with the till's time of it, held to this window around the
+# server's clock: a till clock ahead by more than a few minutes, or a sale older than any outage a till rides out,
+# is a wrong clock, refused (400) and left in the till's queue, marked, for a manager.
+QUEUED_CLOCK_SKEW = timedelta(minutes=5)
+QUEUED_MAX_AGE = timedelta(days=7)
+
+
+class QueuedSaleInputSerializer(serializers.Serializer):
+    """What makes a sale one the till kept while this server was away (services.QueuedSale)."""
+
+    occurred_at = serializers.DateTimeField(help_text="when the till recorded the sale, by its own clock")
+    provisional_number = serializers.RegexField(
+        f"^{PROVISIONAL_NUMBER}$", max_length=32, help_text="the number on the provisional receipt"
+    )
+
+    def validate_occurred_at(self, occurred_at):
+        now = timezone.now()
+        if occurred_at > now + QUEUED_CLOCK_SKEW:
+            raise serializers.ValidationError(
+                gettext_lazy("The till's clock is ahead of the branch server's: this sale would be in the future."),
+                code="future",
+            )
+        if occurred_at < now - QUEUED_MAX_AGE:
+            raise serializers.ValidationError(
+                gettext_lazy("This sale is dated more than %(days)s days ago: check the till's clock.")
+                % {"days": QUEUED_MAX_AGE.days},
+                code="too_old",
+            )
+        return occurred_at
+
+
 class SaleCreateApi(APIView):
     permission_classes = [IsCashier]
 
@@ -204,6 +239,9 @@ class SaleCreateApi(APIView):
         customer = CustomerInputSerializer(required=False, allow_null=True)
         markdown = MarkdownInputSerializer(required=False, help_text="a discount on the whole sale")
         approval = ManagerApprovalSerializer(required=False, help_text="a manager's login, when a markdown needs one")
+        queued = QueuedSaleInputSerializer(
+            required=False, help_text="a sale the till kept while this server was away, arriving now"
+        )
 
         def validate_lines(self, lines):
             return distinct_skus(lines)
@@ -214,6 +252,10 @@ class SaleCreateApi(APIView):
         def validate(self, data):
             if "payments" in self.initial_data and "payment_method" in self.initial_data:
                 raise serializers.ValidationError({"payments": ["Give payments or payment_method, not both."]})
+            priced = [str(index) for index, line in enumerate(data["lines"]) if "unit_price" in line]
+            if priced and "queued" not in data:
+                refused = {"unit_price": ["Only a sale the till kept while the server was away (queued) has one."]}
+                raise serializers.ValidationError({"lines": {index: refused for index in priced}})
             return data
 
     @extend_schema(
@@ -232,7 +274,12 @@ class SaleCreateApi(APIView):
         "`discount`, `promotion_id`; the sale's `saving`). A typed line, or the sale, may carry a `markdown` "
         '`{"percent" or "amount", "reason"}` (a near-expiry markdown, a damaged pack), taken off after the promotions; '
         "one beyond MARKDOWN_APPROVAL_PERCENT of what it applies to needs a manager: the caller, or `approval` with a "
-        "manager's login; otherwise 409 `approval_required`. The sale answers `markdown_approved_by`.",
+        "manager's login; otherwise 409 `approval_required`. The sale answers `markdown_approved_by`. "
+        '`queued` `{"occurred_at", "provisional_number"}`: a sale the till kept while this server was away '
+        '(README "What keeps working when..."): dated at `occurred_at` (400 if more than 5 minutes ahead of the '
+        "server's clock or more than 7 days old), never refused for stock (flagged oversold instead), and its lines "
+        "may carry the `unit_price` the till showed, charged as is without promotions (400 without `queued`). A "
+        "sale recorded but whose answer was lost, sent again as queued, answers 200 and keeps the provisional number.",
     )
     def post(self, request):
         data = sale_input_plain(request.data) or input_valid(self.SaleCreateInputSerializer, request)
@@ -246,6 +293,7 @@ class SaleCreateApi(APIView):
             payments=service_payments(data.get("payments")),
             markdown=service_markdown(data.get("markdown")),
             approval=data.get("approval"),
+            queued=services.QueuedSale(**data["queued"]) if "queued" in data else None,
         )
         return _written(sale_body(recorded.sale, recorded.lines, tender=recorded.tender), created)
 

@@ -86,6 +86,12 @@
     for (const line of lines) {
       const { milli } = check(line);
       if (milli === undefined) continue;
+      if (line.label && line.label.price) {
+        // A price label: the line costs what the scale printed (the sale keeps it as the line's gross).
+        each.set(line, scaled(line.label.price, 2));
+        total += each.get(line);
+        continue;
+      }
       const price = scaled(line.product.price, 2);
       const before = sold.get(line.product.sku) || 0n;
       const cost = (milli2) => (milli2 * price + 500n) / 1000n;
@@ -118,7 +124,9 @@
     }
     const { status, body } = answer;
     if (boxAway(status)) return fromKept();
-    return status === 200 && body && Array.isArray(body.results) ? body.results : [];
+    const found = status === 200 && body && Array.isArray(body.results) ? body.results : [];
+    // A scale label is no product's barcode: its PLU finds the product in the kept catalog.
+    return !found.length && window.tillStore.labelRead(term) ? fromKept() : found;
   }
 
   function showResults(products) {
@@ -218,9 +226,12 @@
   function add(product) {
     saleId = null;
     // One more of a product sold by the unit goes on its line; a weighed product is weighed again (a second bag).
-    const current = byWeight(product) ? null : lines.findLast((line) => line.product.sku === product.sku && !check(line).problem);
+    const current =
+      byWeight(product) || product.label ? null : lines.findLast((line) => line.product.sku === product.sku && !check(line).problem);
     let line = current;
-    if (current) {
+    if (product.label) {
+      line = labelLine(product);
+    } else if (current) {
       current.quantity = String(check(current).milli / 1000n + 1n);
       current.confirmed = current.quantity; // scanned, not typed
       current.input.value = shop.quantity(current.quantity);
@@ -232,13 +243,32 @@
     showResults([]);
     say(shop.fill(text.added, { name: product.name }), "info");
     totals();
-    if (byWeight(product)) {
+    if (byWeight(product) && !product.label) {
       // A weighed item: the cashier types the weight the scale shows, then Enter goes back to scanning.
       line.input.focus();
       line.input.select();
     } else {
       search.focus();
     }
+  }
+
+  /* A scale label's line (the product as the kept catalog found it by PLU, with the `label` read): its weight, or
+     for a price label the quantity the branch reads from it (price / unit price, half up, to the gram or the unit);
+     the label says it, so the quantity is not typed. */
+  function labelLine(product) {
+    const { label, ...bare } = product;
+    let quantity = label.weight;
+    if (!quantity) {
+      const places = byWeight(product) ? 3 : 0;
+      const price = scaled(product.price, 2) || 1n;
+      const units = (scaled(label.price, 2) * 10n ** BigInt(places) * 2n + price) / (2n * price);
+      quantity = asDecimal((units > 0n ? units : 1n) * 10n ** BigInt(3 - places), 3);
+    }
+    const line = newLine(bare, quantity);
+    line.label = label;
+    line.confirmed = quantity;
+    line.input.readOnly = true;
+    return line;
   }
 
   function newLine(product, quantity) {
@@ -415,10 +445,19 @@
     charging = false;
     if (!lines.length) return say(text.empty);
     for (const line of lines) if (!settled(line)) return;
-    const sold = new Map(); // one sale line per SKU
+    const sold = new Map(); // per SKU, what the till shows
     for (const line of lines) sold.set(line.product.sku, (sold.get(line.product.sku) || 0n) + check(line).milli);
-    const saleLines = [...sold].map(([sku, milli]) => ({ sku, quantity: asDecimal(milli, 3) }));
-    const customer = customerAsked(saleLines);
+    const perSku = [...sold].map(([sku, milli]) => ({ sku, quantity: asDecimal(milli, 3) }));
+    // What the sale sends: one line per SKU typed or weighed here, and each scale label as scanned.
+    const typedSold = new Map();
+    for (const line of lines.filter((line) => !line.label)) {
+      typedSold.set(line.product.sku, (typedSold.get(line.product.sku) || 0n) + check(line).milli);
+    }
+    const saleLines = [
+      ...[...typedSold].map(([sku, milli]) => ({ sku, quantity: asDecimal(milli, 3) })),
+      ...lines.filter((line) => line.label).map((line) => ({ barcode: line.label.barcode })),
+    ];
+    const customer = customerAsked(perSku);
     if (customer === false) return;
     const total = amounts().total;
     const paying = tender(total);
@@ -450,7 +489,7 @@
         answer = null; // no answer: the box is away (or its answer was lost)
       }
       if (answer === null || boxAway(answer.status)) {
-        await keep(sale, register, total, paying);
+        await keep(sale, register, total, paying, perSku);
       } else if (answer.status === 200 || answer.status === 201) {
         showReceipt(answer.body);
       } else if (answer.status !== 401) {
@@ -469,14 +508,16 @@
     }
   }
 
-  /* The box did not answer: the sale goes into this till's queue under its own id and the customer gets a
-     provisional receipt, priced as the till showed it. */
-  async function keep(sale, register, total, paying) {
-    const record = await window.tillStore.enqueue(sale, register);
-    const lineTotal = (line) => {
-      const price = scaled(productOf(line.sku).price, 2);
-      return asDecimal((scaled(line.quantity, 3) * price + 500n) / 1000n, 2);
-    };
+  /* The box did not answer: the sale goes into this till's queue under its own id, each line with the price the
+     till showed (the box charges that), and the customer gets a provisional receipt, priced as the till showed it.
+     `perSku`: the sale's quantities per SKU, scale labels read. */
+  async function keep(sale, register, total, paying, perSku) {
+    const labelled = (barcode) => lines.find((line) => line.label && line.label.barcode === barcode).product;
+    const priced = sale.lines.map((line) => ({ ...line, unit_price: (line.sku ? productOf(line.sku) : labelled(line.barcode)).price }));
+    const record = await window.tillStore.enqueue({ ...sale, lines: priced }, register);
+    const { each } = amounts();
+    const lineTotal = (line) =>
+      asDecimal(lines.filter((mine) => mine.product.sku === line.sku).reduce((sum, mine) => sum + (each.get(mine) || 0n), 0n), 2);
     showReceipt(
       {
         id: record.id,
@@ -487,7 +528,7 @@
         payments: sale.payments || [{ method: sale.payment_method, amount: asDecimal(total, 2) }],
         change: asDecimal(paying.change, 2),
         total: asDecimal(total, 2),
-        lines: sale.lines.map((line) => ({
+        lines: perSku.map((line) => ({
           sku: line.sku,
           quantity: line.quantity,
           unit_price: productOf(line.sku).price,

@@ -3,16 +3,22 @@
    sales the box did not answer, each under the id the till chose for it. The queue goes to the box in the order
    the sales were made; each sale leaves the queue only once the box has confirmed it, and then is kept beside its
    definitive number. A sale sent twice is stored once: the box answers a known id with the sale it already has.
-   Registers the till's service worker too. Used by pos.js and till.js as window.tillStore. */
+   A queued sale goes with the till's time of it and the number on its provisional receipt (`queued`), and its lines
+   with the prices the till showed. Scale labels are read here too, so a label scanned with the box away finds its
+   product by PLU in the kept catalog. Registers the till's service worker too. Used by pos.js and till.js as
+   window.tillStore. */
 "use strict";
 (function () {
   const shop = window.shop;
   const root = document.getElementById("pos");
   const text = root.dataset;
+  const config = JSON.parse(document.getElementById("pos-config").textContent);
   const DB = "ecomarket-till";
   const DEVICE = "ecomarket.till.device"; // localStorage: this device's short tag, in its provisional numbers
   const REPLAY_EVERY_MS = 3000;
   const CATALOG_EVERY_MS = 5 * 60 * 1000;
+  const HEALTH = "/healthz"; // the box's cheapest answer: is it there at all
+  const HEALTH_MS = 3000;
 
   // ---- IndexedDB, as promises ----
   const opened = new Promise((resolve, reject) => {
@@ -67,10 +73,37 @@
     return true;
   }
 
-  /* The products a term finds in the kept catalog, as the box's search would: an exact barcode or SKU first, then
-     the names and SKUs containing it. */
+  /* A scale label as the box reads it (pricing/scale.py, SCALE_BARCODE_FORMATS): 13 digits whose prefix a format
+     names, the right check digit; {barcode, plu, weight} or {barcode, plu, price} (decimal strings), else null. */
+  function labelRead(barcode) {
+    if (!/^\d{13}$/.test(barcode)) return null;
+    for (const item of (config.scale_formats || "").split(",").map((part) => part.trim())) {
+      const format = /^(\d+)-(\d+):(P+)(I+)(W+|\$+)C$/.exec(item);
+      if (!format) continue;
+      const [, first, last, prefix, plu, value] = format;
+      const head = Number(barcode.slice(0, prefix.length));
+      if (head < Number(first) || head > Number(last)) continue;
+      const sum = [...barcode.slice(0, 12)].reduce((total, digit, index) => total + Number(digit) * (index % 2 ? 3 : 1), 0);
+      if ((10 - (sum % 10)) % 10 !== Number(barcode[12])) return null;
+      const pluEnd = prefix.length + plu.length;
+      const digits = barcode.slice(pluEnd, pluEnd + value.length);
+      const decimal = (places) => {
+        const whole = String(Number(digits)).padStart(places + 1, "0");
+        return `${whole.slice(0, -places)}.${whole.slice(-places)}`;
+      };
+      const label = { barcode, plu: String(Number(barcode.slice(prefix.length, pluEnd))) };
+      return value[0] === "W" ? { ...label, weight: decimal(3) } : { ...label, price: decimal(2) };
+    }
+    return null;
+  }
+
+  /* The products a term finds in the kept catalog, as the box's search would: a scale label's product by its PLU
+     (carrying the `label` read), an exact barcode or SKU, then the names and SKUs containing it. */
   async function catalogFind(term) {
     const all = await run(["catalog"], "readonly", (tx, done) => done(tx.objectStore("catalog").getAll()));
+    const label = labelRead(term);
+    const labelled = label && all.find((p) => p.plu === label.plu);
+    if (labelled) return [{ ...labelled, label }];
     const lower = term.toLowerCase();
     const exact = all.filter((p) => p.barcode === term || p.sku.toLowerCase() === lower);
     if (exact.length) return exact;
@@ -113,6 +146,9 @@
     );
   const sent = () => run(["sent"], "readonly", (tx, done) => done(tx.objectStore("sent").getAll()));
 
+  // The cashier's words for a count: singular for 1, plural otherwise (Spanish and English alike).
+  const counted = (forms, count) => shop.fill(forms[count === 1 ? 0 : 1], { count: String(count) });
+
   /* The badge: how many sales wait at this till for the box, and how many the box refused (a manager's matter). */
   async function badge() {
     const out = document.getElementById("till-queue");
@@ -124,8 +160,8 @@
     out.dataset.refused = String(refused);
     out.hidden = !all.length;
     out.textContent = [
-      waiting ? shop.fill(text.waiting, { count: String(waiting) }) : "",
-      refused ? shop.fill(text.refusedQueued, { count: String(refused) }) : "",
+      waiting ? counted(config.queue.waiting, waiting) : "",
+      refused ? counted(config.queue.refused, refused) : "",
     ]
       .filter(Boolean)
       .join(" · ");
@@ -137,10 +173,12 @@
 
   let replaying = false;
 
-  /* Sends the waiting sales in the order they were made, one at a time. A sale leaves the queue, into `sent` with
-     its definitive number, in the same transaction and only after the box answered it with the sale; no answer
-     stops the round (the next one starts where this one stopped). A sale the box refuses stays, marked, for a
-     manager: it was handed to the customer, so it is never thrown away. */
+  /* Sends the waiting sales in the order they were made, one at a time, each as `queued`: the till's time of it and
+     its provisional number (the box dates it so and keeps the number; it takes the prices the till showed, and
+     never refuses one for stock). A sale leaves the queue, into `sent` with its definitive number, in the same
+     transaction and only after the box answered it with the sale; no answer stops the round (the next one starts
+     where this one stopped). A sale the box refuses stays, marked, for a manager: it was handed to the customer, so
+     it is never thrown away. */
   async function replay() {
     if (replaying) return;
     replaying = true;
@@ -149,7 +187,8 @@
         if (record.refused) continue;
         let answer;
         try {
-          answer = await shop.api(text.salesUrl, { method: "POST", body: record.body });
+          const queued = { occurred_at: record.occurred_at, provisional_number: record.provisional };
+          answer = await shop.api(text.salesUrl, { method: "POST", body: { ...record.body, queued } });
         } catch (error) {
           return;
         }
@@ -199,6 +238,7 @@
   window.tillStore = {
     catalogRefresh,
     catalogFind,
+    labelRead,
     enqueue,
     queued,
     sent,
@@ -209,6 +249,26 @@
     sessionKeep: (register, session) =>
       metaPut(`session:${register}`, { session, at: new Date().toISOString() }),
   };
+
+  /* Voids and returns (the sales pages), counts, goods receipts and the drawer's pages are the box's own: a link
+     to one with the box away would open the browser's error page. The till asks the box first; if it does not
+     answer, the till says so and stays on the till. Nothing of theirs is queued. */
+  document.addEventListener("click", async (event) => {
+    const link = event.target.closest("a[href]");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    const url = new URL(link.href, window.location.href);
+    if (url.origin !== window.location.origin || url.pathname === window.location.pathname) return;
+    event.preventDefault();
+    let answered = false;
+    try {
+      const response = await fetch(HEALTH, { cache: "no-store", signal: AbortSignal.timeout(HEALTH_MS) });
+      answered = ![502, 503, 504].includes(response.status);
+    } catch (error) {
+      answered = false;
+    }
+    if (answered) window.location.assign(url);
+    else if (window.till) window.till.message(text.needsBox);
+  });
 
   metaGet("catalog_at").then((at) => {
     if (at && !root.dataset.catalogAt) root.dataset.catalogAt = at;
