@@ -1,4 +1,4 @@
-"""Deployment modes: one codebase, a branch store server or head office (DESIGN.md §1).
+"""Deployment modes: one codebase, a branch store server or head office (docs/architecture.md).
 
 The mode is read once from ``ECOMARKET_MODE``; anything else refuses to start. Code that only makes sense in one
 mode asks :func:`current` at call time (the way Sentry gates by silo mode), so a misrouted call fails loudly.

@@ -1,7 +1,7 @@
 """EcoMarket settings: one module for both modes, configured only by the environment (12-factor).
 
 Every variable read here is listed in ``.env.example``. ``ECOMARKET_MODE`` selects what is installed, routed and
-scheduled (DESIGN.md §1-§2).
+scheduled (docs/architecture.md, "One codebase, two modes" and "Deployments").
 """
 
 import ipaddress
@@ -497,7 +497,8 @@ SYNC_ADMISSION_WAIT_S = env.float("SYNC_ADMISSION_WAIT_S", default=1.0)
 SYNC_ADMISSION_RETRY_AFTER_S = env.int("SYNC_ADMISSION_RETRY_AFTER_S", default=2)
 
 # ---------------------------------------------------------------------------------------------------------------
-# Observability (DESIGN.md §8): logs, /metrics, /readyz and the heartbeats behind it. README "Watching the chain".
+# Observability: logs, /metrics, /readyz and the heartbeats behind it (docs/architecture.md, "Operating a chain";
+# README "Watching the chain").
 # https://prometheus.github.io/client_python/multiprocess/
 # ---------------------------------------------------------------------------------------------------------------
 # json: one object a line with request id, mode, branch and user (production); text: for a terminal (make run).
