@@ -52,7 +52,7 @@ def outbox_event_append(*, type: str, payload: dict, occurred_at: datetime) -> O
 
 
 def outbox_event_envelope(*, event: OutboxEvent, branch: str) -> dict:
-    """The event as it travels to head office (DESIGN.md §4)."""
+    """The event as it travels to head office (docs/protocol.md)."""
     return envelope_build(
         id=event.id,
         branch=branch,
