@@ -1,4 +1,5 @@
-# EcoMarket: `make run` starts central + branch B001 on embedded defaults; `make test` runs the whole suite.
+# EcoMarket: `make run` starts central (:8000) and branches B001 (:8001) and B002 (:8002) on embedded defaults
+# (harness/devrun.py); `make test` checks the alert rules, then runs the suite in each mode (test-branch, test-central).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin

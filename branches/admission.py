@@ -1,11 +1,11 @@
-"""Central side: admission control for the sync endpoints (DESIGN.md §8, Scale).
+"""Central side: admission control for the sync endpoints (docs/scale.md).
 
 When head office comes back after an outage, hundreds of branches push their backlog at once. Without a limit every
 gunicorn worker ends up inside an ingest transaction, PostgreSQL gets as many concurrent writers as there are
 workers, and the dashboard waits behind them. So at most ``SYNC_ADMISSION_SLOTS`` pushes and
 ``SYNC_ADMISSION_PULL_SLOTS`` change-feed pulls run at once per machine. Each kind has slots of its own: every store
 pulls every few seconds, a cheap request each, but in a catch-up on a busy 2-core machine 50 pulls a second of 43 ms
-(p50) held about half of the slot time the backlog pushes were waiting for (docs/scale.md, "Waiting for a slot").
+(p50) held about half of the slot time the backlog pushes were waiting for (docs/scale-runs.md, "Waiting for a slot").
 
 One more waits for a slot of its kind to free up, in one of ``SYNC_ADMISSION_QUEUE`` places (shared by both kinds),
 for at most ``SYNC_ADMISSION_WAIT_S``, and takes the first slot released. Refusing it at once instead made admission

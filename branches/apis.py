@@ -1,5 +1,5 @@
 """The sync API, of both sides. Central side: event ingestion, the change feed and the catalog for the branches,
-head office's catalog and transfer writes that feed them. Branch side: the sync status (DESIGN.md §5)."""
+head office's catalog and transfer writes that feed them. Branch side: the sync status (docs/architecture.md)."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status

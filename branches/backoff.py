@@ -23,8 +23,8 @@ def backoff_after_failure(failures: int, refusals: int, *, cap: float, retry_aft
     included if it was one. While central answers that way it is up and pacing the chain, so the exponent is the
     refusals: how long it was unreachable before (an outage's failures, which hold the backoff at its cap) says
     nothing about when one of its slots frees, and kept a store idle for 7.5-15 s per refusal after an outage, the
-    tail of the catch-up (docs/scale.md, "Half a core in a fold, and refused is not down"). Refused again and again,
-    the store still backs off to the cap. Without a Retry-After (no answer, a proxy's 502) the exponent is every
+    tail of the catch-up (docs/scale-runs.md, "Half a core in a fold, and refused is not down"). Refused again and
+    again, the store still backs off to the cap. Without a Retry-After (no answer, a proxy's 502) the exponent is every
     failure."""
     return jittered_backoff(refusals if retry_after > 0 else failures, cap=cap, retry_after=retry_after)
 
@@ -39,7 +39,7 @@ def kick_pause(interval: float) -> float:
     """How long a branch's push pacing rests after asking for a push: ``interval`` on average, drawn between half
     and one and a half of it, so stores that started selling at the same moment (opening time, the end of an outage)
     drift out of step instead of pushing in lockstep. Without it, 500 stores that began together pushed within the
-    same two seconds of every ten (docs/scale.md, "In step")."""
+    same two seconds of every ten (docs/scale-runs.md, "In step")."""
     return interval * random.uniform(0.5, 1.5)
 
 

@@ -1,4 +1,4 @@
-"""Central side: storing branch events exactly once (DESIGN.md §3 invariant 3, §4, §5).
+"""Central side: storing branch events exactly once (docs/architecture.md, invariant 3; docs/protocol.md).
 
 One request is one transaction that holds its branch's row lock, so two pushes of the same branch are applied one
 after the other while different branches ingest in parallel. Every event of the request is classified:

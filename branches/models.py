@@ -1,6 +1,6 @@
 """The link between a branch and head office.
 
-Branch side: the outbox, one row per event of DESIGN.md §4, written in the same transaction as the change it
+Branch side: the outbox, one row per event of docs/protocol.md, written in the same transaction as the change it
 describes, with a gapless per-branch ``seq``.
 """
 

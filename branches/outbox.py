@@ -1,11 +1,11 @@
-"""Branch side: the outbox (DESIGN.md §4). Every change at the branch appends one event here, in the transaction of
+"""Branch side: the outbox (docs/protocol.md). Every change at the branch appends one event here, in the transaction of
 the change, with the next gapless seq; after the commit a push is requested, without the request ever touching the
 broker.
 
 :func:`push_after_commit` only sets a flag once the transaction commits; one daemon thread per process turns any
 number of flags into one publish of the push task, by its registered name (nothing here imports the tasks). A
 broker that is down or slow then delays that thread, never a sale, and the beat sweep still finds the events if
-the publish is lost (DESIGN.md §2: ``delay()`` can block for a long time).
+the publish is lost (docs/architecture.md, "Deployments": ``delay()`` can block for a long time).
 """
 
 import logging
@@ -52,7 +52,7 @@ def outbox_event_append(*, type: str, payload: dict, occurred_at: datetime) -> O
 
 
 def outbox_event_envelope(*, event: OutboxEvent, branch: str) -> dict:
-    """The event as it travels to head office (DESIGN.md §4)."""
+    """The event as it travels to head office (docs/protocol.md)."""
     return envelope_build(
         id=event.id,
         branch=branch,

@@ -1,4 +1,4 @@
-"""Both sides: the event protocol of DESIGN.md §4 in one place, written by the branch and read by central.
+"""Both sides: the event protocol of docs/protocol.md in one place, written by the branch and read by central.
 
 - :class:`EventType`, :data:`SCHEMA_VERSION`, :data:`MAX_BATCH`: what an event may be, and how many travel at once;
 - the envelope: :func:`envelope_build` (the branch sends, central serves a branch's events back) and
@@ -35,7 +35,7 @@ from inventory.quantities import (
 )
 
 SCHEMA_VERSION = 1
-MAX_BATCH = 500  # events in one POST /api/v1/sync/events (DESIGN.md §5)
+MAX_BATCH = 500  # events in one POST /api/v1/sync/events (docs/protocol.md)
 
 
 class EventType(models.TextChoices):
@@ -93,7 +93,7 @@ def body_hash(event: dict) -> str:
 def envelope_build(
     *, id: uuid.UUID, branch: str, seq: int, type: str, occurred_at: datetime, schema: int, payload: dict
 ) -> dict:
-    """An event as it travels (DESIGN.md §4): ``occurred_at`` with milliseconds, in the offset it is given in."""
+    """An event as it travels (docs/protocol.md): ``occurred_at`` with milliseconds, in the offset it is given in."""
     return {
         "id": str(id),
         "branch": branch,
@@ -610,7 +610,7 @@ def _change_reference_check(payload: dict) -> None:
 
 
 # The id of the document each type records, as its payload names it: the sale a sale or a void is about, the return,
-# the count, the receipt. Every such id is counted once per branch, however many events carry it (DESIGN.md §4).
+# the count, the receipt. Every such id is counted once per branch, however many events carry it (docs/protocol.md).
 DOCUMENT_KEYS = {
     EventType.SALE_COMPLETED: "sale_id",
     EventType.SALE_VOIDED: "sale_id",

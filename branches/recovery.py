@@ -1,4 +1,4 @@
-"""Branch side: recover this branch's history from central after a restore (DESIGN.md §4, "Seqs are never reused").
+"""Branch side: recover this branch's history from central after a restore (docs/protocol.md, "Seqs are never reused").
 
 A branch restored from last night's backup, or a new box with an empty database, no longer holds events central
 already stored from it. Before it pushes anything, the push asks central (``GET /api/v1/sync/events?after=``)

@@ -45,7 +45,7 @@ EVENTS_PAGE = 500
 
 
 def branch_event_envelope(event: BranchEvent) -> dict:
-    """A stored event as the branch sent it (DESIGN.md §4), byte for byte the same JSON once keys are sorted: the
+    """A stored event as the branch sent it (docs/protocol.md), byte for byte the same JSON once keys are sorted: the
     branch wrote ``occurred_at`` in UTC with milliseconds, and that is what central stored."""
     return envelope_build(
         id=event.id,

@@ -1,4 +1,4 @@
-"""SQLite connection checks (DESIGN.md §2).
+"""SQLite connection checks (docs/architecture.md, "Deployments").
 
 Django runs ``init_command`` but never looks at what the PRAGMAs returned: a read-only filesystem or an old SQLite
 can silently leave a connection in rollback-journal mode without a busy timeout, which is exactly when cashiers
@@ -70,7 +70,7 @@ def rows_copy(model, names: tuple[str, ...], rows: list[Sequence]) -> None:
     """Insert new rows of ``model``, each a sequence of values for the fields ``names`` (attnames: ``branch_id``,
     not ``branch``), in the caller's transaction: PostgreSQL's COPY where we run on it (no SQL to build, no
     parameters to bind: several times faster for ingestion batches), one prepared INSERT run per row elsewhere. No
-    model instance is built: at ingestion rates, making one cost more than writing its row (docs/scale.md, "Waiting
+    model instance is built: at ingestion rates, making one cost more than writing its row (docs/scale-runs.md, "Waiting
     for a slot", point 3). No signals, no defaults: every value the table needs is in the row."""
     if not rows:
         return
@@ -132,8 +132,8 @@ def rows_accumulate(model, *, keys: tuple[str, ...], rows: list[dict], highest: 
     instead. One ``INSERT ... ON CONFLICT DO UPDATE`` run for every row (``executemany``: pipelined by psycopg), in
     the caller's transaction, on SQLite and PostgreSQL alike. Plain SQL: the ORM's
     ``bulk_create(update_conflicts=True)`` can only overwrite a stored value, not add to it, and reading the rows to
-    add in Python cost a query and a ``bulk_update`` per table, most of a roll-up's CPU (docs/scale.md, "The
-    periodic jobs"). One statement of many rows' placeholders would cost more: psycopg's client-side binding parses
+    add in Python cost a query and a ``bulk_update`` per table, most of a roll-up's CPU (docs/scale-runs.md,
+    "The periodic jobs"). One statement of many rows' placeholders would cost more: psycopg's client-side binding parses
     a long statement anew each time."""
     if not rows:
         return
@@ -173,7 +173,7 @@ def rows_update(model, objects: list, fields: tuple[str, ...]) -> None:
     """Write ``fields`` of each of ``objects`` to its stored row (found by primary key), in the caller's transaction:
     one ``UPDATE`` run for every row (``executemany``: pipelined by psycopg). Django's ``bulk_update`` builds a
     ``CASE WHEN`` expression per field and row, which cost more CPU than the statement itself: 0.6 s of a profiled
-    1 s reconciliation pass at 500 branches, 0.35 s of a 3 s report roll-up (docs/scale.md)."""
+    1 s reconciliation pass at 500 branches, 0.35 s of a 3 s report roll-up (docs/scale-runs.md)."""
     if not objects:
         return
     connection = connection_now()

@@ -1,5 +1,5 @@
-"""One error type for domain failures, and one place that turns every API error into the JSON body of DESIGN.md §5:
-``{"code": "...", "detail": "...", "fields": {...}}``."""
+"""One error type for domain failures, and one place that turns every API error into the JSON body of
+docs/architecture.md, "The HTTP API": ``{"code": "...", "detail": "...", "fields": {...}}``."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""Liveness and readiness (DESIGN.md §5) and the heartbeats readiness reads.
+"""Liveness and readiness (docs/architecture.md, "The HTTP API") and the heartbeats readiness reads.
 
 ``/healthz`` stays cheap: the process answers and its database does. ``/readyz`` says whether this deployment can
 do its job, component by component, and answers 503 when one cannot: the database, the broker, a Celery worker

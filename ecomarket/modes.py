@@ -1,7 +1,8 @@
-"""Deployment modes: one codebase, a branch store server or head office (DESIGN.md §1).
+"""Deployment modes: one codebase, a branch store server or head office (docs/architecture.md).
 
-The mode is read once from ``ECOMARKET_MODE``; anything else refuses to start. Code that only makes sense in one
-mode asks :func:`current` at call time (the way Sentry gates by silo mode), so a misrouted call fails loudly.
+The mode is read once from ``ECOMARKET_MODE`` when the settings load; any other value refuses to start. A service
+that only makes sense in one mode is decorated with :func:`only`, which checks the mode at every call (the way
+Sentry gates by silo mode), so a misrouted call fails loudly.
 """
 
 import functools
@@ -28,6 +29,10 @@ def mode_parse(value: str | None) -> Mode:
 
 
 def current() -> Mode:
+    """The mode this process runs in: ``settings.ECOMARKET_MODE``, read at each call rather than at import, so a
+    test's ``override_settings`` is seen. :func:`require` and :func:`only` ask it; the rest of the code asks
+    ``settings.IS_BRANCH`` / ``settings.IS_CENTRAL``, fixed when the settings load, where what is installed, routed
+    and scheduled is decided."""
     from django.conf import settings
 
     return Mode(settings.ECOMARKET_MODE)

@@ -1,7 +1,7 @@
 """EcoMarket settings: one module for both modes, configured only by the environment (12-factor).
 
 Every variable read here is listed in ``.env.example``. ``ECOMARKET_MODE`` selects what is installed, routed and
-scheduled (DESIGN.md §1-§2).
+scheduled (docs/architecture.md, "One codebase, two modes" and "Deployments").
 """
 
 import ipaddress
@@ -126,7 +126,9 @@ REQUEST_BODY_TIMEOUT_S = env.float("REQUEST_BODY_TIMEOUT_S", default=30.0)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Applications. Models are shared by both modes (the ledger has the same shape at a branch and at head office);
-# what differs is routed in ecomarket/urls.py and scheduled in ecomarket/celery.py.
+# what differs is routed in ecomarket/urls.py and scheduled by beat: a branch's schedule is CELERY_BEAT_SCHEDULE
+# below (under "The link from a branch to head office"); central's is written into django-celery-beat's tables by
+# `manage.py install_schedule` (under "Reconciliation"). Both get the heartbeat (under "Observability").
 # ---------------------------------------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -433,8 +435,9 @@ BACKUP_KEEP = env.int("BACKUP_KEEP", default=48)
 OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=60)
 LOGIN_LOG_RETENTION_DAYS = env.int("LOGIN_LOG_RETENTION_DAYS", default=90)
 if IS_BRANCH:
-    # `expires`: a beat message that waited longer than its own interval is dropped, so a worker that was down
-    # does not wake up to a pile of identical sweeps.
+    # The branch's beat schedule (celery's file-backed scheduler reads it from here; the heartbeat is added under
+    # Observability). `expires`: a beat message that waited longer than its own interval is dropped, so a worker
+    # that was down does not wake up to a pile of identical sweeps.
     CELERY_BEAT_SCHEDULE = {
         "outbox-push-sweep": {
             "task": "branches.tasks.outbox_push_task",
@@ -479,8 +482,9 @@ if IS_BRANCH:
     }
 
 # ---------------------------------------------------------------------------------------------------------------
-# Reconciliation (central mode). The schedule itself lives in django-celery-beat's tables (editable in admin);
-# `manage.py install_schedule` writes it on deploy from these values.
+# Reconciliation (central mode). Central's schedule lives in django-celery-beat's tables (editable in admin):
+# `manage.py install_schedule` writes it on deploy from RECONCILE_INTERVAL_S, REPORTS_ROLLUP_INTERVAL_S and
+# CHAIN_STOCK_FOLD_INTERVAL_S, with the nightly full pass, contact erasure and housekeeping.
 # ---------------------------------------------------------------------------------------------------------------
 RECONCILE_INTERVAL_S = env.int("RECONCILE_INTERVAL_S", default=60)
 RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
@@ -497,7 +501,8 @@ SYNC_ADMISSION_WAIT_S = env.float("SYNC_ADMISSION_WAIT_S", default=1.0)
 SYNC_ADMISSION_RETRY_AFTER_S = env.int("SYNC_ADMISSION_RETRY_AFTER_S", default=2)
 
 # ---------------------------------------------------------------------------------------------------------------
-# Observability (DESIGN.md §8): logs, /metrics, /readyz and the heartbeats behind it. README "Watching the chain".
+# Observability: logs, /metrics, /readyz and the heartbeats behind it (docs/architecture.md, "Operating a chain";
+# README "Watching the chain").
 # https://prometheus.github.io/client_python/multiprocess/
 # ---------------------------------------------------------------------------------------------------------------
 # json: one object a line with request id, mode, branch and user (production); text: for a terminal (make run).

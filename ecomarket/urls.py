@@ -1,5 +1,5 @@
 """Root URLs: what both modes serve, then the routes of this server's mode only. The other mode's routes do not
-exist here, so they answer 404 (DESIGN.md §1)."""
+exist here, so they answer 404 (docs/architecture.md)."""
 
 from django.conf import settings
 from django.contrib import admin

@@ -325,7 +325,7 @@ class SimBranch:
 
 def client_for(branches: int, settings: SimSettings) -> aiohttp.ClientSession:
     """One HTTP client for the whole chain: aiohttp, whose C parser and lighter request path cost the simulator
-    half of httpx's CPU per request (bench/sim_cost.py, docs/scale.md). A connection per branch and loop, so no
+    half of httpx's CPU per request (bench/sim_cost.py, docs/scale-runs.md). A connection per branch and loop, so no
     request ever waits for another's. The branch's timeouts (branches/central_client.py: 3 s to connect, 20 s
     without a byte of the answer); the write is not timed, as aiohttp has none, but on loopback the kernel takes a
     whole 500-event body before central even accepts the connection. No cookies kept (each store is a client of

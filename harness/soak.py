@@ -1,4 +1,5 @@
-"""Fault-injection soak: prove nothing is lost (DESIGN.md §3) with real processes, on loopback only.
+"""Fault-injection soak: prove nothing is lost (docs/architecture.md, "Invariants") with real processes, on
+loopback only.
 
     .venv/bin/python -m harness.soak               # the CI profile (about two minutes; also run by `make test`)
     .venv/bin/python -m harness.soak --profile long  # the longer soak (about fifteen minutes)

@@ -5,7 +5,7 @@ it ingests their events (branches/ingest.py). Either way the ledger rows and the
 caller's transaction, and the projection is a sum, so it does not depend on the order events arrive in.
 
 Central also keeps the chain's on-hand per SKU (what ``/api/v1/inventory/totals`` answers): summing a million
-levels (500 branches x 2,000 SKUs) on every request was the cost (docs/scale.md "Ledger growth"). Each write adds
+levels (500 branches x 2,000 SKUs) on every request was the cost (docs/scale-runs.md "Ledger growth"). Each write adds
 its change per SKU as a new ChainStockChange row in its own transaction, a periodic job folds those rows into
 ChainStock (a row per SKU), and a read adds the two up in one statement: exact at every instant, with no row that
 every store's push would have to update.

@@ -1,4 +1,4 @@
-"""The catalog, the stock ledger and the documents that move stock (DESIGN.md §1).
+"""The catalog, the stock ledger and the documents that move stock (docs/architecture.md).
 
 The ledger (StockMovement) is the source of truth; StockLevel is a projection written in the same transaction and
 rebuilt from the ledger by ``manage.py rebuild_stock_levels``. Both modes hold the same shapes: a branch keeps its
@@ -104,7 +104,7 @@ class StockLevel(models.Model):
 class ChainStock(models.Model):
     """Central: the chain's on-hand of one SKU (every branch's level added up) as of the last fold of the changes
     below. The chain total is this plus the SKU's ChainStockChange rows: exact at every instant, and read from
-    about a row per SKU instead of one per (branch, SKU) (docs/scale.md "Ledger growth")."""
+    about a row per SKU instead of one per (branch, SKU) (docs/scale-runs.md "Ledger growth")."""
 
     sku = models.CharField(max_length=32, primary_key=True)
     on_hand = models.DecimalField(**QUANTITY, default=Decimal("0"))

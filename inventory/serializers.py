@@ -1,7 +1,7 @@
-"""The inventory API's shapes (DESIGN.md §5): every response serializer with the bodies built directly where a till
-waits for them, and the request serializers the APIs share with each other, with the staff pages (inventory/views.py)
-or with another app. A request serializer one API alone reads stays nested in that API (the HackSoft styleguide's
-rule)."""
+"""The inventory API's shapes (docs/architecture.md): every response serializer with the bodies built directly where a
+till waits for them, and the request serializers the APIs share with each other, with the staff pages
+(inventory/views.py) or with another app. A request serializer one API alone reads stays nested in that API (the
+HackSoft styleguide's rule)."""
 
 from decimal import Decimal
 

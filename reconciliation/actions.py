@@ -1,4 +1,5 @@
-"""Central only: what managers do with the job's findings (DESIGN.md §6), from the API, the dashboard and admin.
+"""Central only: what managers do with the job's findings (docs/architecture.md, "Reconciliation"), from the API, the
+dashboard and admin.
 
 Each action locks the branch of its record before the record, as the job takes them (the lock order at the top of
 reconciliation/services.py), so the job never changes a record a person closed and a person never acts on a record

@@ -1,4 +1,4 @@
-"""Central only: the discrepancy and oversell API for managers (DESIGN.md §5)."""
+"""Central only: the discrepancy and oversell API for managers (docs/architecture.md, "The HTTP API")."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status

@@ -1,4 +1,4 @@
-"""Central only: the reconciliation checks, one a kind of finding (DESIGN.md §6).
+"""Central only: the reconciliation checks, one a kind of finding (docs/architecture.md, "Reconciliation").
 
 Each check looks at one branch, in the pass's transaction and under the branch's row lock (reconciliation/services.py
 runs them), and flags what it finds or clears what it no longer finds through the pass's bookkeeping

@@ -1,4 +1,4 @@
-"""Central only: what the reconciliation job finds and what managers do about it (DESIGN.md §6)."""
+"""Central only: what the reconciliation job finds and what managers do about it (docs/architecture.md)."""
 
 from django.db import models
 from django.db.models import Q
@@ -193,7 +193,7 @@ class ReconciliationRun(models.Model):
 class BranchLag(models.Model):
     """A branch that was behind at the end of a pass (events central has seen numbers for but not all of): what the
     dashboard's lag chart draws, read with one grouped query instead of unpacking every recent pass's lag of the
-    whole chain (docs/scale.md "The dashboard at 500 branches"). A branch that was not behind has no row: its lag
+    whole chain (docs/scale-runs.md "The dashboard at 500 branches"). A branch that was not behind has no row: its lag
     was 0."""
 
     run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="+")

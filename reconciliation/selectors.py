@@ -158,7 +158,7 @@ def discrepancies_per_day(*, days: int = 14) -> list[tuple[str, int]]:
 
 
 # A chain of hundreds of stores cannot be one line each on one chart (500 lines of 48 dots were over a megabyte of
-# the dashboard, docs/scale.md "Ledger growth"): the chart shows the branches furthest behind.
+# the dashboard, docs/scale-runs.md "Ledger growth"): the chart shows the branches furthest behind.
 LAG_CHART_BRANCHES = 10
 
 

@@ -1,7 +1,7 @@
-"""Central only: the reconciliation job (DESIGN.md §6). ``reconcile`` runs one pass over every branch: the checks
-(reconciliation/checks.py, one a kind of finding) compare what central holds with what it should hold, and the
-bookkeeping (reconciliation/findings.py) keeps one open Discrepancy per (branch, SKU, kind). What managers do with
-the findings is in reconciliation/actions.py.
+"""Central only: the reconciliation job (docs/architecture.md). ``reconcile`` runs one pass over every branch: the
+checks (reconciliation/checks.py, one a kind of finding) compare what central holds with what it should hold, and the
+bookkeeping (reconciliation/findings.py) keeps one open Discrepancy per (branch, SKU, kind). What managers do with the
+findings is in reconciliation/actions.py.
 
 The job is idempotent: a second run over the same data writes nothing (a record changes only when what was found
 changes). It is safe against late events: a count is compared only once central holds every event up to the
@@ -118,7 +118,7 @@ def _pass_run(*, full: bool, now: datetime, progress: Callable[[str], None] | No
         try:
             # A quiet branch's checks would read nothing and write nothing, a settled one's would write nothing but
             # its mark: no transaction and no row lock for either (at 500 stores those round trips were most of an
-            # incremental pass, docs/scale.md "Ledger growth" and "Reconciliation while every store sells").
+            # incremental pass, docs/scale-runs.md "Ledger growth" and "Reconciliation while every store sells").
             if full or not (code in settled or _quiet(branch=seen, state=state)):
                 with transaction.atomic():
                     branch = Branch.objects.select_for_update().get(pk=code)
@@ -165,7 +165,7 @@ def _screen(*, branches: list[Branch], state: PassState) -> dict[str, BranchChec
 
     Found with a handful of set-based queries for every such branch at once, read in the pass's snapshot, instead
     of a transaction, a row lock and about six round trips each: with every store selling, those were ~3,000 round
-    trips and over 2 s a pass at 500 stores (docs/scale.md). Without the row lock the reads are still whole: in one
+    trips and over 2 s a pass at 500 stores (docs/scale-runs.md). Without the row lock the reads are still whole: in one
     snapshot, the branch row's ingest mark is that of its last committed batch, whose events, ledger rows and levels
     committed with it, so everything up to the mark is there. The mark written is that one: a batch committing
     after the snapshot is looked at by the next pass. Only BranchCheck is written, and only passes write it, one at

@@ -67,7 +67,7 @@ def dashboard(request):
     filters = _filters(request)
     records = first_rows(selectors.discrepancy_list(**filters), DISCREPANCY_ROWS)
     cases = first_rows(selectors.oversell_case_list(branch=filters["branch"], status="unresolved"), CASE_ROWS)
-    # Every chain-wide figure below is one query over a small or indexed set (docs/scale.md "The dashboard at 500
+    # Every chain-wide figure below is one query over a small or indexed set (docs/scale-runs.md "The dashboard at 500
     # branches"): the open counts once for the health table and the per-kind table, the branch codes for the filter.
     by_kind = selectors.open_by_kind_and_branch()
     health = selectors.branch_health(branch=filters["branch"], open_by_kind=by_kind)

@@ -1,5 +1,5 @@
 """Online backups of the branch database (``manage.py backup``): a consistent copy taken while tills sell, pruned to
-BACKUP_KEEP, scheduled by beat, its age in sync status (DESIGN.md §8)."""
+BACKUP_KEEP, scheduled by beat, its age in sync status (docs/architecture.md)."""
 
 import sqlite3
 import threading

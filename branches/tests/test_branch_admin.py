@@ -1,5 +1,5 @@
 """Head office edits a Branch in its admin while the branch keeps pushing and pulling: a person's edit never writes
-back the sync bookkeeping it read when the form was opened (DESIGN.md §5)."""
+back the sync bookkeeping it read when the form was opened (docs/architecture.md)."""
 
 import re
 

@@ -1,5 +1,5 @@
-"""Branches and central as real processes on loopback: central under gunicorn on PostgreSQL, two branches under
-gunicorn on SQLite, Celery workers and beat on Redis, a fault proxy on each link (DESIGN.md §3 invariants 2-4)."""
+"""Branches and central as real processes on loopback: central under gunicorn on PostgreSQL, two branches under gunicorn
+on SQLite, Celery workers and beat on Redis, a fault proxy on each link (docs/architecture.md, invariants 2-4)."""
 
 import os
 import time

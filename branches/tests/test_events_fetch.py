@@ -1,5 +1,5 @@
 """Central: a branch fetches back its own stored events (``GET /api/v1/sync/events``) and the catalog
-(``GET /api/v1/sync/catalog``), to recover after a restore (DESIGN.md §4, "Seqs are never reused")."""
+(``GET /api/v1/sync/catalog``), to recover after a restore (docs/protocol.md, "Seqs are never reused")."""
 
 from datetime import UTC, datetime
 

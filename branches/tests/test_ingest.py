@@ -1,4 +1,5 @@
-"""Central ingestion on PostgreSQL: every branch event stored exactly once, in any order (DESIGN.md §3-§5)."""
+"""Central ingestion on PostgreSQL: every branch event stored exactly once, in any order (docs/architecture.md,
+invariant 3)."""
 
 import random
 import uuid

@@ -1,4 +1,4 @@
-"""The push never sends a body central will refuse, and never resends a refused batch for ever (DESIGN.md §4: no
+"""The push never sends a body central will refuse, and never resends a refused batch for ever (docs/protocol.md: no
 batch that is too large may stop a branch's sync)."""
 
 import json

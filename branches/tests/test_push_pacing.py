@@ -1,6 +1,6 @@
 """A branch asks for a push about once every SYNC_KICK_INTERVAL_S while it sells, resting a jittered pause in between
 (branches/backoff.py::kick_pause), so stores that start selling together drift out of step instead of reaching head
-office in lockstep (docs/scale.md, "In step")."""
+office in lockstep (docs/scale-runs.md, "In step")."""
 
 import random
 import threading

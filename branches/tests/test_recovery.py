@@ -1,5 +1,5 @@
 """A store box dies or is restored from backup, and central is restored from its own backup: nothing lost, nothing
-forked (DESIGN.md §4 "Seqs are never reused", §8). Real processes: central under gunicorn on its own PostgreSQL
+forked (docs/protocol.md, "Seqs are never reused"). Real processes: central under gunicorn on its own PostgreSQL
 database, branches under gunicorn on SQLite with their Celery worker and beat on Redis."""
 
 import json

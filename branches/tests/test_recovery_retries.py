@@ -1,6 +1,6 @@
 """A restored store box while its tills go on: a till retrying a charge whose answer was lost is counted once at
-both ends, and a sale number is never given twice, also across two restores in a row (DESIGN.md §4 "Seqs are never
-reused", §8). Real processes, as in test_recovery.py, on a chain of its own: these tests leave a refused duplicate
+both ends, and a sale number is never given twice, also across two restores in a row (docs/protocol.md, "Seqs are
+never reused"). Real processes, as in test_recovery.py, on a chain of its own: these tests leave a refused duplicate
 behind, which the other module's checks would count."""
 
 import re

@@ -1,6 +1,6 @@
 """A store upgraded before head office: the cash drawer's events reach a central that does not know their types
 yet. It rejects them; the store parks them, keeps delivering its sales, and re-sends them after the upgrade
-(DESIGN.md §4). Against a stand-in central on loopback that answers as an older central does."""
+(docs/protocol.md). Against a stand-in central on loopback that answers as an older central does."""
 
 import json
 import os

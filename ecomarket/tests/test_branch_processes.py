@@ -1,4 +1,5 @@
-"""Invariants about processes, proved on a real gunicorn branch server on loopback (DESIGN.md §3, invariant 1)."""
+"""Invariants about processes, proved on a real gunicorn branch server on loopback (docs/architecture.md,
+invariant 1)."""
 
 import sqlite3
 import threading

@@ -172,7 +172,7 @@ def test_systemd_units_order_restart_and_stop_the_way_production_needs(mode):
             assert unit["Install"]["WantedBy"] == "multi-user.target", name
     gunicorns = ["ecomarket-web", *(["ecomarket-sync"] if mode == "central" else [])]
     for name in (*gunicorns, "ecomarket-worker"):
-        assert units[name]["Service"]["KillMode"] == "mixed", name  # DESIGN.md §8
+        assert units[name]["Service"]["KillMode"] == "mixed", name  # docs/architecture.md
         if mode == "branch":
             assert units[name]["Service"]["LimitNICE"] == "-10", name  # the SQLite writer boost
     for name in gunicorns:
@@ -253,10 +253,10 @@ def _admitted_or_waiting() -> int:
 
 
 def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_its_own():
-    """Two gunicorns on one machine (docs/scale.md, point 2): each on its own port, the sync pool with more workers
-    than the machine's admission slots and places to wait for one (a free worker answers the refused at once), each
-    with its own metric files (a pool's /metrics counts its own requests; Prometheus adds them up), the managers'
-    pool first for the CPU and the Celery worker last."""
+    """Two gunicorns on one machine (docs/scale.md, "What broke first", point 2): each on its own port, the sync pool
+    with more workers than the machine's admission slots and places to wait for one (a free worker answers the refused
+    at once), each with its own metric files (a pool's /metrics counts its own requests; Prometheus adds them up), the
+    managers' pool first for the CPU and the Celery worker last."""
     web, sync = (_unit(UNITS / "central" / f"ecomarket-{name}.service") for name in ("web", "sync"))
     assert _gunicorn_option(web, "--bind") == "127.0.0.1:8000"
     assert _gunicorn_option(sync, "--bind") == "127.0.0.1:8002"
@@ -272,7 +272,8 @@ def test_central_sync_pool_is_sized_above_the_admission_slots_with_metrics_of_it
     # DATA_DIR/metrics, where the Celery worker's files are too
     assert _unit_values(UNITS / "central" / "ecomarket-web.service", "Environment") == ["ENV_FILE="]
     assert int(web["Service"]["CPUWeight"]) > int(sync["Service"].get("CPUWeight", "100"))
-    # Reconciliation and the roll-up yield the CPU to the pushes in a catch-up (docs/scale.md, "Waiting for a slot").
+    # Reconciliation and the roll-up yield the CPU to the pushes in a catch-up (docs/scale-runs.md, "Waiting for a
+    # slot").
     worker = _unit(UNITS / "central" / "ecomarket-worker.service")
     assert int(worker["Service"]["CPUWeight"]) < int(sync["Service"].get("CPUWeight", "100"))
 

@@ -1,5 +1,5 @@
 """Logs operators can search: one JSON object a line from gunicorn (its access log included) and Django, each with
-the request id, the mode, the branch and the user where known, and never a credential (DESIGN.md §8)."""
+the request id, the mode, the branch and the user where known, and never a credential (docs/architecture.md)."""
 
 import json
 import uuid

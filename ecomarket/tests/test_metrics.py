@@ -1,4 +1,5 @@
-"""/metrics in each mode, in-process: who may scrape, and that what happens and what is shows up (DESIGN.md §5)."""
+"""/metrics in each mode, in-process: who may scrape, and that what happens and what is shows up
+(docs/architecture.md, "The HTTP API")."""
 
 import uuid
 from datetime import timedelta

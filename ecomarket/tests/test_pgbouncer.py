@@ -1,6 +1,6 @@
-"""Central through PgBouncer in transaction mode (DESIGN.md §8): every transaction may land on another PostgreSQL
-connection, so central must keep no session state. Real ingest, change-feed pulls, scheduled reconciliation and
-the dashboard's CSV export (a queryset iterator) all run through it."""
+"""Central through PgBouncer in transaction mode (docs/architecture.md, "Operating a chain"): every transaction may
+land on another PostgreSQL connection, so central must keep no session state. Real ingest, change-feed pulls,
+scheduled reconciliation and the dashboard's CSV export (a queryset iterator) all run through it."""
 
 import pytest
 

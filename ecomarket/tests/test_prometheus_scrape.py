@@ -1,5 +1,5 @@
 """A real scrape: Debian's Prometheus server (``/usr/bin/prometheus``, on loopback, in a temporary folder, stopped at
-the end) scrapes a live central and branch, and what it stored is read back through its HTTP API (DESIGN.md §8).
+the end) scrapes a live central and branch, and what it stored is read back through its HTTP API (docs/architecture.md).
 Central runs as in production, a managers' gunicorn and a sync pool, scraped as deploy/prometheus/prometheus.yml's
 central job does (its pool labels and relabelling). Also here, on the same chain: a push's request id is the same
 in the branch's worker log and in central's sync pool's."""

@@ -1,4 +1,4 @@
-"""/healthz stays cheap; /readyz says per component whether this deployment can do its job (DESIGN.md §5)."""
+"""/healthz stays cheap; /readyz says per component whether this deployment can do its job (docs/architecture.md)."""
 
 import os
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""Every endpoint x every kind of caller -> the intended status (DESIGN.md §3, invariant 5).
+"""Every endpoint x every kind of caller -> the intended status (docs/architecture.md, invariant 5).
 
 Callers: anonymous, a cashier's token, a manager's token, the right branch's credential, another branch's
 credential, a revoked credential. A branch server knows no branch credentials at all (they are central's).

@@ -1,5 +1,5 @@
-"""Configuration is only environment variables, and `.env.example` lists every one settings.py reads (DESIGN.md
-§7): an operator finds each one there, with what it does."""
+"""Configuration is only environment variables, and `.env.example` lists every one settings.py reads
+(docs/architecture.md): an operator finds each one there, with what it does."""
 
 import re
 from pathlib import Path

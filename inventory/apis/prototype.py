@@ -1,5 +1,6 @@
-"""The seed prototype's routes, answered as the prototype answered them, on the same services (DESIGN.md §5, "Seed
-compatibility"): ``POST /venta`` and ``GET /inventario`` at a branch, ``GET /inventario-global`` at central."""
+"""The seed prototype's routes, answered as the prototype answered them, on the same services (docs/architecture.md,
+"The HTTP API", seed compatibility): ``POST /venta`` and ``GET /inventario`` at a branch, ``GET /inventario-global`` at
+central."""
 
 from decimal import Decimal
 

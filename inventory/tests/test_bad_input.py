@@ -1,4 +1,4 @@
-"""Bad input gets a 4xx with a JSON error body and writes nothing (DESIGN.md §3, invariant 6)."""
+"""Bad input gets a 4xx with a JSON error body and writes nothing (docs/architecture.md, invariant 6)."""
 
 import json
 import uuid

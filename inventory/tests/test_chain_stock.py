@@ -1,5 +1,5 @@
 """Central's chain-wide on-hand per SKU (inventory/ledger.py): folded totals plus the changes since, exact at every
-moment (docs/scale.md "Ledger growth")."""
+moment (docs/scale-runs.md "Ledger growth")."""
 
 import io
 import threading

@@ -1,4 +1,4 @@
-"""No request at a branch touches the network (DESIGN.md §3, invariant 2): with every way of opening a socket
+"""No request at a branch touches the network (docs/architecture.md, invariant 2): with every way of opening a socket
 made to fail, every branch endpoint still answers."""
 
 import socket

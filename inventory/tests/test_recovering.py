@@ -1,5 +1,5 @@
 """While a restored branch has not replayed its history from central, nothing is written on top of a half-restored
-box that depends on that history (DESIGN.md §4 "Seqs are never reused", §8): counts, returns, voids and receipts
+box that depends on that history (docs/protocol.md, "Seqs are never reused"): counts, returns, voids and receipts
 are refused with 409 ``recovering`` and the staff page says so; sales go on."""
 
 import uuid

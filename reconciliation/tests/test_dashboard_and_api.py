@@ -1,4 +1,4 @@
-"""Managers see and act on discrepancies; cashiers and anonymous users do not (DESIGN.md §5-§6)."""
+"""Managers see and act on discrepancies; cashiers and anonymous users do not (docs/architecture.md)."""
 
 import csv
 import io

@@ -1,4 +1,4 @@
-"""The reconciliation job on PostgreSQL (DESIGN.md §6)."""
+"""The reconciliation job on PostgreSQL (docs/architecture.md, "Reconciliation")."""
 
 import uuid
 from datetime import timedelta
