@@ -109,3 +109,13 @@ def test_the_oversell_action_is_one_choice_that_resolves_with_its_resolution(sho
 
     case.refresh_from_db()
     assert (case.status, case.resolution) == ("resolved", "refunded")
+
+
+def test_the_chain_s_quick_keys_set_through_the_api_reach_every_branch(shop, manager_client):
+    answer = manager_client.put("/api/v1/quick-keys", {"skus": ["FRU-BANANA", "VER-TOMATE"]}, format="json")
+
+    assert answer.status_code == 200, answer.content
+    assert answer.json() == {"branch": "", "skus": ["FRU-BANANA", "VER-TOMATE"]}
+    [change] = Change.objects.filter(kind=ChangeKind.QUICK_KEYS)
+    assert change.branch_id is None  # every branch reads it
+    assert list(QuickKey.objects.values_list("branch", "product_id")) == [("", "FRU-BANANA"), ("", "VER-TOMATE")]
