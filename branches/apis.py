@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from branches import change_feed, ingest, selectors
 from branches.credentials import BranchCredentialAuthentication, IsBranch, branch_version_record
 from branches.models import Branch
-from branches.protocol import MAX_BATCH, EnvelopeError
+from branches.protocol import MAX_BATCH, QUICK_KEYS_MAX, EnvelopeError
 from branches.sync_status import sync_status
 from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
@@ -280,17 +280,38 @@ class ProductSaveApi(APIView):
         )
 
 
+class TransferCreateInputSerializer(serializers.Serializer):
+    to_branch = serializers.CharField(max_length=16)
+    from_branch = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
+    lines = LineInputSerializer(many=True, allow_empty=False, max_length=200)
+    note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+
+    def validate_lines(self, lines):
+        return distinct_skus(lines)
+
+
+def transfer_create_from(data: dict, *, user):
+    """A transfer from validated :class:`TransferCreateInputSerializer` data (the API's and the page's): the
+    branches named must be registered, and two different ones."""
+    branch = Branch.objects.filter(code=data["to_branch"]).first()
+    source = Branch.objects.filter(code=data["from_branch"]).first() if data["from_branch"] else None
+    if branch is None or (data["from_branch"] and source is None) or source == branch:
+        raise DomainError(
+            "unknown_branch",
+            "to_branch must be a registered branch, and from_branch (if given) another one.",
+            fields={"to_branch": ["Unknown or the same as from_branch."]},
+        )
+    return change_feed.transfer_create(
+        to_branch=branch,
+        lines=[(line["sku"], line["quantity"]) for line in data["lines"]],
+        from_branch=source,
+        note=data["note"],
+        user=user,
+    )
+
+
 class TransferCreateApi(APIView):
     permission_classes = [IsManager]
-
-    class TransferCreateInputSerializer(serializers.Serializer):
-        to_branch = serializers.CharField(max_length=16)
-        from_branch = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
-        lines = LineInputSerializer(many=True, allow_empty=False, max_length=200)
-        note = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
-
-        def validate_lines(self, lines):
-            return distinct_skus(lines)
 
     @extend_schema(
         operation_id="transfer_create",
@@ -303,20 +324,35 @@ class TransferCreateApi(APIView):
         },
     )
     def post(self, request):
-        data = input_valid(self.TransferCreateInputSerializer, request)
-        branch = Branch.objects.filter(code=data["to_branch"]).first()
-        source = Branch.objects.filter(code=data["from_branch"]).first() if data["from_branch"] else None
-        if branch is None or (data["from_branch"] and source is None) or source == branch:
-            raise DomainError(
-                "unknown_branch",
-                "to_branch must be a registered branch, and from_branch (if given) another one.",
-                fields={"to_branch": ["Unknown or the same as from_branch."]},
-            )
-        transfer = change_feed.transfer_create(
-            to_branch=branch,
-            lines=[(line["sku"], line["quantity"]) for line in data["lines"]],
-            from_branch=source,
-            note=data["note"],
-            user=request.user,
-        )
-        return Response({"id": str(transfer.id), "to_branch": branch.code}, status=status.HTTP_201_CREATED)
+        data = input_valid(TransferCreateInputSerializer, request)
+        transfer = transfer_create_from(data, user=request.user)
+        return Response({"id": str(transfer.id), "to_branch": transfer.to_branch_id}, status=status.HTTP_201_CREATED)
+
+
+class QuickKeysInputSerializer(serializers.Serializer):
+    branch = serializers.CharField(max_length=16, required=False, default="", allow_blank=True)
+    skus = serializers.ListField(child=serializers.CharField(max_length=32), max_length=QUICK_KEYS_MAX)
+
+
+def quick_keys_set_from(data: dict) -> list:
+    """Quick keys from validated :class:`QuickKeysInputSerializer` data (the API's and the page's)."""
+    branch = Branch.objects.filter(code=data["branch"]).first() if data["branch"] else None
+    if data["branch"] and branch is None:
+        raise DomainError("unknown_branch", "branch must be a registered branch.", fields={"branch": ["Unknown."]})
+    return change_feed.quick_keys_set(branch=branch, skus=data["skus"])
+
+
+class QuickKeysApi(APIView):
+    permission_classes = [IsManager]
+
+    @extend_schema(
+        operation_id="quick_keys_set",
+        request=QuickKeysInputSerializer,
+        responses={200: QuickKeysInputSerializer, **ERRORS},
+        description="Lay out the till's quick keys (SKUs in button order) for one branch, or with no branch for "
+        "every branch without its own. Every branch receives it through the change feed.",
+    )
+    def put(self, request):
+        data = input_valid(QuickKeysInputSerializer, request)
+        keys = quick_keys_set_from(data)
+        return Response({"branch": data["branch"], "skus": [key.product_id for key in keys]})

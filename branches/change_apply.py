@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from branches.change_feed import quick_keys_replace
 from branches.models import (
     AppliedChange,
     ChangeKind,
@@ -20,7 +21,7 @@ from branches.models import (
     OutboxState,
     RecountRequest,
 )
-from branches.protocol import Rejection, change_digest, decimal_read
+from branches.protocol import Rejection, change_digest, decimal_read, quick_keys_change_read
 from ecomarket.modes import Mode, only
 from inventory.models import Product, StockDocument, StockDocumentKind
 from inventory.quantities import MONEY_DIGITS
@@ -96,6 +97,15 @@ def product_apply(payload: dict) -> None:
     )
 
 
+def quick_keys_apply(payload: dict) -> None:
+    """Keep head office's quick keys for this till (every branch's layout, or this branch's own). A SKU this box
+    does not hold yet fails the change, retried once the product has arrived."""
+    branch, skus = quick_keys_change_read(payload)
+    if missing := set(skus) - set(Product.objects.filter(sku__in=skus).values_list("sku", flat=True)):
+        raise Rejection("unknown_sku", f"quick keys name SKUs this branch does not hold: {', '.join(sorted(missing))}")
+    quick_keys_replace(branch=branch, skus=skus)
+
+
 def _plu_read(value) -> str:
     if not isinstance(value, str) or len(value) > 8 or not (value == "" or (value.isascii() and value.isdigit())):
         raise Rejection("invalid_payload", "payload.plu must be up to 8 digits")
@@ -160,6 +170,8 @@ def change_apply(change: dict, *, digest: str = "") -> None:
             scheduled_price_apply(payload)
         case ChangeKind.PROMOTION:
             promotion_apply(payload)
+        case ChangeKind.QUICK_KEYS:
+            quick_keys_apply(payload)
         case _:
             log.warning("change %s of unknown kind %r ignored", change.get("id"), change["kind"])
 

@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from branches.feed_log import branches_lock, change_append
 from branches.models import Branch, BranchChangeFailure, Change, ChangeKind, Transfer
-from branches.protocol import change_digest
+from branches.protocol import QUICK_KEYS_MAX, change_digest, quick_keys_change_payload
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
-from inventory.models import Product
+from inventory.models import Product, QuickKey
 from inventory.quantities import NumberFormatError, quantity_check
 from pricing.models import ScheduledPrice
 from pricing.services import price_schedule
@@ -149,6 +149,44 @@ def product_save(*, sku: str, **fields) -> tuple[Product, bool]:
         # A scheduled price in force would hide the new base price: the new price is scheduled from now too.
         price_schedule(sku=sku, price=product.price, effective_at=timezone.now())
     return product, created
+
+
+@only(Mode.CENTRAL)
+@transaction.atomic
+def quick_keys_set(*, branch: Branch | None, skus: list[str]) -> list[QuickKey]:
+    """Lay out the till's quick keys, in this order, for one branch or (``branch`` None) every branch without a
+    layout of its own, and announce the whole layout in the change feed. An empty list takes a branch's own layout
+    away (it then shows the chain's). Unknown, inactive or repeated SKUs are refused (400). Setting the same layout
+    twice writes the same rows and one more change, which every branch applies to the same effect."""
+    if len(skus) > QUICK_KEYS_MAX or len(set(skus)) != len(skus):
+        raise DomainError(
+            "invalid",
+            f"At most {QUICK_KEYS_MAX} quick keys, each SKU once.",
+            fields={"skus": ["Too many or repeated."]},
+        )
+    products = Product.objects.filter(sku__in=skus, active=True).in_bulk()
+    if unknown := [sku for sku in skus if sku not in products]:
+        raise DomainError(
+            "unknown_sku",
+            f"Unknown or inactive SKU {unknown[0]!r}: no till could show it.",
+            fields={"skus": [f"Unknown or inactive SKU: {', '.join(unknown)}."]},
+            extra={"sku": unknown[0]},
+        )
+    if branch is not None:
+        branches_lock(branch)  # before the feed's lock: see change_append
+    code = branch.code if branch else ""
+    keys = quick_keys_replace(branch=code, skus=skus)
+    change_append(kind=ChangeKind.QUICK_KEYS, branch=branch, payload=quick_keys_change_payload(branch=code, skus=skus))
+    return keys
+
+
+def quick_keys_replace(*, branch: str, skus: list[str]) -> list[QuickKey]:
+    """The layout for ``branch`` ("" for the chain's) becomes ``skus``, in order: head office's rows, and a
+    branch's copy of them (branches/change_apply.py). In the caller's transaction."""
+    QuickKey.objects.filter(branch=branch).delete()
+    return QuickKey.objects.bulk_create(
+        [QuickKey(branch=branch, position=position, product_id=sku) for position, sku in enumerate(skus, start=1)]
+    )
 
 
 @only(Mode.CENTRAL)

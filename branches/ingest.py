@@ -37,7 +37,8 @@ from branches.protocol import (
     envelope_parse,
     event_effect,
     lines_sum,
-    payload_lines,
+    payload_skus,
+    receipt_differences,
     void_deltas,
 )
 from cash.records import session_records_write
@@ -117,9 +118,9 @@ def events_ingest(*, branch: Branch, events: list, pending_reported: int | None 
         branch = Branch.objects.select_for_update().get(pk=branch.pk)
         stored = _stored_read(branch=branch, envelopes=envelopes)
         known = set(
-            Product.objects.filter(
-                sku__in={line.get("sku") for e in envelopes for line in payload_lines(e.payload)}
-            ).values_list("sku", flat=True)
+            Product.objects.filter(sku__in={sku for e in envelopes for sku in payload_skus(e.payload)}).values_list(
+                "sku", flat=True
+            )
         )
         transfers = _transfers_named(envelopes)
         new: list[tuple[Envelope, dict | None, uuid.UUID | None]] = []
@@ -284,8 +285,14 @@ def _receipt_check(envelope: Envelope, deltas, *, branch: Branch, transfers: dic
         raise Rejection("wrong_transfer", f"transfer {transfer.id} was sent to {transfer.to_branch_id}")
     if transfer.state == Transfer.State.RECEIVED:
         raise Rejection("transfer_already_received", f"transfer {transfer.id} was already received")
-    if deltas != lines_sum((line["sku"], Decimal(line["quantity"])) for line in transfer.lines):
-        raise Rejection("transfer_lines_mismatch", f"transfer {transfer.id} sent other lines: {transfer.lines}")
+    accounted = lines_sum(
+        [*deltas.items()] + [(sku, short + damaged) for sku, short, damaged in receipt_differences(envelope.payload)]
+    )
+    if accounted != lines_sum((line["sku"], Decimal(line["quantity"])) for line in transfer.lines):
+        raise Rejection(
+            "transfer_lines_mismatch",
+            f"transfer {transfer.id} sent other lines (received, short and damaged): {transfer.lines}",
+        )
     transfer.state = Transfer.State.RECEIVED  # a second receipt in the same batch is rejected too
 
 
@@ -323,14 +330,19 @@ def _store(*, branch: Branch, new: list, waiting_voids: list[BranchEvent], now: 
     stock_ledger_write(movements=movements)
     session_records_write(branch=branch, envelopes=[envelope for envelope, _, _ in new])
     received = [
-        envelope.payload["transfer_id"]
+        envelope.payload
         for envelope, _, _ in new
         if envelope.type == EventType.STOCK_RECEIVED and envelope.payload.get("transfer_id")
     ]
     if received:
-        Transfer.objects.filter(id__in=received, to_branch=branch).update(
+        Transfer.objects.filter(id__in=[payload["transfer_id"] for payload in received], to_branch=branch).update(
             state=Transfer.State.RECEIVED, received_at=now
         )
+    for payload in received:  # what did not reach the shelf, for head office to follow up (rare: one by one)
+        if payload.get("differences"):
+            Transfer.objects.filter(id=payload["transfer_id"], to_branch=branch).update(
+                differences=payload["differences"]
+            )
 
 
 def _movement(branch, seq, type_, occurred_at, reference, sku, delta) -> Movement:

@@ -314,6 +314,7 @@ class ChangeKind(models.TextChoices):
     RECOUNT = "recount", _("recount request")
     PRICE = "price", _("scheduled price")
     PROMOTION = "promotion", _("promotion")
+    QUICK_KEYS = "quick_keys", _("the till's quick keys")
 
 
 class Change(models.Model):
@@ -376,6 +377,9 @@ class Transfer(models.Model):
     created_by = models.CharField(max_length=150, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     received_at = models.DateTimeField(null=True, blank=True)
+    # What the branch's receipt said did not reach its shelf: [{sku, short, damaged}] (the stock.received event's
+    # differences); null when it arrived as sent. Nullable so the previous release can still insert transfers.
+    differences = models.JSONField(null=True, blank=True)
 
     def __str__(self) -> str:
         return gettext("transfer %(id)s -> %(branch)s") % {"id": self.id, "branch": self.to_branch_id}

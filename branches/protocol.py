@@ -365,16 +365,51 @@ def cash_session_closed_payload(
 
 
 def stock_received_payload(
-    *, transfer_id: uuid.UUID | None, lines: Iterable[tuple[str, Decimal]], receipt_id: uuid.UUID | None = None
+    *,
+    transfer_id: uuid.UUID | None,
+    lines: Iterable[tuple[str, Decimal]],
+    receipt_id: uuid.UUID | None = None,
+    differences: Iterable[tuple[str, Decimal, Decimal]] = (),
 ) -> dict:
-    """``transfer_id``: the transfer head office sent, or None for a supplier's delivery. ``receipt_id`` (optional
-    in schema 1): the receipt's own id, the one a form submitted again carries, so a receipt is counted once by it
-    at central and recognised by it when a restored branch replays the event."""
+    """``transfer_id``: the transfer head office sent, or None for a supplier's delivery. ``lines``: what went on
+    the shelf. ``receipt_id`` (optional in schema 1): the receipt's own id, the one a form submitted again carries,
+    so a receipt is counted once by it at central and recognised by it when a restored branch replays the event.
+    ``differences`` (optional in schema 1, a transfer's receipt only): (sku, short, damaged) where the goods that
+    arrived were fewer than sent or unsellable; per SKU, received + short + damaged is what the transfer sent."""
+    differences = [
+        {"sku": sku, "short": quantity_text(short), "damaged": quantity_text(damaged)}
+        for sku, short, damaged in differences
+    ]
     return {
         "transfer_id": str(transfer_id) if transfer_id else None,
         "lines": [{"sku": sku, "quantity": quantity_text(quantity)} for sku, quantity in lines],
         **({"receipt_id": str(receipt_id)} if receipt_id else {}),
+        **({"differences": differences} if differences else {}),
     }
+
+
+def receipt_differences(payload: dict, known: set[str] | None = None) -> list[tuple[str, Decimal, Decimal]]:
+    """A receipt's optional ``differences`` checked and read: (sku, short, damaged), each SKU once, something
+    short or damaged on each, only on a transfer's receipt. ``known``: the catalog's SKUs (None: not checked)."""
+    items = payload.get("differences", [])
+    if items and not payload.get("transfer_id"):
+        raise Rejection("invalid_payload", "payload.differences is only for a transfer's receipt")
+    if not isinstance(items, list):
+        raise Rejection("invalid_payload", "payload.differences must be a list")
+    result, seen = [], set()
+    for index, item in enumerate(items):
+        where = f"payload.differences[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("sku"), str) or item["sku"] in seen:
+            raise Rejection("invalid_payload", f"{where} needs a sku, each once")
+        if known is not None and item["sku"] not in known:
+            raise Rejection("unknown_sku", f"{where}.sku {item['sku']!r} is not in the catalog")
+        short = decimal_read(item.get("short"), f"{where}.short")
+        damaged = decimal_read(item.get("damaged"), f"{where}.damaged")
+        if not short and not damaged:
+            raise Rejection("invalid_payload", f"{where} must say what was short or damaged")
+        seen.add(item["sku"])
+        result.append((item["sku"], short, damaged))
+    return result
 
 
 def stock_counted_payload(*, count_id: uuid.UUID, lines: Iterable[tuple[str, Decimal, Decimal]]) -> dict:
@@ -675,6 +710,7 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
         case EventType.STOCK_RECEIVED:
             _uuid_field(payload, "transfer_id", nullable=True)
             _uuid_field(payload, "receipt_id", nullable=True)
+            receipt_differences(payload, known)
         case EventType.STOCK_COUNTED:
             counted = _lines(payload, known, "counted")
             previous = dict(_lines(payload, known, "previous", allow_negative=True))
@@ -817,6 +853,12 @@ def payload_lines(payload: dict) -> list[dict]:
     )
 
 
+def payload_skus(payload: dict) -> set[str]:
+    """Every SKU a payload names (its lines, a receipt's differences): what to look up in the catalog first."""
+    named = [*payload_lines(payload), *payload_lines({"lines": payload.get("differences")})]
+    return {line["sku"] for line in named}
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # What each type means: its stock effect and the request it answers (the branch's services, the replay of a
 # restored branch, central's ingest and the chain simulator all ask here)
@@ -925,9 +967,11 @@ def return_fingerprint(*, sale_id, lines: Iterable[tuple[str, Decimal]]) -> str:
     return request_fingerprint(sale_id=str(sale_id), lines=_quantities(lines))
 
 
-def receipt_fingerprint(*, transfer_id, lines: list[dict]) -> str:
-    """``lines``: as the payload writes them (:func:`stock_received_payload`)."""
-    return request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=lines)
+def receipt_fingerprint(*, transfer_id, lines: list[dict], differences: list[dict] | None = None) -> str:
+    """``lines`` and ``differences``: as the payload writes them (:func:`stock_received_payload`). A receipt
+    without differences keeps the fingerprint it had before they were carried."""
+    extra = {"differences": differences} if differences else {}
+    return request_fingerprint(kind="receipt", transfer_id=str(transfer_id or ""), lines=lines, **extra)
 
 
 def count_fingerprint(*, counted: Iterable[tuple[str, Decimal]]) -> str:
@@ -954,7 +998,9 @@ def payload_fingerprint(type_: str, payload: dict) -> str | None:
                 sale_id=payload["sale_id"], lines=((line["sku"], Decimal(line["quantity"])) for line in lines)
             )
         case EventType.STOCK_RECEIVED:
-            return receipt_fingerprint(transfer_id=payload.get("transfer_id"), lines=lines)
+            return receipt_fingerprint(
+                transfer_id=payload.get("transfer_id"), lines=lines, differences=payload.get("differences")
+            )
         case EventType.STOCK_COUNTED:
             return count_fingerprint(counted=((line["sku"], Decimal(line["counted"])) for line in lines))
         case EventType.CASH_SESSION_OPENED:
@@ -1077,6 +1123,30 @@ def promotion_change_read(payload: dict) -> dict:
     if kind == "multibuy":
         fields["pay"] = _whole(payload, "pay", low=1, high=fields["buy"] - 1)
     return fields
+
+
+QUICK_KEYS_MAX = 48  # a till's screen of buttons
+
+
+def quick_keys_change_payload(*, branch: str, skus: list[str]) -> dict:
+    """A ``quick_keys`` change: the till's quick keys for ``branch`` (empty: every branch without its own), the
+    SKUs in button order. The whole layout each time: the same change applied twice leaves the same buttons."""
+    return {"branch": branch, "skus": list(skus)}
+
+
+def quick_keys_change_read(payload: dict) -> tuple[str, list[str]]:
+    """A ``quick_keys`` change's payload checked and read: (branch, SKUs in order)."""
+    branch, skus = payload.get("branch"), payload.get("skus")
+    if not isinstance(branch, str) or len(branch) > 16:
+        raise Rejection("invalid_payload", "payload.branch must be a branch code or empty")
+    if (
+        not isinstance(skus, list)
+        or len(skus) > QUICK_KEYS_MAX
+        or not all(isinstance(sku, str) and sku for sku in skus)
+        or len(set(skus)) != len(skus)
+    ):
+        raise Rejection("invalid_payload", f"payload.skus must be at most {QUICK_KEYS_MAX} distinct SKUs")
+    return branch, skus
 
 
 def change_digest(body: dict) -> str:

@@ -13,4 +13,5 @@ central_api = [
     path("sync/failed-changes", apis.FailedChangesReportApi.as_view(), name="sync-failed-changes"),
     path("products/<str:sku>", apis.ProductSaveApi.as_view(), name="product-save"),
     path("transfers", apis.TransferCreateApi.as_view(), name="transfer-create"),
+    path("quick-keys", apis.QuickKeysApi.as_view(), name="quick-keys"),
 ]

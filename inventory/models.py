@@ -49,6 +49,23 @@ class Product(models.Model):
         return self.unit == Unit.KILOGRAM
 
 
+class QuickKey(models.Model):
+    """A button on the till for a product a cashier cannot scan (loose fruit and vegetables), in the order head
+    office laid them out: for every branch (``branch`` empty) or one branch's own, which replaces the chain's there.
+    Written at head office; the change feed carries each layout whole and a branch keeps its copy."""
+
+    branch = models.CharField(max_length=16, blank=True, help_text=_("empty: every branch"))
+    position = models.PositiveSmallIntegerField()
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, db_column="sku", related_name="+")
+
+    class Meta:
+        ordering = ["branch", "position"]
+        constraints = [models.UniqueConstraint(fields=["branch", "position"], name="one_quick_key_per_place")]
+
+    def __str__(self) -> str:
+        return f"{self.branch or '*'} {self.position}: {self.product_id}"
+
+
 class MovementKind(models.TextChoices):
     SALE = "sale", _("Sale")
     VOID = "void", _("Void")

@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from inventory import sql
-from inventory.models import MONEY, Product, ReturnLine, Sale, SaleLine, StockLevel
+from inventory.models import MONEY, Product, QuickKey, ReturnLine, Sale, SaleLine, StockLevel
 from pricing.models import ScheduledPrice
 
 
@@ -98,3 +98,11 @@ def sale_returned(*, sale: Sale) -> dict[str, Decimal]:
     """How much of each SKU of ``sale`` has come back so far."""
     rows = ReturnLine.objects.filter(ret__sale=sale).values("product_id").annotate(quantity=Sum("quantity"))
     return {row["product_id"]: row["quantity"] for row in rows}
+
+
+def quick_keys(*, branch: str) -> list[QuickKey]:
+    """The till's quick keys at ``branch``: its own layout if head office gave it one, else the chain's; products
+    no longer sold left out."""
+    keys = QuickKey.objects.filter(product__active=True).select_related("product")
+    own = list(keys.filter(branch=branch))
+    return own or list(keys.filter(branch=""))

@@ -294,13 +294,39 @@ class ReturnCreateInputSerializer(serializers.Serializer):
         return distinct_skus(lines)
 
 
+class ReceiptDifferenceInputSerializer(serializers.Serializer):
+    """What of a transfer's line did not reach the shelf: ``short`` (never arrived) and ``damaged`` (arrived
+    unsellable)."""
+
+    sku = sku_reference_field()
+    short = quantity_field(min_value=Decimal("0"), default=Decimal("0"))
+    damaged = quantity_field(min_value=Decimal("0"), default=Decimal("0"))
+
+    def validate(self, data):
+        if not data["short"] and not data["damaged"]:
+            raise serializers.ValidationError("Say what was short or damaged.")
+        return data
+
+
 class StockReceiptInputSerializer(serializers.Serializer):
     id = serializers.UUIDField(required=False)
     transfer_id = serializers.UUIDField(required=False, allow_null=True)
     lines = lines_field(LineInputSerializer)
+    differences = ReceiptDifferenceInputSerializer(many=True, required=False, default=list, max_length=MAX_LINES)
 
     def validate_lines(self, lines):
         return distinct_skus(lines)
+
+    def validate(self, data):
+        if data["differences"] and not data.get("transfer_id"):
+            raise serializers.ValidationError({"differences": ["Only a transfer's receipt has differences."]})
+        distinct_skus(data["differences"])
+        return data
+
+
+def receipt_differences(data: dict) -> list[tuple[str, Decimal, Decimal]]:
+    """A validated receipt's differences as the service takes them."""
+    return [(item["sku"], item["short"], item["damaged"]) for item in data.get("differences", [])]
 
 
 class StockCountInputSerializer(serializers.Serializer):

@@ -640,17 +640,29 @@ def return_create(
 
 @only(Mode.BRANCH)
 def stock_receipt_record(
-    *, receipt_id: uuid.UUID | None, transfer_id: uuid.UUID | None, lines: list[Line], user
+    *,
+    receipt_id: uuid.UUID | None,
+    transfer_id: uuid.UUID | None,
+    lines: list[Line],
+    user,
+    differences: list[tuple[str, Decimal, Decimal]] = (),
 ) -> tuple[StockDocument, bool]:
-    """Goods arrived (a supplier delivery, or a transfer head office sent): stock goes up. Idempotent on
-    ``receipt_id``. A transfer is received once, with its own lines (409 otherwise): goods that arrived before the
-    transfer reached this branch are received against its id, and the transfer then arrives already received."""
+    """Goods arrived (a supplier delivery, or a transfer head office sent): stock goes up by ``lines``. Idempotent
+    on ``receipt_id``. A transfer is received once, with its own lines (409 otherwise), less what ``differences``
+    says was short or damaged, (sku, short, damaged), which head office reads from the event: goods that arrived
+    before the transfer reached this branch are received against its id, and the transfer then arrives already
+    received."""
     receipt_id = receipt_id or uuid.uuid4()
     payload = protocol.stock_received_payload(
-        transfer_id=transfer_id, lines=[(line.sku, line.quantity) for line in lines], receipt_id=receipt_id
+        transfer_id=transfer_id,
+        lines=[(line.sku, line.quantity) for line in lines],
+        receipt_id=receipt_id,
+        differences=differences if transfer_id else (),
     )
     stored_lines = payload["lines"]
-    fingerprint = protocol.receipt_fingerprint(transfer_id=transfer_id, lines=stored_lines)
+    fingerprint = protocol.receipt_fingerprint(
+        transfer_id=transfer_id, lines=stored_lines, differences=payload.get("differences")
+    )
     with transaction.atomic():
         existing = _already_recorded(StockDocument, pk=receipt_id, fingerprint=fingerprint)
         if existing is not None:
@@ -658,7 +670,7 @@ def stock_receipt_record(
         _history_whole()
         _catalog_entries(lines)
         if transfer_id:
-            _transfer_receipt_check(transfer_id=transfer_id, lines=lines)
+            _transfer_receipt_check(transfer_id=transfer_id, lines=lines, differences=differences)
         now = timezone.now()
         document = StockDocument.objects.create(
             id=receipt_id,
@@ -685,8 +697,11 @@ def stock_receipt_record(
     return document, True
 
 
-def _transfer_receipt_check(*, transfer_id: uuid.UUID, lines: list[Line]) -> None:
-    """Refuse (409) a receipt of a transfer already received, or with other lines than the transfer sent."""
+def _transfer_receipt_check(
+    *, transfer_id: uuid.UUID, lines: list[Line], differences: list[tuple[str, Decimal, Decimal]] = ()
+) -> None:
+    """Refuse (409) a receipt of a transfer already received, or whose lines with what was short or damaged are
+    not the lines the transfer sent."""
     transfer = IncomingTransfer.objects.filter(id=transfer_id).first()
     received = StockDocument.objects.filter(kind=StockDocumentKind.RECEIPT, transfer_id=transfer_id).exists()
     if received or (transfer is not None and transfer.state == IncomingTransfer.State.RECEIVED):
@@ -699,14 +714,17 @@ def _transfer_receipt_check(*, transfer_id: uuid.UUID, lines: list[Line]) -> Non
     if transfer is None:
         return  # not pulled yet: the goods came first; the transfer will arrive already received
     sent = {line["sku"]: Decimal(line["quantity"]) for line in transfer.lines}
-    if sent != {line.sku: line.quantity for line in lines}:
+    accounted = protocol.lines_sum(
+        [(line.sku, line.quantity) for line in lines] + [(sku, short + damaged) for sku, short, damaged in differences]
+    )
+    if sent != accounted:
         raise DomainError(
             "transfer_lines_mismatch",
             f"Transfer {transfer_id} sent other lines: "
             + ", ".join(f"{sku} x {quantity_text(quantity)}" for sku, quantity in sorted(sent.items()))
-            + ". Receive it as sent, then count what differs.",
+            + ". Receive it as sent, or say what was short or damaged.",
             status=status.HTTP_409_CONFLICT,
-            fields={"lines": ["Must be the transfer's lines."]},
+            fields={"lines": ["Must be the transfer's lines, less what was short or damaged."]},
             extra={"expected": [{"sku": sku, "quantity": quantity_text(q)} for sku, q in sorted(sent.items())]},
         )
 

@@ -27,13 +27,16 @@ from chain import selectors as chain_selectors
 from ecomarket.errors import DomainError
 from ecomarket.pages import REFUSALS, first_rows, form_decimal, form_problems, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
+from ecomarket.templatetags.shop import quantity as quantity_shown
 from inventory import selectors, services
 from inventory.models import PaymentMethod, Product, Return, Sale, SaleStatus, Unit
+from inventory.quantities import quantity_text
 from inventory.serializers import (
     ReturnCreateInputSerializer,
     SaleVoidInputSerializer,
     StockCountInputSerializer,
     StockReceiptInputSerializer,
+    receipt_differences,
     service_lines,
 )
 
@@ -91,7 +94,12 @@ def pos(request):
         # A scale label scanned with the branch server away is read on the till (pricing/scale.py's formats).
         "scale_formats": settings.SCALE_BARCODE_FORMATS,
     }
-    return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
+    context = {
+        "pos_config": config,
+        "payment_methods": payments.items(),
+        "quick_keys": selectors.quick_keys(branch=settings.BRANCH_CODE),
+    }
+    return render(request, "inventory/pos.html", context)
 
 
 # What the till's service worker keeps, so the till opens and sells with the store's box unreachable: the page's own
@@ -103,6 +111,7 @@ TILL_ASSETS = [
     "ecomarket/tillstore.js",
     "ecomarket/pos.js",
     "ecomarket/till.js",
+    "ecomarket/quickkeys.js",
     "ecomarket/till.svg",
 ]
 
@@ -178,16 +187,19 @@ def stock_receive(request):
             if transfer is None:
                 raise Http404("no such transfer")
             body = {"id": request.POST.get("id"), "transfer_id": str(transfer.pk), "lines": transfer.lines}
+            if request.POST.get("differences"):
+                body = _transfer_arrived(request, transfer, body)
         else:
             body = {"id": request.POST.get("id"), "lines": _lines(rows)}
-        data = _form_valid(request, StockReceiptInputSerializer, body, rows)
-        if data is not None and _done(
+        data = body and _form_valid(request, StockReceiptInputSerializer, body, rows)
+        if data and _done(
             request,
             lambda: services.stock_receipt_record(
                 receipt_id=data["id"],
                 transfer_id=data.get("transfer_id"),
                 lines=service_lines(data["lines"]),
                 user=request.user,
+                differences=receipt_differences(data),
             ),
             rows,
         ):
@@ -203,6 +215,34 @@ def stock_receive(request):
         "rows": _padded(rows),
     }
     return render(request, "inventory/stock_receive.html", context)
+
+
+def _transfer_arrived(request, transfer: IncomingTransfer, body: dict) -> dict | None:
+    """A transfer's receipt as its form says the goods arrived: per line, what went on the shelf and what came
+    damaged (as typed, in the user's language); the rest of what was sent is short. None, with a message naming the
+    product, where those add up to more than was sent or are not numbers."""
+    names = _product_names(line["sku"] for line in transfer.lines)
+    lines, differences = [], []
+    for line in transfer.lines:
+        sku, sent = line["sku"], Decimal(line["quantity"])
+        good = form_decimal(request.POST.get(f"good-{sku}", "")) or line["quantity"]
+        damaged = form_decimal(request.POST.get(f"damaged-{sku}", "")) or "0"
+        try:
+            short = sent - Decimal(good) - Decimal(damaged)
+        except ArithmeticError:
+            short = None
+        if short is None or short < 0 or Decimal(good) < 0 or Decimal(damaged) < 0:
+            values = {"name": names.get(sku, sku), "sent": quantity_shown(sent)}
+            messages.error(
+                request,
+                _("%(name)s: what arrived and what came damaged must add up to at most the %(sent)s sent.") % values,
+            )
+            return None
+        if Decimal(good):
+            lines.append({"sku": sku, "quantity": good})
+        if short or Decimal(damaged):
+            differences.append({"sku": sku, "short": quantity_text(short), "damaged": damaged})
+    return {**body, "lines": lines, "differences": differences}
 
 
 @require_http_methods(["GET", "POST"])

@@ -42,6 +42,27 @@ def bar_chart(
     return _svg(width, height, title, bars + labels)
 
 
+def ranking_chart(points: list[tuple[str, str, object]], *, width: int = 560, title: str = "") -> str:
+    """Horizontal bars, one row per (name, code, value), largest first as given: a name and its code (a product
+    and its SKU) read in full on the left of their bar, however many rows, where a vertical bar's label would not."""
+    row, label_width = 22, 250
+    top = max([value for _, _, value in points] + [1])
+    height = max(len(points), 1) * row + 4
+    parts = []
+    for index, (name, code, value) in enumerate(points):
+        y = index * row + 2
+        bar = (width - label_width - 70) * value / top
+        shown = name if len(name) <= 24 else name[:23] + "…"
+        parts += [
+            f'<text x="0" y="{y + 15}" class="n">{escape(shown)} <tspan class="code">{escape(code)}</tspan>'
+            f"<title>{escape(name)} ({escape(code)})</title></text>",
+            f'<rect x="{label_width}" y="{y + 3}" width="{bar:.1f}" height="{row - 6}" fill="{PALETTE[0]}">'
+            f"<title>{escape(name)} ({escape(code)}): {_number(value)}</title></rect>",
+            f'<text x="{label_width + bar + 4:.1f}" y="{y + 15}" class="n">{_number(value)}</text>',
+        ]
+    return _svg(width, height, title, parts)
+
+
 def line_chart(
     series: dict[str, list[tuple[str, int]]], *, width: int = 560, height: int = 160, title: str = ""
 ) -> str:

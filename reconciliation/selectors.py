@@ -1,15 +1,17 @@
 """Central only: what the managers' dashboard and the discrepancy API read."""
 
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from branches.models import Branch, BranchChangeFailure
+from branches.models import Branch, BranchChangeFailure, Transfer
 from cash.selectors import session_days, variances_by_register_day
 from ecomarket.pages import FirstRows, first_rows
+from inventory.models import Product
 from reconciliation.models import (
     OPEN_STATUSES,
     BranchCheck,
@@ -216,3 +218,34 @@ def cash_variances(*, branch: str = "", days: int = 14, limit: int = 100) -> Fir
     for row in table.rows:
         row["findings"] = by_row.get((row["day"], row["branch_id"], row["register"]), [])
     return table
+
+
+def transfer_list(*, branch: str = "", differences: bool = False, limit: int = 100) -> FirstRows:
+    """Transfers head office sent, newest first, each with its lines, and what the receiving branch said did not
+    reach its shelf (short, damaged) beside them, every SKU with its product's name. ``branch``: sent to or from
+    it; ``differences``: only those received with something short or damaged."""
+    transfers = Transfer.objects.order_by("-created_at")
+    if branch:
+        transfers = transfers.filter(Q(to_branch=branch) | Q(from_branch=branch))
+    if differences:
+        transfers = transfers.filter(differences__isnull=False)
+    shown = first_rows(transfers, limit)
+    skus = {line["sku"] for transfer in shown.rows for line in transfer.lines}
+    products = {
+        sku: (name, unit) for sku, name, unit in Product.objects.filter(sku__in=skus).values_list("sku", "name", "unit")
+    }
+    for transfer in shown.rows:
+        missing = {item["sku"]: item for item in transfer.differences or []}
+        transfer.goods = [
+            {
+                "sku": line["sku"],
+                "name": products.get(line["sku"], ("", ""))[0],
+                "unit": products.get(line["sku"], ("", ""))[1],
+                "sent": line["quantity"],
+                # Zero is nothing to say: None.
+                "short": Decimal(missing.get(line["sku"], {}).get("short", "0")) or None,
+                "damaged": Decimal(missing.get(line["sku"], {}).get("damaged", "0")) or None,
+            }
+            for line in transfer.lines
+        ]
+    return shown

@@ -14,4 +14,6 @@ pages = [
     path("dashboard/discrepancies.csv", views.discrepancies_csv, name="dashboard-csv"),
     path("dashboard/discrepancies/<int:discrepancy_id>/act", views.discrepancy_act, name="dashboard-discrepancy-act"),
     path("dashboard/oversell/<int:case_id>/act", views.oversell_case_act, name="dashboard-oversell-act"),
+    path("transfers/", views.transfers_page, name="dashboard-transfers"),
+    path("quick-keys/", views.quick_keys_page, name="dashboard-quick-keys"),
 ]

@@ -1,12 +1,18 @@
 """Central only: the managers' dashboard (server-rendered, offline-safe)."""
 
 from django.contrib import messages
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from branches.apis import (
+    QuickKeysInputSerializer,
+    TransferCreateInputSerializer,
+    quick_keys_set_from,
+    transfer_create_from,
+)
 from branches.models import Branch
 from ecomarket.errors import DomainError
 from ecomarket.pages import (
@@ -20,7 +26,7 @@ from ecomarket.pages import (
 )
 from ecomarket.roles import Role
 from ecomarket.spreadsheets import csv_download
-from inventory.models import Product
+from inventory.models import Product, QuickKey, Unit
 from reconciliation import actions, charts, selectors
 from reconciliation.apis import (
     DiscrepancyActInputSerializer,
@@ -29,7 +35,7 @@ from reconciliation.apis import (
 )
 from reconciliation.contacts import oversell_customers
 from reconciliation.models import DiscrepancyKind, DiscrepancyStatus, OversellResolution
-from reports.selectors import KPI_PRESETS, kpi_tiles
+from reports.selectors import KPI_PRESETS, best_selling_weighed, kpi_tiles
 
 manager_required = role_required(Role.MANAGER)
 
@@ -48,6 +54,10 @@ KPI_LABELS = {
 # Cash closes: two weeks of (day, branch, register) rows, the newest first; older ones through the cash-sessions API.
 CASH_DAYS = 14
 CASH_ROWS = 100
+TRANSFER_ROWS = 100
+TRANSFER_FORM_ROWS = 6
+# The transfers received short or damaged the dashboard lists, newest first.
+TRANSFER_DIFFERENCE_ROWS = 20
 
 
 def _filters(request) -> dict:
@@ -103,6 +113,9 @@ def dashboard(request):
         "releases": selectors.branch_releases(),
         "cash": selectors.cash_variances(branch=filters["branch"], days=CASH_DAYS, limit=CASH_ROWS),
         "cash_days": CASH_DAYS,
+        "short_transfers": selectors.transfer_list(
+            branch=filters["branch"], differences=True, limit=TRANSFER_DIFFERENCE_ROWS
+        ),
         "by_kind": {DiscrepancyKind(kind).label: row for kind, row in by_kind.items()},
         "discrepancies": records,
         "cases": cases,
@@ -153,6 +166,10 @@ def discrepancy_act(request, discrepancy_id: int):
 @manager_required
 def oversell_case_act(request, case_id: int):
     body = {key: request.POST[key] for key in ("action", "note", "resolution") if key in request.POST}
+    # The dashboard offers one choice, "contact" or "resolve:<resolution>", for the API's action and resolution.
+    action, _sep, resolution = body.get("action", "").partition(":")
+    if resolution:
+        body.update(action=action, resolution=resolution)
     data = form_valid(request, OversellCaseActInputSerializer, body)
     if data is None:
         return redirect_back(request, "dashboard")
@@ -173,3 +190,80 @@ def _acted(request, act, *, done: str):
     else:
         messages.success(request, done)
     return redirect_back(request, "dashboard")
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def transfers_page(request):
+    """Send goods to a branch (from the warehouse, or from another branch) and follow them: on their way, received,
+    and what the receiving branch said was short or damaged. The form runs the API's serializer and service."""
+    typed = list(zip(request.POST.getlist("sku"), request.POST.getlist("quantity"), strict=False))
+    if request.method == "POST":
+        body = {
+            "to_branch": request.POST.get("to_branch", ""),
+            "from_branch": request.POST.get("from_branch", ""),
+            "note": request.POST.get("note", ""),
+            "lines": [
+                {"sku": sku.strip(), "quantity": form_decimal(quantity)}
+                for sku, quantity in typed
+                if sku.strip() or quantity.strip()
+            ],
+        }
+        data = form_valid(request, TransferCreateInputSerializer, body)
+        if data is not None:
+            try:
+                transfer = transfer_create_from(data, user=request.user)
+            except DomainError as refusal:
+                messages.error(request, refusal_message(refusal))
+            else:
+                messages.success(request, _("Transfer sent to %(branch)s.") % {"branch": transfer.to_branch_id})
+                return redirect("dashboard-transfers")
+    branch = request.GET.get("branch", "")
+    rows = typed + [("", "")] * (TRANSFER_FORM_ROWS - len(typed))
+    context = {
+        "transfers": selectors.transfer_list(branch=branch, limit=TRANSFER_ROWS),
+        "branches": Branch.objects.order_by("code").values_list("code", "name"),
+        "branch": branch,
+        "rows": rows,
+        "typed": request.POST if request.method == "POST" else {},
+    }
+    return render(request, "reconciliation/transfers.html", context)
+
+
+QUICK_KEY_SUGGESTIONS = 12
+
+
+@require_http_methods(["GET", "POST"])
+@manager_required
+def quick_keys_page(request):
+    """Lay out the tills' quick keys: the chain's, or one branch's own, one SKU a line in button order; a branch's
+    best-selling weighed goods (loose fruit and vegetables) offered as a start. Runs the API's serializer and
+    service."""
+    branch = request.POST.get("branch", request.GET.get("branch", ""))
+    typed = request.POST.get("skus", "")
+    if request.method == "POST":
+        skus = [sku.strip() for sku in typed.replace(",", "\n").splitlines() if sku.strip()]
+        data = form_valid(request, QuickKeysInputSerializer, {"branch": branch, "skus": skus})
+        if data is not None:
+            try:
+                quick_keys_set_from(data)
+            except DomainError as refusal:
+                messages.error(request, refusal_message(refusal))
+            else:
+                messages.success(request, _("Quick keys sent to the tills."))
+                return redirect(f"{request.path}?branch={branch}")
+    keys = list(QuickKey.objects.filter(branch=branch).select_related("product"))
+    suggested = best_selling_weighed(branch=branch, limit=QUICK_KEY_SUGGESTIONS) if "suggest" in request.GET else []
+    if suggested:
+        typed = "\n".join(row["sku"] for row in suggested)
+    elif request.method == "GET":
+        typed = "\n".join(key.product_id for key in keys)
+    context = {
+        "branch": branch,
+        "branches": Branch.objects.order_by("code").values_list("code", "name"),
+        "keys": keys,
+        "skus": typed,
+        "suggested": suggested,
+        "weighed": Unit.KILOGRAM,
+    }
+    return render(request, "reconciliation/quick_keys.html", context)

@@ -72,13 +72,15 @@ def _report_api(name: str, description: str) -> type[ReportApi]:
     return type(f"Report{name.title().replace('-', '')}Api", (ReportApi,), {"report": name, "get": schema(get)})
 
 
-SalesReportApi = _report_api("sales", "Per branch and day (or hour): units, amount sold, voided, returned, net.")
-ProductsReportApi = _report_api("products", "Per SKU: units and amount sold, voided and returned.")
+SalesReportApi = _report_api(
+    "sales", "Per branch and day (or hour): units and kg sold (apart), amount sold, voided, returned, net."
+)
+ProductsReportApi = _report_api("products", "Per SKU: quantity (in its unit) and amount sold, voided and returned.")
 ReturnsVoidsReportApi = _report_api("returns-voids", "Per branch: void and return rates, by amount and tickets.")
 PaymentsReportApi = _report_api(
     "payments",
     "Per branch, day (or hour) and payment method: sales paid with it, amount kept, paid back, net. Whole tickets: "
     "the product filter does not apply.",
 )
-StockReportApi = _report_api("stock", "Per branch, now: SKUs held, units on hand and their value.")
+StockReportApi = _report_api("stock", "Per branch, now: SKUs held, units and kg on hand (apart) and their value.")
 SyncReportApi = _report_api("sync", "Per branch and hour: events received and their lag (mean, worst).")

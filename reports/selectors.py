@@ -11,7 +11,7 @@ from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from branches.models import Branch
-from inventory.models import MONEY, Product, StockLevel
+from inventory.models import MONEY, Product, StockLevel, Unit
 from inventory.quantities import CENT, money, quantity
 from reports.models import BranchHour, PaymentsHour, RollupCursor, SalesDay, SalesHour
 
@@ -134,36 +134,59 @@ def _rate(part: Decimal, whole: Decimal) -> Decimal:
     return (part / whole * 100).quantize(CENT) if whole else ZERO
 
 
+def _weighed() -> QuerySet:
+    """The SKUs sold by weight, as a subquery: kilograms and units are summed apart, never together."""
+    return Product.objects.filter(unit=Unit.KILOGRAM).values("sku")
+
+
+def _by_unit(field: str) -> dict:
+    """``field`` summed as pieces (``units``) and as kilograms (``kg``) over rows kept per SKU."""
+    return {
+        "units": Sum(field, filter=~Q(sku__in=_weighed()), default=ZERO),
+        "kg": Sum(field, filter=Q(sku__in=_weighed()), default=ZERO),
+    }
+
+
 def sales_by_period(filters: ReportFilters) -> list[dict]:
-    """Per branch and day (or hour): units and amount sold, voided and returned, and the net amount."""
+    """Per branch and day (or hour): what was sold, in units (pieces) and in kilograms apart, the amount sold,
+    voided and returned, and the net amount."""
     source = _figures(filters, by_hour=filters.grain == "hour")
     rows = (
         source.annotate(period=_period(filters, source))
         .values("period", "branch")
-        .annotate(
-            units=Sum("sold_units"),
-            amount=Sum("sold_amount"),
-            voided=Sum("voided_amount"),
-            returned=Sum("returned_amount"),
-        )
+        .annotate(amount=Sum("sold_amount"), voided=Sum("voided_amount"), returned=Sum("returned_amount"))
         .order_by("period", "branch")
     )
-    return [
-        {
-            "period": _label(row["period"]),
-            "branch": row["branch"],
-            "units": quantity(row["units"]),
-            "amount": money(row["amount"]),
-            "voided_amount": money(row["voided"]),
-            "returned_amount": money(row["returned"]),
-            "net_amount": money(row["amount"] - row["voided"] - row["returned"]),
-        }
-        for row in rows
-    ]
+    # What was sold, per unit of measure, from the rows kept per SKU (the branch-hour table sums every product).
+    per_sku = _rows(SalesHour if filters.grain == "hour" else SalesDay, filters)
+    sold = {
+        (_label(row["period"]), row["branch"]): row
+        for row in per_sku.annotate(period=_period(filters, per_sku))
+        .values("period", "branch")
+        .annotate(**_by_unit("sold_units"))
+    }
+    result = []
+    for row in rows:
+        period = _label(row["period"])
+        quantities = sold.get((period, row["branch"]), {"units": ZERO, "kg": ZERO})
+        result.append(
+            {
+                "period": period,
+                "branch": row["branch"],
+                "units": quantity(quantities["units"]),
+                "kg": quantity(quantities["kg"]),
+                "amount": money(row["amount"]),
+                "voided_amount": money(row["voided"]),
+                "returned_amount": money(row["returned"]),
+                "net_amount": money(row["amount"] - row["voided"] - row["returned"]),
+            }
+        )
+    return result
 
 
 def sales_by_product(filters: ReportFilters) -> list[dict]:
-    """Per SKU over the period and branches: units and amount sold, voided and returned; best sellers first."""
+    """Per SKU over the period and branches: quantity (in the product's ``unit``) and amount sold, voided and
+    returned; best sellers first."""
     rows = list(
         _rows(SalesDay, filters)
         .values("sku")
@@ -177,11 +200,18 @@ def sales_by_product(filters: ReportFilters) -> list[dict]:
         )
         .order_by("-amount", "sku")
     )
-    names = dict(Product.objects.filter(sku__in=[row["sku"] for row in rows]).values_list("sku", "name"))
+    products = {
+        sku: (name, unit)
+        for sku, name, unit in Product.objects.filter(sku__in=[row["sku"] for row in rows]).values_list(
+            "sku", "name", "unit"
+        )
+    }
     return [
         {
             "sku": row["sku"],
-            "name": names.get(row["sku"], ""),
+            "name": products.get(row["sku"], ("", ""))[0],
+            # What the quantities count: pieces ("unit") or kilograms ("kg").
+            "unit": products.get(row["sku"], ("", ""))[1],
             "units": quantity(row["units"]),
             "amount": money(row["amount"]),
             "voided_units": quantity(row["voided_units"]),
@@ -228,8 +258,9 @@ def returns_and_voids(filters: ReportFilters) -> list[dict]:
 
 
 def stock_by_branch(filters: ReportFilters) -> list[dict]:
-    """Per branch, now (dates do not apply): SKUs held, units on hand and their value at today's catalog price;
-    what is below zero (oversold) counts against the value, as the ledger says."""
+    """Per branch, now (dates do not apply): SKUs held, what is on hand in units (pieces) and in kilograms apart,
+    and its value at today's catalog price; what is below zero (oversold) counts against the value, as the ledger
+    says."""
     levels = StockLevel.objects.all()
     if filters.branches:
         levels = levels.filter(branch__in=filters.branches)
@@ -240,7 +271,8 @@ def stock_by_branch(filters: ReportFilters) -> list[dict]:
         levels.values("branch")
         .annotate(
             skus=Count("id", filter=~Q(on_hand=0)),
-            units=Sum("on_hand"),
+            units=Sum("on_hand", filter=~Q(product__unit=Unit.KILOGRAM)),
+            kg=Sum("on_hand", filter=Q(product__unit=Unit.KILOGRAM)),
             value=Sum(value),
             below_zero=Count("id", filter=Q(on_hand__lt=0)),
         )
@@ -250,7 +282,8 @@ def stock_by_branch(filters: ReportFilters) -> list[dict]:
         {
             "branch": row["branch"],
             "skus": row["skus"] or 0,
-            "units": quantity(row["units"]),
+            "units": quantity(row["units"] or ZERO),
+            "kg": quantity(row["kg"] or ZERO),
             "value": money(row["value"]),
             "below_zero": row["below_zero"] or 0,
         }
@@ -308,8 +341,8 @@ def payments_by_method(filters: ReportFilters) -> list[dict]:
 
 # Each report's columns, in order (the CSV's header even when a report has no rows).
 COLUMNS = {
-    "sales": ["period", "branch", "units", "amount", "voided_amount", "returned_amount", "net_amount"],
-    "products": ["sku", "name", "units", "amount", "voided_units", "returned_units", "net_amount"],
+    "sales": ["period", "branch", "units", "kg", "amount", "voided_amount", "returned_amount", "net_amount"],
+    "products": ["sku", "name", "unit", "units", "amount", "voided_units", "returned_units", "net_amount"],
     "returns-voids": [
         "branch",
         "sold_amount",
@@ -322,7 +355,7 @@ COLUMNS = {
         "returns",
     ],
     "payments": ["period", "branch", "method", "payments", "amount", "refunded_amount", "net_amount"],
-    "stock": ["branch", "skus", "units", "value", "below_zero"],
+    "stock": ["branch", "skus", "units", "kg", "value", "below_zero"],
     "sync": ["period", "branch", "events", "events_peak_hour", "lag_mean_s", "lag_max_s"],
 }
 
@@ -405,3 +438,17 @@ def rollup_state() -> dict:
         for code, high_water in Branch.objects.values_list("code", "high_water_seq")
     )
     return {"rolled_up_at": last, "events_not_rolled_up": behind}
+
+
+def best_selling_weighed(*, branch: str = "", days: int = 28, limit: int = 12) -> list[dict]:
+    """The goods sold by weight (loose fruit and vegetables) that sold most at ``branch`` (every branch: empty)
+    over the last ``days`` days, by kilograms: what a till's quick keys are for. Rows of sku, name and kg."""
+    rows = SalesDay.objects.filter(
+        day__gt=timezone.localdate() - timedelta(days=days),
+        sku__in=Product.objects.filter(unit=Unit.KILOGRAM, active=True).values("sku"),
+    )
+    if branch:
+        rows = rows.filter(branch=branch)
+    best = list(rows.values("sku").annotate(kg=Sum("sold_units")).order_by("-kg", "sku")[:limit])
+    names = dict(Product.objects.filter(sku__in=[row["sku"] for row in best]).values_list("sku", "name"))
+    return [{"sku": row["sku"], "name": names.get(row["sku"], ""), "kg": quantity(row["kg"])} for row in best]

@@ -112,10 +112,9 @@ def reports_page(request):
             charts.line_chart(_series(report["sales"], "net_amount"), title=_("Net sales per branch"))
         ),
         "products_chart": mark_safe(
-            charts.bar_chart(
-                [(row["sku"], row["amount"]) for row in report["products"][:12]],
+            charts.ranking_chart(
+                [(row["name"] or row["sku"], row["sku"], row["amount"]) for row in report["products"][:12]],
                 title=_("Best-selling products (amount)"),
-                label_from=0,
             )
         ),
         "events_chart": mark_safe(charts.line_chart(_series(report["sync"], "events"), title=_("Events received"))),

@@ -85,3 +85,56 @@ def test_a_receipt_of_another_branchs_transfer_is_rejected(sent):
     answer = push(other, [receipt(stream, transfer, LAC_LECHE_1L="6")], branch="B002").json()
 
     assert [r["code"] for r in answer["rejected"]] == ["wrong_transfer"]
+
+
+def short_receipt(stream: Events, transfer: Transfer, differences: list[dict], **quantities: str) -> dict:
+    event = receipt(stream, transfer, **quantities)
+    event["payload"]["differences"] = differences
+    return event
+
+
+def test_a_transfer_received_short_and_damaged_stocks_what_arrived_and_keeps_the_difference(sent):
+    client, transfer = sent
+    stream = Events("B001")
+    event = short_receipt(
+        stream, transfer, [{"sku": "LAC-LECHE-1L", "short": "1.000", "damaged": "2.000"}], LAC_LECHE_1L="3.000"
+    )
+
+    assert push(client, [event]).json()["accepted"] == 1
+
+    assert str(on_hand()["LAC-LECHE-1L"]) == "3.000"  # the damaged litres never reached the shelf
+    transfer.refresh_from_db()
+    assert transfer.state == "received"
+    assert transfer.differences == [{"sku": "LAC-LECHE-1L", "short": "1.000", "damaged": "2.000"}]
+
+
+def test_a_receipt_whose_lines_and_differences_do_not_add_up_to_the_transfer_is_rejected(sent):
+    client, transfer = sent
+    stream = Events("B001")
+    wrong = short_receipt(
+        stream, transfer, [{"sku": "LAC-LECHE-1L", "short": "1.000", "damaged": "0"}], LAC_LECHE_1L="3.000"
+    )
+    whole_line_short = short_receipt(
+        stream, transfer, [{"sku": "FRU-BANANA", "short": "1.000", "damaged": "0"}], LAC_LECHE_1L="6.000"
+    )
+
+    answer = push(client, [wrong, whole_line_short]).json()
+
+    assert [r["code"] for r in answer["rejected"]] == ["transfer_lines_mismatch", "transfer_lines_mismatch"]
+    transfer.refresh_from_db()
+    assert (transfer.state, transfer.differences) == ("sent", None)
+
+
+def test_differences_on_a_supplier_delivery_are_refused(sent):
+    client, _ = sent
+    stream = Events("B001")
+    event = stream.make(
+        "stock.received",
+        {
+            "transfer_id": None,
+            "lines": [{"sku": "LAC-LECHE-1L", "quantity": "1"}],
+            "differences": [{"sku": "LAC-LECHE-1L", "short": "1.000", "damaged": "0.000"}],
+        },
+    )
+
+    assert [r["code"] for r in push(client, [event]).json()["rejected"]] == ["invalid_payload"]

@@ -124,7 +124,11 @@ OPTIONAL = {
     EventType.CASH_SESSION_CLOSED: dict(approved_by="mario"),
     EventType.STOCK_ADJUSTED: dict(change_id=12, change_digest=DIGEST),
     EventType.STOCK_SNAPSHOT: dict(part=2, parts=2),
-    EventType.STOCK_RECEIVED: dict(receipt_id=uuid.uuid4()),
+    EventType.STOCK_RECEIVED: dict(
+        transfer_id=uuid.uuid4(),
+        receipt_id=uuid.uuid4(),
+        differences=[("FRU-BANANA", Decimal("1.5"), Decimal("0.5")), ("LAC-LECHE-1L", Decimal("0"), Decimal("2"))],
+    ),
 }
 
 # The other form of an optional object (a markdown is a percent off or an amount off).
@@ -325,6 +329,10 @@ def _rebuilt(type_: str, payload: dict) -> dict:
                 transfer_id=payload["transfer_id"] and uuid.UUID(payload["transfer_id"]),
                 lines=[(line["sku"], Decimal(line["quantity"])) for line in lines],
                 receipt_id=payload.get("receipt_id") and uuid.UUID(payload["receipt_id"]),
+                differences=[
+                    (item["sku"], Decimal(item["short"]), Decimal(item["damaged"]))
+                    for item in payload.get("differences", [])
+                ],
             )
         case EventType.STOCK_COUNTED:
             return protocol.stock_counted_payload(

@@ -40,6 +40,7 @@ from inventory.serializers import (
     StockReceiptInputSerializer,
     distinct_skus,
     lines_field,
+    receipt_differences,
     sale_body,
     service_lines,
     service_markdown,
@@ -367,6 +368,7 @@ class StockReceiptApi(APIView):
             transfer_id=data.get("transfer_id"),
             lines=service_lines(data["lines"]),
             user=request.user,
+            differences=receipt_differences(data),
         )
         return _written(StockDocumentOutputSerializer(document).data, created)
 

@@ -95,6 +95,7 @@ def test_sales_by_branch_and_day_and_hour(chain, manager_client):
             "period": DAY,
             "branch": "B001",
             "units": "10.000",
+            "kg": "0.000",
             "amount": "15.30",
             "voided_amount": "2.00",
             "returned_amount": "1.20",
@@ -104,6 +105,7 @@ def test_sales_by_branch_and_day_and_hour(chain, manager_client):
             "period": DAY,
             "branch": "B002",
             "units": "5.000",
+            "kg": "0.000",
             "amount": "10.00",
             "voided_amount": "0.00",
             "returned_amount": "0.00",
@@ -160,6 +162,27 @@ def test_stock_on_hand_and_value_by_branch(chain, manager_client):
         ("B001", 2, "82.000", "137.75"),
         ("B002", 1, "5.000", "10.00"),
     ]
+
+
+def test_kilograms_and_units_are_never_added_together(chain, manager_client):
+    # B003 sells 2 loaves and 1,5 kg of bananas at 09:00, and holds what is left of them.
+    product_make(sku="FRU-BANANA", unit=Unit.KILOGRAM, price="1.80", name="Banana")
+    b3, _ = branch_client("B003")
+    s3 = Events("B003")
+    events = [
+        s3.received(PAN_FLAUTA="10", FRU_BANANA="20.5"),
+        sale(s3, 9, PAN_FLAUTA=("2", "2.00"), FRU_BANANA=("1.5", "1.80")),
+    ]
+    assert push(b3, events, branch="B003").json()["accepted"] == 2
+    report_rollup_refresh()
+
+    for grain in ("day", "hour"):
+        [row] = report(manager_client, "sales", branch="B003", grain=grain)
+        assert (row["units"], row["kg"], row["amount"]) == ("2.000", "1.500", "6.70"), grain
+    [stock] = report(manager_client, "stock", branch="B003")
+    assert (stock["units"], stock["kg"]) == ("8.000", "19.000")
+    products = {row["sku"]: (row["unit"], row["units"]) for row in report(manager_client, "products", branch="B003")}
+    assert products == {"PAN-FLAUTA": ("unit", "2.000"), "FRU-BANANA": ("kg", "1.500")}
 
 
 def test_sync_health_per_hour_and_per_day(chain, manager_client):
@@ -345,7 +368,7 @@ def test_the_page_and_the_csv_show_the_api_figures(chain, manager, manager_clien
         assert api and list(rows[0]) == list(api[0]), name  # the same columns, in the same order
 
     empty = _downloaded(client.get("/reports/sales.csv", {"from": "2020-01-01", "to": "2020-01-02"}))
-    assert empty.splitlines() == ["period,branch,units,amount,voided_amount,returned_amount,net_amount"]
+    assert empty.splitlines() == ["period,branch,units,kg,amount,voided_amount,returned_amount,net_amount"]
 
 
 def test_the_page_shows_the_first_rows_and_says_the_csv_has_the_rest(chain, manager, client, monkeypatch):

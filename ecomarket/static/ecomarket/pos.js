@@ -806,5 +806,10 @@
       nextSale();
     }
   });
+  // A product by its SKU, as if scanned (the quick keys' way in: quickkeys.js); from a receipt, the next sale.
+  window.tillAdd = (sku) => {
+    if (!receipt.hidden) nextSale();
+    queueLookup(sku);
+  };
   totals();
 })();
