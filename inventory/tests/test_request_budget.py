@@ -14,11 +14,12 @@ from ecomarket.db import SYNCHRONOUS_LEVELS
 
 pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db(transaction=True)]
 
-# A one-line sale: the token, the idempotency check, the catalog, the scheduled prices and the promotions in force,
-# on-hand, the next number and seq, the sale, its line, the outbox event, the ledger row and the on-hand upsert.
-SALE_STATEMENTS = 13
+# A one-line sale: the generations of the tokens and of the prices in force (ecomarket/generations.py), the
+# idempotency check, the catalog, on-hand, the next number and seq, the sale, its line, the outbox event, the
+# ledger row and the on-hand upsert.
+SALE_STATEMENTS = 12
 SALE_TRANSACTIONS = 1
-# A stock read: the token, and the product with its on-hand and price in force.
+# A stock read: the tokens' generation, and the product with its on-hand and price in force.
 STOCK_READ_STATEMENTS = 2
 STOCK_READ_TRANSACTIONS = 0
 
