@@ -47,11 +47,14 @@ def _trigger_names() -> list[tuple[str, str, str, str]]:
 
 
 def triggers_install(*, using: str = "default", **kwargs) -> None:
-    """Make every trigger WATCHED asks for that the database lacks (a post_migrate receiver; idempotent)."""
+    """Make every trigger WATCHED asks for that the database lacks (a post_migrate receiver; idempotent). None while
+    the generations' table is missing (migrated back before it): they would make every write to their tables fail."""
     connection = connections[using]
     if connection.vendor != "sqlite":
         return
     with connection.cursor() as cursor:
+        if TABLE not in connection.introspection.table_names(cursor):
+            return
         for trigger, name, table, on in _trigger_names():
             cursor.execute(
                 f'CREATE TRIGGER IF NOT EXISTS "{trigger}" AFTER {on} ON "{table}" BEGIN '
