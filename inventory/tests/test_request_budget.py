@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from ecomarket.db import SYNCHRONOUS_LEVELS
@@ -38,7 +38,7 @@ def cost_counted(monkeypatch):
     """The statements run through Django's connection, and the write transactions begun and committed (the
     backend's own BEGIN IMMEDIATE and COMMIT, which no cursor sees), while the block runs."""
     cost = Cost()
-    wrapper = connection._connection if hasattr(connection, "_connection") else connection
+    wrapper = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the proxy
     begin, commit = wrapper._start_transaction_under_autocommit, wrapper._commit
 
     def begin_counted():
