@@ -1,5 +1,6 @@
 """CPU per sale and per stock read in-process (Django test client, cashier token), branch mode on a temp SQLite:
-the cost of the request path without HTTP or load-generator noise. Compare two trees:
+the cost of the request path without HTTP or load-generator noise. Also the Python function calls per request
+(cProfile over 100 requests): a count, not a time, so it does not move with the machine's load. Compare two trees:
 
     git archive <rev> | tar -x -C /tmp/before && .venv/bin/python bench/sale_cpu.py /tmp/before
     .venv/bin/python bench/sale_cpu.py .
@@ -37,6 +38,25 @@ def per_call_us(count: int, call: Callable[[], object]) -> float:
     return (time.process_time() - started) / count * 1e6
 
 
+def calls_per_call(count: int, call: Callable[[], object]) -> float:
+    """Python and C function calls per ``call()`` (what cProfile counts; counted with a profile hook, since this
+    folder's profile.py hides the standard library's)."""
+    calls = 0
+
+    def counted(frame, event, arg):
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(counted)
+    try:
+        for _ in range(count):
+            call()
+    finally:
+        sys.setprofile(None)
+    return calls / count
+
+
 def main(tree: str) -> None:
     configure(tree)
     import django
@@ -66,6 +86,7 @@ def main(tree: str) -> None:
     sales = [per_call_us(300, sale) for _ in range(5)]
     reads = [per_call_us(1000, read) for _ in range(5)]
     print(f"{tree}: sale {min(sales):.0f} µs, stock read {min(reads):.0f} µs (CPU, minimum of 5 batches)")
+    print(f"{tree}: sale {calls_per_call(100, sale):.0f}, stock read {calls_per_call(100, read):.0f} function calls")
 
 
 if __name__ == "__main__":

@@ -31,3 +31,14 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component} seen {self.seen_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CacheGeneration(models.Model):
+    """The generation of rows a process keeps in memory (ecomarket/generations.py): SQLite triggers give it a new
+    random value in the transaction of any write to those rows, and a process drops what it keeps when it differs."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    value = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.name} generation {self.value}"

@@ -45,7 +45,7 @@ from inventory.models import (
 )
 from inventory.quantities import MILLI, money, quantity_text
 from pricing.scale import label_read
-from pricing.selectors import prices_in_force, products_by_plu, promotions_in_force
+from pricing.selectors import pricing_in_force, products_by_plu
 from pricing.services import Markdown, line_promotion, markdown_needs_manager, markdown_shares
 
 
@@ -457,8 +457,7 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
     products = _catalog_entries(
         [Line(sku=sku, quantity=plain.get(sku, weights.get(sku, Decimal("1")))) for sku in order]
     )
-    prices = prices_in_force(skus=order, at=at)
-    promotions = promotions_in_force(skus=order, at=at)
+    prices, promotions = pricing_in_force(skus=order, at=at)
     priced = []
     for sku in order:
         product, unit_price = products[sku], prices.get(sku, products[sku].price)
