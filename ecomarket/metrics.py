@@ -338,6 +338,22 @@ def _backup_age() -> list:
     ]
 
 
+def _database_bytes() -> GaugeMetricFamily:
+    """Central's database on disk: PostgreSQL's own figure, or the SQLite file of the embedded default."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            size = cursor.fetchone()[0]
+    else:
+        try:
+            size = Path(str(settings.DATABASES["default"]["NAME"])).stat().st_size
+        except OSError:
+            size = 0
+    return GaugeMetricFamily("ecomarket_database_bytes", "Size of head office's database on disk", size)
+
+
 def _central_state(now) -> list:
     from django.db.models import Count
 
@@ -356,6 +372,8 @@ def _central_state(now) -> list:
         "ecomarket_branch_high_water_seq": "Largest S such that the branch's events 1..S are all stored",
         "ecomarket_branch_lag_events": "Events the branch numbered that central does not hold all of yet",
         "ecomarket_branch_pending_reported": "Events waiting in the branch's outbox, as it said on its last push",
+        "ecomarket_branch_clock_skew_seconds": "The branch's clock minus head office's, measured at its latest push "
+        "that moved it by a second or more (positive: the branch is ahead)",
     }
     families = {name: GaugeMetricFamily(name, text, labels=["branch"]) for name, text in per_branch.items()}
     versions = GaugeMetricFamily(
@@ -364,7 +382,7 @@ def _central_state(now) -> list:
         labels=["branch", "version"],
     )
     for branch in Branch.objects.filter(revoked_at__isnull=True).only(
-        "code", "last_seen_at", "high_water_seq", "max_seq_seen", "pending_reported", "software_version"
+        "code", "last_seen_at", "high_water_seq", "max_seq_seen", "pending_reported", "software_version", "clock_skew_s"
     ):
         code = [branch.code]
         versions.add_metric([branch.code, branch.software_version or VERSION_UNKNOWN], 1)
@@ -374,6 +392,8 @@ def _central_state(now) -> list:
         families["ecomarket_branch_lag_events"].add_metric(code, branch.lag)
         if branch.pending_reported is not None:
             families["ecomarket_branch_pending_reported"].add_metric(code, branch.pending_reported)
+        if branch.clock_skew_s is not None:
+            families["ecomarket_branch_clock_skew_seconds"].add_metric(code, branch.clock_skew_s)
 
     open_by_kind = dict(
         Discrepancy.objects.filter(status__in=OPEN_STATUSES).values_list("kind").annotate(n=Count("id")).order_by()
@@ -385,6 +405,7 @@ def _central_state(now) -> list:
         discrepancies.add_metric([kind], open_by_kind.get(kind, 0))
     result = [
         *families.values(),
+        _database_bytes(),
         versions,
         discrepancies,
         GaugeMetricFamily(

@@ -87,6 +87,9 @@ SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_S
 # A staff API token (a till's, a script's) issued from now on expires this many days after it was issued (create_staff
 # --rotate-token or the user's admin page issue the next); 0: it lasts until it is rotated or revoked.
 STAFF_TOKEN_MAX_AGE_DAYS = env.int("STAFF_TOKEN_MAX_AGE_DAYS", default=0)
+# Central: a branch credential replaced by a rotation (register_branch, the branch's admin page) keeps working this
+# long, so the store is switched to the new one without its sync stopping; revoking stops it at once.
+BRANCH_CREDENTIAL_GRACE_S = env.int("BRANCH_CREDENTIAL_GRACE_S", default=24 * 3600)
 CSRF_COOKIE_HTTPONLY = False  # the POS page reads it to send X-CSRFToken
 # Cookies do not tell ports apart: central (:8000) and a branch (:8001) on one host would log each other out.
 _SERVER_NAME = BRANCH_CODE.lower() if IS_BRANCH else "central"
