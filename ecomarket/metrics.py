@@ -20,6 +20,7 @@ import functools
 import hmac
 import ipaddress
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -321,21 +322,39 @@ def _sqlite_files() -> list:
 
 
 def _backup_age() -> list:
-    """Seconds since the newest file in ``BACKUP_DIR`` was written, once backups exist (issue 14)."""
-    folder = getattr(settings, "BACKUP_DIR", None)
-    if not folder:
-        return []
+    """The newest backup's age, and the newest one copied off the box, in seconds: +Inf when there is none, so the
+    alert fires on a box that never took one as on one whose backups stopped. The off-box age only where a copy is
+    configured; ``backup_offbox_configured`` tells the boxes that keep their backups on their own disk alone."""
+    from branches.backup import branch_backup_offbox_taken_at, branch_backups, offbox_configured
+
     try:
-        newest = max((entry.stat().st_mtime for entry in os.scandir(folder) if entry.is_file()), default=None)
+        backups = branch_backups()
+        newest = backups[-1].stat().st_mtime if backups else None
     except OSError:
         newest = None
-    if newest is None:
-        return []
-    return [
+    now = time.time()
+    families = [
         GaugeMetricFamily(
-            "ecomarket_backup_age_seconds", "Seconds since the newest backup was written", time.time() - newest
-        )
+            "ecomarket_backup_age_seconds",
+            "Seconds since the newest backup was taken (+Inf: none in BACKUP_DIR)",
+            now - newest if newest is not None else math.inf,
+        ),
+        GaugeMetricFamily(
+            "ecomarket_backup_offbox_configured",
+            "1 if backups are copied off the box (BACKUP_COPY_TO or BACKUP_COPY_COMMAND)",
+            int(offbox_configured()),
+        ),
     ]
+    if offbox_configured():
+        copied = branch_backup_offbox_taken_at()
+        families.append(
+            GaugeMetricFamily(
+                "ecomarket_backup_offbox_age_seconds",
+                "Seconds since the newest backup copied off the box was taken (+Inf: none was copied)",
+                now - copied if copied is not None else math.inf,
+            )
+        )
+    return families
 
 
 def _database_bytes() -> GaugeMetricFamily:

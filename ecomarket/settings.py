@@ -429,6 +429,12 @@ CHAIN_STOCK_STALE_S = env.float("CHAIN_STOCK_STALE_S", default=900.0)
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(DATA_DIR / "backups")))
 BACKUP_INTERVAL_S = env.float("BACKUP_INTERVAL_S", default=3600.0)
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=48)
+# Each new backup is copied off the box too: into BACKUP_COPY_TO (a mounted share; the newest BACKUP_KEEP kept there)
+# and/or by BACKUP_COPY_COMMAND, run without a shell with the backup's path in place of {path} (or last), e.g.
+# "rclone copy {path} offsite:ecomarket/B001/"; it must finish within BACKUP_COPY_TIMEOUT_S.
+BACKUP_COPY_TO = env.str("BACKUP_COPY_TO", default="")
+BACKUP_COPY_COMMAND = env.str("BACKUP_COPY_COMMAND", default="")
+BACKUP_COPY_TIMEOUT_S = env.float("BACKUP_COPY_TIMEOUT_S", default=600.0)
 # Housekeeping (ecomarket/housekeeping.py, branches/outbox.py; nightly). A branch deletes delivered outbox events
 # this many days after their delivery: head office holds them, and needs them back only if it is restored from a
 # dump older than that, so keep it above the age of the oldest head office backup (60 days against head office's
