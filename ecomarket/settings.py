@@ -529,6 +529,23 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOW_FROM = env.list("METRICS_ALLOW_FROM", default=[])
 
+# Errors reach someone (ecomarket/error_reports.py): with a DSN, unhandled errors, failed tasks and ERROR log lines go
+# to Sentry, scrubbed of request bodies, credentials and customers' contacts. Empty: nothing is sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+if SENTRY_DSN:
+    from ecomarket.error_reports import sentry_init
+    from ecomarket.version import VERSION
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=f"ecomarket@{VERSION}",
+        mode=ECOMARKET_MODE.value,
+        branch=BRANCH_CODE if IS_BRANCH else "",
+        secrets=(BRANCH_CREDENTIAL if IS_BRANCH else "", SECRET_KEY, METRICS_TOKEN),
+    )
+
 # The worker writes its heartbeat from a task beat sends every HEARTBEAT_INTERVAL_S, and beat its own each time it
 # sends one; /readyz fails when either is older than HEARTBEAT_STALE_S.
 HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=15.0)
