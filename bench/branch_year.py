@@ -83,8 +83,8 @@ COPY_SQL = [
     """INSERT INTO inventory_sale (id, branch, number, status, payment_method, total, oversold, fingerprint, created_at,
         voided_at, void_reason, cashier_id, markdown, markdown_approved_by)
        SELECT printf('%08x', :copy) || substr(id, 9), branch, number + :copy * :numbers, status, payment_method, total,
-        oversold, fingerprint, datetime(created_at, '-' || :back || ' seconds'), voided_at, void_reason, cashier_id, markdown,
-        markdown_approved_by
+        oversold, fingerprint, datetime(created_at, '-' || :back || ' seconds'), voided_at, void_reason, cashier_id,
+        markdown, markdown_approved_by
        FROM tpl_sale""",
     """INSERT INTO inventory_saleline (quantity, unit_price, line_total, sku, sale_id, barcodes, discount, gross,
         promotion_id, markdown, markdown_discount)
@@ -93,13 +93,14 @@ COPY_SQL = [
        FROM tpl_saleline l""",
     """INSERT INTO inventory_stockmovement (id, branch, quantity, kind, reference, occurred_at, seq, sku)
        SELECT printf('%08x', :copy) || substr(id, 9), branch, quantity, kind,
-        printf('%08x', :copy) || substr(reference, 9), datetime(occurred_at, '-' || :back || ' seconds'), seq + :copy * :seqs, sku
+        printf('%08x', :copy) || substr(reference, 9), datetime(occurred_at, '-' || :back || ' seconds'),
+        seq + :copy * :seqs, sku
        FROM tpl_stockmovement""",
     """INSERT INTO branches_outboxevent (id, seq, type, occurred_at, schema, payload, state, attempts, last_error,
         last_attempt_at, delivered_at)
        SELECT printf('%08x', :copy) || substr(id, 9), seq + :copy * :seqs, type,
-        datetime(occurred_at, '-' || :back || ' seconds'), schema, payload, state, attempts, last_error, datetime(last_attempt_at, '-' || :back || ' seconds'),
-        datetime(delivered_at, '-' || :back || ' seconds')
+        datetime(occurred_at, '-' || :back || ' seconds'), schema, payload, state, attempts, last_error,
+        datetime(last_attempt_at, '-' || :back || ' seconds'), datetime(delivered_at, '-' || :back || ' seconds')
        FROM tpl_outboxevent""",
 ]
 
