@@ -1,8 +1,10 @@
 from django.conf import settings
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from branches.credentials import branch_credential_revoke, branch_register
 from branches.models import (
     AppliedChange,
     Branch,
@@ -115,11 +117,14 @@ class BranchAdmin(admin.ModelAdmin):
         "software_version",
         "revoked_at",
     ]
-    # Not even the credential's hash is shown: the page says whether one is in force; `register_branch` rotates it.
-    exclude = ["credential_hash"]
+    # Not even the credential's hash is shown: the page says whether one is in force. "Rotate" (or `register_branch`)
+    # shows a new one once, the old one working for BRANCH_CREDENTIAL_GRACE_S more; "Revoke" stops both at once.
+    exclude = ["credential_hash", "previous_credential_hash"]
+    actions = ["credential_rotate", "credential_revoke"]
     readonly_fields = [
         "credential",
         "credential_issued_at",
+        "previous_credential_valid_until",
         "revoked_at",
         "last_seen_at",
         "high_water_seq",
@@ -129,9 +134,27 @@ class BranchAdmin(admin.ModelAdmin):
         "ingest_mark",
         "feed_applied_cursor",
         "software_version",
+        "clock_skew_s",
         "created_at",
     ]
     search_fields = ["code", "name"]
+
+    @admin.action(description=gettext_lazy("Rotate the credential (shown once; the old one works for a grace period)"))
+    def credential_rotate(self, request, queryset):
+        issued = []
+        for branch in queryset:
+            branch, credential = branch_register(code=branch.code)
+            issued.append((branch, credential))
+            self.log_change(request, branch, "Rotated the credential")
+        context = {**self.admin_site.each_context(request), "title": _("New branch credentials"), "issued": issued}
+        return TemplateResponse(request, "admin/branch_credentials_issued.html", context)
+
+    @admin.action(description=gettext_lazy("Revoke the credential (at once)"))
+    def credential_revoke(self, request, queryset):
+        for branch in queryset:
+            branch_credential_revoke(code=branch.code)
+            self.log_change(request, branch, "Revoked the credential")
+        self.message_user(request, _("Credentials revoked: %(count)s.") % {"count": queryset.count()}, messages.SUCCESS)
 
     @admin.display(description=gettext_lazy("credential"))
     def credential(self, obj) -> str:

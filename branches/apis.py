@@ -1,15 +1,21 @@
 """The sync API, of both sides. Central side: event ingestion, the change feed and the catalog for the branches,
 head office's catalog and transfer writes that feed them. Branch side: the sync status (docs/architecture.md)."""
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from branches import change_feed, ingest, selectors
-from branches.credentials import BranchCredentialAuthentication, IsBranch, branch_version_record
+from branches.credentials import (
+    BranchCredentialAuthentication,
+    IsBranch,
+    branch_clock_skew_record,
+    branch_version_record,
+)
 from branches.models import Branch
-from branches.protocol import MAX_BATCH, QUICK_KEYS_MAX, EnvelopeError
+from branches.protocol import CLOCK_HEADER, MAX_BATCH, QUICK_KEYS_MAX, EnvelopeError, clock_skew
 from branches.sync_status import sync_status
 from ecomarket.api import ERRORS, input_valid, whole_number
 from ecomarket.errors import DomainError
@@ -82,6 +88,9 @@ class SyncEventsApi(BranchOnlyApi):
                 "invalid", 'The body must be {"branch": code, "events": [...]}.', fields={"events": ["Required."]}
             )
         branch = self.calling_branch(request, data["branch"])
+        branch_clock_skew_record(
+            branch=branch, skew_s=clock_skew(request.headers.get(CLOCK_HEADER), arrived=timezone.now())
+        )
         try:
             result = ingest.events_ingest(
                 branch=branch,

@@ -8,11 +8,20 @@ renamed into place, so BACKUP_DIR never holds a half-written copy under a backup
 
 What a backup cannot hold (what the store did after it) central holds: a restored branch fetches it back before
 it pushes again (branches/recovery.py).
+
+A copy on the box dies with the box's disk, so each new backup is also copied off it (:func:`branch_backup_offbox`):
+into BACKUP_COPY_TO (a mounted share; written under a temporary name, renamed whole, the newest BACKUP_KEEP kept
+there) and/or through BACKUP_COPY_COMMAND (``rclone``, ``scp``...). A record of the newest backup that went off the
+box (``.offbox.json`` in BACKUP_DIR) is what /metrics reads its age from.
 """
 
+import json
 import logging
 import os
+import shlex
+import shutil
 import sqlite3
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -141,3 +150,75 @@ def branch_backup_restore(*, source: Path) -> Path | None:
                 broken.rename(f"{target}{suffix}.broken-{stamp}")
         _copy(source, target)
     return kept
+
+
+OFFBOX_RECORD = ".offbox.json"
+
+
+def offbox_configured() -> bool:
+    return bool(settings.BACKUP_COPY_TO or settings.BACKUP_COPY_COMMAND)
+
+
+def _copy_to_folder(backup: Path, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{backup.name}.partial"
+    try:
+        shutil.copyfile(backup, partial)
+        _fsync(partial)
+        os.replace(partial, folder / backup.name)
+    finally:
+        partial.unlink(missing_ok=True)
+    _fsync(folder)
+    kept = sorted(folder.glob(f"{settings.BRANCH_CODE}-*{SUFFIX}"))
+    for old in kept[: -settings.BACKUP_KEEP] if settings.BACKUP_KEEP > 0 else []:
+        old.unlink(missing_ok=True)
+
+
+def _copy_by_command(backup: Path) -> None:
+    """Run BACKUP_COPY_COMMAND with the backup's path in place of ``{path}`` (or after it, when it names none),
+    without a shell; it must exit 0 within BACKUP_COPY_TIMEOUT_S."""
+    words = shlex.split(settings.BACKUP_COPY_COMMAND)
+    if "{path}" in settings.BACKUP_COPY_COMMAND:
+        words = [word.replace("{path}", str(backup)) for word in words]
+    else:
+        words.append(str(backup))
+    try:
+        # The operator's own command from the env file, run without a shell.
+        done = subprocess.run(
+            words, capture_output=True, text=True, timeout=settings.BACKUP_COPY_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BackupError(f"BACKUP_COPY_COMMAND failed: {error}") from error
+    if done.returncode != 0:
+        raise BackupError(f"BACKUP_COPY_COMMAND exited {done.returncode}: {(done.stderr or done.stdout)[-500:]}")
+
+
+@only(Mode.BRANCH)
+def branch_backup_offbox(*, backup: Path) -> bool:
+    """Copy ``backup`` off the box: into BACKUP_COPY_TO and/or through BACKUP_COPY_COMMAND, whichever are set; then
+    record it as the newest backup off the box. Whether anything was configured. Raises BackupError when a copy
+    failed (the record stays at the previous one, so its age in /metrics grows and the alert fires). Safe to run
+    twice: the same file is copied again under the same name."""
+    if not offbox_configured():
+        return False
+    if settings.BACKUP_COPY_TO:
+        try:
+            _copy_to_folder(backup, Path(settings.BACKUP_COPY_TO))
+        except OSError as error:
+            raise BackupError(f"copy to BACKUP_COPY_TO failed: {error}") from error
+    if settings.BACKUP_COPY_COMMAND:
+        _copy_by_command(backup)
+    record = _backup_dir() / OFFBOX_RECORD
+    partial = record.with_name(f"{OFFBOX_RECORD}.partial")
+    partial.write_text(json.dumps({"backup": backup.name, "taken_at": backup.stat().st_mtime}))
+    os.replace(partial, record)
+    log.info("backup copied off the box: %s", backup.name)
+    return True
+
+
+def branch_backup_offbox_taken_at() -> float | None:
+    """When the newest backup copied off the box was taken (a Unix time), or None when none was."""
+    try:
+        return float(json.loads((_backup_dir() / OFFBOX_RECORD).read_text())["taken_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

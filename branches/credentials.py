@@ -3,7 +3,9 @@ secret has 256 bits of entropy, so a slow password hash would only slow ingestio
 
 import hashlib
 import secrets
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -22,19 +24,35 @@ def credential_hash(credential: str) -> str:
 
 @only(Mode.CENTRAL)
 @transaction.atomic
-def branch_register(*, code: str, name: str = "") -> tuple[Branch, str]:
-    """Create a branch (or update its name) and issue a new credential, returned once; any older one stops
-    working. Returns ``(branch, credential)``."""
+def branch_register(*, code: str, name: str = "", grace_s: float | None = None) -> tuple[Branch, str]:
+    """Create a branch (or update its name) and issue a new credential, returned once. The credential in force
+    until now keeps working for ``grace_s`` more seconds (BRANCH_CREDENTIAL_GRACE_S by default; 0: it stops at once),
+    so the store can be switched to the new one while its sync goes on; one that was revoked never comes back, and
+    a credential an earlier rotation left in grace stops now. Returns ``(branch, credential)``."""
+    grace_s = settings.BRANCH_CREDENTIAL_GRACE_S if grace_s is None else grace_s
     Branch.objects.get_or_create(code=code, defaults={"name": name or code})
     # Under the row's lock and by named fields: ingestion and pulls write the branch's bookkeeping meanwhile.
     branch = Branch.objects.select_for_update().get(code=code)
-    fields = ["credential_hash", "credential_issued_at", "revoked_at"]
+    fields = [
+        "credential_hash",
+        "credential_issued_at",
+        "revoked_at",
+        "previous_credential_hash",
+        "previous_credential_valid_until",
+    ]
     if name:
         branch.name = name
         fields.append("name")
+    now = timezone.now()
+    in_force = branch.credential_hash and branch.revoked_at is None
+    if in_force and grace_s > 0:
+        branch.previous_credential_hash = branch.credential_hash
+        branch.previous_credential_valid_until = now + timedelta(seconds=grace_s)
+    else:
+        branch.previous_credential_hash, branch.previous_credential_valid_until = "", None
     credential = f"{PREFIX}{secrets.token_urlsafe(32)}"
     branch.credential_hash = credential_hash(credential)
-    branch.credential_issued_at = timezone.now()
+    branch.credential_issued_at = now
     branch.revoked_at = None
     branch.save(update_fields=fields)
     return branch, credential
@@ -43,10 +61,28 @@ def branch_register(*, code: str, name: str = "") -> tuple[Branch, str]:
 @only(Mode.CENTRAL)
 @transaction.atomic
 def branch_credential_revoke(*, code: str) -> Branch:
+    """Stop the branch's credential at once, and one a rotation left in its grace period too."""
     branch = Branch.objects.select_for_update().get(code=code)
     branch.credential_hash = ""
+    branch.previous_credential_hash, branch.previous_credential_valid_until = "", None
     branch.revoked_at = timezone.now()
-    branch.save(update_fields=["credential_hash", "revoked_at"])
+    branch.save(
+        update_fields=["credential_hash", "revoked_at", "previous_credential_hash", "previous_credential_valid_until"]
+    )
+    return branch
+
+
+def branch_by_credential(credential: str) -> Branch | None:
+    """The branch this credential is in force for: its current one, or the one a rotation replaced while its grace
+    period lasts; None for an unknown, expired or revoked credential. The current one is asked first, on its own,
+    so a push costs the one indexed lookup it always did."""
+    digest = credential_hash(credential)
+    live = Branch.objects.filter(revoked_at__isnull=True)
+    branch = live.filter(credential_hash=digest).first()
+    if branch is None:
+        branch = live.filter(
+            previous_credential_hash=digest, previous_credential_valid_until__gt=timezone.now()
+        ).first()
     return branch
 
 
@@ -60,6 +96,24 @@ def branch_version_record(*, branch: Branch, version: str) -> bool:
         return False
     branch.software_version = version
     branch.save(update_fields=["software_version"])
+    return True
+
+
+# A measured skew that moved less than this is not written again: a push does not queue for the row lock over noise.
+CLOCK_SKEW_WRITE_STEP_S = 1.0
+
+
+@only(Mode.CENTRAL)
+def branch_clock_skew_record(*, branch: Branch, skew_s: float | None) -> bool:
+    """Keep the clock skew a push of ``branch`` showed (None: the push named no clock, nothing kept) if it moved by
+    ``CLOCK_SKEW_WRITE_STEP_S`` or more from the one kept; whether it wrote. Idempotent, and by that one column, as
+    :func:`branch_version_record`."""
+    if skew_s is None:
+        return False
+    if branch.clock_skew_s is not None and abs(branch.clock_skew_s - skew_s) < CLOCK_SKEW_WRITE_STEP_S:
+        return False
+    branch.clock_skew_s = skew_s
+    branch.save(update_fields=["clock_skew_s"])
     return True
 
 
@@ -90,7 +144,8 @@ class _NoGroups:
 
 
 class BranchCredentialAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Branch <credential>``. A revoked or unknown credential is 401.
+    """``Authorization: Branch <credential>``. A revoked, unknown or expired credential is 401 (the one a rotation
+    replaced works until its grace period ends).
 
     Central's admission (branches/admission.py) authenticates a sync request before it takes a slot; the identity
     is kept on the request, so the view does not look the credential up a second time."""
@@ -111,7 +166,7 @@ class BranchCredentialAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Branch credential header must be 'Branch <credential>'.")
         credential = header[1].decode(errors="replace")
-        branch = Branch.objects.filter(credential_hash=credential_hash(credential), revoked_at__isnull=True).first()
+        branch = branch_by_credential(credential)
         if branch is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked branch credential.")
         return BranchPrincipal(branch), branch

@@ -194,6 +194,10 @@ class Branch(models.Model):
     credential_hash = models.CharField(max_length=64, blank=True, db_index=True)
     credential_issued_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # The credential a rotation replaced keeps working until then (BRANCH_CREDENTIAL_GRACE_S), so a store can be
+    # switched to the new one without its sync stopping. Database defaults: the previous release inserts branches.
+    previous_credential_hash = models.CharField(max_length=64, blank=True, default="", db_default="", db_index=True)
+    previous_credential_valid_until = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     high_water_seq = models.PositiveBigIntegerField(
         default=0, help_text=_("the largest S such that events 1..S of this branch are all stored")
@@ -221,6 +225,14 @@ class Branch(models.Model):
         default="",
         db_default="",
         help_text=_("the release the branch named on its latest push or pull; empty: it named none (older than 0.2.0)"),
+    )
+    clock_skew_s = models.FloatField(
+        null=True,
+        blank=True,
+        help_text=_(
+            "the branch's clock minus head office's when its latest push arrived (seconds, positive: the branch is "
+            "ahead); null: not measured yet"
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

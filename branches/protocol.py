@@ -18,7 +18,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db import models
@@ -36,6 +36,23 @@ from inventory.quantities import (
 
 SCHEMA_VERSION = 1
 MAX_BATCH = 500  # events in one POST /api/v1/sync/events (docs/protocol.md)
+# A push names the branch's clock at the moment it is sent (UTC, ISO 8601); central compares it with its own on
+# arrival and keeps the difference per branch (its clock skew). Optional: a push without it is taken as before.
+CLOCK_HEADER = "X-EcoMarket-Clock"
+
+
+def clock_header_value(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def clock_skew(value: str | None, *, arrived: datetime) -> float | None:
+    """Seconds the sender's clock (``value``, from :data:`CLOCK_HEADER`) is ahead of ``arrived``, rounded to a tenth;
+    None when it sent none or something that is not a time with its offset. The transit and the body's upload make a
+    branch look that much behind: a fraction of a second, far below any clock worth an alert."""
+    moment = parse_datetime(value.strip()) if value and len(value) <= 40 else None
+    if moment is None or moment.tzinfo is None:
+        return None
+    return round((moment - arrived).total_seconds(), 1)
 
 
 class EventType(models.TextChoices):

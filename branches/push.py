@@ -33,7 +33,14 @@ from branches.central_client import (
 )
 from branches.models import OutboxEvent, OutboxState, RecoveryState, SyncState
 from branches.outbox import outbox_event_envelope
-from branches.protocol import MAX_BATCH, EventType, body_hash, event_undeliverable_payload
+from branches.protocol import (
+    CLOCK_HEADER,
+    MAX_BATCH,
+    EventType,
+    body_hash,
+    clock_header_value,
+    event_undeliverable_payload,
+)
 from branches.sync_status import sync_state
 from ecomarket.modes import Mode, only
 
@@ -202,7 +209,11 @@ def _batch_deliver(session, batch: list[_Outgoing], summary: PushSummary, progre
                 "POST",
                 "/api/v1/sync/events",
                 data=_batch_body(part),
-                headers={"X-Outbox-Pending": str(pending), "Content-Type": "application/json"},
+                headers={
+                    "X-Outbox-Pending": str(pending),
+                    "Content-Type": "application/json",
+                    CLOCK_HEADER: clock_header_value(timezone.now()),
+                },
             )
         except CentralRefused as refusal:
             if len(part) > 1:

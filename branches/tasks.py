@@ -6,15 +6,19 @@ Their registered names (``branches.tasks.<function>``) are in every deployed bea
 publishes the push by its name (branches/outbox.py PUSH_TASK): keep them. Nothing imports this module but Celery's
 autodiscovery (and tests)."""
 
+import logging
+
 from celery import shared_task
 
-from branches.backup import branch_backup_create
+from branches.backup import BackupError, branch_backup_create, branch_backup_offbox
 from branches.models import RecoveryState
 from branches.outbox import PUSH_TASK, outbox_customer_contacts_erase, outbox_delivered_prune
 from branches.pull import changes_pull, pull_overdue
 from branches.push import outbox_push
 from branches.sync_status import sync_state
 from inventory.services import stock_snapshot_record
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name=PUSH_TASK, ignore_result=True)
@@ -49,9 +53,15 @@ def stock_snapshot_task() -> int | None:
 
 @shared_task(ignore_result=True)
 def branch_backup_task() -> str:
-    """Take the scheduled online backup. Safe to run twice: each run writes its own consistent copy, and only the
-    newest BACKUP_KEEP are kept."""
-    return str(branch_backup_create())
+    """Take the scheduled online backup and copy it off the box (BACKUP_COPY_TO, BACKUP_COPY_COMMAND). Safe to run
+    twice: each run writes its own consistent copy, and only the newest BACKUP_KEEP are kept. A failed copy is
+    logged and leaves the backup in place; its age in /metrics tells."""
+    backup = branch_backup_create()
+    try:
+        branch_backup_offbox(backup=backup)
+    except BackupError as error:
+        log.error("backup %s not copied off the box: %s", backup.name, error)
+    return str(backup)
 
 
 @shared_task(ignore_result=True)

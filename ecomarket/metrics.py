@@ -1,4 +1,5 @@
-"""Prometheus metrics for both modes (DESIGN.md §5 and §8), served at ``/metrics`` to allowed scrapers only.
+"""Prometheus metrics for both modes, served at ``/metrics`` to allowed scrapers only (docs/architecture.md, "The HTTP
+API" and "Operating a chain").
 
 Two kinds, kept apart on purpose:
 
@@ -20,6 +21,7 @@ import functools
 import hmac
 import ipaddress
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -321,21 +323,55 @@ def _sqlite_files() -> list:
 
 
 def _backup_age() -> list:
-    """Seconds since the newest file in ``BACKUP_DIR`` was written, once backups exist (issue 14)."""
-    folder = getattr(settings, "BACKUP_DIR", None)
-    if not folder:
-        return []
+    """The newest backup's age, and the newest one copied off the box, in seconds: +Inf when there is none, so the
+    alert fires on a box that never took one as on one whose backups stopped. The off-box age only where a copy is
+    configured; ``backup_offbox_configured`` tells the boxes that keep their backups on their own disk alone."""
+    from branches.backup import branch_backup_offbox_taken_at, branch_backups, offbox_configured
+
     try:
-        newest = max((entry.stat().st_mtime for entry in os.scandir(folder) if entry.is_file()), default=None)
+        backups = branch_backups()
+        newest = backups[-1].stat().st_mtime if backups else None
     except OSError:
         newest = None
-    if newest is None:
-        return []
-    return [
+    now = time.time()
+    families = [
         GaugeMetricFamily(
-            "ecomarket_backup_age_seconds", "Seconds since the newest backup was written", time.time() - newest
-        )
+            "ecomarket_backup_age_seconds",
+            "Seconds since the newest backup was taken (+Inf: none in BACKUP_DIR)",
+            now - newest if newest is not None else math.inf,
+        ),
+        GaugeMetricFamily(
+            "ecomarket_backup_offbox_configured",
+            "1 if backups are copied off the box (BACKUP_COPY_TO or BACKUP_COPY_COMMAND)",
+            int(offbox_configured()),
+        ),
     ]
+    if offbox_configured():
+        copied = branch_backup_offbox_taken_at()
+        families.append(
+            GaugeMetricFamily(
+                "ecomarket_backup_offbox_age_seconds",
+                "Seconds since the newest backup copied off the box was taken (+Inf: none was copied)",
+                now - copied if copied is not None else math.inf,
+            )
+        )
+    return families
+
+
+def _database_bytes() -> GaugeMetricFamily:
+    """Central's database on disk: PostgreSQL's own figure, or the SQLite file of the embedded default."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_database_size(current_database())")
+            size = cursor.fetchone()[0]
+    else:
+        try:
+            size = Path(str(settings.DATABASES["default"]["NAME"])).stat().st_size
+        except OSError:
+            size = 0
+    return GaugeMetricFamily("ecomarket_database_bytes", "Size of head office's database on disk", size)
 
 
 def _central_state(now) -> list:
@@ -356,6 +392,8 @@ def _central_state(now) -> list:
         "ecomarket_branch_high_water_seq": "Largest S such that the branch's events 1..S are all stored",
         "ecomarket_branch_lag_events": "Events the branch numbered that central does not hold all of yet",
         "ecomarket_branch_pending_reported": "Events waiting in the branch's outbox, as it said on its last push",
+        "ecomarket_branch_clock_skew_seconds": "The branch's clock minus head office's, measured at its latest push "
+        "that moved it by a second or more (positive: the branch is ahead)",
     }
     families = {name: GaugeMetricFamily(name, text, labels=["branch"]) for name, text in per_branch.items()}
     versions = GaugeMetricFamily(
@@ -364,7 +402,7 @@ def _central_state(now) -> list:
         labels=["branch", "version"],
     )
     for branch in Branch.objects.filter(revoked_at__isnull=True).only(
-        "code", "last_seen_at", "high_water_seq", "max_seq_seen", "pending_reported", "software_version"
+        "code", "last_seen_at", "high_water_seq", "max_seq_seen", "pending_reported", "software_version", "clock_skew_s"
     ):
         code = [branch.code]
         versions.add_metric([branch.code, branch.software_version or VERSION_UNKNOWN], 1)
@@ -374,6 +412,8 @@ def _central_state(now) -> list:
         families["ecomarket_branch_lag_events"].add_metric(code, branch.lag)
         if branch.pending_reported is not None:
             families["ecomarket_branch_pending_reported"].add_metric(code, branch.pending_reported)
+        if branch.clock_skew_s is not None:
+            families["ecomarket_branch_clock_skew_seconds"].add_metric(code, branch.clock_skew_s)
 
     open_by_kind = dict(
         Discrepancy.objects.filter(status__in=OPEN_STATUSES).values_list("kind").annotate(n=Count("id")).order_by()
@@ -385,6 +425,7 @@ def _central_state(now) -> list:
         discrepancies.add_metric([kind], open_by_kind.get(kind, 0))
     result = [
         *families.values(),
+        _database_bytes(),
         versions,
         discrepancies,
         GaugeMetricFamily(

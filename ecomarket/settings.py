@@ -87,6 +87,9 @@ SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT_S
 # A staff API token (a till's, a script's) issued from now on expires this many days after it was issued (create_staff
 # --rotate-token or the user's admin page issue the next); 0: it lasts until it is rotated or revoked.
 STAFF_TOKEN_MAX_AGE_DAYS = env.int("STAFF_TOKEN_MAX_AGE_DAYS", default=0)
+# Central: a branch credential replaced by a rotation (register_branch, the branch's admin page) keeps working this
+# long, so the store is switched to the new one without its sync stopping; revoking stops it at once.
+BRANCH_CREDENTIAL_GRACE_S = env.int("BRANCH_CREDENTIAL_GRACE_S", default=24 * 3600)
 CSRF_COOKIE_HTTPONLY = False  # the POS page reads it to send X-CSRFToken
 # Cookies do not tell ports apart: central (:8000) and a branch (:8001) on one host would log each other out.
 _SERVER_NAME = BRANCH_CODE.lower() if IS_BRANCH else "central"
@@ -428,6 +431,12 @@ CHAIN_STOCK_STALE_S = env.float("CHAIN_STOCK_STALE_S", default=900.0)
 BACKUP_DIR = Path(env.str("BACKUP_DIR", default=str(DATA_DIR / "backups")))
 BACKUP_INTERVAL_S = env.float("BACKUP_INTERVAL_S", default=3600.0)
 BACKUP_KEEP = env.int("BACKUP_KEEP", default=48)
+# Each new backup is copied off the box too: into BACKUP_COPY_TO (a mounted share; the newest BACKUP_KEEP kept there)
+# and/or by BACKUP_COPY_COMMAND, run without a shell with the backup's path in place of {path} (or last), e.g.
+# "rclone copy {path} offsite:ecomarket/B001/"; it must finish within BACKUP_COPY_TIMEOUT_S.
+BACKUP_COPY_TO = env.str("BACKUP_COPY_TO", default="")
+BACKUP_COPY_COMMAND = env.str("BACKUP_COPY_COMMAND", default="")
+BACKUP_COPY_TIMEOUT_S = env.float("BACKUP_COPY_TIMEOUT_S", default=600.0)
 # Housekeeping (ecomarket/housekeeping.py, branches/outbox.py; nightly). A branch deletes delivered outbox events
 # this many days after their delivery: head office holds them, and needs them back only if it is restored from a
 # dump older than that, so keep it above the age of the oldest head office backup (60 days against head office's
@@ -524,6 +533,23 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
 # Who may scrape /metrics: a bearer token, and/or addresses (IPs or CIDRs) that need no token. Neither: nobody.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOW_FROM = env.list("METRICS_ALLOW_FROM", default=[])
+
+# Errors reach someone (ecomarket/error_reports.py): with a DSN, unhandled errors, failed tasks and ERROR log lines go
+# to Sentry, scrubbed of request bodies, credentials and customers' contacts. Empty: nothing is sent.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="production")
+if SENTRY_DSN:
+    from ecomarket.error_reports import sentry_init
+    from ecomarket.version import VERSION
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=f"ecomarket@{VERSION}",
+        mode=ECOMARKET_MODE.value,
+        branch=BRANCH_CODE if IS_BRANCH else "",
+        secrets=(BRANCH_CREDENTIAL if IS_BRANCH else "", SECRET_KEY, METRICS_TOKEN),
+    )
 
 # The worker writes its heartbeat from a task beat sends every HEARTBEAT_INTERVAL_S, and beat its own each time it
 # sends one; /readyz fails when either is older than HEARTBEAT_STALE_S.

@@ -239,7 +239,7 @@ def test_a_staff_token_is_not_a_branch_credential(catalog, manager_client):
 def test_revoked_and_rotated_credentials_are_401(b001):
     client, _ = b001
     stream = Events("B001")
-    _, fresh = branch_register(code="B001")  # rotation: the old credential stops working
+    _, fresh = branch_register(code="B001", grace_s=0)  # rotated with no grace: the old credential stops working
 
     rotated = push(client, [stream.received(FRU_BANANA="1")])
     client.credentials(HTTP_AUTHORIZATION=f"Branch {fresh}")

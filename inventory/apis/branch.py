@@ -1,4 +1,5 @@
-"""Branch mode: the POS API (DESIGN.md §5): sales, voids, returns, receipts, counts and the local stock reads."""
+"""Branch mode: the POS API: sales, voids, returns, receipts, counts and the local stock reads (docs/architecture.md,
+"The HTTP API")."""
 
 import re
 import uuid
