@@ -51,6 +51,7 @@ if settings.IS_BRANCH:
         ),
         *inventory_urls.branch_seed,
         *inventory_urls.branch_pages,
+        *chain_urls.branch_pages,
         *cash_urls.branch_pages,
     ]
 else:

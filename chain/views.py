@@ -1,0 +1,91 @@
+"""Branch pages: another store's sale, found by its printed number in the chain's index of recent sales, and a
+return of it taken here (the same input serializer and service as the API)."""
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from chain.models import ChainBranchName
+from chain.sale_index import returned_elsewhere, sale_index_find
+from ecomarket.pages import form_decimal, role_required
+from ecomarket.roles import Role
+from inventory import selectors, services
+from inventory.models import Product, Sale
+from inventory.serializers import ReturnCreateInputSerializer, service_lines
+
+# The staff pages' own form helpers: one way a page turns a refusal into a message.
+from inventory.views import _done as service_done
+from inventory.views import _form_valid as form_checked
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.CASHIER)
+def chain_sale_detail(request, branch: str, number: int):
+    entry = sale_index_find(branch=branch, number=number) if branch != settings.BRANCH_CODE else None
+    if entry is None:
+        raise Http404("no such sale in the chain's index")
+    if request.method == "POST":
+        lines = [
+            {"sku": sku, "quantity": form_decimal(request.POST.get(f"return-{sku}", ""))}
+            for sku, *_ in entry.lines
+            if request.POST.get(f"return-{sku}", "").strip() not in ("", "0")
+        ]
+        if not lines:
+            messages.error(request, _("Enter the quantity coming back for at least one line."))
+            return redirect("page-chain-sale", branch=branch, number=number)
+        body = {
+            "id": request.POST.get("id"),
+            "sale_id": str(entry.id),
+            "lines": lines,
+            "reason": request.POST.get("reason", ""),
+        }
+        data = form_checked(request, ReturnCreateInputSerializer, body)
+        done = {}
+        if data is not None and service_done(
+            request,
+            lambda: done.update(
+                ret=services.return_create(
+                    return_id=data["id"],
+                    sale_id=data["sale_id"],
+                    lines=service_lines(data["lines"]),
+                    reason=data["reason"],
+                    cashier=request.user,
+                )[0]
+            ),
+        ):
+            messages.success(request, _("Return recorded for sale %(number)s: stock updated.") % {"number": number})
+            return redirect("page-return-slip", return_id=done["ret"].id)
+        return redirect("page-chain-sale", branch=branch, number=number)
+    names = dict(Product.objects.filter(sku__in=[line[0] for line in entry.lines]).values_list("sku", "name"))
+    # What other stores took back as head office last knew it, and what this store took back itself.
+    back = returned_elsewhere(sale_id=entry.id)
+    copy = Sale.objects.filter(pk=entry.id).first()
+    for sku, quantity in (selectors.sale_returned(sale=copy) if copy else {}).items():
+        back[sku] = back.get(sku, Decimal("0")) + quantity
+    rows = []
+    for sku, quantity, unit_price, line_total in entry.lines:
+        rows.append(
+            {
+                "sku": sku,
+                "name": names.get(sku, sku),
+                "quantity": Decimal(quantity),
+                "unit_price": Decimal(unit_price),
+                "line_total": Decimal(line_total),
+                "returned": back.get(sku, Decimal("0")),
+                "returnable": Decimal(quantity) - back.get(sku, Decimal("0")),
+            }
+        )
+    context = {
+        "entry": entry,
+        "store": ChainBranchName.objects.filter(code=branch).values_list("name", flat=True).first() or branch,
+        "lines": rows,
+        "copy": copy,
+        "return_id": uuid.uuid4(),
+    }
+    return render(request, "chain/sale_detail.html", context)
