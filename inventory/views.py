@@ -88,6 +88,7 @@ TILL_ASSETS = [
     "ecomarket/tillstore.js",
     "ecomarket/pos.js",
     "ecomarket/till.js",
+    "ecomarket/chainstock.js",
     "ecomarket/till.svg",
 ]
 

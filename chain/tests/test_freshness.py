@@ -13,7 +13,9 @@ pytestmark = [pytest.mark.mode("branch"), pytest.mark.django_db]
 
 
 def replica_from(*, minutes_ago: float) -> None:
-    ChainReplicaState.objects.update_or_create(pk=1, defaults={"as_of": timezone.now() - timedelta(minutes=minutes_ago)})
+    ChainReplicaState.objects.update_or_create(
+        pk=1, defaults={"as_of": timezone.now() - timedelta(minutes=minutes_ago)}
+    )
 
 
 @LOOPBACK
