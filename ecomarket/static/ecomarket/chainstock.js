@@ -64,7 +64,7 @@
     panel.classList.toggle("stale", Boolean(sync.chain_stock_stale));
     panel.dataset.stale = sync.chain_stock_stale ? "1" : "0";
     if (never) note.textContent = text.never;
-    else if (sync.chain_stock_stale) note.textContent = text.stale.replace("%(age)s", ago(sync.chain_stock_as_of));
+    else if (sync.chain_stock_stale) note.textContent = text.staleNote.replace("%(age)s", ago(sync.chain_stock_as_of));
     else note.textContent = held.length ? "" : text.none;
     note.hidden = !note.textContent;
     panel.dataset.sku = sku;
