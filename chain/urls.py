@@ -14,3 +14,9 @@ central_api = [
 branch_pages = [
     path("sales/<str:branch>/<int:number>/", views.chain_sale_detail, name="page-chain-sale"),
 ]
+
+central_pages = [
+    path(
+        "dashboard/over-returns/<int:case_id>/resolve", views.over_return_resolve, name="dashboard-over-return-resolve"
+    ),
+]

@@ -1,4 +1,6 @@
-"""Branch pages: another store's sale, found by its printed number in the chain's index of recent sales, and a
+"""Central page: a manager resolves an over-return case from the dashboard.
+
+Branch pages: another store's sale, found by its printed number in the chain's index of recent sales, and a
 return of it taken here (the same input serializer and service as the API)."""
 
 import uuid
@@ -8,10 +10,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from chain.models import ChainBranchName
+from chain.models import ChainBranchName, OverReturnCase, OverReturnStatus
 from chain.sale_index import returned_elsewhere, sale_index_find
 from ecomarket.pages import form_decimal, role_required
 from ecomarket.roles import Role
@@ -89,3 +92,21 @@ def chain_sale_detail(request, branch: str, number: int):
         "return_id": uuid.uuid4(),
     }
     return render(request, "chain/sale_detail.html", context)
+
+
+@require_POST
+@role_required(Role.MANAGER)
+def over_return_resolve(request, case_id: int):
+    """Resolve an over-return case with a note (what was done about the goods and money returned twice). Central."""
+    note = request.POST.get("note", "").strip()[:1000]
+    if not note:
+        messages.error(request, _("Say what was done in the note."))
+    elif (
+        OverReturnCase.objects.filter(pk=case_id)
+        .exclude(status=OverReturnStatus.RESOLVED)
+        .update(
+            status=OverReturnStatus.RESOLVED, note=f"{request.user.get_username()}: {note}", updated_at=timezone.now()
+        )
+    ):
+        messages.success(request, _("Over-return case %(id)s resolved.") % {"id": case_id})
+    return redirect("dashboard")

@@ -70,6 +70,7 @@ else:
         ),
         *inventory_urls.central_seed,
         *reconciliation_urls.pages,
+        *chain_urls.central_pages,
         *reports_urls.pages,
     ]
 

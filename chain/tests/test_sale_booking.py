@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+from django.test import Client
 
 from branches.protocol import EventType
 from branches.tests.factories import Events, branch_client, push
@@ -112,3 +113,23 @@ def test_a_sale_older_than_the_index_window_is_not_indexed(stores, settings):
     chain_stock_publish()
 
     assert not ChainSale.objects.exists()
+
+
+def test_the_dashboard_shows_an_open_over_return_case_and_a_manager_resolves_it(stores, manager):
+    b001, b002 = stores["B001"][1], stores["B002"][1]
+    sale = b001.sale(LAC_LECHE_1L="1")
+    deliver(stores, "B001", sale, returned(b001, sale, LAC_LECHE_1L="1"))
+    deliver(stores, "B002", returned(b002, sale, sale_branch="B001", LAC_LECHE_1L="1"))
+    chain_stock_publish()
+    case = OverReturnCase.objects.get()
+    client = Client()
+    client.force_login(manager)
+
+    page = client.get("/dashboard/", {"branch": "B002"}).content.decode()
+    assert f'id="over-return-{case.pk}"' in page and 'data-branches="B001 B002"' in page
+
+    client.post(f"/dashboard/over-returns/{case.pk}/resolve", {"note": "refund taken back from the customer"})
+
+    case.refresh_from_db()
+    assert case.status == "resolved" and case.note.endswith("refund taken back from the customer")
+    assert f'id="over-return-{case.pk}"' not in client.get("/dashboard/").content.decode()
