@@ -244,13 +244,19 @@ def sale_index_prune(*, now: datetime) -> int:
 
 
 @only(Mode.BRANCH)
-def returned_elsewhere(*, sale_id: uuid.UUID) -> dict[str, Decimal]:
-    """What other stores took back of the sale, as head office last knew it (this store's own returns are local)."""
+def returned_so_far(*, sale_id: uuid.UUID, here: dict[str, Decimal]) -> dict[str, Decimal]:
+    """What has come back of the sale at every store: other stores' returns as head office last knew them, and this
+    store's own, ``here`` (its own records) or what head office booked of them if more (records a restore from
+    head office could not rebuild: a return of another store's sale whose entry it did not hold yet)."""
     entry = ChainSale.objects.filter(pk=sale_id).only("returned").first()
+    known = entry.returned if entry else {}
     back: dict[str, Decimal] = {}
-    for branch, figures in (entry.returned if entry else {}).items():
+    for branch, figures in known.items():
         if branch != settings.BRANCH_CODE:
             _sum_into(back, figures)
+    own = {sku: Decimal(quantity) for sku, quantity in known.get(settings.BRANCH_CODE, {}).items()}
+    for sku in here.keys() | own.keys():
+        back[sku] = back.get(sku, Decimal("0")) + max(here.get(sku, Decimal("0")), own.get(sku, Decimal("0")))
     return back
 
 

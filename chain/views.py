@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from chain.models import ChainBranchName, OverReturnCase, OverReturnStatus
-from chain.sale_index import returned_elsewhere, sale_index_find
+from chain.sale_index import returned_so_far, sale_index_find
 from ecomarket.pages import form_decimal, role_required
 from ecomarket.roles import Role
 from inventory import selectors, services
@@ -67,10 +67,8 @@ def chain_sale_detail(request, branch: str, number: int):
         return redirect("page-chain-sale", branch=branch, number=number)
     names = dict(Product.objects.filter(sku__in=[line[0] for line in entry.lines]).values_list("sku", "name"))
     # What other stores took back as head office last knew it, and what this store took back itself.
-    back = returned_elsewhere(sale_id=entry.id)
     copy = Sale.objects.filter(pk=entry.id).first()
-    for sku, quantity in (selectors.sale_returned(sale=copy) if copy else {}).items():
-        back[sku] = back.get(sku, Decimal("0")) + quantity
+    back = returned_so_far(sale_id=entry.id, here=selectors.sale_returned(sale=copy) if copy else {})
     rows = []
     for sku, quantity, unit_price, line_total in entry.lines:
         rows.append(

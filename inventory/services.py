@@ -25,7 +25,7 @@ from branches.outbox import outbox_event_append
 from branches.protocol import EventType
 from cash import services as cash_services
 from cash.models import RefundKind
-from chain.sale_index import returned_elsewhere, sale_of_another_store
+from chain.sale_index import returned_so_far, sale_of_another_store
 from ecomarket import metrics
 from ecomarket.db import rows_insert
 from ecomarket.errors import DomainError
@@ -549,10 +549,10 @@ def return_create(
             raise DomainError("sale_voided", f"Sale {sale.number} was voided.", status=status.HTTP_409_CONFLICT)
         _catalog_entries(lines, active_only=False)  # whole units of unit-sold goods
         sold = {line.product_id: line.quantity for line in sale.lines.all()}
-        # What other stores took back, as head office last knew it, then this store's own returns.
-        returned: dict[str, Decimal] = returned_elsewhere(sale_id=sale.id)
+        here: dict[str, Decimal] = {}
         for line in ReturnLine.objects.filter(ret__sale=sale):
-            returned[line.product_id] = returned.get(line.product_id, Decimal("0")) + line.quantity
+            here[line.product_id] = here.get(line.product_id, Decimal("0")) + line.quantity
+        returned = returned_so_far(sale_id=sale.id, here=here)  # with other stores', as head office last knew them
         for index, line in enumerate(lines):
             left = sold.get(line.sku, Decimal("0")) - returned.get(line.sku, Decimal("0"))
             if line.quantity > left:

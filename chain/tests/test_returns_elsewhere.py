@@ -123,3 +123,12 @@ def test_the_sales_page_says_when_another_stores_number_is_not_in_the_index(shel
 
     assert "7" in answer.content.decode() and answer.redirect_chain == []
     assert 'id="sale-branch"' in answer.content.decode()
+
+
+def test_this_stores_own_returns_head_office_booked_count_even_without_a_record_here(shelf, cashier_client, settings):
+    """A box restored from head office replays a return of another store's sale without its record here."""
+    sale = indexed(returned={settings.BRANCH_CODE: {"LAC-LECHE-1L": "3.000"}})
+
+    answer = take_back(cashier_client, {"sale_id": str(sale.id), "lines": [{"sku": "LAC-LECHE-1L", "quantity": "2"}]})
+
+    assert answer.status_code == 409 and answer.json()["returnable"] == "1.000"
