@@ -68,8 +68,9 @@ def _sum_into(into: dict[str, Decimal], lines: dict[str, str]) -> None:
 @only(Mode.CENTRAL)
 def chain_sales_book(*, now: datetime) -> list[ChainSale]:
     """Book the sales, voids and returns stored since the previous booking; returns the index entries booked or
-    changed. Runs in the caller's transaction (a publication's, one at a time). Safe to run twice: every row is
-    keyed by its document id, and a sale's returned figures and its case are recomputed from the booked returns."""
+    changed; sales older than the window leave the index. Runs in the caller's transaction (a publication's, one
+    at a time). Safe to run twice: every row is keyed by its document id, and a sale's returned figures and its
+    case are recomputed from the booked returns."""
     state = ChainBookState.objects.get_or_create(pk=1)[0]
     marks = dict(state.marks)
     moved = {
@@ -77,9 +78,10 @@ def chain_sales_book(*, now: datetime) -> list[ChainSale]:
         for code, mark in Branch.objects.values_list("code", "ingest_mark")
         if mark > marks.get(code, 0)
     }
+    window = index_window_start(now)
+    ChainSale.objects.filter(sold_at__lt=window).delete()  # out of the index at the branches too
     if not moved:
         return []
-    window = index_window_start(now)
     new_sales, voided, returns = [], set(), []
     codes = sorted(moved)
     for start in range(0, len(codes), _STORES_PER_QUERY):
