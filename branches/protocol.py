@@ -295,13 +295,16 @@ def return_completed_payload(
     register: str = "",
     session_id: uuid.UUID | None = None,
     refunds: Iterable[tuple[str, Decimal]] | None = None,
+    sale_branch: str = "",
 ) -> dict:
     """``lines``: (sku, quantity taken back), or with a third item the ``line_total`` it paid back (optional in
     schema 1: its share of what the sale line cost, promotions and discounts taken off). ``refunds`` as for a
-    void."""
+    void. ``sale_branch`` (optional in schema 1): the store that made the sale, when it is another store's (taken
+    back from the chain's index of recent sales); head office books the return against that store's sale."""
     return {
         "return_id": str(return_id),
         "sale_id": str(sale_id),
+        **({"sale_branch": sale_branch} if sale_branch else {}),
         "lines": [
             {"sku": sku, "quantity": quantity_text(quantity), **({"line_total": money_text(rest[0])} if rest else {})}
             for sku, quantity, *rest in lines
@@ -716,6 +719,9 @@ def event_effect(envelope: Envelope, known: set[str]) -> tuple[dict[str, Decimal
             return None, _uuid_field(payload, "sale_id")
         case EventType.RETURN_COMPLETED:
             sale = _uuid_field(payload, "sale_id")
+            branch = payload.get("sale_branch", "B")
+            if not isinstance(branch, str) or not 0 < len(branch) <= 16:
+                raise Rejection("invalid_payload", "payload.sale_branch must be a branch code")
             _till_check(payload)
             for index, line in enumerate(payload_lines(payload)):
                 if "line_total" in line:

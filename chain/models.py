@@ -1,8 +1,10 @@
-"""The chain's on-hand per (branch, SKU), replicated from head office to every branch.
+"""The chain's on-hand per (branch, SKU) and its recent sales, replicated from head office to every branch.
 
-Central side: what it has published (``ChainStockBatch``, an append-only feed of changed figures, and
-``ChainPublishedLevel``, the figures as the feed last gave them). Branch side: the replica
-(``ChainLevel``, ``ChainBranchName``) and how far it has read the feed (``ChainReplicaState``).
+Central side: what it has published (``ChainStockBatch``, an append-only feed of changed figures and sales, and
+``ChainPublishedLevel``, the figures as the feed last gave them), the returns it booked against the sales they name
+(``ChainReturn``) and the sales returned beyond what was sold (``OverReturnCase``). Branch side: the replica
+(``ChainLevel``, ``ChainBranchName``) and how far it has read the feed (``ChainReplicaState``). Both sides: the
+index of the chain's recent sales (``ChainSale``).
 """
 
 from decimal import Decimal
@@ -28,6 +30,9 @@ class ChainStockBatch(models.Model):
     names = models.TextField(blank=True)
     names_digest = models.CharField(max_length=64, blank=True)
     rows = models.PositiveIntegerField(default=0)
+    # The index entries of sales booked or changed (a void, a return) since the previous batch, as the compact JSON
+    # text ``{sale_id: entry}`` (chain.sale_index.sale_entry); empty when none.
+    sales = models.TextField(blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["id"]
@@ -50,6 +55,100 @@ class ChainPublishedLevel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.branch} {self.sku}: {self.on_hand}"
+
+
+class ChainReturn(models.Model):
+    """Central: a return as the returning store's event gave it, booked against the sale it names whichever store
+    sold it. One row per (store, return); a return of a sale central does not hold yet waits here for it."""
+
+    branch = models.CharField(max_length=16)
+    return_id = models.UUIDField()
+    sale_id = models.UUIDField(db_index=True)
+    lines = models.JSONField(help_text=_("{sku: quantity taken back}"))
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["branch", "return_id"], name="one_chain_return")]
+
+    def __str__(self) -> str:
+        return f"{self.branch} return {self.return_id} of sale {self.sale_id}"
+
+
+class ChainBookState(models.Model):
+    """Central: how far the booking of sales and returns has read each store's events (singleton, pk=1):
+    ``marks`` is ``{branch: ingest_mark}``. A store's ingest marks commit in increasing order under its row lock, so
+    reading the events up to a mark read from the store's row misses none."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    marks = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="one_chain_book_state")]
+
+    def __str__(self) -> str:
+        return "chain booking state"
+
+
+class OverReturnStatus(models.TextChoices):
+    OPEN = "open", _("open")
+    RESOLVED = "resolved", _("resolved")
+
+
+class OverReturnCase(models.Model):
+    """Central: a sale whose returns, at one store or several, took back more than it sold, or any of it after it
+    was voided: the sale and every return of it, for a manager to follow up. Stays open until a person resolves
+    it; at most one unresolved case per sale, updated as further returns arrive."""
+
+    sale_id = models.UUIDField()
+    sale_branch = models.CharField(max_length=16)
+    sale_number = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=OverReturnStatus.choices, default=OverReturnStatus.OPEN)
+    voided = models.BooleanField(default=False)
+    excess = models.JSONField(help_text=_("{sku: quantity returned beyond what was sold}"))
+    returns = models.JSONField(help_text=_("[{branch, return_id, occurred_at, lines}]"))
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sale_id"], condition=~Q(status="resolved"), name="one_unresolved_over_return_case_per_sale"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"over-return of {self.sale_branch} sale {self.sale_number}"
+
+    @property
+    def branches(self) -> list[str]:
+        return sorted({entry["branch"] for entry in self.returns})
+
+
+# Both sides
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class ChainSale(models.Model):
+    """A recent sale of the chain (the last SALE_INDEX_DAYS). Central: as head office booked it, with what every
+    store has returned of it. Branch: another store's sale as head office last published it, so a return of it is
+    taken here without asking head office. ``lines``: ``[[sku, quantity, unit_price, line_total]]`` (decimal
+    strings); ``returned``: ``{branch: {sku: quantity}}``."""
+
+    id = models.UUIDField(primary_key=True)
+    branch = models.CharField(max_length=16)
+    number = models.PositiveIntegerField()
+    sold_at = models.DateTimeField(db_index=True)
+    lines = models.JSONField()
+    returned = models.JSONField(default=dict)
+    voided = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["branch", "number"])]
+
+    def __str__(self) -> str:
+        return f"{self.branch} sale {self.number}"
 
 
 # Branch side

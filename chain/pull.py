@@ -1,8 +1,9 @@
-"""Branch side: keep the replica of the chain's on-hand (``GET /api/v1/sync/chain-stock``), in a Celery task,
-never in a request. Each feed page is applied in one transaction with the cursor it moves to; a branch starting
-from nothing (or whose cursor head office no longer holds) first copies the published figures page by page
-(``GET /api/v1/sync/chain-stock/snapshot``), remembering how far it got, then follows the feed from the cursor that
-copy named. Every HTTP call happens outside any database transaction."""
+"""Branch side: keep the replica of the chain's on-hand and the index of its recent sales
+(``GET /api/v1/sync/chain-stock``), in a Celery task, never in a request. Each feed page is applied in one
+transaction with the cursor it moves to; a branch starting from nothing (or whose cursor head office no longer
+holds) first copies the published figures page by page (``GET /api/v1/sync/chain-stock/snapshot``), remembering
+how far it got, then follows the feed from the cursor that copy named. Every HTTP call happens outside any database
+transaction."""
 
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from branches.central_client import CentralUnavailable, central_call, central_session, credential_and_lock
 from branches.protocol import decimal_read
 from chain.models import ChainBranchName, ChainLevel, ChainReplicaState
+from chain.sale_index import sale_index_prune, sale_index_write
 from ecomarket.modes import Mode, only
 
 
@@ -21,6 +23,7 @@ from ecomarket.modes import Mode, only
 class ChainPullSummary:
     batches: int = 0
     figures: int = 0
+    sales: int = 0
     snapshot_pages: int = 0
     skipped: str = ""
     error: str = ""
@@ -108,8 +111,10 @@ def _feed_page_apply(answer: dict, *, from_cursor: int, summary: ChainPullSummar
         if batch.get("names"):
             _names_write(batch["names"])
         summary.figures += _levels_write(batch["levels"], as_of)
+        summary.sales += sale_index_write(batch.get("sales") or {})
         summary.batches += 1
         state.as_of = as_of
+    sale_index_prune(now=now)
     state.cursor = int(answer["next_cursor"])
     state.last_pull_at = now
     state.last_error = ""
@@ -135,6 +140,7 @@ def _snapshot_page_apply(answer: dict, summary: ChainPullSummary) -> None:
         return
     _names_write(answer["names"])
     summary.figures += _levels_write(answer["levels"], state.snapshot_as_of)
+    summary.sales += sale_index_write(answer.get("sales") or {})
     summary.snapshot_pages += 1
     if answer["next_after"]:
         state.snapshot_after = answer["next_after"]

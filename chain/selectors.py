@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from branches.models import Branch
 from chain.models import ChainBranchName, ChainLevel, ChainPublishedLevel, ChainReplicaState, ChainStockBatch
+from chain.sale_index import sale_index_snapshot
 from chain.services import quantity_text
 from ecomarket.modes import Mode, only
 
@@ -32,13 +33,14 @@ def chain_feed_page(*, cursor: int) -> str:
     parts, size, last = [], 0, cursor
     batches = ChainStockBatch.objects.filter(id__gt=cursor).order_by("id")[:FEED_PAGE_BATCHES]
     for batch in batches:
-        if parts and size + len(batch.levels) > FEED_PAGE_BYTES:
+        if parts and size + len(batch.levels) + len(batch.sales) > FEED_PAGE_BYTES:
             break
-        names = batch.names or "null"
+        names, sales = batch.names or "null", batch.sales or "null"
         parts.append(
-            f'{{"id":{batch.id},"as_of":{json.dumps(batch.as_of.isoformat())},"levels":{batch.levels},"names":{names}}}'
+            f'{{"id":{batch.id},"as_of":{json.dumps(batch.as_of.isoformat())},"levels":{batch.levels},'
+            f'"names":{names},"sales":{sales}}}'
         )
-        size += len(batch.levels)
+        size += len(batch.levels) + len(batch.sales)
         last = batch.id
     more = last < newest
     return f'{{"snapshot_required":false,"batches":[{",".join(parts)}],"next_cursor":{last},"more":{json.dumps(more)}}}'
@@ -67,6 +69,7 @@ def chain_snapshot_page(*, after: str) -> dict:
         "as_of": newest[1].isoformat() if newest else None,
         "names": dict(Branch.objects.values_list("code", "name")),
         "levels": levels,
+        "sales": sale_index_snapshot(branches=page, now=timezone.now()),
         "next_after": page[-1] if more else None,
     }
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from branches.models import Branch
 from chain.models import ChainPublishedLevel, ChainStockBatch
+from chain.sale_index import chain_sales_book, sales_text
 from ecomarket.db import table
 from ecomarket.modes import Mode, only
 from inventory.models import StockLevel
@@ -51,7 +52,8 @@ def chain_stock_publish_due() -> bool:
 @only(Mode.CENTRAL)
 @transaction.atomic
 def chain_stock_publish() -> int:
-    """Publish what changed since the previous publication; returns how many figures it sent (-1: another
+    """Publish what changed since the previous publication, with the sales booked or changed since
+    (chain.sale_index.chain_sales_book); returns how many figures it sent (-1: another
     publication was running, this one did nothing). Always writes at least one batch, empty when nothing
     changed, so a branch's replica can say its figures were still true then. Safe to run twice or concurrently:
     on PostgreSQL an advisory lock lets one run at a time; SQLite serialises writers, and a figure sent twice is
@@ -75,6 +77,7 @@ def chain_stock_publish() -> int:
     names_text = json.dumps(names, separators=(",", ":"), sort_keys=True)
     digest = hashlib.sha256(names_text.encode()).hexdigest()
     names_changed = previous is None or previous[1] != digest
+    sales = sales_text(chain_sales_book(now=as_of))
     for start in range(0, max(len(changed), 1), BATCH_ROWS):
         chunk = changed[start : start + BATCH_ROWS]
         levels: dict[str, dict[str, str]] = {}
@@ -84,6 +87,7 @@ def chain_stock_publish() -> int:
             as_of=as_of,
             levels=json.dumps(levels, separators=(",", ":")),
             names=names_text if names_changed and start == 0 else "",
+            sales=sales if start == 0 else "",
             names_digest=digest,
             rows=len(chunk),
         )

@@ -300,12 +300,40 @@ def _branch_state(now) -> list:
         ),
     )
     families += [GaugeMetricFamily(name, text, _age(moment, now)) for name, text, moment in ages if moment]
+    families += _chain_replica_state()
     # Failed changes (issue 12) are recorded by the pull once that exists; the gauge follows the model.
     failed = apps.all_models["branches"].get("failedchange")
     if failed is not None:
         families.append(
             GaugeMetricFamily(
                 "ecomarket_changes_failed", "Change-feed items this branch could not apply", failed.objects.count()
+            )
+        )
+    return families
+
+
+def _chain_replica_state() -> list:
+    """The age of the branch's replica of other stores' stock and of its index of the chain's sales (chain/)."""
+    from chain.models import ChainSale
+    from chain.selectors import chain_replica_status
+
+    status = chain_replica_status()
+    families = [
+        GaugeMetricFamily(
+            "ecomarket_chain_stock_stale",
+            "1 when other stores' figures are older than CHAIN_STOCK_STALE_S (or none came yet): not shown as current",
+            int(status["chain_stock_stale"]),
+        ),
+        GaugeMetricFamily(
+            "ecomarket_sale_index_entries", "Sales of the chain in this branch's index", ChainSale.objects.count()
+        ),
+    ]
+    if status["chain_stock_age_s"] is not None:
+        families.append(
+            GaugeMetricFamily(
+                "ecomarket_chain_stock_age_seconds",
+                "Seconds since other stores' figures in the replica were true at head office",
+                status["chain_stock_age_s"],
             )
         )
     return families

@@ -425,6 +425,9 @@ CHAIN_STOCK_OVERLAP_S = env.float("CHAIN_STOCK_OVERLAP_S", default=120.0)
 CHAIN_STOCK_KEEP_S = env.float("CHAIN_STOCK_KEEP_S", default=86400.0)
 CHAIN_STOCK_PULL_INTERVAL_S = env.float("CHAIN_STOCK_PULL_INTERVAL_S", default=SYNC_PULL_INTERVAL_S)
 CHAIN_STOCK_STALE_S = env.float("CHAIN_STOCK_STALE_S", default=900.0)
+# The chain's sales of the last SALE_INDEX_DAYS days go out with the same publications, so any store takes back
+# another store's sale with head office unreachable (chain/sale_index.py).
+SALE_INDEX_DAYS = env.int("SALE_INDEX_DAYS", default=90)
 
 # Backups of the branch's SQLite file (manage.py backup / restore): an online, consistent copy every
 # BACKUP_INTERVAL_S into BACKUP_DIR, keeping the newest BACKUP_KEEP. Put BACKUP_DIR on another disk than DATA_DIR.

@@ -51,6 +51,7 @@ if settings.IS_BRANCH:
         ),
         *inventory_urls.branch_seed,
         *inventory_urls.branch_pages,
+        *chain_urls.branch_pages,
         *cash_urls.branch_pages,
     ]
 else:
@@ -69,6 +70,7 @@ else:
         ),
         *inventory_urls.central_seed,
         *reconciliation_urls.pages,
+        *chain_urls.central_pages,
         *reports_urls.pages,
     ]
 

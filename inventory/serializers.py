@@ -285,13 +285,21 @@ class SaleVoidInputSerializer(serializers.Serializer):
 
 class ReturnCreateInputSerializer(serializers.Serializer):
     id = serializers.UUIDField(required=False)
-    sale_id = serializers.UUIDField()
+    sale_id = serializers.UUIDField(required=False)
+    # Or the sale as its receipt prints it: its number and the store that made it (this store when left out).
+    sale_number = serializers.IntegerField(required=False, min_value=1)
+    sale_branch = serializers.CharField(required=False, max_length=16)
     lines = lines_field(LineInputSerializer)
     reason = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
     register = register_field()
 
     def validate_lines(self, lines):
         return distinct_skus(lines)
+
+    def validate(self, data):
+        if "sale_id" not in data and "sale_number" not in data:
+            raise serializers.ValidationError({"sale_id": ["Give sale_id, or sale_number (and sale_branch)."]})
+        return data
 
 
 class ReceiptDifferenceInputSerializer(serializers.Serializer):
@@ -481,6 +489,7 @@ class ReturnLineOutputSerializer(serializers.Serializer):
 class ReturnOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     sale_id = serializers.UUIDField()
+    sale_branch = serializers.CharField(source="sale.branch", help_text="the store that made the sale")
     lines = ReturnLineOutputSerializer(many=True, source="lines.all")
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()

@@ -25,6 +25,7 @@ from branches.outbox import outbox_event_append
 from branches.protocol import EventType
 from cash import services as cash_services
 from cash.models import RefundKind
+from chain.sale_index import returned_so_far, sale_of_another_store
 from ecomarket import metrics
 from ecomarket.db import rows_insert
 from ecomarket.errors import DomainError
@@ -557,10 +558,12 @@ def return_line_refund(*, sold: Decimal, line_total: Decimal, returned_before: D
 def return_create(
     *, return_id: uuid.UUID | None, sale_id: uuid.UUID, lines: list[Line], reason: str, cashier, register: str = ""
 ) -> tuple[Return, bool]:
-    """Take goods back from a sale. Each line may return at most what the sale sold less what earlier returns took
-    back; a voided sale takes no returns. What the customer paid for the goods (:func:`return_line_refund`: the
-    line's net price, promotions and discounts taken off) is paid back by method, from the drawer of
-    ``register``'s open session (cash.services.refund_record). Idempotent on ``return_id``."""
+    """Take goods back from a sale, this store's or another's from the chain's index of recent sales (the goods
+    come back into this store's stock either way). Each line may return at most what the sale sold less what
+    earlier returns took back, here and, as head office last knew, at other stores; a voided sale takes no returns.
+    What the customer paid for the goods (:func:`return_line_refund`: the line's net price, promotions and
+    discounts taken off) is paid back by method, from the drawer of ``register``'s open session
+    (cash.services.refund_record). Idempotent on ``return_id``."""
     return_id = return_id or uuid.uuid4()
     fingerprint = protocol.return_fingerprint(sale_id=sale_id, lines=((line.sku, line.quantity) for line in lines))
     with transaction.atomic():
@@ -568,16 +571,23 @@ def return_create(
         if existing is not None:
             return existing, False
         _history_whole()
-        sale = Sale.objects.filter(pk=sale_id, branch=settings.BRANCH_CODE).first()
+        sale, voided_elsewhere = Sale.objects.filter(pk=sale_id, branch=settings.BRANCH_CODE).first(), False
+        if sale is None:  # another store's sale, from the chain's index
+            sale, voided_elsewhere = sale_of_another_store(sale_id=sale_id)
         if sale is None:
-            raise DomainError("unknown_sale", f"No sale {sale_id} at this branch.", fields={"sale_id": ["Unknown."]})
-        if sale.status == SaleStatus.VOIDED:
+            raise DomainError(
+                "unknown_sale",
+                f"No sale {sale_id} at this branch or in the chain's recent sales.",
+                fields={"sale_id": ["Unknown."]},
+            )
+        if sale.status == SaleStatus.VOIDED or voided_elsewhere:
             raise DomainError("sale_voided", f"Sale {sale.number} was voided.", status=status.HTTP_409_CONFLICT)
         _catalog_entries(lines, active_only=False)  # whole units of unit-sold goods
         sold = {line.product_id: line.quantity for line in sale.lines.all()}
-        returned: dict[str, Decimal] = {}
+        here: dict[str, Decimal] = {}
         for line in ReturnLine.objects.filter(ret__sale=sale):
-            returned[line.product_id] = returned.get(line.product_id, Decimal("0")) + line.quantity
+            here[line.product_id] = here.get(line.product_id, Decimal("0")) + line.quantity
+        returned = returned_so_far(sale_id=sale.id, here=here)  # with other stores', as head office last knew them
         for index, line in enumerate(lines):
             left = sold.get(line.sku, Decimal("0")) - returned.get(line.sku, Decimal("0"))
             if line.quantity > left:
@@ -618,6 +628,7 @@ def return_create(
             payload=protocol.return_completed_payload(
                 return_id=ret.id,
                 sale_id=sale.id,
+                sale_branch=sale.branch if sale.branch != settings.BRANCH_CODE else "",
                 lines=[(line.sku, line.quantity, amounts[line.sku]) for line in lines],
                 register=till.register,
                 session_id=till.session.id if till.session else None,

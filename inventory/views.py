@@ -24,6 +24,8 @@ from branches import selectors as branch_selectors
 from branches.models import IncomingTransfer
 from cash.models import Refund, Register, SaleTender
 from chain import selectors as chain_selectors
+from chain.models import ChainBranchName
+from chain.sale_index import sale_index_find
 from ecomarket.errors import DomainError
 from ecomarket.pages import REFUSALS, first_rows, form_decimal, form_problems, refusal_message, role_required
 from ecomarket.roles import Role, user_has_role
@@ -112,6 +114,7 @@ TILL_ASSETS = [
     "ecomarket/pos.js",
     "ecomarket/till.js",
     "ecomarket/quickkeys.js",
+    "ecomarket/chainstock.js",
     "ecomarket/till.svg",
 ]
 
@@ -277,20 +280,28 @@ def stock_count(request):
 @role_required(Role.CASHIER)
 def sale_list(request):
     number = request.GET.get("number", "").strip()
+    store = request.GET.get("branch", "").strip()[:16] or settings.BRANCH_CODE
     if number:
-        if (
-            number.isascii()
-            and number.isdecimal()
-            and selectors.sale_by_number(branch=settings.BRANCH_CODE, number=int(number))
-        ):
+        number_ok = number.isascii() and number.isdecimal()
+        if store != settings.BRANCH_CODE:  # another store's sale, from the chain's index of recent sales
+            if number_ok and sale_index_find(branch=store, number=int(number)):
+                return redirect("page-chain-sale", branch=store, number=int(number))
+            messages.error(
+                request,
+                _("No sale number %(number)s of %(branch)s in the chain's recent sales.")
+                % {"number": number[:12], "branch": store},
+            )
+        elif number_ok and selectors.sale_by_number(branch=settings.BRANCH_CODE, number=int(number)):
             return redirect("page-sale-detail", number=int(number))
-        # A provisional receipt's number (a sale the till kept while the server was away) finds the sale too.
-        kept = selectors.sale_by_provisional_number(branch=settings.BRANCH_CODE, provisional_number=number[:32])
-        if kept is not None:
-            return redirect("page-sale-detail", number=kept.number)
-        messages.error(request, _("No sale number %(number)s at this branch.") % {"number": number[:12]})
+        else:
+            # A provisional receipt's number (a sale the till kept while the server was away) finds the sale too.
+            kept = selectors.sale_by_provisional_number(branch=settings.BRANCH_CODE, provisional_number=number[:32])
+            if kept is not None:
+                return redirect("page-sale-detail", number=kept.number)
+            messages.error(request, _("No sale number %(number)s at this branch.") % {"number": number[:12]})
     sales = Sale.objects.filter(branch=settings.BRANCH_CODE).select_related("cashier").order_by("-number")[:50]
-    return render(request, "inventory/sale_list.html", {"sales": sales})
+    stores = ChainBranchName.objects.exclude(code=settings.BRANCH_CODE).order_by("code")
+    return render(request, "inventory/sale_list.html", {"sales": sales, "stores": stores})
 
 
 @require_GET
@@ -393,9 +404,8 @@ def sale_receipt(request, number: int):
 @role_required(Role.CASHIER)
 def return_slip(request, return_id: uuid.UUID):
     """The slip a customer takes for a return: what came back and the refund by method."""
-    ret = (
-        Return.objects.filter(pk=return_id, sale__branch=settings.BRANCH_CODE).select_related("sale", "cashier").first()
-    )
+    # Every return in this store's database was taken here, of its own sale or another store's.
+    ret = Return.objects.filter(pk=return_id).select_related("sale", "cashier").first()
     if ret is None:
         raise Http404("no such return")
     refund = Refund.objects.filter(pk=ret.pk).first()

@@ -119,7 +119,10 @@ OPTIONAL = {
     ),
     EventType.SALE_VOIDED: dict(refunds=[("cash", Decimal("2.7"))], **TILL),
     EventType.RETURN_COMPLETED: dict(
-        lines=[("FRU-BANANA", Decimal("0.5"), Decimal("0.9"))], refunds=[("cash", Decimal("0.9"))], **TILL
+        lines=[("FRU-BANANA", Decimal("0.5"), Decimal("0.9"))],
+        refunds=[("cash", Decimal("0.9"))],
+        sale_branch="B002",
+        **TILL,
     ),
     EventType.CASH_SESSION_CLOSED: dict(approved_by="mario"),
     EventType.STOCK_ADJUSTED: dict(change_id=12, change_digest=DIGEST),
@@ -292,6 +295,7 @@ def _rebuilt(type_: str, payload: dict) -> dict:
                     )
                     for line in lines
                 ],
+                sale_branch=payload.get("sale_branch", ""),
                 **_till(payload),
                 **_refunds(payload),
             )

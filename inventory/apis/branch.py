@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 from branches.protocol import PROVISIONAL_NUMBER
 from cash.models import REGISTER_CODE
 from cash.serializers import MAX_PAYMENTS, ManagerApprovalSerializer, distinct_methods, payments_field, service_payments
+from chain.sale_index import sale_id_by_number
 from ecomarket.api import ERRORS, cursor_page, input_valid
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsCashier, IsManager
@@ -338,9 +339,12 @@ class ReturnCreateApi(APIView):
     )
     def post(self, request):
         data = input_valid(ReturnCreateInputSerializer, request)
+        sale_id = data.get("sale_id") or sale_id_by_number(
+            branch=data.get("sale_branch") or settings.BRANCH_CODE, number=data["sale_number"]
+        )
         ret, created = services.return_create(
             return_id=data.get("id"),
-            sale_id=data["sale_id"],
+            sale_id=sale_id,
             lines=service_lines(data["lines"]),
             reason=data["reason"],
             cashier=request.user,
