@@ -70,6 +70,7 @@ else:
         *inventory_urls.central_seed,
         *reconciliation_urls.pages,
         *reports_urls.pages,
+        *pricing_urls.central_pages,
     ]
 
 handler404 = "ecomarket.errors.not_found_view"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reports import apis, views
+from reports import apis, discount_views, views
 
 api = [
     path("reports/sales", apis.SalesReportApi.as_view(), name="report-sales"),
@@ -14,4 +14,6 @@ api = [
 pages = [
     path("reports/", views.reports_page, name="reports"),
     path("reports/<slug:report>.csv", views.report_csv, name="report-csv"),
+    path("reports/discounts/", discount_views.discounts_page, name="report-discounts"),
+    path("reports/discounts/<slug:report>.csv", discount_views.discounts_csv, name="report-discounts-csv"),
 ]
