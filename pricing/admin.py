@@ -25,6 +25,7 @@ class ScheduledPriceForm(forms.ModelForm):
     class Meta:
         model = ScheduledPrice
         fields = ["product", "price", "effective_at"]
+        localized_fields = ["price"]  # "1,90" typed in Spanish
 
     def clean(self):
         cleaned = super().clean()
@@ -43,6 +44,7 @@ class PromotionForm(forms.ModelForm):
     class Meta:
         model = Promotion
         fields = ["name", "kind", "skus", "starts_at", "ends_at", "percent", "price", "buy", "pay"]
+        localized_fields = ["percent", "price"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
