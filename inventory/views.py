@@ -36,6 +36,7 @@ from inventory.serializers import (
     StockReceiptInputSerializer,
     service_lines,
 )
+from pricing.till import till_pricing
 
 FORM_ROWS = 8
 # A typed quantity above these is asked about at the till before it is charged: more than any one customer buys at
@@ -73,6 +74,8 @@ def pos(request):
             "login": settings.LOGIN_URL,
         },
         "no_session": str(no_session),
+        # Scale label formats and the promotions running or to come (lines and receipts show them).
+        **till_pricing(),
     }
     return render(request, "inventory/pos.html", {"pos_config": config, "payment_methods": payments.items()})
 
