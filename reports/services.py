@@ -240,15 +240,19 @@ def _marked_down(totals: _Totals, code: str, at: datetime, payload: dict) -> Non
         taken = Decimal(line.get("markdown_discount", "0"))
         if "markdown" in line:
             asked = line["markdown"]
-            before = Decimal(line["gross"]) - Decimal(line["discount"]) + taken  # what the promotion left
+            # What the promotion left (a line whose markdown took nothing may carry no amounts: then nothing).
+            before = Decimal(line.get("gross", "0")) - Decimal(line.get("discount", "0")) + taken
             own = min(_markdown(asked).taken_from(before), taken)
-            _add(totals.of(MarkdownDay, *key, asked["reason"]), "markdowns", 1)
-            _add(totals.of(MarkdownDay, *key, asked["reason"]), "amount", own)
+            _markdown_add(totals.of(MarkdownDay, *key, asked["reason"]), own)
             taken -= own
         shared += taken
     if "markdown" in payload:
-        _add(totals.of(MarkdownDay, *key, payload["markdown"]["reason"]), "markdowns", 1)
-        _add(totals.of(MarkdownDay, *key, payload["markdown"]["reason"]), "amount", shared)
+        _markdown_add(totals.of(MarkdownDay, *key, payload["markdown"]["reason"]), shared)
+
+
+def _markdown_add(row: dict, amount: Decimal) -> None:
+    _add(row, "markdowns", 1)
+    _add(row, "amount", amount)
 
 
 def _markdown(asked: dict) -> Markdown:

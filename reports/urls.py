@@ -9,6 +9,8 @@ api = [
     path("reports/payments", apis.PaymentsReportApi.as_view(), name="report-payments"),
     path("reports/stock", apis.StockReportApi.as_view(), name="report-stock"),
     path("reports/sync", apis.SyncReportApi.as_view(), name="report-sync"),
+    path("reports/discounts", apis.DiscountsReportApi.as_view(), name="report-discounts-api"),
+    path("reports/markdowns", apis.MarkdownsReportApi.as_view(), name="report-markdowns-api"),
 ]
 
 pages = [

@@ -175,3 +175,12 @@ def test_events_rolled_up_before_the_upgrade_reach_the_new_tables(priced_day, ma
     client.force_login(manager)
     assert sum(Decimal(row["net"]) for row in _rows(client)) == Decimal("10.25")
     assert len(_rows(client, "markdowns")) == 2
+
+
+def test_the_api_shows_the_rows_of_the_csv(priced_day, manager, manager_client, client):
+    client.force_login(manager)
+    for name in ("discounts", "markdowns"):
+        answer = manager_client.get(f"/api/v1/reports/{name}", RANGE)
+        assert answer.status_code == 200, answer.content
+        api = answer.json()["rows"]
+        assert _rows(client, name) == [{key: str(value) for key, value in row.items()} for row in api], name

@@ -899,7 +899,8 @@
     for (const item of state) {
       const line = newLine(item.product, item.quantity);
       line.confirmed = item.confirmed;
-      if (item.label) labelMark(line, scaleLabel(item.label));
+      const label = item.label ? scaleLabel(item.label) : null;
+      if (label && !label.bad) labelMark(line, label);
       if (item.markdown) line.markdown = item.markdown;
       mark(line);
     }
