@@ -146,6 +146,16 @@ FIELDS = {
     "username": _("username"),
     "void_reason": _("void reason"),
     "voided_at": _("voided at"),
+    "discount": _("discount"),
+    "promotion_id": _("promotion"),
+    "barcodes": _("scale labels"),
+    "effective_at": _("effective from"),
+    "skus": _("products"),
+    "starts_at": _("starts at"),
+    "ends_at": _("ends at"),
+    "percent": _("percent"),
+    "buy": _("buy"),
+    "pay": _("pay"),
 }
 
 # By "app_label.ModelName": (singular, plural).
@@ -175,6 +185,8 @@ MODELS = {
     "reconciliation.OversellCase": (_("oversell case"), _("oversell cases")),
     "reconciliation.CaseAction": (_("case action"), _("case actions")),
     "reconciliation.ReconciliationRun": (_("reconciliation run"), _("reconciliation runs")),
+    "pricing.ScheduledPrice": (_("scheduled price"), _("scheduled prices")),
+    "pricing.Promotion": (_("promotion"), _("promotions")),
     "axes.AccessFailureLog": (_("access failure"), _("access failures")),
     "axes.AccessAttempt": (_("access attempt"), _("access attempts")),
     "axes.AccessLog": (_("access log"), _("access logs")),
@@ -185,6 +197,7 @@ APPS = {
     "branches": _("Branches"),
     "reconciliation": _("Reconciliation"),
     "reports": _("Reports"),
+    "pricing": _("Pricing"),
     "axes": _("Login attempts"),
 }
 

@@ -72,6 +72,7 @@ else:
         *reconciliation_urls.pages,
         *chain_urls.central_pages,
         *reports_urls.pages,
+        *pricing_urls.central_pages,
     ]
 
 handler404 = "ecomarket.errors.not_found_view"

@@ -28,7 +28,10 @@ def product_stock_list(*, branch: str, search: str = "") -> QuerySet[Product]:
         price_in_force=Coalesce(Subquery(scheduled), F("price"), output_field=DecimalField(**MONEY)),
     )
     if search:
-        products = products.filter(Q(sku__iexact=search) | Q(barcode=search) | Q(name__icontains=search))
+        # A PLU too: the till finds the product of a scale label it read by the label's PLU.
+        products = products.filter(
+            Q(sku__iexact=search) | Q(barcode=search) | Q(plu=search) | Q(name__icontains=search)
+        )
     return products.order_by("sku")
 
 

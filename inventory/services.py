@@ -242,7 +242,7 @@ def sale_create(
     ``queued``: a sale the till kept while this server was away, now arriving. The customer has left with the goods
     and a provisional receipt, so its stock is not refused (a line beyond on-hand flags it oversold, for
     reconciliation); it is dated and priced at ``queued.occurred_at``, and a line whose ``Line.unit_price`` the till
-    sent is charged exactly that price by quantity, without promotions (the customer paid what the till showed),
+    sent is charged that price by quantity, with the promotions in force then (the till showed the same ones),
     the event carrying the branch's own price where it differs (``box_unit_price``). It keeps the provisional
     receipt's number; a sale the server recorded but whose answer the till lost gets it on the till's retry.
     Neither is part of the fingerprint: the queued retry of a charge is the same request.
@@ -420,7 +420,8 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
     quantity as price / unit price, rounded half up to the gram (to the unit for goods sold by the unit). Labels
     of one product add up into one line (two bags of apples); a product both typed and scanned is refused, so the
     receipt shows each product once. A line that carries the till's ``unit_price`` (a queued sale) is priced at it,
-    without a promotion, and keeps the branch's own price beside it. Errors: ``invalid_barcode``, ``unknown_plu``,
+    with the promotions in force at ``at`` as the till showed them, and keeps the branch's own price beside it.
+    Errors: ``invalid_barcode``, ``unknown_plu``,
     ``duplicate_sku``, and those of :func:`_catalog_entries`."""
     labels = {index: label_read(line.barcode, index=index) for index, line in enumerate(lines) if line.barcode}
     # Most sales scan no scale label: no query for them.
@@ -478,7 +479,7 @@ def _sale_lines_price(lines: list[Line], *, at: datetime) -> list[PricedLine]:
             quantity += max((label.price / unit_price).quantize(step, ROUND_HALF_UP), step)
             gross += label.price
         saving = line_promotion(
-            [] if box_unit_price is not None else promotions.get(sku, []),
+            promotions.get(sku, []),
             quantity=quantity,
             unit_price=unit_price,
             gross=gross,

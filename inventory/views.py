@@ -41,6 +41,7 @@ from inventory.serializers import (
     receipt_differences,
     service_lines,
 )
+from pricing.till import till_pricing
 
 FORM_ROWS = 8
 # A typed quantity above these is asked about at the till before it is charged: more than any one customer buys at
@@ -93,8 +94,8 @@ def pos(request):
                 for n in (1, 2)
             ],
         },
-        # A scale label scanned with the branch server away is read on the till (pricing/scale.py's formats).
-        "scale_formats": settings.SCALE_BARCODE_FORMATS,
+        # Scale label formats and the promotions running or to come (lines and receipts show them).
+        **till_pricing(),
     }
     context = {
         "pos_config": config,

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from ecomarket.api import ERRORS
 from ecomarket.errors import DomainError
 from ecomarket.roles import IsManager
-from reports import selectors
+from reports import discounts, selectors
 
 
 class ReportOutputSerializer(serializers.Serializer):
@@ -40,6 +40,7 @@ PARAMETERS = [
 class ReportApi(APIView):
     permission_classes = [IsManager]
     report = ""
+    reports = selectors.REPORTS  # where ``report`` is built
 
     def get(self, request):
         filters = report_filters(request.query_params)
@@ -50,14 +51,14 @@ class ReportApi(APIView):
                 # Money and quantities as decimal strings, as everywhere in the API (never floats).
                 "rows": [
                     {key: str(value) if isinstance(value, Decimal) else value for key, value in row.items()}
-                    for row in selectors.REPORTS[self.report](filters)
+                    for row in self.reports[self.report](filters)
                 ],
                 **selectors.rollup_state(),
             }
         )
 
 
-def _report_api(name: str, description: str) -> type[ReportApi]:
+def _report_api(name: str, description: str, reports: dict = selectors.REPORTS) -> type[ReportApi]:
     """One view per report, so each has its own operation in the OpenAPI schema."""
     schema = extend_schema(
         operation_id=f"report_{name.replace('-', '_')}",
@@ -69,7 +70,8 @@ def _report_api(name: str, description: str) -> type[ReportApi]:
     def get(self, request):
         return ReportApi.get(self, request)
 
-    return type(f"Report{name.title().replace('-', '')}Api", (ReportApi,), {"report": name, "get": schema(get)})
+    attributes = {"report": name, "reports": reports, "get": schema(get)}
+    return type(f"Report{name.title().replace('-', '')}Api", (ReportApi,), attributes)
 
 
 SalesReportApi = _report_api(
@@ -84,3 +86,15 @@ PaymentsReportApi = _report_api(
 )
 StockReportApi = _report_api("stock", "Per branch, now: SKUs held, units and kg on hand (apart) and their value.")
 SyncReportApi = _report_api("sync", "Per branch and hour: events received and their lag (mean, worst).")
+DiscountsReportApi = _report_api(
+    "discounts",
+    "Per day, branch, SKU and promotion (none: empty): lines, units, gross, discount (of it `markdown_discount`, the "
+    "till's markdowns) and net; every sold line counts, so a day's net is its sales.",
+    discounts.REPORTS,
+)
+MarkdownsReportApi = _report_api(
+    "markdowns",
+    "Per branch, cashier, approving manager and reason: the markdowns and price overrides given at the till and what "
+    "they took off. Whole sales: the product filter does not apply.",
+    discounts.REPORTS,
+)

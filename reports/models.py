@@ -117,3 +117,53 @@ class RollupCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.branch} rolled up to #{self.rolled_seq}"
+
+
+class PriceDay(models.Model):
+    """Per (branch, day in the chain's time zone, SKU, promotion): what the sales' lines cost before any discount
+    (``gross``), what promotions and the till's markdowns took off (``discount``, of it ``markdown_discount``) and
+    so what was charged (``gross - discount``, the lines' ``line_total``). ``promotion`` is the promotion's id, or
+    "" for lines no promotion discounted. Every sold line is here, so a day's net adds up to its sales."""
+
+    branch = models.CharField(max_length=16)
+    day = models.DateField()
+    sku = models.CharField(max_length=32)
+    promotion = models.CharField(max_length=36, blank=True)
+    lines = models.PositiveIntegerField(default=0)
+    units = models.DecimalField(**QUANTITY, **ZERO)
+    gross = models.DecimalField(**MONEY, **ZERO)
+    discount = models.DecimalField(**MONEY, **ZERO)
+    markdown_discount = models.DecimalField(**MONEY, **ZERO)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["branch", "day", "sku", "promotion"], name="one_price_day_per_promotion")
+        ]
+        indexes = [models.Index(fields=["day", "branch"], name="price_day_branch")]
+
+    def __str__(self) -> str:
+        return f"{self.branch} {self.day} {self.sku} {self.promotion or '-'}"
+
+
+class MarkdownDay(models.Model):
+    """Per (branch, day, cashier, approving manager, reason): the markdowns and price overrides given at the till
+    and what they took off. A line's own markdown counts under its reason; a whole sale's under the sale's."""
+
+    branch = models.CharField(max_length=16)
+    day = models.DateField()
+    cashier = models.CharField(max_length=150)
+    approved_by = models.CharField(max_length=150, blank=True)
+    reason = models.CharField(max_length=200)
+    markdowns = models.PositiveIntegerField(default=0)
+    amount = models.DecimalField(**MONEY, **ZERO)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["branch", "day", "cashier", "approved_by", "reason"], name="one_markdown_day_per_reason"
+            )
+        ]
+        indexes = [models.Index(fields=["day", "branch"], name="markdown_day_branch")]
+
+    def __str__(self) -> str:
+        return f"{self.branch} {self.day} {self.cashier}: {self.reason}"

@@ -16,7 +16,8 @@ from branches.protocol import CASH, EventType, sale_payments
 from ecomarket.db import rows_accumulate, rows_update
 from ecomarket.modes import Mode, only
 from inventory.quantities import money
-from reports.models import BranchHour, PaymentsHour, RollupCursor, SalesDay, SalesHour
+from pricing.services import Markdown
+from reports.models import BranchHour, MarkdownDay, PaymentsHour, PriceDay, RollupCursor, SalesDay, SalesHour
 
 GROUP = 50  # branches folded in one transaction
 PER_BRANCH = 100  # events per branch per transaction: a long backlog is folded in short transactions (≤ 5,000 events)
@@ -29,6 +30,8 @@ TABLES = {
     SalesDay: ("day", "sku"),
     BranchHour: ("hour",),
     PaymentsHour: ("hour", "method"),
+    PriceDay: ("day", "sku", "promotion"),
+    MarkdownDay: ("day", "cashier", "approved_by", "reason"),
 }
 
 
@@ -206,12 +209,55 @@ def _fold(events: list) -> _Totals:
             amount = Decimal(line["line_total"]) if "line_total" in line else money(quantity * price)
             totals.line(code, occurred_at, line["sku"], what, quantity, amount)
             value += amount
+            if what == "sold":
+                _priced(totals, code, occurred_at, line, quantity, amount)
         if what == "sold":
+            _marked_down(totals, code, occurred_at, payload)
             # A sale without ``total`` (sent before it was) is worth its lines.
             totals.paid(code, occurred_at, sale_payments({"total": str(value), **payload}), refund=False)
         else:
             totals.paid(code, occurred_at, _paid_back(payload, sales.get((code, sale_ref)), what, value), refund=True)
     return totals
+
+
+def _priced(totals: _Totals, code: str, at: datetime, line: dict, quantity: Decimal, amount: Decimal) -> None:
+    """A sold line's gross, discount and promotion by day (a line sent without them: its amount, nothing off)."""
+    row = totals.of(PriceDay, code, timezone.localdate(at), line["sku"], line.get("promotion_id", ""))
+    _add(row, "lines", 1)
+    _add(row, "units", quantity)
+    _add(row, "gross", Decimal(line.get("gross", amount)))
+    _add(row, "discount", Decimal(line.get("discount", "0")))
+    _add(row, "markdown_discount", Decimal(line.get("markdown_discount", "0")))
+
+
+def _marked_down(totals: _Totals, code: str, at: datetime, payload: dict) -> None:
+    """A sale's markdowns, each under its reason, the cashier and the approving manager. A line's own markdown
+    took what it takes of what the line's promotion left, as at the till (pricing.services.Markdown); the rest of
+    the lines' ``markdown_discount`` is the sale's own markdown, shared out over them."""
+    key = (code, timezone.localdate(at), str(payload.get("cashier", ""))[:150], payload.get("markdown_approved_by", ""))
+    shared = ZERO
+    for line in payload["lines"]:
+        taken = Decimal(line.get("markdown_discount", "0"))
+        if "markdown" in line:
+            asked = line["markdown"]
+            # What the promotion left (a line whose markdown took nothing may carry no amounts: then nothing).
+            before = Decimal(line.get("gross", "0")) - Decimal(line.get("discount", "0")) + taken
+            own = min(_markdown(asked).taken_from(before), taken)
+            _markdown_add(totals.of(MarkdownDay, *key, asked["reason"]), own)
+            taken -= own
+        shared += taken
+    if "markdown" in payload:
+        _markdown_add(totals.of(MarkdownDay, *key, payload["markdown"]["reason"]), shared)
+
+
+def _markdown_add(row: dict, amount: Decimal) -> None:
+    _add(row, "markdowns", 1)
+    _add(row, "amount", amount)
+
+
+def _markdown(asked: dict) -> Markdown:
+    figure = "percent" if "percent" in asked else "amount"
+    return Markdown(reason=asked["reason"], **{figure: Decimal(asked[figure])})
 
 
 def _paid_back(payload: dict, sale: dict | None, what: str, value: Decimal) -> list[tuple[str, Decimal]]:

@@ -152,7 +152,15 @@ def test_every_central_page_is_in_spanish_and_fits_a_tablet(chain, browser):
     chain.central.manage("reconcile", "--full")
     base = chain.central_web.url
     page = logged_in(browser, base, "jefa", viewport=TABLET)
-    pages = ["/dashboard/", "/reports/", "/reports/?grain=hour", "/transfers/", "/quick-keys/?suggest=1"]
+    pages = [
+        "/dashboard/",
+        "/reports/",
+        "/reports/?grain=hour",
+        "/transfers/",
+        "/quick-keys/?suggest=1",
+        "/reports/discounts/",
+        "/pricing/",
+    ]
     urls = [f"{base}{path}" for path in pages] + admin_pages(page, base)
 
     english, wide = walk(page, urls, "central")

@@ -401,7 +401,7 @@ class StockListApi(ListAPIView):
 
     @extend_schema(
         operation_id="stock_list",
-        parameters=[OpenApiParameter("search", str, description="SKU, barcode or part of the name")],
+        parameters=[OpenApiParameter("search", str, description="SKU, barcode, PLU or part of the name")],
         responses={200: StockOutputSerializer(many=True), **ERRORS},
     )
     def get(self, request, *args, **kwargs):

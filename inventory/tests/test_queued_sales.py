@@ -133,3 +133,24 @@ def test_staff_find_a_sale_by_its_provisional_number_as_by_its_number(shelf, cas
         assert (response.status_code, response["Location"]) == (302, f"/sales/{number}/")
     detail = page.get(f"/sales/{number}/", HTTP_ACCEPT_LANGUAGE="en")
     assert "T1-3FA2-0001" in detail.content.decode()
+
+
+def test_a_queued_sale_gets_the_promotion_in_force_at_its_time_as_the_till_showed_it(shelf, cashier_client):
+    from pricing.models import Promotion
+
+    at = timezone.now() - timedelta(hours=1)
+    promotion = Promotion.objects.create(
+        name="Leche -10 %",
+        kind="percent",
+        percent="10.00",
+        skus=["LAC-LECHE-1L"],
+        starts_at=at - timedelta(hours=1),
+        ends_at=at + timedelta(minutes=30),
+    )
+    body = queued_body({"sku": "LAC-LECHE-1L", "quantity": "2", "unit_price": "1.25"}, occurred_at=at)
+    response = sent(cashier_client, body)
+
+    assert response.status_code == 201, response.content
+    (line,) = response.json()["lines"]
+    assert (line["gross"], line["discount"], line["promotion_id"]) == ("2.50", "0.25", str(promotion.id))
+    assert response.json()["total"] == "2.25"

@@ -28,6 +28,8 @@
 
   // The basket in scan order. Each line is one row: a second bag of a weighed product is a line of its own, while the
   // sale sends one line per SKU (the quantities added up), as the protocol has it.
+  // A scanned scale label's line has `label` {barcode, cents: the label's price, if it printed one}: its quantity is the
+  // label's. A line may carry the cashier's `markdown` {percent | amount, reason} (pricing section below).
   const lines = []; // {product, quantity: text as typed, confirmed: the large quantity the cashier confirmed, row, input}
   let saleId = null; // kept across retries of one charge, so a retry can never sell twice
   let charging = false;
@@ -86,20 +88,17 @@
     for (const line of lines) {
       const { milli } = check(line);
       if (milli === undefined) continue;
-      if (line.label && line.label.price) {
-        // A price label: the line costs what the scale printed (the sale keeps it as the line's gross).
-        each.set(line, scaled(line.label.price, 2));
-        total += each.get(line);
-        continue;
-      }
       const price = scaled(line.product.price, 2);
       const before = sold.get(line.product.sku) || 0n;
       const cost = (milli2) => (milli2 * price + 500n) / 1000n;
       sold.set(line.product.sku, before + milli);
-      each.set(line, cost(before + milli) - cost(before));
+      // A price label's line costs the price it printed.
+      each.set(line, line.label && line.label.cents !== undefined ? line.label.cents : cost(before + milli) - cost(before));
       total += each.get(line);
     }
-    return { each, total };
+    const off = savings(each);
+    for (const taken of off.values()) total -= taken.promotion + taken.markdown;
+    return { each, total, off };
   }
 
   function say(textToShow, kind = "error", line = null) {
@@ -124,9 +123,7 @@
     }
     const { status, body } = answer;
     if (boxAway(status)) return fromKept();
-    const found = status === 200 && body && Array.isArray(body.results) ? body.results : [];
-    // A scale label is no product's barcode: its PLU finds the product in the kept catalog.
-    return !found.length && window.tillStore.labelRead(term) ? fromKept() : found;
+    return status === 200 && body && Array.isArray(body.results) ? body.results : [];
   }
 
   function showResults(products) {
@@ -165,6 +162,8 @@
   let lookups = Promise.resolve();
 
   async function lookup(term) {
+    const label = scaleLabel(term);
+    if (label) return labelAdd(label);
     let products;
     try {
       products = await find(term);
@@ -226,12 +225,9 @@
   function add(product) {
     saleId = null;
     // One more of a product sold by the unit goes on its line; a weighed product is weighed again (a second bag).
-    const current =
-      byWeight(product) || product.label ? null : lines.findLast((line) => line.product.sku === product.sku && !check(line).problem);
+    const current = byWeight(product) ? null : lines.findLast((line) => line.product.sku === product.sku && !line.label && !check(line).problem);
     let line = current;
-    if (product.label) {
-      line = labelLine(product);
-    } else if (current) {
+    if (current) {
       current.quantity = String(check(current).milli / 1000n + 1n);
       current.confirmed = current.quantity; // scanned, not typed
       current.input.value = shop.quantity(current.quantity);
@@ -243,7 +239,7 @@
     showResults([]);
     say(shop.fill(text.added, { name: product.name }), "info");
     totals();
-    if (byWeight(product) && !product.label) {
+    if (byWeight(product)) {
       // A weighed item: the cashier types the weight the scale shows, then Enter goes back to scanning.
       line.input.focus();
       line.input.select();
@@ -252,31 +248,12 @@
     }
   }
 
-  /* A scale label's line (the product as the kept catalog found it by PLU, with the `label` read): its weight, or
-     for a price label the quantity the branch reads from it (price / unit price, half up, to the gram or the unit);
-     the label says it, so the quantity is not typed. */
-  function labelLine(product) {
-    const { label, ...bare } = product;
-    let quantity = label.weight;
-    if (!quantity) {
-      const places = byWeight(product) ? 3 : 0;
-      const price = scaled(product.price, 2) || 1n;
-      const units = (scaled(label.price, 2) * 10n ** BigInt(places) * 2n + price) / (2n * price);
-      quantity = asDecimal((units > 0n ? units : 1n) * 10n ** BigInt(3 - places), 3);
-    }
-    const line = newLine(bare, quantity);
-    line.label = label;
-    line.confirmed = quantity;
-    line.input.readOnly = true;
-    return line;
-  }
-
   function newLine(product, quantity) {
     const row = document.createElement("tr");
     row.dataset.sku = product.sku;
     row.innerHTML =
-      '<td class="name"></td><td class="num"><input class="qty" inputmode="decimal" size="7" autocomplete="off"> <span class="unit"></span></td>' +
-      '<td class="num price"></td><td class="num amount"></td><td><button type="button" class="remove">✕</button></td>';
+      '<td><span class="name"></span><small class="line-note" hidden></small></td><td class="num"><input class="qty" inputmode="decimal" size="7" autocomplete="off"> <span class="unit"></span></td>' +
+      '<td class="num price"></td><td class="num amount"></td><td class="line-tools"><button type="button" class="markdown">%</button> <button type="button" class="remove">✕</button></td>';
     row.querySelector(".name").textContent = product.name;
     row.querySelector(".unit").textContent = byWeight(product) ? "kg" : "";
     row.querySelector(".price").textContent = shop.money(product.price) + (byWeight(product) ? " / kg" : "");
@@ -317,6 +294,9 @@
         search.focus();
       }
     });
+    const markdownButton = row.querySelector(".markdown");
+    markdownButton.setAttribute("aria-label", shop.fill(text.markdownOf, { name: product.name }));
+    markdownButton.addEventListener("click", () => markdownAsk(line));
     const remove = row.querySelector(".remove");
     remove.setAttribute("aria-label", shop.fill(text.remove, { name: product.name }));
     remove.addEventListener("click", () => {
@@ -359,11 +339,12 @@
   }
 
   function totals() {
-    const { each, total } = amounts();
+    const { each, total, off } = amounts();
     for (const line of lines) {
       const amount = each.get(line);
       line.row.querySelector(".amount").textContent = amount === undefined ? "–" : shop.money(asDecimal(amount, 2));
     }
+    notesDraw(off);
     totalOut.textContent = lines.length ? shop.money(asDecimal(total, 2)) : "–";
     tenderShow(total);
   }
@@ -445,19 +426,19 @@
     charging = false;
     if (!lines.length) return say(text.empty);
     for (const line of lines) if (!settled(line)) return;
-    const sold = new Map(); // per SKU, what the till shows
-    for (const line of lines) sold.set(line.product.sku, (sold.get(line.product.sku) || 0n) + check(line).milli);
-    const perSku = [...sold].map(([sku, milli]) => ({ sku, quantity: asDecimal(milli, 3) }));
-    // What the sale sends: one line per SKU typed or weighed here, and each scale label as scanned.
-    const typedSold = new Map();
-    for (const line of lines.filter((line) => !line.label)) {
-      typedSold.set(line.product.sku, (typedSold.get(line.product.sku) || 0n) + check(line).milli);
+    const sold = new Map(); // one sale line per SKU; a scale label goes as scanned
+    for (const line of lines) {
+      if (!line.label) sold.set(line.product.sku, (sold.get(line.product.sku) || 0n) + check(line).milli);
     }
+    const markdowns = new Map(lines.filter((line) => line.markdown && !line.label).map((line) => [line.product.sku, line.markdown]));
     const saleLines = [
-      ...[...typedSold].map(([sku, milli]) => ({ sku, quantity: asDecimal(milli, 3) })),
-      ...lines.filter((line) => line.label).map((line) => ({ barcode: line.label.barcode })),
+      ...[...sold].map(([sku, milli]) => ({ sku, quantity: asDecimal(milli, 3), ...(markdowns.has(sku) ? { markdown: markdowns.get(sku) } : {}) })),
+      ...lines.filter((line) => line.label).map((line) => ({ barcode: line.label.barcode, sku: line.product.sku, quantity: asDecimal(check(line).milli, 3) })),
     ];
-    const customer = customerAsked(perSku);
+    const shown = new Map(); // per SKU, what the till shows (labels read), for a provisional receipt
+    for (const line of lines) shown.set(line.product.sku, (shown.get(line.product.sku) || 0n) + check(line).milli);
+    const perSku = [...shown].map(([sku, milli]) => ({ sku, quantity: asDecimal(milli, 3) }));
+    const customer = customerAsked(saleLines);
     if (customer === false) return;
     const total = amounts().total;
     const paying = tender(total);
@@ -476,7 +457,9 @@
     chargeButton.disabled = true;
     const sale = {
       id: saleId,
-      lines: saleLines,
+      lines: saleLines.map(({ barcode, sku, quantity, markdown }) => (barcode ? { barcode } : { sku, quantity, ...(markdown ? { markdown } : {}) })),
+      ...(saleMarkdown ? { markdown: saleMarkdown } : {}),
+      ...(approval ? { approval } : {}),
       ...(paying.split ? { payments: paying.payments } : { payment_method: paymentMethod() }),
       ...(register ? { register } : {}),
       ...(customer ? { customer } : {}),
@@ -488,10 +471,16 @@
       } catch (error) {
         answer = null; // no answer: the box is away (or its answer was lost)
       }
-      if (answer === null || boxAway(answer.status)) {
+      approval = null; // typed for this attempt only, never kept
+      if ((answer === null || boxAway(answer.status)) && pricedByBox(sale)) {
+        say(text.needsBox); // a markdown is approved by the box alone
+      } else if (answer === null || boxAway(answer.status)) {
         await keep(sale, register, total, paying, perSku);
       } else if (answer.status === 200 || answer.status === 201) {
         showReceipt(answer.body);
+      } else if (answer.status === 409 && answer.body && answer.body.code === "approval_required") {
+        approvalAsk();
+        saleId = null;
       } else if (answer.status !== 401) {
         refused(answer.status, answer.body);
         // Refused: nothing was stored, so the next attempt (after a change) is a new sale.
@@ -642,12 +631,14 @@
         const row = document.createElement("tr");
         row.innerHTML = '<td></td><td class="num"></td><td class="num"></td>';
         row.cells[0].textContent = productOf(line.sku)?.name ?? line.sku;
-        row.cells[1].textContent = `${shop.quantity(line.quantity)} × ${shop.money(line.unit_price)}`;
-        row.cells[2].textContent = shop.money(line.line_total);
-        return row;
-      }),
+        const product = productOf(line.sku);
+        row.cells[1].textContent = `${product ? withUnit(product, line.quantity) : shop.quantity(line.quantity)} × ${shop.money(line.unit_price)}`;
+        row.cells[2].textContent = shop.money(line.gross ?? line.line_total);
+        return [row, ...receiptDiscounts(line)];
+      }).flat(),
     );
     document.getElementById("receipt-total").textContent = shop.money(sale.total);
+    receiptSaving(sale);
     receipt.dataset.saleId = sale.id;
     receipt.hidden = false;
     root.classList.add("done");
@@ -656,6 +647,7 @@
   }
 
   function nextSale() {
+    saleMarkdown = null;
     lines.length = 0;
     basketBody.replaceChildren();
     saleId = null;
@@ -668,6 +660,235 @@
     search.focus();
   }
 
+  // ---- pricing at the till: scale labels read here, and promotions and markdowns drawn as the box will take them
+  // off (pricing/services.py); the sale's answer is what the customer pays, and the receipt shows it ----
+  const promotions = Object.entries(config.promotions || {})
+    .map(([id, promotion]) => ({ id, ...promotion }))
+    .sort((a, b) => (a.starts_at === b.starts_at ? (a.id < b.id ? -1 : 1) : Date.parse(a.starts_at) - Date.parse(b.starts_at)));
+  let saleMarkdown = null; // {percent | amount, reason}: a discount on the whole sale
+  let approval = null; // a manager's login typed for the next charge only: never stored
+  const saleNote = document.getElementById("pos-sale-markdown");
+
+  const halfUp = (numerator, denominator) => (2n * numerator + denominator) / (2n * denominator);
+  const percentOf = (cents, percent) => halfUp(cents * scaled(percent, 2), 10000n);
+  const clamp = (value, most) => (value < 0n ? 0n : value > most ? most : value);
+
+  /* A scale label read as the chain's formats say (SCALE_BARCODE_FORMATS): {barcode, plu, weight (grams) | price
+     (cents)}, {barcode, bad} for a wrong check digit, or null when no format names it (then it is any barcode). */
+  function scaleLabel(term) {
+    if (!/^\d{13}$/.test(term)) return null;
+    for (const format of config.scale_formats || []) {
+      const prefix = Number(term.slice(0, format.prefix_digits));
+      if (prefix < format.first || prefix > format.last) continue;
+      const sum = [...term.slice(0, 12)].reduce((total, digit, index) => total + Number(digit) * (index % 2 ? 3 : 1), 0);
+      if ((10 - (sum % 10)) % 10 !== Number(term[12])) return { barcode: term, bad: true };
+      const pluEnd = format.prefix_digits + format.plu_digits;
+      const value = BigInt(term.slice(pluEnd, pluEnd + format.value_digits));
+      return { barcode: term, plu: String(Number(term.slice(format.prefix_digits, pluEnd))), [format.carries]: value };
+    }
+    return null;
+  }
+
+  // A label scanned: its product found by the label's PLU, on a line of its own with the label's quantity.
+  async function labelAdd(label) {
+    if (label.bad) return say(shop.fill(text.badLabel, { term: label.barcode }));
+    let products;
+    try {
+      products = await find(label.plu);
+    } catch (error) {
+      return say(text.offline);
+    }
+    if (shop.signingIn) return;
+    const product = products.find((p) => p.plu === label.plu);
+    if (!product) return say(shop.fill(text.unknownPlu, { term: label.barcode, plu: label.plu }));
+    const price = scaled(product.price, 2);
+    // A weight label: grams are thousandths of a kilogram. A price label sells price ÷ unit price, half up to the
+    // gram (to the unit for goods sold by the unit), as the box does.
+    let milli = label.weight;
+    if (milli === undefined) milli = price ? (byWeight(product) ? halfUp(label.price * 1000n, price) : halfUp(label.price, price) * 1000n) : 0n;
+    saleId = null;
+    const line = newLine(product, asDecimal(milli, 3));
+    labelMark(line, label);
+    showResults([]);
+    say(shop.fill(text.added, { name: product.name }), "info");
+    totals();
+    search.focus();
+  }
+
+  function labelMark(line, label) {
+    line.label = { barcode: label.barcode, ...(label.price !== undefined ? { cents: label.price } : {}) };
+    line.input.readOnly = true; // the scale weighed it
+    line.confirmed = line.quantity;
+    line.row.classList.add("labelled");
+    line.row.querySelector(".markdown").hidden = true; // a label's line takes no markdown: the sale's instead
+  }
+
+  function promotionSaving(promotion, { milli, price, gross, weighed }) {
+    const groups = milli / 1000n / BigInt(promotion.buy || 1);
+    let saving = 0n;
+    if (promotion.kind === "percent") saving = percentOf(gross, promotion.percent);
+    else if (promotion.kind === "price") saving = gross - halfUp(milli * scaled(promotion.price, 2), 1000n);
+    else if (promotion.kind === "multibuy" && !weighed) saving = groups * BigInt(promotion.buy - promotion.pay) * price;
+    else if (promotion.kind === "nth_percent" && !weighed) saving = percentOf(groups * price, promotion.percent);
+    return clamp(saving, gross);
+  }
+
+  const markdownTaken = (markdown, net) => clamp(markdown.percent ? percentOf(net, markdown.percent) : scaled(markdown.amount, 2), net);
+
+  /* What comes off, per SKU: the promotion in force by this till's clock that saves the most on the SKU's whole line
+     (ties: the one that started first), then the line's markdown on what is left; the sale's markdown (key "") on
+     what the lines are left to pay. {promotion, promotionId, markdown, last: the row that shows it}. */
+  function savings(each) {
+    const skus = new Map();
+    for (const line of lines) {
+      if (!each.has(line)) continue;
+      const sku = skus.get(line.product.sku) || { milli: 0n, gross: 0n, last: null, marked: null, product: line.product };
+      sku.milli += check(line).milli;
+      sku.gross += each.get(line);
+      sku.last = line;
+      if (line.markdown && !line.label) sku.marked = line;
+      skus.set(line.product.sku, sku);
+    }
+    const now = Date.now();
+    const off = new Map();
+    let left = 0n;
+    for (const [code, sku] of skus) {
+      const figures = { milli: sku.milli, price: scaled(sku.product.price, 2), gross: sku.gross, weighed: byWeight(sku.product) };
+      let best = { promotion: 0n, promotionId: null };
+      for (const promotion of promotions) {
+        if (!promotion.skus.includes(code) || Date.parse(promotion.starts_at) > now || Date.parse(promotion.ends_at) <= now) continue;
+        const saving = promotionSaving(promotion, figures);
+        if (saving > best.promotion) best = { promotion: saving, promotionId: promotion.id };
+      }
+      const net = sku.gross - best.promotion;
+      const markdown = sku.marked ? markdownTaken(sku.marked.markdown, net) : 0n;
+      off.set(code, { ...best, markdown, last: sku.last, marked: sku.marked });
+      left += net - markdown;
+    }
+    if (saleMarkdown && left > 0n) off.set("", { promotion: 0n, markdown: markdownTaken(saleMarkdown, left) });
+    return off;
+  }
+
+  const markdownWords = (markdown) =>
+    `${markdown.reason} (${markdown.percent ? `−${shop.quantity(markdown.percent)} %` : `−${shop.money(markdown.amount)}`})`;
+  const promotionName = (id) => (config.promotions && config.promotions[id] ? config.promotions[id].name : text.promotion);
+
+  // Each line's note: its scale label, the promotion its SKU gets and the markdown asked, with what they take off.
+  function notesDraw(off) {
+    for (const line of lines) {
+      const taken = off.get(line.product.sku);
+      const parts = line.label ? [shop.fill(text.scaleLabel, { barcode: line.label.barcode })] : [];
+      if (taken && taken.last === line && taken.promotion) {
+        parts.push(`${promotionName(taken.promotionId)} −${shop.money(asDecimal(taken.promotion, 2))}`);
+      }
+      if (line.markdown && !line.label) {
+        const amount = taken && taken.marked === line ? ` −${shop.money(asDecimal(taken.markdown, 2))}` : "";
+        parts.push(markdownWords(line.markdown) + amount);
+      }
+      const note = line.row.querySelector(".line-note");
+      note.textContent = parts.join(" · ");
+      note.hidden = !parts.length;
+      line.row.querySelector(".markdown").setAttribute("aria-pressed", String(Boolean(line.markdown)));
+    }
+    const sale = off.get("");
+    saleNote.hidden = !saleMarkdown;
+    saleNote.textContent = saleMarkdown ? `${text.saleMarkdown}: ${markdownWords(saleMarkdown)}${sale ? ` −${shop.money(asDecimal(sale.markdown, 2))}` : ""}` : "";
+  }
+
+  // A markdown or price override asked for a line (or, with no line, the whole sale): percent or amount off, and why.
+  const markdownDialog = document.getElementById("markdown-dialog");
+  let markdownFor = null;
+
+  function markdownAsk(line = null) {
+    if (!receipt.hidden) return;
+    markdownFor = line;
+    const current = line ? line.markdown : saleMarkdown;
+    document.getElementById("markdown-dialog-title").textContent = line ? shop.fill(text.markdownOf, { name: line.product.name }) : text.saleMarkdown;
+    document.querySelector(`input[name="markdown-kind"][value="${current && current.amount ? "amount" : "percent"}"]`).checked = true;
+    const value = current ? current.percent || current.amount : "";
+    document.getElementById("markdown-value").value = value ? shop.quantity(value) : "";
+    document.getElementById("markdown-reason").value = current ? current.reason : "";
+    document.getElementById("markdown-message").textContent = "";
+    document.getElementById("markdown-remove").hidden = !current;
+    markdownDialog.showModal();
+    document.getElementById("markdown-value").focus();
+  }
+
+  function markdownSet(markdown) {
+    if (markdownFor) markdownFor.markdown = markdown;
+    else saleMarkdown = markdown;
+    saleId = null; // another sale now
+    markdownDialog.close();
+    totals();
+    search.focus();
+  }
+
+  document.getElementById("markdown-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const kind = document.querySelector('input[name="markdown-kind"]:checked').value;
+    const typed = cents(document.getElementById("markdown-value").value);
+    const reason = document.getElementById("markdown-reason").value.trim();
+    const message = document.getElementById("markdown-message");
+    if (!typed || (kind === "percent" && typed > 10000n)) return (message.textContent = text.badMarkdown);
+    if (!reason) return (message.textContent = text.markdownReason);
+    markdownSet({ [kind]: asDecimal(typed, 2), reason });
+  });
+  document.getElementById("markdown-remove").addEventListener("click", () => markdownSet(null));
+  document.getElementById("pos-markdown").addEventListener("click", () => markdownAsk(null));
+
+  // The box asked for a manager: one types their login on this till, and the sale is charged again with it.
+  const approvalDialog = document.getElementById("markdown-approval-dialog");
+
+  function approvalAsk() {
+    say(text.markdownApproval, "ask");
+    document.getElementById("markdown-approval-username").value = "";
+    document.getElementById("markdown-approval-password").value = "";
+    approvalDialog.showModal();
+    document.getElementById("markdown-approval-username").focus();
+  }
+
+  document.getElementById("markdown-approval-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const username = document.getElementById("markdown-approval-username").value.trim();
+    const password = document.getElementById("markdown-approval-password").value;
+    if (!username || !password) return;
+    approval = { username, password };
+    approvalDialog.close();
+    charge();
+  });
+  for (const dialog of [markdownDialog, approvalDialog]) {
+    dialog.querySelector("[data-cancel]").addEventListener("click", () => {
+      dialog.close();
+      search.focus();
+    });
+  }
+
+  // A sale with a markdown is approved by the box: never kept on the till for later. A scale label is read here and
+  // kept like any line, priced as the till showed it.
+  const pricedByBox = (sale) => Boolean(sale.markdown) || sale.lines.some((line) => line.markdown);
+
+  // Under a receipt line: what its promotion and the markdowns took off.
+  function receiptDiscounts(line) {
+    const taken = scaled(line.markdown_discount || "0", 2) || 0n;
+    const promotion = (scaled(line.discount || "0", 2) || 0n) - taken;
+    const rows = [];
+    if (promotion > 0n) rows.push(receiptRow(`  ${line.promotion_id ? promotionName(line.promotion_id) : text.promotion}`, `-${asDecimal(promotion, 2)}`));
+    if (taken > 0n) rows.push(receiptRow(`  ${line.markdown ? markdownWords(line.markdown) : text.saleMarkdown}`, `-${asDecimal(taken, 2)}`));
+    for (const row of rows) {
+      row.classList.add("discount");
+      row.cells[0].colSpan = 2;
+    }
+    return rows;
+  }
+
+  function receiptSaving(sale) {
+    const saving = document.getElementById("receipt-saving");
+    const cents = scaled(sale.saving || "0", 2) || 0n;
+    saving.hidden = cents === 0n;
+    document.getElementById("receipt-saving-amount").textContent = shop.money(sale.saving || "0");
+    document.getElementById("receipt-approved").textContent = sale.markdown_approved_by ? shop.fill(text.approvedBy, { name: sale.markdown_approved_by }) : "";
+  }
+
   // ---- park and recall: a basket kept on this device (localStorage, so a reload keeps it) while the next customer
   // is served; recalling one parks the basket on the till, if any, so nothing is ever thrown away ----
   // Quantities kept in the API's form, so a basket recalled after the page changed language reads the same.
@@ -676,18 +897,24 @@
       product: line.product,
       quantity: shop.parseQuantity(line.quantity) ?? line.quantity,
       confirmed: line.confirmed,
+      ...(line.label ? { label: line.label.barcode } : {}),
+      ...(line.markdown ? { markdown: line.markdown } : {}),
     }));
 
   function basketLoad(state) {
     for (const item of state) {
       const line = newLine(item.product, item.quantity);
       line.confirmed = item.confirmed;
+      const label = item.label ? scaleLabel(item.label) : null;
+      if (label && !label.bad) labelMark(line, label);
+      if (item.markdown) line.markdown = item.markdown;
       mark(line);
     }
     totals();
   }
 
   function basketClear() {
+    saleMarkdown = null;
     lines.length = 0;
     basketBody.replaceChildren();
     saleId = null;

@@ -73,39 +73,12 @@
     return true;
   }
 
-  /* A scale label as the box reads it (pricing/scale.py, SCALE_BARCODE_FORMATS): 13 digits whose prefix a format
-     names, the right check digit; {barcode, plu, weight} or {barcode, plu, price} (decimal strings), else null. */
-  function labelRead(barcode) {
-    if (!/^\d{13}$/.test(barcode)) return null;
-    for (const item of (config.scale_formats || "").split(",").map((part) => part.trim())) {
-      const format = /^(\d+)-(\d+):(P+)(I+)(W+|\$+)C$/.exec(item);
-      if (!format) continue;
-      const [, first, last, prefix, plu, value] = format;
-      const head = Number(barcode.slice(0, prefix.length));
-      if (head < Number(first) || head > Number(last)) continue;
-      const sum = [...barcode.slice(0, 12)].reduce((total, digit, index) => total + Number(digit) * (index % 2 ? 3 : 1), 0);
-      if ((10 - (sum % 10)) % 10 !== Number(barcode[12])) return null;
-      const pluEnd = prefix.length + plu.length;
-      const digits = barcode.slice(pluEnd, pluEnd + value.length);
-      const decimal = (places) => {
-        const whole = String(Number(digits)).padStart(places + 1, "0");
-        return `${whole.slice(0, -places)}.${whole.slice(-places)}`;
-      };
-      const label = { barcode, plu: String(Number(barcode.slice(prefix.length, pluEnd))) };
-      return value[0] === "W" ? { ...label, weight: decimal(3) } : { ...label, price: decimal(2) };
-    }
-    return null;
-  }
-
-  /* The products a term finds in the kept catalog, as the box's search would: a scale label's product by its PLU
-     (carrying the `label` read), an exact barcode or SKU, then the names and SKUs containing it. */
+  /* The products a term finds in the kept catalog, as the box's search would: an exact barcode, SKU or PLU (a scale
+     label's product: pos.js reads the label and asks for its PLU), then the names and SKUs containing it. */
   async function catalogFind(term) {
     const all = await run(["catalog"], "readonly", (tx, done) => done(tx.objectStore("catalog").getAll()));
-    const label = labelRead(term);
-    const labelled = label && all.find((p) => p.plu === label.plu);
-    if (labelled) return [{ ...labelled, label }];
     const lower = term.toLowerCase();
-    const exact = all.filter((p) => p.barcode === term || p.sku.toLowerCase() === lower);
+    const exact = all.filter((p) => p.barcode === term || p.plu === term || p.sku.toLowerCase() === lower);
     if (exact.length) return exact;
     return all.filter((p) => p.name.toLowerCase().includes(lower) || p.sku.toLowerCase().includes(lower)).slice(0, 30);
   }
@@ -238,7 +211,6 @@
   window.tillStore = {
     catalogRefresh,
     catalogFind,
-    labelRead,
     enqueue,
     queued,
     sent,
