@@ -234,7 +234,7 @@ def test_badge_shows_head_office_unreachable_while_central_is_down_then_drains(c
             page.keyboard.press("Enter")
         badge(page, "unreachable", timeout_s=30)
         # The badge polls: the count rises to the three sales waiting without a reload.
-        page.wait_for_function("Number(document.querySelector('#sync-badge').dataset.pending) >= 3", timeout=30_000)
+        page_until(page, "Number(document.querySelector('#sync-badge').dataset.pending) >= 3", timeout_s=30)
         expect(page.locator("#sync-badge")).to_contain_text("Casa central sin conexión")
         # Spanish times are H:mm:ss: "0:58:16" just after midnight in the chain's time zone.
         expect(page.locator("#sync-badge")).to_contain_text(re.compile(r"Último envío correcto: \d{1,2}:\d\d:\d\d"))
@@ -1191,10 +1191,17 @@ def test_head_office_sees_each_register_s_variance_and_its_cash_findings_on_the_
     screenshots(page, "central-dashboard-cash")
 
 
+def page_until(page: Page, expression: str, *, timeout_s: float = 15) -> None:
+    """Wait until ``expression`` is true in the page. Not Playwright's ``wait_for_function``: once its first check
+    fails it polls through a function it compiles in the page, which the pages' CSP (no 'unsafe-eval') refuses, so
+    it failed whenever the page was slower than the first check. ``page.evaluate`` is not subject to the CSP."""
+    poll(lambda: page.evaluate(expression), timeout=timeout_s, interval=0.1, what=expression)
+
+
 def till_ready(page: Page) -> None:
     """The till's service worker controls the page and the catalog is kept on the device: the till can sell with
     the branch server away."""
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page_until(page, "navigator.serviceWorker.controller !== null")
     expect(page.locator("#pos")).to_have_attribute("data-catalog-at", re.compile(r"\d"))
 
 
