@@ -1,4 +1,4 @@
-"""Central mode: head office schedules prices and defines promotions (DESIGN.md §5, ``/api/v1/prices``,
+"""Central mode: head office schedules prices and defines promotions (docs/architecture.md, ``/api/v1/prices``,
 ``/api/v1/promotions``); each reaches every branch through the change feed ahead of its time."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema

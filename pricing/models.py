@@ -1,4 +1,4 @@
-"""Prices with an effective time and promotions (DESIGN.md §1: a capability with models and rules of its own).
+"""Prices with an effective time and promotions (docs/architecture.md: a capability with models and rules of its own).
 
 Head office writes them and announces each one in the change feed ahead of time; every branch keeps the same rows,
 as the feed delivered them, and reads them by its own clock at the sale (pricing/selectors.py). Nothing here waits
