@@ -17,7 +17,7 @@ define run_in_own_data_dir
 	status=$$?; if [ $$status -eq 0 ]; then rm -rf $$dir; else echo "test data kept in $$dir"; fi; exit $$status
 endef
 
-.PHONY: run test chromium prometheus pgbouncer nginx compose test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger bench-chain-stock bench-branch-year
+.PHONY: run test chromium prometheus pgbouncer nginx compose test-alerts test-branch test-central lint format messages clean bench-setup bench-sales bench-ingest bench-convergence bench-memory bench-reconcile bench-reports bench-profile bench-profile-http bench-scale bench-ledger bench-chain-stock bench-branch-year bench-till
 
 $(STAMP): requirements.txt requirements-test.txt constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -107,6 +107,10 @@ bench-ledger: $(STAMP)
 
 bench-chain-stock: $(STAMP)
 	$(BIN)/python bench/chain_stock.py
+
+# The till page in Chromium: scan to line and F9 to receipt over 200 sales (TILL_BENCH_SALES).
+bench-till: $(STAMP) chromium
+	$(BIN)/python bench/till_page.py
 
 # A store's SQLite after 1,000,000 sales over a year, with and without housekeeping (SALES=100000: a smaller year).
 bench-branch-year: $(STAMP)

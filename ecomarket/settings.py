@@ -514,7 +514,7 @@ SYNC_ADMISSION_RETRY_AFTER_S = env.int("SYNC_ADMISSION_RETRY_AFTER_S", default=2
 
 # ---------------------------------------------------------------------------------------------------------------
 # Observability: logs, /metrics, /readyz and the heartbeats behind it (docs/architecture.md, "Operating a chain";
-# README "Watching the chain").
+# docs/operations.md, "Watching the chain").
 # https://prometheus.github.io/client_python/multiprocess/
 # ---------------------------------------------------------------------------------------------------------------
 # json: one object a line with request id, mode, branch and user (production); text: for a terminal (make run).

@@ -1,5 +1,5 @@
 """Central measures each branch's clock against its own at every push (the branch names its clock in a header),
-keeps the difference per branch and exports it; NTP keeps it near zero (README, "Clocks")."""
+keeps the difference per branch and exports it; NTP keeps it near zero (docs/operations.md, "Clocks")."""
 
 from datetime import timedelta
 

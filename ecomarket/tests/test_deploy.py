@@ -1,4 +1,4 @@
-"""A production install as the README describes it: a virtualenv made from requirements.txt and constraints.txt
+"""A production install as docs/operations.md describes it: a virtualenv made from requirements.txt and constraints.txt
 alone, the systemd units in deploy/systemd/, the nginx sites in deploy/nginx/ (Debian's nginx, `make nginx`), the
 container files, the production env examples in deploy/env/.
 
@@ -223,7 +223,7 @@ def _env(name: str) -> dict[str, str]:
 
 def test_the_branch_worker_may_write_its_backups_where_the_env_file_puts_them():
     """ProtectSystem=strict leaves only the state folder writable: the backup folder, on another disk by the
-    README's advice, must be listed too, in the unit that takes the backups."""
+    docs/operations.md's advice, must be listed too, in the unit that takes the backups."""
     backups = _env("branch")["BACKUP_DIR"]
     assert not backups.startswith("/var/lib/ecomarket")
     assert f"-{backups}" in _unit_values(UNITS / "branch" / "ecomarket-worker.service", "ReadWritePaths")
@@ -305,10 +305,10 @@ def test_prometheus_scrapes_each_site_over_https_with_a_token(mode):
     assert "proxy_pass" in block and "deny" not in block
 
 
-def test_readme_names_every_unit_and_site():
-    readme = (ROOT / "README.md").read_text()
+def test_the_operations_page_names_every_unit_and_site():
+    page = (ROOT / "docs" / "operations.md").read_text()
     for path in [*UNITS.glob("*/*.service"), *UNITS.glob("*/*.timer"), *(DEPLOY / "nginx").glob("*.conf")]:
-        assert path.stem in readme, path
+        assert path.stem in page, path
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -384,7 +384,7 @@ class Nginx:
 
 @pytest.mark.parametrize("mode", ["branch", "central"])
 def test_nginx_accepts_the_site(mode, tmp_path):
-    """`nginx -t` with Debian's nginx, which the README installs (1.22 on Debian 12)."""
+    """`nginx -t` with Debian's nginx, which docs/operations.md installs (1.22 on Debian 12)."""
     upstreams = {8001: port_free()} if mode == "branch" else {8000: port_free(), 8002: port_free()}
     result = Nginx(mode, tmp_path, upstreams).check()
     assert result.returncode == 0, result.stderr
@@ -498,7 +498,7 @@ def test_compose_runs_central_from_the_image_with_postgres_and_redis():
 
 def _compose_config(tmp_path: Path) -> tuple[dict, dict[str, str]]:
     """compose.yaml as Debian's docker-compose reads and resolves it (validated, env_file loaded), with the env file
-    where the README's `cp` puts it, filled in as its CHANGE lines ask; and that file's values."""
+    where docs/operations.md's `cp` puts it, filled in as its CHANGE lines ask; and that file's values."""
     if not shutil.which("docker-compose"):
         pytest.fail("docker-compose is missing: make compose", pytrace=False)
     shutil.copy(ROOT / "compose.yaml", tmp_path / "compose.yaml")

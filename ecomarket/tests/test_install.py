@@ -1,5 +1,6 @@
-"""The README's install, run as written: head office's block, then a store's, read from README.md (so the README
-cannot drift from what is tested), on this machine as far as it goes without systemd as PID 1.
+"""The documented install, run as written: head office's block, then a store's, read from docs/operations.md (so
+the page the README sends an operator to cannot drift from what is tested), on this machine as far as it goes
+without systemd as PID 1.
 
 The installers put everything under a scratch root (ECOMARKET_ROOT) and leave systemctl and the machine's nginx
 alone; the service user is ``nobody`` (no user is added to this machine). Then each service is started from its
@@ -38,9 +39,9 @@ POSTGRES = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:54
 SERVICE_USER = "nobody"  # exists on every Debian machine; the installer makes `ecomarket` in production
 
 
-def readme_block(heading: str) -> list[str]:
+def documented_block(heading: str) -> list[str]:
     """The commands of the first ```sh block after ``heading``, continuation lines joined."""
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "operations.md").read_text()
     block = re.search(r"```sh\n(.*?)```", text[text.index(heading) :], re.DOTALL)[1]
     return [line for line in re.sub(r"\\\n\s*", "", block).splitlines() if line.strip()]
 
@@ -256,7 +257,7 @@ def scratch():
     shutil.rmtree(base, ignore_errors=True)
 
 
-def test_the_readme_install_gives_a_chain_where_a_cashier_sells_and_head_office_sees_it(scratch):
+def test_the_documented_install_gives_a_chain_where_a_cashier_sells_and_head_office_sees_it(scratch):
     base, database = scratch
     redis = os.environ["TEST_REDIS_URL"].rsplit("/", 1)[0]
     ports = {
@@ -291,7 +292,7 @@ def test_the_readme_install_gives_a_chain_where_a_cashier_sells_and_head_office_
     installer_env = {"ECOMARKET_DB_NAME": database, "ECOMARKET_PSQL": f"psql {POSTGRES}"}
     try:
         output = ""
-        for line in machine_steps(readme_block("### Head office (central)")):
+        for line in machine_steps(documented_block("### Head office (central)")):
             output += central.run(as_here(line, central), installer_env)
         admin_password = _printed(output, "password")
         credential = _printed(output, "credential")
@@ -300,7 +301,7 @@ def test_the_readme_install_gives_a_chain_where_a_cashier_sells_and_head_office_
 
         output = ""
         printed = {"<printed by register_branch>": credential, "<printed by install-central>": stores_token}
-        for line in machine_steps(readme_block("### A store's box (branch)")):
+        for line in machine_steps(documented_block("### A store's box (branch)")):
             output += branch.run(as_here(line, branch, **printed), {})
         cashier_password = _printed(output, "password")
         branch.run(f"{branch.manage} load_demo_catalog", {})
