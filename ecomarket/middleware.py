@@ -123,7 +123,8 @@ def request_body_refusal(request) -> HttpResponse | None:
 
     DRF reads the request stream directly, which bypasses Django's own size check, so the body is read (and
     bounded) here once; DRF then parses the cached copy. In production nginx buffers the whole body before it
-    passes the request on (docs/operations.md, "Installing for real"), so the time bound is for a server reached directly."""
+    passes the request on (docs/operations.md, "Installing for real"), so the time bound is for a server reached
+    directly."""
     if request.method not in ("POST", "PUT", "PATCH") or hasattr(request, "_body"):
         return None
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -55,7 +55,8 @@ def _ok(answer, status=(200, 201)):
 
 
 def _branch_restart(chain: ProcessChain, code: str) -> None:
-    """Stop the store's services, migrate with the code its node now runs, start them again (docs/operations.md, "Upgrading")."""
+    """Stop the store's services, migrate with the code its node now runs, start them again (docs/operations.md,
+    "Upgrading")."""
     node = chain.branch_nodes[code]
     for process in (chain.webs[code], chain.workers[code], chain.beats[code]):
         process.stop()

@@ -1,6 +1,6 @@
 """``manage.py central_backup``: head office's database with ``pg_dump`` in its custom format into ``BACKUP_DIR``,
-keeping the newest ``BACKUP_KEEP``. Run on a schedule by the operator (docs/operations.md, "Backups and recovery"); restore with
-``pg_restore`` into a new database."""
+keeping the newest ``BACKUP_KEEP``. Run on a schedule by the operator (docs/operations.md, "Backups and
+recovery"); restore with ``pg_restore`` into a new database."""
 
 import os
 import subprocess
