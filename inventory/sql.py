@@ -19,10 +19,9 @@ from inventory.quantities import quantity
 from pricing.models import ScheduledPrice
 
 # The highest sale number taken at a branch: its own sales', or the floor a restore set above the numbers central
-# holds for it (branches/recovery.py). The next sale takes the number after it. Plain SQL: one of a sale's reads
-# under the write lock, the maximum over two tables in one statement where the ORM needs two queries. Formatted with
-# the tables' names: ``NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState))``.
-NEXT_NUMBER_SQL = (
+# holds for it (branches/recovery.py). Plain SQL: one of a sale's reads under the write lock, the maximum over two
+# tables in one statement where the ORM needs two queries.
+_SALE_NUMBER_HIGHEST_SQL = (
     "SELECT MAX(m) FROM (SELECT MAX(number) AS m FROM {sale} WHERE branch = %s "
     "UNION ALL SELECT sale_number_floor FROM {state} WHERE id = 1) t"
 )
@@ -37,9 +36,10 @@ ON CONFLICT (branch, sku) DO UPDATE SET on_hand = {table}.on_hand + excluded.on_
 _LEVELS_ADD_ROWS = 500  # rows per statement, four parameters each
 
 
-def sale_number_highest(*, branch: str) -> int:
-    """The highest sale number taken at ``branch`` (0 before its first sale)."""
-    return scalar(NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState)), [branch]) or 0
+def sale_number_next(*, branch: str) -> int:
+    """The number the next sale at ``branch`` takes: one above every number taken there and above the restore's
+    floor. Unique only when read in the transaction that takes it, under the write lock (``sale_create``)."""
+    return (scalar(_SALE_NUMBER_HIGHEST_SQL.format(sale=table(Sale), state=table(SyncState)), [branch]) or 0) + 1
 
 
 def fingerprint_stored(model, *, pk: uuid.UUID) -> str | None:
@@ -191,8 +191,9 @@ def chain_stock_changes_take(*, limit: int) -> int:
     return len(taken)
 
 
-def chain_stock_rebuild() -> None:
-    """Recompute the totals from the levels, in the caller's transaction (after ``chain_stock_lock``)."""
+def chain_stock_refill() -> None:
+    """Empty the totals and fill them again from the levels, in the caller's transaction (after
+    ``chain_stock_lock``)."""
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table(ChainStock)}")
         cursor.execute(
