@@ -56,7 +56,7 @@ def _uuid_db(value: uuid.UUID | str) -> uuid.UUID | str:
 
 def products_read(*, skus: list[str], active_only: bool) -> list[tuple[str, str, Decimal, str]]:
     """``(sku, name, price, unit)`` of the products named (the active ones only, if ``active_only``). Plain SQL:
-    the ORM's ``in_bulk`` took a quarter of a sale's time to build (docs/benchmarks.md)."""
+    building the ORM's ``in_bulk`` cost more than running it (docs/benchmarks.md)."""
     placeholders = ", ".join(["%s"] * len(skus))
     active = "active AND " if active_only else ""
     price = Product._meta.get_field("price")
@@ -130,12 +130,12 @@ SELECT sku, SUM(on_hand) FROM (
     SELECT sku, on_hand FROM {stock} {where} UNION ALL SELECT sku, delta FROM {changes} {where}
 ) chain GROUP BY sku ORDER BY sku
 """
-# Take the oldest changes out (DELETE ... RETURNING: the rows deleted are exactly the rows returned, whatever
-# commits meanwhile; a concurrent fold skips the rows this one deleted). The oldest are one range of ids up to a
-# bound computed once (a scalar subquery): the work is linear whatever the planner believes of the table's size.
-# ``id IN (SELECT ... LIMIT n)`` was not: after the fold's VACUUM ran beside a REPEATABLE READ transaction, the
-# table kept its pages with no row recorded, the planner expected one row and chose a nested loop, 18.7 s for 10,000
-# changes. A change with a lower id that commits later is invisible to this statement, and is taken by the next.
+# Take the oldest changes out (DELETE ... RETURNING: the rows deleted are exactly the rows returned, whatever commits
+# meanwhile; a concurrent fold skips the rows this one deleted). The oldest are one range of ids up to a bound computed
+# once (a scalar subquery): the work is linear whatever the planner believes of the table's size. ``id IN (SELECT ...
+# LIMIT n)`` was not: after the fold's VACUUM ran beside a REPEATABLE READ transaction, the table kept its pages with no
+# row recorded, the planner expected one row and chose a nested loop (docs/benchmarks.md, "Figures behind choices in the
+# code"). A change with a lower id that commits later is invisible to this statement, and is taken by the next.
 _CHAIN_CHANGES_TAKE_SQL = (
     "DELETE FROM {changes} WHERE id <= (SELECT max(id) FROM (SELECT id FROM {changes} ORDER BY id LIMIT %s) oldest) "
     "RETURNING sku, delta"

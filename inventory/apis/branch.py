@@ -149,7 +149,7 @@ def _approval_plain(approval) -> dict | None:
 def sale_input_plain(data) -> dict | None:
     """The validated data ``SaleCreateInputSerializer`` would give for the plain, well-formed body every till
     sends, or None for anything else, which the serializer then judges and words the errors for. DRF's nested
-    serializers took a tenth of a sale's time (docs/profiles/branch-sale.txt); a test checks both agree."""
+    serializers cost a sale more than it can spare (docs/benchmarks.md); a test checks both agree."""
     if not isinstance(data, dict) or not data.keys() <= _SALE_KEYS:
         return None
     lines = data.get("lines")
