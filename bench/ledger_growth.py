@@ -1,4 +1,4 @@
-"""Ledger growth (issue 17, item 5): central with 10,000,000 branch events, 500 branches x 2,000 SKUs, on PostgreSQL.
+"""Ledger growth: central with 10,000,000 branch events, 500 branches x 2,000 SKUs, on PostgreSQL.
 
     .venv/bin/python bench/ledger_growth.py            (or: make bench-ledger)
 

@@ -8,7 +8,7 @@ sale and a return of every two-hundredth (15,000 more events), and on-hand for e
 the roll-up of all of it (once, as the beat task would over time), and each report through the API's full request
 path (Django's test client, in-process, a manager's token): median and worst of REPEAT runs, over 30 days and all
 branches, over 7 days, for one branch, for one SKU, and per hour for one day; and the /reports/ page, which builds
-all five reports and their charts. The target (issue 19): every report answers in <= 1 s. BENCH_REUSE=1 times the
+all five reports and their charts. The target: every report answers in <= 1 s. BENCH_REUSE=1 times the
 reports again on the database the previous run filled and rolled up (the fill and the roll-up take minutes).
 """
 

@@ -4,14 +4,13 @@ When head office comes back after an outage, hundreds of branches push their bac
 gunicorn worker ends up inside an ingest transaction, PostgreSQL gets as many concurrent writers as there are
 workers, and the dashboard waits behind them. So at most ``SYNC_ADMISSION_SLOTS`` pushes and
 ``SYNC_ADMISSION_PULL_SLOTS`` change-feed pulls run at once per machine. Each kind has slots of its own: every store
-pulls every few seconds, a cheap request each, but in a catch-up on a busy 2-core machine 50 pulls a second of 43 ms
-(p50) held about half of the slot time the backlog pushes were waiting for (docs/scale-runs.md, "Waiting for a slot").
+pulls every few seconds, a cheap request each, but in a catch-up on a busy machine they held much of the slot time the
+backlog pushes were waiting for (docs/benchmarks.md, "Figures behind choices in the code").
 
 One more waits for a slot of its kind to free up, in one of ``SYNC_ADMISSION_QUEUE`` places (shared by both kinds),
 for at most ``SYNC_ADMISSION_WAIT_S``, and takes the first slot released. Refusing it at once instead made admission
-a lottery: a slot busy for the next 20 ms sent a store away for its whole backoff (7.5-15 s after an outage), while
-the slot it could have had stood idle until someone else happened to arrive. In a 10-minute-outage run, 4,432 of
-7,745 pushes in the return were refused that way, and the last store in was alone behind for 40 s. With every place
+a lottery: a slot busy for a few more milliseconds sent a store away for its whole backoff, while the slot it could
+have had stood idle until someone else happened to arrive (docs/benchmarks.md). With every place
 taken, or after the wait, the request is answered with 503, a JSON error and ``Retry-After``, which the branch
 honours (branches/central_client.py) on top of its own jittered backoff.
 

@@ -22,8 +22,8 @@ def backoff_after_failure(failures: int, refusals: int, *, cap: float, retry_aft
     those, the last ones in a row that central answered asking for a wait (a 429/503 with Retry-After), this one
     included if it was one. While central answers that way it is up and pacing the chain, so the exponent is the
     refusals: how long it was unreachable before (an outage's failures, which hold the backoff at its cap) says
-    nothing about when one of its slots frees, and kept a store idle for 7.5-15 s per refusal after an outage, the
-    tail of the catch-up (docs/scale-runs.md, "Half a core in a fold, and refused is not down"). Refused again and
+    nothing about when one of its slots frees, and kept a store idle for its capped backoff per refusal after an
+    outage, the tail of the catch-up (docs/benchmarks.md). Refused again and
     again, the store still backs off to the cap. Without a Retry-After (no answer, a proxy's 502) the exponent is every
     failure."""
     return jittered_backoff(refusals if retry_after > 0 else failures, cap=cap, retry_after=retry_after)

@@ -29,9 +29,17 @@ log = logging.getLogger(__name__)
 
 # The push task's registered name (branches/tasks.py), part of every deployed beat schedule: published by name.
 PUSH_TASK = "branches.tasks.outbox_push_task"
-NEXT_SEQ_SQL = (
+# The highest seq taken: the outbox's own, or the floor a restore set above the seqs central holds for this branch
+# (branches/recovery.py). Plain SQL: the maximum over two tables in one statement, under the write lock.
+_SEQ_HIGHEST_SQL = (
     "SELECT MAX(m) FROM (SELECT MAX(seq) AS m FROM {outbox} UNION ALL SELECT seq_floor FROM {state} WHERE id = 1) t"
 )
+
+
+def outbox_seq_next() -> int:
+    """The seq the next event takes: one above every seq taken here and above the restore's floor. Gapless only
+    when read in the transaction that takes it, under the write lock (:func:`outbox_event_append`)."""
+    return (scalar(_SEQ_HIGHEST_SQL.format(outbox=table(OutboxEvent), state=table(SyncState)), []) or 0) + 1
 
 
 @only(Mode.BRANCH)
@@ -44,7 +52,7 @@ def outbox_event_append(*, type: str, payload: dict, occurred_at: datetime) -> O
     """
     if not connection.in_atomic_block:
         raise RuntimeError("outbox_event_append must run inside the transaction of the change it records")
-    seq = (scalar(NEXT_SEQ_SQL.format(outbox=table(OutboxEvent), state=table(SyncState)), []) or 0) + 1
+    seq = outbox_seq_next()
     event = OutboxEvent(seq=seq, type=type, occurred_at=occurred_at, schema=SCHEMA_VERSION, payload=payload)
     rows_insert(OutboxEvent, [event])  # a plain INSERT: on a sale's path, under the write lock
     push_after_commit()

@@ -46,16 +46,14 @@ from branches.models import (
     ReplayFailure,
     SyncState,
 )
-from branches.outbox import NEXT_SEQ_SQL
+from branches.outbox import outbox_seq_next
 from branches.protocol import DOCUMENT_KEYS, EventType, change_digest, document_id
 from branches.sync_status import sync_state
 from cash.replay import cash_event_replay
-from ecomarket.db import scalar, table
 from ecomarket.modes import Mode, only
 from inventory import sql as inventory_sql
 from inventory.models import Product, Return, Sale, SaleStatus, StockDocument, StockMovement
 from inventory.replay import event_skus, receipt_document_id, stock_event_replay
-from inventory.sql import NEXT_NUMBER_SQL
 
 log = logging.getLogger(__name__)
 
@@ -451,7 +449,7 @@ def _event_renumber(event: OutboxEvent) -> None:
     (above the floor), with its ledger rows."""
     if event.state == OutboxState.DELIVERED:
         raise RecoveryError(f"seq {event.seq} is delivered here as {event.id} and held by central as another event")
-    new_seq = (scalar(NEXT_SEQ_SQL.format(outbox=table(OutboxEvent), state=table(SyncState)), []) or 0) + 1
+    new_seq = outbox_seq_next()
     OutboxEvent.objects.filter(id=event.id).update(seq=new_seq)
     StockMovement.objects.filter(branch=settings.BRANCH_CODE, seq=event.seq).update(seq=new_seq)
     log.warning("local event %s moved from seq %s to %s (central holds %s)", event.id, event.seq, new_seq, event.seq)
@@ -465,7 +463,7 @@ def _sale_number_free(number, *, sale_id) -> None:
     clash = Sale.objects.filter(branch=settings.BRANCH_CODE, number=number).exclude(pk=sale_id).first()
     if clash is None:
         return
-    new_number = (scalar(NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState)), [clash.branch]) or 0) + 1
+    new_number = inventory_sql.sale_number_next(branch=clash.branch)
     Sale.objects.filter(pk=clash.pk).update(number=new_number)
     for event in OutboxEvent.objects.filter(type=EventType.SALE_COMPLETED, payload__sale_id=str(clash.pk)):
         if event.state == OutboxState.DELIVERED:

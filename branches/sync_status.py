@@ -68,3 +68,14 @@ def _recovery_status(state: SyncState) -> dict:
 def _backup_status(now) -> dict:
     last = branch_backup_last_at()
     return {"last_backup_at": last, "last_backup_age_s": round((now - last).total_seconds(), 1) if last else None}
+
+
+def outbox_ready() -> dict:
+    """/readyz's verdict on the outbox: not ready while its oldest unsent event is older than
+    READY_OUTBOX_MAX_AGE_S."""
+    age = sync_status()["oldest_pending_age_s"]
+    return {
+        "ok": age <= settings.READY_OUTBOX_MAX_AGE_S,
+        "oldest_pending_age_s": age,
+        "threshold_s": settings.READY_OUTBOX_MAX_AGE_S,
+    }

@@ -3,6 +3,7 @@ own APIs answer."""
 
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from cash.models import CashMovement, CashSession, Register
@@ -64,7 +65,7 @@ class CountedInputSerializer(serializers.Serializer):
 
 
 class ManagerApprovalSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+    username = serializers.CharField(max_length=get_user_model()._meta.get_field("username").max_length)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
 

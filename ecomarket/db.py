@@ -44,8 +44,8 @@ def connect_checks_install() -> None:
 
 def connection_now():
     """The default database's connection object itself. ``django.db.connection`` is a proxy that looks the
-    connection up in a context-local store on every attribute access (~5 µs each); a sale made ~60 such lookups,
-    most of them from preparing values, so the hot paths below look it up once per call."""
+    connection up in a context-local store on every attribute access, and a sale made dozens of them, most from
+    preparing values, so the hot paths below look it up once per call (docs/benchmarks.md)."""
     return connections[DEFAULT_DB_ALIAS]
 
 
@@ -172,8 +172,8 @@ def rows_accumulate(model, *, keys: tuple[str, ...], rows: list[dict], highest: 
 def rows_update(model, objects: list, fields: tuple[str, ...]) -> None:
     """Write ``fields`` of each of ``objects`` to its stored row (found by primary key), in the caller's transaction:
     one ``UPDATE`` run for every row (``executemany``: pipelined by psycopg). Django's ``bulk_update`` builds a
-    ``CASE WHEN`` expression per field and row, which cost more CPU than the statement itself: 0.6 s of a profiled
-    1 s reconciliation pass at 500 branches, 0.35 s of a 3 s report roll-up (docs/scale-runs.md)."""
+    ``CASE WHEN`` expression per field and row, which cost more CPU than the statement itself (docs/benchmarks.md,
+    "Figures behind choices in the code")."""
     if not objects:
         return
     connection = connection_now()

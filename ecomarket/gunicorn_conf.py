@@ -2,8 +2,8 @@
 
 After a worker has loaded Django, everything it holds so far (modules, models, settings: the bulk of its objects)
 is moved out of the garbage collector's reach with ``gc.freeze()``. Otherwise every full collection walks all of
-it: in-process, one in about 2,000 requests paused for up to 80 ms, and a pause that lands while the worker holds
-the branch's write lock stalls every till behind it. Frozen, the same collections took at most 21 ms.
+it, and a pause that lands while the worker holds the branch's write lock stalls every till behind it. Frozen,
+those collections are a fraction as long (docs/benchmarks.md, "Figures behind choices in the code").
 
 Logs: gunicorn's own lines and its access log (on, to stderr) go through the same handler and format as Django's
 (``LOG_FORMAT``, ecomarket/logs.py); each access line carries the request id our middleware put in the response.

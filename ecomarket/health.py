@@ -90,15 +90,13 @@ def _heartbeats() -> dict:
     return verdicts
 
 
-def _outbox() -> dict:
-    from branches.sync_status import sync_status
+# Components an app adds to the verdict, registered from its AppConfig.ready() (a branch's outbox: branches/apps.py):
+# name -> a function returning the component's verdict, ``{"ok": bool, ...}``.
+_app_checks: dict = {}
 
-    age = sync_status()["oldest_pending_age_s"]
-    return {
-        "ok": age <= settings.READY_OUTBOX_MAX_AGE_S,
-        "oldest_pending_age_s": age,
-        "threshold_s": settings.READY_OUTBOX_MAX_AGE_S,
-    }
+
+def ready_check_register(name: str, check) -> None:
+    _app_checks[name] = check
 
 
 def _checked(check) -> dict:
@@ -128,8 +126,7 @@ def readyz(request):
         components.update(worker=heartbeats, beat=heartbeats)
     else:
         components.update(heartbeats)
-    if settings.IS_BRANCH:
-        components["outbox"] = _checked(_outbox)
+    components.update({name: _checked(check) for name, check in _app_checks.items()})
     ready = all(component["ok"] for component in components.values())
     allowed = scraper_allowed(request)
     if not allowed:

@@ -10,8 +10,11 @@ Two kinds, kept apart on purpose:
   which worker answers it. ecomarket/gunicorn_conf.py drops the files of processes that are gone when gunicorn
   starts.
 - **What is** (outbox backlog, per-branch lag, open discrepancies, heartbeats, file sizes): read from the
-  database and the filesystem at scrape time by :class:`StateCollector`. Nothing on the sale path keeps them up
-  to date, they cannot drift, and they are right after any restart.
+  database and the filesystem at scrape time by :class:`StateCollector`, through the readers each app registers
+  from its ``AppConfig.ready()`` (``branches/metrics.py``, ``chain/metrics.py``, ``reconciliation/metrics.py``).
+  Nothing on the sale path keeps them up to date, they cannot drift, and they are right after any restart.
+
+This module keeps the definitions, the recording and the view; it imports no app.
 
 Recording costs a few microseconds (a lock and a write into an mmap'd page per value); docs/benchmarks.md has
 the sale benchmark before and after.
@@ -21,7 +24,6 @@ import functools
 import hmac
 import ipaddress
 import logging
-import math
 import os
 import time
 from pathlib import Path
@@ -200,8 +202,23 @@ _series_init()
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _age(moment, now) -> float:
+def age(moment, now) -> float:
+    """Seconds from ``moment`` to ``now``, never below zero (a clock that stepped back)."""
     return max(0.0, (now - moment).total_seconds())
+
+
+# What the apps read at scrape time, each a function of the time now that returns metric families, registered from
+# their AppConfig.ready() for the mode the process runs in (branches/metrics.py, chain/metrics.py,
+# reconciliation/metrics.py): the readers of the database, then those of files, which answer whatever it does.
+_database_readers: list = []
+_file_readers: list = []
+
+
+def state_reader_register(reader, *, database: bool = True) -> None:
+    """Have every scrape call ``reader(now)``; registering one twice keeps one."""
+    readers = _database_readers if database else _file_readers
+    if reader not in readers:
+        readers.append(reader)
 
 
 class StateCollector:
@@ -215,7 +232,8 @@ class StateCollector:
         now = timezone.now()
         yield _build_info()
         try:
-            families = [*_heartbeat_state(now), *(_branch_state(now) if settings.IS_BRANCH else _central_state(now))]
+            families = _heartbeat_state(now) + ([] if settings.IS_BRANCH else [_database_bytes()])
+            families += [family for reader in _database_readers for family in reader(now)]
         except Exception as error:  # the database is down or a table is missing: say so, keep the rest
             log.warning("metrics: state not readable: %s: %s", error.__class__.__name__, error)
             yield GaugeMetricFamily("ecomarket_database_up", "1 if the database answered this scrape", 0)
@@ -224,7 +242,8 @@ class StateCollector:
             yield from families
         if settings.IS_BRANCH:
             yield from _sqlite_files()
-            yield from _backup_age()
+        for reader in _file_readers:
+            yield from reader(now)
 
 
 def _build_info() -> GaugeMetricFamily:
@@ -233,10 +252,6 @@ def _build_info() -> GaugeMetricFamily:
     )
     family.add_metric([VERSION, settings.ECOMARKET_MODE.value], 1)
     return family
-
-
-# A branch that sent no version header (a release older than the header) is counted under this label.
-VERSION_UNKNOWN = "unknown"
 
 
 def _heartbeat_state(now) -> list:
@@ -248,95 +263,8 @@ def _heartbeat_state(now) -> list:
         labels=["component"],
     )
     for heartbeat in Heartbeat.objects.all():
-        family.add_metric([heartbeat.component], _age(heartbeat.seen_at, now))
+        family.add_metric([heartbeat.component], age(heartbeat.seen_at, now))
     return [family]
-
-
-def _branch_state(now) -> list:
-    from django.apps import apps
-    from django.db.models import Count, Min
-
-    from branches.models import OutboxEvent, OutboxState, ReplayFailure, SyncState
-
-    rows = {
-        row["state"]: row
-        for row in OutboxEvent.objects.filter(state__in=[OutboxState.PENDING, OutboxState.PARKED])
-        .values("state")
-        .annotate(count=Count("id"), oldest=Min("occurred_at"))
-        .order_by()
-    }
-    pending = rows.get(OutboxState.PENDING, {"count": 0, "oldest": None})
-    state = SyncState.objects.filter(pk=1).first() or SyncState()
-    families = [
-        GaugeMetricFamily(
-            "ecomarket_outbox_pending_events", "Events waiting in the outbox for central", pending["count"]
-        ),
-        GaugeMetricFamily(
-            "ecomarket_outbox_parked_events",
-            "Events central refused, parked until re-sent",
-            rows.get(OutboxState.PARKED, {"count": 0})["count"],
-        ),
-        GaugeMetricFamily(
-            "ecomarket_outbox_oldest_pending_age_seconds",
-            "Age of the oldest event still waiting for central (0 when none waits)",
-            _age(pending["oldest"], now) if pending["oldest"] else 0,
-        ),
-        GaugeMetricFamily("ecomarket_push_consecutive_failures", "Pushes that failed in a row", state.push_failures),
-        GaugeMetricFamily(
-            "ecomarket_changes_cursor", "The change-feed cursor this branch has applied up to", state.pull_cursor
-        ),
-        GaugeMetricFamily(
-            "ecomarket_replay_failures",
-            "Events central holds that this branch's replay after a restore could not apply here",
-            ReplayFailure.objects.count(),
-        ),
-    ]
-    ages = (
-        ("ecomarket_last_push_ok_age_seconds", "Seconds since central last took a push", state.last_push_ok_at),
-        (
-            "ecomarket_changes_lag_seconds",
-            "Seconds since the change feed was last pulled and applied (how far behind head office it may be)",
-            state.last_pull_at,
-        ),
-    )
-    families += [GaugeMetricFamily(name, text, _age(moment, now)) for name, text, moment in ages if moment]
-    families += _chain_replica_state()
-    # Failed changes (issue 12) are recorded by the pull once that exists; the gauge follows the model.
-    failed = apps.all_models["branches"].get("failedchange")
-    if failed is not None:
-        families.append(
-            GaugeMetricFamily(
-                "ecomarket_changes_failed", "Change-feed items this branch could not apply", failed.objects.count()
-            )
-        )
-    return families
-
-
-def _chain_replica_state() -> list:
-    """The age of the branch's replica of other stores' stock and of its index of the chain's sales (chain/)."""
-    from chain.models import ChainSale
-    from chain.selectors import chain_replica_status
-
-    status = chain_replica_status()
-    families = [
-        GaugeMetricFamily(
-            "ecomarket_chain_stock_stale",
-            "1 when other stores' figures are older than CHAIN_STOCK_STALE_S (or none came yet): not shown as current",
-            int(status["chain_stock_stale"]),
-        ),
-        GaugeMetricFamily(
-            "ecomarket_sale_index_entries", "Sales of the chain in this branch's index", ChainSale.objects.count()
-        ),
-    ]
-    if status["chain_stock_age_s"] is not None:
-        families.append(
-            GaugeMetricFamily(
-                "ecomarket_chain_stock_age_seconds",
-                "Seconds since other stores' figures in the replica were true at head office",
-                status["chain_stock_age_s"],
-            )
-        )
-    return families
 
 
 def _sqlite_files() -> list:
@@ -348,42 +276,6 @@ def _sqlite_files() -> list:
         except OSError:
             family.add_metric([name], 0)
     return [family]
-
-
-def _backup_age() -> list:
-    """The newest backup's age, and the newest one copied off the box, in seconds: +Inf when there is none, so the
-    alert fires on a box that never took one as on one whose backups stopped. The off-box age only where a copy is
-    configured; ``backup_offbox_configured`` tells the boxes that keep their backups on their own disk alone."""
-    from branches.backup import branch_backup_offbox_taken_at, branch_backups, offbox_configured
-
-    try:
-        backups = branch_backups()
-        newest = backups[-1].stat().st_mtime if backups else None
-    except OSError:
-        newest = None
-    now = time.time()
-    families = [
-        GaugeMetricFamily(
-            "ecomarket_backup_age_seconds",
-            "Seconds since the newest backup was taken (+Inf: none in BACKUP_DIR)",
-            now - newest if newest is not None else math.inf,
-        ),
-        GaugeMetricFamily(
-            "ecomarket_backup_offbox_configured",
-            "1 if backups are copied off the box (BACKUP_COPY_TO or BACKUP_COPY_COMMAND)",
-            int(offbox_configured()),
-        ),
-    ]
-    if offbox_configured():
-        copied = branch_backup_offbox_taken_at()
-        families.append(
-            GaugeMetricFamily(
-                "ecomarket_backup_offbox_age_seconds",
-                "Seconds since the newest backup copied off the box was taken (+Inf: none was copied)",
-                now - copied if copied is not None else math.inf,
-            )
-        )
-    return families
 
 
 def _database_bytes() -> GaugeMetricFamily:
@@ -400,83 +292,6 @@ def _database_bytes() -> GaugeMetricFamily:
         except OSError:
             size = 0
     return GaugeMetricFamily("ecomarket_database_bytes", "Size of head office's database on disk", size)
-
-
-def _central_state(now) -> list:
-    from django.db.models import Count
-
-    from branches.models import Branch
-    from reconciliation.models import (
-        OPEN_STATUSES,
-        Discrepancy,
-        DiscrepancyKind,
-        OversellCase,
-        OversellStatus,
-        ReconciliationRun,
-    )
-
-    per_branch = {
-        "ecomarket_branch_last_seen_age_seconds": "Seconds since the branch last pushed",
-        "ecomarket_branch_high_water_seq": "Largest S such that the branch's events 1..S are all stored",
-        "ecomarket_branch_lag_events": "Events the branch numbered that central does not hold all of yet",
-        "ecomarket_branch_pending_reported": "Events waiting in the branch's outbox, as it said on its last push",
-        "ecomarket_branch_clock_skew_seconds": "The branch's clock minus head office's, measured at its latest push "
-        "that moved it by a second or more (positive: the branch is ahead)",
-    }
-    families = {name: GaugeMetricFamily(name, text, labels=["branch"]) for name, text in per_branch.items()}
-    versions = GaugeMetricFamily(
-        "ecomarket_branch_version_info",
-        "Always 1: the release each branch named on its latest push or pull ('unknown': it named none)",
-        labels=["branch", "version"],
-    )
-    for branch in Branch.objects.filter(revoked_at__isnull=True).only(
-        "code", "last_seen_at", "high_water_seq", "max_seq_seen", "pending_reported", "software_version", "clock_skew_s"
-    ):
-        code = [branch.code]
-        versions.add_metric([branch.code, branch.software_version or VERSION_UNKNOWN], 1)
-        if branch.last_seen_at:
-            families["ecomarket_branch_last_seen_age_seconds"].add_metric(code, _age(branch.last_seen_at, now))
-        families["ecomarket_branch_high_water_seq"].add_metric(code, branch.high_water_seq)
-        families["ecomarket_branch_lag_events"].add_metric(code, branch.lag)
-        if branch.pending_reported is not None:
-            families["ecomarket_branch_pending_reported"].add_metric(code, branch.pending_reported)
-        if branch.clock_skew_s is not None:
-            families["ecomarket_branch_clock_skew_seconds"].add_metric(code, branch.clock_skew_s)
-
-    open_by_kind = dict(
-        Discrepancy.objects.filter(status__in=OPEN_STATUSES).values_list("kind").annotate(n=Count("id")).order_by()
-    )
-    discrepancies = GaugeMetricFamily(
-        "ecomarket_discrepancies_open", "Discrepancies open or acknowledged, by kind", labels=["kind"]
-    )
-    for kind in DiscrepancyKind.values:
-        discrepancies.add_metric([kind], open_by_kind.get(kind, 0))
-    result = [
-        *families.values(),
-        _database_bytes(),
-        versions,
-        discrepancies,
-        GaugeMetricFamily(
-            "ecomarket_oversell_cases_open",
-            "Oversell cases not resolved yet",
-            OversellCase.objects.exclude(status=OversellStatus.RESOLVED).count(),
-        ),
-    ]
-    last = ReconciliationRun.objects.filter(finished_at__isnull=False).order_by("-finished_at").first()
-    if last is not None:
-        result += [
-            GaugeMetricFamily(
-                "ecomarket_reconcile_duration_seconds",
-                "How long the last finished reconciliation pass took",
-                (last.finished_at - last.started_at).total_seconds(),
-            ),
-            GaugeMetricFamily(
-                "ecomarket_reconcile_last_success_age_seconds",
-                "Seconds since a reconciliation pass last finished",
-                _age(last.finished_at, now),
-            ),
-        ]
-    return result
 
 
 # ----------------------------------------------------------------------------------------------------------------

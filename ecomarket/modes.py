@@ -1,13 +1,16 @@
 """Deployment modes: one codebase, a branch store server or head office (docs/architecture.md).
 
-The mode is read once from ``ECOMARKET_MODE`` when the settings load; any other value refuses to start. A service
-that only makes sense in one mode is decorated with :func:`only`, which checks the mode at every call (the way
-Sentry gates by silo mode), so a misrouted call fails loudly.
+The mode is read once from ``ECOMARKET_MODE`` when the settings load; any other value refuses to start. There is one
+way to ask it: ``settings.IS_BRANCH`` / ``settings.IS_CENTRAL`` (``settings.ECOMARKET_MODE`` for its name), read where
+what is installed, routed and scheduled is decided, and at call time elsewhere. A service that only makes sense in
+one mode is decorated with :func:`only`, which asks at every call (the way Sentry gates by silo mode), so a misrouted
+call fails loudly.
 """
 
 import functools
 from enum import StrEnum
 
+from django.conf import settings  # lazy: the settings module imports this one, and reads none of it here
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -28,20 +31,10 @@ def mode_parse(value: str | None) -> Mode:
         ) from None
 
 
-def current() -> Mode:
-    """The mode this process runs in: ``settings.ECOMARKET_MODE``, read at each call rather than at import, so a
-    test's ``override_settings`` is seen. :func:`require` and :func:`only` ask it; the rest of the code asks
-    ``settings.IS_BRANCH`` / ``settings.IS_CENTRAL``, fixed when the settings load, where what is installed, routed
-    and scheduled is decided."""
-    from django.conf import settings
-
-    return Mode(settings.ECOMARKET_MODE)
-
-
 def require(mode: Mode) -> None:
     """Fail loudly when code meant for one mode runs in the other."""
-    if current() != mode:
-        raise RuntimeError(f"this code runs only in {mode} mode, not in {current()} mode")
+    if mode != settings.ECOMARKET_MODE:
+        raise RuntimeError(f"this code runs only in {mode} mode, not in {settings.ECOMARKET_MODE} mode")
 
 
 def only(mode: Mode):

@@ -6,6 +6,7 @@ scheduled (docs/architecture.md, "One codebase, two modes" and "Deployments").
 
 import ipaddress
 import os
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ecomarket.logs import logging_config
 from ecomarket.modes import Mode, mode_parse
+from ecomarket.schedule import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -129,9 +131,8 @@ REQUEST_BODY_TIMEOUT_S = env.float("REQUEST_BODY_TIMEOUT_S", default=30.0)
 
 # ---------------------------------------------------------------------------------------------------------------
 # Applications. Models are shared by both modes (the ledger has the same shape at a branch and at head office);
-# what differs is routed in ecomarket/urls.py and scheduled by beat: a branch's schedule is CELERY_BEAT_SCHEDULE
-# below (under "The link from a branch to head office"); central's is written into django-celery-beat's tables by
-# `manage.py install_schedule` (under "Reconciliation"). Both get the heartbeat (under "Observability").
+# what differs is routed in ecomarket/urls.py and scheduled by beat: each mode's periodic tasks are listed once, in
+# ecomarket/schedule.py (CELERY_BEAT_SCHEDULE, at the end of this module, is built from it).
 # ---------------------------------------------------------------------------------------------------------------
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -446,57 +447,9 @@ BACKUP_COPY_TIMEOUT_S = env.float("BACKUP_COPY_TIMEOUT_S", default=600.0)
 # default 48 daily dumps). Both modes delete each login's record (django-axes' access log) this many days after it.
 OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=60)
 LOGIN_LOG_RETENTION_DAYS = env.int("LOGIN_LOG_RETENTION_DAYS", default=90)
-if IS_BRANCH:
-    # The branch's beat schedule (celery's file-backed scheduler reads it from here; the heartbeat is added under
-    # Observability). `expires`: a beat message that waited longer than its own interval is dropped, so a worker
-    # that was down does not wake up to a pile of identical sweeps.
-    CELERY_BEAT_SCHEDULE = {
-        "outbox-push-sweep": {
-            "task": "branches.tasks.outbox_push_task",
-            "schedule": SYNC_PUSH_SWEEP_S,
-            "options": {"expires": SYNC_PUSH_SWEEP_S},
-        },
-        "changes-pull": {
-            "task": "branches.tasks.changes_pull_task",
-            "schedule": SYNC_PULL_INTERVAL_S,
-            "options": {"expires": SYNC_PULL_INTERVAL_S},
-        },
-        "chain-stock-pull": {
-            "task": "chain.tasks.chain_replica_pull_task",
-            "schedule": CHAIN_STOCK_PULL_INTERVAL_S,
-            "options": {"expires": CHAIN_STOCK_PULL_INTERVAL_S},
-        },
-        "stock-snapshot": {
-            "task": "branches.tasks.stock_snapshot_task",
-            "schedule": STOCK_SNAPSHOT_INTERVAL_S,
-            "options": {"expires": STOCK_SNAPSHOT_INTERVAL_S},
-        },
-        "branch-backup": {
-            "task": "branches.tasks.branch_backup_task",
-            "schedule": BACKUP_INTERVAL_S,
-            "options": {"expires": BACKUP_INTERVAL_S},
-        },
-        "customer-contacts-erase": {
-            "task": "branches.tasks.outbox_customer_contacts_erase_task",
-            "schedule": 24 * 3600.0,
-            "options": {"expires": 3600},
-        },
-        "outbox-prune": {
-            "task": "branches.tasks.outbox_prune_task",
-            "schedule": 24 * 3600.0,
-            "options": {"expires": 3600},
-        },
-        "housekeeping": {
-            "task": "ecomarket.tasks.housekeeping_task",
-            "schedule": 24 * 3600.0,
-            "options": {"expires": 3600},
-        },
-    }
-
 # ---------------------------------------------------------------------------------------------------------------
-# Reconciliation (central mode). Central's schedule lives in django-celery-beat's tables (editable in admin):
-# `manage.py install_schedule` writes it on deploy from RECONCILE_INTERVAL_S, REPORTS_ROLLUP_INTERVAL_S and
-# CHAIN_STOCK_FOLD_INTERVAL_S, with the nightly full pass, contact erasure and housekeeping.
+# Reconciliation (central mode): incremental every RECONCILE_INTERVAL_S, a full pass nightly (ecomarket/schedule.py;
+# `manage.py install_schedule` writes central's schedule into django-celery-beat's tables, editable in admin).
 # ---------------------------------------------------------------------------------------------------------------
 RECONCILE_INTERVAL_S = env.int("RECONCILE_INTERVAL_S", default=60)
 RECONCILE_GAP_GRACE_S = env.int("RECONCILE_GAP_GRACE_S", default=120)
@@ -560,13 +513,6 @@ HEARTBEAT_INTERVAL_S = env.float("HEARTBEAT_INTERVAL_S", default=15.0)
 HEARTBEAT_STALE_S = env.float("HEARTBEAT_STALE_S", default=60.0)
 # A branch is not ready when its oldest event still waiting for central is older than this.
 READY_OUTBOX_MAX_AGE_S = env.float("READY_OUTBOX_MAX_AGE_S", default=900.0)
-_heartbeat = {
-    "task": "ecomarket.tasks.heartbeat_task",
-    "schedule": HEARTBEAT_INTERVAL_S,
-    "options": {"expires": HEARTBEAT_INTERVAL_S},
-}
-# Central's DatabaseScheduler copies this entry into its tables at start, next to the reconciliation schedule.
-CELERY_BEAT_SCHEDULE = {**(CELERY_BEAT_SCHEDULE if IS_BRANCH else {}), "heartbeat": _heartbeat}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Head office reports (central mode): new events are folded into hourly roll-ups every REPORTS_ROLLUP_INTERVAL_S
@@ -583,3 +529,10 @@ CHAIN_STOCK_FOLD_INTERVAL_S = env.int("CHAIN_STOCK_FOLD_INTERVAL_S", default=30)
 # after it reached head office.
 CUSTOMER_CONTACT_RETENTION_DAYS = env.int("CUSTOMER_CONTACT_RETENTION_DAYS", default=30)
 CUSTOMER_CONTACT_MAX_DAYS = env.int("CUSTOMER_CONTACT_MAX_DAYS", default=180)
+
+# ---------------------------------------------------------------------------------------------------------------
+# Periodic tasks: each mode's are listed once, in ecomarket/schedule.py, with the intervals set above. beat reads
+# this (a branch: every task; central: the heartbeat, which its DatabaseScheduler copies into its tables at start);
+# central's others are written into django-celery-beat's tables by `manage.py install_schedule`.
+# ---------------------------------------------------------------------------------------------------------------
+CELERY_BEAT_SCHEDULE = beat_schedule(ECOMARKET_MODE, sys.modules[__name__])

@@ -36,7 +36,7 @@ class DemoBranch:
 
 BRANCHES = [
     DemoBranch("B001", "Sucursal Centro", 8001, "1"),
-    # Sells below zero when its shelf is empty, so the till asks for the customer's contact (issue 19).
+    # Sells below zero when its shelf is empty, so the till asks for the customer's contact.
     DemoBranch("B002", "Sucursal Norte", 8002, "0.5", {"BRANCH_ALLOW_NEGATIVE_STOCK": "true"}),
 ]
 

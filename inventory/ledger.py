@@ -161,4 +161,4 @@ def chain_stock_rebuild() -> None:
     changes not folded yet, read in one statement."""
     with transaction.atomic():
         sql.chain_stock_lock()
-        sql.chain_stock_rebuild()
+        sql.chain_stock_refill()

@@ -9,14 +9,18 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from cash.models import REGISTER_CODE, SaleTender
-from inventory.models import Sale, SaleLine, Unit
+from branches.protocol import MARKDOWN_REASON_MAX
+from cash.models import REGISTER_CODE, Register, SaleTender
+from inventory.models import Product, Sale, SaleLine, Unit
 from inventory.names import name_problem, sku_problem
 from inventory.quantities import MONEY_DIGITS, QUANTITY_DIGITS, NumberFormatError, decimal_parse
 from inventory.services import NO_TENDER, Line
 from pricing.services import Markdown
 
 MAX_LINES = 200
+# The longest SKU and register code are the models' (a serializer that took a longer one would fail at the write).
+SKU_MAX = Product._meta.get_field("sku").max_length
+REGISTER_CODE_MAX = Register._meta.get_field("code").max_length
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -72,7 +76,7 @@ class SkuField(serializers.CharField):
     the catalog instead, so a product stored before the rule can still be sold and counted."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(max_length=32, trim_whitespace=False, **kwargs)
+        super().__init__(max_length=SKU_MAX, trim_whitespace=False, **kwargs)
 
     def to_internal_value(self, data) -> str:
         sku = super().to_internal_value(data)
@@ -106,7 +110,7 @@ _TIME = serializers.DateTimeField()
 def sku_reference_field(**kwargs) -> serializers.CharField:
     """A SKU that must name a product already in the catalog (the service says ``unknown_sku`` otherwise); taken as
     sent, blanks included, as the till's fast path takes it."""
-    return serializers.CharField(max_length=32, trim_whitespace=False, **kwargs)
+    return serializers.CharField(max_length=SKU_MAX, trim_whitespace=False, **kwargs)
 
 
 class LineInputSerializer(serializers.Serializer):
@@ -125,9 +129,6 @@ class LabelField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
-
-
-MARKDOWN_REASON_MAX = 200  # branches.protocol.MARKDOWN_REASON_MAX
 
 
 class MarkdownInputSerializer(serializers.Serializer):
@@ -265,7 +266,7 @@ class RegisterCodeField(serializers.RegexField):
     """A register's (till's) code, as sent: a JSON string, blanks not trimmed (the till's fast path takes it so)."""
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(REGISTER_CODE, max_length=16, trim_whitespace=False, **kwargs)
+        super().__init__(REGISTER_CODE, max_length=REGISTER_CODE_MAX, trim_whitespace=False, **kwargs)
 
     def to_internal_value(self, data) -> str:
         if not isinstance(data, str):

@@ -288,7 +288,7 @@ def sale_create(
                         extra={"sku": sku, "available": quantity_text(available)},
                     )
                 oversold = True
-        number = sql.sale_number_highest(branch=branch) + 1
+        number = sql.sale_number_next(branch=branch)
         total = sum((line.line_total for line in priced), Decimal("0.00"))
         kept, change = None, Decimal("0.00")
         if payments is not None:

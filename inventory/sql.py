@@ -19,10 +19,9 @@ from inventory.quantities import quantity
 from pricing.models import ScheduledPrice
 
 # The highest sale number taken at a branch: its own sales', or the floor a restore set above the numbers central
-# holds for it (branches/recovery.py). The next sale takes the number after it. Plain SQL: one of a sale's reads
-# under the write lock, the maximum over two tables in one statement where the ORM needs two queries. Formatted with
-# the tables' names: ``NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState))``.
-NEXT_NUMBER_SQL = (
+# holds for it (branches/recovery.py). Plain SQL: one of a sale's reads under the write lock, the maximum over two
+# tables in one statement where the ORM needs two queries.
+_SALE_NUMBER_HIGHEST_SQL = (
     "SELECT MAX(m) FROM (SELECT MAX(number) AS m FROM {sale} WHERE branch = %s "
     "UNION ALL SELECT sale_number_floor FROM {state} WHERE id = 1) t"
 )
@@ -37,9 +36,10 @@ ON CONFLICT (branch, sku) DO UPDATE SET on_hand = {table}.on_hand + excluded.on_
 _LEVELS_ADD_ROWS = 500  # rows per statement, four parameters each
 
 
-def sale_number_highest(*, branch: str) -> int:
-    """The highest sale number taken at ``branch`` (0 before its first sale)."""
-    return scalar(NEXT_NUMBER_SQL.format(sale=table(Sale), state=table(SyncState)), [branch]) or 0
+def sale_number_next(*, branch: str) -> int:
+    """The number the next sale at ``branch`` takes: one above every number taken there and above the restore's
+    floor. Unique only when read in the transaction that takes it, under the write lock (``sale_create``)."""
+    return (scalar(_SALE_NUMBER_HIGHEST_SQL.format(sale=table(Sale), state=table(SyncState)), [branch]) or 0) + 1
 
 
 def fingerprint_stored(model, *, pk: uuid.UUID) -> str | None:
@@ -56,7 +56,7 @@ def _uuid_db(value: uuid.UUID | str) -> uuid.UUID | str:
 
 def products_read(*, skus: list[str], active_only: bool) -> list[tuple[str, str, Decimal, str]]:
     """``(sku, name, price, unit)`` of the products named (the active ones only, if ``active_only``). Plain SQL:
-    the ORM's ``in_bulk`` took a quarter of a sale's time to build (docs/benchmarks.md)."""
+    building the ORM's ``in_bulk`` cost more than running it (docs/benchmarks.md)."""
     placeholders = ", ".join(["%s"] * len(skus))
     active = "active AND " if active_only else ""
     price = Product._meta.get_field("price")
@@ -130,12 +130,12 @@ SELECT sku, SUM(on_hand) FROM (
     SELECT sku, on_hand FROM {stock} {where} UNION ALL SELECT sku, delta FROM {changes} {where}
 ) chain GROUP BY sku ORDER BY sku
 """
-# Take the oldest changes out (DELETE ... RETURNING: the rows deleted are exactly the rows returned, whatever
-# commits meanwhile; a concurrent fold skips the rows this one deleted). The oldest are one range of ids up to a
-# bound computed once (a scalar subquery): the work is linear whatever the planner believes of the table's size.
-# ``id IN (SELECT ... LIMIT n)`` was not: after the fold's VACUUM ran beside a REPEATABLE READ transaction, the
-# table kept its pages with no row recorded, the planner expected one row and chose a nested loop, 18.7 s for 10,000
-# changes. A change with a lower id that commits later is invisible to this statement, and is taken by the next.
+# Take the oldest changes out (DELETE ... RETURNING: the rows deleted are exactly the rows returned, whatever commits
+# meanwhile; a concurrent fold skips the rows this one deleted). The oldest are one range of ids up to a bound computed
+# once (a scalar subquery): the work is linear whatever the planner believes of the table's size. ``id IN (SELECT ...
+# LIMIT n)`` was not: after the fold's VACUUM ran beside a REPEATABLE READ transaction, the table kept its pages with no
+# row recorded, the planner expected one row and chose a nested loop (docs/benchmarks.md, "Figures behind choices in the
+# code"). A change with a lower id that commits later is invisible to this statement, and is taken by the next.
 _CHAIN_CHANGES_TAKE_SQL = (
     "DELETE FROM {changes} WHERE id <= (SELECT max(id) FROM (SELECT id FROM {changes} ORDER BY id LIMIT %s) oldest) "
     "RETURNING sku, delta"
@@ -191,8 +191,9 @@ def chain_stock_changes_take(*, limit: int) -> int:
     return len(taken)
 
 
-def chain_stock_rebuild() -> None:
-    """Recompute the totals from the levels, in the caller's transaction (after ``chain_stock_lock``)."""
+def chain_stock_refill() -> None:
+    """Empty the totals and fill them again from the levels, in the caller's transaction (after
+    ``chain_stock_lock``)."""
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table(ChainStock)}")
         cursor.execute(

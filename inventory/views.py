@@ -326,7 +326,7 @@ def sale_detail(request, number: int):
 
 @require_POST
 @role_required(Role.MANAGER)
-def sale_void(request, number: int):
+def sale_void_page(request, number: int):
     sale = _sale(number)
     data = _form_valid(request, SaleVoidInputSerializer, {"reason": request.POST.get("reason", "")})
     if data is not None and request.POST.get("confirm") != "yes" and sale.status != SaleStatus.VOIDED:

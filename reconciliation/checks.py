@@ -353,8 +353,8 @@ def balances(marks: dict[str, int | None]) -> dict[str, dict[str, tuple[Decimal,
 def _any_of(condition: str, rows: dict[str, tuple]) -> tuple[str, list]:
     """``condition`` (on a branch, then the row's values) for any of ``rows`` ({branch: values}), ORed, and its
     parameters. Each branch's own constants let PostgreSQL estimate each arm and read each through an index (a
-    join on a VALUES list of (branch, mark) was planned as a scan of the branches' whole ledger: 2.6 s instead
-    of 0.14 s at 10 M events)."""
+    join on a VALUES list of (branch, mark) was planned as a scan of the branches' whole ledger; docs/benchmarks.md,
+    "Figures behind choices in the code")."""
     params = [param for branch, values in rows.items() for param in (branch, *values)]
     return " OR ".join([f"({condition})"] * len(rows)), params
 

@@ -163,13 +163,13 @@ def _screen(*, branches: list[Branch], state: PassState) -> dict[str, BranchChec
     event or open record of theirs that a check could clear, no new snapshot that differs from the ledger or could
     clear an open count record, no balance below zero and no open oversell record among the SKUs moved.
 
-    Found with a handful of set-based queries for every such branch at once, read in the pass's snapshot, instead
-    of a transaction, a row lock and about six round trips each: with every store selling, those were ~3,000 round
-    trips and over 2 s a pass at 500 stores (docs/scale-runs.md). Without the row lock the reads are still whole: in one
-    snapshot, the branch row's ingest mark is that of its last committed batch, whose events, ledger rows and levels
-    committed with it, so everything up to the mark is there. The mark written is that one: a batch committing
-    after the snapshot is looked at by the next pass. Only BranchCheck is written, and only passes write it, one at
-    a time, so no lock is needed for that either; a branch with anything else to write goes through the locked
+    Found with a handful of set-based queries for every such branch at once, read in the pass's snapshot, instead of a
+    transaction, a row lock and about six round trips each, which with every store selling made the pass's time grow
+    with the chain (docs/benchmarks.md, "Figures behind choices in the code"). Without the row lock the reads are still
+    whole: in one snapshot, the branch row's ingest mark is that of its last committed batch, whose events, ledger rows
+    and levels committed with it, so everything up to the mark is there. The mark written is that one: a batch
+    committing after the snapshot is looked at by the next pass. Only BranchCheck is written, and only passes write it,
+    one at a time, so no lock is needed for that either; a branch with anything else to write goes through the locked
     check. If the screen fails (bad data it could not read), it names no branch: each is checked on its own, and a
     failing one is recorded (and so left out of the screens after, until it passes)."""
     looks = [

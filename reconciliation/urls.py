@@ -12,8 +12,10 @@ api = [
 pages = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/discrepancies.csv", views.discrepancies_csv, name="dashboard-csv"),
-    path("dashboard/discrepancies/<int:discrepancy_id>/act", views.discrepancy_act, name="dashboard-discrepancy-act"),
-    path("dashboard/oversell/<int:case_id>/act", views.oversell_case_act, name="dashboard-oversell-act"),
+    path(
+        "dashboard/discrepancies/<int:discrepancy_id>/act", views.discrepancy_act_page, name="dashboard-discrepancy-act"
+    ),
+    path("dashboard/oversell/<int:case_id>/act", views.oversell_case_act_page, name="dashboard-oversell-act"),
     path("transfers/", views.transfers_page, name="dashboard-transfers"),
     path("quick-keys/", views.quick_keys_page, name="dashboard-quick-keys"),
 ]

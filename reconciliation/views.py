@@ -148,7 +148,7 @@ def discrepancies_csv(request):
 
 @require_POST
 @manager_required
-def discrepancy_act(request, discrepancy_id: int):
+def discrepancy_act_page(request, discrepancy_id: int):
     body = {key: request.POST[key] for key in ("action", "note", "sku") if key in request.POST}
     if request.POST.get("delta", "").strip():  # the form sends an empty field for any other action
         body["delta"] = form_decimal(request.POST["delta"])
@@ -164,7 +164,7 @@ def discrepancy_act(request, discrepancy_id: int):
 
 @require_POST
 @manager_required
-def oversell_case_act(request, case_id: int):
+def oversell_case_act_page(request, case_id: int):
     body = {key: request.POST[key] for key in ("action", "note", "resolution") if key in request.POST}
     # The dashboard offers one choice, "contact" or "resolve:<resolution>", for the API's action and resolution.
     action, _sep, resolution = body.get("action", "").partition(":")

@@ -1,5 +1,5 @@
 """A branch clock that jumps (a box booting a year ahead, then corrected by NTP) never stops the branch pushing:
-a backoff further ahead than any backoff could be is ignored (issue 12 item 3)."""
+a backoff further ahead than any backoff could be is ignored."""
 
 from datetime import timedelta
 

@@ -7,26 +7,24 @@ free: long tails and lost throughput. A blocked ``flock`` is woken by the kernel
 it, and the kernel drops it if the holder dies (SIGKILL included), so a crashed worker never leaves the branch
 locked. The busy timeout stays as the safety net for the few writes made outside a transaction.
 
-Connections are kept for the life of the process. With Django's default ``CONN_MAX_AGE`` of 0 (what settings
-leave for SQLite) every request opened the database again, ran the PRAGMAs and their checks (ecomarket/db.py)
-and closed it: 0.75 ms on the CI machine, a fifth of a sale's own time. A file database holds no server-side
-resources, so there is nothing to give back between requests; a positive ``CONN_MAX_AGE`` is still honoured.
+Connections are kept for the life of the process. With Django's default ``CONN_MAX_AGE`` of 0 (what settings leave for
+SQLite) every request opened the database again, ran the PRAGMAs and their checks (ecomarket/db.py) and closed it, a
+fifth of a sale's own time (docs/benchmarks.md, "Figures behind choices in the code"). A file database holds no
+server-side resources, so there is nothing to give back between requests; a positive ``CONN_MAX_AGE`` is still honoured.
 
-WAL checkpoints run beside the writers, not inside a sale. SQLite's automatic checkpoint runs in the COMMIT that
-pushes the WAL past 1,000 pages: that one sale copies the pages back into the database and fsyncs it while it
-holds the write lock, and every cashier queued behind it waits (measured in-process: commit p99 9 ms, max 18 ms,
-against p50 0.4 ms). Here each process that writes runs a passive checkpoint every ``CHECKPOINT_INTERVAL_S`` on
-its own connection (it never waits for readers or writers, and durability is untouched: a commit is durable once
-its WAL frames are fsynced, synchronous=FULL). The automatic checkpoint stays, at ``AUTOCHECKPOINT_PAGES``, as
-the safety net should the checkpointing thread fall behind.
+WAL checkpoints run beside the writers, not inside a sale. SQLite's automatic checkpoint runs in the COMMIT that pushes
+the WAL past 1,000 pages: that one sale copies the pages back into the database and fsyncs it while it holds the write
+lock, and every cashier queued behind it waits (a commit's tail many times its median). Here each process that writes
+runs a passive checkpoint every ``CHECKPOINT_INTERVAL_S`` on its own connection (it never waits for readers or writers,
+and durability is untouched: a commit is durable once its WAL frames are fsynced, synchronous=FULL). The automatic
+checkpoint stays, at ``AUTOCHECKPOINT_PAGES``, as the safety net should the checkpointing thread fall behind.
 
-The thread holding the write lock runs at a higher priority (``SQLITE_WRITER_NICE``, default -10) until it drops
-the lock: a priority ceiling. Every till queued for the lock waits on that one thread, yet the scheduler shares
-the CPU evenly between it and everything else runnable (other workers parsing requests that will only queue
-behind it, the load generator): measured under 8 tills on 2 cores, the lock was held 2.8 ms a sale for 1.7 ms of
-CPU. Boosted, the holder is preempted less and the queue moves faster (docs/benchmarks.md). Raising a priority
-needs CAP_SYS_NICE or a nice limit (systemd ``LimitNICE=``); without them the boost is skipped, logged once per
-process, and everything else is unchanged.
+The thread holding the write lock runs at a higher priority (``SQLITE_WRITER_NICE``, default -10) until it drops the
+lock: a priority ceiling. Every till queued for the lock waits on that one thread, yet the scheduler shares the CPU
+evenly between it and everything else runnable (other workers parsing requests that will only queue behind it, the load
+generator), so the lock was held far longer than the CPU it used. Boosted, the holder is preempted less and the queue
+moves faster (docs/benchmarks.md). Raising a priority needs CAP_SYS_NICE or a nice limit (systemd ``LimitNICE=``);
+without them the boost is skipped, logged once per process, and everything else is unchanged.
 
 A writer waits for the lock at most ``SQLITE_BUSY_TIMEOUT_S``, then gives up with ``DatabaseBusy`` (503 ``busy``
 with ``Retry-After`` from the API, a retry later from a Celery task): a holder that is stopped (SIGSTOP, a frozen

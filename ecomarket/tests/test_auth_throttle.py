@@ -1,4 +1,4 @@
-"""Throttling never locks out a valid caller (issue 12, item 4): failing API credentials are counted per (client
+"""Throttling never locks out a valid caller: failing API credentials are counted per (client
 address behind TRUSTED_PROXY_COUNT proxies, credential), login forms per (username, address) with django-axes, and
 web passwords are validated."""
 

@@ -1,6 +1,6 @@
 """celery beat keeps firing after the clock jumps backwards: a persisted schedule whose last runs lie a year ahead
 (written while the box ran with its clock a year ahead) silences neither a branch's sweeps nor central's
-reconciliation (issue 12 item 3). Real processes: celery beat on Redis, its persisted schedule (a branch's file,
+reconciliation. Real processes: celery beat on Redis, its persisted schedule (a branch's file,
 central's django-celery-beat tables on PostgreSQL), the messages it publishes."""
 
 import json

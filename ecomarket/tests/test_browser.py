@@ -54,7 +54,7 @@ STORE = {
 def chain(tmp_path_factory):
     chain = ProcessChain(
         tmp_path_factory.mktemp("chain"),
-        # B002 may sell below zero: its till asks for the customer's contact (issue 19).
+        # B002 may sell below zero: its till asks for the customer's contact.
         branches=("B001", "B002"),
         branch_env={"B001": STORE, "B002": {"BRANCH_ALLOW_NEGATIVE_STOCK": "true"}},
         postgres_url=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),

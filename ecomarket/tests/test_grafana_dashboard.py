@@ -23,20 +23,23 @@ PROMETHEUS_OWN = {"up"}
 
 
 def exported() -> set[str]:
-    """Every series name the code defines: the counters and histograms in the registry, and the gauges
-    ecomarket/metrics.py's collector builds at scrape time (each a string literal naming the family there)."""
+    """Every series name the code defines: the counters and histograms in the registry, and the gauges the
+    collectors build at scrape time (each a string literal naming the family in ecomarket/metrics.py or an app's
+    metrics.py)."""
     names = set(PROMETHEUS_OWN)
     for collector in list(REGISTRY._collector_to_names):  # the registry keeps no public list
         describe = getattr(collector, "describe", None)
         for family in describe() if describe else []:
             if family.name.startswith("ecomarket_"):
                 names |= {family.name + suffix for suffix in SUFFIXES.get(family.type, ("",))}
-    source = ast.parse((ROOT / "ecomarket" / "metrics.py").read_text())
-    names |= {
-        node.value
-        for node in ast.walk(source)
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r"ecomarket_\w+", node.value)
-    }
+    for path in ROOT.glob("*/metrics.py"):
+        names |= {
+            node.value
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and re.fullmatch(r"ecomarket_\w+", node.value)
+        }
     return names
 
 

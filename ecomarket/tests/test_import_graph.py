@@ -1,4 +1,4 @@
-"""No import cycle among the project's own modules (issue 18 item 2).
+"""No import cycle among the project's own modules, and the project package reaches into no app.
 
 The graph is read from the source with ``ast``: every package at the repository's top level (a folder with an
 ``__init__.py``), without its tests and migrations; every import statement counts, at module level or inside a
@@ -14,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
+PROJECT = "ecomarket"
 
 # Imports allowed to close a cycle until the change that owns them has merged: (importer, imported) -> why.
 ALLOWED: dict[tuple[str, str], str] = {}
@@ -32,11 +33,12 @@ def project_modules() -> dict[str, Path]:
     return modules
 
 
-def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+def import_graph(modules: dict[str, Path], *, ready_hooks: bool = True) -> dict[str, set[str]]:
+    """Each module's imports of the others; without ``ready_hooks``, leaving out what a ``ready()`` method imports."""
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in _nodes(ast.parse(path.read_text(), str(path)), ready_hooks=ready_hooks):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
@@ -52,6 +54,17 @@ def import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
                 if target and target != name:
                     graph[name].add(target)
     return graph
+
+
+def _nodes(tree: ast.AST, *, ready_hooks: bool):
+    """Every node of ``tree`` (``ast.walk``), or every one outside a ``def ready`` without ``ready_hooks``."""
+    queue = deque([tree])
+    while queue:
+        node = queue.popleft()
+        if not ready_hooks and isinstance(node, ast.FunctionDef) and node.name == "ready":
+            continue
+        yield node
+        queue.extend(ast.iter_child_nodes(node))
 
 
 def _submodule_or(base: str, name: str, modules: dict) -> str:
@@ -129,3 +142,54 @@ def test_allowed_imports_still_exist():
     graph = import_graph(project_modules())
 
     assert [edge for edge in ALLOWED if edge[1] not in graph.get(edge[0], set())] == []
+
+
+# The project package (ecomarket/) may name an app's module only where Django wires the apps together: URL routing
+# mounts each app's URLs, and an app's own AppConfig.ready() registers what it adds (its metrics, its readiness
+# check); anything else an app offers reaches ecomarket/ that way, never by an import from here.
+ROUTING = {"ecomarket.urls"}
+# Imports from ecomarket/ into an app that have not moved yet: (importer, imported) -> why it is still there.
+PROJECT_REACHES: dict[tuple[str, str], str] = {
+    (
+        "ecomarket.pages",
+        "inventory.models",
+    ): "a refusal names the product by its name; refusal_message belongs in an app",
+    ("ecomarket.templatetags.shop", "inventory.quantities"): "the shop's number filters round as the ledger does",
+}
+
+
+def _apps() -> set[str]:
+    return {path.parent.name for path in ROOT.glob("*/apps.py")} - {PROJECT}
+
+
+def test_the_project_package_reaches_into_no_app_outside_ready_hooks_and_url_routing():
+    graph = import_graph(project_modules(), ready_hooks=False)
+    apps = _apps()
+
+    reaches = sorted(
+        (importer, imported)
+        for importer, targets in graph.items()
+        if importer.split(".")[0] == PROJECT and importer not in ROUTING
+        for imported in targets
+        if imported.split(".")[0] in apps and (importer, imported) not in PROJECT_REACHES
+    )
+
+    assert reaches == [], "ecomarket/ imports an app's module (register it from the app's AppConfig.ready())"
+
+
+def test_the_reach_check_sees_an_import_outside_ready_and_none_inside(tmp_path):
+    (tmp_path / "hooks.py").write_text(
+        "from shop import a\nclass C:\n    def ready(self):\n        from shop import b\n"
+    )
+    modules = {"hooks": tmp_path / "hooks.py", "shop.a": tmp_path / "a.py", "shop.b": tmp_path / "b.py"}
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.py").write_text("")
+
+    assert import_graph(modules, ready_hooks=False)["hooks"] == {"shop.a"}
+    assert import_graph(modules)["hooks"] == {"shop.a", "shop.b"}
+
+
+def test_project_reaches_allowed_still_exist():
+    graph = import_graph(project_modules(), ready_hooks=False)
+
+    assert [edge for edge in PROJECT_REACHES if edge[1] not in graph.get(edge[0], set())] == []

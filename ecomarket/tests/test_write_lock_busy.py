@@ -1,4 +1,4 @@
-"""The branch's write lock waits with a limit (issue 12, item 5): behind a holder that is stopped (SIGSTOP), a write
+"""The branch's write lock waits with a limit: behind a holder that is stopped (SIGSTOP), a write
 gives up after SQLITE_BUSY_TIMEOUT_S with 503 ``busy`` and ``Retry-After``, and a Celery task retries later."""
 
 import signal

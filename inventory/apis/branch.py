@@ -4,7 +4,6 @@
 import re
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.utils import timezone
@@ -17,7 +16,14 @@ from rest_framework.views import APIView
 
 from branches.protocol import PROVISIONAL_NUMBER
 from cash.models import REGISTER_CODE
-from cash.serializers import MAX_PAYMENTS, ManagerApprovalSerializer, distinct_methods, payments_field, service_payments
+from cash.serializers import (
+    MAX_PAYMENTS,
+    ManagerApprovalSerializer,
+    PaymentInputSerializer,
+    distinct_methods,
+    payments_field,
+    service_payments,
+)
 from chain.sale_index import sale_id_by_number
 from ecomarket.api import ERRORS, cursor_page, input_valid
 from ecomarket.errors import DomainError
@@ -26,7 +32,6 @@ from inventory import selectors, services
 from inventory.models import PaymentMethod
 from inventory.quantities import NumberFormatError, money_parse, quantity_parse
 from inventory.serializers import (
-    MARKDOWN_REASON_MAX,
     MAX_LINES,
     CustomerInputSerializer,
     MarkdownInputSerializer,
@@ -67,12 +72,22 @@ def _sale_id(value: str) -> uuid.UUID:
 # --------------------------------------------------------------------------------------------------------------
 
 
+# What the fast path takes; any other key of the sale's serializer (``customer``, ``queued``) is left to it.
 _SALE_KEYS = {"id", "lines", "payment_method", "register", "payments", "markdown", "approval"}
 _LINE_KEYS = {"sku", "quantity"}
-_MARKDOWN_FIGURES = {"percent": (Decimal("0.01"), Decimal("100")), "amount": (Decimal("0.01"), None)}
 _LABEL_KEYS = {"barcode"}
 _PAYMENT_KEYS = {"method", "amount"}
 _REGISTER = re.compile(REGISTER_CODE)
+# Its limits, read from the serializers it stands in for (which read theirs from the models): a limit changed there is
+# changed here. inventory/tests/test_sale_input.py fails when those serializers gain a field or a rule not checked here.
+_LINE = SaleLineInputSerializer().fields
+_SKU_MAX, _LABEL_MAX, _QUANTITY_MIN = _LINE["sku"].max_length, _LINE["barcode"].max_length, _LINE["quantity"].min_value
+_MARKDOWN = MarkdownInputSerializer().fields
+_MARKDOWN_FIGURES = {name: (_MARKDOWN[name].min_value, _MARKDOWN[name].max_value) for name in ("percent", "amount")}
+_MARKDOWN_REASON_MAX = _MARKDOWN["reason"].max_length
+_APPROVAL = ManagerApprovalSerializer().fields
+_USERNAME_MAX, _PASSWORD_MAX = _APPROVAL["username"].max_length, _APPROVAL["password"].max_length
+_PAYMENT_MIN = PaymentInputSerializer().fields["amount"].min_value
 
 
 def _payments_plain(payments) -> list[dict] | None:
@@ -89,7 +104,7 @@ def _payments_plain(payments) -> list[dict] | None:
             amount = money_parse(payment["amount"])
         except NumberFormatError:
             return None
-        if amount < Decimal("0.01"):
+        if amount < _PAYMENT_MIN:
             return None
         valid.append({"method": payment["method"], "amount": amount})
     if len({payment["method"] for payment in valid}) != len(valid):
@@ -107,7 +122,7 @@ def _markdown_plain(markdown) -> dict | None:
     if not isinstance(markdown, dict) or len(markdown) != 2 or "reason" not in markdown:
         return None
     figure = next((key for key in _MARKDOWN_FIGURES if key in markdown), None)
-    if figure is None or not _text_plain(markdown["reason"], longest=MARKDOWN_REASON_MAX):
+    if figure is None or not _text_plain(markdown["reason"], longest=_MARKDOWN_REASON_MAX):
         return None
     try:
         value = money_parse(markdown[figure])
@@ -124,9 +139,9 @@ def _approval_plain(approval) -> dict | None:
     if not isinstance(approval, dict) or approval.keys() != {"username", "password"}:
         return None
     password = approval["password"]
-    if not _text_plain(approval["username"], longest=150):
+    if not _text_plain(approval["username"], longest=_USERNAME_MAX):
         return None
-    if not (isinstance(password, str) and 0 < len(password) <= 128 and password.isprintable()):
+    if not (isinstance(password, str) and 0 < len(password) <= _PASSWORD_MAX and password.isprintable()):
         return None
     return {"username": approval["username"], "password": password}
 
@@ -134,7 +149,7 @@ def _approval_plain(approval) -> dict | None:
 def sale_input_plain(data) -> dict | None:
     """The validated data ``SaleCreateInputSerializer`` would give for the plain, well-formed body every till
     sends, or None for anything else, which the serializer then judges and words the errors for. DRF's nested
-    serializers took a tenth of a sale's time (docs/profiles/branch-sale.txt); a test checks both agree."""
+    serializers cost a sale more than it can spare (docs/benchmarks.md); a test checks both agree."""
     if not isinstance(data, dict) or not data.keys() <= _SALE_KEYS:
         return None
     lines = data.get("lines")
@@ -145,7 +160,7 @@ def sale_input_plain(data) -> dict | None:
         if isinstance(line, dict) and line.keys() == _LABEL_KEYS:
             # A scale label, taken as sent: the sale reads it (invalid_barcode, unknown_plu), as after the serializer.
             barcode = line["barcode"]
-            if not (isinstance(barcode, str) and 0 < len(barcode) <= 32 and barcode.isascii()):
+            if not (isinstance(barcode, str) and 0 < len(barcode) <= _LABEL_MAX and barcode.isascii()):
                 return None
             if not barcode.isprintable():
                 return None
@@ -157,7 +172,7 @@ def sale_input_plain(data) -> dict | None:
         if "markdown" in line and markdown is None:
             return None
         sku, text = line["sku"], line["quantity"]
-        if not (isinstance(sku, str) and 0 < len(sku) <= 32 and sku.isascii() and sku.isprintable()):
+        if not (isinstance(sku, str) and 0 < len(sku) <= _SKU_MAX and sku.isascii() and sku.isprintable()):
             return None
         if sku != sku.strip():
             return None
@@ -165,7 +180,7 @@ def sale_input_plain(data) -> dict | None:
             line_quantity = quantity_parse(text)  # the serializer's own format (inventory/quantities.py)
         except NumberFormatError:
             return None
-        if line_quantity <= 0:
+        if line_quantity < _QUANTITY_MIN:
             return None
         valid.append({"sku": sku, "quantity": line_quantity, **({"markdown": markdown} if markdown else {})})
     typed = [line["sku"] for line in valid if "sku" in line]

@@ -1,4 +1,4 @@
-"""The customer of an oversold sale (issue 19): the till may send a contact; it travels to head office only with
+"""The customer of an oversold sale: the till may send a contact; it travels to head office only with
 a sale that goes below zero, and is never kept for any other sale."""
 
 import uuid

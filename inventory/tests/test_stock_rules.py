@@ -1,5 +1,5 @@
 """Stock rules that keep goods from being counted twice or in fractions they cannot come in: returns of unit-sold
-goods are whole units, and a transfer is received once, with its own lines (issue 12 item 6)."""
+goods are whole units, and a transfer is received once, with its own lines."""
 
 import uuid
 from datetime import UTC, datetime

@@ -1,4 +1,4 @@
-"""Reconciliation against what runs beside it, on two or more real PostgreSQL connections (issue 13)."""
+"""Reconciliation against what runs beside it, on two or more real PostgreSQL connections."""
 
 import threading
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""Head office reaches the customer of an oversold sale (issue 19): the contact the till took arrives in the sale
+"""Head office reaches the customer of an oversold sale: the contact the till took arrives in the sale
 event, the oversell case shows it to managers only, and it is erased CUSTOMER_CONTACT_RETENTION_DAYS after the
 case is resolved."""
 

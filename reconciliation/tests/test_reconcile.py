@@ -293,7 +293,7 @@ def test_incremental_pass_only_rechecks_branches_with_new_events_and_full_finds_
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Oversell episodes (issue 13)
+# Oversell episodes
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -350,7 +350,7 @@ def test_a_case_names_the_sales_of_the_current_episode_less_voided_and_answered_
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Late data, bad data, noise (issue 13)
+# Late data, bad data, noise
 # ----------------------------------------------------------------------------------------------------------------
 
 
@@ -474,7 +474,7 @@ def test_an_incremental_pass_locks_only_the_branches_with_something_to_write(b00
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Every store selling: the busy branches a pass checks together (issue 17)
+# Every store selling: the busy branches a pass checks together
 # ----------------------------------------------------------------------------------------------------------------
 
 

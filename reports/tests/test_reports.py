@@ -1,4 +1,4 @@
-"""Head office reports (issue 19): figures from central's ledger, the same in the API, the page and the CSV."""
+"""Head office reports: figures from central's ledger, the same in the API, the page and the CSV."""
 
 import csv
 import io
