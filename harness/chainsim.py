@@ -1,6 +1,6 @@
 """A chain of branches as lightweight asyncio clients speaking the real sync protocol to a central over HTTP: for
 the chain-scale benchmark (bench/chain_scale.py) and its small exactly-once check in the test suite
-(ecomarket/tests/test_chain_scale.py); bench/push_cost.py makes its events with a SimBranch.
+(branches/tests/test_chain_scale.py); bench/push_cost.py makes its events with a SimBranch.
 
 Each simulated branch does what a branch server's outbox, push and pull do (branches/outbox.py, push.py, pull.py),
 without a database of its own: gapless seqs, sale events of 1-5 lines, voids and returns of its own earlier sales,

@@ -1,7 +1,7 @@
-"""Grocery pricing at the till, in a real Chromium against live servers (the fixtures of test_browser.py): a scale
-label scanned adds its line with its weight, a promotion and a markdown show on the line and on the receipt with
-the saving, and a cashier's markdown is approved by a manager's login typed on the same till. In Spanish and in
-English, with screenshots under var/screenshots/."""
+"""Grocery pricing at the till, in a real Chromium against live servers (the fixtures of
+ecomarket/tests/test_browser.py): a scale label scanned adds its line with its weight, a promotion and a markdown
+show on the line and on the receipt with the saving, and a cashier's markdown is approved by a manager's login typed
+on the same till. In Spanish and in English, with screenshots under var/screenshots/."""
 
 from datetime import datetime, timedelta
 from decimal import Decimal

@@ -1,7 +1,7 @@
 """The chain simulator's client side (harness/chainsim.py) against a stand-in central on loopback whose answers
 the test sets: what a push sends, and how a refusal, a closed port or a silent server turns into the branch's
 backoff (branches/backoff.py), as a real branch does it. The simulator against the real central:
-test_chain_scale.py."""
+branches/tests/test_chain_scale.py."""
 
 import asyncio
 import json
