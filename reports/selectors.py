@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
@@ -88,6 +89,9 @@ def filters_parse(params, *, today: date | None = None) -> ReportFilters:
         raise FilterError("grain", "grain must be day or hour.", "not_a_grain")
     if grain == "hour" and (date_to - date_from).days >= MAX_HOURLY_DAYS:
         raise FilterError("grain", f"Per hour, a report covers at most {MAX_HOURLY_DAYS} days.", "too_many_hours")
+    if grain == "hour" and date_from < today - timedelta(days=settings.REPORT_HOURLY_RETENTION_DAYS):
+        days = settings.REPORT_HOURLY_RETENTION_DAYS
+        raise FilterError("grain", f"Per hour, reports reach back {days} days.", "hours_folded")
     branches, skus = _list(params, "branch"), _list(params, "sku")
     for name, values in (("branch", branches), ("sku", skus)):
         if any(len(value) > 32 for value in values) or len(values) > 200:
