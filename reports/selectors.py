@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum, When
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
@@ -295,6 +295,10 @@ def stock_by_branch(filters: ReportFilters) -> list[dict]:
     ]
 
 
+# The most events in one hour of a BranchHour row: its own, or for a day folded into one row, the day's busiest hour.
+_PEAK = Case(When(peak_events__gt=0, then=F("peak_events")), default=F("events"))
+
+
 def sync_health(filters: ReportFilters) -> list[dict]:
     """Per branch and day (or hour): events central received, the most in one hour, and how long they took to
     arrive (mean and worst)."""
@@ -302,7 +306,7 @@ def sync_health(filters: ReportFilters) -> list[dict]:
         _rows(BranchHour, filters)
         .annotate(period=_period(filters, BranchHour.objects.none()))
         .values("period", "branch")
-        .annotate(received=Sum("events"), peak=Max("events"), lag_total=Sum("lag_total_s"), lag_max=Max("lag_max_s"))
+        .annotate(received=Sum("events"), peak=Max(_PEAK), lag_total=Sum("lag_total_s"), lag_max=Max("lag_max_s"))
         .order_by("period", "branch")
     )
     return [

@@ -287,7 +287,7 @@ COMPACT_DAYS = 31
 # The roll-ups kept per hour that are folded into one row per day past the horizon (those per SKU are not:
 # SalesDay holds the same figures per day), and the fields keeping the largest value instead of the sum.
 _FOLDED = {BranchHour: ("branch", "hour"), PaymentsHour: ("branch", "hour", "method")}
-_HIGHEST = ("lag_max_s",)
+_HIGHEST = ("lag_max_s", "peak_events")
 
 
 @only(Mode.CENTRAL)
@@ -337,6 +337,8 @@ def _days_fold(model, keys: tuple[str, ...], *, code: str, days: list) -> int:
         per_key: dict[tuple, dict] = {}
         for row in rows.values(*keys[2:], *sums):
             key = tuple(row.pop(name) for name in keys[2:])
+            if "peak_events" in row:  # an hour's peak is its own count
+                row["peak_events"] = row["peak_events"] or row["events"]
             into = per_key.setdefault(key, dict.fromkeys(sums, 0))
             for name, value in row.items():
                 into[name] = max(into[name], value) if name in _HIGHEST else into[name] + value
