@@ -11,6 +11,8 @@ from django.db.models import Max
 from django.utils import timezone
 
 from branches.models import OutboxEvent, OutboxState, SyncState
+from cash.models import Register
+from cash.services import cash_session_open
 from ecomarket.housekeeping import housekeeping_run
 from inventory.ledger import stock_levels_rebuild
 from inventory.models import MovementKind, Return, Sale, SaleLine, StockLevel, StockMovement
@@ -195,3 +197,14 @@ def test_the_nightly_housekeeping_runs_it():
     done = housekeeping_run(now=NOW)
 
     assert (done.sales, done.ledger_rows) == (1, 1)
+
+
+def test_a_sale_paid_into_a_session_still_open_stays():
+    Register.objects.create(code="T1", name="Caja 1")
+    cash_session_open(session_id=None, register="T1", opening_float=Decimal("50.00"), user=None)
+    lines = [Line(sku="FRU-BANANA", quantity=Decimal("1"))]
+    sale_create(sale_id=None, lines=lines, payment_method="cash", cashier=None, register="T1", now=OLD)
+    central_holds()
+
+    assert branch_records_prune(now=NOW).sales == 0
+    assert Sale.objects.count() == 1
