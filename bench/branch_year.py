@@ -116,11 +116,15 @@ def megabytes(size: int) -> str:
 
 
 def file_size() -> int:
-    """The database and its WAL after a checkpoint from a connection of its own (Django's may still hold a read,
-    which leaves the WAL as long as VACUUM wrote it)."""
+    """The database and its WAL after a checkpoint that truncated the WAL: from a connection of its own, tried again
+    while another connection (the backend's checkpointing thread) keeps it busy, else the WAL VACUUM wrote is
+    counted as if it were the database."""
     connection.close()
     raw = sqlite3.connect(DB)
-    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for _ in range(60):
+        if raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
+            break
+        time.sleep(0.5)
     raw.close()
     return sum(path.stat().st_size for path in (DB, Path(f"{DB}-wal")) if path.exists())
 
