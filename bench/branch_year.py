@@ -1,20 +1,22 @@
-"""A store's SQLite after a year of sales, with and without housekeeping (issue 34 item 5).
+"""A store's SQLite after a year or more of sales, with and without housekeeping.
 
     .venv/bin/python bench/branch_year.py            (or: make bench-branch-year)
 
 A fresh branch database (migrated, the demo catalogue, a cashier) under var/bench-branch-year. TEMPLATE sales go
 through the real sale service (one to eight lines, 4.5 on average, cash), with their times spread over one slot of
-the year, and their outbox events are marked delivered as a push would. Those rows (the sale, its lines, its ledger
-rows, its outbox event) are then copied with SQL, slot by slot back through 365 days, until the database holds
-SALES sales (default 1,000,000): each copy with new ids, sale numbers and seqs, its times moved back by its slot,
-delivered two seconds after it happened; same row sizes as the originals (an event's payload is copied as it was).
+the span, and their outbox events are marked delivered as a push would. Those rows (the sale, its lines, its ledger
+rows, its outbox event) are then copied with SQL, slot by slot back through DAYS days (default 730: longer than
+BRANCH_RECORDS_RETENTION_DAYS, so its retention has something to delete), until the database holds SALES sales
+(default 1,000,000): each copy with new ids, its times moved back by its slot, and sale numbers and seqs below the
+newer copies' (numbers and seqs grow with time, as at a store), delivered two seconds after it happened; same row
+sizes as the originals (an event's payload is copied as it was).
 
 Then it reports the file (database + WAL, after a checkpoint) and each table's share (SQLite's dbstat), three
-times: as filled (no housekeeping: what a year of sales leaves), after the real nightly housekeeping
-(``outbox_delivered_prune`` at the end of the year, with central's high-water mark at the newest seq, and
-``housekeeping_run``; SQLite keeps the freed pages in the file for the next writes, so the file stops growing by
-what the outbox would add until it has used them), and after VACUUM (what the live rows take). SALES=100000 runs
-a smaller year in a tenth of the time.
+times: as filled (no housekeeping: what the span of sales leaves), after the real nightly housekeeping
+(``outbox_delivered_prune`` at the end of the span, with central's high-water mark at the newest seq, and
+``housekeeping_run``, which deletes the sales and folds the ledger past BRANCH_RECORDS_RETENTION_DAYS; SQLite keeps
+the freed pages in the file for the next writes, so the file stops growing until it has used them), and after
+VACUUM (what the live rows take). SALES=100000 runs a smaller span in a tenth of the time.
 """
 
 import os
@@ -33,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 DATA_DIR = ROOT / "var" / "bench-branch-year"
 SALES = int(os.environ.get("SALES", 1_000_000))
 TEMPLATE = 500
-YEAR = timedelta(days=365)
+SPAN = timedelta(days=int(os.environ.get("DAYS", 730)))
 
 shutil.rmtree(DATA_DIR, ignore_errors=True)
 DATA_DIR.mkdir(parents=True)
@@ -72,8 +74,12 @@ TABLES = ("inventory_sale", "inventory_saleline", "inventory_stockmovement", "br
 
 # One copy of the template (its rows kept apart in temporary tables, so a copy reads TEMPLATE sales, not the year):
 # ``:copy`` the copy's number, ``:back`` its seconds back, ``:seqs`` the template's seq span and ``:numbers`` its
-# sale numbers. New ids keep the template's last 24 hex digits behind the copy's number.
+# sale numbers (the template's own numbers and seqs are moved above every copy's first). New ids keep the template's
+# last 24 hex digits behind the copy's number.
 TEMPLATE_SQL = [
+    "UPDATE inventory_sale SET number = number + :above * :numbers",
+    "UPDATE inventory_stockmovement SET seq = seq + :above * :seqs",
+    "UPDATE branches_outboxevent SET seq = seq + :above * :seqs",
     "CREATE TEMP TABLE tpl_sale AS SELECT * FROM inventory_sale",
     "CREATE TEMP TABLE tpl_saleline AS SELECT * FROM inventory_saleline",
     "CREATE TEMP TABLE tpl_stockmovement AS SELECT * FROM inventory_stockmovement WHERE kind = 'sale'",
@@ -82,7 +88,7 @@ TEMPLATE_SQL = [
 COPY_SQL = [
     """INSERT INTO inventory_sale (id, branch, number, status, payment_method, total, oversold, fingerprint, created_at,
         voided_at, void_reason, cashier_id, markdown, markdown_approved_by)
-       SELECT printf('%08x', :copy) || substr(id, 9), branch, number + :copy * :numbers, status, payment_method, total,
+       SELECT printf('%08x', :copy) || substr(id, 9), branch, number - :copy * :numbers, status, payment_method, total,
         oversold, fingerprint, datetime(created_at, '-' || :back || ' seconds'), voided_at, void_reason, cashier_id,
         markdown, markdown_approved_by
        FROM tpl_sale""",
@@ -94,11 +100,11 @@ COPY_SQL = [
     """INSERT INTO inventory_stockmovement (id, branch, quantity, kind, reference, occurred_at, seq, sku)
        SELECT printf('%08x', :copy) || substr(id, 9), branch, quantity, kind,
         printf('%08x', :copy) || substr(reference, 9), datetime(occurred_at, '-' || :back || ' seconds'),
-        seq + :copy * :seqs, sku
+        seq - :copy * :seqs, sku
        FROM tpl_stockmovement""",
     """INSERT INTO branches_outboxevent (id, seq, type, occurred_at, schema, payload, state, attempts, last_error,
         last_attempt_at, delivered_at)
-       SELECT printf('%08x', :copy) || substr(id, 9), seq + :copy * :seqs, type,
+       SELECT printf('%08x', :copy) || substr(id, 9), seq - :copy * :seqs, type,
         datetime(occurred_at, '-' || :back || ' seconds'), schema, payload, state, attempts, last_error,
         datetime(last_attempt_at, '-' || :back || ' seconds'), datetime(delivered_at, '-' || :back || ' seconds')
        FROM tpl_outboxevent""",
@@ -110,8 +116,16 @@ def megabytes(size: int) -> str:
 
 
 def file_size() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    """The database and its WAL after a checkpoint that truncated the WAL: from a connection of its own, tried again
+    while another connection (the backend's checkpointing thread) keeps it busy, else the WAL VACUUM wrote is
+    counted as if it were the database."""
+    connection.close()
+    raw = sqlite3.connect(DB)
+    for _ in range(60):
+        if raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0:
+            break
+        time.sleep(0.5)
+    raw.close()
     return sum(path.stat().st_size for path in (DB, Path(f"{DB}-wal")) if path.exists())
 
 
@@ -144,9 +158,9 @@ def report(label: str, seconds: float | None = None) -> dict:
 
 
 def template_sales(cashier, end) -> None:
-    """TEMPLATE real sales through the service, their times spread over the year's newest slot."""
+    """TEMPLATE real sales through the service, their times spread over the span's newest slot."""
     skus = list(Product.objects.values_list("sku", flat=True))
-    slot = YEAR / (SALES // TEMPLATE)
+    slot = SPAN / (SALES // TEMPLATE)
     rng = random.Random(34)
     for number in range(TEMPLATE):
         lines = [
@@ -158,7 +172,7 @@ def template_sales(cashier, end) -> None:
             lines=lines,
             payment_method="cash",
             cashier=cashier,
-            now=end - slot * number / TEMPLATE,
+            now=end - slot * (TEMPLATE - 1 - number) / TEMPLATE,  # later sales, later times
         )
     OutboxEvent.objects.update(state=OutboxState.DELIVERED, attempts=1)
     with connection.cursor() as cursor:
@@ -167,7 +181,10 @@ def template_sales(cashier, end) -> None:
 
 def main() -> None:
     started = time.perf_counter()
-    print(f"bench/branch_year.py: {SALES:,} sales at one store over 365 days; load {os.getloadavg()[0]:.2f}")
+    print(
+        f"bench/branch_year.py: {SALES:,} sales at one store over {SPAN.days} days, records kept "
+        f"{settings.BRANCH_RECORDS_RETENTION_DAYS} days; load {os.getloadavg()[0]:.2f}"
+    )
     call_command("migrate", verbosity=0)
     call_command("load_demo_catalog", verbosity=0)
     cashier, _ = staff_user_create(username="bench", role=Role.CASHIER)
@@ -177,14 +194,14 @@ def main() -> None:
         cursor.execute("SELECT max(seq) FROM branches_outboxevent")
         seq_span = cursor.fetchone()[0]
     copies = SALES // TEMPLATE
-    slot_s = int(YEAR.total_seconds() / copies)
+    slot_s = int(SPAN.total_seconds() / copies)
     print(f"template: {TEMPLATE} sales through the service in {time.perf_counter() - started:.0f} s")
 
     filling = time.perf_counter()
     raw = sqlite3.connect(DB, isolation_level=None)
     raw.execute("PRAGMA synchronous=OFF")
     for sql in TEMPLATE_SQL:
-        raw.execute(sql)
+        raw.execute(sql, {"above": copies - 1, "seqs": seq_span, "numbers": TEMPLATE})
     for first in range(1, copies, 50):
         raw.execute("BEGIN")
         for copy in range(first, min(first + 50, copies)):
@@ -195,15 +212,25 @@ def main() -> None:
     raw.close()
     newest = OutboxEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     SyncState.objects.update_or_create(pk=1, defaults={"central_high_water": newest, "seq_floor": newest})
-    before = report("A year of sales, no housekeeping", time.perf_counter() - filling)
+    before = report(f"{SPAN.days} days of sales, no housekeeping", time.perf_counter() - filling)
 
     pruning = time.perf_counter()
     pruned = outbox.outbox_delivered_prune(now=end)
-    housekeeping_run(now=end)
+    outbox_s = time.perf_counter() - pruning
+    done = housekeeping_run(now=end)
     after = report(
         f"After the nightly housekeeping (outbox_delivered_prune: {pruned:,} events past "
-        f"{settings.OUTBOX_RETENTION_DAYS} days; housekeeping_run)",
+        f"{settings.OUTBOX_RETENTION_DAYS} days in {outbox_s:.0f} s; housekeeping_run: {done.sales:,} sales and "
+        f"{done.ledger_rows:,} ledger rows past {settings.BRANCH_RECORDS_RETENTION_DAYS} days in "
+        f"{time.perf_counter() - pruning - outbox_s:.0f} s)",
         time.perf_counter() - pruning,
+    )
+    night = time.perf_counter()
+    next_night = housekeeping_run(now=end + timedelta(days=1))
+    outbox.outbox_delivered_prune(now=end + timedelta(days=1))
+    print(
+        f"\nThe next night: {next_night.sales:,} sales and {next_night.ledger_rows:,} ledger rows "
+        f"in {time.perf_counter() - night:.1f} s"
     )
 
     vacuuming = time.perf_counter()

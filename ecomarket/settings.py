@@ -447,6 +447,16 @@ BACKUP_COPY_TIMEOUT_S = env.float("BACKUP_COPY_TIMEOUT_S", default=600.0)
 # default 48 daily dumps). Both modes delete each login's record (django-axes' access log) this many days after it.
 OUTBOX_RETENTION_DAYS = env.int("OUTBOX_RETENTION_DAYS", default=60)
 LOGIN_LOG_RETENTION_DAYS = env.int("LOGIN_LOG_RETENTION_DAYS", default=90)
+# A branch deletes its own sales (with their lines, payments, returns and refunds) and folds its stock ledger into one
+# opening row per SKU this many days after they happened, once head office holds their events (inventory/
+# retention.py): 400 keeps a year and a month locally, for returns, receipts reprinted and last year's same week.
+# 0 keeps them for ever.
+BRANCH_RECORDS_RETENTION_DAYS = env.int("BRANCH_RECORDS_RETENTION_DAYS", default=400)
+# Head office empties the detail of discrepancies resolved this many days ago (the record, who resolved it and the
+# note stay), and folds the hourly report roll-ups older than REPORT_HOURLY_RETENTION_DAYS into one row per day (the
+# per-SKU hours go: the daily per-SKU rows hold the same); reports per hour reach back that far.
+DISCREPANCY_DETAIL_RETENTION_DAYS = env.int("DISCREPANCY_DETAIL_RETENTION_DAYS", default=180)
+REPORT_HOURLY_RETENTION_DAYS = env.int("REPORT_HOURLY_RETENTION_DAYS", default=90)
 # ---------------------------------------------------------------------------------------------------------------
 # Reconciliation (central mode): incremental every RECONCILE_INTERVAL_S, a full pass nightly (ecomarket/schedule.py;
 # `manage.py install_schedule` writes central's schedule into django-celery-beat's tables, editable in admin).

@@ -16,6 +16,7 @@ def heartbeat_task() -> None:
 
 @shared_task(ignore_result=True)
 def housekeeping_task() -> dict:
-    """Delete expired sessions and login records past their retention (ecomarket/housekeeping.py), nightly in
-    either mode. Safe to run twice: it deletes only rows already past use, and a second run finds none."""
+    """Delete expired sessions, login records and each mode's records past their retention
+    (ecomarket/housekeeping.py), nightly in either mode. Safe to run twice: it deletes only rows already past use
+    that head office holds, and a second run finds none."""
     return housekeeping_run().as_dict()

@@ -73,10 +73,13 @@ class MovementKind(models.TextChoices):
     RECEIPT = "receipt", _("Receipt")
     COUNT = "count", pgettext_lazy("stock record", "Count")
     ADJUSTMENT = "adjustment", _("Adjustment")
+    # A branch's rows past its records' retention, folded into one per SKU (inventory/retention.py); never sent.
+    OPENING = "opening", _("Opening balance")
 
 
 class StockMovement(models.Model):
-    """One signed change of one SKU's stock at one branch. Never updated or deleted."""
+    """One signed change of one SKU's stock at one branch. Never updated; a branch folds its rows past its
+    records' retention into one ``opening`` row per SKU (seq 0), so its on-hand is still the sum of its rows."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     branch = models.CharField(max_length=16)

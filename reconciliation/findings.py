@@ -14,11 +14,15 @@ leaves such a record alone.
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
 
 from branches.models import Branch, BranchEvent, EventProblem
 from branches.protocol import EventType
+from ecomarket.modes import Mode, only
 from inventory.models import MovementKind
 from inventory.quantities import quantity
 from reconciliation.models import (
@@ -262,3 +266,31 @@ def oversell_case_upsert(
 def _voided(*, branch: Branch, sale_ids: list[str]) -> set[str]:
     refs = BranchEvent.objects.filter(branch=branch, type=EventType.SALE_VOIDED, sale_ref__in=sale_ids)
     return {str(ref) for ref in refs.values_list("sale_ref", flat=True)}
+
+
+# Discrepancies whose detail one transaction erases.
+ERASE_CHUNK = 1000
+
+
+@only(Mode.CENTRAL)
+def resolved_details_erase(*, now: datetime) -> int:
+    """Empty the detail of discrepancies resolved more than DISCREPANCY_DETAIL_RETENTION_DAYS before ``now``, and
+    the copies of it on their audit trail; returns how many. The record, its status, who resolved it and why stay.
+    Only resolved ones, which the job never writes again. Safe to run twice: an empty detail is not looked at."""
+    cutoff = now - timedelta(days=settings.DISCREPANCY_DETAIL_RETENTION_DAYS)
+    resolved = Discrepancy.objects.filter(
+        status__in=[DiscrepancyStatus.RESOLVED, DiscrepancyStatus.AUTO_RESOLVED], resolved_at__lt=cutoff
+    ).exclude(detail={})
+    erased = 0
+    while True:
+        with transaction.atomic():
+            ids = list(resolved.order_by("id").values_list("id", flat=True)[:ERASE_CHUNK])
+            if not ids:
+                return erased
+            erased += Discrepancy.objects.filter(id__in=ids).update(detail={})
+            CaseAction.objects.filter(discrepancy_id__in=ids).exclude(data={}).update(data={})
+
+
+def resolved_details_housekeeping(now: datetime) -> dict[str, int]:
+    """The nightly housekeeping's step (registered by reconciliation's AppConfig)."""
+    return {"discrepancy_details": resolved_details_erase(now=now)}

@@ -75,6 +75,9 @@ class BranchHour(models.Model):
     voids = models.PositiveIntegerField(default=0)
     returns = models.PositiveIntegerField(default=0)
     events = models.PositiveIntegerField(default=0)
+    # A row holding a whole day (hours past REPORT_HOURLY_RETENTION_DAYS, folded): the most events of one of its
+    # hours; 0 for a row of one hour, whose peak is ``events``.
+    peak_events = models.PositiveIntegerField(default=0, db_default=0)
     lag_total_s = models.FloatField(default=0.0)
     lag_max_s = models.FloatField(default=0.0)
 

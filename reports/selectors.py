@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum
+from django.conf import settings
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Max, Q, QuerySet, Sum, When
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
@@ -88,6 +89,9 @@ def filters_parse(params, *, today: date | None = None) -> ReportFilters:
         raise FilterError("grain", "grain must be day or hour.", "not_a_grain")
     if grain == "hour" and (date_to - date_from).days >= MAX_HOURLY_DAYS:
         raise FilterError("grain", f"Per hour, a report covers at most {MAX_HOURLY_DAYS} days.", "too_many_hours")
+    if grain == "hour" and date_from < today - timedelta(days=settings.REPORT_HOURLY_RETENTION_DAYS):
+        days = settings.REPORT_HOURLY_RETENTION_DAYS
+        raise FilterError("grain", f"Per hour, reports reach back {days} days.", "hours_folded")
     branches, skus = _list(params, "branch"), _list(params, "sku")
     for name, values in (("branch", branches), ("sku", skus)):
         if any(len(value) > 32 for value in values) or len(values) > 200:
@@ -291,6 +295,10 @@ def stock_by_branch(filters: ReportFilters) -> list[dict]:
     ]
 
 
+# The most events in one hour of a BranchHour row: its own, or for a day folded into one row, the day's busiest hour.
+_PEAK = Case(When(peak_events__gt=0, then=F("peak_events")), default=F("events"))
+
+
 def sync_health(filters: ReportFilters) -> list[dict]:
     """Per branch and day (or hour): events central received, the most in one hour, and how long they took to
     arrive (mean and worst)."""
@@ -298,7 +306,7 @@ def sync_health(filters: ReportFilters) -> list[dict]:
         _rows(BranchHour, filters)
         .annotate(period=_period(filters, BranchHour.objects.none()))
         .values("period", "branch")
-        .annotate(received=Sum("events"), peak=Max("events"), lag_total=Sum("lag_total_s"), lag_max=Max("lag_max_s"))
+        .annotate(received=Sum("events"), peak=Max(_PEAK), lag_total=Sum("lag_total_s"), lag_max=Max("lag_max_s"))
         .order_by("period", "branch")
     )
     return [

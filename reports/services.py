@@ -1,14 +1,15 @@
 """Central only: folding branch events into the report roll-ups (see reports/models.py)."""
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from functools import reduce
 from operator import or_
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import BigIntegerField, F, OuterRef, Q, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from branches.models import Branch, BranchEvent
@@ -279,3 +280,74 @@ def _rows_add(totals: _Totals) -> None:
         names = ("branch", *keys)
         rows = [dict(zip(names, key, strict=True)) | values for key, values in totals.rows[model].items()]
         rows_accumulate(model, keys=names, rows=rows, highest=("lag_max_s",))
+
+
+# Days of one branch's hours folded per transaction.
+COMPACT_DAYS = 31
+# The roll-ups kept per hour that are folded into one row per day past the horizon (those per SKU are not:
+# SalesDay holds the same figures per day), and the fields keeping the largest value instead of the sum.
+_FOLDED = {BranchHour: ("branch", "hour"), PaymentsHour: ("branch", "hour", "method")}
+_HIGHEST = ("lag_max_s", "peak_events")
+
+
+@only(Mode.CENTRAL)
+def report_hours_compact(*, now: datetime) -> int:
+    """Past REPORT_HOURLY_RETENTION_DAYS (whole days of the chain's time zone) delete the per-SKU hours and fold
+    each day's branch and payment hours into one row at the day's midnight; returns how many rows went. Day
+    figures do not change. Under the branch's roll-up cursor lock, the one a roll-up adds under, so a late event's
+    figures are moved once. Safe to run twice: a day already in one row is left alone."""
+    horizon = timezone.localdate(now) - timedelta(days=settings.REPORT_HOURLY_RETENTION_DAYS)
+    cutoff = _midnight(horizon)
+    gone = 0
+    for code in RollupCursor.objects.order_by("branch").values_list("branch", flat=True):
+        while True:
+            with transaction.atomic():
+                ids = list(SalesHour.objects.filter(branch=code, hour__lt=cutoff).values_list("id", flat=True)[:5000])
+                gone += SalesHour.objects.filter(id__in=ids).delete()[0]
+            if len(ids) < 5000:
+                break
+        for model, keys in _FOLDED.items():
+            days = sorted(
+                model.objects.filter(branch=code, hour__lt=cutoff)
+                .annotate(day=TruncDate("hour", tzinfo=timezone.get_current_timezone()))
+                .values(*keys[2:], "day")
+                .annotate(rows=Count("id"))
+                .filter(rows__gt=1)
+                .values_list("day", flat=True)
+                .distinct()
+            )
+            for start in range(0, len(days), COMPACT_DAYS):
+                with transaction.atomic():
+                    list(RollupCursor.objects.select_for_update().filter(branch=code).values_list("pk"))
+                    gone += _days_fold(model, keys, code=code, days=days[start : start + COMPACT_DAYS])
+    return gone
+
+
+def _midnight(day) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def _days_fold(model, keys: tuple[str, ...], *, code: str, days: list) -> int:
+    """Replace each day's hourly rows of ``model`` by one per key at its midnight; in the caller's transaction."""
+    sums = [f.name for f in model._meta.concrete_fields if f.name not in (*keys, "id")]
+    folded, removed = [], 0
+    for day in days:
+        start, end = _midnight(day), _midnight(day + timedelta(days=1))
+        rows = model.objects.filter(branch=code, hour__gte=start, hour__lt=end)
+        per_key: dict[tuple, dict] = {}
+        for row in rows.values(*keys[2:], *sums):
+            key = tuple(row.pop(name) for name in keys[2:])
+            if "peak_events" in row:  # an hour's peak is its own count
+                row["peak_events"] = row["peak_events"] or row["events"]
+            into = per_key.setdefault(key, dict.fromkeys(sums, 0))
+            for name, value in row.items():
+                into[name] = max(into[name], value) if name in _HIGHEST else into[name] + value
+        removed += rows.delete()[0]
+        folded += [dict(zip(keys, (code, start, *key), strict=True)) | values for key, values in per_key.items()]
+    rows_accumulate(model, keys=keys, rows=folded, highest=_HIGHEST)
+    return removed - len(folded)
+
+
+def report_hours_housekeeping(now: datetime) -> dict[str, int]:
+    """The nightly housekeeping's step (registered by reports' AppConfig)."""
+    return {"report_hours": report_hours_compact(now=now)}

@@ -1,5 +1,6 @@
 """Central only: the head office reports page and its CSV downloads (managers, web login)."""
 
+from django.conf import settings
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
@@ -39,6 +40,7 @@ FILTER_PROBLEMS = {
     "too_many_days": gettext_lazy("A report covers at most %(days)s days: showing the week up to the last day."),
     "not_a_grain": gettext_lazy("Sales are shown per day or per hour: showing them per day."),
     "too_many_hours": gettext_lazy("Per hour, a report covers at most %(hours)s days: showing sales per day."),
+    "hours_folded": gettext_lazy("Per hour, reports reach back %(kept)s days: showing sales per day."),
     "too_many_codes": gettext_lazy("At most 200 codes of at most 32 characters: that filter was left out."),
 }
 
@@ -62,6 +64,7 @@ def _filters(params: QueryDict) -> tuple[selectors.ReportFilters, list[str]]:
                 "value": params.get(refusal.name, "")[:32],
                 "days": selectors.MAX_DAYS,
                 "hours": selectors.MAX_HOURLY_DAYS,
+                "kept": settings.REPORT_HOURLY_RETENTION_DAYS,
             }
             problems.append(FILTER_PROBLEMS[refusal.reason] % values)
             if refusal.name not in params:  # a default refused: nothing left out would help

@@ -65,7 +65,7 @@ def test_a_second_run_finds_nothing_more():
     access_log(NOW - timedelta(days=settings.LOGIN_LOG_RETENTION_DAYS + 1))
     housekeeping_run(now=NOW)
 
-    assert housekeeping_run(now=NOW).as_dict() == {"sessions": 0, "login_log": 0, "login_attempts": 0}
+    assert set(housekeeping_run(now=NOW).as_dict().values()) == {0}
 
 
 def test_the_task_runs_it():
