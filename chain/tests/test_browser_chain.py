@@ -8,7 +8,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from ecomarket.tests.test_browser import PASSWORD, browser, language, logged_in, screenshot  # noqa: F401 (fixture)
+from ecomarket.tests.test_browser import (  # noqa: F401 (fixture)
+    PASSWORD,
+    browser,
+    language,
+    logged_in,
+    screenshot,
+    till_settled,
+)
 from harness.chain import ProcessChain
 from harness.processes import poll
 
@@ -79,6 +86,7 @@ def test_the_till_shows_other_stores_stock_with_its_age_and_says_when_it_is_stal
     try:
         poll(lambda: chain.sync_status("B002")["chain_stock_stale"], timeout=90, what="B002's replica stale")
         page.reload()
+        till_settled(page)  # keys typed while the reloaded till asks about its drawer could be lost
         page.keyboard.type("leche")
         expect(panel).to_have_attribute("data-stale", "1")
         expect(page.locator("#chain-stock-note")).to_contain_text("Stale")
