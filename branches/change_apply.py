@@ -23,8 +23,8 @@ from branches.models import (
 )
 from branches.protocol import Rejection, change_digest, decimal_read, quick_keys_change_read
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import MONEY_DIGITS
 from inventory.models import Product, StockDocument, StockDocumentKind
-from inventory.quantities import MONEY_DIGITS
 from inventory.services import Line, stock_adjustment_record
 from pricing.services import promotion_apply, scheduled_price_apply
 

@@ -16,8 +16,8 @@ from branches.models import Branch, BranchChangeFailure, Change, ChangeKind, Tra
 from branches.protocol import QUICK_KEYS_MAX, change_digest, quick_keys_change_payload
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import NumberFormatError, quantity_check
 from inventory.models import Product, QuickKey
-from inventory.quantities import NumberFormatError, quantity_check
 from pricing.models import ScheduledPrice
 from pricing.services import price_schedule
 

@@ -24,7 +24,7 @@ from decimal import Decimal
 from django.db import models
 from django.utils.dateparse import parse_datetime
 
-from inventory.quantities import (
+from ecomarket.quantities import (
     MONEY_DIGITS,
     QUANTITY_DIGITS,
     NumberFormatError,
@@ -529,7 +529,7 @@ def decimal_read(
     value, what: str, *, digits: tuple[int, int] = QUANTITY_DIGITS, positive: bool = False, allow_negative: bool = False
 ) -> Decimal:
     """A quantity (or, with ``digits=MONEY_DIGITS``, an amount) of a payload, in the one strict format of
-    inventory/quantities.py, which every builder here writes; used for the change feed's payloads too."""
+    ecomarket/quantities.py, which every builder here writes; used for the change feed's payloads too."""
     try:
         number = decimal_parse(value, digits=digits)
     except NumberFormatError as error:

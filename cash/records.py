@@ -8,7 +8,7 @@ from decimal import Decimal
 from branches.models import Branch, BranchEvent
 from branches.protocol import CASH, Envelope, EventType, sale_payments
 from cash.models import SessionRecord
-from inventory.quantities import money_text
+from ecomarket.quantities import money_text
 
 CASH_TYPES = (EventType.CASH_SESSION_OPENED, EventType.CASH_SESSION_CLOSED)
 ZERO = Decimal("0.00")

@@ -17,8 +17,8 @@ from django.contrib.auth import get_user_model
 from branches.protocol import EventType, cash_fingerprint, sale_payments
 from cash.models import CashMovement, CashSession, Refund, RefundKind, Register, SaleTender, SessionStatus
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import money_text
 from inventory.models import Sale
-from inventory.quantities import money_text
 
 
 @only(Mode.BRANCH)

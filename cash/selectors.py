@@ -21,7 +21,7 @@ from cash.models import (
     SessionStatus,
     Verdict,
 )
-from inventory.quantities import money_text
+from ecomarket.quantities import money_text
 
 ZERO = Decimal("0.00")
 

@@ -7,8 +7,8 @@ from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
 from cash.models import CashMovement, CashSession, Register
+from ecomarket.quantities import money_text
 from inventory.models import PaymentMethod
-from inventory.quantities import money_text
 from inventory.serializers import MoneyField, RegisterCodeField
 
 MAX_PAYMENTS = 8

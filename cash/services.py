@@ -34,9 +34,9 @@ from cash.models import (
 )
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import money, money_text
 from ecomarket.roles import Role, user_has_role
 from inventory.models import Sale
-from inventory.quantities import money, money_text
 
 ZERO = Decimal("0.00")
 

@@ -26,8 +26,8 @@ from branches.protocol import EventType
 from chain.models import ChainBookState, ChainReturn, ChainSale, OverReturnCase, OverReturnStatus
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import money, quantity_text
 from inventory.models import PaymentMethod, Product, Sale, SaleLine, SaleStatus
-from inventory.quantities import money, quantity_text
 
 _BOOKED_TYPES = [EventType.SALE_COMPLETED, EventType.SALE_VOIDED, EventType.RETURN_COMPLETED]
 # Stores whose new events one query reads (an OR of per-store ranges on the (branch, ingest_mark) index).

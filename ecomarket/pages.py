@@ -3,6 +3,7 @@ form's values go through the API's own input serializer (a page is one more door
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -77,6 +78,16 @@ def script_settings() -> dict:
     }
 
 
+# How a refusal's value reads to a person where an app knows better than the value (a SKU reads as the product's
+# name; the SKU is for the API's body), by the error body's key. Apps register theirs from AppConfig.ready().
+_value_names: dict[str, Callable[[str], str]] = {}
+
+
+def refusal_value_register(key: str, name: Callable[[str], str]) -> None:
+    """Show a refusal's ``key`` as ``name(value)`` wherever :func:`refusal_message` writes it."""
+    _value_names[key] = name
+
+
 def refusal_message(error: DomainError) -> str:
     """The refusal in the user's language, with the values the error carries (quantities written its way)."""
     from ecomarket.templatetags.shop import quantity
@@ -84,12 +95,10 @@ def refusal_message(error: DomainError) -> str:
     template = str(REFUSALS.get(error.code, ""))
     if not template:
         return error.detail
-    values = {key: _shown(value, quantity) for key, value in error.extra.items()}
-    if isinstance(values.get("sku"), str):
-        from inventory.models import Product
-
-        # A person reads the product's name; the SKU is for the API's body.
-        values["sku"] = Product.objects.filter(pk=values["sku"]).values_list("name", flat=True).first() or values["sku"]
+    values = {
+        key: _value_names[key](value) if key in _value_names and isinstance(value, str) else _shown(value, quantity)
+        for key, value in error.extra.items()
+    }
     try:
         return template % values if "%(" in template else template
     except KeyError:

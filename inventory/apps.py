@@ -7,6 +7,10 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
+        from ecomarket import pages
+        from inventory.selectors import product_name
+
+        pages.refusal_value_register("sku", product_name)  # a refusal names the product, not its SKU
         if settings.IS_BRANCH:
             from ecomarket import housekeeping
             from inventory.retention import records_housekeeping

@@ -25,9 +25,9 @@ from django.utils import timezone
 from branches.models import Branch
 from ecomarket.db import rows_copy
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import quantity
 from inventory import sql
 from inventory.models import StockLevel, StockMovement
-from inventory.quantities import quantity
 
 
 class Movement(NamedTuple):

@@ -18,6 +18,7 @@ from branches.models import IncomingTransfer
 from branches.protocol import EventType, payload_deltas, payload_fingerprint, void_deltas
 from ecomarket.db import rows_insert
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import money
 from inventory.ledger import stock_movements_apply
 from inventory.models import (
     MovementKind,
@@ -29,7 +30,6 @@ from inventory.models import (
     StockDocument,
     StockDocumentKind,
 )
-from inventory.quantities import money
 
 
 @only(Mode.BRANCH)

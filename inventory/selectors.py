@@ -61,6 +61,11 @@ def product_find(*, term: str) -> Product | None:
     )
 
 
+def product_name(sku: str) -> str:
+    """The name a person reads for ``sku`` (the SKU itself if no product has it)."""
+    return Product.objects.filter(pk=sku).values_list("name", flat=True).first() or sku
+
+
 def sale_get(*, branch: str, sale_id) -> Sale | None:
     return Sale.objects.filter(branch=branch, pk=sale_id).prefetch_related("lines").first()
 

@@ -11,9 +11,9 @@ from rest_framework import serializers
 
 from branches.protocol import MARKDOWN_REASON_MAX
 from cash.models import REGISTER_CODE, Register, SaleTender
+from ecomarket.quantities import MONEY_DIGITS, QUANTITY_DIGITS, NumberFormatError, decimal_parse
 from inventory.models import Product, Sale, SaleLine, Unit
 from inventory.names import name_problem, sku_problem
-from inventory.quantities import MONEY_DIGITS, QUANTITY_DIGITS, NumberFormatError, decimal_parse
 from inventory.services import NO_TENDER, Line
 from pricing.services import Markdown
 
@@ -33,13 +33,13 @@ def _decimal_schema(digits: tuple[int, int]) -> dict:
     return {"type": "string", "format": "decimal", "pattern": f"^-?[0-9]{{1,{whole}}}(\\.[0-9]{{1,{places}}})?$"}
 
 
-# The person's words for inventory/quantities.py's "invalid": its own message stays English, as the event protocol
+# The person's words for ecomarket/quantities.py's "invalid": its own message stays English, as the event protocol
 # and the logs carry it.
 NUMBER_FORMAT = _("Enter a number written as digits with an optional '-' and '.', such as \"1.250\".")
 
 
 class _DecimalTextField(serializers.DecimalField):
-    """A decimal string in the one strict format of inventory/quantities.py (DRF's DecimalField also takes JSON
+    """A decimal string in the one strict format of ecomarket/quantities.py (DRF's DecimalField also takes JSON
     numbers, "1_0", "1E+2", " 1" and fullwidth digits). Written out as DecimalField writes it."""
 
     digits: tuple[int, int]

@@ -30,6 +30,7 @@ from ecomarket import metrics
 from ecomarket.db import rows_insert
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import MILLI, money, quantity_text
 from inventory import sql
 from inventory.ledger import stock_movements_apply
 from inventory.models import (
@@ -44,7 +45,6 @@ from inventory.models import (
     StockLevel,
     Unit,
 )
-from inventory.quantities import MILLI, money, quantity_text
 from pricing.scale import label_read
 from pricing.selectors import pricing_in_force, products_by_plu
 from pricing.services import Markdown, line_promotion, markdown_needs_manager, markdown_shares

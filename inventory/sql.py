@@ -14,8 +14,8 @@ from django.db import connection
 
 from branches.models import SyncState
 from ecomarket.db import rows_accumulate, scalar, table
+from ecomarket.quantities import quantity
 from inventory.models import ChainStock, ChainStockChange, Product, Sale, StockLevel
-from inventory.quantities import quantity
 from pricing.models import ScheduledPrice
 
 # The highest sale number taken at a branch: its own sales', or the floor a restore set above the numbers central

@@ -28,11 +28,11 @@ from chain.models import ChainBranchName
 from chain.sale_index import sale_index_find
 from ecomarket.errors import DomainError
 from ecomarket.pages import REFUSALS, first_rows, form_decimal, form_problems, refusal_message, role_required
+from ecomarket.quantities import quantity_text
 from ecomarket.roles import Role, user_has_role
 from ecomarket.templatetags.shop import quantity as quantity_shown
 from inventory import selectors, services
 from inventory.models import PaymentMethod, Product, Return, Sale, SaleStatus, Unit
-from inventory.quantities import quantity_text
 from inventory.serializers import (
     ReturnCreateInputSerializer,
     SaleVoidInputSerializer,

@@ -27,8 +27,8 @@ from branches.feed_log import change_append
 from branches.models import ChangeKind
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import money
 from inventory.models import Product
-from inventory.quantities import money
 from pricing.models import Promotion, PromotionKind, ScheduledPrice
 
 HUNDRED = Decimal("100")

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from inventory.quantities import money_text
+from ecomarket.quantities import money_text
 from pricing.models import Promotion
 from pricing.scale import label_formats
 

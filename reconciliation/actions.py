@@ -17,7 +17,7 @@ from branches.change_feed import branches_lock, change_append, feed_lines_check
 from branches.models import Branch, ChangeKind
 from ecomarket.errors import DomainError
 from ecomarket.modes import Mode, only
-from inventory.quantities import quantity, quantity_text
+from ecomarket.quantities import quantity, quantity_text
 from reconciliation.findings import case_action_create
 from reconciliation.models import (
     OPEN_STATUSES,

@@ -23,8 +23,8 @@ from branches.models import Branch, BranchEvent, EventProblem
 from branches.protocol import EventType
 from cash.models import SessionRecord, Verdict
 from cash.records import cash_expected, z_differences
+from ecomarket.quantities import quantity, quantity_text
 from inventory.models import MovementKind, StockLevel, StockMovement
-from inventory.quantities import quantity, quantity_text
 from reconciliation.findings import (
     OVERSELL_SOURCES,
     ZERO,

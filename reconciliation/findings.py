@@ -23,8 +23,8 @@ from django.db import transaction
 from branches.models import Branch, BranchEvent, EventProblem
 from branches.protocol import EventType
 from ecomarket.modes import Mode, only
+from ecomarket.quantities import quantity
 from inventory.models import MovementKind
-from inventory.quantities import quantity
 from reconciliation.models import (
     OPEN_STATUSES,
     BranchCheck,

@@ -3,8 +3,8 @@ MarkdownDay), with the same filters as the other reports, so the page and the CS
 
 from django.db.models import Sum
 
+from ecomarket.quantities import money, quantity
 from inventory.models import Product
-from inventory.quantities import money, quantity
 from pricing.models import Promotion
 from reports.models import MarkdownDay, PriceDay
 from reports.selectors import ReportFilters

@@ -12,8 +12,8 @@ from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
 from branches.models import Branch
+from ecomarket.quantities import CENT, money, quantity
 from inventory.models import MONEY, Product, StockLevel, Unit
-from inventory.quantities import CENT, money, quantity
 from reports.models import BranchHour, PaymentsHour, RollupCursor, SalesDay, SalesHour
 
 GRAINS = ("day", "hour")

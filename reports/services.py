@@ -16,7 +16,7 @@ from branches.models import Branch, BranchEvent
 from branches.protocol import CASH, EventType, sale_payments
 from ecomarket.db import rows_accumulate, rows_update
 from ecomarket.modes import Mode, only
-from inventory.quantities import money
+from ecomarket.quantities import money
 from pricing.services import Markdown
 from reports.models import BranchHour, MarkdownDay, PaymentsHour, PriceDay, RollupCursor, SalesDay, SalesHour
 

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
 
-from inventory import quantities
+from ecomarket import quantities
 
 register = template.Library()
 

@@ -148,14 +148,6 @@ def test_allowed_imports_still_exist():
 # mounts each app's URLs, and an app's own AppConfig.ready() registers what it adds (its metrics, its readiness
 # check); anything else an app offers reaches ecomarket/ that way, never by an import from here.
 ROUTING = {"ecomarket.urls"}
-# Imports from ecomarket/ into an app that have not moved yet: (importer, imported) -> why it is still there.
-PROJECT_REACHES: dict[tuple[str, str], str] = {
-    (
-        "ecomarket.pages",
-        "inventory.models",
-    ): "a refusal names the product by its name; refusal_message belongs in an app",
-    ("ecomarket.templatetags.shop", "inventory.quantities"): "the shop's number filters round as the ledger does",
-}
 
 
 def _apps() -> set[str]:
@@ -171,7 +163,7 @@ def test_the_project_package_reaches_into_no_app_outside_ready_hooks_and_url_rou
         for importer, targets in graph.items()
         if importer.split(".")[0] == PROJECT and importer not in ROUTING
         for imported in targets
-        if imported.split(".")[0] in apps and (importer, imported) not in PROJECT_REACHES
+        if imported.split(".")[0] in apps
     )
 
     assert reaches == [], "ecomarket/ imports an app's module (register it from the app's AppConfig.ready())"
@@ -187,9 +179,3 @@ def test_the_reach_check_sees_an_import_outside_ready_and_none_inside(tmp_path):
 
     assert import_graph(modules, ready_hooks=False)["hooks"] == {"shop.a"}
     assert import_graph(modules)["hooks"] == {"shop.a", "shop.b"}
-
-
-def test_project_reaches_allowed_still_exist():
-    graph = import_graph(project_modules(), ready_hooks=False)
-
-    assert [edge for edge in PROJECT_REACHES if edge[1] not in graph.get(edge[0], set())] == []

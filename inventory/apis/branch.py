@@ -27,10 +27,10 @@ from cash.serializers import (
 from chain.sale_index import sale_id_by_number
 from ecomarket.api import ERRORS, cursor_page, input_valid
 from ecomarket.errors import DomainError
+from ecomarket.quantities import NumberFormatError, money_parse, quantity_parse
 from ecomarket.roles import IsCashier, IsManager
 from inventory import selectors, services
 from inventory.models import PaymentMethod
-from inventory.quantities import NumberFormatError, money_parse, quantity_parse
 from inventory.serializers import (
     MAX_LINES,
     CustomerInputSerializer,
@@ -177,7 +177,7 @@ def sale_input_plain(data) -> dict | None:
         if sku != sku.strip():
             return None
         try:
-            line_quantity = quantity_parse(text)  # the serializer's own format (inventory/quantities.py)
+            line_quantity = quantity_parse(text)  # the serializer's own format (ecomarket/quantities.py)
         except NumberFormatError:
             return None
         if line_quantity < _QUANTITY_MIN:

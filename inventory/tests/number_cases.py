@@ -1,4 +1,4 @@
-"""The one table of number cases every door is tested with (inventory/quantities.py is the one format): the API's
+"""The one table of number cases every door is tested with (ecomarket/quantities.py is the one format): the API's
 serializers, the till's fast path, the staff pages and dashboard forms, the change feed and central's ingest."""
 
 # Each is refused as a quantity wherever a quantity arrives: Python's Decimal() reads most of them, JavaScript and

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from ecomarket.quantities import NumberFormatError, money_parse, quantity_parse
 from inventory.apis.branch import sale_input_plain
-from inventory.quantities import NumberFormatError, money_parse, quantity_parse
 from inventory.tests.number_cases import BAD_QUANTITIES, BAD_TYPED, GOOD_QUANTITIES
 from inventory.tests.test_bad_input import written
 from inventory.tests.test_pages import messages_of, page_client

@@ -342,3 +342,19 @@ def test_a_void_asks_for_confirmation_showing_what_goes_back_and_voids_nothing_y
     assert "Leche entera 1 L" in html and 'name="confirm" value="yes"' in html and 'value="error de caja"' in html
     assert Sale.objects.get(number=number).status == "completed"
     assert on_hand("LAC-LECHE-1L") == Decimal("3")
+
+
+def test_a_refusal_names_the_product_and_writes_the_quantity_in_the_users_language():
+    from django.utils import translation
+
+    from ecomarket.errors import DomainError
+    from ecomarket.pages import refusal_message
+
+    Product.objects.create(sku="1001", name="Queso de campo", price=Decimal("9.00"), unit=Unit.KILOGRAM)
+    refusal = DomainError("insufficient_stock", "Not enough", extra={"sku": "1001", "available": "1250.500"})
+    unknown = DomainError("insufficient_stock", "Not enough", extra={"sku": "NO-SUCH", "available": "2.000"})
+
+    with translation.override("en"):
+        # The SKU "1001" reads as the product's name, never as a quantity; an unknown SKU is shown as it is.
+        assert refusal_message(refusal) == "Not enough Queso de campo in stock: 1,250.5 available."
+        assert refusal_message(unknown) == "Not enough NO-SUCH in stock: 2 available."
