@@ -8,8 +8,11 @@ from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from branches.models import IncomingTransfer, OutboxEvent, RecountRequest
+from ecomarket.errors import DomainError
+from ecomarket.pages import refusal_message
 from inventory.models import Product, Sale, StockDocument, StockLevel, Unit
 from inventory.tests.test_sales_api import on_hand, sell
 
@@ -345,11 +348,6 @@ def test_a_void_asks_for_confirmation_showing_what_goes_back_and_voids_nothing_y
 
 
 def test_a_refusal_names_the_product_and_writes_the_quantity_in_the_users_language():
-    from django.utils import translation
-
-    from ecomarket.errors import DomainError
-    from ecomarket.pages import refusal_message
-
     Product.objects.create(sku="1001", name="Queso de campo", price=Decimal("9.00"), unit=Unit.KILOGRAM)
     refusal = DomainError("insufficient_stock", "Not enough", extra={"sku": "1001", "available": "1250.500"})
     unknown = DomainError("insufficient_stock", "Not enough", extra={"sku": "NO-SUCH", "available": "2.000"})
